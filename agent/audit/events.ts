@@ -1,0 +1,53 @@
+/**
+ * The shape of a security event: what the camera tells the cloud (and its own audit log) when
+ * something security-relevant happens. Stable: the cloud's alarms parse it.
+ * Must never carry a whole token, a key or a certificate.
+ */
+import type { RefusalReason } from '../grants/reasons.ts';
+
+export const SECURITY_EVENT_TYPES = [
+  'grant_refused',
+  'command_refused',
+  'binding_changed',
+  'trust_updated',
+  'identity_renewed',
+  'privacy_changed',
+  'events_dropped',
+] as const;
+export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
+
+export interface SecurityEvent {
+  type: SecurityEventType;
+  /** ISO 8601 time of the decision on the camera. */
+  at: string;
+  /** This camera's serial. */
+  serial: string;
+  /** Refusal reason (grant_refused) or error code (command_refused). */
+  reason?: RefusalReason | string;
+  /** Where the attempt came from: `gate:<addr>` or `mqtt:<op>`. */
+  source?: string;
+  jti?: string;
+  sub?: string;
+  /** The audience the refused grant claimed: on `wrong_audience` this is the cloud's misroute alarm. */
+  claimedAud?: string;
+  /** Small, type-specific facts (versions, counts). Never secrets. */
+  data?: Record<string, unknown>;
+}
+
+/** Where security events go. The cloud link's on-disk queue implements it; tests collect. */
+export interface EventSink {
+  emit(event: SecurityEvent): void;
+}
+
+export class MemoryEventSink implements EventSink {
+  readonly events: SecurityEvent[] = [];
+  private waiters: Array<() => void> = [];
+  emit(event: SecurityEvent): void {
+    this.events.push(event);
+    for (const w of this.waiters.splice(0)) w();
+  }
+  /** Resolves when the next event arrives (tests). */
+  next(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}

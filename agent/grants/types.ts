@@ -1,0 +1,52 @@
+/**
+ * The contract between the grant gate (agent/grants) and its callers (viewer gate, cloud commands,
+ * CLI). Callers hand in a token and where it came from; they get back accept-with-claims or a
+ * reason from the closed set. Callers never look inside a token themselves.
+ */
+import type { RefusalReason } from './reasons.ts';
+
+export type GrantScope = 'live' | 'relay';
+
+export interface GrantClaims {
+  iss: string;
+  /** Always this camera's serial when accepted. */
+  aud: string;
+  /** Viewer id. */
+  sub: string;
+  jti: string;
+  /** Seconds since the epoch. */
+  iat: number;
+  exp: number;
+  nbf?: number;
+  scope: string;
+  /** Push mode only: rtmp:// or rtmps:// URL the camera pushes to. */
+  relay?: string;
+}
+
+export interface DecisionContext {
+  /** `gate:<remote address>` or `mqtt:<op>`; goes into audit lines and events. */
+  source: string;
+  /** What the caller is about to do with the grant. `relay` requires a relay claim. */
+  purpose: 'view' | 'push';
+}
+
+export type Decision =
+  | { ok: true; claims: GrantClaims }
+  | {
+      ok: false;
+      reason: RefusalReason;
+      /** Human detail for logs (never the token). */
+      detail: string;
+      /** Whatever could be read from an unverified token, for the audit/misroute alarm. */
+      jti?: string;
+      sub?: string;
+      claimedAud?: string;
+    };
+
+/**
+ * The one decision point. Implementations must be fail-closed: any exception inside becomes a
+ * refusal, never an accept. Accepting a grant consumes its jti (single use).
+ */
+export interface GrantGate {
+  decide(token: string | undefined, ctx: DecisionContext): Promise<Decision>;
+}

@@ -1,0 +1,52 @@
+/**
+ * Structured JSON logs (pino) bound to the device serial; a human-readable mode for development.
+ * Must never log a token, key or certificate whole: use `redactToken` for anything grant-shaped.
+ */
+import { createRequire } from 'node:module';
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+export interface LogOptions {
+  level?: string;
+  pretty?: boolean;
+  serial?: string;
+  /** Where lines go; defaults to stdout. Tests pass a stream to read lines back. */
+  destination?: NodeJS.WritableStream;
+}
+
+export function createLogger(opts: LogOptions = {}): Logger {
+  const base = opts.serial ? { serial: opts.serial } : {};
+  const options = {
+    level: opts.level ?? 'info',
+    base,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: ['token', 'grant', '*.token', '*.grant', 'authorization', '*.authorization'], censor: '[redacted]' },
+  };
+  if (opts.pretty && !opts.destination) {
+    const pretty = loadPretty();
+    if (pretty) return pino(options, pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+  }
+  return pino(options, (opts.destination ?? process.stdout) as pino.DestinationStream);
+}
+
+/** pino-pretty is a dev dependency: the device bundle logs JSON even if asked for pretty. */
+function loadPretty(): ((o: Record<string, unknown>) => pino.DestinationStream) | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    return require('pino-pretty') as (o: Record<string, unknown>) => pino.DestinationStream;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A logger that drops everything: for tests and library callers that pass none. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
+
+/** Enough of a token to correlate log lines (first 8 chars + length), never enough to replay it. */
+export function redactToken(token: string | undefined | null): string {
+  if (!token) return '(none)';
+  return `${token.slice(0, 8)}…(${token.length} chars)`;
+}

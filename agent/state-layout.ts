@@ -1,0 +1,47 @@
+/**
+ * Where everything lives in the state directory. One place, so provisioning writes exactly what
+ * the agent reads and docs/identity.md can point at one table. Paths only: no I/O here.
+ *
+ *   <stateDir>/                 0700
+ *     identity/device.key       0600  RSA private key, PEM; never leaves the device
+ *     identity/device.crt             device certificate (CN = serial), PEM
+ *     identity/chain.pem              intermediate(s) up to the device CA, PEM (may be empty)
+ *     identity/device-ca.pem          pinned device CA the cert must chain to
+ *     identity/provisioning.json      {url, serial, provisionedAt}: where to renew
+ *     cloud/broker-ca.pem             the only trust for the broker's TLS cert
+ *     trust/root.jwk.json             pinned trust-root public key (JWK)
+ *     trust/bundle.jws                trust bundle signed by the root
+ *     trust/binding.jws               current binding record (absent: camera not claimed)
+ *     grants/replay.json              replay cache (used grant ids until they expire)
+ *     audit/decisions.jsonl           append-only decision log (+ .1 after rotation)
+ *     events/queue.jsonl              security events not yet delivered
+ */
+import { join } from 'node:path';
+
+export function stateLayout(stateDir: string) {
+  const identity = join(stateDir, 'identity');
+  const trust = join(stateDir, 'trust');
+  return {
+    root: stateDir,
+    identityDir: identity,
+    deviceKey: join(identity, 'device.key'),
+    deviceCert: join(identity, 'device.crt'),
+    chain: join(identity, 'chain.pem'),
+    deviceCa: join(identity, 'device-ca.pem'),
+    provisioning: join(identity, 'provisioning.json'),
+    cloudDir: join(stateDir, 'cloud'),
+    brokerCa: join(stateDir, 'cloud', 'broker-ca.pem'),
+    trustDir: trust,
+    trustRoot: join(trust, 'root.jwk.json'),
+    trustBundle: join(trust, 'bundle.jws'),
+    binding: join(trust, 'binding.jws'),
+    grantsDir: join(stateDir, 'grants'),
+    replayCache: join(stateDir, 'grants', 'replay.json'),
+    auditDir: join(stateDir, 'audit'),
+    auditLog: join(stateDir, 'audit', 'decisions.jsonl'),
+    eventsDir: join(stateDir, 'events'),
+    eventQueue: join(stateDir, 'events', 'queue.jsonl'),
+  } as const;
+}
+
+export type StateLayout = ReturnType<typeof stateLayout>;

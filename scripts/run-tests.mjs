@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// Runs every test file under test/ with node's built-in runner under tsx.
+// Files are listed explicitly: on Node 20 a quoted glob does not expand and `--test DIR` finds no
+// .ts files, so a pattern here would let tests be silently left out.
+// Usage: node scripts/run-tests.mjs [substring ...]  (filters files by path substring)
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const root = new URL('..', import.meta.url).pathname;
+function walk(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walk(p));
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+const filters = process.argv.slice(2);
+const files = walk(join(root, 'test'))
+  .map((f) => relative(root, f))
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort();
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+console.error(`running ${files.length} test files`);
+const res = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-reporter=tap', `--test-concurrency=${process.env.LENSCAP_TEST_CONCURRENCY ?? 2}`, ...files],
+  { cwd: root, stdio: 'inherit', env: { ...process.env, LENSCAP_TEST: '1' } },
+);
+process.exit(res.status ?? 1);
