@@ -1,0 +1,56 @@
+/**
+ * `npm run bench`: runs every bench/*.ts (except this file) one after another — they measure CPU,
+ * so never in parallel — and writes docs/benchmarks.md with the machine, date, commit and each
+ * script's printed figures. Figures are ratios against a baseline measured in the same run; no
+ * figure is asserted here. `npm run bench -- NAME...` runs only the named scripts.
+ */
+import { spawnSync, execFileSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+
+const dir = new URL('.', import.meta.url).pathname;
+const only = process.argv.slice(2);
+const scripts = readdirSync(dir)
+  .filter((f) => f.endsWith('.ts') && f !== 'run-all.ts' && !f.startsWith('_'))
+  .filter((f) => only.length === 0 || only.some((o) => f.startsWith(o)))
+  .sort();
+
+let commit = 'unknown';
+try {
+  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+} catch {
+  /* not a checkout */
+}
+const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
+const started = Date.now();
+const sections: string[] = [];
+let failed = 0;
+for (const script of scripts) {
+  const t0 = Date.now();
+  process.stderr.write(`bench: ${script} …\n`);
+  const res = spawnSync(process.execPath, ['--import', 'tsx', `${dir}${script}`], { encoding: 'utf8', timeout: 10 * 60_000, maxBuffer: 16 << 20 });
+  const secs = ((Date.now() - t0) / 1000).toFixed(1);
+  const ok = res.status === 0;
+  if (!ok) failed++;
+  process.stderr.write(`bench: ${script} ${ok ? 'done' : `FAILED (exit ${res.status ?? res.signal})`} in ${secs} s\n`);
+  sections.push(`## ${script.replace(/\.ts$/, '')}\n\n\`npx tsx bench/${script}\` — ${ok ? 'ok' : `**failed** (exit ${res.status ?? res.signal})`}, ${secs} s\n\n\`\`\`\n${(res.stdout || '').trim()}\n${ok ? '' : (res.stderr || '').trim().split('\n').slice(-15).join('\n')}\n\`\`\`\n`);
+}
+const report = `# Benchmarks
+
+<!-- Written by \`npm run bench\`. Re-run it to refresh; do not edit by hand. -->
+
+- machine: ${os.type()} ${os.release()} ${os.arch()}, ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB
+- node: ${process.version}
+- date: ${new Date().toISOString()}
+- commit: ${commit}
+- total: ${((Date.now() - started) / 1000).toFixed(0)} s
+- reproduce: \`npm ci && npm run bench\` (or \`npm run bench -- grants\` for one script)
+
+Each figure is measured next to its baseline in the same run; ratios and medians of several
+repetitions (min/max) are printed by each script. These machines are shared and noisy: compare
+ratios, not absolute numbers, across runs.
+
+${sections.join('\n')}`;
+writeFileSync(new URL('../docs/benchmarks.md', import.meta.url), report);
+process.stderr.write(`bench: wrote docs/benchmarks.md (${failed} failed)\n`);
+process.exitCode = failed ? 1 : 0;
