@@ -1,0 +1,282 @@
+// The viewer page's logic: pick a demo user, list their cameras (online from the retained MQTT
+// state), watch one (grant from the dev cloud → HTTP-FLV from the camera's gate with the grant in
+// the Authorization header, renewed before expiry), replay the incident, and show security events
+// and telemetry as they arrive over server-sent events. Never puts a grant in a URL or on screen whole.
+/* global mpegts */
+'use strict';
+
+const RENEW_BEFORE_S = 20;
+const $ = (id) => document.getElementById(id);
+const state = {
+  user: '',
+  cameras: new Map(),
+  player: null,
+  grant: null,
+  renewTimer: null,
+  frames: 0,
+  events: [],
+  incident: null,
+};
+
+async function api(path, body) {
+  const res = await fetch(path, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw Object.assign(new Error(data.message || data.error || `HTTP ${res.status}`), { status: res.status, data });
+  return data;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+const short = (token) => `${token.slice(0, 10)}…(${token.length} chars)`;
+
+// ---- users and cameras ----------------------------------------------------------------------
+async function loadUsers() {
+  const users = await api('/api/users');
+  for (const u of users) $('user').append(el('option', { value: u.id }, `${u.name} (${u.id})`));
+  const fromUrl = new URLSearchParams(location.search).get('user');
+  if (fromUrl) {
+    $('user').value = fromUrl;
+    await selectUser(fromUrl);
+  }
+}
+
+async function selectUser(user) {
+  stopWatching('user changed');
+  state.user = user;
+  state.cameras.clear();
+  if (user) for (const c of await api(`/api/cameras?user=${encodeURIComponent(user)}`)) state.cameras.set(c.serial, c);
+  renderCameras();
+}
+
+function renderCameras() {
+  const ul = $('cameras');
+  ul.replaceChildren();
+  if (!state.user) return ul.append(el('li', { class: 'muted' }, 'Pick a user.'));
+  if (state.cameras.size === 0) return ul.append(el('li', { class: 'muted' }, 'No cameras.'));
+  for (const c of state.cameras.values()) {
+    ul.append(
+      el(
+        'li',
+        { 'data-serial': c.serial, 'data-online': String(c.online) },
+        el('span', { class: `dot ${c.online ? 'online' : ''}`, title: c.online ? 'online' : 'offline' }),
+        el('b', {}, c.serial),
+        el('span', { class: 'muted' }, c.label || ''),
+        el('button', { 'data-testid': `watch-${c.serial}`, onclick: () => watch(c.serial).catch(showPlayError) }, 'Watch'),
+      ),
+    );
+  }
+}
+
+// ---- watching ---------------------------------------------------------------------------------
+function showPlayError(err) {
+  $('play-status').textContent = `error: ${err.message}`;
+  $('play-status').className = 'refused';
+}
+
+async function watch(serial) {
+  stopWatching('switch');
+  $('play-status').textContent = 'asking the dev cloud for a grant…';
+  $('play-status').className = '';
+  const grant = await api('/api/grant', { user: state.user, serial });
+  play(grant);
+}
+
+function play(grant) {
+  if (!window.mpegts || !mpegts.getFeatureList().mseLivePlayback) throw new Error('this browser cannot play HTTP-FLV (no MSE)');
+  const old = state.player;
+  state.grant = grant;
+  $('grant-viewer').textContent = grant.viewer;
+  $('grant-camera').textContent = grant.serial;
+  $('play-status').textContent = `connecting to ${grant.flvUrl}`;
+  const player = mpegts.createPlayer(
+    { type: 'flv', isLive: true, hasAudio: false, url: grant.flvUrl },
+    { headers: { Authorization: `Bearer ${grant.token}` }, enableStashBuffer: false, liveBufferLatencyChasing: true, lazyLoad: false },
+  );
+  player.on(mpegts.Events.ERROR, (type, detail, info) => {
+    const code = info && info.code ? ` ${info.code}` : '';
+    $('play-status').textContent = `refused or failed: ${type} ${detail}${code}`;
+    $('play-status').className = 'refused';
+  });
+  player.on(mpegts.Events.STATISTICS_INFO, (s) => {
+    if (typeof s.decodedFrames === 'number') state.frames = Math.max(state.frames, s.decodedFrames);
+  });
+  const video = $('video');
+  if (old) old.destroy();
+  player.attachMediaElement(video);
+  player.load();
+  const p = player.play();
+  if (p && p.catch) p.catch(() => {});
+  state.player = player;
+  $('stop').disabled = false;
+  clearTimeout(state.renewTimer);
+  const renewIn = Math.max(5, grant.exp - Date.now() / 1000 - RENEW_BEFORE_S) * 1000;
+  state.renewTimer = setTimeout(() => renew(grant.serial), renewIn);
+}
+
+async function renew(serial) {
+  try {
+    const grant = await api('/api/grant', { user: state.user, serial });
+    play(grant); // a fresh grant opens a new session: the gate cuts the old one at its exp
+  } catch (err) {
+    showPlayError(err);
+  }
+}
+
+function stopWatching(why) {
+  clearTimeout(state.renewTimer);
+  if (state.player) {
+    state.player.destroy();
+    state.player = null;
+  }
+  state.grant = null;
+  state.frames = 0;
+  $('grant-viewer').textContent = '—';
+  $('grant-camera').textContent = '—';
+  $('grant-expiry').textContent = '—';
+  $('play-status').textContent = why ? `stopped (${why})` : 'idle';
+  $('play-status').className = '';
+  $('stop').disabled = true;
+}
+
+function tick() {
+  const video = $('video');
+  const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+  const frames = Math.max(state.frames, q ? q.totalVideoFrames : 0);
+  $('frames').textContent = String(frames);
+  if (state.grant) {
+    const left = Math.max(0, Math.round(state.grant.exp - Date.now() / 1000));
+    $('grant-expiry').textContent = `${left} s (renewed ${RENEW_BEFORE_S} s before)`;
+    if (frames > 0 && video.currentTime > 0) {
+      $('play-status').textContent = `playing, ${video.currentTime.toFixed(1)} s`;
+      $('play-status').className = 'ok';
+    }
+  }
+}
+
+// ---- the incident ---------------------------------------------------------------------------
+async function replayIncident() {
+  $('incident').disabled = true;
+  $('incident-result').hidden = false;
+  for (const id of ['incident-status', 'incident-reason', 'incident-frames']) $(id).textContent = '…';
+  $('incident-event').textContent = 'waiting…';
+  $('incident-event').className = '';
+  try {
+    const r = await api('/api/incident', {});
+    $('incident-grant').textContent = `viewer ${r.viewer}, minted for ${r.mintedFor}, delivered to ${r.deliveredTo} (${short(r.token)})`;
+    state.incident = { ...r, startedAt: performance.now(), done: false };
+    // Events can beat the HTTP answer: look at what already arrived first.
+    for (const e of state.events) matchIncident(e);
+    const res = await fetch(r.flvUrl, { headers: { Authorization: `Bearer ${r.token}` } });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const isFlv = bytes.length >= 3 && bytes[0] === 0x46 && bytes[1] === 0x4c && bytes[2] === 0x56;
+    let reason = '';
+    try {
+      reason = JSON.parse(new TextDecoder().decode(bytes)).error || '';
+    } catch {
+      reason = '(no JSON body)';
+    }
+    $('incident-status').textContent = `HTTP ${res.status}`;
+    $('incident-status').className = res.status === 403 ? 'refused' : 'ok';
+    $('incident-reason').textContent = reason;
+    $('incident-reason').className = reason === r.expect.reason ? 'refused' : '';
+    $('incident-frames').textContent = isFlv ? `stream data received (${bytes.length} bytes)!` : `0 (0 media bytes)`;
+    $('incident-frames').className = isFlv ? 'refused' : 'ok';
+  } catch (err) {
+    $('incident-status').textContent = `error: ${err.message}`;
+  } finally {
+    $('incident').disabled = false;
+  }
+}
+
+function matchIncident(e) {
+  const inc = state.incident;
+  if (!inc || inc.done) return;
+  const ev = e.event || {};
+  if (e.serial !== inc.deliveredTo || ev.type !== 'grant_refused') return;
+  if (ev.jti && ev.jti !== inc.jti) return;
+  inc.done = true;
+  const ms = Math.round(performance.now() - inc.startedAt);
+  $('incident-event').textContent = `${e.serial}: ${ev.type} ${ev.reason}${ev.claimedAud ? `, claimed aud ${ev.claimedAud}` : ''} — received ${ms} ms after the attempt`;
+  $('incident-event').className = 'refused';
+  $('incident-event').dataset.reason = ev.reason || '';
+}
+
+// ---- events and telemetry -----------------------------------------------------------------
+function addEvent(e, fresh) {
+  state.events.push(e);
+  if (state.events.length > 50) state.events.shift();
+  const ol = $('events');
+  if (ol.firstElementChild && ol.firstElementChild.classList.contains('muted')) ol.replaceChildren();
+  const ev = e.event || {};
+  const time = new Date(e.receivedAt).toLocaleTimeString();
+  const li = el('li', { class: fresh ? 'fresh' : '', 'data-serial': e.serial, 'data-reason': ev.reason || '' },
+    `${time} ${e.serial} ${ev.type}${ev.reason ? ` ${ev.reason}` : ''}${ev.sub ? ` sub=${ev.sub}` : ''}${ev.claimedAud ? ` aud=${ev.claimedAud}` : ''}${ev.source ? ` via ${ev.source}` : ''}`);
+  ol.prepend(li);
+  while (ol.children.length > 30) ol.lastElementChild.remove();
+  if (fresh) matchIncident(e);
+}
+
+const telemetry = new Map();
+function renderTelemetry() {
+  const box = $('telemetry');
+  box.replaceChildren();
+  if (telemetry.size === 0) return box.append(el('p', { class: 'muted' }, 'none yet'));
+  for (const [serial, t] of [...telemetry.entries()].sort()) {
+    const parts = [];
+    const flat = (obj, prefix) => {
+      for (const [k, v] of Object.entries(obj || {})) {
+        if (v && typeof v === 'object' && !Array.isArray(v) && !prefix) flat(v, `${k}.`);
+        else if (typeof v !== 'object') parts.push(`${prefix || ''}${k}=${typeof v === 'number' ? +v.toFixed(2) : v}`);
+      }
+    };
+    flat(t.telemetry, '');
+    box.append(el('div', { class: 'cam', 'data-serial': serial }, el('b', {}, serial), ` ${new Date(t.at).toLocaleTimeString()}`, el('br'), parts.slice(0, 14).join('  ')));
+  }
+}
+
+function connectEvents() {
+  const es = new EventSource('/api/stream');
+  es.addEventListener('camera', (m) => {
+    const c = JSON.parse(m.data);
+    if (state.cameras.has(c.serial)) {
+      state.cameras.set(c.serial, c);
+      renderCameras();
+    }
+    if (c.telemetry) {
+      telemetry.set(c.serial, { at: c.telemetryAt, telemetry: c.telemetry });
+      renderTelemetry();
+    }
+  });
+  es.addEventListener('telemetry', (m) => {
+    const t = JSON.parse(m.data);
+    telemetry.set(t.serial, t);
+    renderTelemetry();
+  });
+  es.addEventListener('security', (m) => addEvent(JSON.parse(m.data), true));
+}
+
+async function init() {
+  $('user').addEventListener('change', (e) => selectUser(e.target.value).catch(showPlayError));
+  $('stop').addEventListener('click', () => stopWatching());
+  $('incident').addEventListener('click', () => replayIncident());
+  setInterval(tick, 250);
+  const info = await api('/api/info').catch(() => ({}));
+  $('info').textContent = Object.entries(info).map(([k, v]) => `${k}: ${v}`).join(' · ');
+  const past = await api('/api/events').catch(() => ({ events: [], telemetry: [] }));
+  for (const e of past.events) addEvent(e, false);
+  for (const t of past.telemetry) if (t.telemetry) telemetry.set(t.serial, t);
+  renderTelemetry();
+  connectEvents();
+  await loadUsers();
+}
+
+init().catch(showPlayError);
