@@ -161,6 +161,10 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
       if (!mpegts) return sendJson(res, 404, { error: 'mpegts.js not installed (npm ci)' });
       return sendFile(res, mpegts);
     }
+    if (req.method === 'GET' && path === '/favicon.ico') {
+      res.writeHead(204).end();
+      return;
+    }
     if (req.method === 'GET' && path === '/api/health') return sendJson(res, 200, { ok: true });
     if (req.method === 'GET' && path === '/api/info') return sendJson(res, 200, deps.info?.() ?? {});
     if (req.method === 'GET' && path === '/api/users') return sendJson(res, 200, users);
