@@ -38,6 +38,8 @@ export interface RunningBroker {
   /** mqtts://127.0.0.1:<port> */
   url: string;
   port: number;
+  /** The broker's own process, when it is one (mosquitto). */
+  pid?: number;
   /** Identities (CN) currently connected. */
   connected(): string[];
   close(): Promise<void>;

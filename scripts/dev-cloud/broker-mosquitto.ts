@@ -134,6 +134,7 @@ export async function startMosquittoBroker(opts: MosquittoOptions): Promise<Runn
     kind: 'mosquitto',
     url: `mqtts://${host}:${port}`,
     port,
+    pid: child.pid,
     // mosquitto does not tell us who is connected; the cloud client tracks state instead.
     connected: () => [],
     async close() {
