@@ -1,0 +1,1 @@
+echo "stage 2 placeholder"

@@ -1,0 +1,144 @@
+// The x64 bundle, built for real into a temp dir: its manifest and sums, what it carries (compiled
+// agent, production deps, service files) and what it must not (native addons, @ffmpeg-installer,
+// dev dependencies, the dev cloud, tests). Then the extracted bundle runs under this node.
+// Plus the native-binary refusal on synthetic trees (a .node addon, ELF for another arch).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildBundle, findNativeFiles, nativeKind, productionPackages, type BundleResult } from '../../scripts/bundle.ts';
+import { makeTempDir } from '../support/tmp.ts';
+
+const root = new URL('../..', import.meta.url).pathname;
+const BUILD_TIME = Date.parse('2026-01-02T03:04:05.000Z');
+
+function elfHeader(machine: number): Buffer {
+  const b = Buffer.alloc(64);
+  b.write('\x7fELF', 0, 'latin1');
+  b[4] = 2; // 64-bit
+  b[5] = 1; // little endian
+  b.writeUInt16LE(2, 16); // ET_EXEC
+  b.writeUInt16LE(machine, 18);
+  return b;
+}
+
+describe('x64 bundle', { timeout: 120_000 }, () => {
+  const tmp = makeTempDir('lenscap-bundle-test-');
+  let result: BundleResult;
+  let dir: string;
+  const files = () => result.manifest.files.map((f) => f.path);
+
+  before(() => {
+    result = buildBundle({ arch: 'x64', outDir: tmp.dir, buildTimeMs: BUILD_TIME, log: () => {} });
+    const x = spawnSync('tar', ['-xzf', result.file, '-C', tmp.dir]);
+    assert.equal(x.status, 0);
+    dir = join(tmp.dir, `lenscap-${result.manifest.version}-linux-x64`);
+  });
+  after(() => tmp.cleanup());
+
+  test('is named lenscap-<version>-linux-x64.tar.gz and stays small', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    assert.equal(result.file, join(tmp.dir, `lenscap-${pkg.version}-linux-x64.tar.gz`));
+    assert.equal(statSync(result.file).size, result.bytes);
+    assert.ok(result.bytes < 15 * 1024 * 1024, `bundle is ${result.bytes} bytes`);
+  });
+
+  test('manifest lists every file with its sha256, and SHA256SUMS checks with sha256sum', () => {
+    const manifest = JSON.parse(readFileSync(join(dir, 'MANIFEST.json'), 'utf8'));
+    assert.equal(manifest.arch, 'x64');
+    assert.equal(manifest.builtAt, new Date(BUILD_TIME).toISOString());
+    for (const f of manifest.files as { path: string; sha256: string; bytes: number }[]) {
+      const data = readFileSync(join(dir, f.path));
+      assert.equal(createHash('sha256').update(data).digest('hex'), f.sha256, f.path);
+      assert.equal(data.length, f.bytes, f.path);
+    }
+    const check = spawnSync('sha256sum', ['--quiet', '-c', 'SHA256SUMS'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+  });
+
+  test('carries the compiled agent, service files, default config and installer', () => {
+    for (const f of ['bin/lenscap.js', 'dist/agent/main.js', 'dist/build-info.json', 'package.json', 'packaging/lenscap.service', 'packaging/lenscap.init', 'packaging/agent.json', 'install-on-device.sh']) {
+      assert.ok(files().includes(f), `missing ${f}`);
+    }
+    assert.ok(files().some((f) => f.startsWith('node_modules/node-media-server/')));
+    assert.ok(files().some((f) => f.startsWith('node_modules/mqtt/')));
+    assert.equal(statSync(join(dir, 'install-on-device.sh')).mode & 0o111, 0o111);
+    assert.equal(statSync(join(dir, 'dist/agent/main.js')).mode & 0o777, 0o644);
+  });
+
+  test('leaves out native code, @ffmpeg-installer, dev dependencies, dev cloud, tests and sources', () => {
+    const bad = files().filter(
+      (f) =>
+        f.endsWith('.node') ||
+        f.startsWith('node_modules/@ffmpeg-installer/') ||
+        /^node_modules\/(typescript|tsx|aedes|fast-check|playwright-core|mpegts\.js|pino-pretty|@types)\//.test(f) ||
+        f.startsWith('dist/scripts/') ||
+        /dev-cloud/.test(f) ||
+        f.startsWith('test/') ||
+        f.startsWith('dist/test/') ||
+        (/\.ts$/.test(f) && !f.startsWith('node_modules/')),
+    );
+    assert.deepEqual(bad, []);
+    assert.deepEqual(findNativeFiles(dir, 'x64'), []);
+  });
+
+  test('holds no private key outside third-party code', () => {
+    const leaks = files().filter((f) => !f.startsWith('node_modules/') && /PRIVATE KEY-----/.test(readFileSync(join(dir, f), 'latin1')));
+    assert.deepEqual(leaks, []);
+  });
+
+  test('stamps the build time into the compiled agent', () => {
+    const info = JSON.parse(readFileSync(join(dir, 'dist/build-info.json'), 'utf8'));
+    assert.equal(info.buildTimeMs, BUILD_TIME);
+    const stamped = join(dir, 'dist/agent/grants/build-time.js');
+    if (existsSync(join(root, 'agent/grants/build-time.ts'))) {
+      assert.match(readFileSync(stamped, 'utf8'), new RegExp(`= ${BUILD_TIME};`));
+    }
+  });
+
+  test('runs from the extracted tree under this node (no tsx, no dev deps)', () => {
+    const help = spawnSync(process.execPath, [join(dir, 'bin/lenscap.js'), '--help'], { encoding: 'utf8', cwd: dir, env: { PATH: process.env.PATH } });
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /usage: lenscap/);
+    const check = spawnSync(process.execPath, [join(dir, 'bin/lenscap.js'), 'config', 'check', join(dir, 'packaging/agent.json')], { encoding: 'utf8', cwd: dir, env: { PATH: process.env.PATH } });
+    assert.equal(check.status, 0, check.stderr);
+    assert.equal(JSON.parse(check.stdout).camera.driver, 'v4l2');
+  });
+});
+
+describe('native binary refusal', () => {
+  test('a .node addon, ELF for another arch and ELF for the same arch are all refused', (t) => {
+    const tmp = makeTempDir();
+    t.after(tmp.cleanup);
+    mkdirSync(join(tmp.dir, 'node_modules/x/build'), { recursive: true });
+    writeFileSync(join(tmp.dir, 'node_modules/x/index.js'), 'module.exports = 1;\n');
+    writeFileSync(join(tmp.dir, 'node_modules/x/build/addon.node'), elfHeader(183));
+    writeFileSync(join(tmp.dir, 'node_modules/x/build/helper'), elfHeader(62));
+    writeFileSync(join(tmp.dir, 'node_modules/x/build/same'), elfHeader(183));
+    const problems = findNativeFiles(tmp.dir, 'arm64');
+    assert.equal(problems.length, 3, problems.join('\n'));
+    assert.ok(problems.some((p) => p.includes('addon.node') && p.includes('native addon')));
+    assert.ok(problems.some((p) => p.includes('helper') && p.includes('x86-64') && p.includes('wrong architecture')));
+    assert.ok(problems.some((p) => p.includes('same') && p.includes('pure JS')));
+  });
+
+  test('recognises ELF machines, Mach-O and PE; text is not native', () => {
+    assert.deepEqual(nativeKind(elfHeader(40)), { format: 'elf', machine: 40 });
+    assert.deepEqual(nativeKind(Buffer.from([0xcf, 0xfa, 0xed, 0xfe, 0, 0, 0, 0])), { format: 'mach-o' });
+    const pe = Buffer.alloc(128);
+    pe.write('MZ', 0, 'latin1');
+    pe.writeUInt32LE(64, 60);
+    pe.write('PE\0\0', 64, 'latin1');
+    assert.deepEqual(nativeKind(pe), { format: 'pe' });
+    assert.equal(nativeKind(Buffer.from('MZ is a text file that starts like a PE but is not one, honestly.')), null);
+    assert.equal(nativeKind(Buffer.from('#!/usr/bin/env node\n')), null);
+  });
+
+  test('production packages leave out dev dependencies and @ffmpeg-installer', () => {
+    const pkgs = productionPackages(root);
+    assert.ok(pkgs.includes('node_modules/node-media-server'));
+    assert.ok(!pkgs.some((p) => p.includes('@ffmpeg-installer') || p.endsWith('/typescript') || p.endsWith('/aedes') || p.includes('@types/')));
+  });
+});
