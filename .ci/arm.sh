@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# QEMU ARM board test for CI (needs root: debootstrap, chroot, binfmt_misc). Called from .ci/run
+# after `npm test`. Installs the host packages, mounts binfmt_misc, builds (or reuses) the arm64
+# guest image, then runs `npm run test:arm`, printing each phase's duration and the test's report.
+# The image cache lives outside the clone (LENSCAP_QEMU_CACHE, default /var/cache/lenscap-qemu) so
+# CI on a kept machine reuses it; it is keyed by a hash of the recipe, so a changed recipe rebuilds.
+# Fails (non-zero) when any stage fails, including when the full flow cannot run because an agent
+# piece is missing: it never passes by skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export LENSCAP_QEMU_CACHE="${LENSCAP_QEMU_CACHE:-/var/cache/lenscap-qemu}"
+export DEBIAN_FRONTEND=noninteractive
+t_all=$(date +%s)
+declare -a summary=()
+phase_start() { t_phase=$(date +%s); printf '\n=== arm: %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+phase_end() { local d=$(( $(date +%s) - t_phase )); summary+=("$(printf '%-28s %5ss' "$1" "$d")"); printf '=== arm: %s done in %ss\n' "$1" "$d"; }
+print_summary() {
+  printf '\n=== arm: phase durations\n'
+  for l in "${summary[@]}"; do printf '  %s\n' "$l"; done
+  printf '  %-28s %5ss\n' total "$(( $(date +%s) - t_all ))"
+  if [ -f .qemu-cache/last-run/report.txt ]; then cat .qemu-cache/last-run/report.txt; fi
+}
+trap print_summary EXIT
+
+[ "$(id -u)" = 0 ] || { echo "arm: needs root (debootstrap/chroot/binfmt)"; exit 1; }
+
+phase_start "host packages"
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends qemu-system-arm qemu-user-static binfmt-support debootstrap qemu-utils e2fsprogs cpio kmod zstd xz-utils >/dev/null
+phase_end "host packages"
+
+phase_start "binfmt_misc"
+scripts/qemu/host-setup.sh
+phase_end "binfmt_misc"
+
+phase_start "guest image (arm64)"
+scripts/qemu/image.sh arm64
+phase_end "guest image (arm64)"
+
+phase_start "npm run test:arm"
+npm run test:arm
+phase_end "npm run test:arm"
