@@ -1,0 +1,131 @@
+/**
+ * The full dev cloud in one process: identity side (device CA, HTTPS provisioning, trust root,
+ * grant-issuer and binding keys — scripts/dev-cloud/server.ts and friends), the mTLS broker (aedes
+ * or mosquitto), the dev cloud's own MQTT client, the relay for push mode, and the viewer page with
+ * its API. `npm start` and `lenscap dev-cloud` start it; it stops everything it started.
+ * Must never listen beyond loopback, and never hand a camera anything but through provisioning
+ * (identity) or signed cloud commands (binding).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { LenscapError } from '../../agent/errors.ts';
+import { silentLogger, type Logger } from '../../agent/log.ts';
+import { startApi, type CameraInfo, type MintedGrant } from './api.ts';
+import { DEFAULT_CLOUD_IDENTITY, startAedesBroker, type RunningBroker } from './broker-aedes.ts';
+import { startMosquittoBroker } from './broker-mosquitto.ts';
+import { connectCloudClient, type CloudClient } from './cloud-client.ts';
+import { startRelay } from './relay.ts';
+
+/** What the identity side of the dev cloud (CA, provisioning, keys) gives the rest of it. */
+export interface DevCloudIdentity {
+  provisioningUrl: string;
+  /** File to pass as `lenscap provision --ca`. */
+  provisioningCaFile: string;
+  /** Trust for broker clients (device certificates and the cloud's own). */
+  deviceCaPem: string;
+  /** The broker's server key and certificate, and the CA a client checks it with. */
+  brokerTls: { key: string; cert: string };
+  brokerCaPem: string;
+  /** The dev cloud's MQTT client identity (CN lenscap-cloud), issued by the device CA. */
+  cloudClientTls: { key: string; cert: string };
+  createToken(serial: string): Promise<string>;
+  /** A binding record signed with the binding key (compact JWS) and the command payload carrying it. */
+  bindingCommand(serial: string, owner: string, viewers: string[]): Promise<Record<string, unknown>>;
+  mintGrant(serial: string, viewer: string, ttlSeconds: number, extra?: { relay?: string; scope?: string }): Promise<MintedGrant>;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** The dev cloud's state dir, e.g. ./.lenscap/dev */
+  dir: string;
+  broker?: 'aedes' | 'mosquitto';
+  /** Port of the page (0/undefined = any free port). */
+  pagePort?: number;
+  logger?: Logger;
+}
+
+export interface DevCloudStack {
+  pageUrl: string;
+  brokerUrl: string;
+  brokerKind: 'aedes' | 'mosquitto';
+  provisioningUrl: string;
+  provisioningCaFile: string;
+  relayRtmpBase: string;
+  cloud: CloudClient;
+  createToken(serial: string): Promise<string>;
+  /** Claims a camera: signed binding record sent as the `binding` command; resolves on the camera's ok. */
+  claim(serial: string, owner: string, viewers?: string[]): Promise<void>;
+  mintGrant(serial: string, viewer: string, ttlSeconds: number, extra?: { relay?: string; scope?: string }): Promise<MintedGrant>;
+  /** Tells the page where a camera's gate is. */
+  registerCamera(info: CameraInfo): void;
+  pids(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+/** Everything but the identity side, around a given identity side (tests pass their own). */
+export async function composeStack(identity: DevCloudIdentity, opts: StackOptions): Promise<DevCloudStack> {
+  const log = opts.logger ?? silentLogger();
+  const kind = opts.broker ?? 'aedes';
+  const closers: Array<() => Promise<void>> = [() => identity.close()];
+  const closeAll = async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch((err) => log.warn({ err: (err as Error).message }, 'dev cloud: error while stopping'));
+  };
+  try {
+    const tlsOpts = { key: identity.brokerTls.key, cert: identity.brokerTls.cert, ca: identity.deviceCaPem };
+    const broker: RunningBroker =
+      kind === 'mosquitto'
+        ? await startMosquittoBroker({ tls: tlsOpts, dir: join(opts.dir, 'mosquitto'), cloudIdentity: DEFAULT_CLOUD_IDENTITY, logger: log })
+        : await startAedesBroker({ tls: tlsOpts, cloudIdentity: DEFAULT_CLOUD_IDENTITY, logger: log });
+    closers.push(() => broker.close());
+
+    const cloud = await connectCloudClient({
+      url: broker.url,
+      key: identity.cloudClientTls.key,
+      cert: identity.cloudClientTls.cert,
+      ca: identity.brokerCaPem,
+      protocolVersion: kind === 'aedes' ? 4 : 5,
+      logger: log,
+    });
+    closers.push(() => cloud.close());
+
+    const relay = await startRelay({ dir: opts.dir, logger: log });
+    closers.push(() => relay.close());
+
+    const cameras = new Map<string, CameraInfo>();
+    const api = await startApi({
+      cloud,
+      cameras: () => [...cameras.values()],
+      mintGrant: (serial, viewer, ttl) => identity.mintGrant(serial, viewer, ttl),
+      info: () => ({ broker: `${kind} (mTLS)`, relay: relay.rtmpBase }),
+      port: opts.pagePort,
+      logger: log,
+    });
+    closers.push(() => api.close());
+
+    return {
+      pageUrl: api.url,
+      brokerUrl: broker.url,
+      brokerKind: kind,
+      provisioningUrl: identity.provisioningUrl,
+      provisioningCaFile: identity.provisioningCaFile,
+      relayRtmpBase: relay.rtmpBase,
+      cloud,
+      createToken: (serial) => identity.createToken(serial),
+      async claim(serial, owner, viewers = []) {
+        const payload = await identity.bindingCommand(serial, owner, viewers);
+        const reply = await cloud.command(serial, 'binding', payload, 10_000);
+        if (reply.status !== 'ok') {
+          throw new LenscapError('ERR_CLAIM_REFUSED', `${serial} refused the binding record: ${reply.error?.code ?? '?'} ${reply.error?.message ?? ''}`.trim());
+        }
+        log.info({ serial, owner }, 'camera claimed');
+      },
+      mintGrant: (serial, viewer, ttl, extra) => identity.mintGrant(serial, viewer, ttl, extra),
+      registerCamera: (info) => void cameras.set(info.serial, info),
+      pids: () => (broker.pid ? { mosquitto: broker.pid } : {}),
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
