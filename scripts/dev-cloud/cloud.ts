@@ -121,7 +121,7 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
       },
       mintGrant: (serial, viewer, ttl, extra) => identity.mintGrant(serial, viewer, ttl, extra),
       registerCamera: (info) => void cameras.set(info.serial, info),
-      pids: () => (broker.pid ? { mosquitto: broker.pid } : {}),
+      pids: (): Record<string, number> => (broker.pid ? { mosquitto: broker.pid } : {}),
       close: closeAll,
     };
   } catch (err) {
