@@ -1,6 +1,16 @@
-// Host side of the QEMU board test's stage 2 (the full flow). Filled in as the agent's pieces land.
+// Host side of the QEMU board test's stage 2 (the full flow): the dev cloud on host loopback (the
+// same composition `lenscap dev-cloud` runs, in this process so the test holds its cloud client),
+// its broker and provisioning ports forwarded into the guest, the guest's gate forwarded to host
+// loopback; then grants played from the host, the refusal's event at the broker, SIGTERM, offline.
+import https from 'node:https';
+import net from 'node:net';
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Guest } from '../../scripts/qemu/boot.ts';
-import type { Phases } from './marks.ts';
+import { waitForMark, type Phases } from './marks.ts';
+
+export const SERIAL = 'CAM-QEMU-1';
+const GUEST_GATE_PORT = 8443;
 
 export interface FullFlowHost {
   guestEnv: Record<string, string>;
@@ -10,12 +20,13 @@ export interface FullFlowHost {
   stop(): Promise<void>;
 }
 
-/** The verbs the full flow needs; a missing one is named so the failure says what is missing. */
-const NEEDED_VERBS = ['run', 'provision', 'dev-cloud', 'dev-cloud token', 'dev-cloud grant'];
+/** What the full flow needs from the agent and the dev cloud; each missing piece is named. */
+const NEEDED_VERBS = ['run', 'provision', 'dev-cloud'];
+const NEEDED_MODULES = ['../../agent/controller.ts'];
 
 export async function missingFullFlowPieces(root: string): Promise<string[]> {
-  const { commands } = await import('../../agent/cli/registry.ts');
   const missing: string[] = [];
+  const { commands } = await import('../../agent/cli/registry.ts');
   for (const name of NEEDED_VERBS) {
     const c = commands.find((x) => x.name === name);
     if (!c) {
@@ -25,13 +36,218 @@ export async function missingFullFlowPieces(root: string): Promise<string[]> {
     try {
       await c.load();
     } catch (err) {
-      missing.push(`verb "${name}" (${(err as Error).message.split('\n')[0]})`);
+      missing.push(`verb "${name}" (${firstLine(err)})`);
     }
   }
-  void root;
-  return missing;
+  for (const m of NEEDED_MODULES) {
+    try {
+      await import(m);
+    } catch (err) {
+      missing.push(`${m.replace('../../', '')} (${firstLine(err)})`);
+    }
+  }
+  try {
+    await loadStartStack();
+  } catch (err) {
+    missing.push(`the dev cloud's startStack() (${firstLine(err)})`);
+  }
+  if (!existsSync(join(root, 'drivers')) || !findFile(join(root, 'drivers'), /v4l2/)) missing.push('the v4l2 camera driver (drivers/**/v4l2*)');
+  return [...new Set(missing)];
 }
 
-export async function runFullFlowHost(_opts: { root: string; share: string; log: (l: string) => void }): Promise<FullFlowHost> {
-  throw new Error('stage 2 host side not written yet');
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0]!.replace(/ imported from .*/, '');
+}
+
+function findFile(dir: string, re: RegExp): boolean {
+  for (const n of readdirSync(dir)) {
+    const p = join(dir, n);
+    if (statSync(p).isDirectory() ? findFile(p, re) : re.test(n)) return true;
+  }
+  return false;
+}
+
+/** The part of the dev cloud (scripts/dev-cloud/cloud.ts) this test drives. */
+interface HostCloud {
+  brokerUrl: string;
+  brokerKind: 'aedes' | 'mosquitto';
+  provisioningUrl: string;
+  provisioningCaFile: string;
+  cloud: {
+    waitOnline(serial: string, timeoutMs: number): Promise<void>;
+    events(): { serial: string; event: unknown }[];
+    camera(serial: string): { online: boolean } | undefined;
+  };
+  createToken(serial: string): Promise<string>;
+  claim(serial: string, owner: string, viewers?: string[]): Promise<void>;
+  mintGrant(serial: string, viewer: string, ttlSeconds: number): Promise<{ token: string }>;
+  close(): Promise<void>;
+}
+type StartStack = (o: { dir: string; broker?: 'aedes' | 'mosquitto' }) => Promise<HostCloud>;
+
+/** Loaded by name so this file keeps compiling while the dev cloud's module is being reshaped. */
+async function loadStartStack(): Promise<StartStack> {
+  const spec = '../../scripts/dev-cloud/cloud.ts';
+  const mod = (await import(spec)) as { startStack?: StartStack };
+  if (typeof mod.startStack !== 'function') throw new Error('scripts/dev-cloud/cloud.ts exports no startStack()');
+  return mod.startStack;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+function portOf(url: string): number {
+  const p = Number(new URL(url).port);
+  if (!p) throw new Error(`no port in ${url}`);
+  return p;
+}
+
+interface PlayResult {
+  status: number;
+  bodyBytes: number;
+  flvBytes: number;
+  firstVideoMs?: number;
+  reason?: string;
+}
+
+/** GET the FLV with a grant; reads until the first video tag (or the end), counting media bytes. */
+function play(opts: { port: number; serial: string; token: string; ca: string; timeoutMs: number }): Promise<PlayResult> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const req = https.get(
+      {
+        host: '127.0.0.1',
+        port: opts.port,
+        path: `/live/${opts.serial}.flv`,
+        headers: { authorization: `Bearer ${opts.token}` },
+        ca: opts.ca,
+        servername: opts.serial,
+        // The device certificate names the serial (CN); that is the identity a viewer checks.
+        checkServerIdentity: (_host, cert) => (cert.subject?.CN === opts.serial ? undefined : new Error(`gate cert CN ${cert.subject?.CN} is not ${opts.serial}`)),
+        timeout: opts.timeoutMs,
+      },
+      (res) => {
+        let body = Buffer.alloc(0);
+        let done = false;
+        const finish = (r: PlayResult) => {
+          if (done) return;
+          done = true;
+          req.destroy();
+          resolve(r);
+        };
+        res.on('data', (chunk: Buffer) => {
+          body = Buffer.concat([body, chunk]);
+          if (body.subarray(0, 3).toString('latin1') !== 'FLV') return;
+          let off = 13;
+          while (off + 11 <= body.length) {
+            if ((body[off]! & 0x1f) === 9) return finish({ status: res.statusCode ?? 0, bodyBytes: body.length, flvBytes: body.length, firstVideoMs: Date.now() - t0 });
+            off += 11 + body.readUIntBE(off + 1, 3) + 4;
+          }
+        });
+        res.on('end', () => {
+          const isFlv = body.subarray(0, 3).toString('latin1') === 'FLV';
+          let reason: string | undefined;
+          try {
+            reason = (JSON.parse(body.toString('utf8')) as { reason?: string }).reason;
+          } catch {
+            /* not JSON */
+          }
+          finish({ status: res.statusCode ?? 0, bodyBytes: body.length, flvBytes: isFlv ? body.length : 0, ...(reason ? { reason } : {}) });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer from the gate in ${opts.timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+export async function runFullFlowHost(opts: { root: string; share: string; log: (l: string) => void }): Promise<FullFlowHost> {
+  const stack = await (await loadStartStack())({ dir: join(opts.share, '..', 'dev-cloud'), broker: 'aedes' });
+  const brokerPort = portOf(stack.brokerUrl);
+  const provPort = portOf(stack.provisioningUrl);
+  const gatePort = await freePort();
+  copyFileSync(stack.provisioningCaFile, join(opts.share, 'provisioning-ca.pem'));
+  const token = await stack.createToken(SERIAL);
+  opts.log(`dev cloud: broker ${stack.brokerUrl}, provisioning ${stack.provisioningUrl}; guest gate → 127.0.0.1:${gatePort}`);
+
+  return {
+    guestEnv: {
+      SERIAL,
+      TOKEN: token,
+      PROV_URL: stack.provisioningUrl,
+      BROKER_URL: stack.brokerUrl,
+      CLOUD_PROTO: stack.brokerKind === 'aedes' ? '4' : '5',
+      FWD_PORTS: `${brokerPort} ${provPort}`,
+      GATE_PORT: String(GUEST_GATE_PORT),
+    },
+    guestfwd: [
+      { guest: brokerPort, host: brokerPort },
+      { guest: provPort, host: provPort },
+    ],
+    hostfwd: [{ host: gatePort, guest: GUEST_GATE_PORT }],
+    async drive(guest, phases) {
+      const figures: Record<string, string | number> = {};
+      const share = opts.share;
+      phases.start('provision in guest');
+      await waitForMark(guest, share, 'provisioned', 300_000);
+      phases.end('provision in guest');
+
+      // Online: from the host's "start" to the camera's retained online state at the broker.
+      const tStart = Date.now();
+      writeFileSync(join(share, 'start-agent'), '');
+      await stack.cloud.waitOnline(SERIAL, 180_000);
+      figures['time to online (start → retained online at host broker, ms)'] = Date.now() - tStart;
+      phases.done.push({ name: 'agent start → online', ms: Date.now() - tStart });
+
+      await stack.claim(SERIAL, 'alice');
+      const ca = readFileSync(join(share, 'device-ca.pem'), 'utf8');
+
+      const valid = await stack.mintGrant(SERIAL, 'alice', 300);
+      const ok = await play({ port: gatePort, serial: SERIAL, token: valid.token, ca, timeoutMs: 120_000 });
+      if (ok.status !== 200 || ok.firstVideoMs === undefined) throw new Error(`valid grant: HTTP ${ok.status}, ${ok.flvBytes} FLV bytes, no video tag`);
+      figures['time to first frame (valid grant request → first FLV video tag, on demand, ms)'] = ok.firstVideoMs;
+
+      // Misrouted: a real grant, but for another camera (what the mixed-up cache did).
+      const misrouted = await stack.mintGrant('CAM-QEMU-OTHER', 'alice', 300);
+      const tRefused = Date.now();
+      const bad = await play({ port: gatePort, serial: SERIAL, token: misrouted.token, ca, timeoutMs: 60_000 });
+      if (bad.status !== 403 || bad.flvBytes !== 0) throw new Error(`misrouted grant: HTTP ${bad.status}, ${bad.flvBytes} FLV bytes (want 403, 0)`);
+      figures['misrouted grant'] = `HTTP ${bad.status}, reason ${bad.reason ?? '?'}, 0 media bytes (${bad.bodyBytes} body bytes)`;
+      const event = await waitFor(() => stack.cloud.events().find((e) => e.serial === SERIAL && JSON.stringify(e.event).includes('wrong_audience')), 60_000);
+      if (!event) throw new Error(`no wrong_audience security event from ${SERIAL} at the host broker; got ${JSON.stringify(stack.cloud.events().slice(-3))}`);
+      figures['refusal event at host broker (ms after the refusal)'] = Date.now() - tRefused;
+
+      // SIGTERM through systemd; the camera must say offline at the broker.
+      const tStop = Date.now();
+      writeFileSync(join(share, 'stop-agent'), '');
+      await waitForMark(guest, share, 'agent-stopped', 120_000);
+      const offline = await waitFor(() => stack.cloud.camera(SERIAL)?.online === false, 60_000);
+      if (!offline) throw new Error(`${SERIAL} still online at the broker after SIGTERM: ${JSON.stringify(stack.cloud.camera(SERIAL))}`);
+      figures['SIGTERM → offline at host broker (ms)'] = Date.now() - tStop;
+      await waitForMark(guest, share, 'stage2-done', 120_000);
+      return { figures };
+    },
+    async stop() {
+      await stack.close();
+    },
+  };
+}
+
+async function waitFor<T>(fn: () => T | undefined | false, timeoutMs: number): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
 }

@@ -1,1 +1,47 @@
-echo "stage 2 placeholder"
+# QEMU board test, guest side, stage 2 (sourced by scenario.sh when FULL=1): the full flow.
+# env.sh gives SERIAL, TOKEN, PROV_URL, BROKER_URL, FWD_PORTS, GATE_PORT. The host drives the
+# timing through files in the share: start-agent (host → guest), stop-agent (host → guest).
+set -u
+# The host's dev cloud is at 10.0.2.100 (guestfwd); the forwarder makes it 127.0.0.1 in the guest
+# too, so the URLs and certificate names are the ones the dev cloud printed.
+node "$S/forward.mjs" $FWD_PORTS >/tmp/forward.log 2>&1 &
+sleep 1
+mark forwarder-up
+
+install -m 0644 "$S/provisioning-ca.pem" /etc/lenscap/provisioning-ca.pem
+runuser -u lenscap -- /usr/local/bin/lenscap provision --serial "$SERIAL" --url "$PROV_URL" \
+  --token "$TOKEN" --ca /etc/lenscap/provisioning-ca.pem --state-dir /var/lib/lenscap || fail "lenscap provision"
+check "device key is 0600 lenscap" test "$(stat -c '%a %U' /var/lib/lenscap/identity/device.key)" = "600 lenscap"
+# Public material the host needs to check the gate's TLS certificate (never the key).
+cat /var/lib/lenscap/identity/device-ca.pem >"$S/device-ca.pem"
+mark provisioned
+
+cat >/etc/lenscap/agent.json <<JSON
+{
+  "serial": "$SERIAL",
+  "stateDir": "/var/lib/lenscap",
+  "log": { "level": "info" },
+  "cloud": { "url": "$BROKER_URL", "protocolVersion": $CLOUD_PROTO, "backoff": { "initialDelayMaxMs": 0 } },
+  "camera": { "driver": "v4l2", "device": "/dev/video0", "width": 320, "height": 180, "fps": 15 },
+  "gate": { "host": "0.0.0.0", "port": $GATE_PORT, "tls": true },
+  "stream": { "mode": "on-demand" }
+}
+JSON
+runuser -u lenscap -- /usr/local/bin/lenscap config check /etc/lenscap/agent.json >/dev/null || fail "config check"
+
+wait_share start-agent 300 || fail "host never said start-agent"
+mark agent-start
+systemctl start lenscap.service || { systemctl status lenscap --no-pager; journalctl -u lenscap --no-pager | tail -40; fail "systemctl start lenscap"; }
+mark agent-started
+systemctl show -p MainPID -p ActiveState -p NRestarts lenscap.service
+
+wait_share stop-agent 600 || { journalctl -u lenscap --no-pager | tail -60; fail "host never said stop-agent"; }
+check "agent still active before stop (no watchdog kill, no restart)" test "$(systemctl show -p NRestarts --value lenscap.service)" = 0
+mark agent-stop
+systemctl stop lenscap.service
+mark agent-stopped
+systemctl show -p ExecMainStatus -p ExecMainCode -p Result -p ActiveState lenscap.service | tee "$S/agent-stop.txt"
+journalctl -u lenscap --no-pager -o cat >"$S/agent.journal" 2>&1
+check "agent exited cleanly on SIGTERM" grep -qx 'Result=success' "$S/agent-stop.txt"
+check "no ffmpeg left behind" sh -c '! pgrep -x ffmpeg >/dev/null'
+mark stage2-done
