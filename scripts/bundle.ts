@@ -31,8 +31,14 @@ const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 /** Packages never shipped: the optional static ffmpeg (and its per-platform binaries), typings. */
 const EXCLUDED_PACKAGES = [/^@ffmpeg-installer\//, /^@types\//];
 /** Files inside packages that only cost space on a board. */
-const DROPPED_FILES = /(\.d\.ts|\.d\.mts|\.d\.cts|\.map|\.md|\.markdown|\.tsbuildinfo)$/i;
+const DROPPED_FILES = /(\.ts|\.mts|\.cts|\.map|\.md|\.markdown|\.tsbuildinfo)$/i; // Node 20 runs no .ts
 const DROPPED_DIRS = new Set(['.github', '.vscode', '.idea', '.nyc_output', 'coverage']);
+/**
+ * Whole subtrees Node never loads on the board: mqtt's browser bundles (Node resolves build/), and
+ * node-media-server's admin console, which it serves only when the files exist — so the device
+ * cannot expose an admin UI even if a hub port were misconfigured.
+ */
+const DROPPED_SUBTREES = ['node_modules/mqtt/dist', 'node_modules/node-media-server/webadmin'];
 /** Compiled files that exist only to start development code; their targets are not shipped. */
 const DEV_ONLY_DIST = /^dist\/(scripts\/|agent\/cli\/dev-cloud[^/]*\.js$)/;
 const EXECUTABLES = new Set(['bin/lenscap.js', 'install-on-device.sh', 'packaging/lenscap.init']);
@@ -250,6 +256,8 @@ export function buildBundle(opts: BundleOptions): BundleResult {
           // Nested node_modules are copied as packages of their own (if production).
           if (parts.includes('node_modules')) return false;
           if (parts.some((x) => DROPPED_DIRS.has(x))) return false;
+          const fromRoot = relative(root, src).split(sep).join('/');
+          if (DROPPED_SUBTREES.some((t) => fromRoot === t || fromRoot.startsWith(t + '/'))) return false;
           return !(DROPPED_FILES.test(src) && !/licen[cs]e/i.test(src));
         },
       });

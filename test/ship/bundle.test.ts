@@ -76,10 +76,12 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
         f.startsWith('node_modules/@ffmpeg-installer/') ||
         /^node_modules\/(typescript|tsx|aedes|fast-check|playwright-core|mpegts\.js|pino-pretty|@types)\//.test(f) ||
         f.startsWith('dist/scripts/') ||
+        f.startsWith('node_modules/node-media-server/webadmin/') ||
+        f.startsWith('node_modules/mqtt/dist/') ||
         /dev-cloud/.test(f) ||
         f.startsWith('test/') ||
         f.startsWith('dist/test/') ||
-        (/\.ts$/.test(f) && !f.startsWith('node_modules/')),
+        /\.[mc]?ts$/.test(f),
     );
     assert.deepEqual(bad, []);
     assert.deepEqual(findNativeFiles(dir, 'x64'), []);
