@@ -12,13 +12,17 @@ export LENSCAP_QEMU_CACHE="${LENSCAP_QEMU_CACHE:-/var/cache/lenscap-qemu}"
 export DEBIAN_FRONTEND=noninteractive
 t_all=$(date +%s)
 declare -a summary=()
-phase_start() { t_phase=$(date +%s); printf '\n=== arm: %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
-phase_end() { local d=$(( $(date +%s) - t_phase )); summary+=("$(printf '%-28s %5ss' "$1" "$d")"); printf '=== arm: %s done in %ss\n' "$1" "$d"; }
+cur_phase=""
+phase_start() { cur_phase="$1"; t_phase=$(date +%s); printf '\n=== arm: %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+phase_end() { cur_phase=""; local d=$(( $(date +%s) - t_phase )); summary+=("$(printf '%-28s %5ss' "$1" "$d")"); printf '=== arm: %s done in %ss\n' "$1" "$d"; }
 print_summary() {
+  local rc=$?
+  if [ -n "$cur_phase" ]; then summary+=("$(printf '%-28s %5ss  FAILED' "$cur_phase" "$(( $(date +%s) - t_phase ))")"); fi
   printf '\n=== arm: phase durations\n'
   for l in "${summary[@]}"; do printf '  %s\n' "$l"; done
   printf '  %-28s %5ss\n' total "$(( $(date +%s) - t_all ))"
   if [ -f .qemu-cache/last-run/report.txt ]; then cat .qemu-cache/last-run/report.txt; fi
+  printf '=== arm: %s\n' "$([ $rc = 0 ] && echo PASSED || echo "FAILED (exit $rc)")"
 }
 trap print_summary EXIT
 

@@ -41,7 +41,7 @@ describe('QEMU arm64 board with a V4L2 camera (vivid)', { skip: enabled ? false 
     figures['bundle arm64 (bytes)'] = bundle.bytes;
     copyFileSync(bundle.file, join(share, bundleName));
     const image = await phases.run('guest image (build or cache)', () => buildImage('arm64'));
-    for (const f of ['common.sh', 'scenario.sh', 'stage2.sh', 'nms-check.mjs']) copyFileSync(join(here, 'guest', f), join(share, f));
+    for (const f of ['common.sh', 'scenario.sh', 'stage2.sh', 'nms-check.mjs', 'watchdog-check.mjs']) copyFileSync(join(here, 'guest', f), join(share, f));
     copyFileSync(join(root, 'scripts', 'install-on-device.sh'), join(share, 'install-on-device.sh'));
     copyFileSync(join(root, 'scripts', 'qemu', 'share', 'forward.mjs'), join(share, 'forward.mjs'));
 

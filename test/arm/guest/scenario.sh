@@ -75,6 +75,14 @@ for n in /usr/local/bin/node /usr/bin/node; do
   fi
 done
 mark node-checks-done
+
+# The bundle's systemd watchdog against this board's systemd: a transient unit with the agent
+# unit's notify settings and WatchdogSec=3 runs 12 s; lost pings would get it killed.
+systemd-run --quiet --wait --collect --unit=lenscap-wdcheck -p Type=exec -p NotifyAccess=all -p WatchdogSec=3 \
+  -p User=lenscap -p StandardOutput=journal /usr/local/bin/node "$S/watchdog-check.mjs" /opt/lenscap 12 \
+  || { journalctl -u lenscap-wdcheck --no-pager -o cat | tail -20; fail "watchdog check unit failed (pings lost?)"; }
+journalctl -u lenscap-wdcheck --no-pager -o cat | grep -E "enabled=|clean exit|WARN" | head -5
+mark watchdog-ok
 mark stage1-done
 
 [ "${FULL:-0}" = 1 ] || exit 0
