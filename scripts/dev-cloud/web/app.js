@@ -180,7 +180,8 @@ async function replayIncident() {
     const isFlv = bytes.length >= 3 && bytes[0] === 0x46 && bytes[1] === 0x4c && bytes[2] === 0x56;
     let reason = '';
     try {
-      reason = JSON.parse(new TextDecoder().decode(bytes)).error || '';
+      const body = JSON.parse(new TextDecoder().decode(bytes));
+      reason = body.error || body.reason || '';
     } catch {
       reason = '(no JSON body)';
     }
