@@ -10,6 +10,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBundle } from '../../scripts/bundle.ts';
@@ -23,12 +25,22 @@ const runDir = join(root, '.qemu-cache', 'last-run');
 const share = join(runDir, 'share');
 const here = fileURLToPath(new URL('.', import.meta.url));
 
+async function freeLoopbackPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
 describe('QEMU arm64 board with a V4L2 camera (vivid)', { skip: enabled ? false : 'set LENSCAP_TEST_ARM=1 (npm run test:arm)', timeout: 30 * 60_000 }, () => {
   const phases = new Phases();
   let guest: Guest | undefined;
   let bundleName = '';
   let missing: string[] = [];
   let fullFlow: FullFlowHost | undefined;
+  let beacon: http.Server | undefined;
+  let netGuestHostPort = 0;
   const figures: Record<string, string | number> = {};
 
   before(async () => {
@@ -41,14 +53,22 @@ describe('QEMU arm64 board with a V4L2 camera (vivid)', { skip: enabled ? false 
     figures['bundle arm64 (bytes)'] = bundle.bytes;
     copyFileSync(bundle.file, join(share, bundleName));
     const image = await phases.run('guest image (build or cache)', () => buildImage('arm64'));
-    for (const f of ['common.sh', 'scenario.sh', 'stage2.sh', 'nms-check.mjs', 'watchdog-check.mjs']) copyFileSync(join(here, 'guest', f), join(share, f));
+    for (const f of ['common.sh', 'scenario.sh', 'stage2.sh', 'nms-check.mjs', 'watchdog-check.mjs', 'net-check.mjs']) copyFileSync(join(here, 'guest', f), join(share, f));
     copyFileSync(join(root, 'scripts', 'install-on-device.sh'), join(share, 'install-on-device.sh'));
     copyFileSync(join(root, 'scripts', 'qemu', 'share', 'forward.mjs'), join(share, 'forward.mjs'));
 
     missing = await missingFullFlowPieces(root);
     const env: Record<string, string> = { BUNDLE: bundleName, CAP_SIZE: '320x180', FULL: missing.length === 0 ? '1' : '0' };
-    const guestfwd: { host: number; guest: number }[] = [];
-    const hostfwd: { host: number; guest: number }[] = [];
+    // Network plumbing check: a host loopback service forwarded into the guest, and a guest port
+    // forwarded back to host loopback.
+    beacon = http.createServer((_req, res) => res.end('lenscap-host-ok'));
+    await new Promise<void>((r) => beacon!.listen(0, '127.0.0.1', () => r()));
+    const netHostPort = (beacon.address() as net.AddressInfo).port;
+    netGuestHostPort = await freeLoopbackPort();
+    env.NET_HOST_PORT = String(netHostPort);
+    env.NET_GUEST_PORT = '8444';
+    const guestfwd: { host: number; guest: number }[] = [{ host: netHostPort, guest: netHostPort }];
+    const hostfwd: { host: number; guest: number }[] = [{ host: netGuestHostPort, guest: 8444 }];
     if (missing.length === 0) {
       fullFlow = await phases.run('host dev cloud', () => runFullFlowHost({ root, share, log: (l) => console.error(l) }));
       Object.assign(env, fullFlow.guestEnv);
@@ -65,6 +85,7 @@ describe('QEMU arm64 board with a V4L2 camera (vivid)', { skip: enabled ? false 
   after(async () => {
     await guest?.kill();
     await fullFlow?.stop();
+    beacon?.close();
     const marks = readMarks(share);
     const report = phases.report(figures, marks);
     console.error(report);
@@ -82,6 +103,11 @@ describe('QEMU arm64 board with a V4L2 camera (vivid)', { skip: enabled ? false 
 
   test('stage 1: vivid camera, ffmpeg capture, install-on-device.sh, Node 20 and 18', async () => {
     phases.start('stage 1 in guest');
+    await waitForMark(guest!, share, 'net-guest-listening', 120_000);
+    const answer = await fetch(`http://127.0.0.1:${netGuestHostPort}/`).then((r) => r.text());
+    assert.equal(answer, 'lenscap-guest-ok', 'hostfwd: guest service reachable on host loopback');
+    writeFileSync(join(share, 'net-host-fetched'), '');
+    await waitForMark(guest!, share, 'network-ok', 60_000);
     await waitForMark(guest!, share, 'stage1-done', 600_000);
     phases.end('stage 1 in guest');
     figures['vivid capture frames in 3 s (320x180@30, x264 ultrafast)'] = readFileSync(join(share, 'capture.frames'), 'utf8').trim();
