@@ -1,0 +1,63 @@
+/**
+ * The device's own record of every grant decision: append-only JSON lines in the state dir,
+ * rotated by size (one previous generation kept), surviving reboots. An accept is fsync'd before
+ * the caller may start a stream, so a session never exists without its audit line.
+ * Must never write a whole token, and never let an audit failure turn into an accept.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface DecisionLine {
+  at: string;
+  decision: 'accept' | 'refuse';
+  reason?: string;
+  jti?: string;
+  sub?: string;
+  /** The audience the grant claimed (for refusals, as read from the unverified token). */
+  aud?: string;
+  source: string;
+  purpose: string;
+  exp?: number;
+  /** Token fingerprint (length + first 8 chars), to correlate with the cloud without the token. */
+  token?: string;
+}
+
+export class DecisionLog {
+  private fd: number | undefined;
+  private size = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly maxBytes = 1024 * 1024,
+  ) {}
+
+  /** Appends a line; `durable` fsyncs before returning (accepts). Throws on I/O failure. */
+  append(line: DecisionLine, durable: boolean): void {
+    const buf = Buffer.from(JSON.stringify(line) + '\n');
+    if (this.fd === undefined) this.open();
+    if (this.size + buf.length > this.maxBytes && this.size > 0) this.rotate();
+    writeSync(this.fd!, buf);
+    this.size += buf.length;
+    if (durable) fsyncSync(this.fd!);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) {
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+      this.fd = undefined;
+    }
+  }
+
+  private open(): void {
+    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
+    this.fd = openSync(this.file, 'a', 0o600);
+    this.size = statSync(this.file).size;
+  }
+
+  private rotate(): void {
+    this.close();
+    renameSync(this.file, `${this.file}.1`);
+    this.open();
+  }
+}

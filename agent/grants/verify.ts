@@ -1,0 +1,145 @@
+/**
+ * The grant decision as a pure function: token + context + policy + current trust → accept with
+ * claims, or one reason from the closed set. Cheap checks first (size, shape, header, key lookup),
+ * so garbage costs microseconds; one native signature verification; then claims, time, scope,
+ * privacy, binding and replay.
+ * Must never accept on an exception (the caller wraps it), never compare the audience loosely,
+ * and never consume the jti (that is the gate's job, once it has audited the accept).
+ */
+import type { VerificationKey, JwsAlg } from './jws.ts';
+import { checkHeader, JwsError, parseCompact, verifySignature } from './jws.ts';
+import type { RefusalReason } from './reasons.ts';
+import type { Decision, DecisionContext, GrantClaims } from './types.ts';
+
+export const GRANT_TYP = 'lenscap-grant+jwt';
+
+export interface GrantPolicy {
+  serial: string;
+  issuer: string;
+  algorithms: readonly JwsAlg[];
+  maxLifetimeSeconds: number;
+  clockToleranceSeconds: number;
+  maxTokenBytes: number;
+  /** Clock earlier than this (ms) → clock_untrusted. */
+  buildTimeMs: number;
+  /** Push mode: allowed relay URL prefixes; empty = any rtmp:// or rtmps:// URL. */
+  relayAllowList: readonly string[];
+}
+
+export interface GrantState {
+  issuerKeys: ReadonlyMap<string, VerificationKey>;
+  isPrivacyOn(): boolean;
+  isClaimed(): boolean;
+  isBound(sub: string): boolean;
+  isReplayed(jti: string): boolean;
+}
+
+const MAX_ID = 128;
+
+class Refusal extends Error {
+  constructor(
+    readonly reason: RefusalReason,
+    readonly detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+function refuse(reason: RefusalReason, detail: string): never {
+  throw new Refusal(reason, detail);
+}
+
+/** Unverified values go into audit lines only, truncated: they are attacker-controlled. */
+function peek(v: unknown): string | undefined {
+  return typeof v === 'string' ? v.slice(0, MAX_ID) : undefined;
+}
+
+function numericDate(payload: Record<string, unknown>, name: string, required: boolean): number | undefined {
+  const v = payload[name];
+  if (v === undefined && !required) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) refuse('malformed', `claim ${name} must be a NumericDate`);
+  return v;
+}
+
+function requiredString(payload: Record<string, unknown>, name: string, max: number): string {
+  const v = payload[name];
+  if (typeof v !== 'string' || v.length === 0 || v.length > max) refuse('malformed', `claim ${name} must be a string of 1..${max} chars`);
+  return v;
+}
+
+export function verifyGrant(token: string | undefined, ctx: DecisionContext, policy: GrantPolicy, state: GrantState, nowMs: number): Decision {
+  let peeked: { jti?: string; sub?: string; claimedAud?: string } = {};
+  try {
+    if (token === undefined || token.length === 0) refuse('missing', 'no grant presented');
+    let parsed;
+    try {
+      parsed = parseCompact(token, policy.maxTokenBytes);
+    } catch (err) {
+      if (err instanceof JwsError) refuse(err.reason, err.message);
+      throw err;
+    }
+    const { payload } = parsed;
+    peeked = { jti: peek(payload.jti), sub: peek(payload.sub), claimedAud: typeof payload.aud === 'string' ? peek(payload.aud) : Array.isArray(payload.aud) ? peek(JSON.stringify(payload.aud)) : undefined };
+
+    let alg: JwsAlg;
+    let kid: string;
+    try {
+      ({ alg, kid } = checkHeader(parsed.header, GRANT_TYP, policy.algorithms));
+    } catch (err) {
+      if (err instanceof JwsError) refuse(err.reason, err.message);
+      throw err;
+    }
+    const key = state.issuerKeys.get(kid);
+    if (!key) refuse('unknown_key', `kid ${kid.slice(0, MAX_ID)} is not a grant issuer key`);
+    if (key.alg !== alg) refuse('alg_not_allowed', `alg ${alg} does not match issuer key ${kid}`);
+    if (!verifySignature(alg, key.key, parsed)) refuse('bad_signature', 'signature does not verify');
+
+    // Signed from here on: claims are the cloud's word, checked against this camera's view.
+    const iss = requiredString(payload, 'iss', 512);
+    if (Array.isArray(payload.aud)) refuse('wrong_audience', 'aud must be a single string, found an array');
+    const aud = requiredString(payload, 'aud', 256);
+    const sub = requiredString(payload, 'sub', 256);
+    const jti = requiredString(payload, 'jti', MAX_ID);
+    const iat = numericDate(payload, 'iat', true)!;
+    const exp = numericDate(payload, 'exp', true)!;
+    const nbf = numericDate(payload, 'nbf', false);
+    if (typeof payload.scope !== 'string') refuse('malformed', 'claim scope must be a string');
+    const scope = payload.scope;
+    if (payload.relay !== undefined && typeof payload.relay !== 'string') refuse('malformed', 'claim relay must be a string');
+    const relay = payload.relay as string | undefined;
+
+    if (iss !== policy.issuer) refuse('wrong_issuer', `iss ${JSON.stringify(iss.slice(0, MAX_ID))} is not the configured issuer`);
+    // Byte for byte: no trimming, case folding or Unicode normalisation — look-alikes are other cameras.
+    if (aud !== policy.serial) refuse('wrong_audience', `grant is for ${JSON.stringify(aud)}, this camera is ${policy.serial}`);
+
+    if (nowMs < policy.buildTimeMs) refuse('clock_untrusted', `system clock ${new Date(nowMs).toISOString()} is before the build time`);
+    const now = nowMs / 1000;
+    const tol = policy.clockToleranceSeconds;
+    if (exp - iat > policy.maxLifetimeSeconds) refuse('lifetime_too_long', `exp - iat = ${exp - iat} s exceeds ${policy.maxLifetimeSeconds} s`);
+    if (exp <= iat) refuse('malformed', 'exp is not after iat');
+    if (now >= exp + tol) refuse('expired', `expired ${Math.round(now - exp)} s ago`);
+    if (nbf !== undefined && now < nbf - tol) refuse('not_yet_valid', `nbf is ${Math.round(nbf - now)} s in the future`);
+    if (now < iat - tol) refuse('not_yet_valid', `iat is ${Math.round(iat - now)} s in the future`);
+
+    const scopes = scope.split(' ');
+    if (scopes.length !== 1 || scopes[0] !== 'live') refuse('scope_not_allowed', `scope ${JSON.stringify(scope.slice(0, MAX_ID))} is not "live"`);
+    if (ctx.purpose === 'view' && relay !== undefined) refuse('scope_not_allowed', 'a push grant (with relay) cannot open a viewer session');
+    if (ctx.purpose === 'push') {
+      if (relay === undefined) refuse('scope_not_allowed', 'push needs a relay claim');
+      if (!/^rtmps?:\/\/[^\s/]+\/\S+$/.test(relay)) refuse('relay_not_allowed', 'relay must be an rtmp:// or rtmps:// URL');
+      if (policy.relayAllowList.length > 0 && !policy.relayAllowList.some((p) => relay.startsWith(p))) refuse('relay_not_allowed', 'relay is not on stream.relayAllowList');
+    }
+
+    if (state.isPrivacyOn()) refuse('privacy_mode', 'privacy mode is on');
+    if (!state.isClaimed()) refuse('not_claimed', 'no binding record: camera not claimed');
+    if (!state.isBound(sub)) refuse('viewer_not_bound', `viewer ${JSON.stringify(sub.slice(0, MAX_ID))} is not the owner or a listed viewer`);
+    if (state.isReplayed(jti)) refuse('replayed', 'grant id already used');
+
+    const claims: GrantClaims = { iss, aud, sub, jti, iat, exp, scope, ...(nbf !== undefined ? { nbf } : {}), ...(relay !== undefined ? { relay } : {}) };
+    return { ok: true, claims };
+  } catch (err) {
+    if (err instanceof Refusal) return { ok: false, reason: err.reason, detail: err.detail, ...peeked };
+    // Fail closed: anything unexpected is a malformed grant, never an accept.
+    return { ok: false, reason: 'malformed', detail: `internal error while verifying: ${(err as Error).message}`, ...peeked };
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * A camera's grant gate over a real state dir, trusting a real dev-cloud key set made at run time.
+ * Tests mint real signed grants with `mint(...)` and get real decisions.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createGrantGate, type GrantGateService } from '../../agent/grants/grant-gate.ts';
+import { ManualClock } from '../../agent/clock.ts';
+import { MemoryEventSink } from '../../agent/audit/events.ts';
+import { loadConfig } from '../../agent/config/load.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { stateLayout, type StateLayout } from '../../agent/state-layout.ts';
+import { loadOrCreateSigningKeys, type DevSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
+import { mintGrant, signBindingRecord, type GrantRequest } from '../../scripts/dev-cloud/mint.ts';
+import { makeTempDir } from './tmp.ts';
+
+export const SERIAL = 'CAM-0001';
+export const OWNER = 'alice';
+/** 2026-11-20T00:00:00Z: after the build time, so the clock is trusted. */
+export const NOW_MS = Date.parse('2026-11-20T00:00:00Z');
+
+export interface GrantFixture {
+  dir: string;
+  paths: StateLayout;
+  keys: DevSigningKeys;
+  gate: GrantGateService;
+  clock: ManualClock;
+  events: MemoryEventSink;
+  privacy: { on: boolean };
+  mint(req?: Partial<GrantRequest>): string;
+  cleanup(): void;
+}
+
+export async function makeGrantFixture(opts: { claimed?: boolean; viewers?: string[]; devDir?: string; grants?: Record<string, unknown> } = {}): Promise<GrantFixture> {
+  const { dir, cleanup } = makeTempDir('lenscap-grants-');
+  const keys = await loadOrCreateSigningKeys(opts.devDir ?? `${dir}/dev`);
+  const paths = stateLayout(`${dir}/state`);
+  mkdirSync(paths.trustDir, { recursive: true, mode: 0o700 });
+  writeFileSync(paths.trustRoot, JSON.stringify(keys.trustRootJwk));
+  writeFileSync(paths.trustBundle, keys.trustBundle);
+  if (opts.claimed !== false) writeFileSync(paths.binding, signBindingRecord(keys.binding, { serial: SERIAL, owner: OWNER, viewers: opts.viewers ?? ['bob'], version: 1 }));
+  const clock = new ManualClock(NOW_MS);
+  const events = new MemoryEventSink();
+  const privacy = { on: false };
+  const { config } = loadConfig(undefined, {});
+  const gate = createGrantGate({
+    serial: SERIAL,
+    grants: { ...config.grants, ...(opts.grants ?? {}) } as typeof config.grants,
+    relayAllowList: [],
+    paths,
+    clock,
+    logger: silentLogger(),
+    events,
+    isPrivacyOn: () => privacy.on,
+  });
+  const mint = (req: Partial<GrantRequest> = {}) => mintGrant(keys.issuer, { serial: SERIAL, viewer: OWNER, now: clock.now() / 1000, ...req }).token;
+  return { dir, paths, keys, gate, clock, events, privacy, mint, cleanup: () => { gate.close(); cleanup(); } };
+}
