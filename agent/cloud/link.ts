@@ -1,0 +1,363 @@
+/**
+ * The camera's only line to the cloud: mqtt.js over mutual TLS, one client per attempt, with our own
+ * reconnect loop (mqtt.js's fixed 1 s retry is switched off) driven by ./backoff.ts. On connect it
+ * publishes the retained `state`, subscribes to `cmd/+`, and delivers the queued security events;
+ * commands go through ./commands.ts one at a time. Must never trust anything but the broker CA from
+ * the state dir, never publish or subscribe outside `lenscap/v1/<serial>/`, and never act on a
+ * message whose topic is not one of its own command topics.
+ */
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
+import type { Clock, Random } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import { LenscapError, describeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { StateLayout } from '../state-layout.ts';
+import type { EventQueue } from '../audit/event-queue.ts';
+import { Backoff, type Decision, type Outcome } from './backoff.ts';
+import { CommandRegistry, createCommandDispatcher, type CommandDispatcher, type CommandReply } from './commands.ts';
+import { classifyIncoming, topicsFor, type Topics } from './topics.ts';
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface CloudLinkDeps {
+  config: Pick<Config, 'cloud'>;
+  serial: string;
+  paths: Pick<StateLayout, 'deviceKey' | 'deviceCert' | 'chain' | 'brokerCa'>;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  /** Security events to deliver (the on-disk queue). Also receives command refusals. */
+  events: Pick<EventQueue, 'emit' | 'deliver' | 'onEnqueued'>;
+  commands: CommandRegistry;
+  /** Extra fields of the retained online state (gate URL, versions). */
+  state?: () => Record<string, unknown>;
+  timers?: Timers;
+}
+
+export interface LinkCounters {
+  /** Successful connections since start. */
+  connects: number;
+  /** Successful connections after the first. */
+  reconnects: number;
+  /** Attempts that did not end in a connection. */
+  failedAttempts: number;
+  commandsHandled: number;
+  commandsRefused: number;
+  commandDuplicates: number;
+}
+
+export interface CloudLink extends EventEmitter {
+  /** Starts the connect loop (after the random initial delay). Returns at once. */
+  start(): void;
+  /** Publishes `{"online":false}` (retained) if connected, then closes. */
+  stop(): Promise<void>;
+  isOnline(): boolean;
+  /** Sends a telemetry sample (QoS 0). False when offline: telemetry is not queued. */
+  publishTelemetry(sample: Record<string, unknown>): Promise<boolean>;
+  counters(): LinkCounters;
+  /** The last decision of the reconnect policy (tests, status). */
+  lastDecision(): Decision | undefined;
+  /** Resolves once connected (tests and the controller's start-up wait). */
+  waitOnline(timeoutMs: number): Promise<void>;
+}
+
+const OFFLINE = JSON.stringify({ online: false });
+const STOP_GRACE_MS = 2000;
+
+/** `host`, `host:port` or `[v6]:port` from a server reference; undefined if it is anything else. */
+export function parseServerReference(ref: string, defaultPort: number): { host: string; port: number } | undefined {
+  const first = ref.split(/[\s,]+/)[0] ?? '';
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([A-Za-z0-9.-]+))(?::(\d{1,5}))?$/.exec(first);
+  if (!m) return undefined;
+  const port = m[3] ? Number(m[3]) : defaultPort;
+  if (port < 1 || port > 65535) return undefined;
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+export function createCloudLink(deps: CloudLinkDeps): CloudLink {
+  const cfg = deps.config.cloud;
+  if (!cfg.url) throw new LenscapError('ERR_CLOUD_NO_URL', 'cloud.url is not set: there is no broker to connect to');
+  const configured = new URL(cfg.url);
+  const defaultPort = Number(configured.port || 8883);
+  const log = deps.logger.child({ component: 'cloud' });
+  const timers: Timers = deps.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+  const topics: Topics = topicsFor(deps.serial);
+  const backoff = new Backoff({ ...cfg.backoff, followServerReference: cfg.followServerReference }, deps.clock, deps.random);
+  const dispatcher: CommandDispatcher = createCommandDispatcher({
+    registry: deps.commands,
+    serial: deps.serial,
+    maxBytes: cfg.commandMaxBytes,
+    logger: log,
+    events: deps.events,
+    clock: deps.clock,
+  });
+
+  const emitter = new EventEmitter();
+  let client: MqttClient | undefined;
+  let online = false;
+  let stopped = true;
+  let timer: unknown;
+  let decision: Decision | undefined;
+  let redirect: { host: string; port: number } | undefined;
+  let commandChain: Promise<void> = Promise.resolve();
+  const counters = { connects: 0, reconnects: 0, failedAttempts: 0 };
+
+  const schedule = (d: Decision) => {
+    decision = d;
+    if (d.error) {
+      log.error({ code: d.error.code, retryInMs: d.delayMs }, d.error.message);
+      emitter.emit('refused', d.error);
+    } else {
+      log.info({ delayMs: d.delayMs, attempt: d.attempt, reason: d.reason }, 'cloud link: next attempt scheduled');
+    }
+    if (d.serverReference) {
+      redirect = parseServerReference(d.serverReference, defaultPort);
+      if (redirect) log.warn({ host: redirect.host, port: redirect.port }, 'cloud link: broker pointed to another server');
+    }
+    timer = timers.setTimeout(() => {
+      timer = undefined;
+      if (!stopped) attempt();
+    }, d.delayMs);
+  };
+
+  const tlsMaterial = () => {
+    const chain = (() => {
+      try {
+        return readFileSync(deps.paths.chain, 'utf8');
+      } catch {
+        return '';
+      }
+    })();
+    return {
+      key: readFileSync(deps.paths.deviceKey),
+      cert: readFileSync(deps.paths.deviceCert, 'utf8') + (chain.trim() ? `\n${chain}` : ''),
+      // The one trust anchor: passing `ca` replaces Node's bundled roots for this connection.
+      ca: readFileSync(deps.paths.brokerCa),
+    };
+  };
+
+  // Publishes still waiting for their PUBACK, per client: failed at once when that client closes,
+  // so the event queue never waits on a connection that is gone.
+  const inflight = new WeakMap<MqttClient, Set<(err: Error) => void>>();
+  const publishAsync = (c: MqttClient, topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }) =>
+    new Promise<void>((resolve, reject) => {
+      if (!topics.owns(topic)) return reject(new LenscapError('ERR_CLOUD_TOPIC', 'refusing to publish outside this camera\'s prefix'));
+      let set = inflight.get(c);
+      if (!set) inflight.set(c, (set = new Set()));
+      const fail = (err: Error) => reject(err);
+      set.add(fail);
+      c.publish(topic, payload, { qos: opts.qos, retain: opts.retain ?? false }, (err) => {
+        set.delete(fail);
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+  const failInflight = (c: MqttClient) => {
+    const set = inflight.get(c);
+    if (!set) return;
+    inflight.delete(c);
+    for (const fail of set) fail(new LenscapError('ERR_CLOUD_OFFLINE', 'connection closed before the broker acknowledged'));
+  };
+
+  const onConnected = (c: MqttClient) => {
+    online = true;
+    backoff.connected();
+    counters.connects++;
+    if (counters.connects > 1) counters.reconnects++;
+    log.info({ connects: counters.connects }, 'cloud link: online');
+    const state = { online: true, at: new Date(deps.clock.now()).toISOString(), ...(deps.state?.() ?? {}) };
+    publishAsync(c, topics.state, JSON.stringify(state), { qos: 1, retain: true }).catch((err) => log.warn({ err: describeError(err) }, 'cloud link: state not published'));
+    const subOpts = cfg.protocolVersion === 5 ? { qos: 1 as const, rh: 2 } : { qos: 1 as const };
+    c.subscribe(topics.commandFilter, subOpts, (err, granted) => {
+      if (err || !granted || granted.some((g) => g.qos === 128 || (g as { reasonCode?: number }).reasonCode === 128 || g.qos > 2)) {
+        log.error({ code: 'ERR_CLOUD_SUBSCRIBE_REFUSED', err: err?.message }, 'cloud link: the broker refused our command subscription (ACL?)');
+      }
+    });
+    emitter.emit('online');
+    void deps.events.deliver((json) => (online && client === c ? publishAsync(c, topics.events, json, { qos: 1 }) : Promise.reject(new Error('offline'))));
+  };
+
+  const onMessage = (c: MqttClient, topic: string, payload: Buffer, packet: { retain?: boolean }) => {
+    const incoming = classifyIncoming(topics, topic);
+    if (incoming.kind !== 'command') return dispatcher.refuseTopic(topic, incoming.kind === 'bad_op' ? 'bad_op' : 'foreign_topic');
+    if (packet.retain) {
+      // A retained command would act again after every reconnect: commands must be live.
+      return dispatcher.refuseTopic(topic, 'foreign_topic');
+    }
+    const op = incoming.op;
+    commandChain = commandChain.then(async () => {
+      let reply: CommandReply | undefined;
+      try {
+        reply = await dispatcher.dispatch(op, payload);
+      } catch (err) {
+        log.error({ op, err: describeError(err) }, 'cloud link: command dispatch failed');
+        reply = { id: null, status: 'error', error: { code: 'ERR_COMMAND_FAILED', message: 'the command failed on the camera' } };
+      }
+      if (!reply) return;
+      await publishAsync(c, topics.reply(op), JSON.stringify(reply), { qos: 1 }).catch((err) =>
+        log.warn({ op, err: describeError(err) }, 'cloud link: reply not delivered'),
+      );
+    });
+  };
+
+  const attempt = () => {
+    let material: ReturnType<typeof tlsMaterial>;
+    try {
+      material = tlsMaterial();
+    } catch (err) {
+      counters.failedAttempts++;
+      log.error({ code: 'ERR_CLOUD_IDENTITY_MISSING', err: (err as Error).message }, 'cloud link: device key, certificate or broker CA missing in the state dir');
+      return schedule(backoff.next({ kind: 'network', error: 'identity missing' }));
+    }
+    const target = redirect ?? { host: configured.hostname.replace(/^\[|\]$/g, ''), port: defaultPort };
+    const servername = redirect ? (net.isIP(redirect.host) ? undefined : redirect.host) : cfg.servername;
+    const opts: IClientOptions = {
+      protocol: 'mqtts',
+      host: target.host,
+      port: target.port,
+      clientId: deps.serial,
+      protocolVersion: cfg.protocolVersion,
+      clean: true,
+      keepalive: cfg.keepaliveSeconds,
+      connectTimeout: cfg.connectTimeoutMs,
+      reconnectPeriod: 0,
+      resubscribe: false,
+      queueQoSZero: false,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+      ...(servername ? { servername } : {}),
+      ...material,
+      will: { topic: topics.state, payload: Buffer.from(OFFLINE), qos: 1, retain: true },
+      ...(cfg.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 0 } } : {}),
+    } as IClientOptions;
+
+    let outcome: Outcome = { kind: 'network' };
+    let finished = false;
+    const c = mqtt.connect(opts);
+    client = c;
+    c.on('packetreceive', (packet: Packet) => {
+      if (packet.cmd === 'connack') {
+        const code = cfg.protocolVersion === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
+        if (code !== 0) outcome = { kind: 'connack', protocolVersion: cfg.protocolVersion, code, serverReference: packet.properties?.serverReference };
+      } else if (packet.cmd === 'disconnect') {
+        outcome = { kind: 'disconnect', code: packet.reasonCode ?? 0, serverReference: packet.properties?.serverReference };
+      }
+    });
+    c.on('connect', () => {
+      if (redirect && outcome.kind === 'network') log.info({ host: target.host }, 'cloud link: connected to the referenced server');
+      onConnected(c);
+    });
+    c.on('message', (topic, payload, packet) => onMessage(c, topic, payload, packet));
+    c.on('error', (err) => {
+      if (outcome.kind === 'network') outcome = { kind: 'network', error: err.message };
+      log.debug({ err: err.message }, 'cloud link: error');
+    });
+    c.on('close', () => {
+      if (finished) return;
+      finished = true;
+      const wasOnline = online && client === c;
+      if (client === c) {
+        online = false;
+        client = undefined;
+      }
+      c.removeAllListeners('message');
+      failInflight(c);
+      c.end(true);
+      if (wasOnline) {
+        log.warn({ reason: outcome.kind === 'network' ? outcome.error : outcome.code }, 'cloud link: offline');
+        emitter.emit('offline');
+      } else {
+        counters.failedAttempts++;
+        log.info({ reason: outcome.kind === 'network' ? outcome.error : `0x${outcome.code.toString(16)}`, host: target.host }, 'cloud link: attempt failed');
+        // A referenced server that does not answer: back to the configured one.
+        if (redirect && outcome.kind === 'network') redirect = undefined;
+      }
+      if (stopped) return;
+      schedule(backoff.next(outcome));
+    });
+  };
+
+  deps.events.onEnqueued(() => {
+    const c = client;
+    if (online && c) void deps.events.deliver((json) => (online && client === c ? publishAsync(c, topics.events, json, { qos: 1 }) : Promise.reject(new Error('offline'))));
+  });
+
+  return Object.assign(emitter, {
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      log.info({ url: cfg.url, protocolVersion: cfg.protocolVersion }, 'cloud link: starting');
+      schedule(backoff.initial());
+    },
+
+    async stop() {
+      stopped = true;
+      if (timer !== undefined) timers.clearTimeout(timer);
+      timer = undefined;
+      deps.events.onEnqueued(undefined);
+      const c = client;
+      if (!c) return;
+      if (online) {
+        // The retained offline state is our word; the will only covers a death.
+        await Promise.race([
+          publishAsync(c, topics.state, OFFLINE, { qos: 1, retain: true }).catch(() => undefined),
+          new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref()),
+        ]);
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          c.end(true);
+          resolve();
+        }, STOP_GRACE_MS).unref();
+        c.end(false, {}, () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      online = false;
+      client = undefined;
+      log.info('cloud link: stopped');
+    },
+
+    isOnline: () => online,
+
+    async publishTelemetry(sample: Record<string, unknown>) {
+      const c = client;
+      if (!online || !c) return false;
+      try {
+        await publishAsync(c, topics.telemetry, JSON.stringify(sample), { qos: 0 });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+
+    counters(): LinkCounters {
+      const d = dispatcher.counters();
+      return { ...counters, commandsHandled: d.handled, commandsRefused: d.refused, commandDuplicates: d.duplicates };
+    },
+
+    lastDecision: () => decision,
+
+    waitOnline(timeoutMs: number) {
+      if (online) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => {
+          emitter.off('online', on);
+          reject(new LenscapError('ERR_CLOUD_OFFLINE', `cloud link not online within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const on = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        emitter.once('online', on);
+      });
+    },
+  }) as CloudLink;
+}
