@@ -21,7 +21,7 @@ export interface FullFlowHost {
 }
 
 /** What the full flow needs from the agent and the dev cloud; each missing piece is named. */
-const NEEDED_VERBS = ['run', 'provision', 'dev-cloud'];
+const NEEDED_VERBS = ['run', 'provision'];
 const NEEDED_MODULES = ['../../agent/controller.ts'];
 
 export async function missingFullFlowPieces(root: string): Promise<string[]> {
