@@ -67,10 +67,22 @@ function requiredString(payload: Record<string, unknown>, name: string, max: num
   return v;
 }
 
-export function verifyGrant(token: string | undefined, ctx: DecisionContext, policy: GrantPolicy, state: GrantState, nowMs: number): Decision {
+/** The checks in the order they run; `grant inspect` prints them. */
+export const GRANT_CHECKS = ['present', 'size', 'shape', 'header', 'key', 'signature', 'claims', 'issuer', 'audience', 'clock', 'lifetime', 'time', 'scope', 'privacy', 'binding', 'replay'] as const;
+export type GrantCheck = (typeof GRANT_CHECKS)[number];
+
+/**
+ * `passed`, when given, receives each check as it passes (for `grant inspect`); the hot path
+ * passes nothing.
+ */
+export function verifyGrant(token: string | undefined, ctx: DecisionContext, policy: GrantPolicy, state: GrantState, nowMs: number, passed?: GrantCheck[]): Decision {
+  const ok = passed ? (c: GrantCheck) => void passed.push(c) : () => undefined;
   let peeked: { jti?: string; sub?: string; claimedAud?: string } = {};
   try {
     if (token === undefined || token.length === 0) refuse('missing', 'no grant presented');
+    ok('present');
+    if (token.length > policy.maxTokenBytes) refuse('too_large', `token is ${token.length} bytes, limit ${policy.maxTokenBytes}`);
+    ok('size');
     let parsed;
     try {
       parsed = parseCompact(token, policy.maxTokenBytes);
@@ -79,6 +91,7 @@ export function verifyGrant(token: string | undefined, ctx: DecisionContext, pol
       throw err;
     }
     const { payload } = parsed;
+    ok('shape');
     peeked = { jti: peek(payload.jti), sub: peek(payload.sub), claimedAud: typeof payload.aud === 'string' ? peek(payload.aud) : Array.isArray(payload.aud) ? peek(JSON.stringify(payload.aud)) : undefined };
 
     let alg: JwsAlg;
@@ -89,10 +102,13 @@ export function verifyGrant(token: string | undefined, ctx: DecisionContext, pol
       if (err instanceof JwsError) refuse(err.reason, err.message);
       throw err;
     }
+    ok('header');
     const key = state.issuerKeys.get(kid);
     if (!key) refuse('unknown_key', `kid ${kid.slice(0, MAX_ID)} is not a grant issuer key`);
     if (key.alg !== alg) refuse('alg_not_allowed', `alg ${alg} does not match issuer key ${kid}`);
+    ok('key');
     if (!verifySignature(alg, key.key, parsed)) refuse('bad_signature', 'signature does not verify');
+    ok('signature');
 
     // Signed from here on: claims are the cloud's word, checked against this camera's view.
     const iss = requiredString(payload, 'iss', 512);
@@ -108,19 +124,25 @@ export function verifyGrant(token: string | undefined, ctx: DecisionContext, pol
     if (payload.relay !== undefined && typeof payload.relay !== 'string') refuse('malformed', 'claim relay must be a string');
     const relay = payload.relay as string | undefined;
 
+    ok('claims');
     if (iss !== policy.issuer) refuse('wrong_issuer', `iss ${JSON.stringify(iss.slice(0, MAX_ID))} is not the configured issuer`);
+    ok('issuer');
     // Byte for byte: no trimming, case folding or Unicode normalisation — look-alikes are other cameras.
     if (aud !== policy.serial) refuse('wrong_audience', `grant is for ${JSON.stringify(aud)}, this camera is ${policy.serial}`);
 
+    ok('audience');
     if (nowMs < policy.buildTimeMs) refuse('clock_untrusted', `system clock ${new Date(nowMs).toISOString()} is before the build time`);
+    ok('clock');
     const now = nowMs / 1000;
     const tol = policy.clockToleranceSeconds;
     if (exp - iat > policy.maxLifetimeSeconds) refuse('lifetime_too_long', `exp - iat = ${exp - iat} s exceeds ${policy.maxLifetimeSeconds} s`);
     if (exp <= iat) refuse('malformed', 'exp is not after iat');
+    ok('lifetime');
     if (now >= exp + tol) refuse('expired', `expired ${Math.round(now - exp)} s ago`);
     if (nbf !== undefined && now < nbf - tol) refuse('not_yet_valid', `nbf is ${Math.round(nbf - now)} s in the future`);
     if (now < iat - tol) refuse('not_yet_valid', `iat is ${Math.round(iat - now)} s in the future`);
 
+    ok('time');
     const scopes = scope.split(' ');
     if (scopes.length !== 1 || scopes[0] !== 'live') refuse('scope_not_allowed', `scope ${JSON.stringify(scope.slice(0, MAX_ID))} is not "live"`);
     if (ctx.purpose === 'view' && relay !== undefined) refuse('scope_not_allowed', 'a push grant (with relay) cannot open a viewer session');
@@ -130,10 +152,14 @@ export function verifyGrant(token: string | undefined, ctx: DecisionContext, pol
       if (policy.relayAllowList.length > 0 && !policy.relayAllowList.some((p) => relay.startsWith(p))) refuse('relay_not_allowed', 'relay is not on stream.relayAllowList');
     }
 
+    ok('scope');
     if (state.isPrivacyOn()) refuse('privacy_mode', 'privacy mode is on');
+    ok('privacy');
     if (!state.isClaimed()) refuse('not_claimed', 'no binding record: camera not claimed');
     if (!state.isBound(sub)) refuse('viewer_not_bound', `viewer ${JSON.stringify(sub.slice(0, MAX_ID))} is not the owner or a listed viewer`);
+    ok('binding');
     if (state.isReplayed(jti)) refuse('replayed', 'grant id already used');
+    ok('replay');
 
     const claims: GrantClaims = { iss, aud, sub, jti, iat, exp, scope, ...(nbf !== undefined ? { nbf } : {}), ...(relay !== undefined ? { relay } : {}) };
     return { ok: true, claims };

@@ -1,0 +1,32 @@
+/** `lenscap dev-cloud grant`: mint a viewer grant with the dev cloud's issuer key; prints the token alone. */
+import { LenscapError } from '../errors.ts';
+import { parseOptions, type Command } from './command.ts';
+
+export const devCloudGrantCommand: Command = {
+  name: 'dev-cloud grant',
+  summary: 'Mint a viewer grant (prints the token alone).',
+  help: `usage: lenscap dev-cloud grant --serial S --viewer V [--ttl 300] [--scope live] [--relay URL] [--dev-dir DIR]
+
+Mints a grant signed by the development cloud's issuer key and prints only the token on stdout,
+so scripts can pipe it. --relay makes a push-mode grant. DIR defaults to ./.lenscap/dev.
+Development only: a real cloud issues grants from its own service.`,
+  async run(argv, io) {
+    const { values } = parseOptions(argv, {
+      serial: { type: 'string' },
+      viewer: { type: 'string' },
+      ttl: { type: 'string' },
+      scope: { type: 'string' },
+      relay: { type: 'string' },
+      'dev-dir': { type: 'string' },
+    });
+    if (!values.serial || !values.viewer) throw new LenscapError('ERR_CLI_USAGE', '--serial and --viewer are required');
+    const ttl = values.ttl === undefined ? 300 : Number(values.ttl);
+    if (!Number.isInteger(ttl) || ttl <= 0) throw new LenscapError('ERR_CLI_USAGE', `--ttl must be a positive number of seconds, found ${JSON.stringify(values.ttl)}`);
+    const { loadOrCreateSigningKeys } = await import('../../scripts/dev-cloud/signing-keys.ts');
+    const { mintGrant } = await import('../../scripts/dev-cloud/mint.ts');
+    const keys = await loadOrCreateSigningKeys(values['dev-dir'] ?? '.lenscap/dev');
+    const { token } = mintGrant(keys.issuer, { serial: values.serial, viewer: values.viewer, ttlSeconds: ttl, ...(values.scope ? { scope: values.scope } : {}), ...(values.relay ? { relay: values.relay } : {}) });
+    io.out(token);
+    return 0;
+  },
+};

@@ -1,0 +1,81 @@
+/**
+ * The field engineer's view of one grant: decoded header and claims, then every check of the
+ * camera's pipeline with pass/fail and the reason — without consuming the grant (the replay cache
+ * is read, never written) and without emitting events.
+ * Must never print the token itself.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import type { Config } from '../config/schema.ts';
+import type { Clock } from '../clock.ts';
+import { MemoryEventSink } from '../audit/events.ts';
+import { silentLogger } from '../log.ts';
+import type { StateLayout } from '../state-layout.ts';
+import { BUILD_TIME_MS } from './build-time.ts';
+import { TrustStore } from './trust-store.ts';
+import { GRANT_CHECKS, verifyGrant, type GrantCheck } from './verify.ts';
+import type { Decision } from './types.ts';
+
+export interface InspectReport {
+  header: unknown;
+  claims: unknown;
+  checks: Array<{ check: GrantCheck; result: 'pass' | 'fail' | 'not run' }>;
+  decision: Decision;
+  notes: string[];
+}
+
+function decodePart(part: string | undefined): unknown {
+  try {
+    return JSON.parse(Buffer.from(part ?? '', 'base64url').toString('utf8'));
+  } catch {
+    return '(not decodable)';
+  }
+}
+
+export function inspectGrant(token: string, opts: { serial: string; config: Config; paths: StateLayout; clock: Clock; purpose: 'view' | 'push' }): InspectReport {
+  const notes: string[] = [];
+  const [h, p] = token.split('.');
+  let trust: TrustStore | undefined;
+  try {
+    trust = TrustStore.load({ serial: opts.serial, paths: opts.paths, clock: opts.clock, logger: silentLogger(), events: new MemoryEventSink() });
+  } catch (err) {
+    notes.push(`no trust material loaded (${(err as Error).message}); key and binding checks fail`);
+  }
+  const replayed = new Set<string>();
+  if (existsSync(opts.paths.replayCache)) {
+    try {
+      for (const [jti, until] of JSON.parse(readFileSync(opts.paths.replayCache, 'utf8')) as Array<[string, number]>) if (until > opts.clock.now()) replayed.add(jti);
+    } catch {
+      notes.push('replay cache unreadable');
+    }
+  }
+  notes.push('privacy state is the running agent\'s; assumed off here');
+  const passed: GrantCheck[] = [];
+  const decision = verifyGrant(
+    token,
+    { source: 'cli:inspect', purpose: opts.purpose },
+    {
+      serial: opts.serial,
+      issuer: opts.config.grants.issuer,
+      algorithms: opts.config.grants.algorithms,
+      maxLifetimeSeconds: opts.config.grants.maxLifetimeSeconds,
+      clockToleranceSeconds: opts.config.grants.clockToleranceSeconds,
+      maxTokenBytes: opts.config.grants.maxTokenBytes,
+      buildTimeMs: BUILD_TIME_MS,
+      relayAllowList: opts.config.stream.relayAllowList,
+    },
+    {
+      issuerKeys: trust?.issuerKeys ?? new Map(),
+      isPrivacyOn: () => false,
+      isClaimed: () => trust?.isClaimed() ?? false,
+      isBound: (sub) => trust?.isBound(sub) ?? false,
+      isReplayed: (jti) => replayed.has(jti),
+    },
+    opts.clock.now(),
+    passed,
+  );
+  const checks = GRANT_CHECKS.map((check) => ({
+    check,
+    result: passed.includes(check) ? ('pass' as const) : !decision.ok && check === GRANT_CHECKS[passed.length] ? ('fail' as const) : ('not run' as const),
+  }));
+  return { header: decodePart(h), claims: decodePart(p), checks, decision, notes };
+}
