@@ -10,7 +10,7 @@ import { CommandRegistry, commandEnvelope } from './commands.ts';
 /** Compact JWS: three base64url parts. Size is bounded by cloud.commandMaxBytes before this. */
 const compactJws = z
   .string()
-  .min(16)
+  .min(5)
   .max(60000)
   .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'a compact JWS');
 

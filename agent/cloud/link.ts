@@ -69,6 +69,8 @@ export interface CloudLink extends EventEmitter {
 
 const OFFLINE = JSON.stringify({ online: false });
 const STOP_GRACE_MS = 2000;
+/** Commands waiting for their turn; beyond this they are dropped (logged). */
+const MAX_COMMAND_BACKLOG = 1000;
 
 /** `host`, `host:port` or `[v6]:port` from a server reference; undefined if it is anything else. */
 export function parseServerReference(ref: string, defaultPort: number): { host: string; port: number } | undefined {
@@ -106,6 +108,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
   let decision: Decision | undefined;
   let redirect: { host: string; port: number } | undefined;
   let commandChain: Promise<void> = Promise.resolve();
+  let backlog = 0;
   const counters = { connects: 0, reconnects: 0, failedAttempts: 0 };
 
   const schedule = (d: Decision) => {
@@ -191,6 +194,12 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       return dispatcher.refuseTopic(topic, 'foreign_topic');
     }
     const op = incoming.op;
+    if (backlog >= MAX_COMMAND_BACKLOG) {
+      // A flood: the broker's flow control should prevent it; never let memory grow without bound.
+      log.warn({ op, code: 'ERR_COMMAND_BUSY' }, 'cloud link: command backlog full, command dropped');
+      return;
+    }
+    backlog++;
     commandChain = commandChain.then(async () => {
       let reply: CommandReply | undefined;
       try {
@@ -199,8 +208,10 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
         log.error({ op, err: describeError(err) }, 'cloud link: command dispatch failed');
         reply = { id: null, status: 'error', error: { code: 'ERR_COMMAND_FAILED', message: 'the command failed on the camera' } };
       }
+      backlog--;
       if (!reply) return;
-      await publishAsync(c, topics.reply(op), JSON.stringify(reply), { qos: 1 }).catch((err) =>
+      // Not awaited: mqtt.js keeps publish order, and the next command need not wait for a PUBACK.
+      void publishAsync(c, topics.reply(op), JSON.stringify(reply), { qos: 1 }).catch((err) =>
         log.warn({ op, err: describeError(err) }, 'cloud link: reply not delivered'),
       );
     });
