@@ -1,0 +1,121 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ManualClock } from '../../agent/clock.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { EventQueue } from '../../agent/audit/event-queue.ts';
+import type { SecurityEvent } from '../../agent/audit/events.ts';
+import { makeTempDir } from '../support/tmp.ts';
+
+const ev = (n: number, pad = 0): SecurityEvent => ({
+  type: 'grant_refused',
+  at: '2026-01-01T00:00:00.000Z',
+  serial: 'CAM-1',
+  reason: 'expired',
+  data: { n, ...(pad ? { pad: 'x'.repeat(pad) } : {}) },
+});
+
+function open(file: string, maxEvents = 10_000, maxBytes = 5 * 1024 * 1024) {
+  return EventQueue.open({ file, serial: 'CAM-1', maxEvents, maxBytes, clock: new ManualClock(1_700_000_000_000), logger: silentLogger() });
+}
+
+const collector = () => {
+  const out: Array<Record<string, unknown>> = [];
+  return { out, publish: async (json: string) => void out.push(JSON.parse(json)) };
+};
+
+test('delivers in order, removes only acknowledged events, survives a restart', async (t) => {
+  const tmp = makeTempDir();
+  t.after(tmp.cleanup);
+  const file = join(tmp.dir, 'events', 'queue.jsonl');
+  const q = open(file);
+  for (let i = 0; i < 100; i++) q.emit(ev(i));
+  // The broker acknowledges the first 50 and then the link drops.
+  let acks = 0;
+  await q.deliver(async () => {
+    if (acks++ >= 50) throw new Error('offline');
+  });
+  assert.ok(q.size <= 50 && q.size >= 50 - 32, `acknowledged prefix removed (left ${q.size})`);
+  const left = q.size;
+  q.close();
+  const q2 = open(file);
+  assert.equal(q2.size, left, 'restart keeps the unacknowledged events');
+  const c = collector();
+  await q2.deliver(c.publish);
+  assert.deepEqual(
+    c.out.map((e) => (e.data as { n: number }).n),
+    Array.from({ length: left }, (_, i) => 100 - left + i),
+  );
+  assert.equal(q2.size, 0);
+  q2.close();
+  assert.equal(open(file).size, 0, 'nothing comes back after all were acknowledged');
+});
+
+test('bounded by count: oldest dropped first, drop count reported first as events_dropped', async (t) => {
+  const tmp = makeTempDir();
+  t.after(tmp.cleanup);
+  const q = open(join(tmp.dir, 'q.jsonl'), 100);
+  for (let i = 0; i < 250; i++) q.emit(ev(i));
+  assert.equal(q.size, 100);
+  assert.equal(q.dropped, 150);
+  q.close();
+  const q2 = open(join(tmp.dir, 'q.jsonl'), 100);
+  assert.equal(q2.dropped, 150, 'the drop counter survives a restart');
+  const c = collector();
+  await q2.deliver(c.publish);
+  assert.equal(c.out[0]!.type, 'events_dropped');
+  assert.equal((c.out[0]!.data as { count: number }).count, 150);
+  assert.deepEqual(
+    c.out.slice(1).map((e) => (e.data as { n: number }).n),
+    Array.from({ length: 100 }, (_, i) => 150 + i),
+  );
+  assert.equal(q2.dropped, 0);
+});
+
+test('bounded by bytes: the file never exceeds maxBytes', (t) => {
+  const tmp = makeTempDir();
+  t.after(tmp.cleanup);
+  const file = join(tmp.dir, 'q.jsonl');
+  const maxBytes = 64 * 1024;
+  const q = open(file, 10_000, maxBytes);
+  for (let i = 0; i < 2000; i++) {
+    q.emit(ev(i, 200));
+    assert.ok(statSync(file).size <= maxBytes);
+  }
+  assert.ok(q.bytes <= maxBytes * 0.9);
+  assert.ok(q.dropped > 1500);
+  assert.equal(q.size + q.dropped, 2000, 'every event is either queued or counted as dropped');
+});
+
+test('a torn last line (power cut) is skipped and counted, the rest survives', async (t) => {
+  const tmp = makeTempDir();
+  t.after(tmp.cleanup);
+  const file = join(tmp.dir, 'q.jsonl');
+  const q = open(file);
+  for (let i = 0; i < 5; i++) q.emit(ev(i));
+  q.close();
+  appendFileSync(file, '{"s":6,"e":{"type":"gra');
+  const q2 = open(file);
+  assert.equal(q2.size, 5);
+  assert.equal(q2.dropped, 1);
+  assert.ok(!readFileSync(file, 'utf8').includes('"gra\n'), 'the torn tail is gone after reload');
+});
+
+test('events emitted while a delivery runs are delivered by it, still in order', async (t) => {
+  const tmp = makeTempDir();
+  t.after(tmp.cleanup);
+  const q = open(join(tmp.dir, 'q.jsonl'));
+  const out: number[] = [];
+  let emitted = 0;
+  q.onEnqueued(() => void q.deliver(publish));
+  const publish = async (json: string) => {
+    await new Promise((r) => setImmediate(r));
+    out.push((JSON.parse(json).data as { n: number }).n);
+    if (emitted < 20) q.emit(ev(emitted++));
+  };
+  q.emit(ev(emitted++));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(out, Array.from({ length: 20 }, (_, i) => i));
+  assert.equal(q.size, 0);
+});
