@@ -84,23 +84,19 @@ for n in /usr/local/bin/node /usr/bin/node; do
 done
 mark node-checks-done
 
-# The bundle's systemd watchdog against this board's systemd: a unit with the agent unit's notify
-# settings and WatchdogSec=3 runs 12 s; lost pings would get it killed (Result=watchdog).
+# The bundle's systemd watchdog against this board's systemd, inside the installed unit's own
+# sandbox (hardening, user, syscall filter, notify settings), with WatchdogSec=3 for 12 s: lost
+# pings, or a sandbox that breaks node or its helper, fail it (Result=watchdog / exit-code).
 # (A unit file, not systemd-run: the board has no D-Bus.)
-cat >/run/systemd/system/lenscap-wdcheck.service <<UNIT
-[Service]
-Type=exec
-NotifyAccess=all
-WatchdogSec=3
-User=lenscap
-ExecStart=/usr/local/bin/node $S/watchdog-check.mjs /opt/lenscap 12
-UNIT
+sed -e "s|^ExecStart=.*|ExecStart=/usr/local/bin/node $S/watchdog-check.mjs /opt/lenscap 12|" \
+    -e 's|^WatchdogSec=.*|WatchdogSec=3|' -e 's|^Restart=.*|Restart=no|' -e 's|^Description=.*|Description=lenscap watchdog check|' \
+    /etc/systemd/system/lenscap.service >/run/systemd/system/lenscap-wdcheck.service
 systemctl daemon-reload
 systemctl start lenscap-wdcheck.service || fail "watchdog check unit did not start"
 i=0
 while systemctl is-active --quiet lenscap-wdcheck.service && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 wd_result=$(systemctl show -p Result --value lenscap-wdcheck.service)
-journalctl -u lenscap-wdcheck --no-pager -o cat | grep -E "enabled=|clean exit|WARN|watchdog" | head -5
+journalctl -u lenscap-wdcheck --no-pager -o cat | grep -E "enabled=|clean exit|WARN|watchdog|ffmpeg|rror" | head -8
 check "watchdog unit ran to a clean exit (Result=$wd_result)" test "$wd_result" = success
 mark watchdog-ok
 mark stage1-done
