@@ -42,6 +42,8 @@ systemctl stop lenscap.service
 mark agent-stopped
 systemctl show -p ExecMainStatus -p ExecMainCode -p Result -p ActiveState lenscap.service | tee "$S/agent-stop.txt"
 journalctl -u lenscap --no-pager -o cat >"$S/agent.journal" 2>&1
-check "agent exited cleanly on SIGTERM" grep -qx 'Result=success' "$S/agent-stop.txt"
+check "unit result success" grep -qx 'Result=success' "$S/agent-stop.txt"
+# systemd counts death by SIGTERM as success too; the agent must have handled it and exited 0.
+check "agent handled SIGTERM and exited 0" sh -c "grep -qx 'ExecMainCode=1' '$S/agent-stop.txt' && grep -qx 'ExecMainStatus=0' '$S/agent-stop.txt'"
 check "no ffmpeg left behind" sh -c '! pgrep -x ffmpeg >/dev/null'
 mark stage2-done
