@@ -1,0 +1,276 @@
+/**
+ * Reconnect storm: N light clients (the cloud link only; real TLS, real mosquitto on loopback) come
+ * online, the broker stops for an outage, restarts, and the return is measured per second: peak
+ * connects/s, peak attempts/s, time to 50/99/100 % back. Once with lenscap's policy (full-jitter
+ * backoff, defaults from the config schema), once with mqtt.js's default fixed 1 s retry.
+ * Goal (issue 4): peak ≤ 10 % of the fleet per second, 99 % back within 2× the cap.
+ * Usage: npx tsx bench/storm.ts [--clients 1000] [--outage 30] [--settle 30] [--policy both|lenscap|mqttjs]
+ * Must never leave a broker or client behind (everything is closed in finally blocks).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import mqtt, { type MqttClient } from 'mqtt';
+import { systemClock, systemRandom } from '../agent/clock.ts';
+import { configSchema } from '../agent/config/schema.ts';
+import { silentLogger } from '../agent/log.ts';
+import { stateLayout } from '../agent/state-layout.ts';
+import { CommandRegistry } from '../agent/cloud/commands.ts';
+import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
+import { findBinary } from '../test/support/requires.ts';
+import { issue, makeCa } from '../test/stack/pki.ts';
+
+const { values } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '1000' },
+    outage: { type: 'string', default: '30' },
+    settle: { type: 'string', default: '30' },
+    policy: { type: 'string', default: 'both' },
+  },
+});
+const N = Number(values.clients);
+const OUTAGE_S = Number(values.outage);
+const SETTLE_S = Number(values.settle);
+const defaults = configSchema.parse({}).cloud;
+const CAP_MS = defaults.backoff.capMs;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+interface Broker {
+  stop(): Promise<void>;
+}
+
+async function startMosquitto(dir: string, port: number): Promise<Broker> {
+  const bin = findBinary('mosquitto');
+  if (!bin) throw new Error('storm needs mosquitto (apt-get install mosquitto)');
+  // All storm clients share one certificate (CN "storm"), so no per-serial ACL here: the storm
+  // measures connections, the ACL is covered by test/cloud/link-mosquitto.test.ts.
+  const conf = [
+    process.getuid?.() === 0 ? 'user root' : '',
+    'per_listener_settings false',
+    'persistence false',
+    'allow_anonymous false',
+    'log_dest none',
+    'max_connections -1',
+    `listener ${port} 127.0.0.1`,
+    `cafile ${join(dir, 'ca.pem')}`,
+    `certfile ${join(dir, 'broker.crt')}`,
+    `keyfile ${join(dir, 'broker.key')}`,
+    'require_certificate true',
+    'use_identity_as_username true',
+    'tls_version tlsv1.2',
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'mosquitto.conf'), conf);
+  const child: ChildProcess = spawn(bin, ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), r(true)));
+      s.once('error', () => (s.destroy(), r(false)));
+    });
+    if (ok) break;
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('mosquitto did not start');
+    await sleep(50);
+  }
+  return {
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL'); // an outage, not a polite shutdown
+      await exited;
+    },
+  };
+}
+
+interface Fleet {
+  online(): number;
+  /** Connection attempts so far (successful or not). */
+  attempts(): number;
+  /** Called with the time of every successful (re)connect. */
+  onConnect(fn: (t: number) => void): void;
+  close(): Promise<void>;
+}
+
+function lenscapFleet(url: string, root: string): Fleet {
+  const paths = stateLayout(root);
+  const config = configSchema.parse({ cloud: { url } });
+  const registry = new CommandRegistry();
+  const events = { emit() {}, deliver: async () => {}, onEnqueued() {} };
+  const listeners: Array<(t: number) => void> = [];
+  const links: CloudLink[] = [];
+  for (let i = 0; i < N; i++) {
+    const link = createCloudLink({
+      config,
+      serial: `STORM-${String(i).padStart(5, '0')}`,
+      paths,
+      clock: systemClock,
+      random: systemRandom,
+      logger: silentLogger(),
+      events,
+      commands: registry,
+    });
+    link.on('online', () => listeners.forEach((f) => f(Date.now())));
+    links.push(link);
+    link.start();
+  }
+  return {
+    online: () => links.filter((l) => l.isOnline()).length,
+    attempts: () => links.reduce((n, l) => n + l.counters().connects + l.counters().failedAttempts, 0),
+    onConnect: (fn) => listeners.push(fn),
+    close: async () => void (await Promise.all(links.map((l) => l.stop()))),
+  };
+}
+
+function mqttjsFleet(url: string, tlsOpts: { key: string; cert: string; ca: string }): Fleet {
+  const listeners: Array<(t: number) => void> = [];
+  const clients: MqttClient[] = [];
+  let attempts = 0;
+  for (let i = 0; i < N; i++) {
+    // mqtt.js defaults: reconnectPeriod 1000 ms, fixed, no jitter.
+    const c = mqtt.connect(url, { ...tlsOpts, clientId: `MQTTJS-${String(i).padStart(5, '0')}`, protocolVersion: 5 });
+    attempts++;
+    c.on('reconnect', () => attempts++);
+    c.on('connect', () => listeners.forEach((f) => f(Date.now())));
+    c.on('error', () => undefined);
+    clients.push(c);
+  }
+  return {
+    online: () => clients.filter((c) => c.connected).length,
+    attempts: () => attempts,
+    onConnect: (fn) => listeners.push(fn),
+    close: async () => void (await Promise.all(clients.map((c) => c.endAsync(true)))),
+  };
+}
+
+interface Result {
+  policy: string;
+  peakPerSec: number;
+  peakAttemptsPerSec: number;
+  t50: number | null;
+  t99: number | null;
+  t100: number | null;
+  back: number;
+  curve: number[];
+  attemptsDuringOutage: number;
+}
+
+async function run(policy: 'lenscap' | 'mqttjs', work: string, pem: { key: string; cert: string; ca: string }): Promise<Result> {
+  const port = await freePort();
+  const url = `mqtts://127.0.0.1:${port}`;
+  let broker = await startMosquitto(work, port);
+  const fleet = policy === 'lenscap' ? lenscapFleet(url, join(work, 'state')) : mqttjsFleet(url, pem);
+  try {
+    const upBy = Date.now() + 90_000;
+    while (fleet.online() < N) {
+      if (Date.now() > upBy) throw new Error(`${policy}: only ${fleet.online()}/${N} online after 90 s`);
+      await sleep(250);
+    }
+    process.stderr.write(`storm ${policy}: ${N} online; settling ${SETTLE_S} s\n`);
+    if (policy === 'lenscap') await sleep(SETTLE_S * 1000); // the counter resets only after 30 s up
+    await broker.stop();
+    const a0 = fleet.attempts();
+    process.stderr.write(`storm ${policy}: broker down for ${OUTAGE_S} s\n`);
+    await sleep(OUTAGE_S * 1000);
+    const attemptsDuringOutage = fleet.attempts() - a0;
+    broker = await startMosquitto(work, port);
+    const t0 = Date.now();
+    const times: number[] = [];
+    fleet.onConnect((t) => times.push(t - t0));
+    const attemptSeconds: number[] = [];
+    let lastAttempts = fleet.attempts();
+    const limit = t0 + 2 * CAP_MS + 30_000;
+    while (times.length < N && Date.now() < limit) {
+      await sleep(1000);
+      const a = fleet.attempts();
+      attemptSeconds.push(a - lastAttempts);
+      lastAttempts = a;
+    }
+    times.sort((x, y) => x - y);
+    const curve: number[] = [];
+    for (const t of times) curve[Math.floor(t / 1000)] = (curve[Math.floor(t / 1000)] ?? 0) + 1;
+    for (let i = 0; i < curve.length; i++) curve[i] ??= 0;
+    const at = (q: number) => (times.length >= Math.ceil(q * N) ? times[Math.ceil(q * N) - 1]! / 1000 : null);
+    return {
+      policy,
+      peakPerSec: Math.max(0, ...curve),
+      peakAttemptsPerSec: Math.max(0, ...attemptSeconds),
+      t50: at(0.5),
+      t99: at(0.99),
+      t100: at(1),
+      back: times.length,
+      curve,
+      attemptsDuringOutage,
+    };
+  } finally {
+    await fleet.close().catch(() => undefined);
+    await broker.stop();
+  }
+}
+
+function fmt(r: Result): string {
+  const s = (v: number | null) => (v === null ? 'not reached' : `${v.toFixed(1)} s`);
+  const curve = r.curve.map((v, i) => `${i}:${v}`).join(' ');
+  return [
+    `policy ${r.policy}: ${r.back}/${N} back`,
+    `  peak connects/s ${r.peakPerSec} (${((r.peakPerSec / N) * 100).toFixed(1)} % of the fleet)`,
+    `  peak attempts/s after restart ${r.peakAttemptsPerSec}; attempts during the ${OUTAGE_S} s outage ${r.attemptsDuringOutage}`,
+    `  time to 50 % ${s(r.t50)}, 99 % ${s(r.t99)}, 100 % ${s(r.t100)}`,
+    `  connects per second after restart (s:count): ${curve}`,
+  ].join('\n');
+}
+
+async function main() {
+  const work = mkdtempSync(join(tmpdir(), 'lenscap-storm-'));
+  try {
+    const ca = makeCa('storm CA');
+    const broker = issue(ca, 'localhost', 'server');
+    const client = issue(ca, 'storm', 'client');
+    writeFileSync(join(work, 'ca.pem'), ca.cert);
+    writeFileSync(join(work, 'broker.crt'), broker.cert);
+    writeFileSync(join(work, 'broker.key'), broker.key, { mode: 0o600 });
+    const paths = stateLayout(join(work, 'state'));
+    mkdirSync(paths.identityDir, { recursive: true });
+    mkdirSync(paths.cloudDir, { recursive: true });
+    writeFileSync(paths.deviceKey, client.key, { mode: 0o600 });
+    writeFileSync(paths.deviceCert, client.cert);
+    writeFileSync(paths.brokerCa, ca.cert);
+    const pem = { key: client.key, cert: client.cert, ca: ca.cert };
+
+    console.log(`reconnect storm: ${N} clients, real TLS (RSA 2048, mTLS) to mosquitto on loopback, broker killed for ${OUTAGE_S} s`);
+    console.log(`lenscap policy: base ${defaults.backoff.baseMs} ms, cap ${CAP_MS} ms, full jitter, reset after ${defaults.backoff.resetAfterMs} ms up, initial delay ≤ ${defaults.backoff.initialDelayMaxMs} ms`);
+    console.log(`goal: peak ≤ ${Math.floor(N * 0.1)} connects/s (10 %), 99 % back within ${(2 * CAP_MS) / 1000} s (2× cap)\n`);
+    const policies = values.policy === 'both' ? (['lenscap', 'mqttjs'] as const) : [values.policy as 'lenscap' | 'mqttjs'];
+    const results: Result[] = [];
+    for (const p of policies) {
+      const r = await run(p, work, pem);
+      results.push(r);
+      console.log(fmt(r) + '\n');
+    }
+    const l = results.find((r) => r.policy === 'lenscap');
+    if (l) {
+      const peakOk = l.peakPerSec <= N * 0.1;
+      const t99Ok = l.t99 !== null && l.t99 * 1000 <= 2 * CAP_MS;
+      console.log(`lenscap goal: peak ${peakOk ? 'met' : 'MISSED'}, 99 % within 2× cap ${t99Ok ? 'met' : 'MISSED'}`);
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
