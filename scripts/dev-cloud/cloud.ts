@@ -15,6 +15,8 @@ import { DEFAULT_CLOUD_IDENTITY, startAedesBroker, type RunningBroker } from './
 import { startMosquittoBroker } from './broker-mosquitto.ts';
 import { connectCloudClient, type CloudClient } from './cloud-client.ts';
 import { startRelay } from './relay.ts';
+import { mintGrant, signBindingRecord } from './mint.ts';
+import { loadOrCreateSigningKeys } from './signing-keys.ts';
 
 /** What the identity side of the dev cloud (CA, provisioning, keys) gives the rest of it. */
 export interface DevCloudIdentity {
@@ -60,6 +62,24 @@ export interface DevCloudStack {
   registerCamera(info: CameraInfo): void;
   pids(): Record<string, number>;
   close(): Promise<void>;
+}
+
+/**
+ * The signing half of the identity side: grants with the issuer key, binding records with the
+ * binding key (scripts/dev-cloud/signing-keys.ts, the same keys the provisioning service pins).
+ */
+export async function signingSide(devDir: string): Promise<Pick<DevCloudIdentity, 'mintGrant' | 'bindingCommand'>> {
+  const keys = await loadOrCreateSigningKeys(devDir);
+  return {
+    async mintGrant(serial, viewer, ttlSeconds, extra) {
+      const g = mintGrant(keys.issuer, { serial, viewer, ttlSeconds, ...(extra?.relay ? { relay: extra.relay } : {}), ...(extra?.scope ? { scope: extra.scope } : {}) });
+      return { token: g.token, sub: viewer, aud: serial, jti: g.jti, iat: g.iat, exp: g.exp };
+    },
+    async bindingCommand(serial, owner, viewers) {
+      // Version = ms now: every claim supersedes the last (the camera refuses rollbacks).
+      return { record: signBindingRecord(keys.binding, { serial, owner, viewers }) };
+    },
+  };
 }
 
 /** Everything but the identity side, around a given identity side (tests pass their own). */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import net from 'node:net';
 import mqtt from 'mqtt';
-import { composeStack, type DevCloudIdentity } from '../../scripts/dev-cloud/cloud.ts';
+import { composeStack, signingSide, type DevCloudIdentity } from '../../scripts/dev-cloud/cloud.ts';
 import { makeTempDir } from '../support/tmp.ts';
 import { issue, makeCa } from './pki.ts';
 
@@ -51,7 +51,7 @@ function closed(port: number): Promise<boolean> {
 
 test('composed dev cloud: page, broker, claim over the binding command, clean close', { timeout: 30_000 }, async () => {
   const tmp = makeTempDir('lenscap-cloud-');
-  const stack = await composeStack(identity, { dir: tmp.dir });
+  const stack = await composeStack({ ...identity, ...(await signingSide(tmp.dir)) }, { dir: tmp.dir });
   const dev = await mqtt.connectAsync(stack.brokerUrl, { key: cam.key, cert: cam.cert, ca: ca.cert, clientId: 'CAM-DEMO-1', protocolVersion: 4, reconnectPeriod: 0 });
   try {
     stack.registerCamera({ serial: 'CAM-DEMO-1', label: 'one', gateUrl: 'http://127.0.0.1:9' });
