@@ -233,3 +233,10 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     assert.deepEqual(JSON.parse(off.payload), { online: false });
   });
 });
+
+test('docs/mosquitto-acl.conf holds the same rules the tested broker enforces', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { mosquittoAcl } = await import('../../scripts/dev-cloud/broker-mosquitto.ts');
+  const rules = (text: string) => text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  assert.deepEqual(rules(readFileSync(new URL('../../docs/mosquitto-acl.conf', import.meta.url), 'utf8')), rules(mosquittoAcl()));
+});
