@@ -128,3 +128,11 @@ test('a deterministic schedule: same seed, same delays', () => {
   };
   assert.deepEqual(mk(), mk());
 });
+
+test('server references: host, host:port, [v6]:port; anything else ignored', async () => {
+  const { parseServerReference } = await import('../../agent/cloud/link.ts');
+  assert.deepEqual(parseServerReference('b2.example.com', 8883), { host: 'b2.example.com', port: 8883 });
+  assert.deepEqual(parseServerReference('b2.example.com:9883 b3.example.com', 8883), { host: 'b2.example.com', port: 9883 });
+  assert.deepEqual(parseServerReference('[::1]:8884', 8883), { host: '::1', port: 8884 });
+  for (const bad of ['', 'mqtt://x', 'x:99999', 'x:0', 'evil.example/path', 'user@host']) assert.equal(parseServerReference(bad, 8883), undefined, bad);
+});
