@@ -59,7 +59,7 @@ export interface CloudLink extends EventEmitter {
   stop(): Promise<void>;
   isOnline(): boolean;
   /** Sends a telemetry sample (QoS 0). False when offline: telemetry is not queued. */
-  publishTelemetry(sample: Record<string, unknown>): Promise<boolean>;
+  publishTelemetry(sample: object): Promise<boolean>;
   counters(): LinkCounters;
   /** The last decision of the reconnect policy (tests, status). */
   lastDecision(): Decision | undefined;
@@ -338,7 +338,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
 
     isOnline: () => online,
 
-    async publishTelemetry(sample: Record<string, unknown>) {
+    async publishTelemetry(sample: object) {
       const c = client;
       if (!online || !c) return false;
       try {
