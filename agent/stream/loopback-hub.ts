@@ -1,0 +1,218 @@
+/**
+ * The internal media hub: node-media-server 4.4.3 with ONLY its RTMP listener, bound to
+ * 127.0.0.1, taking exactly one publisher (our capture ffmpeg, which must present a per-run
+ * random key) on /live/<serial>. No HTTP/WebSocket listener at all — nobody can publish by HTTP
+ * POST or WS — and every NMS-native player is refused: viewers reach the stream only through
+ * `attach()`, which the gate and push call in-process after a grant is accepted, so there is no
+ * loopback port that serves media without a grant.
+ * Taming NMS: its logger is pinned (it forces debug), its process.exit on a busy port becomes a
+ * retry on another port, store signal handlers are removed. NMS holds module-level state: one
+ * hub per process.
+ * Must never listen on anything but loopback.
+ */
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import { LenscapError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+
+const require = createRequire(import.meta.url);
+
+interface NmsSession {
+  id: string;
+  ip: string;
+  protocol: string;
+  streamPath: string;
+  streamQuery?: Record<string, unknown>;
+  socket?: { destroy(): void };
+  close(): void;
+}
+interface BroadcastLike {
+  publisher: NmsSession | null;
+  flvVideoHeader: Buffer | null;
+  publishGraceMs: number;
+  postPlay(s: object): string | null;
+  donePlay(s: object): void;
+  _finishPublish(): void;
+}
+interface NmsInstance {
+  on(ev: string, fn: (s: NmsSession) => void): void;
+  run(): Promise<void>;
+  stop(): Promise<void>;
+  rtmpServer: { handleListenError: (name: string, port: number) => (err: Error) => void; tcpServer?: { once(ev: string, fn: () => void): void } };
+}
+
+/** What the gate and push hand to `attach`: a sink for FLV bytes (file header first). */
+export interface FlvSink {
+  /** Each FLV chunk: the 13-byte file header first, then whole tags. */
+  write(chunk: Buffer): void;
+  /** The hub is going away. */
+  end(): void;
+}
+
+export interface LoopbackHub extends EventEmitter {
+  readonly streamPath: string;
+  /** rtmp://127.0.0.1:<port>/live/<serial>?k=<key>: only our ffmpeg knows it. Never log it. */
+  readonly publishUrl: string;
+  readonly rtmpPort: number;
+  /** A publisher is attached and has sent its AVC sequence header. */
+  isLive(): boolean;
+  attach(sink: FlvSink): () => void;
+  /** Ends the current publish now (deliberate stop): the next viewer gets no stale GOP. */
+  dropPublish(): void;
+  readonly counters: { publishRefused: number; playRefused: number; taps: number };
+  close(): Promise<void>;
+}
+
+let instances = 0;
+
+export function pickLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface LoopbackHubOptions {
+  serial: string;
+  storeDir: string;
+  logger: Logger;
+  /** 0 = pick a free loopback port. */
+  rtmpPort?: number;
+}
+
+export async function createLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> {
+  if (instances > 0) throw new LenscapError('ERR_HUB_RUNNING', 'a media hub is already running in this process (node-media-server is a singleton)');
+  instances++;
+  try {
+    return await startLoopbackHub(opts);
+  } catch (err) {
+    instances--;
+    throw err;
+  }
+}
+
+async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> {
+  const log = opts.logger.child({ module: 'hub' });
+  const nmsLogger = require('node-media-server/src/core/logger.js') as { level: string };
+  Object.defineProperty(nmsLogger, 'level', { get: () => 'error', set: () => undefined, configurable: true });
+  const Context = require('node-media-server/src/core/context.js') as { broadcasts: Map<string, BroadcastLike> };
+  const BroadcastServer = require('node-media-server/src/server/broadcast_server.js') as new (path: string) => BroadcastLike;
+  const NodeMediaServer = require('node-media-server') as new (config: object) => NmsInstance;
+  mkdirSync(opts.storeDir, { recursive: true, mode: 0o700 });
+
+  const streamPath = `/live/${opts.serial}`;
+  const key = randomBytes(18).toString('base64url');
+  const counters = { publishRefused: 0, playRefused: 0, taps: 0 };
+  const emitter = new EventEmitter();
+  const signalsBefore = new Map((['SIGINT', 'SIGTERM'] as const).map((s) => [s, new Set(process.listeners(s))]));
+
+  let nms: NmsInstance | undefined;
+  let port = 0;
+  for (let attempt = 0; attempt < 5 && !nms; attempt++) {
+    port = opts.rtmpPort || (await pickLoopbackPort());
+    const candidate = new NodeMediaServer({
+      bind: '127.0.0.1',
+      rtmp: { port, chunk_size: 60000, gop_cache: true, ping: 30, ping_timeout: 60 },
+      webadmin: { enable: false },
+      store: { path: opts.storeDir },
+    });
+    // NMS calls process.exit(1) on a listen error; turn it into a failed attempt.
+    let failed: (e: Error) => void = () => undefined;
+    const listenFailed = new Promise<Error>((resolve) => (failed = resolve));
+    candidate.rtmpServer.handleListenError = () => (err) => failed(err);
+    // Attached before run(): the listen completes while run() awaits its store.
+    const listening = new Promise<null>((resolve) => candidate.rtmpServer.tcpServer?.once('listening', () => resolve(null)));
+    await candidate.run();
+    const err = await Promise.race([listenFailed, listening]);
+    if (err) {
+      await candidate.stop().catch(() => undefined);
+      if (opts.rtmpPort) throw new LenscapError('ERR_HUB_PORT', `hub RTMP port 127.0.0.1:${port}: ${err.message}`);
+      continue;
+    }
+    nms = candidate;
+  }
+  // The agent owns SIGINT/SIGTERM; NMS's store must not exit the process under it.
+  for (const [sig, before] of signalsBefore) for (const l of process.listeners(sig)) if (!before.has(l)) process.removeListener(sig, l as () => void);
+  if (!nms) throw new LenscapError('ERR_HUB_PORT', 'could not bind the hub RTMP port on 127.0.0.1');
+
+  nms.on('prePublish', (s) => {
+    if (s.protocol !== 'rtmp' || s.streamPath !== streamPath || s.streamQuery?.k !== key) {
+      counters.publishRefused++;
+      log.warn({ code: 'ERR_HUB_PUBLISH_REFUSED', protocol: s.protocol, path: s.streamPath }, 'hub: publish refused (not our pipeline)');
+      // destroy, not end: no further bytes from this socket are parsed.
+      if (s.socket) s.socket.destroy();
+      else s.close();
+      return;
+    }
+    emitter.emit('publish');
+  });
+  nms.on('donePublish', (s) => {
+    if (s.streamPath === streamPath) emitter.emit('unpublish');
+  });
+  // In-process taps carry ip '' and never raise prePlay: anything that does is a native player.
+  nms.on('prePlay', (s) => {
+    counters.playRefused++;
+    log.warn({ code: 'ERR_HUB_PLAY_REFUSED', protocol: s.protocol, path: s.streamPath }, 'hub: native play refused');
+    if (s.socket) s.socket.destroy();
+    else s.close();
+  });
+
+  const broadcast = (): BroadcastLike => {
+    let b = Context.broadcasts.get(streamPath);
+    if (!b) {
+      b = new BroadcastServer(streamPath);
+      Context.broadcasts.set(streamPath, b);
+    }
+    // After an ffmpeg crash the same loopback client resumes within this window.
+    b.publishGraceMs = 5000;
+    return b;
+  };
+
+  let seq = 0;
+  const sinks = new Set<FlvSink>();
+  const server = nms;
+  const hub = Object.assign(emitter, {
+    streamPath,
+    publishUrl: `rtmp://127.0.0.1:${port}${streamPath}?k=${key}`,
+    rtmpPort: port,
+    counters,
+    isLive: () => {
+      const b = Context.broadcasts.get(streamPath);
+      return !!b && b.publisher !== null && b.flvVideoHeader !== null;
+    },
+    attach(sink: FlvSink) {
+      const sub = { id: `tap-${++seq}`, ip: '', protocol: 'flv', streamPath, inBytes: 0, outBytes: 0, sendBuffer: (buf: Buffer) => sink.write(buf), close: () => sink.end() };
+      const b = broadcast();
+      sinks.add(sink);
+      counters.taps = sinks.size;
+      b.postPlay(sub);
+      let detached = false;
+      return () => {
+        if (detached) return;
+        detached = true;
+        sinks.delete(sink);
+        counters.taps = sinks.size;
+        (Context.broadcasts.get(streamPath) ?? b).donePlay(sub);
+      };
+    },
+    dropPublish() {
+      Context.broadcasts.get(streamPath)?._finishPublish();
+    },
+    async close() {
+      for (const s of [...sinks]) s.end();
+      sinks.clear();
+      await server.stop();
+      Context.broadcasts.delete(streamPath);
+      instances--;
+    },
+  }) as LoopbackHub;
+  log.info({ rtmp: `127.0.0.1:${port}` }, 'media hub on loopback (RTMP publish by our pipeline only)');
+  return hub;
+}

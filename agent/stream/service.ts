@@ -1,0 +1,169 @@
+/**
+ * The capture pipeline as one service: the loopback hub, the camera driver and the supervised
+ * ffmpeg publishing into it. On demand it runs while anyone holds a lease (gate sessions, pushes)
+ * and stops `idleStopSeconds` after the last; `always` keeps it running. Privacy on stops capture
+ * outright and keeps it stopped. Must never listen on anything but loopback (the hub).
+ */
+import { createRequire } from 'node:module';
+import type { CameraDriver } from '../../drivers/camera/types.ts';
+import { execRunner } from '../../drivers/camera/runner.ts';
+import { selectCamera } from '../../drivers/camera/registry.ts';
+import type { Random } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import { resolveFfmpegPath } from './ffmpeg-path.ts';
+import { createLoopbackHub, type FlvSink, type LoopbackHub } from './loopback-hub.ts';
+import { CaptureSupervisor, type SupervisorStatus } from './supervisor.ts';
+
+export interface PrivacySource {
+  isOn(): boolean;
+  on(ev: 'change', fn: (on: boolean) => void): unknown;
+  off(ev: 'change', fn: (on: boolean) => void): unknown;
+}
+
+export interface StreamServiceDeps {
+  serial: string;
+  stream: Config['stream'];
+  camera: Config['camera'];
+  logger: Logger;
+  privacy: PrivacySource;
+  /** Where NMS keeps its (unused but mandatory) store. */
+  storeDir: string;
+  /** Resolved ffmpeg; default: resolveFfmpegPath(stream.ffmpegPath). */
+  ffmpegPath?: string;
+  /** Driver override (tests); default: the registry's choice from camera.driver. */
+  cameraDriver?: CameraDriver;
+  sysfsRoot?: string;
+  random?: Random;
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+export interface StreamStatus {
+  mode: 'on-demand' | 'always';
+  leases: number;
+  camera?: string;
+  cameraReason?: string;
+  publishing: boolean;
+  capture: SupervisorStatus;
+}
+
+export class StreamService {
+  hub!: LoopbackHub;
+  private supervisor!: CaptureSupervisor;
+  private leases = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private cameraReason = '';
+  private cameraName = '';
+  ffmpegPath = '';
+  private readonly onPrivacy = (on: boolean) => this.reconcile(on ? 'privacy on' : 'privacy off');
+
+  constructor(private readonly deps: StreamServiceDeps) {}
+
+  async start(): Promise<void> {
+    const log = this.deps.logger;
+    this.ffmpegPath = this.deps.ffmpegPath ?? resolveFfmpegPath({ configPath: this.deps.stream.ffmpegPath }).path;
+    let driver = this.deps.cameraDriver;
+    if (driver) this.cameraReason = 'given by the caller';
+    else {
+      const sel = await selectCamera({ driver: this.deps.camera.driver, device: this.deps.camera.device, ffmpegPath: this.ffmpegPath, runner: execRunner, ...(this.deps.sysfsRoot ? { sysfsRoot: this.deps.sysfsRoot } : {}) });
+      driver = sel.driver;
+      this.cameraReason = sel.reason;
+    }
+    this.cameraName = driver.name;
+    log.info({ camera: driver.name, reason: this.cameraReason, ffmpeg: this.ffmpegPath }, `camera driver: ${driver.name}`);
+    await prewarmFluent(this.ffmpegPath);
+    this.hub = await createLoopbackHub({ serial: this.deps.serial, storeDir: this.deps.storeDir, logger: log, rtmpPort: this.deps.stream.hubRtmpPort });
+    const c = this.deps.camera;
+    this.supervisor = new CaptureSupervisor({
+      ffmpegPath: this.ffmpegPath,
+      camera: driver,
+      request: { device: c.device, width: c.width, height: c.height, fps: c.fps, gopSeconds: c.gopSeconds, bitrateKbps: c.bitrateKbps, label: c.label, color: c.color },
+      output: this.hub.publishUrl,
+      logger: log.child({ module: 'capture' }),
+      ...(this.deps.random ? { random: this.deps.random } : {}),
+      ...(this.deps.backoff ? { backoff: this.deps.backoff } : {}),
+    });
+    this.deps.privacy.on('change', this.onPrivacy);
+    this.reconcile('start');
+  }
+
+  /** Holds the pipeline up; call the returned release exactly once. */
+  acquire(): () => void {
+    this.leases++;
+    this.reconcile('lease');
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.leases--;
+      this.reconcile('release');
+    };
+  }
+
+  attach(sink: FlvSink): () => void {
+    return this.hub.attach(sink);
+  }
+
+  capturePid(): number | undefined {
+    return this.supervisor?.pid();
+  }
+
+  get supervisorEvents(): CaptureSupervisor {
+    return this.supervisor;
+  }
+
+  status(): StreamStatus {
+    return { mode: this.deps.stream.mode, leases: this.leases, camera: this.cameraName, cameraReason: this.cameraReason, publishing: this.hub?.isLive() ?? false, capture: { ...this.supervisor.status } };
+  }
+
+  private reconcile(why: string): void {
+    if (!this.supervisor) return;
+    const want = !this.deps.privacy.isOn() && (this.deps.stream.mode === 'always' || this.leases > 0);
+    if (want) {
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+      this.supervisor.start();
+      return;
+    }
+    if (this.deps.privacy.isOn()) {
+      void this.halt(why);
+      return;
+    }
+    if (!this.idleTimer && this.supervisor.status.wanted) {
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = undefined;
+        if (this.leases === 0 && this.deps.stream.mode !== 'always') void this.halt('idle');
+      }, this.deps.stream.idleStopSeconds * 1000);
+      this.idleTimer.unref();
+    }
+  }
+
+  private async halt(why: string): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (!this.supervisor.status.wanted && !this.supervisor.status.running) return;
+    this.deps.logger.info({ why }, 'stopping capture');
+    await this.supervisor.stop();
+    // A deliberate stop: the next viewer must not be served the last GOP of the old run.
+    this.hub.dropPublish();
+  }
+
+  async stop(): Promise<void> {
+    this.deps.privacy.off('change', this.onPrivacy);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.supervisor) await this.supervisor.stop();
+    if (this.hub) await this.hub.close();
+  }
+}
+
+/** fluent-ffmpeg probes formats/encoders on its first run (120–400 ms); pay that at start, not at a viewer's first join. */
+async function prewarmFluent(ffmpegPath: string): Promise<void> {
+  const require = createRequire(import.meta.url);
+  const ffmpeg = require('fluent-ffmpeg') as () => { setFfmpegPath(p: string): { getAvailableFormats(cb: (e: unknown) => void): void; getAvailableEncoders(cb: (e: unknown) => void): void } };
+  const cmd = ffmpeg().setFfmpegPath(ffmpegPath);
+  await Promise.all([new Promise((r) => cmd.getAvailableFormats(r)), new Promise((r) => cmd.getAvailableEncoders(r))]);
+}
+
+export function createStreamService(deps: StreamServiceDeps): StreamService {
+  return new StreamService(deps);
+}

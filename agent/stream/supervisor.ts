@@ -1,0 +1,129 @@
+/**
+ * Keeps one capture ffmpeg running while wanted: prepares the camera arguments (driver errors are
+ * coded and retried), runs ffmpeg publishing into the hub, restarts it with exponential backoff
+ * when it dies, and stops it with q → SIGTERM → SIGKILL. Never leaves a child behind: `stop()`
+ * resolves only once the process is gone.
+ */
+import { EventEmitter } from 'node:events';
+import type { CameraDriver, CameraRequest } from '../../drivers/camera/types.ts';
+import type { Random } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import { runFfmpeg, splitInput, type FfmpegRun } from './ffmpeg-process.ts';
+
+export interface SupervisorOptions {
+  ffmpegPath: string;
+  camera: CameraDriver;
+  request: CameraRequest;
+  output: string;
+  logger: Logger;
+  random?: Random;
+  /** First retry delay and cap (ms). */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+export interface SupervisorStatus {
+  wanted: boolean;
+  running: boolean;
+  pid?: number;
+  describe?: string;
+  restarts: number;
+  lastError?: { code: string; message: string; at: number };
+}
+
+export class CaptureSupervisor extends EventEmitter {
+  private wanted = false;
+  private run: FfmpegRun | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private startedAt = 0;
+  private loop: Promise<void> = Promise.resolve();
+  readonly status: SupervisorStatus = { wanted: false, running: false, restarts: 0 };
+
+  constructor(private readonly opts: SupervisorOptions) {
+    super();
+  }
+
+  start(): void {
+    if (this.wanted) return;
+    this.wanted = this.status.wanted = true;
+    this.failures = 0;
+    this.loop = this.loop.then(() => this.launch());
+  }
+
+  /** Resolves once no capture process remains. */
+  async stop(): Promise<void> {
+    this.wanted = this.status.wanted = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.loop;
+    const r = this.run;
+    if (r) await r.stop();
+  }
+
+  pid(): number | undefined {
+    return this.run?.pid();
+  }
+
+  private async launch(): Promise<void> {
+    if (!this.wanted || this.run) return;
+    const log = this.opts.logger;
+    let args;
+    try {
+      args = await this.opts.camera.prepare(this.opts.request);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? 'ERR_CAMERA';
+      this.fail(code, (err as Error).message);
+      return;
+    }
+    if (!this.wanted) return;
+    const { options, source } = splitInput(args.input);
+    const run = runFfmpeg({
+      ffmpegPath: this.opts.ffmpegPath,
+      inputOptions: options,
+      source,
+      outputOptions: [...args.video, '-an', '-f', 'flv', '-flvflags', 'no_duration_filesize'],
+      output: this.opts.output,
+    });
+    this.run = run;
+    this.status.describe = args.describe;
+    const pid = await run.started;
+    this.startedAt = Date.now();
+    if (pid) {
+      this.status.running = true;
+      this.status.pid = pid;
+      log.info({ pid, capture: args.describe }, 'capture started');
+      this.emit('started', pid);
+    }
+    void run.exited.then((x) => {
+      this.run = undefined;
+      this.status.running = false;
+      delete this.status.pid;
+      this.emit('exited', x);
+      if (!this.wanted) {
+        log.info({ code: x.code, signal: x.signal }, 'capture stopped');
+        return;
+      }
+      // A run that lasted a while was healthy: start the backoff from the beginning.
+      if (Date.now() - this.startedAt > 10_000) this.failures = 0;
+      this.status.restarts++;
+      this.fail('ERR_CAPTURE_EXITED', `ffmpeg exited (code ${x.code}, signal ${x.signal})${x.error ? `: ${x.error}` : ''} ${x.stderrTail.trim().split('\n').slice(-2).join(' | ')}`);
+    });
+  }
+
+  private fail(code: string, message: string): void {
+    this.status.lastError = { code, message, at: Date.now() };
+    const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 300, maxMs: 30_000 };
+    const ceiling = Math.min(maxMs, initialMs * 2 ** this.failures);
+    // Half fixed, half jitter: quick first retry, no lockstep across restarts.
+    const delay = Math.round(ceiling / 2 + (this.opts.random ?? Math.random)() * (ceiling / 2));
+    this.failures++;
+    this.opts.logger.error({ code, err: message, retryInMs: delay }, 'capture failed; retrying');
+    this.emit('failed', { code, message, retryInMs: delay });
+    if (!this.wanted) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.loop = this.loop.then(() => this.launch());
+    }, delay);
+    this.timer.unref();
+  }
+}
