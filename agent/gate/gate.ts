@@ -1,0 +1,344 @@
+/**
+ * The viewer gate: the camera's only media port. `GET /live/<serial>.flv` over HTTP(S), and the
+ * same path over WebSocket. The grant (Authorization: Bearer, or `?grant=` only when allowed) is
+ * verified by the grant gate FIRST; only an accepted grant attaches the connection to the
+ * loopback hub. Refusals are 401/403/429 with `{"error":"<reason>"}` and no media byte. Any other
+ * method or path is 404/405 and reaches nothing. Publishing through the gate is impossible: the
+ * gate only ever creates hub subscribers.
+ * Must never forward a byte before the decision, and never log a token whole.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, WebSocket } from 'ws';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import type { GrantClaims, GrantGate, DecisionContext } from '../grants/types.ts';
+import type { RefusalReason } from '../grants/reasons.ts';
+import type { Logger } from '../log.ts';
+import type { FlvSink } from '../stream/loopback-hub.ts';
+import type { Activity } from '../stream/activity.ts';
+import { RefusalRateLimit } from './rate-limit.ts';
+import { SessionTable, type CloseReason, type ViewerSession } from './sessions.ts';
+
+export interface GateStream {
+  acquire(): () => void;
+  attach(sink: FlvSink): () => void;
+}
+
+export interface GatePrivacy {
+  isOn(): boolean;
+  on(ev: 'change', fn: (on: boolean) => void): unknown;
+  off(ev: 'change', fn: (on: boolean) => void): unknown;
+}
+
+export interface GateDeps {
+  serial: string;
+  config: Config['gate'];
+  grants: GrantGate & { reportRefusal?(reason: RefusalReason, ctx: DecisionContext, detail: string): void };
+  stream: GateStream;
+  privacy: GatePrivacy;
+  clock: Clock;
+  logger: Logger;
+  activity?: Activity;
+  /** HTTPS with the device certificate when config.tls is true. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+  /** A viewer whose socket buffers more than this is cut (bytes). */
+  maxBufferedBytes?: number;
+}
+
+export interface GateCounters {
+  requests: number;
+  accepted: number;
+  refused: number;
+  refusedByReason: Record<string, number>;
+  notFound: number;
+  methodNotAllowed: number;
+  bytesOut: number;
+}
+
+export interface Gate {
+  listen(): Promise<AddressInfo>;
+  close(): Promise<void>;
+  readonly address: AddressInfo | undefined;
+  /** `http(s)://host:port` once listening. */
+  readonly url: string | undefined;
+  readonly sessions: SessionTable;
+  readonly counters: GateCounters;
+  /** stream.stop for a jti: cuts that grant's sessions. */
+  closeByJti(jti: string): number;
+}
+
+type Verdict = { ok: true; claims: GrantClaims } | { ok: false; status: number; error: string; headers?: Record<string, string> };
+
+const PATH = /^\/live\/([^/]+)\.flv$/;
+const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+) *$/;
+
+function statusFor(reason: RefusalReason): number {
+  if (reason === 'missing' || reason === 'malformed' || reason === 'too_large') return 401;
+  if (reason === 'rate_limited') return 429;
+  return 403;
+}
+
+export function createGate(deps: GateDeps): Gate {
+  const cfg = deps.config;
+  const log = deps.logger.child({ module: 'gate' });
+  const sessions = new SessionTable(deps.clock);
+  const limiter = new RefusalRateLimit(cfg.refusalRateLimit.perMinute, deps.clock);
+  const counters: GateCounters = { requests: 0, accepted: 0, refused: 0, refusedByReason: {}, notFound: 0, methodNotAllowed: 0, bytesOut: 0 };
+  const maxBuffered = deps.maxBufferedBytes ?? 4 * 1024 * 1024;
+  const scheme = cfg.tls ? 'https' : 'http';
+  if (cfg.tls && !deps.tls) throw new Error('gate.tls is true but no device key/cert was given');
+  let nextId = 1;
+  let address: AddressInfo | undefined;
+  let closing = false;
+
+  const server: Server = cfg.tls ? createHttpsServer({ key: deps.tls!.key, cert: deps.tls!.cert, minVersion: 'TLSv1.2' }) : createHttpServer();
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 4096 });
+
+  const onPrivacy = (on: boolean) => {
+    if (!on) return;
+    const n = sessions.closeAll('privacy_mode');
+    if (n) log.warn({ closed: n }, 'privacy on: every viewer session closed');
+  };
+  deps.privacy.on('change', onPrivacy);
+
+  function corsHeaders(req: IncomingMessage): Record<string, string> {
+    const origin = req.headers.origin;
+    if (origin && cfg.viewerOrigins.includes(origin)) return { 'access-control-allow-origin': origin, vary: 'Origin' };
+    return {};
+  }
+
+  function refuse(reason: RefusalReason, ctx: DecisionContext, detail: string, remote: string, reported: boolean): Verdict {
+    counters.refused++;
+    counters.refusedByReason[reason] = (counters.refusedByReason[reason] ?? 0) + 1;
+    limiter.record(remote);
+    if (!reported) {
+      if (deps.grants.reportRefusal) deps.grants.reportRefusal(reason, ctx, detail);
+      else log.warn({ reason, source: ctx.source, detail }, `viewer refused: ${reason}`);
+    }
+    const status = statusFor(reason);
+    const headers: Record<string, string> = status === 401 ? { 'www-authenticate': `Bearer realm="lenscap", error="invalid_token"` } : {};
+    return { ok: false, status, error: reason, headers };
+  }
+
+  /** The whole decision for one request, HTTP or WebSocket. Touches no media. */
+  async function authorize(req: IncomingMessage, pathSerial: string): Promise<Verdict> {
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    const ctx: DecisionContext = { source: `gate:${remote}`, purpose: 'view' };
+    if (limiter.limited(remote)) {
+      counters.refused++;
+      counters.refusedByReason.rate_limited = (counters.refusedByReason.rate_limited ?? 0) + 1;
+      return { ok: false, status: 429, error: 'rate_limited', headers: { 'retry-after': '60' } };
+    }
+    const url = new URL(req.url ?? '/', 'http://gate');
+    const queryGrant = url.searchParams.get('grant');
+    if (queryGrant !== null && !cfg.allowQueryToken) {
+      // Refused without looking at it: it has already leaked into URLs and logs.
+      return refuse('missing', ctx, 'grant in the URL query refused (gate.allowQueryToken is false); use Authorization: Bearer', remote, false);
+    }
+    const auth = req.headers.authorization;
+    let token: string | undefined;
+    if (auth !== undefined) {
+      const m = BEARER.exec(auth);
+      if (!m) return refuse('malformed', ctx, 'Authorization header is not "Bearer <grant>"', remote, false);
+      token = m[1];
+    } else if (queryGrant !== null) token = queryGrant;
+    if (pathSerial !== deps.serial) return refuse('wrong_audience', ctx, `path asks for serial ${JSON.stringify(pathSerial.slice(0, 64))}`, remote, false);
+    if (sessions.size >= cfg.maxViewers) return refuse('too_many_viewers', ctx, `${sessions.size} viewers already`, remote, false);
+    let decision;
+    try {
+      decision = await deps.grants.decide(token, ctx);
+    } catch (err) {
+      // The grant gate promises not to throw; if it does, that is a refusal, never an accept.
+      return refuse('malformed', ctx, `grant gate threw: ${(err as Error).message}`, remote, false);
+    }
+    if (!decision.ok) return refuse(decision.reason, ctx, decision.detail, remote, true);
+    // The world may have changed while we awaited: check again before any byte flows.
+    if (deps.privacy.isOn()) return refuse('privacy_mode', ctx, 'privacy turned on during verification', remote, false);
+    if (sessions.size >= cfg.maxViewers) return refuse('too_many_viewers', ctx, 'limit reached during verification', remote, false);
+    if (closing) return refuse('malformed', ctx, 'gate closing', remote, false);
+    return { ok: true, claims: decision.claims };
+  }
+
+  function sendJson(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', connection: 'close', ...headers });
+    res.end(text);
+  }
+
+  function writeRawRefusal(socket: Duplex, status: number, body: object, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(body);
+    const reasons: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 429: 'Too Many Requests' };
+    const lines = [`HTTP/1.1 ${status} ${reasons[status] ?? 'Error'}`, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(text)}`, 'Connection: close', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+    socket.end(`${lines.join('\r\n')}\r\n\r\n${text}`);
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  /** Joins an accepted viewer to the hub; `send` returns false when the viewer cannot keep up. */
+  function startSession(claims: GrantClaims, remote: string, transport: 'http' | 'ws', send: (b: Buffer) => boolean, hangUp: (reason: CloseReason) => void): ViewerSession {
+    let detach: (() => void) | undefined;
+    let release: (() => void) | undefined;
+    let endActivity: (() => void) | undefined;
+    let closed = false;
+    const session: ViewerSession = {
+      id: nextId++,
+      jti: claims.jti,
+      sub: claims.sub,
+      exp: claims.exp,
+      remote,
+      transport,
+      startedAt: deps.clock.now(),
+      bytes: 0,
+      close(reason) {
+        if (closed) return;
+        closed = true;
+        // Detach first: nothing more is written once the cut is decided.
+        detach?.();
+        release?.();
+        endActivity?.();
+        sessions.remove(session.id);
+        log.info({ session: session.id, jti: session.jti, sub: session.sub, reason, bytes: session.bytes }, 'viewer session closed');
+        hangUp(reason);
+      },
+    };
+    sessions.add(session);
+    counters.accepted++;
+    endActivity = deps.activity?.begin();
+    release = deps.stream.acquire();
+    log.info({ session: session.id, jti: claims.jti, sub: claims.sub, exp: claims.exp, remote, transport }, 'viewer session started');
+    detach = deps.stream.attach({
+      write(chunk) {
+        if (closed) return;
+        session.bytes += chunk.length;
+        counters.bytesOut += chunk.length;
+        if (!send(chunk)) session.close('slow_viewer');
+      },
+      end() {
+        session.close('hub_closed');
+      },
+    });
+    return session;
+  }
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    counters.requests++;
+    const url = new URL(req.url ?? '/', 'http://gate');
+    const m = PATH.exec(url.pathname);
+    if (!m) {
+      counters.notFound++;
+      return sendJson(res, 404, { error: 'not_found' });
+    }
+    if (req.method === 'OPTIONS') {
+      const cors = corsHeaders(req);
+      if (!cors['access-control-allow-origin']) return sendJson(res, 403, { error: 'origin_not_allowed' });
+      res.writeHead(204, { ...cors, 'access-control-allow-methods': 'GET', 'access-control-allow-headers': 'Authorization', 'access-control-max-age': '600', 'content-length': '0' });
+      return void res.end();
+    }
+    if (req.method !== 'GET') {
+      // POST here would be an NMS-style publish: it reaches nothing.
+      counters.methodNotAllowed++;
+      req.resume();
+      return sendJson(res, 405, { error: 'method_not_allowed' }, { allow: 'GET, OPTIONS' });
+    }
+    const verdict = await authorize(req, decodeURIComponent(m[1]!));
+    const cors = corsHeaders(req);
+    if (!verdict.ok) return sendJson(res, verdict.status, { error: verdict.error }, { ...verdict.headers, ...cors });
+    if (req.socket.destroyed) return;
+    res.writeHead(200, { 'content-type': 'video/x-flv', 'cache-control': 'no-store', connection: 'close', 'x-content-type-options': 'nosniff', ...cors });
+    res.flushHeaders();
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    const session = startSession(verdict.claims, remote, 'http', (b) => {
+      res.write(b);
+      return res.writableLength <= maxBuffered;
+    }, () => res.destroy());
+    res.on('close', () => session.close('client_gone'));
+  }
+
+  async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    counters.requests++;
+    socket.on('error', () => undefined);
+    const url = new URL(req.url ?? '/', 'http://gate');
+    const m = PATH.exec(url.pathname);
+    if (!m) {
+      counters.notFound++;
+      return writeRawRefusal(socket, 404, { error: 'not_found' });
+    }
+    const protocols = String(req.headers['sec-websocket-protocol'] ?? '').toLowerCase();
+    if (/\b(post|publisher)\b/.test(protocols) || req.method !== 'GET') {
+      // NMS treats these sub-protocols as a publisher: never here.
+      counters.methodNotAllowed++;
+      return writeRawRefusal(socket, 405, { error: 'method_not_allowed' });
+    }
+    const verdict = await authorize(req, decodeURIComponent(m[1]!));
+    if (!verdict.ok) return writeRawRefusal(socket, verdict.status, { error: verdict.error }, verdict.headers);
+    if (socket.destroyed) return;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const remote = req.socket.remoteAddress ?? 'unknown';
+      const session = startSession(verdict.claims, remote, 'ws', (b) => {
+        if (ws.readyState !== WebSocket.OPEN) return true;
+        ws.send(b);
+        return ws.bufferedAmount <= maxBuffered;
+      }, (reason) => {
+        ws.close(reason === 'expired' ? 4001 : reason === 'privacy_mode' ? 4003 : 1000, reason);
+        setTimeout(() => ws.terminate(), 500).unref();
+      });
+      // Viewers have nothing to say; anything they send is ignored (maxPayload bounds it).
+      ws.on('close', () => session.close('client_gone'));
+      ws.on('error', () => session.close('client_gone'));
+    });
+  }
+
+  server.on('request', (req, res) => {
+    onRequest(req, res).catch((err) => {
+      log.error({ err: (err as Error).message }, 'gate request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal' });
+      else res.destroy();
+    });
+  });
+  server.on('upgrade', (req, socket, head) => {
+    onUpgrade(req, socket, head).catch((err) => {
+      log.error({ err: (err as Error).message }, 'gate upgrade failed');
+      socket.destroy();
+    });
+  });
+  server.on('clientError', (_err, socket) => socket.destroy());
+
+  return {
+    sessions,
+    counters,
+    get address() {
+      return address;
+    },
+    get url() {
+      return address ? `${scheme}://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}` : undefined;
+    },
+    closeByJti: (jti) => sessions.closeByJti(jti),
+    listen() {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(cfg.port, cfg.host, () => {
+          server.off('error', reject);
+          address = server.address() as AddressInfo;
+          log.info({ url: `${scheme}://${cfg.host}:${address.port}` }, 'viewer gate listening');
+          resolve(address);
+        });
+      });
+    },
+    async close() {
+      closing = true;
+      deps.privacy.off('change', onPrivacy);
+      sessions.closeAll('shutdown');
+      sessions.stop();
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections?.();
+      });
+    },
+  };
+}

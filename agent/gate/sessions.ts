@@ -1,0 +1,87 @@
+/**
+ * The table of live viewer sessions. Each session is cut within 1 s of its grant's exp (a timer
+ * at exp plus a sweep against the injected clock), when privacy turns on, or on stream.stop for
+ * its jti. Cutting detaches from the hub first, so no media byte follows the decision to cut.
+ */
+import type { Clock } from '../clock.ts';
+
+export type CloseReason = 'expired' | 'privacy_mode' | 'stream_stop' | 'client_gone' | 'slow_viewer' | 'hub_closed' | 'shutdown';
+
+export interface ViewerSession {
+  id: number;
+  jti: string;
+  sub: string;
+  /** Grant expiry, seconds since the epoch. */
+  exp: number;
+  remote: string;
+  transport: 'http' | 'ws';
+  startedAt: number;
+  bytes: number;
+  close(reason: CloseReason): void;
+}
+
+export class SessionTable {
+  private readonly byId = new Map<number, ViewerSession>();
+  private readonly timers = new Map<number, NodeJS.Timeout>();
+  private sweeper: NodeJS.Timeout | undefined;
+  readonly counters = { started: 0, closed: 0, expired: 0 };
+
+  constructor(private readonly clock: Clock, sweepMs = 250) {
+    this.sweeper = setInterval(() => this.sweep(), sweepMs);
+    this.sweeper.unref();
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  list(): ViewerSession[] {
+    return [...this.byId.values()];
+  }
+
+  add(s: ViewerSession): void {
+    this.byId.set(s.id, s);
+    this.counters.started++;
+    const ms = s.exp * 1000 - this.clock.now();
+    const t = setTimeout(() => this.expire(s), Math.max(0, ms));
+    t.unref();
+    this.timers.set(s.id, t);
+  }
+
+  /** Called by a session when it ends, whatever the reason. */
+  remove(id: number): void {
+    const t = this.timers.get(id);
+    if (t) clearTimeout(t);
+    this.timers.delete(id);
+    if (this.byId.delete(id)) this.counters.closed++;
+  }
+
+  closeByJti(jti: string): number {
+    const hit = this.list().filter((s) => s.jti === jti);
+    for (const s of hit) s.close('stream_stop');
+    return hit.length;
+  }
+
+  closeAll(reason: CloseReason): number {
+    const all = this.list();
+    for (const s of all) s.close(reason);
+    return all.length;
+  }
+
+  private expire(s: ViewerSession): void {
+    if (!this.byId.has(s.id)) return;
+    this.counters.expired++;
+    s.close('expired');
+  }
+
+  private sweep(): void {
+    const now = this.clock.now();
+    for (const s of this.list()) if (s.exp * 1000 <= now) this.expire(s);
+  }
+
+  stop(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    for (const t of this.timers.values()) clearTimeout(t);
+  }
+}

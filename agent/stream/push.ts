@@ -1,0 +1,199 @@
+/**
+ * Push mode (camera behind NAT → cloud relay): `start(grant)` verifies the grant through the same
+ * grant gate as a viewer (purpose `push`), then pipes the hub's FLV into an ffmpeg that copies it
+ * to the relay URL carried INSIDE the signed grant — a misrouted or forged command cannot redirect
+ * video. Runs until the grant's exp or `stop(jti)`; a relay hiccup is retried until exp.
+ * Must never push to a URL that did not come from an accepted grant.
+ */
+import { PassThrough } from 'node:stream';
+import type { Activity } from './activity.ts';
+import type { Clock } from '../clock.ts';
+import type { DecisionContext, GrantGate } from '../grants/types.ts';
+import type { RefusalReason } from '../grants/reasons.ts';
+import type { Logger } from '../log.ts';
+import type { FlvSink } from './loopback-hub.ts';
+import { runFfmpeg, type FfmpegRun } from './ffmpeg-process.ts';
+
+export interface PushDeps {
+  serial: string;
+  grants: GrantGate & { reportRefusal?(reason: RefusalReason, ctx: DecisionContext, detail: string): void };
+  stream: { acquire(): () => void; attach(sink: FlvSink): () => void };
+  ffmpegPath: string;
+  /** URL prefixes; empty = any rtmp(s) URL in a signed grant. */
+  relayAllowList: readonly string[];
+  clock: Clock;
+  logger: Logger;
+  activity?: Activity;
+  /** stream.stop also cuts viewer sessions of that jti (the gate's closeByJti). */
+  closeSessions?: (jti: string) => number;
+  /** Delay before retrying a failed push (ms). */
+  retryMs?: number;
+}
+
+export type PushStartResult =
+  | { ok: true; jti: string; exp: number; relay: string }
+  | { ok: false; code: 'ERR_GRANT_REFUSED'; reason: RefusalReason; detail: string }
+  | { ok: false; code: 'ERR_PUSH_ACTIVE'; reason: 'replayed'; detail: string };
+
+export interface PushStopResult {
+  ok: true;
+  jti: string;
+  pushStopped: boolean;
+  sessionsClosed: number;
+}
+
+export interface ActivePush {
+  jti: string;
+  sub: string;
+  exp: number;
+  /** Host and path only: the relay URL may carry a stream key. */
+  relay: string;
+  startedAt: number;
+  attempts: number;
+  bytes: number;
+}
+
+interface PushJob extends ActivePush {
+  stop(): Promise<void>;
+}
+
+/** Scheme/host/path of a relay URL for logs: a stream key in the query must not be logged. */
+export function describeRelay(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '(unparseable)';
+  }
+}
+
+export function relayAllowed(url: string, allow: readonly string[]): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  if (u.protocol !== 'rtmp:' && u.protocol !== 'rtmps:') return false;
+  if (u.username || u.password) return false;
+  return allow.length === 0 || allow.some((p) => url.startsWith(p));
+}
+
+export class PushService {
+  private readonly jobs = new Map<string, PushJob>();
+  readonly counters = { started: 0, refused: 0, stopped: 0, failures: 0 };
+
+  constructor(private readonly deps: PushDeps) {}
+
+  active(): ActivePush[] {
+    return [...this.jobs.values()].map(({ stop: _s, ...rest }) => rest);
+  }
+
+  async start(grant: string | undefined, source = 'mqtt:stream.start'): Promise<PushStartResult> {
+    const ctx: DecisionContext = { source, purpose: 'push' };
+    const d = await this.deps.grants.decide(grant, ctx);
+    if (!d.ok) {
+      this.counters.refused++;
+      return { ok: false, code: 'ERR_GRANT_REFUSED', reason: d.reason, detail: d.detail };
+    }
+    const { claims } = d;
+    // The grant gate checks these for purpose push; checked again because this is where video leaves.
+    if (claims.aud !== this.deps.serial || !claims.relay || !relayAllowed(claims.relay, this.deps.relayAllowList)) {
+      this.counters.refused++;
+      const detail = !claims.relay ? 'grant has no relay claim' : 'relay URL not allowed';
+      this.deps.grants.reportRefusal?.('relay_not_allowed', ctx, detail);
+      return { ok: false, code: 'ERR_GRANT_REFUSED', reason: 'relay_not_allowed', detail };
+    }
+    if (this.jobs.has(claims.jti)) return { ok: false, code: 'ERR_PUSH_ACTIVE', reason: 'replayed', detail: 'a push for this jti is running' };
+    const job = this.launch(claims.jti, claims.sub, claims.exp, claims.relay);
+    this.jobs.set(claims.jti, job);
+    this.counters.started++;
+    return { ok: true, jti: claims.jti, exp: claims.exp, relay: job.relay };
+  }
+
+  async stop(jti: string): Promise<PushStopResult> {
+    const job = this.jobs.get(jti);
+    const sessionsClosed = this.deps.closeSessions?.(jti) ?? 0;
+    if (job) await job.stop();
+    return { ok: true, jti, pushStopped: !!job, sessionsClosed };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.jobs.values()].map((j) => j.stop()));
+  }
+
+  private launch(jti: string, sub: string, exp: number, relayUrl: string): PushJob {
+    const log = this.deps.logger.child({ module: 'push', jti, relay: describeRelay(relayUrl) });
+    const endActivity = this.deps.activity?.begin();
+    const release = this.deps.stream.acquire();
+    let stopped = false;
+    let run: FfmpegRun | undefined;
+    let detach: (() => void) | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+
+    const job: PushJob = {
+      jti,
+      sub,
+      exp,
+      relay: describeRelay(relayUrl),
+      startedAt: this.deps.clock.now(),
+      attempts: 0,
+      bytes: 0,
+      stop: async () => {
+        if (!stopped) {
+          stopped = true;
+          clearTimeout(expiry);
+          if (retry) clearTimeout(retry);
+          detach?.();
+          await run?.stop();
+          release();
+          endActivity?.();
+          this.jobs.delete(jti);
+          this.counters.stopped++;
+          log.info({ bytes: job.bytes }, 'push stopped');
+          resolveDone();
+        }
+        await done;
+      },
+    };
+
+    const attempt = () => {
+      if (stopped) return;
+      job.attempts++;
+      const input = new PassThrough({ highWaterMark: 1 << 20 });
+      // Each attempt gets a fresh tap: FLV header, sequence header and GOP first.
+      detach = this.deps.stream.attach({
+        write: (chunk) => {
+          job.bytes += chunk.length;
+          if (input.writableLength < 8 << 20) input.write(chunk);
+        },
+        end: () => void job.stop(),
+      });
+      run = runFfmpeg({ ffmpegPath: this.deps.ffmpegPath, inputOptions: ['-f', 'flv'], source: input, outputOptions: ['-c', 'copy', '-f', 'flv', '-flvflags', 'no_duration_filesize'], output: relayUrl });
+      const mine = run;
+      void mine.exited.then((x) => {
+        detach?.();
+        input.destroy();
+        if (stopped) return;
+        this.counters.failures++;
+        log.warn({ code: 'ERR_PUSH_EXITED', exit: x.code, err: x.error }, 'push ffmpeg exited; retrying until the grant expires');
+        retry = setTimeout(attempt, this.deps.retryMs ?? 1000);
+        retry.unref();
+      });
+    };
+    const expiry = setTimeout(() => {
+      log.info('push grant expired');
+      void job.stop();
+    }, Math.max(0, exp * 1000 - this.deps.clock.now()));
+    expiry.unref();
+    log.info({ exp }, 'push started');
+    attempt();
+    return job;
+  }
+}
+
+export function createPushService(deps: PushDeps): PushService {
+  return new PushService(deps);
+}
