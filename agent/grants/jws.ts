@@ -13,11 +13,16 @@ export type JwsAlg = 'EdDSA' | 'ES256';
 export const SUPPORTED_ALGS: readonly JwsAlg[] = ['EdDSA', 'ES256'];
 
 export class JwsError extends Error {
-  constructor(
-    readonly reason: RefusalReason,
-    message: string,
-  ) {
+  readonly reason: RefusalReason;
+
+  constructor(reason: RefusalReason, message: string) {
+    // A refusal is an expected outcome, not a bug: capturing a stack trace would cost more than
+    // every cheap check together and make garbage floods expensive.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
+    this.reason = reason;
     this.name = 'JwsError';
   }
 }
@@ -42,7 +47,11 @@ export function decodeB64url(part: string, what: string): Buffer {
 }
 
 function decodeJsonObject(part: string, what: string): Record<string, unknown> {
-  const text = decodeB64url(part, what).toString('utf8');
+  const bytes = decodeB64url(part, what);
+  // Only a JSON object can pass, and it starts with "{": refusing anything else here spares
+  // JSON.parse (and its SyntaxError stack trace) the bulk of random garbage.
+  if (bytes[0] !== 0x7b) throw new JwsError('malformed', `${what}: not a JSON object`);
+  const text = bytes.toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -36,13 +36,12 @@ export interface GrantState {
 
 const MAX_ID = 128;
 
-class Refusal extends Error {
+/** Thrown inside verifyGrant only; deliberately not an Error, so refusing captures no stack. */
+class Refusal {
   constructor(
     readonly reason: RefusalReason,
     readonly detail: string,
-  ) {
-    super(detail);
-  }
+  ) {}
 }
 
 function refuse(reason: RefusalReason, detail: string): never {
