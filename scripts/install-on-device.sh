@@ -2,8 +2,8 @@
 # install-on-device.sh: installs a lenscap bundle on a camera board (POSIX sh; works with BusyBox).
 #
 #   sh install-on-device.sh [--bundle lenscap-<v>-linux-<arch>.tar.gz] [--node /usr/local/bin/node]
-#                           [--camera-device /dev/video0] [--init auto|systemd|sysv|none] [--start]
-#                           [--root DIR]
+#                           [--camera-device /dev/video0] [--encoder-device /dev/video11]
+#                           [--init auto|systemd|sysv|none] [--start] [--root DIR]
 #
 # Without --bundle it installs the extracted bundle it sits in. It checks every file against the
 # bundle's SHA256SUMS first and installs nothing on a mismatch. Then:
@@ -13,7 +13,9 @@
 #   /etc/lenscap/agent.json config, 0640 root:lenscap; an existing one is kept (new default saved
 #                           beside it as agent.json.dist)
 #   /usr/local/bin/lenscap  launcher bound to the chosen node
-#   the service             systemd unit (hardened, watchdog) or a SysV/BusyBox init script
+#   the service             systemd unit (hardened, watchdog) or a SysV/BusyBox init script; the
+#                           unit may open the camera and the hardware encoder node(s) only (found in
+#                           sysfs, or given with --encoder-device, repeatable)
 # --root DIR installs into an image tree instead of the running system: users are written into
 # DIR/etc/passwd and DIR/etc/group directly and no service is started.
 # Never prints or touches key material; provisioning is a separate step (docs/shipping.md).
@@ -22,6 +24,7 @@ set -eu
 BUNDLE=""
 NODE=""
 CAMERA_DEVICE=/dev/video0
+ENCODER_DEVICES=""
 INIT=auto
 START=0
 ROOT=/
@@ -36,10 +39,11 @@ while [ $# -gt 0 ]; do
     --bundle) BUNDLE="${2:?--bundle needs a file}"; shift 2 ;;
     --node) NODE="${2:?--node needs a path}"; shift 2 ;;
     --camera-device) CAMERA_DEVICE="${2:?--camera-device needs a path}"; shift 2 ;;
+    --encoder-device) case "${2:-}" in /dev/*) ENCODER_DEVICES="$ENCODER_DEVICES $2" ;; *) die "--encoder-device must be a /dev path" ;; esac; shift 2 ;;
     --init) INIT="${2:?--init needs auto|systemd|sysv|none}"; shift 2 ;;
     --start) START=1; shift ;;
     --root) ROOT="${2:?--root needs a directory}"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -eu$/p' "$0" | sed -e '/^set -eu$/d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -186,7 +190,19 @@ if [ "$INIT" = auto ]; then
   else INIT=none
   fi
 fi
-fill() { sed -e "s|@NODE@|$NODE|g" -e "s|@CAMERA_DEVICE@|$CAMERA_DEVICE|g" "$1" >"$2"; }
+# Hardware H.264 encoders (V4L2 mem2mem, e.g. bcm2835-codec-encode) the agent may use, from sysfs.
+if [ -z "$ENCODER_DEVICES" ] && [ -d "$P/sys/class/video4linux" ]; then
+  for n in "$P"/sys/class/video4linux/video*/name; do
+    [ -f "$n" ] || continue
+    case "$(cat "$n")" in *[Ee]nc*) d=${n%/name}; ENCODER_DEVICES="$ENCODER_DEVICES /dev/${d##*/}" ;; esac
+  done
+fi
+ENCODER_LINES=""
+for d in $ENCODER_DEVICES; do ENCODER_LINES="${ENCODER_LINES}DeviceAllow=$d rw\n"; done
+fill() {
+  sed -e "s|@NODE@|$NODE|g" -e "s|@CAMERA_DEVICE@|$CAMERA_DEVICE|g" "$1" \
+    | awk -v lines="$ENCODER_LINES" '$0 == "#@ENCODER_DEVICES@" { printf "%s", lines; next } { print }' >"$2"
+}
 case "$INIT" in
   systemd)
     mkdir -p "$P/etc/systemd/system"

@@ -57,10 +57,24 @@ describe('install-on-device.sh into a fake root', { timeout: 120_000 }, () => {
     assert.deepEqual(JSON.parse(readFileSync(join(r, 'etc/lenscap/agent.json'), 'utf8')), JSON.parse(readFileSync(join(root, 'packaging/agent.json'), 'utf8')));
     assert.match(readFileSync(join(r, 'usr/local/bin/lenscap'), 'utf8'), /exec "\/usr\/local\/bin\/node" \/opt\/lenscap\/bin\/lenscap\.js "\$@"/);
     const unit = readFileSync(join(r, 'etc/systemd/system/lenscap.service'), 'utf8');
-    assert.ok(!unit.includes('@'), 'every placeholder filled');
+    assert.doesNotMatch(unit, /@[A-Z_]+@/, 'every placeholder filled');
     assert.match(unit, /^ExecStart=\/usr\/local\/bin\/node \/opt\/lenscap\/bin\/lenscap\.js run --config \/etc\/lenscap\/agent\.json$/m);
-    assert.match(unit, /^DeviceAllow=\/dev\/video2 rw$/m);
+    assert.deepEqual(unit.match(/^DeviceAllow=.*$/gm), ['DeviceAllow=/dev/video2 rw'], 'the camera only');
     assert.equal(readlinkSync(join(r, 'etc/systemd/system/multi-user.target.wants/lenscap.service')), '/etc/systemd/system/lenscap.service');
+  });
+
+  test('the unit may also open the board\'s hardware encoder node, found in sysfs', () => {
+    const r = fakeRoot(tmp.dir, { systemd: true });
+    for (const [dev, name] of [['video0', 'unicam'], ['video10', 'bcm2835-codec-decode'], ['video11', 'bcm2835-codec-encode']]) {
+      mkdirSync(join(r, 'sys/class/video4linux', dev!), { recursive: true });
+      writeFileSync(join(r, 'sys/class/video4linux', dev!, 'name'), `${name}\n`);
+    }
+    assert.equal(install(['--bundle', bundle, '--root', r, '--node', '/usr/bin/node']).status, 0);
+    const unit = readFileSync(join(r, 'etc/systemd/system/lenscap.service'), 'utf8');
+    assert.deepEqual(unit.match(/^DeviceAllow=.*$/gm), ['DeviceAllow=/dev/video0 rw', 'DeviceAllow=/dev/video11 rw']);
+    const r2 = fakeRoot(tmp.dir, { systemd: true });
+    assert.equal(install(['--bundle', bundle, '--root', r2, '--node', '/usr/bin/node', '--encoder-device', '/dev/video31']).status, 0);
+    assert.deepEqual(readFileSync(join(r2, 'etc/systemd/system/lenscap.service'), 'utf8').match(/^DeviceAllow=.*$/gm), ['DeviceAllow=/dev/video0 rw', 'DeviceAllow=/dev/video31 rw']);
   });
 
   test('an upgrade keeps the config and leaves the new default beside it', () => {
@@ -107,6 +121,10 @@ describe('install-on-device.sh into a fake root', { timeout: 120_000 }, () => {
     assert.notEqual(res.status, 0);
     assert.match(res.stderr, /--camera-device must be a \/dev path/);
     assert.notEqual(install(['--frobnicate']).status, 0);
+    const help = install(['--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /--encoder-device/);
+    assert.ok(!help.stdout.includes('set -eu'));
   });
 });
 
