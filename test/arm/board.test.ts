@@ -20,6 +20,9 @@ import { missingFullFlowPieces, runFullFlowHost, type FullFlowHost } from './ful
 import { Phases, readMarks, waitForMark } from './marks.ts';
 
 const enabled = process.env.LENSCAP_TEST_ARM === '1';
+// LENSCAP_TEST_ARM_STAGES=1 runs the infrastructure stage only and reports stage 2 as SKIPPED by
+// name (an explicit choice, printed in the TAP output); the default runs both.
+const stage2Wanted = (process.env.LENSCAP_TEST_ARM_STAGES ?? '1,2').split(',').includes('2');
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const runDir = join(root, '.qemu-cache', 'last-run');
 const share = join(runDir, 'share');
@@ -57,7 +60,7 @@ describe('QEMU arm64 board with a V4L2 camera (vivid)', { skip: enabled ? false 
     copyFileSync(join(root, 'scripts', 'install-on-device.sh'), join(share, 'install-on-device.sh'));
     copyFileSync(join(root, 'scripts', 'qemu', 'share', 'forward.mjs'), join(share, 'forward.mjs'));
 
-    missing = await missingFullFlowPieces(root);
+    missing = stage2Wanted ? await missingFullFlowPieces(root) : ['(stage 2 not requested)'];
     const env: Record<string, string> = { BUNDLE: bundleName, CAP_SIZE: '320x180', FULL: missing.length === 0 ? '1' : '0' };
     // Network plumbing check: a host loopback service forwarded into the guest, and a guest port
     // forwarded back to host loopback.
@@ -117,7 +120,7 @@ describe('QEMU arm64 board with a V4L2 camera (vivid)', { skip: enabled ? false 
     assert.ok(nms.some((l) => /^v20\.\S+ ok$/.test(l)), 'node-media-server must run under the target Node 20');
   });
 
-  test('stage 2: provision via host dev cloud, agent on v4l2/vivid, grants, refusal event, SIGTERM', async () => {
+  test('stage 2: provision via host dev cloud, agent on v4l2/vivid, grants, refusal event, SIGTERM', { skip: stage2Wanted ? false : 'LENSCAP_TEST_ARM_STAGES=1: stage 2 (full flow) NOT RUN' }, async () => {
     if (missing.length > 0) {
       assert.fail(`full flow cannot run: the agent lacks ${missing.join('; ')}`);
     }
