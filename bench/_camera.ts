@@ -1,0 +1,128 @@
+/**
+ * A "light" camera for the fleet benches: the real agent code per camera — on-disk event queue,
+ * grant gate (agent/grants), viewer gate (agent/gate) and cloud link with its command dispatcher
+ * (agent/cloud) — composed in one process with the capture pipeline DISABLED: the gate's stream
+ * never produces a byte, so an accepted viewer gets the gate's response and no media. `stream.start`
+ * is answered by a capture-disabled stand-in that asks the real grant gate (purpose `push`) and
+ * never spawns ffmpeg. Must never share state between cameras (one state dir, one queue, one gate each).
+ */
+import { EventEmitter } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
+import { EventQueue } from '../agent/audit/event-queue.ts';
+import type { SecurityEvent } from '../agent/audit/events.ts';
+import { systemClock, systemRandom } from '../agent/clock.ts';
+import { CommandRegistry, commandEnvelope } from '../agent/cloud/commands.ts';
+import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
+import type { Config } from '../agent/config/schema.ts';
+import { LenscapError } from '../agent/errors.ts';
+import { createGate, type Gate } from '../agent/gate/gate.ts';
+import { createGrantGate, type GrantGateService } from '../agent/grants/grant-gate.ts';
+import { silentLogger } from '../agent/log.ts';
+import { stateLayout, type StateLayout } from '../agent/state-layout.ts';
+
+export interface CameraIdentity {
+  key: string;
+  cert: string;
+  /** The CA that signed the broker's certificate. */
+  brokerCa: string;
+}
+
+export interface CameraTrust {
+  trustRootJwk: object;
+  trustBundle: string;
+  /** Signed binding record for this serial. */
+  binding: string;
+}
+
+/** Writes identity and trust where the agent reads them (agent/state-layout.ts). */
+export function writeCameraState(root: string, id: CameraIdentity, trust: CameraTrust): StateLayout {
+  const paths = stateLayout(root);
+  for (const d of [paths.identityDir, paths.cloudDir, paths.trustDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  writeFileSync(paths.deviceKey, id.key, { mode: 0o600 });
+  writeFileSync(paths.deviceCert, id.cert);
+  writeFileSync(paths.brokerCa, id.brokerCa);
+  writeFileSync(paths.trustRoot, JSON.stringify(trust.trustRootJwk));
+  writeFileSync(paths.trustBundle, trust.trustBundle);
+  writeFileSync(paths.binding, trust.binding);
+  return paths;
+}
+
+export interface FleetCamera {
+  serial: string;
+  kind: 'full' | 'light';
+  gateUrl: string;
+  link: CloudLink;
+  /** Security events this camera emitted (light cameras count them; full agents report -1). */
+  emitted(): number;
+  /** Events still waiting in the on-disk queue (-1 when not visible). */
+  queued(): number;
+  stop(): Promise<void>;
+}
+
+class NoPrivacy extends EventEmitter {
+  isOn() {
+    return false;
+  }
+}
+
+export async function startLightCamera(opts: { serial: string; root: string; config: Config; identity: CameraIdentity; trust: CameraTrust }): Promise<FleetCamera> {
+  const { serial, config } = opts;
+  const paths = writeCameraState(opts.root, opts.identity, opts.trust);
+  const logger = silentLogger();
+  const queue = EventQueue.open({ file: paths.eventQueue, serial, maxEvents: config.cloud.eventQueue.maxEvents, maxBytes: config.cloud.eventQueue.maxBytes, clock: systemClock, logger });
+  let emitted = 0;
+  // Counts at the source, so the bench can tell an event the camera never raised from one lost on the way.
+  const events = {
+    emit(e: SecurityEvent) {
+      emitted++;
+      queue.emit(e);
+    },
+    deliver: queue.deliver.bind(queue),
+    onEnqueued: queue.onEnqueued.bind(queue),
+  };
+  const privacy = new NoPrivacy();
+  const grants: GrantGateService = createGrantGate({ serial, grants: config.grants, relayAllowList: config.stream.relayAllowList, paths, clock: systemClock, logger, events, isPrivacyOn: () => false });
+  // Capture disabled: a lease costs nothing and no byte is ever written to a viewer.
+  const gate: Gate = createGate({
+    serial,
+    config: { ...config.gate, host: '127.0.0.1', port: 0, tls: false },
+    grants,
+    stream: { acquire: () => () => undefined, attach: () => () => undefined },
+    privacy,
+    clock: systemClock,
+    logger,
+  });
+  await gate.listen();
+  const registry = new CommandRegistry();
+  registry.register({
+    op: 'stream.start',
+    schema: commandEnvelope.extend({ grant: z.string().min(1).max(8192) }).strict(),
+    handle: async (p) => {
+      const d = await grants.decide(p.grant, { source: 'mqtt:stream.start', purpose: 'push' });
+      if (!d.ok) throw new LenscapError(`ERR_GRANT_${d.reason.toUpperCase()}`, `push refused: ${d.reason}`);
+      return { jti: d.claims.jti, exp: d.claims.exp, capture: 'disabled' };
+    },
+  });
+  registry.register({
+    op: 'stream.stop',
+    schema: commandEnvelope.extend({ jti: z.string().min(1).max(128) }).strict(),
+    handle: (p) => ({ jti: p.jti, sessions: gate.closeByJti(p.jti) }),
+  });
+  const link = createCloudLink({ config, serial, paths, clock: systemClock, random: systemRandom, logger, events, commands: registry, state: () => ({ gate: gate.url }) });
+  link.start();
+  return {
+    serial,
+    kind: 'light',
+    gateUrl: gate.url!,
+    link,
+    emitted: () => emitted,
+    queued: () => queue.size,
+    async stop() {
+      await link.stop();
+      await gate.close();
+      grants.close();
+      queue.close();
+    },
+  };
+}
