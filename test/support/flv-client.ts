@@ -104,6 +104,7 @@ export class FlvClient {
   readonly result: FlvResult;
   private socket: Socket | undefined;
   private ws: WebSocket | undefined;
+  private wsSocket: Socket | undefined;
   private head: Buffer = Buffer.alloc(0);
   private inHead = true;
   private chunked = false;
@@ -159,18 +160,17 @@ export class FlvClient {
     const ws = new WebSocket(this.opts.url, protocol ? [protocol] : [], { headers: this.opts.headers ?? {}, ...(this.opts.ca ? { ca: this.opts.ca } : {}), rejectUnauthorized: this.opts.rejectUnauthorized ?? true });
     this.ws = ws;
     ws.binaryType = 'nodebuffer';
-    const countSocket = (sock: Socket) => sock.on('data', (d: Buffer) => {
-      this.result.socketBytes += d.length;
-    });
+    // bytesRead, not a 'data' listener: a listener added here would steal the frames that
+    // arrived with the 101 response from ws's own reader.
     ws.on('upgrade', (res) => {
       this.result.status = res.statusCode ?? 0;
-      countSocket(res.socket as Socket);
+      this.wsSocket = res.socket as Socket;
     });
     ws.on('unexpected-response', (_req, res) => {
       this.result.status = res.statusCode ?? 0;
       for (const [k, v] of Object.entries(res.headers)) this.result.headers[k] = String(v);
+      this.wsSocket = res.socket as Socket;
       res.on('data', (d: Buffer) => {
-        this.result.socketBytes += d.length;
         this.result.bodyBytes += d.length;
         this.result.body = Buffer.concat([this.result.body, d]);
       });
@@ -178,6 +178,7 @@ export class FlvClient {
       res.on('close', () => this.markClosed());
     });
     ws.on('message', (d: Buffer) => {
+      if (this.wsSocket) this.result.socketBytes = this.wsSocket.bytesRead;
       this.onBody(d);
       this.check();
     });
@@ -235,6 +236,7 @@ export class FlvClient {
 
   private markClosed(): void {
     if (this.result.closed) return;
+    if (this.wsSocket) this.result.socketBytes = this.wsSocket.bytesRead;
     this.result.closed = true;
     this.result.closedAt = performance.now() - this.t0;
     this.check();

@@ -1,0 +1,252 @@
+/**
+ * The viewer gate end to end: real signed grants through the real grant gate, real ffmpeg test
+ * pattern into the real loopback node-media-server hub, a real FLV client counting bytes on the
+ * socket. Accept → FLV header, AVC sequence header, keyframe. Every refusal → 0 FLV body bytes.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { FlvClient } from '../support/flv-client.ts';
+import { makeMediaFixture, type MediaFixture } from '../stream/fixture.ts';
+
+let m: MediaFixture;
+before(async () => {
+  m = await makeMediaFixture({ mode: 'always' });
+});
+after(async () => {
+  await m?.close();
+});
+
+const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+
+async function refused(c: FlvClient, status: number, error: string): Promise<void> {
+  const r = await c.waitClosed(5000);
+  assert.equal(r.status, status, `status for ${error}`);
+  assert.deepEqual(c.json(), { error });
+  assert.equal(r.flvBodyBytes, 0, 'no FLV body bytes');
+  assert.equal(r.body.includes(Buffer.from('FLV')), false);
+  assert.ok(r.socketBytes < 1024, `only a small refusal crossed the socket (${r.socketBytes} bytes)`);
+  assert.equal(r.parser.tags.length, 0);
+}
+
+test('a valid grant gets an FLV header, the AVC sequence header and a keyframe (HTTP)', async () => {
+  const c = FlvClient.http({ url: m.url(), headers: bearer(m.f.mint()) });
+  try {
+    await c.waitFor((r) => r.status > 0, 8000, 'a response');
+    assert.equal(c.result.status, 200, `refused: ${c.result.body.toString()}`);
+    const r = await c.waitForKeyframe(8000);
+    assert.equal(r.headers['content-type'], 'video/x-flv');
+    assert.ok(r.parser.sawHeader && r.parser.sawSequenceHeader && r.parser.sawKeyframe);
+    assert.equal(m.gate.sessions.size, 1);
+    assert.equal(m.ledValue(), '255', 'status light on while a viewer watches');
+  } finally {
+    c.close();
+  }
+  await waitUntil(() => m.gate.sessions.size === 0);
+  assert.equal(m.ledValue(), '0', 'status light off after the last viewer');
+});
+
+test('a valid grant over WebSocket gets the same', async () => {
+  const c = FlvClient.ws({ url: m.url().replace('http:', 'ws:'), headers: bearer(m.f.mint()) });
+  try {
+    const r = await c.waitForKeyframe(8000);
+    assert.equal(r.status, 101);
+  } finally {
+    c.close();
+  }
+});
+
+test('refusals carry 0 FLV body bytes, each with its reason', async (t) => {
+  const used = m.f.mint();
+  const first = FlvClient.http({ url: m.url(), headers: bearer(used) });
+  await first.waitForKeyframe(8000);
+  first.close();
+  const rows: Array<{ name: string; make: () => FlvClient; status: number; error: string; setup?: () => void; teardown?: () => void }> = [
+    { name: 'no grant', make: () => FlvClient.http({ url: m.url() }), status: 401, error: 'missing' },
+    { name: 'garbage', make: () => FlvClient.http({ url: m.url(), headers: bearer('garbage.garbage.garbage') }), status: 401, error: 'malformed' },
+    { name: 'not a Bearer header', make: () => FlvClient.http({ url: m.url(), headers: { authorization: `Basic ${m.f.mint()}` } }), status: 401, error: 'malformed' },
+    { name: 'grant for another serial', make: () => FlvClient.http({ url: m.url(), headers: bearer(m.f.mint({ serial: 'CAM-0002' })) }), status: 403, error: 'wrong_audience' },
+    { name: 'valid grant, path of another serial', make: () => FlvClient.http({ url: m.url('CAM-0002'), headers: bearer(m.f.mint()) }), status: 403, error: 'wrong_audience' },
+    { name: 'expired', make: () => FlvClient.http({ url: m.url(), headers: bearer(m.f.mint({ now: Date.now() / 1000 - 400, ttlSeconds: 300 })) }), status: 403, error: 'expired' },
+    { name: 'replayed', make: () => FlvClient.http({ url: m.url(), headers: bearer(used) }), status: 403, error: 'replayed' },
+    { name: 'viewer not bound', make: () => FlvClient.http({ url: m.url(), headers: bearer(m.f.mint({ viewer: 'mallory' })) }), status: 403, error: 'viewer_not_bound' },
+    { name: 'push grant used to view', make: () => FlvClient.http({ url: m.url(), headers: bearer(m.f.mint({ relay: 'rtmp://127.0.0.1:1/live/CAM-0001' })) }), status: 403, error: 'scope_not_allowed' },
+    { name: 'query token when disallowed', make: () => FlvClient.http({ url: `${m.url()}?grant=${m.f.mint()}` }), status: 401, error: 'missing' },
+    { name: 'WebSocket without a grant', make: () => FlvClient.ws({ url: m.url().replace('http:', 'ws:') }), status: 401, error: 'missing' },
+    {
+      name: 'privacy on',
+      make: () => FlvClient.http({ url: m.url(), headers: bearer(m.f.mint()) }),
+      status: 403,
+      error: 'privacy_mode',
+      setup: () => m.privacy.set(true),
+      teardown: () => m.privacy.set(false),
+    },
+  ];
+  for (const row of rows) {
+    await t.test(row.name, async () => {
+      row.setup?.();
+      const c = row.make();
+      try {
+        await refused(c, row.status, row.error);
+      } finally {
+        c.close();
+        row.teardown?.();
+      }
+    });
+  }
+  const events = m.f.events.events.filter((e) => e.type === 'grant_refused').map((e) => e.reason);
+  for (const r of ['missing', 'malformed', 'wrong_audience', 'expired', 'replayed', 'viewer_not_bound', 'privacy_mode']) assert.ok(events.includes(r), `security event for ${r}`);
+});
+
+test('the query token is accepted only when allowed', async () => {
+  const g = await m.makeGate({ allowQueryToken: true });
+  const c = FlvClient.http({ url: `${g.url}/live/CAM-0001.flv?grant=${m.f.mint()}` });
+  try {
+    await c.waitForKeyframe(8000);
+  } finally {
+    c.close();
+  }
+});
+
+test('a session is cut within 1 s of its grant\'s exp', async () => {
+  const minted = Date.now() / 1000;
+  const token = m.f.mint({ ttlSeconds: 2, now: minted });
+  const exp = Math.floor(minted) + 2;
+  const c = FlvClient.http({ url: m.url(), headers: bearer(token) });
+  try {
+    await c.waitForKeyframe(8000);
+    await c.waitClosed(4000);
+    const lateMs = Date.now() - exp * 1000;
+    assert.ok(lateMs < 1000, `cut ${lateMs} ms after exp`);
+    const lastTag = c.result.parser.tags.at(-1)!;
+    assert.ok(lastTag.at <= exp * 1000 - (Date.now() - c.result.closedAt!) + 1000);
+  } finally {
+    c.close();
+  }
+});
+
+test('stream.stop for a jti cuts that session only', async () => {
+  const tokA = m.f.mint({ jti: 'stop-me' });
+  const tokB = m.f.mint();
+  const ca = FlvClient.http({ url: m.url(), headers: bearer(tokA) });
+  const cb = FlvClient.http({ url: m.url(), headers: bearer(tokB) });
+  try {
+    await Promise.all([ca.waitForKeyframe(), cb.waitForKeyframe()]);
+    assert.equal(m.gate.closeByJti('stop-me'), 1);
+    await ca.waitClosed(1000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(cb.result.closed, false);
+  } finally {
+    ca.close();
+    cb.close();
+  }
+});
+
+test('privacy on closes every session and stops capture; off lets a fresh grant in', async () => {
+  const c = FlvClient.http({ url: m.url(), headers: bearer(m.f.mint()) });
+  try {
+    await c.waitForKeyframe();
+    m.privacy.set(true);
+    await c.waitClosed(1000);
+    await waitUntil(() => m.stream.capturePid() === undefined, 4000);
+  } finally {
+    c.close();
+    m.privacy.set(false);
+  }
+  const again = FlvClient.http({ url: m.url(), headers: bearer(m.f.mint()) });
+  try {
+    await again.waitForKeyframe(8000);
+  } finally {
+    again.close();
+  }
+});
+
+test('POST and WebSocket publish attempts are refused and never reach the hub', async () => {
+  let published = 0;
+  const onPublish = () => published++;
+  m.stream.hub.on('publish', onPublish);
+  const refusedBefore = m.stream.hub.counters.publishRefused;
+  const flv = Buffer.concat([Buffer.from('FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00', 'latin1'), Buffer.alloc(64)]);
+  const post = FlvClient.http({ url: m.url(), method: 'POST', headers: bearer(m.f.mint()), body: flv });
+  const r = await post.waitClosed();
+  assert.equal(r.status, 405);
+  for (const protocol of ['post', 'publisher']) {
+    const w = FlvClient.ws({ url: m.url().replace('http:', 'ws:'), headers: bearer(m.f.mint()), protocol });
+    const wr = await w.waitClosed();
+    assert.equal(wr.status, 405);
+    w.close();
+  }
+  const put = FlvClient.http({ url: m.url(), method: 'PUT', headers: bearer(m.f.mint()), body: flv });
+  assert.equal((await put.waitClosed()).status, 405);
+  for (const path of ['/', '/live/CAM-0001', '/api/v1/streams', '/admin/', '/live/CAM-0001.flv/x', '/live/CAM-0001.m3u8']) {
+    const c = FlvClient.http({ url: `${m.gate.url}${path}`, headers: bearer(m.f.mint()) });
+    const cr = await c.waitClosed();
+    assert.equal(cr.status, 404, path);
+    assert.equal(cr.flvBodyBytes, 0);
+  }
+  m.stream.hub.off('publish', onPublish);
+  assert.equal(published, 0, 'no publish reached the hub');
+  assert.equal(m.stream.hub.counters.publishRefused, refusedBefore, 'nothing even knocked on the hub');
+});
+
+test('CORS preflight is answered only for configured origins', async () => {
+  const g = await m.makeGate({ viewerOrigins: ['https://viewer.example'] });
+  const ok = FlvClient.http({ url: `${g.url}/live/CAM-0001.flv`, method: 'OPTIONS', headers: { origin: 'https://viewer.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+  const r = await ok.waitClosed();
+  assert.equal(r.status, 204);
+  assert.equal(r.headers['access-control-allow-origin'], 'https://viewer.example');
+  assert.match(r.headers['access-control-allow-headers'] ?? '', /Authorization/i);
+  const bad = FlvClient.http({ url: `${g.url}/live/CAM-0001.flv`, method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } });
+  const br = await bad.waitClosed();
+  assert.equal(br.status, 403);
+  assert.equal(br.headers['access-control-allow-origin'], undefined);
+});
+
+test('max viewers and the per-address refusal rate limit', async () => {
+  const g = await m.makeGate({ maxViewers: 1, refusalRateLimit: { perMinute: 3 } });
+  const url = `${g.url}/live/CAM-0001.flv`;
+  const one = FlvClient.http({ url, headers: bearer(m.f.mint()) });
+  try {
+    await one.waitForKeyframe();
+    const two = FlvClient.http({ url, headers: bearer(m.f.mint()) });
+    await refused(two, 403, 'too_many_viewers');
+  } finally {
+    one.close();
+  }
+  for (let i = 0; i < 2; i++) await refused(FlvClient.http({ url }), 401, 'missing');
+  const limited = FlvClient.http({ url, headers: bearer(m.f.mint()) });
+  const r = await limited.waitClosed();
+  assert.equal(r.status, 429);
+  assert.equal(r.flvBodyBytes, 0);
+});
+
+test('ffmpeg killed mid-stream: the pipeline comes back and viewers rejoin', async () => {
+  const c = FlvClient.http({ url: m.url(), headers: bearer(m.f.mint()) });
+  try {
+    await c.waitForKeyframe();
+    const pid = m.stream.capturePid();
+    assert.ok(pid);
+    const restarted = new Promise((r) => m.stream.supervisorEvents.once('started', r));
+    process.kill(pid, 'SIGKILL');
+    await restarted;
+    assert.notEqual(m.stream.capturePid(), pid);
+    // The viewer still attached keeps receiving the new run's frames.
+    const before = c.result.parser.tags.length;
+    await c.waitFor((r) => r.parser.tags.slice(before).some((t) => t.frameType === 1), 8000, 'a keyframe after restart');
+  } finally {
+    c.close();
+  }
+  const rejoin = FlvClient.http({ url: m.url(), headers: bearer(m.f.mint()) });
+  try {
+    await rejoin.waitForKeyframe(8000);
+  } finally {
+    rejoin.close();
+  }
+});
+
+async function waitUntil(pred: () => boolean, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
