@@ -8,8 +8,9 @@ import type { EventSink } from '../audit/events.ts';
 import { DecisionLog } from '../audit/decision-log.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
+import { isLenscapError } from '../errors.ts';
 import { redactToken, type Logger } from '../log.ts';
-import type { StateLayout } from '../state-layout.ts';
+import { stateLayout, type StateLayout } from '../state-layout.ts';
 import { BUILD_TIME_MS } from './build-time.ts';
 import type { RefusalReason } from './reasons.ts';
 import { ReplayCache } from './replay-cache.ts';
@@ -30,6 +31,8 @@ export interface GrantGateDeps {
   buildTimeMs?: number;
   /** Pre-loaded trust (tests, or a controller that loaded it already). */
   trust?: TrustStore;
+  /** Audit log rotation size; default 1 MiB (one previous generation kept). */
+  auditMaxBytes?: number;
 }
 
 export class GrantGateService implements GrantGate {
@@ -51,8 +54,15 @@ export class GrantGateService implements GrantGate {
       buildTimeMs: deps.buildTimeMs ?? BUILD_TIME_MS,
       relayAllowList: deps.relayAllowList,
     };
-    this.replay = new ReplayCache(deps.paths.replayCache, deps.grants.replayCacheMaxEntries, deps.clock, deps.logger);
-    this.audit = new DecisionLog(deps.paths.auditLog);
+    this.replay = new ReplayCache({
+      file: deps.paths.replayCache,
+      maxEntries: deps.grants.replayCacheMaxEntries,
+      clockToleranceSeconds: deps.grants.clockToleranceSeconds,
+      maxLifetimeSeconds: deps.grants.maxLifetimeSeconds,
+      clock: deps.clock,
+      logger: deps.logger,
+    });
+    this.audit = new DecisionLog(deps.paths.auditLog, deps.auditMaxBytes);
   }
 
   async decide(token: string | undefined, ctx: DecisionContext): Promise<Decision> {
@@ -64,7 +74,7 @@ export class GrantGateService implements GrantGate {
         isPrivacyOn: this.deps.isPrivacyOn,
         isClaimed: () => this.trust.isClaimed(),
         isBound: (sub) => this.trust.isBound(sub),
-        isReplayed: (jti) => this.replay.has(jti),
+        isReplayed: (jti, iat) => this.replay.has(jti, iat),
       }, now);
     } catch (err) {
       decision = { ok: false, reason: 'malformed', detail: `internal error: ${(err as Error).message}` };
@@ -72,13 +82,23 @@ export class GrantGateService implements GrantGate {
     if (decision.ok) {
       const { claims } = decision;
       try {
-        // The durable audit line comes before the session can exist; the jti is consumed before
-        // the caller hears "accept", so no second session can race in on the same grant.
-        this.audit.append({ at: new Date(now).toISOString(), decision: 'accept', jti: claims.jti, sub: claims.sub, aud: claims.aud, source: ctx.source, purpose: ctx.purpose, exp: claims.exp, token: redactToken(token) }, true);
+        // The jti is consumed (and on disk) before anything else, so no second session can race in
+        // on the same grant; then the durable audit line, before the caller hears "accept" and
+        // before any stream can start. A failure in either is a refusal: a burnt jti costs the
+        // viewer one new grant, an unaudited or forgettable session costs the model.
         this.replay.consume(claims.jti, (claims.exp + this.policy.clockToleranceSeconds) * 1000);
+        this.audit.append({ at: new Date(now).toISOString(), decision: 'accept', jti: claims.jti, sub: claims.sub, aud: claims.aud, source: ctx.source, purpose: ctx.purpose, exp: claims.exp, token: redactToken(token) }, true);
       } catch (err) {
-        this.deps.logger.error({ code: 'AUDIT_WRITE_FAILED', err: (err as Error).message }, 'could not record an accept; refusing');
-        decision = { ok: false, reason: 'malformed', detail: 'audit or replay cache write failed', jti: claims.jti, sub: claims.sub, claimedAud: claims.aud };
+        const full = isLenscapError(err, 'ERR_REPLAY_CACHE_FULL');
+        this.deps.logger.error({ code: full ? 'ERR_REPLAY_CACHE_FULL' : 'AUDIT_WRITE_FAILED', err: (err as Error).message }, 'could not record an accept; refusing');
+        decision = {
+          ok: false,
+          reason: full ? 'rate_limited' : 'malformed',
+          detail: full ? 'replay cache full of live grants' : 'audit or replay cache write failed',
+          jti: claims.jti,
+          sub: claims.sub,
+          claimedAud: claims.aud,
+        };
       }
     }
     if (decision.ok) {
@@ -117,11 +137,27 @@ export class GrantGateService implements GrantGate {
     this.recordRefusal({ ok: false, reason, detail }, undefined, ctx, this.deps.clock.now());
   }
 
+  /** `cmd/trust`: installs a newer trust bundle (see TrustStore.acceptTrustBundle). Throws coded errors. */
+  acceptTrustBundle(jws: string, source?: string): { version: number } {
+    return this.trust.acceptTrustBundle(jws, source);
+  }
+
+  /** `cmd/binding`: installs a newer binding record (see TrustStore.acceptBinding). Throws coded errors. */
+  acceptBinding(jws: string, source?: string): { version: number; owner: string; viewers: number } {
+    return this.trust.acceptBinding(jws, source);
+  }
+
   close(): void {
     this.audit.close();
   }
 }
 
-export function createGrantGate(deps: GrantGateDeps): GrantGateService {
-  return new GrantGateService(deps);
+/**
+ * Builds the gate, loading the pinned root, trust bundle and binding record from the state dir
+ * (`paths`, or `stateDir` laid out by stateLayout). Throws ERR_TRUST_* when the camera has no
+ * valid trust material: it was never provisioned, and nothing may stream.
+ */
+export function createGrantGate(deps: Omit<GrantGateDeps, 'paths'> & ({ paths: StateLayout } | { stateDir: string })): GrantGateService {
+  const paths = 'paths' in deps ? deps.paths : stateLayout(deps.stateDir);
+  return new GrantGateService({ ...deps, paths });
 }

@@ -4,13 +4,13 @@
  * is read, never written) and without emitting events.
  * Must never print the token itself.
  */
-import { readFileSync, existsSync } from 'node:fs';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../clock.ts';
 import { MemoryEventSink } from '../audit/events.ts';
 import { silentLogger } from '../log.ts';
 import type { StateLayout } from '../state-layout.ts';
 import { BUILD_TIME_MS } from './build-time.ts';
+import { ReplayCache } from './replay-cache.ts';
 import { TrustStore } from './trust-store.ts';
 import { GRANT_CHECKS, verifyGrant, type GrantCheck } from './verify.ts';
 import type { Decision } from './types.ts';
@@ -40,14 +40,15 @@ export function inspectGrant(token: string, opts: { serial: string; config: Conf
   } catch (err) {
     notes.push(`no trust material loaded (${(err as Error).message}); key and binding checks fail`);
   }
-  const replayed = new Set<string>();
-  if (existsSync(opts.paths.replayCache)) {
-    try {
-      for (const [jti, until] of JSON.parse(readFileSync(opts.paths.replayCache, 'utf8')) as Array<[string, number]>) if (until > opts.clock.now()) replayed.add(jti);
-    } catch {
-      notes.push('replay cache unreadable');
-    }
-  }
+  // Read-only: inspect never consumes, so the cache is never written back.
+  const replay = new ReplayCache({
+    file: opts.paths.replayCache,
+    maxEntries: opts.config.grants.replayCacheMaxEntries,
+    clockToleranceSeconds: opts.config.grants.clockToleranceSeconds,
+    maxLifetimeSeconds: opts.config.grants.maxLifetimeSeconds,
+    clock: opts.clock,
+    logger: silentLogger(),
+  });
   notes.push('privacy state is the running agent\'s; assumed off here');
   const passed: GrantCheck[] = [];
   const decision = verifyGrant(
@@ -68,7 +69,7 @@ export function inspectGrant(token: string, opts: { serial: string; config: Conf
       isPrivacyOn: () => false,
       isClaimed: () => trust?.isClaimed() ?? false,
       isBound: (sub) => trust?.isBound(sub) ?? false,
-      isReplayed: (jti) => replayed.has(jti),
+      isReplayed: (jti, iat) => replay.has(jti, iat),
     },
     opts.clock.now(),
     passed,

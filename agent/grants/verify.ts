@@ -31,7 +31,8 @@ export interface GrantState {
   isPrivacyOn(): boolean;
   isClaimed(): boolean;
   isBound(sub: string): boolean;
-  isReplayed(jti: string): boolean;
+  /** `iat` lets a cache that lost its memory still refuse grants issued before the loss. */
+  isReplayed(jti: string, iat: number): boolean;
 }
 
 const MAX_ID = 128;
@@ -157,7 +158,7 @@ export function verifyGrant(token: string | undefined, ctx: DecisionContext, pol
     if (!state.isClaimed()) refuse('not_claimed', 'no binding record: camera not claimed');
     if (!state.isBound(sub)) refuse('viewer_not_bound', `viewer ${JSON.stringify(sub.slice(0, MAX_ID))} is not the owner or a listed viewer`);
     ok('binding');
-    if (state.isReplayed(jti)) refuse('replayed', 'grant id already used');
+    if (state.isReplayed(jti, iat)) refuse('replayed', 'grant id already used');
     ok('replay');
 
     const claims: GrantClaims = { iss, aud, sub, jti, iat, exp, scope, ...(nbf !== undefined ? { nbf } : {}), ...(relay !== undefined ? { relay } : {}) };

@@ -1,0 +1,157 @@
+/**
+ * Trust material over time: key rotation through a new trust bundle, rollback refusal for both the
+ * bundle and the binding record, documents signed by the wrong key, and what survives a restart.
+ * Every document is really signed with keys made at run time.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createGrantGate } from '../../agent/grants/grant-gate.ts';
+import { signCompact } from '../../agent/grants/jws.ts';
+import { BINDING_TYP } from '../../agent/grants/binding.ts';
+import { TRUST_BUNDLE_TYP, verifyTrustBundle } from '../../agent/grants/trust-bundle.ts';
+import { isLenscapError } from '../../agent/errors.ts';
+import { loadConfig } from '../../agent/config/load.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { MemoryEventSink } from '../../agent/audit/events.ts';
+import { rotateSigningKeys, signTrustBundle, loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
+import { mintGrant, signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
+import { makeGrantFixture, OWNER, SERIAL, type GrantFixture } from '../support/grants-fixture.ts';
+import { makeTempDir } from '../support/tmp.ts';
+
+const view = { source: 'gate:test', purpose: 'view' as const };
+const throwsCode = (fn: () => unknown, code: string) =>
+  assert.throws(fn, (err: unknown) => isLenscapError(err, code) || assert.fail(`expected ${code}, got ${String((err as { code?: string }).code)}: ${(err as Error).message}`));
+
+function restart(f: GrantFixture, events = new MemoryEventSink()) {
+  const { config } = loadConfig(undefined, {});
+  return createGrantGate({ serial: SERIAL, grants: config.grants, relayAllowList: [], stateDir: f.paths.root, clock: f.clock, logger: silentLogger(), events, isPrivacyOn: () => false });
+}
+
+test('verifyTrustBundle: the root signs, nothing else does; versions only go up', async (t) => {
+  const { dir, cleanup } = makeTempDir();
+  t.after(cleanup);
+  const keys = await loadOrCreateSigningKeys(join(dir, 'dev'));
+  const b = verifyTrustBundle(keys.trustBundle, keys.trustRootJwk);
+  assert.equal(b.version, 1);
+  assert.ok(b.issuerKeys.has(keys.issuer.kid));
+  assert.ok(b.bindingKeys.has(keys.binding.kid));
+
+  // Signed by the issuer key under the root's kid, by a stranger, or with a wrong typ.
+  const forged = signTrustBundle({ ...keys.issuer, kid: keys.root.kid }, 9, [keys.issuer], [keys.binding]);
+  throwsCode(() => verifyTrustBundle(forged, keys.trustRootJwk), 'ERR_TRUST_BUNDLE_INVALID');
+  const payload = JSON.parse(Buffer.from(keys.trustBundle.split('.')[1]!, 'base64url').toString());
+  throwsCode(() => verifyTrustBundle(signCompact({ alg: 'EdDSA', typ: 'JWT', kid: keys.root.kid }, payload, keys.root.privateKey), keys.trustRootJwk), 'ERR_TRUST_BUNDLE_INVALID');
+  // One kid in both roles would let the grant issuer authorise viewers.
+  throwsCode(() => verifyTrustBundle(signTrustBundle(keys.root, 2, [keys.issuer], [keys.issuer]), keys.trustRootJwk), 'ERR_TRUST_BUNDLE_INVALID');
+  // A private key smuggled into the bundle is refused.
+  const withPrivate = signCompact({ alg: 'EdDSA', typ: TRUST_BUNDLE_TYP, kid: keys.root.kid }, { ...payload, issuerKeys: { keys: [{ ...keys.issuer.privateKey.export({ format: 'jwk' }), kid: 'x', alg: 'EdDSA' }] } }, keys.root.privateKey);
+  throwsCode(() => verifyTrustBundle(withPrivate, keys.trustRootJwk), 'ERR_TRUST_BUNDLE_INVALID');
+  // Rollback.
+  throwsCode(() => verifyTrustBundle(keys.trustBundle, keys.trustRootJwk, { minVersion: 1 }), 'ERR_TRUST_BUNDLE_ROLLBACK');
+  // A bad root JWK.
+  throwsCode(() => verifyTrustBundle(keys.trustBundle, { kty: 'oct', k: 'AAAA', kid: 'r' }), 'ERR_TRUST_ROOT_INVALID');
+});
+
+test('rotation: a newer bundle swaps the issuer key, old grants stop verifying, the old bundle cannot come back', async (t) => {
+  const f = await makeGrantFixture();
+  t.after(f.cleanup);
+  const oldGrant = f.mint();
+  const rotated = await rotateSigningKeys(join(f.dir, 'dev'));
+  assert.equal(rotated.trustVersion, 2);
+
+  assert.deepEqual(f.gate.acceptTrustBundle(rotated.trustBundle), { version: 2 });
+  const ev = f.events.events.at(-1)!;
+  assert.equal(ev.type, 'trust_updated');
+  assert.deepEqual(ev.data, { version: 2, previous: 1 });
+
+  const refused = await f.gate.decide(oldGrant, view);
+  assert.equal(!refused.ok && refused.reason, 'unknown_key');
+  const fresh = mintGrant(rotated.issuer, { serial: SERIAL, viewer: OWNER, now: f.clock.now() / 1000 }).token;
+  assert.equal((await f.gate.decide(fresh, view)).ok, true);
+
+  // Replaying the old bundle (rollback to a retired, perhaps leaked, key) or re-sending the same one.
+  throwsCode(() => f.gate.acceptTrustBundle(f.keys.trustBundle), 'ERR_TRUST_BUNDLE_ROLLBACK');
+  throwsCode(() => f.gate.acceptTrustBundle(rotated.trustBundle), 'ERR_TRUST_BUNDLE_ROLLBACK');
+  throwsCode(() => f.gate.acceptTrustBundle('garbage'), 'ERR_TRUST_BUNDLE_INVALID');
+  assert.equal(f.gate.trust.trustVersion, 2);
+
+  // The rotation is on disk: a restarted agent trusts the new key and not the old one.
+  f.gate.close();
+  const again = restart(f);
+  t.after(() => again.close());
+  assert.equal(again.trust.trustVersion, 2);
+  const afterRestart = await again.decide(f.mint(), view);
+  assert.equal(!afterRestart.ok && afterRestart.reason, 'unknown_key');
+  assert.equal((await again.decide(mintGrant(rotated.issuer, { serial: SERIAL, viewer: OWNER, now: f.clock.now() / 1000 }).token, view)).ok, true);
+});
+
+test('rotating the binding key: the installed record no longer verifies, so the camera is unclaimed until re-sent', async (t) => {
+  const f = await makeGrantFixture();
+  t.after(f.cleanup);
+  const rotated = await rotateSigningKeys(join(f.dir, 'dev'), { binding: true });
+  f.gate.acceptTrustBundle(rotated.trustBundle);
+  const mint = () => mintGrant(rotated.issuer, { serial: SERIAL, viewer: OWNER, now: f.clock.now() / 1000 }).token;
+  const d = await f.gate.decide(mint(), view);
+  assert.equal(!d.ok && d.reason, 'not_claimed');
+  // The old binding key can no longer sign a record; the new one can.
+  throwsCode(() => f.gate.acceptBinding(signBindingRecord(f.keys.binding, { serial: SERIAL, owner: OWNER, version: 5 })), 'ERR_BINDING_INVALID');
+  f.gate.acceptBinding(signBindingRecord(rotated.binding, { serial: SERIAL, owner: OWNER, version: 5 }));
+  assert.equal((await f.gate.decide(mint(), view)).ok, true);
+});
+
+test('binding records: claim, share, unshare; rollback, another serial and the wrong key are refused', async (t) => {
+  const f = await makeGrantFixture({ claimed: false });
+  t.after(f.cleanup);
+  const bind = (req: { owner?: string; viewers?: string[]; version: number; serial?: string }) =>
+    signBindingRecord(f.keys.binding, { serial: req.serial ?? SERIAL, owner: req.owner ?? OWNER, viewers: req.viewers ?? [], version: req.version });
+
+  assert.equal(((await f.gate.decide(f.mint(), view)) as { reason: string }).reason, 'not_claimed');
+  assert.deepEqual(f.gate.acceptBinding(bind({ version: 10, viewers: ['bob'] })), { version: 10, owner: OWNER, viewers: 1 });
+  const ev = f.events.events.at(-1)!;
+  assert.equal(ev.type, 'binding_changed');
+  assert.equal(ev.data?.version, 10);
+  assert.equal((await f.gate.decide(f.mint({ viewer: 'bob' }), view)).ok, true);
+
+  // Bob is removed in version 11; the old version 10 (which listed him) cannot be replayed.
+  f.gate.acceptBinding(bind({ version: 11 }));
+  assert.equal(((await f.gate.decide(f.mint({ viewer: 'bob' }), view)) as { reason: string }).reason, 'viewer_not_bound');
+  throwsCode(() => f.gate.acceptBinding(bind({ version: 10, viewers: ['bob'] })), 'ERR_BINDING_ROLLBACK');
+  throwsCode(() => f.gate.acceptBinding(bind({ version: 11, viewers: ['bob'] })), 'ERR_BINDING_ROLLBACK');
+
+  // A record for another camera (the misrouted claim), one signed by the grant issuer key, a
+  // stranger, or presented with the grant typ.
+  throwsCode(() => f.gate.acceptBinding(bind({ version: 12, serial: 'CAM-0002', viewers: ['bob'] })), 'ERR_BINDING_WRONG_SERIAL');
+  throwsCode(() => f.gate.acceptBinding(signBindingRecord({ ...f.keys.issuer }, { serial: SERIAL, owner: 'mallory', version: 13 })), 'ERR_BINDING_INVALID');
+  throwsCode(() => f.gate.acceptBinding(signBindingRecord({ ...f.keys.binding, privateKey: generateKeyPairSync('ed25519').privateKey }, { serial: SERIAL, owner: 'mallory', version: 14 })), 'ERR_BINDING_INVALID');
+  const payload = { serial: SERIAL, owner: 'mallory', viewers: [], version: 15, iat: 1 };
+  throwsCode(() => f.gate.acceptBinding(signCompact({ alg: 'EdDSA', typ: 'lenscap-grant+jwt', kid: f.keys.binding.kid }, payload, f.keys.binding.privateKey)), 'ERR_BINDING_INVALID');
+  throwsCode(() => f.gate.acceptBinding(signCompact({ alg: 'EdDSA', typ: BINDING_TYP, kid: f.keys.binding.kid }, { ...payload, viewers: 'all' }, f.keys.binding.privateKey)), 'ERR_BINDING_INVALID');
+  assert.equal(f.gate.trust.bindingRecord?.version, 11);
+
+  // Survives a restart, and a tampered file on disk makes the camera unclaimed, not open.
+  f.gate.close();
+  const again = restart(f);
+  assert.equal(again.trust.bindingRecord?.version, 11);
+  again.close();
+  const raw = readFileSync(f.paths.binding, 'utf8');
+  const [h, , s] = raw.split('.');
+  writeFileSync(f.paths.binding, `${h}.${Buffer.from(JSON.stringify({ ...payload, owner: OWNER, viewers: ['bob'], version: 99 })).toString('base64url')}.${s}`);
+  const tampered = restart(f);
+  t.after(() => tampered.close());
+  assert.equal(tampered.trust.isClaimed(), false);
+  assert.equal(((await tampered.decide(f.mint(), view)) as { reason: string }).reason, 'not_claimed');
+});
+
+test('a camera without trust material refuses to build a gate (nothing may stream)', async (t) => {
+  const { dir, cleanup } = makeTempDir();
+  t.after(cleanup);
+  const { config } = loadConfig(undefined, {});
+  const clock = { now: () => Date.now() };
+  assert.throws(
+    () => createGrantGate({ serial: SERIAL, grants: config.grants, relayAllowList: [], stateDir: join(dir, 'state'), clock, logger: silentLogger(), events: new MemoryEventSink(), isPrivacyOn: () => false }),
+    (err: unknown) => isLenscapError(err, 'ERR_TRUST_ROOT_MISSING'),
+  );
+});
