@@ -67,6 +67,21 @@ function requiredString(payload: Record<string, unknown>, name: string, max: num
   return v;
 }
 
+const RELAY_URL = /^rtmps?:\/\/(?:(?![/@])[\x21-\x7e])+\/[\x21-\x7e]+$/;
+
+/**
+ * Why a push relay URL is not acceptable, or undefined when it is: rtmp:// or rtmps:// only, a
+ * host and a path, no credentials, no whitespace or control characters (the URL reaches ffmpeg),
+ * and when an allow-list is configured, an entry that is a prefix ending on a boundary — so
+ * `rtmp://relay.example` allows `rtmp://relay.example/live/x` but not `rtmp://relay.example.evil/x`.
+ */
+export function relayRefusal(relay: string, allowList: readonly string[]): string | undefined {
+  if (relay.length > 2048 || !RELAY_URL.test(relay)) return 'relay must be an rtmp:// or rtmps:// URL with a host and a path, without credentials';
+  if (allowList.length === 0) return undefined;
+  const allowed = allowList.some((p) => p.length > 0 && relay.startsWith(p) && (p.endsWith('/') || relay.length === p.length || relay[p.length] === '/'));
+  return allowed ? undefined : 'relay is not on stream.relayAllowList';
+}
+
 /** The checks in the order they run; `grant inspect` prints them. */
 export const GRANT_CHECKS = ['present', 'size', 'shape', 'header', 'key', 'signature', 'claims', 'issuer', 'audience', 'clock', 'lifetime', 'time', 'scope', 'privacy', 'binding', 'replay'] as const;
 export type GrantCheck = (typeof GRANT_CHECKS)[number];
@@ -143,13 +158,17 @@ export function verifyGrant(token: string | undefined, ctx: DecisionContext, pol
     if (now < iat - tol) refuse('not_yet_valid', `iat is ${Math.round(iat - now)} s in the future`);
 
     ok('time');
+    // Scope: "live", plus an optional "relay" token on push grants. A grant carrying a relay claim
+    // (or the relay scope) never opens a viewer session; a push needs the relay claim.
     const scopes = scope.split(' ');
-    if (scopes.length !== 1 || scopes[0] !== 'live') refuse('scope_not_allowed', `scope ${JSON.stringify(scope.slice(0, MAX_ID))} is not "live"`);
-    if (ctx.purpose === 'view' && relay !== undefined) refuse('scope_not_allowed', 'a push grant (with relay) cannot open a viewer session');
+    if (!scopes.includes('live') || scopes.some((s, i) => (s !== 'live' && s !== 'relay') || scopes.indexOf(s) !== i)) {
+      refuse('scope_not_allowed', `scope ${JSON.stringify(scope.slice(0, MAX_ID))} is not "live" (or "live relay" for push)`);
+    }
+    if (ctx.purpose === 'view' && (relay !== undefined || scopes.length !== 1)) refuse('scope_not_allowed', 'a push grant (relay) cannot open a viewer session');
     if (ctx.purpose === 'push') {
       if (relay === undefined) refuse('scope_not_allowed', 'push needs a relay claim');
-      if (!/^rtmps?:\/\/[^\s/]+\/\S+$/.test(relay)) refuse('relay_not_allowed', 'relay must be an rtmp:// or rtmps:// URL');
-      if (policy.relayAllowList.length > 0 && !policy.relayAllowList.some((p) => relay.startsWith(p))) refuse('relay_not_allowed', 'relay is not on stream.relayAllowList');
+      const why = relayRefusal(relay, policy.relayAllowList);
+      if (why) refuse('relay_not_allowed', why);
     }
 
     ok('scope');

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, createHmac } from 'node:crypto';
 import { signCompact } from '../../agent/grants/jws.ts';
-import { GRANT_TYP } from '../../agent/grants/verify.ts';
+import { GRANT_TYP, relayRefusal } from '../../agent/grants/verify.ts';
 import { REFUSAL_REASONS, type RefusalReason } from '../../agent/grants/reasons.ts';
 import { makeGrantFixture, NOW_MS, OWNER, SERIAL, type GrantFixture } from '../support/grants-fixture.ts';
 
@@ -146,4 +146,32 @@ test('wrong_audience carries the claimed serial: the misroute alarm', async (t) 
 
 test('every reason the pipeline can produce is in the closed set', () => {
   for (const r of rows) assert.ok((REFUSAL_REASONS as readonly string[]).includes(r.reason));
+});
+
+test('push grants: scope "live" or "live relay" with a relay claim; the relay URL is checked on boundaries', async (t) => {
+  const f = await makeGrantFixture();
+  t.after(f.cleanup);
+  const push = { source: 'mqtt:stream.start', purpose: 'push' as const };
+  const relay = 'rtmp://127.0.0.1:1935/live/CAM-0001';
+  assert.equal((await f.gate.decide(f.mint({ relay, scope: 'live relay' }), push)).ok, true);
+  const asViewer = await f.gate.decide(f.mint({ scope: 'live relay' }), { source: 'gate:test', purpose: 'view' });
+  assert.equal(!asViewer.ok && asViewer.reason, 'scope_not_allowed');
+  for (const scope of ['relay', 'live live', 'live  relay', 'Live', 'live relay admin']) {
+    const d = await f.gate.decide(f.mint({ relay, scope }), push);
+    assert.equal(!d.ok && d.reason, 'scope_not_allowed', scope);
+  }
+  for (const bad of ['rtmp://user:pw@relay.example/live/x', 'rtmp://relay.example', 'rtmp:///live/x', 'rtmp://relay.example/live/x y', 'rtmp://relay.example/live/\u0000', 'file:///etc/passwd', 'RTMP://relay.example/live/x']) {
+    const d = await f.gate.decide(f.mint({ relay: bad }), push);
+    assert.equal(!d.ok && d.reason, 'relay_not_allowed', bad);
+  }
+});
+
+test('relayRefusal: allow-list entries match on a boundary, never as a bare string prefix', () => {
+  const allow = ['rtmp://relay.example', 'rtmps://edge.example:443/app/'];
+  assert.equal(relayRefusal('rtmp://relay.example/live/x', allow), undefined);
+  assert.equal(relayRefusal('rtmps://edge.example:443/app/stream', allow), undefined);
+  assert.match(relayRefusal('rtmp://relay.example.evil.net/live/x', allow) ?? '', /relayAllowList/);
+  assert.match(relayRefusal('rtmp://relay.example:1936/live/x', allow) ?? '', /relayAllowList/);
+  assert.match(relayRefusal('rtmps://edge.example:443/application/x', allow) ?? '', /relayAllowList/);
+  assert.equal(relayRefusal('rtmp://anything.example/live/x', []), undefined);
 });
