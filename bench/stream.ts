@@ -1,0 +1,172 @@
+/**
+ * Stream figures on this machine with real parts (testpattern → ffmpeg → loopback hub → gate):
+ * - warm join: request with a fresh grant → first keyframe tag, through the gate vs. the same hub
+ *   served by a bare loopback HTTP endpoint without any check (same transport, no grant), and the
+ *   in-process attach floor; median and p90 over N joins, ratio gate / bare.
+ * - cold start (on demand, capture idle → first keyframe through the gate).
+ * - agent CPU (this process: gate + hub + grant checks; not ffmpeg, measured apart) per viewer at
+ *   ~2 Mb/s with 1 and 10 viewers, the viewers in a child process.
+ * Targets from issue 5: warm join ≤ 20 ms median and ratio ≤ 1.2; cold start ≤ 1 s.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../agent/config/load.ts';
+import { silentLogger } from '../agent/log.ts';
+import { createStreamService, type StreamService } from '../agent/stream/service.ts';
+import { createPrivacyState } from '../agent/stream/privacy.ts';
+import { createGate } from '../agent/gate/gate.ts';
+import { createTestPatternDriver } from '../drivers/camera/testpattern.ts';
+import { createNoSwitch } from '../drivers/privacy/none.ts';
+import { makeGrantFixture, SERIAL } from '../test/support/grants-fixture.ts';
+import { FlvClient, FlvParser } from '../test/support/flv-client.ts';
+
+const JOINS = Number(process.env.BENCH_JOINS ?? 25);
+const COLD = Number(process.env.BENCH_COLD ?? 5);
+const CPU_SECONDS = Number(process.env.BENCH_CPU_SECONDS ?? 10);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))]!;
+const fmt = (x: number) => x.toFixed(1);
+
+function procCpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const tck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    return (Number(f[11]) + Number(f[12])) / tck;
+  } catch {
+    return NaN;
+  }
+}
+
+async function until(pred: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) return false;
+    await sleep(10);
+  }
+  return true;
+}
+
+async function main(): Promise<void> {
+  const f = await makeGrantFixture();
+  f.clock.now = () => Date.now();
+  const { config } = loadConfig(undefined, {});
+  const logger = silentLogger();
+  const privacy = createPrivacyState({ initial: false, hardware: createNoSwitch(), serial: SERIAL, clock: f.clock, logger });
+  const streamCfg = { ...config.stream, mode: 'on-demand' as 'on-demand' | 'always', idleStopSeconds: 0 };
+  // ~2 Mb/s: 640x360@15 with libx264 at a 2000 kb/s cap (the test pattern compresses well, so the
+  // measured rate is printed rather than assumed).
+  const camera = { ...config.camera, width: 640, height: 360, fps: 15, gopSeconds: 1, bitrateKbps: 2000 };
+  const stream: StreamService = createStreamService({ serial: SERIAL, stream: streamCfg, camera, logger, privacy, storeDir: join(f.dir, 'hub'), cameraDriver: createTestPatternDriver({ hasDrawtext: false }) });
+  await stream.start();
+  const gate = createGate({ serial: SERIAL, config: { ...config.gate, host: '127.0.0.1', port: 0, tls: false, maxViewers: 64, refusalRateLimit: { perMinute: 10_000 } }, grants: f.gate, stream, privacy, clock: f.clock, logger });
+  await gate.listen();
+  const gateUrl = `${gate.url}/live/${SERIAL}.flv`;
+  // The same hub served with no check at all: the baseline for what the gate adds.
+  const bare = createServer((req, res) => {
+    const release = stream.acquire();
+    res.writeHead(200, { 'content-type': 'video/x-flv' });
+    const detach = stream.attach({ write: (b) => res.write(b), end: () => res.end() });
+    req.socket.on('close', () => (detach(), release()));
+  });
+  await new Promise<void>((r) => bare.listen(0, '127.0.0.1', () => r()));
+  const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}/live/${SERIAL}.flv`;
+  const out: string[] = [];
+  const say = (s: string) => {
+    out.push(s);
+    process.stdout.write(`${s}\n`);
+  };
+  say(`camera: testpattern ${camera.width}x${camera.height}@${camera.fps} libx264 cap ${camera.bitrateKbps} kb/s, GOP ${camera.gopSeconds} s`);
+
+  // Cold start first (on demand, idle pipeline).
+  const cold: number[] = [];
+  for (let i = 0; i < COLD; i++) {
+    await until(() => !stream.status().capture.running && !stream.hub.isLive(), 10_000);
+    await sleep(300);
+    const c = FlvClient.http({ url: gateUrl, headers: { authorization: `Bearer ${f.mint({ ttlSeconds: 60 })}` } });
+    const r = await c.waitForKeyframe(15_000);
+    cold.push(r.firstKeyframeAt!);
+    c.close();
+  }
+  say(`cold start (capture idle → first keyframe through the gate), n=${COLD}: median ${fmt(median(cold))} ms, max ${fmt(Math.max(...cold))} ms (target ≤ 1000 ms)`);
+
+  // Warm joins: keep one holder so capture stays up; interleave gate / bare / in-process.
+  const holder = stream.acquire();
+  await until(() => stream.hub.isLive(), 15_000);
+  await sleep(1500);
+  const viaGate: number[] = [];
+  const viaBare: number[] = [];
+  const inProc: number[] = [];
+  for (let i = 0; i < JOINS; i++) {
+    const g = FlvClient.http({ url: gateUrl, headers: { authorization: `Bearer ${f.mint({ ttlSeconds: 60 })}` } });
+    viaGate.push((await g.waitForKeyframe(5000)).firstKeyframeAt!);
+    g.close();
+    const b = FlvClient.http({ url: bareUrl });
+    viaBare.push((await b.waitForKeyframe(5000)).firstKeyframeAt!);
+    b.close();
+    const t0 = performance.now();
+    let at = 0;
+    const p = new FlvParser(t0, (t) => {
+      if (!at && t.type === 'video' && t.frameType === 1 && t.avcPacketType === 1) at = t.at;
+    });
+    const detach = stream.attach({ write: (buf) => p.push(buf), end: () => undefined });
+    await until(() => at > 0, 5000);
+    detach();
+    inProc.push(at);
+    await sleep(30);
+  }
+  say(`warm join (request → first keyframe), n=${JOINS}:`);
+  say(`  through the gate (grant verify + audit + session): median ${fmt(median(viaGate))} ms, p90 ${fmt(p90(viaGate))} ms`);
+  say(`  same hub, bare loopback HTTP, no check:           median ${fmt(median(viaBare))} ms, p90 ${fmt(p90(viaBare))} ms`);
+  say(`  in-process attach (floor):                        median ${fmt(median(inProc))} ms`);
+  say(`  ratio gate / bare (medians): ${(median(viaGate) / median(viaBare)).toFixed(2)} (target ≤ 1.2; gate median target ≤ 20 ms)`);
+  // Where the difference goes: one grant decision alone (verify + durable audit line + replay entry).
+  const decide: number[] = [];
+  for (let i = 0; i < JOINS; i++) {
+    const tok = f.mint({ ttlSeconds: 60 });
+    const t0 = performance.now();
+    await f.gate.decide(tok, { source: 'bench', purpose: 'view' });
+    decide.push(performance.now() - t0);
+  }
+  say(`  grant decision alone (signature, claims, fsync'd audit line, replay entry): median ${fmt(median(decide))} ms, p90 ${fmt(p90(decide))} ms`);
+
+  // Agent CPU per viewer.
+  const ffPid = stream.capturePid();
+  const viewersScript = fileURLToPath(new URL('./_stream-viewers.ts', import.meta.url));
+  const idleCpu0 = process.cpuUsage();
+  const idleT0 = performance.now();
+  await sleep(CPU_SECONDS * 1000);
+  const idle = process.cpuUsage(idleCpu0);
+  const idlePct = ((idle.user + idle.system) / 1000 / (performance.now() - idleT0)) * 100;
+  say(`agent CPU, capture running, 0 viewers: ${idlePct.toFixed(2)} % of one core`);
+  for (const n of [1, 10]) {
+    const grants = Array.from({ length: n }, () => f.mint({ ttlSeconds: 120 }));
+    const cpu0 = process.cpuUsage();
+    const ff0 = ffPid ? procCpuSeconds(ffPid) : NaN;
+    const t0 = performance.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', viewersScript, JSON.stringify({ url: gateUrl, grants, seconds: CPU_SECONDS })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    await new Promise((r) => child.on('exit', r));
+    const wallMs = performance.now() - t0;
+    const used = process.cpuUsage(cpu0);
+    const pct = ((used.user + used.system) / 1000 / wallMs) * 100;
+    const ff = ffPid ? ((procCpuSeconds(ffPid) - ff0) * 1000 / wallMs) * 100 : NaN;
+    const r = JSON.parse(text.trim() || '{}') as { bytes?: number; okViewers?: number };
+    const mbps = ((r.bytes ?? 0) * 8) / (wallMs / 1000) / 1e6 / n;
+    say(`agent CPU with ${n} viewer(s): ${pct.toFixed(2)} % of one core (${((pct - idlePct) / n).toFixed(2)} % per viewer over idle); ${r.okViewers}/${n} admitted; ${mbps.toFixed(2)} Mb/s per viewer; ffmpeg ${ff.toFixed(1)} % (not the agent)`);
+  }
+  holder();
+  await gate.close();
+  bare.close();
+  await stream.stop();
+  f.cleanup();
+}
+
+await main();
+process.exit(0);
