@@ -101,25 +101,42 @@ export function checkIdentity(opts: CheckIdentityOptions): CheckedIdentity {
   const brokerCaPem = readRequired(paths.brokerCa, 'broker CA');
   const chainPem = readOptional(paths.chain);
 
+  const facts = checkMaterial({ keyPem, certPem, chainPem, caPem, expectedSerial: opts.expectedSerial, now: opts.clock.now(), where: paths.identityDir });
+  return { ...facts, keyPem, certPem, chainPem, caPem, brokerCaPem };
+}
+
+export interface MaterialFacts {
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  certSerialNumber: string;
+  fingerprint256: string;
+}
+
+/**
+ * The checks on in-memory material: used at start (files), and by provisioning and renewal on
+ * what the service sent before anything is installed.
+ */
+export function checkMaterial(m: { keyPem: string; certPem: string; chainPem: string; caPem: string; expectedSerial?: string | undefined; now: number; where: string }): MaterialFacts {
   let key, cert, cas, chain;
   try {
-    key = privateKeyFromPem(keyPem);
-    cert = parseCert(certPem);
-    cas = splitPemBundle(caPem).map(parseCert);
-    chain = splitPemBundle(chainPem).map(parseCert);
+    key = privateKeyFromPem(m.keyPem);
+    cert = parseCert(m.certPem);
+    cas = splitPemBundle(m.caPem).map(parseCert);
+    chain = splitPemBundle(m.chainPem).map(parseCert);
   } catch (err) {
-    throw new LenscapError(IDENTITY_ERRORS.invalid, `identity files in ${paths.identityDir} do not parse: ${(err as Error).message}`);
+    throw new LenscapError(IDENTITY_ERRORS.invalid, `identity material (${m.where}) does not parse: ${(err as Error).message}`);
   }
-  if (cas.length === 0) throw new LenscapError(IDENTITY_ERRORS.invalid, `no certificate in ${paths.deviceCa}`);
+  if (cas.length === 0) throw new LenscapError(IDENTITY_ERRORS.invalid, `no device CA certificate (${m.where})`);
 
   if (!keyMatchesCert(key, cert)) {
-    throw new LenscapError(IDENTITY_ERRORS.keyMismatch, `the device key does not match the device certificate (${paths.deviceKey} vs ${paths.deviceCert}); re-provision with --force`);
+    throw new LenscapError(IDENTITY_ERRORS.keyMismatch, `the device key does not match the device certificate (${m.where}); re-provision with --force`);
   }
   if (!chainsTo(cert, chain, cas)) {
-    throw new LenscapError(IDENTITY_ERRORS.untrusted, `the device certificate (issuer ${cert.issuer.replace(/\n/g, ', ')}) does not chain to the pinned device CA ${paths.deviceCa}`);
+    throw new LenscapError(IDENTITY_ERRORS.untrusted, `the device certificate (issuer ${cert.issuer.replace(/\n/g, ', ')}) does not chain to the pinned device CA (${m.where})`);
   }
   const { notBefore, notAfter } = validityMs(cert);
-  const now = opts.clock.now();
+  const now = m.now;
   if (now >= notAfter) {
     throw new LenscapError(IDENTITY_ERRORS.expired, `the device certificate expired at ${new Date(notAfter).toISOString()} (clock says ${new Date(now).toISOString()}); re-provision the camera, or fix the clock if it is wrong`, { notAfter: new Date(notAfter).toISOString() });
   }
@@ -128,19 +145,8 @@ export function checkIdentity(opts: CheckIdentityOptions): CheckedIdentity {
   }
   const serial = commonName(cert);
   if (!serial) throw new LenscapError(IDENTITY_ERRORS.invalid, 'the device certificate has no CN (the serial)');
-  if (opts.expectedSerial !== undefined && opts.expectedSerial !== serial) {
-    throw new LenscapError(IDENTITY_ERRORS.serialMismatch, `config serial ${opts.expectedSerial} differs from the certificate's CN ${serial}`, { expected: opts.expectedSerial, cn: serial });
+  if (m.expectedSerial !== undefined && m.expectedSerial !== serial) {
+    throw new LenscapError(IDENTITY_ERRORS.serialMismatch, `config serial ${m.expectedSerial} differs from the certificate's CN ${serial}`, { expected: m.expectedSerial, cn: serial });
   }
-  return {
-    serial,
-    keyPem,
-    certPem,
-    chainPem,
-    caPem,
-    brokerCaPem,
-    notBefore: new Date(notBefore),
-    notAfter: new Date(notAfter),
-    certSerialNumber: cert.serialNumber,
-    fingerprint256: cert.fingerprint256,
-  };
+  return { serial, notBefore: new Date(notBefore), notAfter: new Date(notAfter), certSerialNumber: cert.serialNumber, fingerprint256: cert.fingerprint256 };
 }

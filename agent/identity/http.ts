@@ -1,0 +1,84 @@
+/**
+ * One JSON POST over HTTPS to the provisioning service, trusting only the given CA (and, for
+ * renewal, presenting the device certificate). Network and TLS failures become coded errors a
+ * technician can act on; service errors keep the service's code.
+ * Must never put the token or a key in an error message, and never fall back to system CAs.
+ */
+import https from 'node:https';
+import { LenscapError } from '../errors.ts';
+import { CLIENT_ERRORS, errorResponse } from './protocol.ts';
+
+export interface PostOptions {
+  ca: string;
+  /** Client certificate for mTLS (renewal). */
+  key?: string;
+  cert?: string;
+  timeoutMs?: number;
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE']);
+const CLOCK_TLS = new Set(['CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED']);
+
+export async function postJson(url: string, body: unknown, opts: PostOptions): Promise<{ status: number; json: unknown }> {
+  const u = new URL(url);
+  if (u.protocol !== 'https:') throw new LenscapError(CLIENT_ERRORS.usage, `the service URL must be https:// (got ${u.protocol})`);
+  const payload = Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      u,
+      {
+        method: 'POST',
+        ca: opts.ca,
+        key: opts.key,
+        cert: opts.cert,
+        rejectUnauthorized: true,
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': payload.length },
+        timeout: opts.timeoutMs ?? 15_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > 256 * 1024) req.destroy(new LenscapError(CLIENT_ERRORS.badResponse, 'the service sent more than 256 KiB'));
+          else chunks.push(c);
+        });
+        res.on('error', reject);
+        res.on('end', () => {
+          let json: unknown;
+          try {
+            json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            return reject(new LenscapError(CLIENT_ERRORS.badResponse, `the service answered HTTP ${res.statusCode} without JSON; is ${u.origin} the provisioning service?`));
+          }
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status > 299) {
+            const e = errorResponse.safeParse(json);
+            if (e.success) return reject(new LenscapError(e.data.error.code, e.data.error.message, { status }));
+            return reject(new LenscapError(CLIENT_ERRORS.badResponse, `the service answered HTTP ${status}`, { status }));
+          }
+          resolve({ status, json });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    req.on('error', (err: NodeJS.ErrnoException) => reject(mapNetworkError(err, u)));
+    req.end(payload);
+  });
+}
+
+export function mapNetworkError(err: NodeJS.ErrnoException, u: URL): Error {
+  if (err instanceof LenscapError) return err;
+  const code = err.code ?? '';
+  if (UNREACHABLE.has(code)) {
+    return new LenscapError(CLIENT_ERRORS.unreachable, `cannot reach the provisioning service at ${u.host} (${code}); check the network cable/Wi-Fi, the URL and the firewall`, { code });
+  }
+  if (CLOCK_TLS.has(code)) {
+    return new LenscapError(CLIENT_ERRORS.tls, `TLS failure with ${u.host}: the service certificate looks ${code === 'CERT_HAS_EXPIRED' ? 'expired' : 'not yet valid'} — check this camera's clock (date -u), then retry`, { code });
+  }
+  if (/CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|SSL|alert/i.test(code + ' ' + err.message)) {
+    return new LenscapError(CLIENT_ERRORS.tls, `TLS failure with ${u.host} (${code || err.message}): the service's certificate is not signed by the CA given with --ca, or the URL's host is not in it; check --ca and --url`, { code });
+  }
+  return new LenscapError(CLIENT_ERRORS.unreachable, `provisioning request to ${u.host} failed: ${code || err.message}`, { code });
+}
