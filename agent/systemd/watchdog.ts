@@ -64,6 +64,7 @@ export function createWatchdog(deps: WatchdogDeps): Watchdog {
   // The helper must see NOTIFY_SOCKET; nothing else of ours needs to reach it.
   const childEnv: NodeJS.ProcessEnv = { PATH: env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: env.NOTIFY_SOCKET };
   let timer: NodeJS.Timeout | undefined;
+  let readyRetry: NodeJS.Timeout[] | undefined;
   let failures = 0;
 
   async function send(...assignments: string[]): Promise<boolean> {
@@ -95,15 +96,25 @@ export function createWatchdog(deps: WatchdogDeps): Watchdog {
             deps.logger.warn({ code: 'WATCHDOG_WITHHELD' }, 'unhealthy: withholding the watchdog ping');
             return;
           }
-          void send('WATCHDOG=1');
+          // READY=1 rides along: systemd 252 may drop a datagram whose helper exited before it was
+          // read, and a lost READY=1 would fail a Type=notify start; repeating it is harmless.
+          void send('WATCHDOG=1', 'READY=1');
         }, intervalMs);
         timer.unref?.();
+      } else if (!readyRetry) {
+        // No watchdog period to piggyback on: repeat READY=1 a few times for the same reason.
+        readyRetry = [1000, 5000, 15000].map((ms) => {
+          const t = setTimeout(() => void send('READY=1'), ms);
+          t.unref?.();
+          return t;
+        });
       }
       deps.logger.info({ code: 'WATCHDOG_STARTED', intervalMs }, 'systemd notify enabled');
     },
     async stop() {
       if (timer) clearIv(timer);
       timer = undefined;
+      readyRetry?.forEach((t) => clearTimeout(t));
       await send('STOPPING=1');
     },
     async status(text: string) {

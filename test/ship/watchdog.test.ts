@@ -47,7 +47,7 @@ test('under systemd: READY, periodic WATCHDOG pings, STOPPING on stop', async (t
   await wd.stop();
   const calls = fake.calls();
   assert.equal(calls[0], 'READY=1 STATUS=running');
-  assert.ok(calls.filter((c) => c === 'WATCHDOG=1').length >= 2, `pings: ${calls.join(' | ')}`);
+  assert.ok(calls.filter((c) => c === 'WATCHDOG=1 READY=1').length >= 2, `pings: ${calls.join(' | ')}`);
   assert.equal(calls.at(-1), 'STOPPING=1');
   const n = calls.length;
   await sleep(400);
@@ -76,8 +76,23 @@ test('an unhealthy agent withholds pings so systemd restarts it', async (t) => {
   await wd.start();
   await sleep(600);
   await wd.stop();
-  assert.equal(fake.calls().filter((c) => c === 'WATCHDOG=1').length, 0);
+  assert.equal(fake.calls().filter((c) => c.startsWith('WATCHDOG=1')).length, 0);
   assert.ok(lines.some((l) => l.code === 'WATCHDOG_WITHHELD'));
+});
+
+test('without a watchdog period READY=1 is still repeated, and stop cancels it', async (t) => {
+  const { dir, cleanup } = makeTempDir();
+  t.after(cleanup);
+  const fake = fakeNotify(dir);
+  const { logger } = capturingLogger();
+  const wd = createWatchdog({ logger, notifyBin: fake.bin, env: { NOTIFY_SOCKET: '@x', PATH: process.env.PATH } });
+  assert.equal(wd.intervalMs, 0);
+  await wd.start();
+  await sleep(1400);
+  assert.deepEqual(fake.calls(), ['READY=1 STATUS=running', 'READY=1']);
+  await wd.stop();
+  await sleep(100);
+  assert.equal(fake.calls().at(-1), 'STOPPING=1');
 });
 
 test('a missing helper is logged once, never thrown', async (t) => {
