@@ -163,15 +163,23 @@ export class PushService {
       if (stopped) return;
       job.attempts++;
       const input = new PassThrough({ highWaterMark: 1 << 20 });
+      let firstChunk = true;
       // Each attempt gets a fresh tap: FLV header, sequence header and GOP first.
       detach = this.deps.stream.attach({
         write: (chunk) => {
           job.bytes += chunk.length;
+          // NMS's FLV header always announces audio; capture has none, and ffmpeg's flv demuxer
+          // would then probe up to 5 MB (minutes at our bitrate) waiting for it before pushing.
+          if (firstChunk && chunk.length >= 13 && chunk.toString('latin1', 0, 3) === 'FLV') {
+            chunk = Buffer.from(chunk);
+            chunk[4] = chunk[4]! & ~4;
+          }
+          firstChunk = false;
           if (input.writableLength < 8 << 20) input.write(chunk);
         },
         end: () => void job.stop(),
       });
-      run = runFfmpeg({ ffmpegPath: this.deps.ffmpegPath, inputOptions: ['-f', 'flv'], source: input, outputOptions: ['-c', 'copy', '-f', 'flv', '-flvflags', 'no_duration_filesize'], output: relayUrl });
+      run = runFfmpeg({ ffmpegPath: this.deps.ffmpegPath, inputOptions: ['-f', 'flv', '-analyzeduration', '0', '-probesize', '32768'], source: input, outputOptions: ['-c', 'copy', '-f', 'flv', '-flvflags', 'no_duration_filesize'], output: relayUrl });
       const mine = run;
       void mine.exited.then((x) => {
         detach?.();

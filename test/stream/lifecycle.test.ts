@@ -1,0 +1,73 @@
+/**
+ * The capture process's life: a graceful stop leaves no child (q on stdin is enough), and an
+ * agent killed with SIGKILL leaves no orphan ffmpeg (its RTMP publish into the in-process hub
+ * breaks, and ffmpeg exits).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { EventEmitter } from 'node:events';
+import { loadConfig } from '../../agent/config/load.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { createStreamService } from '../../agent/stream/service.ts';
+import { createTestPatternDriver } from '../../drivers/camera/testpattern.ts';
+import { makeTempDir } from '../support/tmp.ts';
+
+function alive(pid: number): boolean {
+  if (!existsSync(`/proc/${pid}`)) return false;
+  try {
+    // A zombie still has a /proc entry: state Z counts as gone-but-unreaped.
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function gone(pid: number, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (!existsSync(`/proc/${pid}`)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !existsSync(`/proc/${pid}`);
+}
+
+test('stop() ends ffmpeg with q, quickly, and leaves no child or zombie', async () => {
+  const tmp = makeTempDir('lenscap-life-');
+  const { config } = loadConfig(undefined, {});
+  const privacy = Object.assign(new EventEmitter(), { isOn: () => false });
+  const s = createStreamService({ serial: 'CAM-0001', stream: { ...config.stream, mode: 'always' }, camera: { ...config.camera, width: 320, height: 180 }, logger: silentLogger(), privacy, storeDir: tmp.dir, cameraDriver: createTestPatternDriver({ hasDrawtext: false }) });
+  try {
+    await s.start();
+    const pid = await new Promise<number>((r) => s.supervisorEvents.once('started', r));
+    assert.ok(alive(pid));
+    const exited = new Promise<{ signal: string | null }>((r) => s.supervisorEvents.once('exited', r));
+    const t0 = Date.now();
+    await s.stop();
+    const x = await exited;
+    assert.equal(x.signal, null, 'ended by q, not by a signal');
+    assert.ok(Date.now() - t0 < 1500, `stopped in ${Date.now() - t0} ms`);
+    assert.equal(await gone(pid, 1000), true, 'no process and no zombie');
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test('an agent killed with SIGKILL leaves no orphan ffmpeg', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./capture-child.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('child did not start capture')), 15_000);
+      createInterface({ input: child.stdout! }).once('line', (l) => (clearTimeout(t), resolve(l)));
+    });
+    const { pid } = JSON.parse(line) as { pid: number };
+    assert.ok(alive(pid));
+    child.kill('SIGKILL');
+    assert.equal(await gone(pid, 5000) || !alive(pid), true, `ffmpeg ${pid} outlived the agent`);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});

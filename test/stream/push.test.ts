@@ -1,0 +1,105 @@
+/**
+ * Push mode into a second node-media-server acting as the cloud relay (own process). A relay
+ * grant for this camera pushes until stop/exp; a grant without `relay`, or for another serial,
+ * pushes nothing. Grants are really signed and go through the real grant gate.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { FlvClient } from '../support/flv-client.ts';
+import { makeMediaFixture, type MediaFixture } from './fixture.ts';
+import { createPushService, relayAllowed, describeRelay, type PushService } from '../../agent/stream/push.ts';
+import { silentLogger } from '../../agent/log.ts';
+
+let m: MediaFixture;
+let relay: ChildProcess;
+let urls: { rtmpBase: string; httpBase: string };
+let push: PushService;
+const relayPublishes: string[] = [];
+
+before(async () => {
+  m = await makeMediaFixture({ mode: 'on-demand', idleStopSeconds: 1 });
+  relay = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./relay-child.ts', import.meta.url))], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: relay.stdout! });
+  urls = await new Promise((resolve) => {
+    lines.on('line', (line) => {
+      const o = JSON.parse(line) as { ready?: boolean; msg?: string; serial?: string; rtmpBase: string; httpBase: string };
+      if (o.ready) resolve(o);
+      if (o.msg === 'relay: push started') relayPublishes.push(o.serial ?? '?');
+    });
+  });
+  push = createPushService({ serial: 'CAM-0001', grants: m.f.gate, stream: m.stream, ffmpegPath: m.stream.ffmpegPath, relayAllowList: [], clock: m.f.clock, logger: silentLogger(), activity: m.activity, closeSessions: (jti) => m.gate.closeByJti(jti), retryMs: 300 });
+});
+after(async () => {
+  await push?.close();
+  relay?.stdin?.end();
+  if (relay && relay.exitCode === null) await Promise.race([once(relay, 'exit'), new Promise((r) => setTimeout(r, 3000))]);
+  relay?.kill('SIGKILL');
+  await m?.close();
+});
+
+test('a relay grant pushes the stream to the relay until stream.stop', async () => {
+  const grant = m.f.mint({ relay: `${urls.rtmpBase}/CAM-0001` });
+  const r = await push.start(grant);
+  assert.equal(r.ok, true, JSON.stringify(r));
+  assert.equal(m.ledValue(), '255', 'status light on while pushing');
+  const viewer = FlvClient.http({ url: `${urls.httpBase}/live/CAM-0001.flv` });
+  try {
+    await viewer.waitForKeyframe(10_000);
+    assert.equal(push.active().length, 1);
+    assert.ok(relayPublishes.includes('CAM-0001'));
+    const stopped = await push.stop(r.ok ? r.jti : '');
+    assert.equal(stopped.pushStopped, true);
+    assert.equal(push.active().length, 0);
+    assert.equal(m.ledValue(), '0');
+    await new Promise((res) => setTimeout(res, 500));
+    const n = viewer.result.parser.tags.length;
+    await new Promise((res) => setTimeout(res, 700));
+    assert.equal(viewer.result.parser.tags.length, n, 'no more media reaches the relay after stop');
+  } finally {
+    viewer.close();
+  }
+});
+
+test('a push grant ends at its exp', async () => {
+  const grant = m.f.mint({ relay: `${urls.rtmpBase}/CAM-0001`, ttlSeconds: 2 });
+  const r = await push.start(grant);
+  assert.equal(r.ok, true);
+  await new Promise((res) => setTimeout(res, 3000));
+  assert.equal(push.active().length, 0);
+});
+
+test('a grant without relay, for another serial, or replayed pushes nothing', async () => {
+  const before = relayPublishes.length;
+  const noRelay = await push.start(m.f.mint());
+  assert.deepEqual([noRelay.ok, !noRelay.ok && noRelay.reason], [false, 'scope_not_allowed']);
+  const other = await push.start(m.f.mint({ serial: 'CAM-0002', relay: `${urls.rtmpBase}/CAM-0002` }));
+  assert.deepEqual([other.ok, !other.ok && other.reason], [false, 'wrong_audience']);
+  const badScheme = await push.start(m.f.mint({ relay: 'http://127.0.0.1:1/live/CAM-0001' }));
+  assert.equal(badScheme.ok, false);
+  const g = m.f.mint({ relay: `${urls.rtmpBase}/CAM-0001`, ttlSeconds: 60 });
+  const first = await push.start(g);
+  assert.equal(first.ok, true);
+  const until = Date.now() + 8000;
+  while (relayPublishes.length === before && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
+  await push.stop(first.ok ? first.jti : '');
+  const again = await push.start(g);
+  assert.deepEqual([again.ok, !again.ok && again.reason], [false, 'replayed']);
+  assert.equal(push.active().length, 0);
+  assert.deepEqual(relayPublishes.slice(before), ['CAM-0001'], 'the relay saw exactly one publish: the accepted grant');
+  const refusals = m.f.events.events.filter((e) => e.type === 'grant_refused' && e.source === 'mqtt:stream.start').map((e) => e.reason);
+  assert.ok(refusals.includes('wrong_audience') && refusals.includes('scope_not_allowed'));
+});
+
+test('relay URL checks: scheme, credentials, allow list; logs never carry the query', () => {
+  assert.equal(relayAllowed('rtmp://relay.example/live/CAM-0001', []), true);
+  assert.equal(relayAllowed('rtmps://relay.example/live/CAM-0001', ['rtmps://relay.example/']), true);
+  assert.equal(relayAllowed('rtmp://relay.example/live/CAM-0001', ['rtmps://relay.example/']), false);
+  assert.equal(relayAllowed('http://relay.example/live/CAM-0001', []), false);
+  assert.equal(relayAllowed('rtmp://user:pw@relay.example/live/x', []), false);
+  assert.equal(relayAllowed('not a url', []), false);
+  assert.equal(describeRelay('rtmp://relay.example:1935/live/CAM-0001?key=secret'), 'rtmp://relay.example:1935/live/CAM-0001');
+});
