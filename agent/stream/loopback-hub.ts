@@ -142,7 +142,15 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
   for (const [sig, before] of signalsBefore) for (const l of process.listeners(sig)) if (!before.has(l)) process.removeListener(sig, l as () => void);
   if (!nms) throw new LenscapError('ERR_HUB_PORT', 'could not bind the hub RTMP port on 127.0.0.1');
 
-  nms.on('prePublish', (s) => {
+  // NMS's event emitter is module-level: listeners must be removed on close, or a later hub in the
+  // same process would be judged by this one's key.
+  const nmsEvents = (require('node-media-server/src/core/context.js') as { eventEmitter: EventEmitter }).eventEmitter;
+  const hooks: Array<[string, (s: NmsSession) => void]> = [];
+  const hook = (ev: string, fn: (s: NmsSession) => void) => {
+    hooks.push([ev, fn]);
+    nmsEvents.on(ev, fn);
+  };
+  hook('prePublish', (s) => {
     if (s.protocol !== 'rtmp' || s.streamPath !== streamPath || s.streamQuery?.k !== key) {
       counters.publishRefused++;
       log.warn({ code: 'ERR_HUB_PUBLISH_REFUSED', protocol: s.protocol, path: s.streamPath }, 'hub: publish refused (not our pipeline)');
@@ -153,11 +161,11 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
     }
     emitter.emit('publish');
   });
-  nms.on('donePublish', (s) => {
+  hook('donePublish', (s) => {
     if (s.streamPath === streamPath) emitter.emit('unpublish');
   });
   // In-process taps carry ip '' and never raise prePlay: anything that does is a native player.
-  nms.on('prePlay', (s) => {
+  hook('prePlay', (s) => {
     counters.playRefused++;
     log.warn({ code: 'ERR_HUB_PLAY_REFUSED', protocol: s.protocol, path: s.streamPath }, 'hub: native play refused');
     if (s.socket) s.socket.destroy();
@@ -209,6 +217,7 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
       for (const s of [...sinks]) s.end();
       sinks.clear();
       await server.stop();
+      for (const [ev, fn] of hooks) nmsEvents.off(ev, fn);
       Context.broadcasts.delete(streamPath);
       instances--;
     },
