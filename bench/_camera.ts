@@ -26,6 +26,8 @@ export interface CameraIdentity {
   cert: string;
   /** The CA that signed the broker's certificate. */
   brokerCa: string;
+  /** The pinned device CA (what the agent's start checks chain the device certificate to). */
+  deviceCa?: string;
 }
 
 export interface CameraTrust {
@@ -42,6 +44,7 @@ export function writeCameraState(root: string, id: CameraIdentity, trust: Camera
   writeFileSync(paths.deviceKey, id.key, { mode: 0o600 });
   writeFileSync(paths.deviceCert, id.cert);
   writeFileSync(paths.brokerCa, id.brokerCa);
+  if (id.deviceCa) writeFileSync(paths.deviceCa, id.deviceCa);
   writeFileSync(paths.trustRoot, JSON.stringify(trust.trustRootJwk));
   writeFileSync(paths.trustBundle, trust.trustBundle);
   writeFileSync(paths.binding, trust.binding);
@@ -52,7 +55,6 @@ export interface FleetCamera {
   serial: string;
   kind: 'full' | 'light';
   gateUrl: string;
-  link: CloudLink;
   /** Security events this camera emitted (light cameras count them; full agents report -1). */
   emitted(): number;
   /** Events still waiting in the on-disk queue (-1 when not visible). */
@@ -115,7 +117,6 @@ export async function startLightCamera(opts: { serial: string; root: string; con
     serial,
     kind: 'light',
     gateUrl: gate.url!,
-    link,
     emitted: () => emitted,
     queued: () => queue.size,
     async stop() {

@@ -27,6 +27,8 @@ export interface CommandReply {
 export interface BenchCloud {
   events: CloudEvent[];
   online(serial: string): boolean;
+  /** Called with (serial, Date.now()) on every live `{"online":true}` state. */
+  onOnline(fn: (serial: string, at: number) => void): () => void;
   /** Forgets who is online (the cloud saw its broker go down). */
   resetOnline(): void;
   onlineCount(): number;
@@ -41,6 +43,7 @@ export async function connectBenchCloud(opts: { url: string; key: string; cert: 
   const events: CloudEvent[] = [];
   const pending = new Map<string, (r: CommandReply) => void>();
   const stateWaiters = new Set<() => void>();
+  const onlineListeners = new Set<(serial: string, at: number) => void>();
   const client: MqttClient = mqtt.connect(opts.url, {
     key: opts.key,
     cert: opts.cert,
@@ -69,7 +72,9 @@ export async function connectBenchCloud(opts: { url: string; key: string; cert: 
       // Retained states may be stale (a broker restart keeps them, wills do not fire): only a live
       // state message says a camera is online now.
       if (packet.retain) return;
-      states.set(serial, (body as { online?: boolean })?.online === true);
+      const on = (body as { online?: boolean })?.online === true;
+      states.set(serial, on);
+      if (on) for (const f of onlineListeners) f(serial, Date.now());
       for (const w of stateWaiters) w();
     } else if (kind === 'events') {
       events.push({ serial, at: Date.now(), event: body as SecurityEvent });
@@ -91,6 +96,10 @@ export async function connectBenchCloud(opts: { url: string; key: string; cert: 
     events,
     online: (s) => states.get(s) === true,
     resetOnline: () => states.clear(),
+    onOnline(fn) {
+      onlineListeners.add(fn);
+      return () => onlineListeners.delete(fn);
+    },
     onlineCount: () => [...states.values()].filter(Boolean).length,
     waitOnline(serial, timeoutMs) {
       if (states.get(serial)) return Promise.resolve(true);
