@@ -5,11 +5,11 @@
  * Development and tests only: a real cloud keeps the root offline and these keys in an HSM.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { signCompact } from '../../agent/grants/jws.ts';
 import { TRUST_BUNDLE_TYP } from '../../agent/grants/trust-bundle.ts';
-import { writeFileAtomic } from '../../agent/storage/atomic-file.ts';
+import { fsyncDir, writeFileAtomic } from '../../agent/storage/atomic-file.ts';
 
 export interface SigningKey {
   kid: string;
@@ -45,6 +45,38 @@ function saveKey(dir: string, role: Role, key: SigningKey): void {
   writeFileAtomic(join(dir, `${role}.jwk.json`), JSON.stringify(jwk), 0o600);
 }
 
+/**
+ * Writes `path` only if it does not exist yet, atomically (temp file + link): when two processes
+ * (the dev cloud and a `dev-cloud grant` run) create keys at once, the first one wins and the
+ * other loads the winner's, so nobody signs with a key the trust bundle does not list.
+ */
+function createOnce(path: string, data: string, mode: number): boolean {
+  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  const fd = openSync(tmp, 'wx', mode);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(tmp, path);
+    fsyncDir(dirname(path));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    unlinkSync(tmp);
+  }
+}
+
+function bundleVersion(jws: string): number {
+  const version = (JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8')) as { version?: unknown }).version;
+  if (typeof version !== 'number') throw new Error('dev trust bundle without a version');
+  return version;
+}
+
 function loadKey(dir: string, role: Role): SigningKey | undefined {
   const file = join(dir, `${role}.jwk.json`);
   if (!existsSync(file)) return undefined;
@@ -78,23 +110,16 @@ export async function loadOrCreateSigningKeys(devDir: string): Promise<DevSignin
   for (const role of ['root', 'issuer', 'binding'] as const) {
     let k = loadKey(dir, role);
     if (!k) {
-      k = newKey(role);
-      saveKey(dir, role, k);
+      const fresh = newKey(role);
+      const jwk = { ...fresh.privateKey.export({ format: 'jwk' }), kid: fresh.kid };
+      k = createOnce(join(dir, `${role}.jwk.json`), JSON.stringify(jwk), 0o600) ? fresh : loadKey(dir, role)!;
     }
     keys[role] = k;
   }
   const bundleFile = join(dir, 'trust-bundle.jws');
-  let trustBundle: string;
-  let trustVersion: number;
-  if (existsSync(bundleFile) && existsSync(join(dir, 'trust-version'))) {
-    trustBundle = readFileSync(bundleFile, 'utf8');
-    trustVersion = Number(readFileSync(join(dir, 'trust-version'), 'utf8'));
-  } else {
-    trustVersion = 1;
-    trustBundle = signTrustBundle(keys.root, trustVersion, [keys.issuer], [keys.binding]);
-    writeFileAtomic(bundleFile, trustBundle, 0o644);
-    writeFileSync(join(dir, 'trust-version'), String(trustVersion));
-  }
+  if (!existsSync(bundleFile)) createOnce(bundleFile, signTrustBundle(keys.root, 1, [keys.issuer], [keys.binding]), 0o644);
+  const trustBundle = readFileSync(bundleFile, 'utf8');
+  const trustVersion = bundleVersion(trustBundle);
   return { ...keys, trustRootJwk: keys.root.publicJwk, trustBundle, trustVersion };
 }
 
@@ -115,6 +140,5 @@ export async function rotateSigningKeys(devDir: string, opts: { binding?: boolea
   const trustVersion = current.trustVersion + 1;
   const trustBundle = signTrustBundle(current.root, trustVersion, [issuer], [binding]);
   writeFileAtomic(join(dir, 'trust-bundle.jws'), trustBundle, 0o644);
-  writeFileSync(join(dir, 'trust-version'), String(trustVersion));
   return { ...current, issuer, binding, trustBundle, trustVersion };
 }
