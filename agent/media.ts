@@ -89,6 +89,7 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
         logger: log,
         activity,
         closeSessions: (jti) => gate?.closeByJti(jti) ?? 0,
+        privacy,
       });
       await gate.listen();
       listening = true;

@@ -26,6 +26,8 @@ export interface PushDeps {
   activity?: Activity;
   /** stream.stop also cuts viewer sessions of that jti (the gate's closeByJti). */
   closeSessions?: (jti: string) => number;
+  /** Privacy on stops every push (capture stops too; a push must not linger with its light on). */
+  privacy?: { on(ev: 'change', fn: (on: boolean) => void): unknown; off(ev: 'change', fn: (on: boolean) => void): unknown };
   /** Delay before retrying a failed push (ms). */
   retryMs?: number;
 }
@@ -83,7 +85,15 @@ export class PushService {
   private readonly jobs = new Map<string, PushJob>();
   readonly counters = { started: 0, refused: 0, stopped: 0, failures: 0 };
 
-  constructor(private readonly deps: PushDeps) {}
+  private readonly onPrivacy = (on: boolean) => {
+    if (!on || this.jobs.size === 0) return;
+    this.deps.logger.warn({ pushes: this.jobs.size }, 'privacy on: every push stopped');
+    for (const j of [...this.jobs.values()]) void j.stop();
+  };
+
+  constructor(private readonly deps: PushDeps) {
+    deps.privacy?.on('change', this.onPrivacy);
+  }
 
   active(): ActivePush[] {
     return [...this.jobs.values()].map(({ stop: _s, ...rest }) => rest);
@@ -119,6 +129,7 @@ export class PushService {
   }
 
   async close(): Promise<void> {
+    this.deps.privacy?.off('change', this.onPrivacy);
     await Promise.all([...this.jobs.values()].map((j) => j.stop()));
   }
 
