@@ -115,7 +115,9 @@ test('events emitted while a delivery runs are delivered by it, still in order',
     if (emitted < 20) q.emit(ev(emitted++));
   };
   q.emit(ev(emitted++));
-  await new Promise((r) => setTimeout(r, 100));
+  // Each ack is a file write: on a loaded machine this takes a while, so wait for the outcome
+  // (bounded) rather than for a fixed time.
+  for (let waited = 0; out.length < 20 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(out, Array.from({ length: 20 }, (_, i) => i));
   assert.equal(q.size, 0);
 });
