@@ -98,6 +98,7 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
       if (id.serial !== serial) {
         throw new LenscapError(CLIENT_ERRORS.alreadyProvisioned, `this camera already has a valid identity for ${id.serial}, not ${serial}; check the serial label, or re-run with --force to replace it`);
       }
+      rmSync(join(paths.root, PENDING_FILE), { force: true }); // an interrupted run's key, now unneeded
       step(`existing identity ${id.serial} is valid until ${id.notAfter.toISOString()}: nothing to do (use --force to replace it)`);
       return { status: 'already', serial: id.serial, notAfter: id.notAfter };
     }
