@@ -196,7 +196,18 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
       return !!b && b.publisher !== null && b.flvVideoHeader !== null;
     },
     attach(sink: FlvSink) {
-      const sub = { id: `tap-${++seq}`, ip: '', protocol: 'flv', streamPath, inBytes: 0, outBytes: 0, sendBuffer: (buf: Buffer) => sink.write(buf), close: () => sink.end() };
+      let first = true;
+      const send = (buf: Buffer) => {
+        if (first && buf.length === 13 && buf.toString('latin1', 0, 3) === 'FLV') {
+          // NMS's header always announces audio; capture is video only (-an). Players
+          // (flv.js/mpegts.js) and ffmpeg's flv demuxer would wait for audio that never comes.
+          buf = Buffer.from(buf);
+          buf[4] = buf[4]! & ~0x04;
+        }
+        first = false;
+        sink.write(buf);
+      };
+      const sub = { id: `tap-${++seq}`, ip: '', protocol: 'flv', streamPath, inBytes: 0, outBytes: 0, sendBuffer: send, close: () => sink.end() };
       const b = broadcast();
       sinks.add(sink);
       counters.taps = sinks.size;

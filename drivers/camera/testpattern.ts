@@ -21,9 +21,12 @@ export interface TestPatternOptions {
   fontFile?: string;
 }
 
-/** drawtext text escaping: the label is config, so quote everything drawtext treats specially. */
-function escapeDrawtext(s: string): string {
-  return s.replace(/[\\':%,;[\]=]/g, (c) => `\\${c}`);
+/**
+ * The label is config: rather than trust three layers of ffmpeg escaping (filtergraph, option,
+ * drawtext expansion), anything outside a plain set becomes a space.
+ */
+export function safeLabel(s: string): string {
+  return s.replace(/[^A-Za-z0-9 _.@#+-]/g, ' ').slice(0, 64);
 }
 
 export function testPatternArgs(req: CameraRequest, opts: TestPatternOptions): CaptureArgs {
@@ -31,7 +34,7 @@ export function testPatternArgs(req: CameraRequest, opts: TestPatternOptions): C
   const filters: string[] = [];
   if (opts.hasDrawtext && font) {
     const common = `fontfile=${font}:fontcolor=${req.color}:box=1:boxcolor=black@0.5:boxborderw=6`;
-    filters.push(`drawtext=${common}:fontsize=${Math.max(12, Math.round(req.height / 18))}:x=10:y=10:text='${escapeDrawtext(req.label)}'`);
+    filters.push(`drawtext=${common}:fontsize=${Math.max(12, Math.round(req.height / 18))}:x=10:y=10:text='${safeLabel(req.label)}'`);
     filters.push(`drawtext=${common}:fontsize=${Math.max(12, Math.round(req.height / 14))}:x=10:y=h-th-10:text='%{localtime}'`);
   }
   return {
