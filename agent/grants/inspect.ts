@@ -31,6 +31,21 @@ function decodePart(part: string | undefined): unknown {
   }
 }
 
+/**
+ * When the signature could not be checked (no trust material, unknown key), the claims are still
+ * what the engineer needs to read: say what they would mean, clearly marked as unverified.
+ */
+function unverifiedHints(claims: unknown, opts: { serial: string; config: Config; clock: Clock }): string[] {
+  if (typeof claims !== 'object' || claims === null) return [];
+  const c = claims as Record<string, unknown>;
+  const out: string[] = [];
+  const now = opts.clock.now() / 1000;
+  out.push(`unverified: aud ${JSON.stringify(c.aud)} ${c.aud === opts.serial ? 'matches' : 'does NOT match'} this camera ${JSON.stringify(opts.serial)}`);
+  out.push(`unverified: iss ${JSON.stringify(c.iss)} ${c.iss === opts.config.grants.issuer ? 'matches' : 'does NOT match'} the configured issuer`);
+  if (typeof c.exp === 'number') out.push(`unverified: ${c.exp > now ? `expires in ${Math.round(c.exp - now)} s` : `expired ${Math.round(now - c.exp)} s ago`}`);
+  return out;
+}
+
 export function inspectGrant(token: string, opts: { serial: string; config: Config; paths: StateLayout; clock: Clock; purpose: 'view' | 'push' }): InspectReport {
   const notes: string[] = [];
   const [h, p] = token.split('.');
@@ -74,6 +89,7 @@ export function inspectGrant(token: string, opts: { serial: string; config: Conf
     opts.clock.now(),
     passed,
   );
+  if (!decision.ok && !passed.includes('signature')) notes.push(...unverifiedHints(decodePart(p), opts));
   const checks = GRANT_CHECKS.map((check) => ({
     check,
     result: passed.includes(check) ? ('pass' as const) : !decision.ok && check === GRANT_CHECKS[passed.length] ? ('fail' as const) : ('not run' as const),
