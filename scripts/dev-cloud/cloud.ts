@@ -17,6 +17,7 @@ import { connectCloudClient, type CloudClient } from './cloud-client.ts';
 import { startRelay } from './relay.ts';
 import { mintGrant, signBindingRecord } from './mint.ts';
 import { loadOrCreateSigningKeys } from './signing-keys.ts';
+import { startDevCloudIdentity } from './server.ts';
 
 /** What the identity side of the dev cloud (CA, provisioning, keys) gives the rest of it. */
 export interface DevCloudIdentity {
@@ -62,6 +63,17 @@ export interface DevCloudStack {
   registerCamera(info: CameraInfo): void;
   pids(): Record<string, number>;
   close(): Promise<void>;
+}
+
+/**
+ * The whole dev cloud: identity side (CAs, provisioning over HTTPS, from server.ts) and signing keys
+ * (grants, binding records) under `opts.dir`, then broker, cloud client, relay and page.
+ */
+export async function startStack(opts: StackOptions): Promise<DevCloudStack> {
+  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+  const signing = await signingSide(opts.dir);
+  const identity = await startDevCloudIdentity({ devDir: opts.dir, ...(opts.logger ? { logger: opts.logger } : {}) });
+  return composeStack({ ...signing, ...identity }, opts);
 }
 
 /**

@@ -37,7 +37,7 @@ export async function launchBrowser(opts: { timeoutMs?: number } = {}): Promise<
     headless: true,
     args: CHROMIUM_FLAGS,
     timeout: opts.timeoutMs ?? 30_000,
-    viewport: { width: 1280, height: 800 },
+    viewport: { width: 1280, height: 900 },
   });
   const page = context.pages()[0] ?? (await context.newPage());
   const logs: string[] = [];

@@ -69,7 +69,7 @@ function renderCameras() {
         { 'data-serial': c.serial, 'data-online': String(c.online) },
         el('span', { class: `dot ${c.online ? 'online' : ''}`, title: c.online ? 'online' : 'offline' }),
         el('b', {}, c.serial),
-        el('span', { class: 'muted' }, c.label || ''),
+        el('span', { class: 'muted' }, c.label && c.label !== c.serial ? c.label : ''),
         el('button', { 'data-testid': `watch-${c.serial}`, onclick: () => watch(c.serial).catch(showPlayError) }, 'Watch'),
       ),
     );
@@ -172,7 +172,7 @@ async function replayIncident() {
   try {
     const r = await api('/api/incident', {});
     $('incident-grant').textContent = `viewer ${r.viewer}, minted for ${r.mintedFor}, delivered to ${r.deliveredTo} (${short(r.token)})`;
-    state.incident = { ...r, startedAt: performance.now(), done: false };
+    state.incident = { ...r, startedAt: performance.now(), startedWall: Date.now(), done: false };
     // Events can beat the HTTP answer: look at what already arrived first.
     for (const e of state.events) matchIncident(e);
     const res = await fetch(r.flvUrl, { headers: { Authorization: `Bearer ${r.token}` } });
@@ -203,7 +203,10 @@ function matchIncident(e) {
   if (!inc || inc.done) return;
   const ev = e.event || {};
   if (e.serial !== inc.deliveredTo || ev.type !== 'grant_refused') return;
-  if (ev.jti && ev.jti !== inc.jti) return;
+  // Only this attempt's event: same grant id when the camera reports one, else same reason, and
+  // never one received before the button was pressed (the browser and dev cloud share a clock).
+  if (ev.jti ? ev.jti !== inc.jti : ev.reason !== inc.expect.reason) return;
+  if (Date.parse(e.receivedAt) < inc.startedWall - 1000) return;
   inc.done = true;
   const ms = Math.round(performance.now() - inc.startedAt);
   $('incident-event').textContent = `${e.serial}: ${ev.type} ${ev.reason}${ev.claimedAud ? `, claimed aud ${ev.claimedAud}` : ''} — received ${ms} ms after the attempt`;
@@ -233,14 +236,21 @@ function renderTelemetry() {
   if (telemetry.size === 0) return box.append(el('p', { class: 'muted' }, 'none yet'));
   for (const [serial, t] of [...telemetry.entries()].sort()) {
     const parts = [];
+    // A handful of figures a person reads at a glance; the full sample is in the API.
     const flat = (obj, prefix) => {
       for (const [k, v] of Object.entries(obj || {})) {
-        if (v && typeof v === 'object' && !Array.isArray(v) && !prefix) flat(v, `${k}.`);
-        else if (typeof v !== 'object') parts.push(`${prefix || ''}${k}=${typeof v === 'number' ? +v.toFixed(2) : v}`);
+        if (v && typeof v === 'object' && !Array.isArray(v)) flat(v, `${prefix}${k}.`);
+        else if (typeof v === 'number' || typeof v === 'boolean') parts.push([`${prefix}${k}`, v]);
       }
     };
     flat(t.telemetry, '');
-    box.append(el('div', { class: 'cam', 'data-serial': serial }, el('b', {}, serial), ` ${new Date(t.at).toLocaleTimeString()}`, el('br'), parts.slice(0, 14).join('  ')));
+    const skip = /(^at$|Bytes$|path$|load5|load15|\.cost|Ms$)/;
+    const text = parts
+      .filter(([k]) => !skip.test(k))
+      .slice(0, 8)
+      .map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(1) : v}`)
+      .join('  ');
+    box.append(el('div', { class: 'cam', 'data-serial': serial }, el('b', {}, serial), ` ${new Date(t.at).toLocaleTimeString()}`, el('br'), text));
   }
 }
 

@@ -1,0 +1,313 @@
+/**
+ * `npm start`: the whole system on one machine. Starts the dev cloud (CA and provisioning, mTLS
+ * broker, grant endpoint, relay, viewer page), provisions CAM-DEMO-1 and CAM-DEMO-2 through the real
+ * provisioning flow (a one-time token and `lenscap provision`), starts both agents with
+ * `lenscap run`, claims them for alice and bob with signed binding records sent as cloud `binding`
+ * commands, writes .lenscap/stack.json, and stops every child on Ctrl-C/SIGTERM.
+ * Must never copy identity files into a camera's state dir (provisioning does that), and must never
+ * leave a child process or stack.json behind when it stops.
+ *
+ *   npm start [-- --reset] [--broker aedes|mosquitto] [--open] [--dir DIR]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { describeError, LenscapError } from '../agent/errors.ts';
+import { createLogger } from '../agent/log.ts';
+import { freePort } from './dev-cloud/broker-mosquitto.ts';
+import { DEMO_USERS } from './dev-cloud/api.ts';
+import { startStack, type DevCloudStack } from './dev-cloud/cloud.ts';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+interface DemoCamera {
+  serial: string;
+  owner: string;
+  label: string;
+  color: string;
+  driver: 'v4l2' | 'testpattern';
+}
+
+interface RunningCamera extends DemoCamera {
+  stateDir: string;
+  configPath: string;
+  logPath: string;
+  gateUrl: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+function demoCameras(): DemoCamera[] {
+  const hasV4l2 = existsSync('/dev/video0');
+  return [
+    { serial: 'CAM-DEMO-1', owner: 'alice', label: hasV4l2 ? 'CAM-DEMO-1 /dev/video0' : 'CAM-DEMO-1', color: 'white', driver: hasV4l2 ? 'v4l2' : 'testpattern' },
+    { serial: 'CAM-DEMO-2', owner: 'bob', label: 'CAM-DEMO-2', color: 'yellow', driver: 'testpattern' },
+  ];
+}
+
+// ---- progress output ----------------------------------------------------------------------
+let stepNo = 0;
+const STEPS = 7;
+async function step<T>(title: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> {
+  stepNo += 1;
+  const t0 = Date.now();
+  process.stdout.write(`[${stepNo}/${STEPS}] ${title} … `);
+  try {
+    const v = await fn();
+    process.stdout.write(`ok (${((Date.now() - t0) / 1000).toFixed(1)} s)${detail ? ` ${detail(v)}` : ''}\n`);
+    return v;
+  } catch (err) {
+    process.stdout.write('FAILED\n');
+    throw err;
+  }
+}
+
+/** Runs `lenscap <args>` from the sources (so a stale dist/ is never used). */
+function lenscapArgs(args: string[]): string[] {
+  return ['--import', 'tsx', join(REPO, 'agent', 'main.ts'), ...args];
+}
+
+function runLenscap(args: string[], log: WriteStream, timeoutMs: number): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, lenscapArgs(args), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      log.write(d);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new LenscapError('ERR_START_TIMEOUT', `lenscap ${args[0]} took longer than ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      resolvePromise({ code, out });
+    });
+  });
+}
+
+function agentConfig(cam: DemoCamera, stateDir: string, stack: DevCloudStack, gatePort: number) {
+  return {
+    serial: cam.serial,
+    stateDir,
+    log: { level: 'info' },
+    cloud: {
+      url: stack.brokerUrl,
+      // aedes speaks MQTT 3.1.1 only.
+      protocolVersion: stack.brokerKind === 'aedes' ? 4 : 5,
+      keepaliveSeconds: 30,
+      // One machine, two cameras: no stampede to avoid, so come online at once.
+      backoff: { baseMs: 500, capMs: 5000, initialDelayMaxMs: 0 },
+    },
+    gate: {
+      host: '127.0.0.1',
+      port: gatePort,
+      // Plain HTTP on loopback: a browser would not trust the dev device CA's certificate.
+      tls: false,
+      viewerOrigins: [stack.pageUrl, stack.pageUrl.replace('127.0.0.1', 'localhost')],
+    },
+    stream: { mode: 'on-demand', idleStopSeconds: 15 },
+    camera: { driver: cam.driver, label: cam.label, color: cam.color },
+    telemetry: { intervalSeconds: 5 },
+  };
+}
+
+function stopChild(child: ChildProcess, exited: Promise<unknown>, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return Promise.resolve();
+  const pid = child.pid;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    /* already gone */
+  }
+  const killer = setTimeout(() => {
+    // Its own process group (detached): takes any ffmpeg it left behind with it.
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }, graceMs);
+  return exited.then(() => {
+    clearTimeout(killer);
+    // Whatever is still in its group (an orphaned ffmpeg) goes too.
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* group empty */
+    }
+  });
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      reset: { type: 'boolean', default: false },
+      broker: { type: 'string', default: 'aedes' },
+      open: { type: 'boolean', default: false },
+      dir: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write('usage: npm start [-- --reset] [--broker aedes|mosquitto] [--open] [--dir DIR]\n');
+    return 0;
+  }
+  if (values.broker !== 'aedes' && values.broker !== 'mosquitto') throw new LenscapError('ERR_CLI_USAGE', `--broker must be aedes or mosquitto, not ${values.broker}`);
+  const root = resolve(values.dir ?? process.env.LENSCAP_HOME ?? join(process.cwd(), '.lenscap'));
+  const stackFile = join(root, 'stack.json');
+  const show = (p: string) => (relative(process.cwd(), p).startsWith('..') ? p : `./${relative(process.cwd(), p)}`);
+
+  if (values.reset && existsSync(root)) rmSync(root, { recursive: true, force: true });
+  const reused = existsSync(join(root, 'dev'));
+  mkdirSync(join(root, 'logs'), { recursive: true, mode: 0o700 });
+  const logger = createLogger({ destination: createWriteStream(join(root, 'logs', 'dev-cloud.log'), { flags: 'a' }) });
+  process.stdout.write(`lenscap local stack in ${show(root)} (${reused ? 'reusing it; --reset starts clean' : 'fresh'})\n`);
+
+  const cameras: RunningCamera[] = [];
+  let stack: DevCloudStack | undefined;
+  let stopping: Promise<void> | undefined;
+  const shutdown = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      process.stdout.write(`\nstopping (${why}) …\n`);
+      rmSync(stackFile, { force: true });
+      await Promise.all(cameras.map((c) => stopChild(c.child, c.exited, 8000)));
+      await stack?.close().catch((err) => logger.error({ err: describeError(err) }, 'closing the dev cloud'));
+      process.stdout.write('stopped: every child process ended, ports freed.\n');
+    })();
+    return stopping;
+  };
+  let signalled = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = true;
+    shutdown(sig).then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    const pagePort = await freePort();
+    stack = await step(
+      `dev cloud: CA + provisioning, broker (${values.broker}, mTLS), grant endpoint, relay, page`,
+      () => startStack({ dir: join(root, 'dev'), broker: values.broker as 'aedes' | 'mosquitto', pagePort, logger }),
+      (s) => s.pageUrl,
+    );
+    const s = stack;
+    const plan = demoCameras();
+
+    await step('provision CAM-DEMO-1 and CAM-DEMO-2 (one-time token + lenscap provision)', async () => {
+      for (const cam of plan) {
+        const stateDir = join(root, 'cameras', cam.serial);
+        mkdirSync(dirname(stateDir), { recursive: true, mode: 0o700 });
+        const log = createWriteStream(join(root, 'logs', `${cam.serial}.provision.log`), { flags: 'a' });
+        const token = await s.createToken(cam.serial);
+        const r = await runLenscap(['provision', '--serial', cam.serial, '--url', s.provisioningUrl, '--token', token, '--ca', s.provisioningCaFile, '--state-dir', stateDir], log, 60_000);
+        log.end();
+        if (r.code !== 0) throw new LenscapError('ERR_START_PROVISION', `lenscap provision ${cam.serial} failed (exit ${r.code}): ${r.out.trim().split('\n').slice(-2).join(' | ')}`);
+      }
+    });
+
+    await step('start two agents (lenscap run --config …)', async () => {
+      for (const cam of plan) {
+        const stateDir = join(root, 'cameras', cam.serial);
+        const gatePort = await freePort();
+        const configPath = join(root, 'cameras', `${cam.serial}.json`);
+        writeFileSync(configPath, JSON.stringify(agentConfig(cam, stateDir, s, gatePort), null, 2) + '\n', { mode: 0o600 });
+        const logPath = join(root, 'logs', `${cam.serial}.log`);
+        const out = createWriteStream(logPath, { flags: 'a' });
+        const child = spawn(process.execPath, lenscapArgs(['run', '--config', configPath]), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+        child.stdout?.pipe(out);
+        child.stderr?.pipe(out);
+        const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+        const running: RunningCamera = { ...cam, stateDir, configPath, logPath, gateUrl: `http://127.0.0.1:${gatePort}`, child, exited };
+        cameras.push(running);
+        s.registerCamera({ serial: cam.serial, label: cam.driver === 'v4l2' ? '/dev/video0' : `test pattern, ${cam.color} label`, gateUrl: running.gateUrl });
+        void exited.then((code) => {
+          if (!stopping) process.stdout.write(`\n${cam.serial} agent exited (code ${code}); see ${show(logPath)}\n`);
+        });
+      }
+    }, () => cameras.map((c) => `${c.serial} pid ${c.child.pid}`).join(', '));
+
+    await step('wait for both cameras online (retained MQTT state)', async () => {
+      await Promise.all(
+        cameras.map((c) =>
+          Promise.race([
+            s.cloud.waitOnline(c.serial, 45_000),
+            c.exited.then((code) => {
+              throw new LenscapError('ERR_START_AGENT', `${c.serial} agent exited with code ${code} before going online; see ${show(c.logPath)}`);
+            }),
+          ]),
+        ),
+      );
+    });
+
+    await step('claim cameras: signed binding records via cloud `binding` command', async () => {
+      for (const c of cameras) await s.claim(c.serial, c.owner);
+    }, () => cameras.map((c) => `${c.serial}→${c.owner}`).join(', '));
+
+    await step('check each gate answers (a request without a grant is refused)', async () => {
+      for (const c of cameras) {
+        const res = await fetch(`${c.gateUrl}/live/${c.serial}.flv`);
+        await res.body?.cancel();
+        if (res.status !== 401 && res.status !== 403) throw new LenscapError('ERR_START_GATE', `${c.serial} gate answered ${res.status} without a grant`);
+      }
+    });
+
+    await step('write stack.json', async () => {
+      const info = {
+        startedAt: new Date().toISOString(),
+        root,
+        serials: cameras.map((c) => c.serial),
+        pageUrl: s.pageUrl,
+        brokerUrl: s.brokerUrl,
+        brokerKind: s.brokerKind,
+        provisioningUrl: s.provisioningUrl,
+        relay: s.relayRtmpBase,
+        users: DEMO_USERS,
+        cameras: cameras.map((c) => ({ serial: c.serial, owner: c.owner, driver: c.driver, gateUrl: c.gateUrl, flvUrl: `${c.gateUrl}/live/${c.serial}.flv`, pid: c.child.pid, stateDir: c.stateDir, config: c.configPath, log: c.logPath })),
+        pids: { start: process.pid, agents: Object.fromEntries(cameras.map((c) => [c.serial, c.child.pid])), ...s.pids() },
+      };
+      writeFileSync(stackFile, JSON.stringify(info, null, 2) + '\n');
+    });
+
+    const lines = [
+      '',
+      `lenscap is up. Open ${s.pageUrl} — pick "alice", click Watch, then "Replay the incident".`,
+      `  cameras : ${cameras.map((c) => `${c.serial} (${c.driver}, owner ${c.owner}) gate ${c.gateUrl}`).join('\n            ')}`,
+      `  broker  : ${s.brokerUrl} (${s.brokerKind}, mTLS)   relay: ${s.relayRtmpBase}`,
+      `  logs    : ${show(join(root, 'logs'))}/   stack: ${show(stackFile)}`,
+      '  stop    : Ctrl-C (stops every agent, ffmpeg and server)',
+      '',
+    ];
+    process.stdout.write(lines.join('\n'));
+    if (values.open) openBrowser(s.pageUrl);
+    await new Promise<void>(() => undefined); // until a signal
+    return 0;
+  } catch (err) {
+    process.stderr.write(`${describeError(err)}\n`);
+    await shutdown('start failed');
+    return 1;
+  }
+}
+
+function openBrowser(url: string): void {
+  const cmd = process.platform === 'darwin' ? 'open' : 'xdg-open';
+  const child = spawn(cmd, [url], { stdio: 'ignore', detached: true });
+  child.on('error', () => process.stdout.write(`(no browser opener found; open ${url} yourself)\n`));
+  child.unref();
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`${describeError(err)}\n`);
+    process.exit(1);
+  },
+);

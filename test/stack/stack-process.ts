@@ -1,0 +1,124 @@
+/**
+ * Runs the real `npm start` (scripts/start.ts under tsx) in a temp dir for the stack tests, waits
+ * for its stack.json, and stops it with SIGTERM, reporting every process of its tree that is still
+ * alive afterwards (there must be none).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface StackInfo {
+  root: string;
+  serials: string[];
+  pageUrl: string;
+  brokerUrl: string;
+  brokerKind: string;
+  cameras: Array<{ serial: string; owner: string; gateUrl: string; flvUrl: string; pid: number }>;
+  pids: Record<string, unknown>;
+}
+
+export interface StackProcess {
+  child: ChildProcess;
+  output: () => string;
+  stackFile: string;
+  /** Resolves with stack.json once the stack is up. */
+  ready: Promise<StackInfo>;
+  /** SIGTERM, wait for exit; returns the exit code and the pids of its tree still alive. */
+  stop(timeoutMs?: number): Promise<{ code: number | null; survivors: number[] }>;
+}
+
+/** Every descendant of `pid` (from /proc), so a test can check none outlives the stack. */
+export function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parent.set(Number(name), ppid);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, pp] of parent) {
+      if (pp === p) {
+        out.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    // A zombie answers kill(0) too; once its parent is gone init reaps it, so it holds nothing.
+    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+    return state !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export function startStackProcess(dir: string, extraArgs: string[] = [], timeoutMs = 90_000): StackProcess {
+  const stackFile = join(dir, 'stack.json');
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'scripts', 'start.ts'), '--dir', dir, ...extraArgs], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FORCE_COLOR: '0' },
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let tree: number[] = [];
+
+  const ready = new Promise<StackInfo>((resolvePromise, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const poll = () => {
+      if (child.exitCode !== null) return reject(new Error(`npm start exited (${child.exitCode}) before stack.json:\n${out}`));
+      if (existsSync(stackFile)) {
+        try {
+          const info = JSON.parse(readFileSync(stackFile, 'utf8')) as StackInfo;
+          return resolvePromise(info);
+        } catch {
+          /* being written */
+        }
+      }
+      if (Date.now() > deadline) return reject(new Error(`stack not up within ${timeoutMs} ms:\n${out}`));
+      setTimeout(poll, 200);
+    };
+    poll();
+  });
+
+  return {
+    child,
+    output: () => out,
+    stackFile,
+    ready,
+    async stop(stopTimeoutMs = 30_000) {
+      if (child.pid && child.exitCode === null) {
+        tree = descendants(child.pid);
+        child.kill('SIGTERM');
+      }
+      const code = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), stopTimeoutMs))]);
+      const survivors = tree.filter(alive);
+      // Never leave anything behind even when the assertion is about to fail.
+      for (const p of [...survivors, ...(child.exitCode === null && child.pid ? [child.pid] : [])]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      return { code, survivors };
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * `npm start` from a clean state: the dev cloud, two provisioned and claimed agents, stack.json,
+ * the page served, each gate refusing a request without a grant and streaming with one; then
+ * SIGTERM stops every process of the tree (agents, ffmpeg, broker), frees the ports and removes
+ * stack.json.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { makeTempDir } from '../support/tmp.ts';
+import { startStackProcess } from './stack-process.ts';
+
+function portClosed(url: string): Promise<boolean> {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const s = net.connect(Number(u.port), u.hostname);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(true));
+  });
+}
+
+async function readFlvHead(url: string, token: string): Promise<{ status: number; head: string; bytes: number }> {
+  const ac = new AbortController();
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
+  if (!res.ok || !res.body) return { status: res.status, head: '', bytes: 0 };
+  const reader = res.body.getReader();
+  let bytes = 0;
+  let head = '';
+  const deadline = Date.now() + 15_000;
+  while (bytes < 4096 && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    if (!head) head = Buffer.from(value).subarray(0, 3).toString('latin1');
+    bytes += value.length;
+  }
+  ac.abort();
+  return { status: res.status, head, bytes };
+}
+
+test('npm start comes up from clean state, serves the page, and leaves nothing behind', { timeout: 150_000 }, async () => {
+  const tmp = makeTempDir('lenscap-start-');
+  const stack = startStackProcess(tmp.dir);
+  try {
+    const info = await stack.ready;
+    assert.deepEqual(info.serials, ['CAM-DEMO-1', 'CAM-DEMO-2']);
+    assert.match(info.pageUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(info.brokerUrl, /^mqtts:\/\/127\.0\.0\.1:\d+$/);
+    const out = stack.output();
+    assert.match(out, /\[7\/7\] write stack\.json … ok/);
+    assert.match(out, /lenscap is up/);
+
+    const page = await fetch(info.pageUrl);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /Replay the incident/);
+    const cams = (await (await fetch(`${info.pageUrl}/api/cameras?user=alice`)).json()) as Array<{ serial: string; online: boolean }>;
+    assert.deepEqual(cams.map((c) => [c.serial, c.online]), [['CAM-DEMO-1', true]]);
+
+    // A real grant from the dev cloud opens camera 1's stream; bob may not get one for it.
+    const grant = (await (await fetch(`${info.pageUrl}/api/grant`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', serial: 'CAM-DEMO-1' }) })).json()) as { token: string; flvUrl: string };
+    const flv = await readFlvHead(grant.flvUrl, grant.token);
+    assert.equal(flv.status, 200);
+    assert.equal(flv.head, 'FLV');
+    assert.ok(flv.bytes > 1000, `only ${flv.bytes} bytes`);
+    const denied = await fetch(`${info.pageUrl}/api/grant`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'bob', serial: 'CAM-DEMO-1' }) });
+    assert.equal(denied.status, 403);
+
+    const { code, survivors } = await stack.stop();
+    assert.equal(code, 0, stack.output());
+    assert.deepEqual(survivors, [], `processes left behind: ${survivors.join(', ')}`);
+    assert.equal(existsSync(stack.stackFile), false, 'stack.json must be removed on shutdown');
+    for (const url of [info.pageUrl, info.brokerUrl.replace('mqtts:', 'http:'), ...info.cameras.map((c) => c.gateUrl)]) {
+      assert.equal(await portClosed(url), true, `${url} still open`);
+    }
+  } finally {
+    await stack.stop(5000);
+    tmp.cleanup();
+  }
+});
