@@ -17,7 +17,7 @@ import { createCloudLink, type CloudLink } from './cloud/link.ts';
 import type { Config } from './config/schema.ts';
 import { describeError } from './errors.ts';
 import { createGrantGate } from './grants/grant-gate.ts';
-import { checkIdentity } from './identity/check.ts';
+import { loadIdentity } from './identity/load.ts';
 import { createLogger, type Logger } from './log.ts';
 import { stateLayout } from './state-layout.ts';
 import { createWatchdog } from './systemd/watchdog.ts';
@@ -57,10 +57,10 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
   };
 
   // 1. Identity: the serial is the certificate's CN; any doubt stops the agent here.
-  const identity = checkIdentity({ paths, expectedSerial: config.serial, clock });
+  const identity = loadIdentity({ paths, expectedSerial: config.serial, clock });
   const serial = identity.serial;
   const logger = baseLogger.child({ serial });
-  logger.info({ notAfter: identity.notAfter, stateDir: paths.root }, 'identity checked');
+  logger.info({ notAfter: identity.notAfter, stateDir: paths.root, recovered: identity.recovered }, 'identity checked');
 
   try {
     // 2. Security events: queued on disk first, so nothing emitted from here on can be lost.
@@ -134,7 +134,11 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     telemetry.start();
     stops.push({ name: 'telemetry', stop: () => telemetry.stop() });
 
-    // 9. Certificate renewal: wired when agent/identity/renew.ts lands (see issue 2 notes).
+    // 9. Certificate renewal. The cloud link reads the files at each connect; the gate's TLS
+    // context is swapped in place so viewers see the new certificate without a restart.
+    const renewer = identity.createRenewer({ config, clock, logger, events, onRenewed: (id) => media.updateTls({ key: id.keyPem, cert: id.certPem + (id.chainPem ? `\n${id.chainPem}` : '') }) });
+    renewer.start();
+    stops.push({ name: 'renewal', stop: () => renewer.stop() });
 
     // 10. systemd watchdog: pings only while the media side is healthy.
     const watchdog = createWatchdog({ logger, env: deps.env ?? process.env, healthy: () => media.healthy() });

@@ -42,6 +42,8 @@ export interface MediaServices {
   /** False when the gate is not listening (the watchdog withholds pings then). */
   healthy(): boolean;
   cameraDescription(): string;
+  /** A renewed device certificate for the HTTPS gate (new connections use it). */
+  updateTls(tls: { key: string; cert: string }): void;
 }
 
 export function createMediaServices(deps: MediaDeps): MediaServices {
@@ -110,6 +112,10 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
     gateUrl: () => gate?.url ?? '',
     counters: () => ({ sessionsStarted: gate?.counters.accepted ?? 0, sessionsOpen: gate?.sessions.size ?? 0 }),
     healthy: () => listening,
+    updateTls: (tls) => {
+      deps.tls = tls;
+      gate?.updateTls(tls);
+    },
     cameraDescription: () => {
       const s = stream.status();
       return `${s.camera ?? 'unknown'} (${s.cameraReason ?? ''})`;

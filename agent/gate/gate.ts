@@ -68,6 +68,8 @@ export interface Gate {
   readonly counters: GateCounters;
   /** stream.stop for a jti: cuts that grant's sessions. */
   closeByJti(jti: string): number;
+  /** A renewed device certificate: new TLS connections use it (open sessions keep theirs). */
+  updateTls(tls: { key: string | Buffer; cert: string | Buffer }): void;
 }
 
 type Verdict = { ok: true; claims: GrantClaims } | { ok: false; status: number; error: string; headers?: Record<string, string> };
@@ -317,6 +319,9 @@ export function createGate(deps: GateDeps): Gate {
       return address ? `${scheme}://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}` : undefined;
     },
     closeByJti: (jti) => sessions.closeByJti(jti),
+    updateTls: (tls) => {
+      if (cfg.tls) (server as unknown as import('node:tls').Server).setSecureContext({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' });
+    },
     listen() {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
