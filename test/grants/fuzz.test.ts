@@ -133,7 +133,41 @@ test('thousands of mutated and hostile grants: zero accepted', async (t) => {
     { numRuns: 200 },
   );
 
-  // 6. Pure garbage.
+  // 6. Properly signed by the real issuer, but with the claims' values swapped between claims, or
+  //    with case changes in the string claims: the semantic checks alone must refuse them.
+  const keysOf = ['iss', 'aud', 'sub', 'jti', 'iat', 'exp', 'scope'] as const;
+  fc.assert(
+    fc.property(fc.shuffledSubarray([...keysOf], { minLength: 2 }), (picked) => {
+      const swapped = { ...claims };
+      const rotatedValues = picked.map((k) => claims[k]);
+      rotatedValues.push(rotatedValues.shift());
+      picked.forEach((k, i) => (swapped[k] = rotatedValues[i]));
+      if (picked.every((k) => swapped[k] === claims[k])) return;
+      // jti is free text: a swap that only moves a value into jti (and a valid one out) is harmless.
+      if (picked.every((k) => k === 'jti' || swapped[k] === claims[k])) return;
+      check(signCompact(header, swapped, f.keys.issuer.privateKey));
+    }),
+    { numRuns: 300 },
+  );
+  const flipCase = (v: string, mask: number[]) => [...v].map((ch, i) => (mask[i % mask.length]! ? (ch === ch.toUpperCase() ? ch.toLowerCase() : ch.toUpperCase()) : ch)).join('');
+  fc.assert(
+    fc.property(fc.constantFrom('iss', 'aud', 'sub', 'scope', 'typ'), fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 1, maxLength: 12 }), (k, mask) => {
+      if (k === 'typ') {
+        const typ = flipCase(GRANT_TYP, mask);
+        if (typ !== GRANT_TYP) check(signCompact({ ...header, typ }, claims, f.keys.issuer.privateKey));
+        return;
+      }
+      const v = flipCase(String(claims[k]), mask);
+      if (v !== claims[k]) check(signCompact(header, { ...claims, [k]: v }, f.keys.issuer.privateKey));
+    }),
+    { numRuns: 500 },
+  );
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 1, maxLength: 40 }), (mask) => check(flipCase(valid, mask))),
+    { numRuns: 300 },
+  );
+
+  // 7. Pure garbage.
   fc.assert(fc.property(fc.string({ maxLength: 300 }), (g) => check(g)), { numRuns: 1000 });
 
   assert.equal(accepted, 0);
