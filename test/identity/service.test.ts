@@ -112,6 +112,15 @@ test('refusals: unknown token, token for another serial, expired token, CSR for 
   await refusedWith(provision({ serial: 'lenscap-cloud', token: forTwoAgain, csr: keyA.csrPem }), SERVICE_ERRORS.badRequest, 400);
 });
 
+test('two cameras racing with one token: exactly one gets a certificate', async () => {
+  const token = await cloud.createToken('CAM-0005');
+  const [k1, k2] = [generateDeviceKey('CAM-0005'), generateDeviceKey('CAM-0005')];
+  const results = await Promise.allSettled([provision({ serial: 'CAM-0005', token, csr: k1.csrPem }), provision({ serial: 'CAM-0005', token, csr: k2.csrPem })]);
+  assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+  const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+  assert.ok(isLenscapError(lost.reason, SERVICE_ERRORS.tokenUsed));
+});
+
 test('renewal over mTLS: fresh key required, device cert required, CN bound to the client cert', async () => {
   assert.ok(provisioned, 'needs the provisioning test');
   const url = `${cloud.provisioningUrl}${RENEW_PATH}`;
