@@ -28,6 +28,11 @@ export class TrustStore {
   private rootJwk: unknown;
   private bundle: TrustBundle;
   private binding: BindingRecord | undefined;
+  /**
+   * Highest binding version this process has installed, kept when a key rotation un-verifies the
+   * record: the next record must still be newer, so the gap cannot be used to roll back.
+   */
+  private bindingFloor: number | undefined;
 
   private constructor(
     private readonly deps: TrustStoreDeps,
@@ -91,7 +96,7 @@ export class TrustStore {
 
   /** Installs a newer binding record (claim, viewer added or removed, owner change). */
   acceptBinding(jws: string, source = 'mqtt:binding'): { version: number; owner: string; viewers: number } {
-    const record = verifyBindingRecord(jws, { serial: this.deps.serial, bindingKeys: this.bundle.bindingKeys, minVersion: this.binding?.version });
+    const record = verifyBindingRecord(jws, { serial: this.deps.serial, bindingKeys: this.bundle.bindingKeys, minVersion: this.binding?.version ?? this.bindingFloor });
     mkdirSync(this.deps.paths.trustDir, { recursive: true, mode: 0o700 });
     writeFileAtomic(this.deps.paths.binding, jws.trim(), 0o644);
     const previous = this.binding?.version ?? null;
@@ -113,6 +118,7 @@ export class TrustStore {
     try {
       this.binding = verifyBindingRecord(raw, { serial: this.deps.serial, bindingKeys: this.bundle.bindingKeys });
     } catch (err) {
+      this.bindingFloor = Math.max(this.bindingFloor ?? 0, this.binding?.version ?? 0);
       this.binding = undefined;
       this.deps.logger.warn({ reason: 'not_claimed', code: (err as LenscapError).code }, 'binding record no longer verifies after key rotation; camera unclaimed until the cloud re-sends it');
     }

@@ -98,6 +98,8 @@ test('rotating the binding key: the installed record no longer verifies, so the 
   assert.equal(!d.ok && d.reason, 'not_claimed');
   // The old binding key can no longer sign a record; the new one can.
   throwsCode(() => f.gate.acceptBinding(signBindingRecord(f.keys.binding, { serial: SERIAL, owner: OWNER, version: 5 })), 'ERR_BINDING_INVALID');
+  // Versions keep rising across the gap: the fixture's record was version 1.
+  assert.throws(() => f.gate.acceptBinding(signBindingRecord(rotated.binding, { serial: SERIAL, owner: OWNER, version: 1 })), (e: unknown) => isLenscapError(e, 'ERR_BINDING_ROLLBACK'));
   f.gate.acceptBinding(signBindingRecord(rotated.binding, { serial: SERIAL, owner: OWNER, version: 5 }));
   assert.equal((await f.gate.decide(mint(), view)).ok, true);
 });
