@@ -22,5 +22,11 @@ const s = createStreamService({
   cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
 });
 await s.start();
-s.supervisorEvents.once('started', (pid: number) => process.stdout.write(`${JSON.stringify({ pid })}\n`));
-setInterval(() => undefined, 1000);
+const poll = setInterval(() => {
+  const pid = s.capturePid();
+  if (pid) {
+    process.stdout.write(`${JSON.stringify({ pid })}\n`);
+    clearInterval(poll);
+    setInterval(() => undefined, 1000);
+  }
+}, 50);
