@@ -1,0 +1,43 @@
+/**
+ * A camera that is busy, then free: the supervisor reports each coded error, retries with a
+ * growing delay, and starts capture once the device is usable — the agent never goes down.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CaptureSupervisor } from '../../agent/stream/supervisor.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { CameraError, type CameraDriver, type CameraRequest } from '../../drivers/camera/types.ts';
+import { testPatternArgs } from '../../drivers/camera/testpattern.ts';
+
+const req: CameraRequest = { device: '/dev/video0', width: 160, height: 90, fps: 10, gopSeconds: 1, bitrateKbps: 200, label: 'x', color: 'white' };
+
+test('busy → missing → usable: coded errors, backoff, then capture', async () => {
+  let calls = 0;
+  const driver: CameraDriver = {
+    name: 'v4l2',
+    async prepare(r) {
+      calls++;
+      if (calls === 1) throw new CameraError('ERR_CAMERA_BUSY', 'busy');
+      if (calls === 2) throw new CameraError('ERR_CAMERA_MISSING', 'gone');
+      return testPatternArgs(r, { hasDrawtext: false });
+    },
+  };
+  const sup = new CaptureSupervisor({ ffmpegPath: 'ffmpeg', camera: driver, request: req, output: '/dev/null', logger: silentLogger(), random: () => 0.5, backoff: { initialMs: 100, maxMs: 1000 } });
+  const failures: Array<{ code: string; retryInMs: number }> = [];
+  sup.on('failed', (f) => failures.push(f));
+  // The retry timer is unref'd (the agent's servers keep it alive); here nothing else does.
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    const started = new Promise<number>((r) => sup.once('started', r));
+    sup.start();
+    const pid = await started;
+    assert.ok(pid > 0);
+    assert.deepEqual(failures.map((f) => f.code), ['ERR_CAMERA_BUSY', 'ERR_CAMERA_MISSING']);
+    assert.ok(failures[1]!.retryInMs > failures[0]!.retryInMs, 'the delay grows');
+    assert.equal(sup.status.lastError?.code, 'ERR_CAMERA_MISSING');
+  } finally {
+    await sup.stop();
+    clearInterval(keepAlive);
+  }
+  assert.equal(sup.pid(), undefined);
+});
