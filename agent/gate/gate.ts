@@ -77,6 +77,15 @@ type Verdict = { ok: true; claims: GrantClaims } | { ok: false; status: number; 
 const PATH = /^\/live\/([^/]+)\.flv$/;
 const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+) *$/;
 
+/** The path's serial, or undefined when its escaping is broken (answered 404). */
+function pathSerial(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 function statusFor(reason: RefusalReason): number {
   if (reason === 'missing' || reason === 'malformed' || reason === 'too_large') return 401;
   if (reason === 'rate_limited') return 429;
@@ -230,7 +239,8 @@ export function createGate(deps: GateDeps): Gate {
     counters.requests++;
     const url = new URL(req.url ?? '/', 'http://gate');
     const m = PATH.exec(url.pathname);
-    if (!m) {
+    const serial = m ? pathSerial(m[1]!) : undefined;
+    if (serial === undefined) {
       counters.notFound++;
       return sendJson(res, 404, { error: 'not_found' });
     }
@@ -246,7 +256,7 @@ export function createGate(deps: GateDeps): Gate {
       req.resume();
       return sendJson(res, 405, { error: 'method_not_allowed' }, { allow: 'GET, OPTIONS' });
     }
-    const verdict = await authorize(req, decodeURIComponent(m[1]!));
+    const verdict = await authorize(req, serial);
     const cors = corsHeaders(req);
     if (!verdict.ok) return sendJson(res, verdict.status, { error: verdict.error }, { ...verdict.headers, ...cors });
     if (req.socket.destroyed) return;
@@ -265,7 +275,8 @@ export function createGate(deps: GateDeps): Gate {
     socket.on('error', () => undefined);
     const url = new URL(req.url ?? '/', 'http://gate');
     const m = PATH.exec(url.pathname);
-    if (!m) {
+    const serial = m ? pathSerial(m[1]!) : undefined;
+    if (serial === undefined) {
       counters.notFound++;
       return writeRawRefusal(socket, 404, { error: 'not_found' });
     }
@@ -275,7 +286,7 @@ export function createGate(deps: GateDeps): Gate {
       counters.methodNotAllowed++;
       return writeRawRefusal(socket, 405, { error: 'method_not_allowed' });
     }
-    const verdict = await authorize(req, decodeURIComponent(m[1]!));
+    const verdict = await authorize(req, serial);
     if (!verdict.ok) return writeRawRefusal(socket, verdict.status, { error: verdict.error }, verdict.headers);
     if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (ws) => {

@@ -71,3 +71,31 @@ test('an agent killed with SIGKILL leaves no orphan ffmpeg', async () => {
     child.kill('SIGKILL');
   }
 });
+
+test('on demand: capture starts with the first lease and stops idleStopSeconds after the last', async () => {
+  const tmp = makeTempDir('lenscap-demand-');
+  const { config } = loadConfig(undefined, {});
+  const privacy = Object.assign(new EventEmitter(), { isOn: () => false });
+  const s = createStreamService({ serial: 'CAM-0001', stream: { ...config.stream, mode: 'on-demand', idleStopSeconds: 0.5 }, camera: { ...config.camera, width: 160, height: 90 }, logger: silentLogger(), privacy, storeDir: tmp.dir, cameraDriver: createTestPatternDriver({ hasDrawtext: false }) });
+  try {
+    await s.start();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(s.capturePid(), undefined, 'idle: no capture process');
+    const started = new Promise<number>((r) => s.supervisorEvents.once('started', r));
+    const release = s.acquire();
+    const pid = await started;
+    const release2 = s.acquire();
+    release();
+    await new Promise((r) => setTimeout(r, 900));
+    assert.equal(s.capturePid(), pid, 'still held by the second lease');
+    const exited = new Promise((r) => s.supervisorEvents.once('exited', r));
+    const t0 = Date.now();
+    release2();
+    await exited;
+    assert.ok(Date.now() - t0 >= 450, 'not before idleStopSeconds');
+    assert.equal(await gone(pid, 2000), true);
+  } finally {
+    await s.stop();
+    tmp.cleanup();
+  }
+});
