@@ -70,7 +70,9 @@ async function main(): Promise<void> {
   // The same hub served with no check at all: the baseline for what the gate adds.
   const bare = createServer((req, res) => {
     const release = stream.acquire();
-    res.writeHead(200, { 'content-type': 'video/x-flv' });
+    // Same response shape as the gate's, so only the checks differ.
+    res.writeHead(200, { 'content-type': 'video/x-flv', 'cache-control': 'no-store', connection: 'close', 'x-content-type-options': 'nosniff' });
+    res.flushHeaders();
     const detach = stream.attach({ write: (b) => res.write(b), end: () => res.end() });
     req.socket.on('close', () => (detach(), release()));
   });
@@ -81,6 +83,7 @@ async function main(): Promise<void> {
     out.push(s);
     process.stdout.write(`${s}\n`);
   };
+  say(`grant state dir (audit log, replay cache; accepts are fsync'd): ${f.dir} — set TMPDIR to move it; load average ${(await import('node:os')).loadavg()[0]!.toFixed(1)} on ${(await import('node:os')).cpus().length} cores`);
   say(`camera: testpattern ${camera.width}x${camera.height}@${camera.fps} libx264 cap ${camera.bitrateKbps} kb/s, GOP ${camera.gopSeconds} s`);
 
   // Cold start first (on demand, idle pipeline).
