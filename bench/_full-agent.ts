@@ -33,8 +33,12 @@ export function fullAgentConfig(base: Config, serial: string, root: string): Rec
   };
 }
 
-function runChild(configFile: string): Promise<{ child: ChildProcess; gateUrl: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./_agent-child.ts', import.meta.url).pathname, configFile], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** Runs bench/_agent-child.ts on a config file; resolves once the agent said it is ready. */
+export function runAgentChild(configFile: string, opts: { compiledDir?: string } = {}): Promise<{ child: ChildProcess; gateUrl: string }> {
+  const args = opts.compiledDir
+    ? [new URL('./_agent-child.mjs', import.meta.url).pathname, opts.compiledDir, configFile]
+    : ['--import', 'tsx', new URL('./_agent-child.ts', import.meta.url).pathname, configFile];
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   let err = '';
@@ -55,26 +59,28 @@ function runChild(configFile: string): Promise<{ child: ChildProcess; gateUrl: s
   });
 }
 
+export async function stopAgentChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 8000);
+  await exited;
+  clearTimeout(t);
+}
+
 export async function startFullAgent(opts: { serial: string; root: string; config: Config; identity: CameraIdentity; trust: CameraTrust; deviceCaPem: string }): Promise<FleetCamera> {
   try {
     writeCameraState(opts.root, { ...opts.identity, deviceCa: opts.deviceCaPem }, opts.trust);
     const file = join(opts.root, 'bench-config.json');
     writeFileSync(file, JSON.stringify(fullAgentConfig(opts.config, opts.serial, opts.root)));
-    const { child, gateUrl } = await runChild(file);
+    const { child, gateUrl } = await runAgentChild(file);
     return {
       serial: opts.serial,
       kind: 'full',
       gateUrl: gateUrl.replace('0.0.0.0', '127.0.0.1'),
       emitted: () => -1,
       queued: () => -1,
-      async stop() {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 8000);
-        await exited;
-        clearTimeout(t);
-      },
+      stop: () => stopAgentChild(child),
     };
   } catch (err) {
     mode = `startAgent could not start here (${(err as Error).message.slice(0, 160)}): light cameras stand in`;

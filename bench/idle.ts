@@ -1,0 +1,129 @@
+/**
+ * Agent at idle: the whole agent (startAgent, test-pattern camera on demand so no capture runs,
+ * cloud link connected over mTLS to a real mosquitto, telemetry at its default interval) in its
+ * own process, COMPILED as a device runs it (scripts/build.mjs into node_modules/.cache, plain JS,
+ * no tsx); RSS and CPU read from /proc over 60 s, in 10 s windows. Baseline measured at the same
+ * time: a bare Node process doing nothing. `--tsx` runs the agent from source under tsx instead.
+ * Goal (issue 8): ≤ 64 MB RSS, ≤ 1 % of one core.
+ * Usage: npx tsx bench/idle.ts [--seconds 60] [--warmup 10] [--tsx]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { configSchema } from '../agent/config/schema.ts';
+import { loadOrCreateDevCas } from '../scripts/dev-cloud/ca.ts';
+import { signBindingRecord } from '../scripts/dev-cloud/mint.ts';
+import { loadOrCreateSigningKeys } from '../scripts/dev-cloud/signing-keys.ts';
+import { startAclBroker, type AclBroker } from './_broker.ts';
+import { writeCameraState } from './_camera.ts';
+import { connectBenchCloud, type BenchCloud } from './_cloud.ts';
+import { fullAgentConfig, runAgentChild, stopAgentChild } from './_full-agent.ts';
+import { makeKeyPool } from './_identities.ts';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, warmup: { type: 'string', default: '10' }, tsx: { type: 'boolean', default: false } } });
+const SECONDS = Number(values.seconds);
+const WARMUP = Number(values.warmup);
+const WINDOW = 10;
+const TICK = 100; // USER_HZ on Linux
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function procCpuTicks(pid: number): number {
+  // Fields after the command (which may contain spaces): state is field 3, utime 14, stime 15.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+}
+function procRssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+interface Watched {
+  name: string;
+  pid: number;
+  rss: number[];
+  cpuPct: number[];
+}
+
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const stat = (xs: number[], d = 1) => `${med(xs).toFixed(d)} (min ${Math.min(...xs).toFixed(d)}, max ${Math.max(...xs).toFixed(d)})`;
+
+const work = mkdtempSync(join(tmpdir(), 'lenscap-idle-'));
+let broker: AclBroker | undefined;
+let cloud: BenchCloud | undefined;
+const kids: ChildProcess[] = [];
+let agent: ChildProcess | undefined;
+try {
+  const devDir = join(work, 'dev');
+  const { deviceCa, serverCa } = loadOrCreateDevCas(devDir);
+  const keys = await loadOrCreateSigningKeys(devDir);
+  broker = await startAclBroker({ dir: join(work, 'broker'), ca: deviceCa.certPem, ...serverCa.issueServer('localhost') });
+  cloud = await connectBenchCloud({ url: broker.url, ca: serverCa.certPem, ...deviceCa.issueClient('lenscap-cloud') });
+  const serial = 'CAM-IDLE';
+  const root = join(work, 'cam');
+  const pool = await makeKeyPool(deviceCa, 1);
+  writeCameraState(root, { ...pool.issue(serial), brokerCa: serverCa.certPem, deviceCa: deviceCa.certPem }, {
+    trustRootJwk: keys.trustRootJwk,
+    trustBundle: keys.trustBundle,
+    binding: signBindingRecord(keys.binding, { serial, owner: 'owner', viewers: ['viewer'], version: 1 }),
+  });
+  const base = configSchema.parse({ cloud: { url: broker.url, protocolVersion: 5, servername: 'localhost', backoff: { initialDelayMaxMs: 0 } } });
+  const cfg = fullAgentConfig(base, serial, root);
+  // As shipped: on-demand capture (idle = no ffmpeg), telemetry at its default interval.
+  cfg.camera = { driver: 'testpattern' };
+  delete cfg.telemetry;
+  const file = join(root, 'bench-config.json');
+  writeFileSync(file, JSON.stringify(cfg));
+  let compiledDir: string | undefined;
+  if (!values.tsx) {
+    compiledDir = new URL('../node_modules/.cache/lenscap-bench-build', import.meta.url).pathname;
+    const t = Date.now();
+    const b = spawnSync(process.execPath, [new URL('../scripts/build.mjs', import.meta.url).pathname, '--out-dir', compiledDir, '--allow-type-errors'], { encoding: 'utf8' });
+    if (b.status !== 0) throw new Error(`build failed: ${(b.stderr || b.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+    process.stderr.write(`idle: compiled the agent in ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
+  }
+  const started = await runAgentChild(file, compiledDir ? { compiledDir } : {});
+  agent = started.child;
+  if (!(await cloud.waitOnline(serial, 30_000))) throw new Error('agent did not come online');
+  const baseNode = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
+  const baseTsx = spawn(process.execPath, ['--import', 'tsx', '-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
+  kids.push(baseNode, baseTsx);
+  process.stderr.write(`idle: agent online (pid ${agent.pid}); warm-up ${WARMUP} s, then ${SECONDS} s\n`);
+  await sleep(WARMUP * 1000);
+  const watched: Watched[] = [
+    { name: values.tsx ? 'agent (from source, under tsx)' : 'agent (compiled, plain node)', pid: agent.pid!, rss: [], cpuPct: [] },
+    { name: 'baseline: bare node', pid: baseNode.pid!, rss: [], cpuPct: [] },
+    { name: 'baseline: node + tsx loader', pid: baseTsx.pid!, rss: [], cpuPct: [] },
+  ];
+  const last = watched.map((w) => procCpuTicks(w.pid));
+  let lastT = performance.now();
+  for (let s = 1; s <= SECONDS; s++) {
+    await sleep(1000);
+    watched.forEach((w) => w.rss.push(procRssMb(w.pid)));
+    if (s % WINDOW === 0) {
+      const now = performance.now();
+      watched.forEach((w, i) => {
+        const t = procCpuTicks(w.pid);
+        w.cpuPct.push((((t - last[i]!) / TICK) / ((now - lastT) / 1000)) * 100);
+        last[i] = t;
+      });
+      lastT = now;
+    }
+  }
+  const [a, bn] = watched as [Watched, Watched, Watched];
+  console.log(`agent idle over ${SECONDS} s after ${WARMUP} s warm-up (cloud link up, capture on demand and idle, default telemetry); RSS sampled every 1 s, CPU per ${WINDOW} s window; median (min, max)`);
+  for (const w of watched) console.log(`${w.name.padEnd(30)} RSS ${stat(w.rss)} MB   CPU ${stat(w.cpuPct, 2)} % of one core`);
+  console.log(`agent RSS over bare node: ${(med(a.rss) - med(bn.rss)).toFixed(1)} MB; ratio agent/bare node ${(med(a.rss) / med(bn.rss)).toFixed(2)}`);
+  const rssOk = med(a.rss) <= 64;
+  const cpuOk = med(a.cpuPct) <= 1;
+  console.log(`goal ≤ 64 MB RSS: ${rssOk ? 'met' : `MISSED (${med(a.rss).toFixed(1)} MB)`}; goal ≤ 1 % CPU: ${cpuOk ? 'met' : 'MISSED'} (${med(a.cpuPct).toFixed(2)} %)`);
+} finally {
+  if (agent) await stopAgentChild(agent);
+  for (const k of kids) k.kill('SIGKILL');
+  await cloud?.close().catch(() => undefined);
+  await broker?.stop('SIGKILL').catch(() => undefined);
+  rmSync(work, { recursive: true, force: true });
+}
