@@ -17,7 +17,6 @@ export interface PostOptions {
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE']);
-const CLOCK_TLS = new Set(['CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED']);
 
 export async function postJson(url: string, body: unknown, opts: PostOptions): Promise<{ status: number; json: unknown }> {
   const u = new URL(url);
@@ -74,8 +73,12 @@ export function mapNetworkError(err: NodeJS.ErrnoException, u: URL): Error {
   if (UNREACHABLE.has(code)) {
     return new LenscapError(CLIENT_ERRORS.unreachable, `cannot reach the provisioning service at ${u.host} (${code}); check the network cable/Wi-Fi, the URL and the firewall`, { code });
   }
-  if (CLOCK_TLS.has(code)) {
-    return new LenscapError(CLIENT_ERRORS.tls, `TLS failure with ${u.host}: the service certificate looks ${code === 'CERT_HAS_EXPIRED' ? 'expired' : 'not yet valid'} — check this camera's clock (date -u), then retry`, { code });
+  if (code === 'CERT_NOT_YET_VALID') {
+    // A freshly issued service certificate "not yet valid" almost always means this camera's clock is behind.
+    return new LenscapError(CLIENT_ERRORS.clockSkew, `the service's certificate is not yet valid by this camera's clock (${new Date().toISOString()}); set the clock (NTP or date -s) and re-run`, { code });
+  }
+  if (code === 'CERT_HAS_EXPIRED') {
+    return new LenscapError(CLIENT_ERRORS.tls, `TLS failure with ${u.host}: the service certificate has expired by this camera's clock (${new Date().toISOString()}) — check the clock (date -u); if it is right, the service's certificate needs renewing`, { code });
   }
   if (/CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|SSL|alert/i.test(code + ' ' + err.message)) {
     return new LenscapError(CLIENT_ERRORS.tls, `TLS failure with ${u.host} (${code || err.message}): the service's certificate is not signed by the CA given with --ca, or the URL's host is not in it; check --ca and --url`, { code });
