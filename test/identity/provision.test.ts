@@ -118,6 +118,20 @@ test('network refusals: unknown CA (TLS), unreachable service, clock far off (th
   checkIdentity({ paths: stateLayout(o.stateDir), expectedSerial: 'CAM-0006', clock: systemClock });
 });
 
+test('camera clock far behind (service cert not yet valid by it): ERR_PROVISION_CLOCK_SKEW', async () => {
+  const https = await import('node:https');
+  const ca = DevCa.create('future server CA');
+  const tls = ca.issueServer('future', { notBefore: new Date(Date.now() + 3 * 86_400_000) });
+  const server = https.createServer({ key: tls.key, cert: tls.cert }, (_req, res) => res.end('{}'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  try {
+    const port = (server.address() as net.AddressInfo).port;
+    assert.equal(await codeOf(provisionDevice(opts('CAM-0008', 'x', { url: `https://127.0.0.1:${port}`, caPem: ca.certPem }))), 'ERR_PROVISION_CLOCK_SKEW');
+  } finally {
+    server.close();
+  }
+});
+
 test('full disk: ERR_PROVISION_DISK_FULL names the fix (ENOSPC from the filesystem)', { skip: process.getuid?.() !== 0 ? 'needs root to mount a tiny tmpfs' : undefined }, async (t) => {
   const { execFileSync } = await import('node:child_process');
   const mnt = join(tmp.dir, 'tiny');
