@@ -7,7 +7,7 @@
  * Must never copy identity files into a camera's state dir (provisioning does that), and must never
  * leave a child process or stack.json behind when it stops.
  *
- *   npm start [-- --reset] [--broker aedes|mosquitto] [--open] [--dir DIR]
+ *   npm start [-- --reset] [--broker aedes|mosquitto] [--open] [--port N] [--dir DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
@@ -16,7 +16,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeError, LenscapError } from '../agent/errors.ts';
 import { createLogger } from '../agent/log.ts';
-import { freePort } from './dev-cloud/broker-mosquitto.ts';
 import { DEMO_USERS } from './dev-cloud/api.ts';
 import { startStack, type DevCloudStack } from './dev-cloud/cloud.ts';
 
@@ -91,7 +90,7 @@ function runLenscap(args: string[], log: WriteStream, timeoutMs: number): Promis
   });
 }
 
-function agentConfig(cam: DemoCamera, stateDir: string, stack: DevCloudStack, gatePort: number) {
+function agentConfig(cam: DemoCamera, stateDir: string, stack: DevCloudStack) {
   return {
     serial: cam.serial,
     stateDir,
@@ -106,7 +105,8 @@ function agentConfig(cam: DemoCamera, stateDir: string, stack: DevCloudStack, ga
     },
     gate: {
       host: '127.0.0.1',
-      port: gatePort,
+      // Any free port: the camera reports its gate URL in its retained state (no pick-then-bind race).
+      port: 0,
       // Plain HTTP on loopback: a browser would not trust the dev device CA's certificate.
       tls: false,
       viewerOrigins: [stack.pageUrl, stack.pageUrl.replace('127.0.0.1', 'localhost')],
@@ -151,12 +151,13 @@ async function main(): Promise<number> {
       broker: { type: 'string', default: 'aedes' },
       open: { type: 'boolean', default: false },
       dir: { type: 'string' },
+      port: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('usage: npm start [-- --reset] [--broker aedes|mosquitto] [--open] [--dir DIR]\n');
+    process.stdout.write('usage: npm start [-- --reset] [--broker aedes|mosquitto] [--open] [--port N] [--dir DIR]\n');
     return 0;
   }
   if (values.broker !== 'aedes' && values.broker !== 'mosquitto') throw new LenscapError('ERR_CLI_USAGE', `--broker must be aedes or mosquitto, not ${values.broker}`);
@@ -193,42 +194,42 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   try {
-    const pagePort = await freePort();
     stack = await step(
       `dev cloud: CA + provisioning, broker (${values.broker}, mTLS), grant endpoint, relay, page`,
-      () => startStack({ dir: join(root, 'dev'), broker: values.broker as 'aedes' | 'mosquitto', pagePort, logger }),
+      () => startStack({ dir: join(root, 'dev'), broker: values.broker as 'aedes' | 'mosquitto', pagePort: Number(values.port ?? 0), logger }),
       (s) => s.pageUrl,
     );
     const s = stack;
     const plan = demoCameras();
 
     await step('provision CAM-DEMO-1 and CAM-DEMO-2 (one-time token + lenscap provision)', async () => {
-      for (const cam of plan) {
-        const stateDir = join(root, 'cameras', cam.serial);
-        mkdirSync(dirname(stateDir), { recursive: true, mode: 0o700 });
-        const log = createWriteStream(join(root, 'logs', `${cam.serial}.provision.log`), { flags: 'a' });
-        const token = await s.createToken(cam.serial);
-        const r = await runLenscap(['provision', '--serial', cam.serial, '--url', s.provisioningUrl, '--token', token, '--ca', s.provisioningCaFile, '--state-dir', stateDir], log, 60_000);
-        log.end();
-        if (r.code !== 0) throw new LenscapError('ERR_START_PROVISION', `lenscap provision ${cam.serial} failed (exit ${r.code}): ${r.out.trim().split('\n').slice(-2).join(' | ')}`);
-      }
+      // In parallel: each is its own process (key generation on the "device" dominates).
+      await Promise.all(
+        plan.map(async (cam) => {
+          const stateDir = join(root, 'cameras', cam.serial);
+          mkdirSync(dirname(stateDir), { recursive: true, mode: 0o700 });
+          const log = createWriteStream(join(root, 'logs', `${cam.serial}.provision.log`), { flags: 'a' });
+          const token = await s.createToken(cam.serial);
+          const r = await runLenscap(['provision', '--serial', cam.serial, '--url', s.provisioningUrl, '--token', token, '--ca', s.provisioningCaFile, '--state-dir', stateDir], log, 90_000);
+          log.end();
+          if (r.code !== 0) throw new LenscapError('ERR_START_PROVISION', `lenscap provision ${cam.serial} failed (exit ${r.code}): ${r.out.trim().split('\n').slice(-2).join(' | ')}`);
+        }),
+      );
     });
 
     await step('start two agents (lenscap run --config …)', async () => {
       for (const cam of plan) {
         const stateDir = join(root, 'cameras', cam.serial);
-        const gatePort = await freePort();
         const configPath = join(root, 'cameras', `${cam.serial}.json`);
-        writeFileSync(configPath, JSON.stringify(agentConfig(cam, stateDir, s, gatePort), null, 2) + '\n', { mode: 0o600 });
+        writeFileSync(configPath, JSON.stringify(agentConfig(cam, stateDir, s), null, 2) + '\n', { mode: 0o600 });
         const logPath = join(root, 'logs', `${cam.serial}.log`);
         const out = createWriteStream(logPath, { flags: 'a' });
         const child = spawn(process.execPath, lenscapArgs(['run', '--config', configPath]), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
         child.stdout?.pipe(out);
         child.stderr?.pipe(out);
         const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-        const running: RunningCamera = { ...cam, stateDir, configPath, logPath, gateUrl: `http://127.0.0.1:${gatePort}`, child, exited };
+        const running: RunningCamera = { ...cam, stateDir, configPath, logPath, gateUrl: '', child, exited };
         cameras.push(running);
-        s.registerCamera({ serial: cam.serial, label: cam.driver === 'v4l2' ? '/dev/video0' : `test pattern, ${cam.color} label`, gateUrl: running.gateUrl });
         void exited.then((code) => {
           if (!stopping) process.stdout.write(`\n${cam.serial} agent exited (code ${code}); see ${show(logPath)}\n`);
         });
@@ -246,6 +247,13 @@ async function main(): Promise<number> {
           ]),
         ),
       );
+      for (const c of cameras) {
+        // Where the camera says its gate is (retained state), as a real cloud would learn it.
+        const gate = s.cloud.camera(c.serial)?.state.gate;
+        if (typeof gate !== 'string' || !/^https?:\/\/127\.0\.0\.1:\d+$/.test(gate)) throw new LenscapError('ERR_START_GATE', `${c.serial} reported no loopback gate URL (state.gate = ${JSON.stringify(gate)})`);
+        c.gateUrl = gate;
+        s.registerCamera({ serial: c.serial, label: c.driver === 'v4l2' ? '/dev/video0' : `test pattern, ${c.color} label`, gateUrl: gate });
+      }
     });
 
     await step('claim cameras: signed binding records via cloud `binding` command', async () => {

@@ -21,7 +21,14 @@ interface NmsSession {
   ip?: string;
   close?: () => void;
 }
+interface NmsListener {
+  handleListenError: (name: string, port: number) => (err: Error) => void;
+  tcpServer?: import('node:net').Server;
+  httpServer?: import('node:net').Server;
+}
 interface Nms {
+  rtmpServer?: NmsListener;
+  httpServer?: NmsListener;
   on(event: string, fn: (s: NmsSession) => void): void;
   run(): Promise<void>;
   stop(): Promise<void>;
@@ -89,7 +96,26 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     if (serial) log.info({ serial }, 'relay: push ended');
     pushing.delete(s.id);
   });
+  // NMS exits the process when a port is taken: make that an error of ours, and wait until both
+  // listeners are bound before handing out URLs.
+  const bound = [nms.rtmpServer, nms.httpServer].map(
+    (srv) =>
+      new Promise<void>((resolve, reject) => {
+        if (!srv) return reject(new LenscapError('ERR_RELAY_LISTEN', 'node-media-server has no such listener'));
+        srv.handleListenError = (name: string, port: number) => (err: Error) => reject(new LenscapError('ERR_RELAY_LISTEN', `relay ${name} on ${host}:${port}: ${err.message}`));
+        const server = srv.tcpServer ?? srv.httpServer;
+        if (!server) return reject(new LenscapError('ERR_RELAY_LISTEN', 'node-media-server listener missing'));
+        server.once('listening', () => resolve());
+      }),
+  );
   await nms.run();
+  try {
+    await Promise.all(bound);
+  } catch (err) {
+    await nms.stop();
+    running = false;
+    throw err;
+  }
 
   let closed = false;
   return {
