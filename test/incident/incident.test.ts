@@ -18,6 +18,7 @@ test('incident replay: 20 cameras, 5 s outage, misroutes refused, 0 frames to wr
     misroute: 0.2,
     stale: 0.1,
     backoff: { baseMs: 200, capMs: 2000, initialDelayMaxMs: 1000 },
+    keyPool: 4,
     patienceMs: 40_000,
   });
   const table = formatIncident(r);
