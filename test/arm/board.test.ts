@@ -22,7 +22,11 @@ import { Phases, readMarks, waitForMark } from './marks.ts';
 const enabled = process.env.LENSCAP_TEST_ARM === '1';
 // LENSCAP_TEST_ARM_STAGES=1 runs the infrastructure stage only and reports stage 2 as SKIPPED by
 // name (an explicit choice, printed in the TAP output); the default runs both.
-const stage2Wanted = (process.env.LENSCAP_TEST_ARM_STAGES ?? '1,2').split(',').includes('2');
+// LENSCAP_TEST_ARM_STAGES=2 (development) keeps only what stage 2 needs from stage 1 (network,
+// camera, install) and reports the rest of stage 1 as SKIPPED.
+const stages = (process.env.LENSCAP_TEST_ARM_STAGES ?? '1,2').split(',');
+const stage1Wanted = stages.includes('1');
+const stage2Wanted = stages.includes('2');
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const runDir = join(root, '.qemu-cache', 'last-run');
 const share = join(runDir, 'share');
@@ -61,7 +65,7 @@ describe('QEMU arm64 board with a V4L2 camera (vivid)', { skip: enabled ? false 
     copyFileSync(join(root, 'scripts', 'qemu', 'share', 'forward.mjs'), join(share, 'forward.mjs'));
 
     missing = stage2Wanted ? await missingFullFlowPieces(root) : ['(stage 2 not requested)'];
-    const env: Record<string, string> = { BUNDLE: bundleName, CAP_SIZE: '320x180', FULL: missing.length === 0 ? '1' : '0' };
+    const env: Record<string, string> = { BUNDLE: bundleName, CAP_SIZE: '320x180', FULL: missing.length === 0 ? '1' : '0', STAGE1_CHECKS: stage1Wanted ? '1' : '0' };
     // Network plumbing check: a host loopback service forwarded into the guest, and a guest port
     // forwarded back to host loopback.
     beacon = http.createServer((_req, res) => res.end('lenscap-host-ok'));
@@ -97,22 +101,26 @@ describe('QEMU arm64 board with a V4L2 camera (vivid)', { skip: enabled ? false 
   });
 
   test('boots to the harness (systemd, 9p share, network)', async () => {
-    const f = await guest!.waitForFile('boot.uptime', 180_000);
+    const f = await guest!.waitForFile('boot.uptime', 300_000);
     phases.end('boot');
     for (let i = 0; i < 20 && readFileSync(f, 'utf8').trim() === ''; i++) await new Promise((r) => setTimeout(r, 100));
     figures['guest boot: host wall (ms)'] = Date.now() - guest!.startedAt;
     figures['guest boot: guest uptime at harness (s)'] = readFileSync(join(share, 'boot.uptime'), 'utf8').trim();
   });
 
-  test('stage 1: vivid camera, ffmpeg capture, install-on-device.sh, Node 20 and 18', async () => {
+  test('stage 1: vivid camera, ffmpeg capture, install-on-device.sh, Node 20 and 18', async (t) => {
     phases.start('stage 1 in guest');
     await waitForMark(guest!, share, 'net-guest-listening', 120_000);
     const answer = await fetch(`http://127.0.0.1:${netGuestHostPort}/`).then((r) => r.text());
     assert.equal(answer, 'lenscap-guest-ok', 'hostfwd: guest service reachable on host loopback');
     writeFileSync(join(share, 'net-host-fetched'), '');
     await waitForMark(guest!, share, 'network-ok', 60_000);
-    await waitForMark(guest!, share, 'stage1-done', 600_000);
+    await waitForMark(guest!, share, 'stage1-done', 1_200_000);
     phases.end('stage 1 in guest');
+    if (!stage1Wanted) {
+      t.skip('LENSCAP_TEST_ARM_STAGES without 1: the stage 1 checks beyond network, camera and install were NOT RUN');
+      return;
+    }
     figures['vivid capture frames in 3 s (320x180@30, x264 ultrafast)'] = readFileSync(join(share, 'capture.frames'), 'utf8').trim();
     if (existsSync(join(share, 'unit-exposure.txt'))) figures['systemd-analyze security'] = readFileSync(join(share, 'unit-exposure.txt'), 'utf8').trim();
     const nms = readFileSync(join(share, 'nms.txt'), 'utf8').trim().split('\n');
