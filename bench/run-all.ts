@@ -24,7 +24,10 @@ try {
 const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
 const started = Date.now();
 const sections: string[] = [];
+const headlines: string[] = [];
 let failed = 0;
+// Lines that carry a verdict or a ratio: repeated at the top so the report opens with the answers.
+const HEADLINE = /\b(goal|verdict|ratio|target)\b|FRAMES DELIVERED|EVENTS LOST|misroute to event/i;
 for (const script of scripts) {
   const t0 = Date.now();
   process.stderr.write(`bench: ${script} …\n`);
@@ -33,6 +36,9 @@ for (const script of scripts) {
   const ok = res.status === 0;
   if (!ok) failed++;
   process.stderr.write(`bench: ${script} ${ok ? 'done' : `FAILED (exit ${res.status ?? res.signal})`} in ${secs} s\n`);
+  const name = script.replace(/\.ts$/, '');
+  headlines.push(...(res.stdout || '').split('\n').filter((l) => HEADLINE.test(l)).map((l) => `- ${name}: ${l.trim().replace(/\s{2,}/g, '  ')}`));
+  if (!ok) headlines.push(`- ${name}: **failed** (exit ${res.status ?? res.signal})`);
   sections.push(`## ${script.replace(/\.ts$/, '')}\n\n\`npx tsx bench/${script}\` — ${ok ? 'ok' : `**failed** (exit ${res.status ?? res.signal})`}, ${secs} s\n\n\`\`\`\n${(res.stdout || '').trim()}\n${ok ? '' : (res.stderr || '').trim().split('\n').slice(-15).join('\n')}\n\`\`\`\n`);
 }
 const report = `# Benchmarks
@@ -49,6 +55,10 @@ const report = `# Benchmarks
 Each figure is measured next to its baseline in the same run; ratios and medians of several
 repetitions (min/max) are printed by each script. These machines are shared and noisy: compare
 ratios, not absolute numbers, across runs.
+
+## Headlines
+
+${headlines.join('\n') || '- (none)'}
 
 ${sections.join('\n')}`;
 writeFileSync(new URL('../docs/benchmarks.md', import.meta.url), report);
