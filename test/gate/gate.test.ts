@@ -250,3 +250,27 @@ async function waitUntil(pred: () => boolean, ms = 3000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+test('the hub itself: a local RTMP player gets no media, a publisher without the key is refused', async () => {
+  const { execFile } = await import('node:child_process');
+  const hub = m.stream.hub;
+  const base = `rtmp://127.0.0.1:${hub.rtmpPort}/live/CAM-0001`;
+  const playBefore = hub.counters.playRefused;
+  const pubBefore = hub.counters.publishRefused;
+  const run = (args: string[]) => new Promise<{ code: number | null; out: string }>((resolve) => {
+    execFile('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', ...args], { timeout: 15_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }));
+  });
+  const play = await run(['-rw_timeout', '3000000', '-i', base, '-t', '1', '-f', 'null', '-']);
+  assert.notEqual(play.code, 0, 'a native RTMP play does not get a stream');
+  assert.ok(hub.counters.playRefused > playBefore);
+  const pub = await run(['-re', '-f', 'lavfi', '-i', 'testsrc2=size=64x64:rate=5', '-t', '2', '-c:v', 'libx264', '-f', 'flv', `${base}?k=wrong`]);
+  assert.notEqual(pub.code, 0, 'a publisher without our key is cut off');
+  assert.ok(hub.counters.publishRefused > pubBefore);
+  // The real pipeline is untouched: a viewer still gets a keyframe.
+  const c = FlvClient.http({ url: m.url(), headers: bearer(m.f.mint()) });
+  try {
+    await c.waitForKeyframe(8000);
+  } finally {
+    c.close();
+  }
+});
