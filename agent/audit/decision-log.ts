@@ -20,6 +20,9 @@ export interface DecisionLine {
   exp?: number;
   /** Token fingerprint (length + first 8 chars), to correlate with the cloud without the token. */
   token?: string;
+  /** A summary line: this many further refusals of this reason and source were counted, not written, since `since`. */
+  suppressed?: number;
+  since?: string;
 }
 
 export class DecisionLog {

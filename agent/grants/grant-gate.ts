@@ -1,11 +1,13 @@
 /**
  * The one decision point every caller uses (viewer gate, push command, CLI): verifies a grant,
- * audits the decision, consumes the jti on accept, and turns every refusal into a security event.
+ * audits the decision, consumes the jti on accept, and turns every refusal into a security event
+ * (a flood of unsigned junk from one source is counted per window rather than recorded one by one,
+ * see refusal-damper.ts; refusals of signed grants always go out individually).
  * Fail closed: an exception anywhere — verification, audit, replay persistence — is a refusal.
  * Must never touch HTTP, MQTT or media, and never log a token whole.
  */
 import type { EventSink } from '../audit/events.ts';
-import { DecisionLog } from '../audit/decision-log.ts';
+import { DecisionLog, type DecisionLine } from '../audit/decision-log.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { isLenscapError } from '../errors.ts';
@@ -13,6 +15,7 @@ import { redactToken, type Logger } from '../log.ts';
 import { stateLayout, type StateLayout } from '../state-layout.ts';
 import { BUILD_TIME_MS } from './build-time.ts';
 import type { RefusalReason } from './reasons.ts';
+import { RefusalDamper, type DampedSummary } from './refusal-damper.ts';
 import { ReplayCache } from './replay-cache.ts';
 import { TrustStore } from './trust-store.ts';
 import type { Decision, DecisionContext, GrantGate } from './types.ts';
@@ -41,6 +44,7 @@ export class GrantGateService implements GrantGate {
   private readonly policy: GrantPolicy;
   private readonly replay: ReplayCache;
   private readonly audit: DecisionLog;
+  private readonly damper = new RefusalDamper();
 
   constructor(private readonly deps: GrantGateDeps) {
     this.trust = deps.trust ?? TrustStore.load({ serial: deps.serial, paths: deps.paths, clock: deps.clock, logger: deps.logger, events: deps.events });
@@ -113,12 +117,14 @@ export class GrantGateService implements GrantGate {
   private recordRefusal(d: Extract<Decision, { ok: false }>, token: string | undefined, ctx: DecisionContext, now: number): void {
     this.counters.refused++;
     this.counters.byReason.set(d.reason, (this.counters.byReason.get(d.reason) ?? 0) + 1);
-    const at = new Date(now).toISOString();
-    try {
-      this.audit.append({ at, decision: 'refuse', reason: d.reason, jti: d.jti, sub: d.sub, aud: d.claimedAud, source: ctx.source, purpose: ctx.purpose, token: redactToken(token) }, false);
-    } catch (err) {
-      this.deps.logger.error({ code: 'AUDIT_WRITE_FAILED', err: (err as Error).message }, 'could not record a refusal');
+    for (const s of this.damper.flush(now)) this.recordSummary(s);
+    if (!d.signed) {
+      const { record, summary } = this.damper.admit(ctx.source, d.reason, now);
+      if (summary) this.recordSummary(summary);
+      if (!record) return;
     }
+    const at = new Date(now).toISOString();
+    this.writeAudit({ at, decision: 'refuse', reason: d.reason, jti: d.jti, sub: d.sub, aud: d.claimedAud, source: ctx.source, purpose: ctx.purpose, token: redactToken(token) });
     this.deps.logger.warn({ decision: 'refuse', reason: d.reason, jti: d.jti, sub: d.sub, claimedAud: d.claimedAud, source: ctx.source, detail: d.detail }, `grant refused: ${d.reason}`);
     this.deps.events.emit({
       type: 'grant_refused',
@@ -130,6 +136,23 @@ export class GrantGateService implements GrantGate {
       ...(d.sub ? { sub: d.sub } : {}),
       ...(d.claimedAud ? { claimedAud: d.claimedAud } : {}),
     });
+  }
+
+  /** The count of unauthenticated refusals that were not recorded one by one. */
+  private recordSummary(s: DampedSummary): void {
+    const at = new Date(this.deps.clock.now()).toISOString();
+    const since = new Date(s.since).toISOString();
+    this.writeAudit({ at, decision: 'refuse', reason: s.reason, source: s.source, purpose: 'unknown', suppressed: s.suppressed, since });
+    this.deps.logger.warn({ decision: 'refuse', reason: s.reason, source: s.source, suppressed: s.suppressed, since }, `grant refused: ${s.reason} × ${s.suppressed} more (counted, not recorded one by one)`);
+    this.deps.events.emit({ type: 'grant_refused', at, serial: this.deps.serial, reason: s.reason, source: s.source, data: { suppressed: s.suppressed, since } });
+  }
+
+  private writeAudit(line: DecisionLine): void {
+    try {
+      this.audit.append(line, false);
+    } catch (err) {
+      this.deps.logger.error({ code: 'AUDIT_WRITE_FAILED', err: (err as Error).message }, 'could not record a refusal');
+    }
   }
 
   /** Reports a refusal decided outside the grant pipeline (gate limits), through the same path. */
@@ -148,6 +171,7 @@ export class GrantGateService implements GrantGate {
   }
 
   close(): void {
+    for (const summary of this.damper.flush(this.deps.clock.now(), true)) this.recordSummary(summary);
     this.audit.close();
   }
 }

@@ -37,6 +37,11 @@ export type Decision =
       reason: RefusalReason;
       /** Human detail for logs (never the token). */
       detail: string;
+      /**
+       * True when the grant's signature held (the refusal concerns the cloud's own word); such
+       * refusals are always recorded one by one, unauthenticated junk may be counted instead.
+       */
+      signed?: boolean;
       /** Whatever could be read from an unverified token, for the audit/misroute alarm. */
       jti?: string;
       sub?: string;

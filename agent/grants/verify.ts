@@ -93,6 +93,7 @@ export type GrantCheck = (typeof GRANT_CHECKS)[number];
 export function verifyGrant(token: string | undefined, ctx: DecisionContext, policy: GrantPolicy, state: GrantState, nowMs: number, passed?: GrantCheck[]): Decision {
   const ok = passed ? (c: GrantCheck) => void passed.push(c) : () => undefined;
   let peeked: { jti?: string; sub?: string; claimedAud?: string } = {};
+  let signed = false;
   try {
     if (token === undefined || token.length === 0) refuse('missing', 'no grant presented');
     ok('present');
@@ -124,6 +125,7 @@ export function verifyGrant(token: string | undefined, ctx: DecisionContext, pol
     ok('key');
     if (!verifySignature(alg, key.key, parsed)) refuse('bad_signature', 'signature does not verify');
     ok('signature');
+    signed = true;
 
     // Signed from here on: claims are the cloud's word, checked against this camera's view.
     const iss = requiredString(payload, 'iss', 512);
@@ -183,7 +185,7 @@ export function verifyGrant(token: string | undefined, ctx: DecisionContext, pol
     const claims: GrantClaims = { iss, aud, sub, jti, iat, exp, scope, ...(nbf !== undefined ? { nbf } : {}), ...(relay !== undefined ? { relay } : {}) };
     return { ok: true, claims };
   } catch (err) {
-    if (err instanceof Refusal) return { ok: false, reason: err.reason, detail: err.detail, ...peeked };
+    if (err instanceof Refusal) return { ok: false, reason: err.reason, detail: err.detail, ...peeked, ...(signed ? { signed } : {}) };
     // Fail closed: anything unexpected is a malformed grant, never an accept.
     return { ok: false, reason: 'malformed', detail: `internal error while verifying: ${(err as Error).message}`, ...peeked };
   }

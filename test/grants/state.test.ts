@@ -145,3 +145,42 @@ test('an accept that cannot be audited is a refusal, and the grant is not left o
   rmSync(f.paths.auditLog, { recursive: true });
   assert.equal(reasonOf(await f.gate.decide(token, view)), 'replayed');
 });
+
+test('a flood of unsigned junk is counted, not recorded line by line; signed refusals always go out; counts are never lost', async (t) => {
+  const f = await makeGrantFixture();
+  t.after(f.cleanup);
+  const a = { source: 'gate:10.0.0.1', purpose: 'view' as const };
+  const b = { source: 'gate:10.0.0.2', purpose: 'view' as const };
+  for (let i = 0; i < 500; i++) await f.gate.decide(`junk${i}`, a);
+  await f.gate.decide('junk', b);
+  // The misroute alarm and other signed refusals in the middle of the flood, each one recorded.
+  await f.gate.decide(f.mint({ serial: 'CAM-0002' }), a);
+  await f.gate.decide(f.mint({ serial: 'CAM-0003' }), a);
+  await f.gate.decide(f.mint({ viewer: 'mallory' }), a);
+  const refused = () => f.events.events.filter((e) => e.type === 'grant_refused');
+  assert.deepEqual(refused().map((e) => `${e.source} ${e.reason}${e.claimedAud ? ` ${e.claimedAud}` : ''}`), [
+    'gate:10.0.0.1 malformed',
+    'gate:10.0.0.2 malformed',
+    'gate:10.0.0.1 wrong_audience CAM-0002',
+    'gate:10.0.0.1 wrong_audience CAM-0003',
+    'gate:10.0.0.1 viewer_not_bound CAM-0001',
+  ]);
+  assert.equal(f.gate.counters.refused, 504, 'metrics count every refusal');
+
+  // After the window, the next junk from that source is recorded and carries the count.
+  f.clock.advance(10_000);
+  await f.gate.decide('junk-again', a);
+  const summary = refused().find((e) => e.data?.suppressed !== undefined);
+  assert.equal(summary?.data?.suppressed, 499);
+  assert.equal(summary?.source, 'gate:10.0.0.1');
+  assert.equal(refused().at(-1)?.reason, 'malformed');
+
+  // Shutdown flushes what is still being counted.
+  await f.gate.decide('junk-more', a);
+  await f.gate.decide('junk-more2', a);
+  f.gate.close();
+  assert.equal(refused().at(-1)?.data?.suppressed, 2);
+  const lines = readFileSync(f.paths.auditLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { suppressed?: number });
+  assert.equal(lines.reduce((n, l) => n + 1 + (l.suppressed ?? 0) - (l.suppressed ? 1 : 0), 0), 504 + 3, 'audit lines plus counted refusals = every decision');
+  f.clock.set(NOW_MS);
+});
