@@ -85,6 +85,18 @@ test('provision end to end: verified identity installed with permissions; mosqui
   }
 });
 
+test('--force replaces a valid identity; a valid identity for another serial is refused without it', async () => {
+  const o = opts('CAM-0010', await cloud.createToken('CAM-0010'));
+  await provisionDevice(o);
+  const paths = stateLayout(o.stateDir);
+  const first = checkIdentity({ paths, clock: systemClock });
+  assert.equal(await codeOf(provisionDevice({ ...o, serial: 'CAM-0011', token: await cloud.createToken('CAM-0011') })), 'ERR_PROVISION_ALREADY');
+  assert.equal(checkIdentity({ paths, clock: systemClock }).fingerprint256, first.fingerprint256);
+  const r = await provisionDevice({ ...o, token: await cloud.createToken('CAM-0010'), force: true });
+  assert.equal(r.status, 'provisioned');
+  assert.notEqual(checkIdentity({ paths, expectedSerial: 'CAM-0010', clock: systemClock }).fingerprint256, first.fingerprint256);
+});
+
 test('token refusals: used, for another serial, unknown, expired', async () => {
   const token = await cloud.createToken('CAM-0002');
   await provisionDevice(opts('CAM-0002', token));

@@ -102,6 +102,18 @@ test('near expiry: renewed over mTLS with a fresh key; the old cert works until 
   }
 });
 
+test('start() checks at once and renews when due; stop() ends the timer', async () => {
+  const paths = await provisioned('CAM-R4');
+  const events = new MemoryEventSink();
+  const renewer = loadIdentity({ paths, clock: systemClock }).createRenewer({ config, clock: systemClock, logger: silentLogger(), events });
+  const renewed = events.next();
+  renewer.start();
+  await renewed;
+  renewer.stop();
+  assert.equal(events.events[0]!.type, 'identity_renewed');
+  assert.ok(checkIdentity({ paths, clock: systemClock }).notAfter.getTime() - Date.now() > 300 * 86_400_000);
+});
+
 test('power cut at every renewal step leaves a working identity (old before the commit, new after)', async () => {
   const steps: InstallStep[] = ['staged', 'committed', 'moved:identity/device.key', 'moved:identity/device.crt', 'moved:identity/chain.pem', 'cleaned'];
   const paths = await provisioned('CAM-R2');
