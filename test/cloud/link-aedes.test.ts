@@ -10,7 +10,7 @@ import { registerCoreCommands } from '../../agent/cloud/core-commands.ts';
 import { systemClock } from '../../agent/clock.ts';
 import type { LenscapError } from '../../agent/errors.ts';
 import { makeTempDir } from '../support/tmp.ts';
-import { collect, makeLink, makePki, rawClient, testConfig, writeState } from './fixture.ts';
+import { collect, makeLink, makePki, rawClient, testConfig, waitFor, writeState } from './fixture.ts';
 
 test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) => {
   const tmp = makeTempDir('lenscap-aedes-');
@@ -39,7 +39,8 @@ test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) 
   a.queue.emit({ type: 'grant_refused', at: new Date().toISOString(), serial: 'CAM-A', reason: 'wrong_audience', claimedAud: 'CAM-B' });
   a.link.start();
   await a.link.waitOnline(5000);
-  assert.ok(broker.connected().includes('CAM-A'));
+  // The broker registers the client on its own tick after CONNACK: wait, bounded, for it.
+  await waitFor(() => broker.connected().includes('CAM-A'), 5000, 'aedes to list CAM-A');
 
   const st = await seen.until(() => seen.got.find((m) => m.topic === 'lenscap/v1/CAM-A/state'));
   assert.equal(JSON.parse(st.payload).online, true);
