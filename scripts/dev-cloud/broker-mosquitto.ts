@@ -115,7 +115,8 @@ export async function startMosquittoBroker(opts: MosquittoOptions): Promise<Runn
   const confPath = join(opts.dir, 'mosquitto.conf');
   writeFileSync(confPath, mosquittoConf(opts.dir, host, port), { mode: 0o600 });
 
-  const child = spawn(binary, ['-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Own process group: a Ctrl-C in the terminal reaches the dev cloud, which stops agents first, then this.
+  const child = spawn(binary, ['-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
