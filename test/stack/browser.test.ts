@@ -63,8 +63,9 @@ test('viewer page: alice watches camera 1, the incident replay is refused by cam
     // The live view keeps playing while camera 2 refuses.
     assert.ok((await page.evaluate(() => (document.querySelector('video') as HTMLVideoElement).currentTime)) > later.t);
 
+    await page.waitForSelector('#telemetry .cam', { timeout: 10_000 }).catch(() => undefined);
     const shot = join(tmp.dir, 'viewer-page.png');
-    await page.screenshot({ path: shot });
+    await page.screenshot({ path: shot, fullPage: true });
     if (process.env.LENSCAP_SCREENSHOT) copyFileSync(shot, process.env.LENSCAP_SCREENSHOT);
     t.diagnostic(`screenshot: ${shot}`);
     assert.deepEqual(browser.logs.filter((l) => l.startsWith('[pageerror]')), []);

@@ -244,7 +244,7 @@ function renderTelemetry() {
       }
     };
     flat(t.telemetry, '');
-    const skip = /(^at$|Bytes$|path$|load5|load15|\.cost|Ms$)/;
+    const skip = /(^at$|Bytes$|path$|load5|load15|^cost|\.cost|Ms$)/;
     const text = parts
       .filter(([k]) => !skip.test(k))
       .slice(0, 8)
