@@ -54,7 +54,7 @@ test('dev-cloud token: usage errors are coded; prints one token', async () => {
   }
 });
 
-test('dev-cloud --provisioning-only + dev-cloud token + provision, each its own process', { timeout: 90_000 }, async () => {
+test('dev-cloud --provisioning-only + dev-cloud token + provision, each its own process', { timeout: 240_000 }, async () => {
   const tmp = makeTempDir();
   const devDir = join(tmp.dir, 'dev');
   const stateDir = join(tmp.dir, 'cam');
