@@ -56,6 +56,8 @@ interface SessionRecord {
   mediaTags: number;
   flvBytes: number;
   refused: boolean;
+  /** Whether the cloud saw the destination online when the misroute was sent. */
+  destOnline: boolean;
   eventAt?: number;
 }
 
@@ -83,6 +85,10 @@ export interface IncidentResult {
   emittedByLight: number;
   receivedFromLight: number;
   latencyMs: { median: number | null; max: number | null };
+  /** The same, only for misroutes whose destination was online (no queueing across a reconnect). */
+  latencyOnlineMs: { median: number | null; max: number | null; n: number };
+  /** Misroutes refused while the destination's cloud link was still down (events queued on disk). */
+  refusedWhileOffline: number;
   ok: boolean;
 }
 
@@ -186,7 +192,7 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
       const dest = byserial.get(destSerial)!;
       const viewer = route === 'stale' ? `former-${i + 1}` : `viewer-${i + 1}`;
       const g = mintGrant(keys.issuer, { serial: intended, viewer, ttlSeconds: 300 });
-      const rec: SessionRecord = { kind: 'viewer', route, intended, dest: destSerial, destKind: dest.kind, jti: g.jti, sentAt: Date.now(), outcome: '', mediaTags: 0, flvBytes: 0, refused: false };
+      const rec: SessionRecord = { kind: 'viewer', route, intended, dest: destSerial, destKind: dest.kind, jti: g.jti, sentAt: Date.now(), outcome: '', mediaTags: 0, flvBytes: 0, refused: false, destOnline: cloud!.online(destSerial) };
       records.push(rec);
       const c = FlvClient.http({ url: `${dest.gateUrl}/live/${destSerial}.flv`, headers: { authorization: `Bearer ${g.token}` }, rejectUnauthorized: false });
       clients.add(c);
@@ -218,10 +224,10 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
       const viewer = route === 'stale' ? `former-${i + 1}` : `viewer-${i + 1}`;
       const g = mintGrant(keys.issuer, { serial: intended, viewer, ttlSeconds: 300, relay: `rtmp://127.0.0.1:1/live/${intended}` });
       if (!(await cloud!.waitOnline(destSerial, patience))) {
-        records.push({ kind: 'command', route, intended, dest: destSerial, destKind: dest.kind, jti: g.jti, sentAt: Date.now(), outcome: 'undelivered', mediaTags: 0, flvBytes: 0, refused: false });
+        records.push({ kind: 'command', route, intended, dest: destSerial, destKind: dest.kind, jti: g.jti, sentAt: Date.now(), outcome: 'undelivered', mediaTags: 0, flvBytes: 0, refused: false, destOnline: false });
         return;
       }
-      const rec: SessionRecord = { kind: 'command', route, intended, dest: destSerial, destKind: dest.kind, jti: g.jti, sentAt: Date.now(), outcome: '', mediaTags: 0, flvBytes: 0, refused: false };
+      const rec: SessionRecord = { kind: 'command', route, intended, dest: destSerial, destKind: dest.kind, jti: g.jti, sentAt: Date.now(), outcome: '', mediaTags: 0, flvBytes: 0, refused: false, destOnline: true };
       records.push(rec);
       const reply = await cloud!.command(destSerial, 'stream.start', { grant: g.token }, 15_000);
       if (!reply) {
@@ -261,7 +267,9 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
     const at = (q: number) => (times.length >= Math.ceil(q * N) ? times[Math.ceil(q * N) - 1]! / 1000 : null);
 
     const wrong = records.filter((r) => r.route !== 'correct');
-    const latencies = expected.filter((r) => r.eventAt !== undefined).map((r) => r.eventAt! - r.sentAt).sort((a, b) => a - b);
+    const lat = (rs: SessionRecord[]) => rs.filter((r) => r.eventAt !== undefined).map((r) => r.eventAt! - r.sentAt).sort((a, b) => a - b);
+    const latencies = lat(expected);
+    const onlineLat = lat(expected.filter((r) => r.destOnline));
     const byType: Record<string, number> = {};
     for (const e of cloud.events) byType[`${e.event.type}:${e.event.reason ?? ''}`] = (byType[`${e.event.type}:${e.event.reason ?? ''}`] ?? 0) + 1;
     const light = cameras.filter((c) => c.kind === 'light');
@@ -299,6 +307,8 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
       emittedByLight: light.reduce((n, c) => n + c.emitted(), 0),
       receivedFromLight: cloud.events.filter((e) => lightSet.has(e.serial)).length,
       latencyMs: { median: latencies.length ? latencies[Math.floor(latencies.length / 2)]! : null, max: latencies.length ? latencies[latencies.length - 1]! : null },
+      latencyOnlineMs: { median: onlineLat.length ? onlineLat[Math.floor(onlineLat.length / 2)]! : null, max: onlineLat.length ? onlineLat[onlineLat.length - 1]! : null, n: onlineLat.length },
+      refusedWhileOffline: expected.filter((r) => !r.destOnline).length,
       ok: false,
     };
     // Lost = an expected event that never came, or a light camera's event that left no trace.
@@ -336,7 +346,8 @@ export function formatIncident(r: IncidentResult): string {
     ['misroutes refused', `${r.misroutesRefused}/${r.sessions.misrouted}`],
     ['stale grants refused', `${r.staleRefused}/${r.sessions.stale}`],
     ['security events received by the cloud', `${r.eventsReceived} (${Object.entries(r.eventsByType).map(([k, v]) => `${k} ${v}`).join(', ')})`],
-    ['time from misroute to event: median / max', `${ms(r.latencyMs.median)} / ${ms(r.latencyMs.max)}`],
+    ['time from misroute to event: median / max', `${ms(r.latencyMs.median)} / ${ms(r.latencyMs.max)} (all ${r.expectedEvents}; ${r.refusedWhileOffline} refused while the camera's link was still down, delivered from its disk queue on reconnect)`],
+    ['  … destination online at the time', `${ms(r.latencyOnlineMs.median)} / ${ms(r.latencyOnlineMs.max)} (n = ${r.latencyOnlineMs.n})`],
     ['EVENTS LOST', `${r.eventsLost} (expected ${r.expectedEvents} by jti; light cameras emitted ${r.emittedByLight}, cloud got ${r.receivedFromLight}; must be 0)`],
     ['verdict', r.ok ? 'PASS: no frame to a wrong viewer, no event lost' : 'FAIL'],
   ];
