@@ -1,10 +1,11 @@
 /**
  * The device's own record of every grant decision: append-only JSON lines in the state dir,
  * rotated by size (one previous generation kept), surviving reboots. An accept is fsync'd before
- * the caller may start a stream, so a session never exists without its audit line.
+ * the caller may start a stream, so a session never exists without its audit line — and that
+ * line doubles as the replay record (see agent/grants/replay-cache.ts): one fsync per accept.
  * Must never write a whole token, and never let an audit failure turn into an accept.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface DecisionLine {
@@ -25,13 +26,21 @@ export interface DecisionLine {
   since?: string;
 }
 
+/** Written after a torn last line (power cut mid-write), so readers know that line never completed. */
+export const TORN_TAIL_MARKER = '{"decision":"repair","note":"the line above was cut mid-write"}';
+
 export class DecisionLog {
   private fd: number | undefined;
   private size = 0;
 
+  /**
+   * `beforeRotate` runs before the current file becomes `.1` (and the old `.1` is dropped); the
+   * replay cache snapshots its live ids there. If it throws, nothing rotates and append throws.
+   */
   constructor(
     private readonly file: string,
     private readonly maxBytes = 1024 * 1024,
+    private readonly beforeRotate?: () => void,
   ) {}
 
   /** Appends a line; `durable` fsyncs before returning (accepts). Throws on I/O failure. */
@@ -54,11 +63,24 @@ export class DecisionLog {
 
   private open(): void {
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
-    this.fd = openSync(this.file, 'a', 0o600);
-    this.size = statSync(this.file).size;
+    const fd = openSync(this.file, 'a+', 0o600);
+    let size = fstatSync(fd).size;
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      readSync(fd, last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) {
+        const repair = Buffer.from(`\n${TORN_TAIL_MARKER}\n`);
+        writeSync(fd, repair);
+        fsyncSync(fd);
+        size += repair.length;
+      }
+    }
+    this.fd = fd;
+    this.size = size;
   }
 
   private rotate(): void {
+    this.beforeRotate?.();
     this.close();
     renameSync(this.file, `${this.file}.1`);
     this.open();

@@ -65,8 +65,10 @@ export class GrantGateService implements GrantGate {
       maxLifetimeSeconds: deps.grants.maxLifetimeSeconds,
       clock: deps.clock,
       logger: deps.logger,
+      journalFiles: [`${deps.paths.auditLog}.1`, deps.paths.auditLog],
     });
-    this.audit = new DecisionLog(deps.paths.auditLog, deps.auditMaxBytes);
+    // The accept lines are the replay records: before a generation is dropped, snapshot the ids.
+    this.audit = new DecisionLog(deps.paths.auditLog, deps.auditMaxBytes, () => this.replay.snapshot());
   }
 
   async decide(token: string | undefined, ctx: DecisionContext): Promise<Decision> {
@@ -86,10 +88,11 @@ export class GrantGateService implements GrantGate {
     if (decision.ok) {
       const { claims } = decision;
       try {
-        // The jti is consumed (and on disk) before anything else, so no second session can race in
-        // on the same grant; then the durable audit line, before the caller hears "accept" and
-        // before any stream can start. A failure in either is a refusal: a burnt jti costs the
-        // viewer one new grant, an unaudited or forgettable session costs the model.
+        // The jti is consumed in memory before anything else, so no second session can race in on
+        // the same grant; then the audit line — fsync'd, and itself the durable replay record —
+        // before the caller hears "accept" and before any stream can start. One fsync per accept.
+        // A failure is a refusal: a burnt jti costs the viewer one new grant, an unaudited or
+        // forgettable session costs the model.
         this.replay.consume(claims.jti, (claims.exp + this.policy.clockToleranceSeconds) * 1000);
         this.audit.append({ at: new Date(now).toISOString(), decision: 'accept', jti: claims.jti, sub: claims.sub, aud: claims.aud, source: ctx.source, purpose: ctx.purpose, exp: claims.exp, token: redactToken(token) }, true);
       } catch (err) {
@@ -173,6 +176,12 @@ export class GrantGateService implements GrantGate {
   close(): void {
     for (const summary of this.damper.flush(this.deps.clock.now(), true)) this.recordSummary(summary);
     this.audit.close();
+    try {
+      this.replay.snapshot();
+    } catch (err) {
+      // The audit log still holds every accept line; the next start rebuilds from it.
+      this.deps.logger.warn({ code: 'REPLAY_SNAPSHOT_FAILED', err: (err as Error).message }, 'could not snapshot the replay cache at shutdown');
+    }
   }
 }
 

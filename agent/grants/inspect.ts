@@ -63,6 +63,7 @@ export function inspectGrant(token: string, opts: { serial: string; config: Conf
     maxLifetimeSeconds: opts.config.grants.maxLifetimeSeconds,
     clock: opts.clock,
     logger: silentLogger(),
+    journalFiles: [`${opts.paths.auditLog}.1`, opts.paths.auditLog],
   });
   notes.push('privacy state is the running agent\'s; assumed off here');
   const passed: GrantCheck[] = [];

@@ -1,6 +1,10 @@
 /**
  * Single use: remembers every grant id (`jti`) that opened a session until it could no longer be
- * valid (exp + tolerance), and persists the set so a reboot does not re-open old grants.
+ * valid (exp + tolerance), and keeps it across reboots so a reboot does not re-open old grants.
+ * Durability costs one fsync per accept, shared with the audit log: the accept line (jti, exp) in
+ * the fsync'd audit log *is* the replay record. At start the set is rebuilt from a snapshot
+ * (written atomically whenever the audit log rotates, so no live id leaves with an old generation)
+ * plus the accept lines of the audit log generations.
  * Bounded, and fail closed at both edges: when full of still-live ids it refuses to take another
  * (the caller refuses the grant) rather than forget one; when the file on disk is unreadable it
  * treats every grant issued before that moment as possibly used.
@@ -9,6 +13,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock } from '../clock.ts';
+import { TORN_TAIL_MARKER } from '../audit/decision-log.ts';
 import { LenscapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { writeFileAtomic } from '../storage/atomic-file.ts';
@@ -21,6 +26,8 @@ export interface ReplayCacheOptions {
   clockToleranceSeconds: number;
   /** Longest grant lifetime: after lostAt + this + 2 × tolerance no earlier grant is valid anyway. */
   maxLifetimeSeconds: number;
+  /** Audit log generations (oldest first) whose accept lines are replay records. */
+  journalFiles?: readonly string[];
   clock: Clock;
   logger: Logger;
 }
@@ -50,6 +57,11 @@ export class ReplayCache {
     if (this.lostPending) {
       this.lostPending = false;
       this.lostAtMs = this.opts.clock.now();
+      try {
+        this.snapshot();
+      } catch {
+        /* the file stays corrupt: the next start times the loss again, later — still closed */
+      }
     }
     if (this.lostAtMs !== undefined) {
       // Any grant issued before the loss (plus the tolerance a cloud clock may run ahead) could
@@ -60,8 +72,8 @@ export class ReplayCache {
   }
 
   /**
-   * Marks a jti used; persisted (fsync'd, atomic) before returning so a crash right after cannot
-   * forget it. Throws ERR_REPLAY_CACHE_FULL when every slot holds a still-live id.
+   * Marks a jti used, in memory. Durability is the caller's accept line in the audit log, fsync'd
+   * before the accept returns. Throws ERR_REPLAY_CACHE_FULL when every slot holds a live id.
    */
   consume(jti: string, forgetAfterMs: number): void {
     this.prune();
@@ -70,13 +82,12 @@ export class ReplayCache {
       throw new LenscapError('ERR_REPLAY_CACHE_FULL', `replay cache holds ${this.entries.size} live grant ids (limit ${this.opts.maxEntries})`);
     }
     this.entries.set(jti, forgetAfterMs);
-    try {
-      this.persist();
-    } catch (err) {
-      // Not on disk means not remembered across a reboot: undo, and let the caller refuse.
-      this.entries.delete(jti);
-      throw err;
-    }
+  }
+
+  /** Writes every live id atomically (audit rotation, shutdown). Throws on I/O failure. */
+  snapshot(): void {
+    this.prune();
+    this.persist();
   }
 
   get size(): number {
@@ -90,7 +101,43 @@ export class ReplayCache {
   }
 
   private load(): void {
-    const { file, logger } = this.opts;
+    this.loadSnapshot();
+    for (const f of this.opts.journalFiles ?? []) this.loadJournal(f);
+    this.prune();
+  }
+
+  /** Accept lines of an audit log generation. Only the last line may be torn (a cut mid-write). */
+  private loadJournal(file: string): void {
+    if (!existsSync(file)) return;
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const tol = this.opts.clockToleranceSeconds;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      // Every line is parsed: a damaged line may have lost the very word "accept".
+      if (line.length === 0 || line === TORN_TAIL_MARKER) continue;
+      let rec: { decision?: unknown; jti?: unknown; exp?: unknown };
+      try {
+        rec = JSON.parse(line) as typeof rec;
+      } catch {
+        // A torn tail (last line, or marked by the log on reopen) is an accept that never returned.
+        if (i >= lines.length - 2 || lines[i + 1] === TORN_TAIL_MARKER) continue;
+        this.markLost(`audit line ${i + 1} of ${file} is unreadable`);
+        continue;
+      }
+      if (rec.decision === 'accept' && typeof rec.jti === 'string' && typeof rec.exp === 'number') {
+        this.entries.set(rec.jti, Math.max(this.entries.get(rec.jti) ?? 0, (rec.exp + tol) * 1000));
+      }
+    }
+  }
+
+  private markLost(why: string): void {
+    this.lostAtMs = undefined;
+    this.lostPending = true;
+    this.opts.logger.error({ code: 'REPLAY_CACHE_CORRUPT', err: why }, 'replay records unreadable; grants issued before now are refused as replayed until they expire');
+  }
+
+  private loadSnapshot(): void {
+    const { file } = this.opts;
     if (!file || !existsSync(file)) return;
     try {
       // {lostAtMs?, entries: [[jti, forgetAfterMs], ...]}; lostAtMs survives restarts, so a second
@@ -105,15 +152,9 @@ export class ReplayCache {
         if (!Array.isArray(item) || typeof item[0] !== 'string' || typeof item[1] !== 'number') throw new Error('entry is not [jti, forgetAfterMs]');
         this.entries.set(item[0], item[1]);
       }
-      this.prune();
     } catch (err) {
       this.entries.clear();
-      this.lostAtMs = undefined;
-      this.lostPending = true;
-      logger.error(
-        { code: 'REPLAY_CACHE_CORRUPT', err: (err as Error).message },
-        'replay cache unreadable; grants issued before now are refused as replayed until they expire',
-      );
+      this.markLost((err as Error).message);
     }
   }
 

@@ -184,3 +184,52 @@ test('a flood of unsigned junk is counted, not recorded line by line; signed ref
   assert.equal(lines.reduce((n, l) => n + 1 + (l.suppressed ?? 0) - (l.suppressed ? 1 : 0), 0), 504 + 3, 'audit lines plus counted refusals = every decision');
   f.clock.set(NOW_MS);
 });
+
+test('one fsync per accept: the audit accept line is the replay record — kept across a crash, rotations and a torn tail', async (t) => {
+  const f = await makeGrantFixture();
+  t.after(f.cleanup);
+  f.gate.close();
+  rmSync(f.paths.replayCache, { force: true });
+  // A small audit log, so accepts rotate through several generations (only one .1 is kept).
+  const small = createGrantGate({ serial: SERIAL, grants: loadConfig(undefined, {}).config.grants, relayAllowList: [], paths: f.paths, clock: f.clock, logger: silentLogger(), events: new MemoryEventSink(), isPrivacyOn: () => false, auditMaxBytes: 1024 });
+  const used: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const tk = f.mint();
+    assert.equal(reasonOf(await small.decide(tk, view)), 'accepted');
+    used.push(tk);
+  }
+  assert.ok(existsSync(`${f.paths.auditLog}.1`), 'the audit log rotated');
+  // "Crash": no close(), so no shutdown snapshot; a power cut also tore the last line.
+  writeFileSync(f.paths.auditLog, readFileSync(f.paths.auditLog, 'utf8') + '{"at":"2026-11-20T00:00:00.000Z","decision":"accept","jti":"tor');
+  const after = restart(f);
+  for (const tk of used) assert.equal(reasonOf(await after.decide(tk, view)), 'replayed');
+  // The torn line did not make the cache "lost": a fresh grant is accepted.
+  assert.equal(reasonOf(await after.decide(f.mint(), view)), 'accepted');
+  after.close();
+  // Reopened after the torn tail, the log marked it; yet another restart still reads cleanly.
+  assert.match(readFileSync(f.paths.auditLog, 'utf8'), /cut mid-write/);
+  const again = restart(f);
+  t.after(() => again.close());
+  assert.equal(reasonOf(await again.decide(used[0], view)), 'replayed');
+  assert.equal(reasonOf(await again.decide(f.mint(), view)), 'accepted');
+});
+
+test('an unreadable accept line in the middle of the audit log counts as a lost replay record', async (t) => {
+  const f = await makeGrantFixture();
+  t.after(f.cleanup);
+  const before = f.mint();
+  assert.equal(reasonOf(await f.gate.decide(f.mint(), view)), 'accepted');
+  assert.equal(reasonOf(await f.gate.decide(f.mint(), view)), 'accepted');
+  f.gate.close();
+  rmSync(f.paths.replayCache, { force: true });
+  const lines = readFileSync(f.paths.auditLog, 'utf8').split('\n');
+  lines[0] = lines[0]!.slice(0, 30);
+  writeFileSync(f.paths.auditLog, lines.join('\n'));
+  f.clock.advance(60_000);
+  const g = restart(f);
+  t.after(() => g.close());
+  assert.equal(reasonOf(await g.decide(before, view)), 'replayed');
+  f.clock.advance(31_000);
+  assert.equal(reasonOf(await g.decide(f.mint(), view)), 'accepted');
+  f.clock.set(NOW_MS);
+});
