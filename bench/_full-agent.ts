@@ -34,9 +34,9 @@ export function fullAgentConfig(base: Config, serial: string, root: string): Rec
 }
 
 /** Runs bench/_agent-child.ts on a config file; resolves once the agent said it is ready. */
-export function runAgentChild(configFile: string, opts: { compiledDir?: string } = {}): Promise<{ child: ChildProcess; gateUrl: string }> {
+export function runAgentChild(configFile: string, opts: { compiledDir?: string; nodeFlags?: string[] } = {}): Promise<{ child: ChildProcess; gateUrl: string }> {
   const args = opts.compiledDir
-    ? [new URL('./_agent-child.mjs', import.meta.url).pathname, opts.compiledDir, configFile]
+    ? [...(opts.nodeFlags ?? []), new URL('./_agent-child.mjs', import.meta.url).pathname, opts.compiledDir, configFile]
     : ['--import', 'tsx', new URL('./_agent-child.ts', import.meta.url).pathname, configFile];
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   children.add(child);

@@ -5,7 +5,7 @@
  * no tsx); RSS and CPU read from /proc over 60 s, in 10 s windows. Baseline measured at the same
  * time: a bare Node process doing nothing. `--tsx` runs the agent from source under tsx instead.
  * Goal (issue 8): ≤ 64 MB RSS, ≤ 1 % of one core.
- * Usage: npx tsx bench/idle.ts [--seconds 60] [--warmup 10] [--tsx]
+ * Usage: npx tsx bench/idle.ts [--seconds 60] [--warmup 10] [--tsx] [--node-flags "--max-semi-space-size=1"] [--no-build]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ import { connectBenchCloud, type BenchCloud } from './_cloud.ts';
 import { fullAgentConfig, runAgentChild, stopAgentChild } from './_full-agent.ts';
 import { makeKeyPool } from './_identities.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, warmup: { type: 'string', default: '10' }, tsx: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, warmup: { type: 'string', default: '10' }, tsx: { type: 'boolean', default: false }, 'node-flags': { type: 'string', default: '' }, 'no-build': { type: 'boolean', default: false } } });
 const SECONDS = Number(values.seconds);
 const WARMUP = Number(values.warmup);
 const WINDOW = 10;
@@ -78,14 +78,15 @@ try {
   const file = join(root, 'bench-config.json');
   writeFileSync(file, JSON.stringify(cfg));
   let compiledDir: string | undefined;
-  if (!values.tsx) {
-    compiledDir = new URL('../node_modules/.cache/lenscap-bench-build', import.meta.url).pathname;
+  if (!values.tsx) compiledDir = new URL('../node_modules/.cache/lenscap-bench-build', import.meta.url).pathname;
+  if (compiledDir && !values['no-build']) {
     const t = Date.now();
     const b = spawnSync(process.execPath, [new URL('../scripts/build.mjs', import.meta.url).pathname, '--out-dir', compiledDir, '--allow-type-errors'], { encoding: 'utf8' });
     if (b.status !== 0) throw new Error(`build failed: ${(b.stderr || b.stdout).trim().split('\n').slice(-3).join(' | ')}`);
     process.stderr.write(`idle: compiled the agent in ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
   }
-  const started = await runAgentChild(file, compiledDir ? { compiledDir } : {});
+  const nodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
+  const started = await runAgentChild(file, compiledDir ? { compiledDir, nodeFlags } : {});
   agent = started.child;
   if (!(await cloud.waitOnline(serial, 30_000))) throw new Error('agent did not come online');
   const baseNode = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
@@ -94,7 +95,7 @@ try {
   process.stderr.write(`idle: agent online (pid ${agent.pid}); warm-up ${WARMUP} s, then ${SECONDS} s\n`);
   await sleep(WARMUP * 1000);
   const watched: Watched[] = [
-    { name: values.tsx ? 'agent (from source, under tsx)' : 'agent (compiled, plain node)', pid: agent.pid!, rss: [], cpuPct: [] },
+    { name: values.tsx ? 'agent (from source, under tsx)' : `agent (compiled, plain node${nodeFlags.length ? ` ${nodeFlags.join(' ')}` : ''})`, pid: agent.pid!, rss: [], cpuPct: [] },
     { name: 'baseline: bare node', pid: baseNode.pid!, rss: [], cpuPct: [] },
     { name: 'baseline: node + tsx loader', pid: baseTsx.pid!, rss: [], cpuPct: [] },
   ];
