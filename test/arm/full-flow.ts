@@ -156,7 +156,8 @@ function play(opts: { port: number; serial: string; token: string; ca: string; t
           const isFlv = body.subarray(0, 3).toString('latin1') === 'FLV';
           let reason: string | undefined;
           try {
-            reason = (JSON.parse(body.toString('utf8')) as { reason?: string }).reason;
+            const j = JSON.parse(body.toString('utf8')) as { reason?: string; error?: string };
+            reason = j.reason ?? j.error;
           } catch {
             /* not JSON */
           }
