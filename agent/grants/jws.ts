@@ -38,12 +38,20 @@ export interface ParsedJws {
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
 /** Decodes base64url, refusing padding, foreign characters and non-canonical encodings. */
+const B64URL_VALUE = new Int8Array(128).fill(-1);
+for (const [i, ch] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].entries()) B64URL_VALUE[ch.charCodeAt(0)] = i;
+
 export function decodeB64url(part: string, what: string): Buffer {
-  if (!B64URL.test(part) || part.length % 4 === 1) throw new JwsError('malformed', `${what}: not base64url`);
-  const buf = Buffer.from(part, 'base64url');
-  // Non-canonical trailing bits would let one token have many spellings (replay-cache evasion).
-  if (buf.toString('base64url') !== part) throw new JwsError('malformed', `${what}: non-canonical base64url`);
-  return buf;
+  const rem = part.length % 4;
+  if (rem === 1 || !B64URL.test(part)) throw new JwsError('malformed', `${what}: not base64url`);
+  // One token, one spelling: the unused low bits of the last character must be zero (checked in
+  // O(1) rather than by re-encoding; the signature covers the text, so this is strictness, not
+  // the only line of defence).
+  if (rem !== 0) {
+    const last = B64URL_VALUE[part.charCodeAt(part.length - 1)]!;
+    if ((rem === 2 && (last & 0x0f) !== 0) || (rem === 3 && (last & 0x03) !== 0)) throw new JwsError('malformed', `${what}: non-canonical base64url`);
+  }
+  return Buffer.from(part, 'base64url');
 }
 
 function decodeJsonObject(part: string, what: string): Record<string, unknown> {
@@ -62,6 +70,23 @@ function decodeJsonObject(part: string, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+/**
+ * Every grant from one issuer key carries the same header text, so decoded headers are kept by
+ * their exact text (frozen; bounded, cleared when full). Only decoding is cached: the header
+ * checks run on every token.
+ */
+const headerCache = new Map<string, Readonly<Record<string, unknown>>>();
+const HEADER_CACHE_MAX = 64;
+
+function decodeHeader(h: string): Record<string, unknown> {
+  const cached = headerCache.get(h);
+  if (cached) return cached as Record<string, unknown>;
+  const header = Object.freeze(decodeJsonObject(h, 'header'));
+  if (headerCache.size >= HEADER_CACHE_MAX) headerCache.clear();
+  headerCache.set(h, header);
+  return header as Record<string, unknown>;
+}
+
 /** Size and shape only: three non-empty base64url parts, JSON header and payload. No crypto. */
 export function parseCompact(token: string, maxBytes: number): ParsedJws {
   if (token.length > maxBytes) throw new JwsError('too_large', `token is ${token.length} bytes, limit ${maxBytes}`);
@@ -70,7 +95,7 @@ export function parseCompact(token: string, maxBytes: number): ParsedJws {
   const [h, p, s] = parts as [string, string, string];
   // An empty signature is left to the header check (alg "none" is refused by name there).
   if (!h || !p) throw new JwsError('malformed', 'empty JWS header or payload');
-  const header = decodeJsonObject(h, 'header');
+  const header = decodeHeader(h);
   const payload = decodeJsonObject(p, 'payload');
   const signature = decodeB64url(s, 'signature');
   return { header, payload, signingInput: Buffer.from(`${h}.${p}`, 'ascii'), signature };
