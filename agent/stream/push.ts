@@ -13,6 +13,7 @@ import type { RefusalReason } from '../grants/reasons.ts';
 import type { Logger } from '../log.ts';
 import type { FlvSink } from './loopback-hub.ts';
 import { runFfmpeg, type FfmpegRun } from './ffmpeg-process.ts';
+import { relayRefusal } from '../grants/verify.ts';
 
 export interface PushDeps {
   serial: string;
@@ -69,16 +70,12 @@ export function describeRelay(url: string): string {
   }
 }
 
+/**
+ * Defence in depth after the grant decision: the same rule as the grant pipeline (one place,
+ * agent/grants/verify.ts), so the push side cannot drift into a weaker prefix match.
+ */
 export function relayAllowed(url: string, allow: readonly string[]): boolean {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return false;
-  }
-  if (u.protocol !== 'rtmp:' && u.protocol !== 'rtmps:') return false;
-  if (u.username || u.password) return false;
-  return allow.length === 0 || allow.some((p) => url.startsWith(p));
+  return relayRefusal(url, allow) === undefined;
 }
 
 export class PushService {

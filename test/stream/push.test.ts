@@ -104,5 +104,8 @@ test('relay URL checks: scheme, credentials, allow list; logs never carry the qu
   assert.equal(relayAllowed('http://relay.example/live/CAM-0001', []), false);
   assert.equal(relayAllowed('rtmp://user:pw@relay.example/live/x', []), false);
   assert.equal(relayAllowed('not a url', []), false);
+  // An allow-list entry matches at a path boundary only: a look-alike host is not a prefix match.
+  assert.equal(relayAllowed('rtmp://relay.example.evil/live/CAM-0001', ['rtmp://relay.example']), false);
+  assert.equal(relayAllowed('rtmp://relay.example/live/CAM-0001', ['rtmp://relay.example']), true);
   assert.equal(describeRelay('rtmp://relay.example:1935/live/CAM-0001?key=secret'), 'rtmp://relay.example:1935/live/CAM-0001');
 });
