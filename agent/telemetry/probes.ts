@@ -5,12 +5,16 @@
  * block) and currentLoad() reads /proc/stat (<1 ms once warm; its first call waits ~0.5 s, async).
  * Its cpuTemperature(), networkStats() and fsSize() spawn or execSync (20–60 ms, up to 32 ms of
  * event-loop block), so temperature, network bytes and disk come from sysfs/procfs/statfs reads
- * instead. Must never spawn a process or call a *Sync API.
+ * instead (the sysfs/procfs readers live in drivers/sensors/). Must never spawn a process or call a *Sync API.
  */
-import { readdir, readFile, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import si from 'systeminformation';
+import { readNetworkBytes } from '../../drivers/sensors/net-counters.ts';
+import { readTemperature } from '../../drivers/sensors/thermal.ts';
+
+export { readNetworkBytes, readTemperature };
 
 export interface SystemFigures {
   cpu: { load1: number; load5: number; load15: number; percent: number | null };
@@ -41,33 +45,6 @@ async function timed<T>(cost: Record<string, number>, name: string, fn: () => Pr
   } finally {
     cost[name] = Math.round((performance.now() - t0) * 100) / 100;
   }
-}
-
-/** Highest reading of /sys/class/thermal/thermal_zone*\/temp (millidegrees). */
-export async function readTemperature(dir = '/sys/class/thermal'): Promise<number | null> {
-  const zones = (await readdir(dir)).filter((n) => n.startsWith('thermal_zone'));
-  let max: number | null = null;
-  for (const z of zones) {
-    const raw = await readFile(`${dir}/${z}/temp`, 'utf8').catch(() => '');
-    const milli = Number.parseInt(raw.trim(), 10);
-    if (Number.isFinite(milli) && milli > -100_000 && milli < 200_000) max = Math.max(max ?? -Infinity, milli / 1000);
-  }
-  return max;
-}
-
-/** Sum of rx/tx bytes over every interface but loopback, from /proc/net/dev. */
-export async function readNetworkBytes(file = '/proc/net/dev'): Promise<{ rxBytes: number; txBytes: number }> {
-  const text = await readFile(file, 'utf8');
-  let rxBytes = 0;
-  let txBytes = 0;
-  for (const line of text.split('\n').slice(2)) {
-    const m = /^\s*([^:]+):\s*(.*)$/.exec(line);
-    if (!m || m[1]!.trim() === 'lo') continue;
-    const f = m[2]!.trim().split(/\s+/).map(Number);
-    rxBytes += f[0] ?? 0;
-    txBytes += f[8] ?? 0;
-  }
-  return { rxBytes, txBytes };
 }
 
 export async function readDisk(path: string) {
