@@ -19,6 +19,7 @@ import type { RefusalReason } from '../grants/reasons.ts';
 import type { Logger } from '../log.ts';
 import type { FlvSink } from '../stream/loopback-hub.ts';
 import type { Activity } from '../stream/activity.ts';
+import type { PrivacySource } from '../stream/service.ts';
 import { RefusalRateLimit } from './rate-limit.ts';
 import { SessionTable, type CloseReason, type ViewerSession } from './sessions.ts';
 
@@ -27,11 +28,8 @@ export interface GateStream {
   attach(sink: FlvSink): () => void;
 }
 
-export interface GatePrivacy {
-  isOn(): boolean;
-  on(ev: 'change', fn: (on: boolean) => void): unknown;
-  off(ev: 'change', fn: (on: boolean) => void): unknown;
-}
+/** The gate watches the same privacy source as the stream service. */
+export type GatePrivacy = PrivacySource;
 
 export interface GateDeps {
   serial: string;
