@@ -5,7 +5,8 @@
  *   in-process attach floor; median and p90 over N joins, ratio gate / bare.
  * - cold start (on demand, capture idle → first keyframe through the gate).
  * - agent CPU (this process: gate + hub + grant checks; not ffmpeg, measured apart) per viewer at
- *   ~2 Mb/s with 1 and 10 viewers, the viewers in a child process.
+ *   ~2 Mb/s with 1, 10 and 20 viewers, next to the same hub served bare (no checks), the viewers in
+ *   a child process.
  * Targets from issue 5: warm join ≤ 20 ms median and ratio ≤ 1.2; cold start ≤ 1 s.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -161,12 +162,14 @@ async function main(): Promise<void> {
   const idle = process.cpuUsage(idleCpu0);
   const idlePct = ((idle.user + idle.system) / 1000 / (performance.now() - idleT0)) * 100;
   say(`agent CPU, capture running, 0 viewers: ${idlePct.toFixed(2)} % of one core`);
-  for (const n of [1, 10]) {
+  // Each viewer count through the gate, then through the bare endpoint on the same hub (the
+  // baseline: the hub serving directly, no grant, no session table), same viewer child.
+  const measure = async (n: number, url: string) => {
     const grants = Array.from({ length: n }, () => f.mint({ ttlSeconds: 120 }));
     let cpu0 = process.cpuUsage();
     let ff0 = ffPid ? procCpuSeconds(ffPid) : NaN;
     let t0 = performance.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', viewersScript, JSON.stringify({ url: gateUrl, grants, seconds: CPU_SECONDS })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', viewersScript, JSON.stringify({ url, grants, seconds: CPU_SECONDS })], { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
     let windowOpen = false;
     child.stdout.on('data', (d: Buffer) => {
@@ -187,7 +190,12 @@ async function main(): Promise<void> {
     const ff = ffPid ? ((procCpuSeconds(ffPid) - ff0) * 1000 / wallMs) * 100 : NaN;
     const r = JSON.parse(text.trim() || '{}') as { bytes?: number; seconds?: number; okViewers?: number };
     const mbps = ((r.bytes ?? 0) * 8) / (r.seconds || wallMs / 1000) / 1e6 / n;
-    say(`agent CPU with ${n} viewer(s): ${pct.toFixed(2)} % of one core (${((pct - idlePct) / n).toFixed(2)} % per viewer over idle); ${r.okViewers}/${n} admitted; ${mbps.toFixed(2)} Mb/s per viewer; ffmpeg ${ff.toFixed(1)} % (not the agent)`);
+    return { pct, ff, mbps, ok: r.okViewers ?? 0 };
+  };
+  for (const n of [1, 10, 20]) {
+    const g = await measure(n, gateUrl);
+    const b = await measure(n, bareUrl);
+    say(`agent CPU with ${n} viewer(s): gate ${g.pct.toFixed(2)} % of one core (${((g.pct - idlePct) / n).toFixed(2)} % per viewer over idle), bare hub ${b.pct.toFixed(2)} % (${((b.pct - idlePct) / n).toFixed(2)} % per viewer); ratio ${(g.pct / b.pct).toFixed(2)}; ${g.ok}/${n} admitted; ${g.mbps.toFixed(2)} Mb/s per viewer; ffmpeg ${g.ff.toFixed(1)} % (not the agent)`);
   }
   holder();
   await gate.close();
