@@ -20,6 +20,7 @@ import { silentLogger } from '../agent/log.ts';
 import { stateLayout } from '../agent/state-layout.ts';
 import { CommandRegistry } from '../agent/cloud/commands.ts';
 import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
+import { freePort } from '../scripts/dev-cloud/broker-mosquitto.ts';
 import { findBinary } from '../test/support/requires.ts';
 import { issue, makeCa } from '../test/stack/pki.ts';
 
@@ -39,16 +40,6 @@ const CAP_MS = defaults.backoff.capMs;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 interface Broker {
   stop(): Promise<void>;

@@ -3,7 +3,7 @@
 // its broker and provisioning ports forwarded into the guest, the guest's gate forwarded to host
 // loopback; then grants played from the host, the refusal's event at the broker, SIGTERM, offline.
 import https from 'node:https';
-import net from 'node:net';
+import { freePort } from '../../scripts/dev-cloud/broker-mosquitto.ts';
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Guest } from '../../scripts/qemu/boot.ts';
@@ -93,16 +93,6 @@ async function loadStartStack(): Promise<StartStack> {
   return mod.startStack;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 function portOf(url: string): number {
   const p = Number(new URL(url).port);

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { freePort } from '../../scripts/dev-cloud/broker-mosquitto.ts';
 import { join } from 'node:path';
 import { findBinary } from './requires.ts';
 
@@ -42,16 +43,8 @@ export interface TestMosquitto {
   restart(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** One free-port helper for the whole repo (the dev cloud's); re-exported for tests. */
+export { freePort };
 
 function waitListening(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
