@@ -60,11 +60,21 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
   const identity = loadIdentity({ paths, expectedSerial: config.serial, clock });
   const serial = identity.serial;
   const logger = baseLogger.child({ serial });
-  logger.info({ notAfter: identity.notAfter, stateDir: paths.root, recovered: identity.recovered }, 'identity checked');
+  logger.info(
+    { notAfter: identity.notAfter, stateDir: paths.root, recovered: identity.recovered },
+    'identity checked',
+  );
 
   try {
     // 2. Security events: queued on disk first, so nothing emitted from here on can be lost.
-    const queue = EventQueue.open({ file: paths.eventQueue, serial, maxEvents: config.cloud.eventQueue.maxEvents, maxBytes: config.cloud.eventQueue.maxBytes, clock, logger });
+    const queue = EventQueue.open({
+      file: paths.eventQueue,
+      serial,
+      maxEvents: config.cloud.eventQueue.maxEvents,
+      maxBytes: config.cloud.eventQueue.maxBytes,
+      clock,
+      logger,
+    });
     stops.push({ name: 'event queue', stop: () => queue.close() });
     const events: EventSink = queue;
 
@@ -73,7 +83,10 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     const media = createMediaServices({
       config,
       serial,
-      tls: { key: identity.keyPem, cert: identity.certPem + (identity.chainPem ? `\n${identity.chainPem}` : '') },
+      tls: {
+        key: identity.keyPem,
+        cert: identity.certPem + (identity.chainPem ? `\n${identity.chainPem}` : ''),
+      },
       clock,
       logger,
       events,
@@ -108,11 +121,24 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     media.registerCommands(registry);
     let link: CloudLink | undefined;
     if (config.cloud.url) {
-      link = createCloudLink({ config, serial, paths, clock, random, logger, events: queue, commands: registry, state: () => ({ gate: media.gateUrl(), version: process.env.npm_package_version }) });
+      link = createCloudLink({
+        config,
+        serial,
+        paths,
+        clock,
+        random,
+        logger,
+        events: queue,
+        commands: registry,
+        state: () => ({ gate: media.gateUrl(), version: process.env.npm_package_version }),
+      });
       link.start();
       stops.push({ name: 'cloud link', stop: () => link!.stop() });
     } else {
-      logger.warn({ code: 'CLOUD_DISABLED' }, 'cloud.url not set: running without a cloud link; security events stay queued on disk');
+      logger.warn(
+        { code: 'CLOUD_DISABLED' },
+        'cloud.url not set: running without a cloud link; security events stay queued on disk',
+      );
     }
 
     // 8. Telemetry.
@@ -128,7 +154,8 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
         sessionsOpen: media.counters().sessionsOpen,
         eventsQueued: queue.size,
       }),
-      publish: (sample) => (link ? link.publishTelemetry(sample as unknown as Record<string, unknown>) : Promise.resolve(false)),
+      publish: (sample) =>
+        link ? link.publishTelemetry(sample as unknown as Record<string, unknown>) : Promise.resolve(false),
     });
     telemetryRef = telemetry;
     telemetry.start();
@@ -136,7 +163,14 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
 
     // 9. Certificate renewal. The cloud link reads the files at each connect; the gate's TLS
     // context is swapped in place so viewers see the new certificate without a restart.
-    const renewer = identity.createRenewer({ config, clock, logger, events, onRenewed: (id) => media.updateTls({ key: id.keyPem, cert: id.certPem + (id.chainPem ? `\n${id.chainPem}` : '') }) });
+    const renewer = identity.createRenewer({
+      config,
+      clock,
+      logger,
+      events,
+      onRenewed: (id) =>
+        media.updateTls({ key: id.keyPem, cert: id.certPem + (id.chainPem ? `\n${id.chainPem}` : '') }),
+    });
     renewer.start();
     stops.push({ name: 'renewal', stop: () => renewer.stop() });
 
@@ -146,7 +180,10 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     stops.push({ name: 'watchdog', stop: () => watchdog.stop() });
 
     const gateUrl = media.gateUrl();
-    logger.info({ gate: gateUrl, cloud: config.cloud.url ?? null, camera: media.cameraDescription() }, 'lenscap running');
+    logger.info(
+      { gate: gateUrl, cloud: config.cloud.url ?? null, camera: media.cameraDescription() },
+      'lenscap running',
+    );
     let stopping: Promise<void> | undefined;
     return {
       serial,

@@ -7,7 +7,12 @@ export class LenscapError extends Error {
   readonly code: string;
   readonly detail: Record<string, unknown> | undefined;
 
-  constructor(code: string, message: string, detail?: Record<string, unknown>, options?: { cause?: unknown }) {
+  constructor(
+    code: string,
+    message: string,
+    detail?: Record<string, unknown>,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'LenscapError';
     this.code = code;

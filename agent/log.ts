@@ -21,11 +21,18 @@ export function createLogger(opts: LogOptions = {}): Logger {
     level: opts.level ?? 'info',
     base,
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: ['token', 'grant', '*.token', '*.grant', 'authorization', '*.authorization'], censor: '[redacted]' },
+    redact: {
+      paths: ['token', 'grant', '*.token', '*.grant', 'authorization', '*.authorization'],
+      censor: '[redacted]',
+    },
   };
   if (opts.pretty && !opts.destination) {
     const pretty = loadPretty();
-    if (pretty) return pino(options, pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+    if (pretty)
+      return pino(
+        options,
+        pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }),
+      );
   }
   return pino(options, (opts.destination ?? process.stdout) as pino.DestinationStream);
 }

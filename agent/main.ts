@@ -15,7 +15,14 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   const hit = candidates[0];
   if (!hit) {
     const wantsHelp = argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help';
-    const lines = ['usage: lenscap <command> [options]', '', 'commands:', ...commands.map((c) => `  ${c.name.padEnd(22)} ${c.summary}`), '', 'Run `lenscap <command> --help` for a command\'s options.'];
+    const lines = [
+      'usage: lenscap <command> [options]',
+      '',
+      'commands:',
+      ...commands.map((c) => `  ${c.name.padEnd(22)} ${c.summary}`),
+      '',
+      "Run `lenscap <command> --help` for a command's options.",
+    ];
     if (wantsHelp) {
       lines.forEach((l) => io.out(l));
       return 0;

@@ -49,9 +49,25 @@ export interface MediaServices {
 export function createMediaServices(deps: MediaDeps): MediaServices {
   const { config, serial, logger, clock } = deps;
   const log = logger.child({ component: 'media' });
-  const hardwareSwitch = createPrivacySwitch(config.privacy.switch, (err) => log.error({ code: 'ERR_PRIVACY_SWITCH', err: err.message }, 'privacy switch unreadable'));
-  const privacy = createPrivacyState({ initial: config.privacy.enabled, hardware: hardwareSwitch, serial, clock, logger: log, events: deps.events });
-  const led = createStatusLed({ driver: config.led.driver, ...(config.led.name ? { name: config.led.name } : {}), sysfsRoot: config.led.sysfsRoot }, (err) => log.warn({ code: 'ERR_LED', err: err.message }, 'status light unwritable'));
+  const hardwareSwitch = createPrivacySwitch(config.privacy.switch, (err) =>
+    log.error({ code: 'ERR_PRIVACY_SWITCH', err: err.message }, 'privacy switch unreadable'),
+  );
+  const privacy = createPrivacyState({
+    initial: config.privacy.enabled,
+    hardware: hardwareSwitch,
+    serial,
+    clock,
+    logger: log,
+    events: deps.events,
+  });
+  const led = createStatusLed(
+    {
+      driver: config.led.driver,
+      ...(config.led.name ? { name: config.led.name } : {}),
+      sysfsRoot: config.led.sysfsRoot,
+    },
+    (err) => log.warn({ code: 'ERR_LED', err: err.message }, 'status light unwritable'),
+  );
   const activity = new Activity(led);
   const stream: StreamService = createStreamService({
     serial,
@@ -110,7 +126,10 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
       registerStreamCommands(registry, push);
     },
     gateUrl: () => gate?.url ?? '',
-    counters: () => ({ sessionsStarted: gate?.counters.accepted ?? 0, sessionsOpen: gate?.sessions.size ?? 0 }),
+    counters: () => ({
+      sessionsStarted: gate?.counters.accepted ?? 0,
+      sessionsOpen: gate?.sessions.size ?? 0,
+    }),
     healthy: () => listening,
     updateTls: (tls) => {
       deps.tls = tls;

@@ -9,7 +9,9 @@ import { configSchema } from '../agent/config/schema.ts';
 import { silentLogger } from '../agent/log.ts';
 
 const spec = '../agent/controller.ts';
-const { startAgent } = (await import(spec)) as { startAgent: (c: unknown, d: unknown) => Promise<{ gateUrl: string; stop(r?: string): Promise<void> }> };
+const { startAgent } = (await import(spec)) as {
+  startAgent: (c: unknown, d: unknown) => Promise<{ gateUrl: string; stop(r?: string): Promise<void> }>;
+};
 const config = configSchema.parse(JSON.parse(readFileSync(process.argv[2]!, 'utf8')));
 try {
   const handle = await startAgent(config, { logger: silentLogger() });

@@ -103,7 +103,8 @@ export async function startAclBroker(opts: AclBrokerOptions): Promise<AclBroker>
       clearTimeout(t);
     },
     async restart() {
-      if (child && child.exitCode === null && child.signalCode === null) throw new Error('broker still running');
+      if (child && child.exitCode === null && child.signalCode === null)
+        throw new Error('broker still running');
       await launch();
     },
   };

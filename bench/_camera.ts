@@ -40,7 +40,8 @@ export interface CameraTrust {
 /** Writes identity and trust where the agent reads them (agent/state-layout.ts). */
 export function writeCameraState(root: string, id: CameraIdentity, trust: CameraTrust): StateLayout {
   const paths = stateLayout(root);
-  for (const d of [paths.identityDir, paths.cloudDir, paths.trustDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [paths.identityDir, paths.cloudDir, paths.trustDir])
+    mkdirSync(d, { recursive: true, mode: 0o700 });
   writeFileSync(paths.deviceKey, id.key, { mode: 0o600 });
   writeFileSync(paths.deviceCert, id.cert);
   writeFileSync(paths.brokerCa, id.brokerCa);
@@ -68,11 +69,24 @@ class NoPrivacy extends EventEmitter {
   }
 }
 
-export async function startLightCamera(opts: { serial: string; root: string; config: Config; identity: CameraIdentity; trust: CameraTrust }): Promise<FleetCamera> {
+export async function startLightCamera(opts: {
+  serial: string;
+  root: string;
+  config: Config;
+  identity: CameraIdentity;
+  trust: CameraTrust;
+}): Promise<FleetCamera> {
   const { serial, config } = opts;
   const paths = writeCameraState(opts.root, opts.identity, opts.trust);
   const logger = silentLogger();
-  const queue = EventQueue.open({ file: paths.eventQueue, serial, maxEvents: config.cloud.eventQueue.maxEvents, maxBytes: config.cloud.eventQueue.maxBytes, clock: systemClock, logger });
+  const queue = EventQueue.open({
+    file: paths.eventQueue,
+    serial,
+    maxEvents: config.cloud.eventQueue.maxEvents,
+    maxBytes: config.cloud.eventQueue.maxBytes,
+    clock: systemClock,
+    logger,
+  });
   let emitted = 0;
   // Counts at the source, so the bench can tell an event the camera never raised from one lost on the way.
   const events = {
@@ -84,7 +98,16 @@ export async function startLightCamera(opts: { serial: string; root: string; con
     onEnqueued: queue.onEnqueued.bind(queue),
   };
   const privacy = new NoPrivacy();
-  const grants: GrantGateService = createGrantGate({ serial, grants: config.grants, relayAllowList: config.stream.relayAllowList, paths, clock: systemClock, logger, events, isPrivacyOn: () => false });
+  const grants: GrantGateService = createGrantGate({
+    serial,
+    grants: config.grants,
+    relayAllowList: config.stream.relayAllowList,
+    paths,
+    clock: systemClock,
+    logger,
+    events,
+    isPrivacyOn: () => false,
+  });
   // Capture disabled: a lease costs nothing and no byte is ever written to a viewer.
   const gate: Gate = createGate({
     serial,
@@ -111,7 +134,17 @@ export async function startLightCamera(opts: { serial: string; root: string; con
     schema: commandEnvelope.extend({ jti: z.string().min(1).max(128) }).strict(),
     handle: (p) => ({ jti: p.jti, sessions: gate.closeByJti(p.jti) }),
   });
-  const link = createCloudLink({ config, serial, paths, clock: systemClock, random: systemRandom, logger, events, commands: registry, state: () => ({ gate: gate.url }) });
+  const link = createCloudLink({
+    config,
+    serial,
+    paths,
+    clock: systemClock,
+    random: systemRandom,
+    logger,
+    events,
+    commands: registry,
+    state: () => ({ gate: gate.url }),
+  });
   link.start();
   return {
     serial,

@@ -34,11 +34,21 @@ export interface BenchCloud {
   onlineCount(): number;
   waitOnline(serial: string, timeoutMs: number): Promise<boolean>;
   /** Publishes `cmd/<op>`; resolves with the reply or undefined after timeoutMs. */
-  command(serial: string, op: string, payload: Record<string, unknown>, timeoutMs: number): Promise<CommandReply | undefined>;
+  command(
+    serial: string,
+    op: string,
+    payload: Record<string, unknown>,
+    timeoutMs: number,
+  ): Promise<CommandReply | undefined>;
   close(): Promise<void>;
 }
 
-export async function connectBenchCloud(opts: { url: string; key: string; cert: string; ca: string }): Promise<BenchCloud> {
+export async function connectBenchCloud(opts: {
+  url: string;
+  key: string;
+  cert: string;
+  ca: string;
+}): Promise<BenchCloud> {
   const states = new Map<string, boolean>();
   const events: CloudEvent[] = [];
   const pending = new Map<string, (r: CommandReply) => void>();
@@ -91,7 +101,9 @@ export async function connectBenchCloud(opts: { url: string; key: string; cert: 
     client.once('connect', () => resolve());
     client.once('error', reject);
   });
-  await client.subscribeAsync(['lenscap/v1/+/state', 'lenscap/v1/+/events', 'lenscap/v1/+/reply/+'], { qos: 1 });
+  await client.subscribeAsync(['lenscap/v1/+/state', 'lenscap/v1/+/events', 'lenscap/v1/+/reply/+'], {
+    qos: 1,
+  });
   return {
     events,
     online: (s) => states.get(s) === true,
@@ -125,7 +137,12 @@ export async function connectBenchCloud(opts: { url: string; key: string; cert: 
           clearTimeout(t);
           resolve(r);
         });
-        client.publish(`lenscap/v1/${serial}/cmd/${op}`, JSON.stringify({ ...payload, id }), { qos: 1 }, () => undefined);
+        client.publish(
+          `lenscap/v1/${serial}/cmd/${op}`,
+          JSON.stringify({ ...payload, id }),
+          { qos: 1 },
+          () => undefined,
+        );
       });
     },
     async close() {

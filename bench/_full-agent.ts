@@ -9,7 +9,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../agent/config/schema.ts';
-import { startLightCamera, writeCameraState, type CameraIdentity, type CameraTrust, type FleetCamera } from './_camera.ts';
+import {
+  startLightCamera,
+  writeCameraState,
+  type CameraIdentity,
+  type CameraTrust,
+  type FleetCamera,
+} from './_camera.ts';
 
 let mode = 'startAgent in its own process (test-pattern pipeline, 160x90 @ 10 fps)';
 const children = new Set<ChildProcess>();
@@ -34,9 +40,17 @@ export function fullAgentConfig(base: Config, serial: string, root: string): Rec
 }
 
 /** Runs bench/_agent-child.ts on a config file; resolves once the agent said it is ready. */
-export function runAgentChild(configFile: string, opts: { compiledDir?: string; nodeFlags?: string[] } = {}): Promise<{ child: ChildProcess; gateUrl: string }> {
+export function runAgentChild(
+  configFile: string,
+  opts: { compiledDir?: string; nodeFlags?: string[] } = {},
+): Promise<{ child: ChildProcess; gateUrl: string }> {
   const args = opts.compiledDir
-    ? [...(opts.nodeFlags ?? []), new URL('./_agent-child.mjs', import.meta.url).pathname, opts.compiledDir, configFile]
+    ? [
+        ...(opts.nodeFlags ?? []),
+        new URL('./_agent-child.mjs', import.meta.url).pathname,
+        opts.compiledDir,
+        configFile,
+      ]
     : ['--import', 'tsx', new URL('./_agent-child.ts', import.meta.url).pathname, configFile];
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   children.add(child);
@@ -45,7 +59,10 @@ export function runAgentChild(configFile: string, opts: { compiledDir?: string; 
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-1000)));
   return new Promise((resolve, reject) => {
     let out = '';
-    const t = setTimeout(() => (child.kill('SIGKILL'), reject(new Error('agent did not start within 30 s'))), 30_000);
+    const t = setTimeout(
+      () => (child.kill('SIGKILL'), reject(new Error('agent did not start within 30 s'))),
+      30_000,
+    );
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const nl = out.indexOf('\n');
@@ -55,7 +72,13 @@ export function runAgentChild(configFile: string, opts: { compiledDir?: string; 
       if (msg.ready) resolve({ child, gateUrl: msg.gateUrl! });
       else reject(new Error(msg.error ?? 'agent failed'));
     });
-    child.once('exit', (code) => (clearTimeout(t), reject(new Error(`agent exited (${code}): ${err.trim().split('\n').slice(-2).join(' | ')}`))));
+    child.once(
+      'exit',
+      (code) => (
+        clearTimeout(t),
+        reject(new Error(`agent exited (${code}): ${err.trim().split('\n').slice(-2).join(' | ')}`))
+      ),
+    );
   });
 }
 
@@ -68,7 +91,14 @@ export async function stopAgentChild(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-export async function startFullAgent(opts: { serial: string; root: string; config: Config; identity: CameraIdentity; trust: CameraTrust; deviceCaPem: string }): Promise<FleetCamera> {
+export async function startFullAgent(opts: {
+  serial: string;
+  root: string;
+  config: Config;
+  identity: CameraIdentity;
+  trust: CameraTrust;
+  deviceCaPem: string;
+}): Promise<FleetCamera> {
   try {
     writeCameraState(opts.root, { ...opts.identity, deviceCa: opts.deviceCaPem }, opts.trust);
     const file = join(opts.root, 'bench-config.json');

@@ -19,7 +19,10 @@ function nativeSigner(key: KeyObject) {
   return {
     sign(md: forge.md.MessageDigest): string {
       const digest = Buffer.from(md.digest().getBytes(), 'binary');
-      return privateEncrypt({ key, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([SHA256_DIGEST_INFO, digest])).toString('binary');
+      return privateEncrypt(
+        { key, padding: constants.RSA_PKCS1_PADDING },
+        Buffer.concat([SHA256_DIGEST_INFO, digest]),
+      ).toString('binary');
     },
   };
 }
@@ -32,10 +35,18 @@ export interface KeyPool {
 export async function makeKeyPool(deviceCa: DevCa, size: number): Promise<KeyPool> {
   const pems = await Promise.all(
     Array.from({ length: size }, () =>
-      genKeyPair('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } }),
+      genKeyPair('rsa', {
+        modulusLength: 2048,
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      }),
     ),
   );
-  const keys = pems.map((p) => ({ pem: p.privateKey, priv: nativeSigner(createPrivateKey(p.privateKey)), pub: forge.pki.publicKeyFromPem(p.publicKey) }));
+  const keys = pems.map((p) => ({
+    pem: p.privateKey,
+    priv: nativeSigner(createPrivateKey(p.privateKey)),
+    pub: forge.pki.publicKeyFromPem(p.publicKey),
+  }));
   let next = 0;
   return {
     size,

@@ -68,8 +68,23 @@ export interface IncidentResult {
   fullMode: string;
   outageSeconds: number;
   setupSeconds: number;
-  reconnect: { back: number; peakPerSec: number; t50: number | null; t99: number | null; t100: number | null; curve: number[] };
-  sessions: { attempted: number; viewer: number; command: number; misrouted: number; stale: number; correct: number; undelivered: number };
+  reconnect: {
+    back: number;
+    peakPerSec: number;
+    t50: number | null;
+    t99: number | null;
+    t100: number | null;
+    curve: number[];
+  };
+  sessions: {
+    attempted: number;
+    viewer: number;
+    command: number;
+    misrouted: number;
+    stale: number;
+    correct: number;
+    undelivered: number;
+  };
   correctViewersWithFrames: number;
   correctFullViewers: number;
   framesToCorrectViewers: number;
@@ -106,7 +121,11 @@ function shuffle<T>(xs: T[]): T[] {
 function routes(n: number, misroute: number, stale: number): Route[] {
   const m = Math.round(n * misroute);
   const s = Math.min(n - m, Math.round(n * stale));
-  return shuffle([...Array<Route>(m).fill('misrouted'), ...Array<Route>(s).fill('stale'), ...Array<Route>(n - m - s).fill('correct')]);
+  return shuffle([
+    ...Array<Route>(m).fill('misrouted'),
+    ...Array<Route>(s).fill('stale'),
+    ...Array<Route>(n - m - s).fill('correct'),
+  ]);
 }
 
 async function until(pred: () => boolean, timeoutMs: number, stepMs = 100): Promise<boolean> {
@@ -133,8 +152,16 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
     const devDir = join(work, 'dev');
     const { deviceCa, serverCa } = loadOrCreateDevCas(devDir);
     const keys = await loadOrCreateSigningKeys(devDir);
-    broker = await startAclBroker({ dir: join(work, 'broker'), ca: deviceCa.certPem, ...serverCa.issueServer('localhost') });
-    cloud = await connectBenchCloud({ url: broker.url, ca: serverCa.certPem, ...deviceCa.issueClient('lenscap-cloud') });
+    broker = await startAclBroker({
+      dir: join(work, 'broker'),
+      ca: deviceCa.certPem,
+      ...serverCa.issueServer('localhost'),
+    });
+    cloud = await connectBenchCloud({
+      url: broker.url,
+      ca: serverCa.certPem,
+      ...deviceCa.issueClient('lenscap-cloud'),
+    });
 
     const config: Config = configSchema.parse({
       cloud: { url: broker.url, protocolVersion: 5, servername: 'localhost', backoff: opts.backoff ?? {} },
@@ -142,17 +169,27 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
     const fullN = Math.min(opts.full, N);
     const serials = Array.from({ length: N }, (_, i) => `CAM-${String(i + 1).padStart(5, '0')}`);
     const pool = await makeKeyPool(deviceCa, Math.min(N, opts.keyPool ?? 16));
-    log(`incident: issuing ${N} device certificates from the dev CA (CSR per serial, ${pool.size} pooled key pairs) and starting the fleet`);
+    log(
+      `incident: issuing ${N} device certificates from the dev CA (CSR per serial, ${pool.size} pooled key pairs) and starting the fleet`,
+    );
     for (let i = 0; i < N; i++) {
       const serial = serials[i]!;
       const identity = { ...pool.issue(serial), brokerCa: serverCa.certPem };
       const trust = {
         trustRootJwk: keys.trustRootJwk,
         trustBundle: keys.trustBundle,
-        binding: signBindingRecord(keys.binding, { serial, owner: `owner-${i + 1}`, viewers: [`viewer-${i + 1}`], version: 1 }),
+        binding: signBindingRecord(keys.binding, {
+          serial,
+          owner: `owner-${i + 1}`,
+          viewers: [`viewer-${i + 1}`],
+          version: 1,
+        }),
       };
       const root = join(work, 'cams', serial);
-      if (i < fullN) cameras.push(await startFullAgent({ serial, root, config, identity, trust, deviceCaPem: deviceCa.certPem }));
+      if (i < fullN)
+        cameras.push(
+          await startFullAgent({ serial, root, config, identity, trust, deviceCaPem: deviceCa.certPem }),
+        );
       else cameras.push(await startLightCamera({ serial, root, config, identity, trust }));
     }
     const fullMode = fullN === 0 ? 'none' : fullAgentsAvailable();
@@ -161,7 +198,9 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
       throw new Error(`fleet not up: ${cameras.filter((c) => cloud!.online(c.serial)).length}/${N} online`);
     }
     const setupSeconds = (Date.now() - t00) / 1000;
-    log(`incident: ${N} cameras online (${fullN} full agents, ${N - fullN} light) after ${setupSeconds.toFixed(1)} s; broker down for ${opts.outageSeconds} s`);
+    log(
+      `incident: ${N} cameras online (${fullN} full agents, ${N - fullN} light) after ${setupSeconds.toFixed(1)} s; broker down for ${opts.outageSeconds} s`,
+    );
 
     // The outage.
     await broker.stop('SIGTERM');
@@ -174,7 +213,9 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
     const offOnline = cloud.onOnline((serial, at) => {
       if (!backAt.has(serial)) backAt.set(serial, at - t0);
     });
-    log(`incident: broker back after ${((t0 - t00) / 1000).toFixed(1)} s in all; the faulty cloud routes sessions as cameras return`);
+    log(
+      `incident: broker back after ${((t0 - t00) / 1000).toFixed(1)} s in all; the faulty cloud routes sessions as cameras return`,
+    );
 
     // The faulty router: one viewer session and one stream.start per camera, routed when the cloud
     // sees that camera back (it only routes to cameras it believes online).
@@ -192,9 +233,26 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
       const dest = byserial.get(destSerial)!;
       const viewer = route === 'stale' ? `former-${i + 1}` : `viewer-${i + 1}`;
       const g = mintGrant(keys.issuer, { serial: intended, viewer, ttlSeconds: 300 });
-      const rec: SessionRecord = { kind: 'viewer', route, intended, dest: destSerial, destKind: dest.kind, jti: g.jti, sentAt: Date.now(), outcome: '', mediaTags: 0, flvBytes: 0, refused: false, destOnline: cloud!.online(destSerial) };
+      const rec: SessionRecord = {
+        kind: 'viewer',
+        route,
+        intended,
+        dest: destSerial,
+        destKind: dest.kind,
+        jti: g.jti,
+        sentAt: Date.now(),
+        outcome: '',
+        mediaTags: 0,
+        flvBytes: 0,
+        refused: false,
+        destOnline: cloud!.online(destSerial),
+      };
       records.push(rec);
-      const c = FlvClient.http({ url: `${dest.gateUrl}/live/${destSerial}.flv`, headers: { authorization: `Bearer ${g.token}` }, rejectUnauthorized: false });
+      const c = FlvClient.http({
+        url: `${dest.gateUrl}/live/${destSerial}.flv`,
+        headers: { authorization: `Bearer ${g.token}` },
+        rejectUnauthorized: false,
+      });
       clients.add(c);
       try {
         if (route === 'correct' && dest.kind === 'full') {
@@ -202,7 +260,9 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
           await sleep(playMs);
         } else {
           // A refusal closes at once; an accepted session on a capture-disabled camera stays open, empty.
-          await c.waitFor((r) => r.closed || (r.status === 200 && route === 'correct'), 5000).catch(() => undefined);
+          await c
+            .waitFor((r) => r.closed || (r.status === 200 && route === 'correct'), 5000)
+            .catch(() => undefined);
           if (route !== 'correct') await c.waitClosed(2000).catch(() => undefined);
         }
       } finally {
@@ -222,12 +282,43 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
       // Push goes to the light cameras (capture disabled); a full agent would need a relay. A
       // misroute may still land on a full agent.
       const viewer = route === 'stale' ? `former-${i + 1}` : `viewer-${i + 1}`;
-      const g = mintGrant(keys.issuer, { serial: intended, viewer, ttlSeconds: 300, relay: `rtmp://127.0.0.1:1/live/${intended}` });
+      const g = mintGrant(keys.issuer, {
+        serial: intended,
+        viewer,
+        ttlSeconds: 300,
+        relay: `rtmp://127.0.0.1:1/live/${intended}`,
+      });
       if (!(await cloud!.waitOnline(destSerial, patience))) {
-        records.push({ kind: 'command', route, intended, dest: destSerial, destKind: dest.kind, jti: g.jti, sentAt: Date.now(), outcome: 'undelivered', mediaTags: 0, flvBytes: 0, refused: false, destOnline: false });
+        records.push({
+          kind: 'command',
+          route,
+          intended,
+          dest: destSerial,
+          destKind: dest.kind,
+          jti: g.jti,
+          sentAt: Date.now(),
+          outcome: 'undelivered',
+          mediaTags: 0,
+          flvBytes: 0,
+          refused: false,
+          destOnline: false,
+        });
         return;
       }
-      const rec: SessionRecord = { kind: 'command', route, intended, dest: destSerial, destKind: dest.kind, jti: g.jti, sentAt: Date.now(), outcome: '', mediaTags: 0, flvBytes: 0, refused: false, destOnline: true };
+      const rec: SessionRecord = {
+        kind: 'command',
+        route,
+        intended,
+        dest: destSerial,
+        destKind: dest.kind,
+        jti: g.jti,
+        sentAt: Date.now(),
+        outcome: '',
+        mediaTags: 0,
+        flvBytes: 0,
+        refused: false,
+        destOnline: true,
+      };
       records.push(rec);
       const reply = await cloud!.command(destSerial, 'stream.start', { grant: g.token }, 15_000);
       if (!reply) {
@@ -244,17 +335,21 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
       const cmdRoute = commandRoutes[i]!;
       if (!(await cloud!.waitOnline(serial, patience))) return;
       const work: Array<Promise<void>> = [viewerSession(i, viewerRoutes[i]!)];
-      if (byserial.get(serial)!.kind === 'light' || cmdRoute !== 'correct') work.push(commandSession(i, cmdRoute));
+      if (byserial.get(serial)!.kind === 'light' || cmdRoute !== 'correct')
+        work.push(commandSession(i, cmdRoute));
       await Promise.all(work);
     });
     await Promise.all(routed);
-    log(`incident: ${records.length} sessions routed ${((Date.now() - t0) / 1000).toFixed(1)} s after the restart; waiting for the events`);
+    log(
+      `incident: ${records.length} sessions routed ${((Date.now() - t0) / 1000).toFixed(1)} s after the restart; waiting for the events`,
+    );
     await until(() => backAt.size === N, patience, 200);
     offOnline();
 
     // Every refusal must reach the cloud: wait for each expected event (by the grant's jti).
     const expected = records.filter((r) => r.route !== 'correct' && r.outcome !== 'undelivered');
-    const match = (r: SessionRecord) => cloud!.events.find((e) => e.serial === r.dest && e.event.jti === r.jti);
+    const match = (r: SessionRecord) =>
+      cloud!.events.find((e) => e.serial === r.dest && e.event.jti === r.jti);
     await until(() => expected.every((r) => match(r)), 60_000, 200);
     await until(() => cameras.every((c) => c.queued() <= 0), 10_000, 200);
     for (const r of expected) r.eventAt = match(r)?.at;
@@ -267,14 +362,22 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
     const at = (q: number) => (times.length >= Math.ceil(q * N) ? times[Math.ceil(q * N) - 1]! / 1000 : null);
 
     const wrong = records.filter((r) => r.route !== 'correct');
-    const lat = (rs: SessionRecord[]) => rs.filter((r) => r.eventAt !== undefined).map((r) => r.eventAt! - r.sentAt).sort((a, b) => a - b);
+    const lat = (rs: SessionRecord[]) =>
+      rs
+        .filter((r) => r.eventAt !== undefined)
+        .map((r) => r.eventAt! - r.sentAt)
+        .sort((a, b) => a - b);
     const latencies = lat(expected);
     const onlineLat = lat(expected.filter((r) => r.destOnline));
     const byType: Record<string, number> = {};
-    for (const e of cloud.events) byType[`${e.event.type}:${e.event.reason ?? ''}`] = (byType[`${e.event.type}:${e.event.reason ?? ''}`] ?? 0) + 1;
+    for (const e of cloud.events)
+      byType[`${e.event.type}:${e.event.reason ?? ''}`] =
+        (byType[`${e.event.type}:${e.event.reason ?? ''}`] ?? 0) + 1;
     const light = cameras.filter((c) => c.kind === 'light');
     const lightSet = new Set(light.map((c) => c.serial));
-    const correctFull = records.filter((r) => r.kind === 'viewer' && r.route === 'correct' && r.destKind === 'full');
+    const correctFull = records.filter(
+      (r) => r.kind === 'viewer' && r.route === 'correct' && r.destKind === 'full',
+    );
     const res: IncidentResult = {
       cameras: N,
       full: fullN,
@@ -282,7 +385,14 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
       fullMode,
       outageSeconds: opts.outageSeconds,
       setupSeconds,
-      reconnect: { back: times.length, peakPerSec: Math.max(0, ...curve), t50: at(0.5), t99: at(0.99), t100: at(1), curve },
+      reconnect: {
+        back: times.length,
+        peakPerSec: Math.max(0, ...curve),
+        t50: at(0.5),
+        t99: at(0.99),
+        t100: at(1),
+        curve,
+      },
       sessions: {
         attempted: records.length,
         viewer: records.filter((r) => r.kind === 'viewer').length,
@@ -294,10 +404,13 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
       },
       correctFullViewers: correctFull.length,
       correctViewersWithFrames: correctFull.filter((r) => r.mediaTags > 0).length,
-      framesToCorrectViewers: records.filter((r) => r.route === 'correct').reduce((n, r) => n + r.mediaTags, 0),
+      framesToCorrectViewers: records
+        .filter((r) => r.route === 'correct')
+        .reduce((n, r) => n + r.mediaTags, 0),
       framesToWrongViewer: wrong.reduce((n, r) => n + r.mediaTags, 0),
       bytesToWrongViewer: wrong.reduce((n, r) => n + r.flvBytes, 0),
-      misroutesAccepted: wrong.filter((r) => (r.kind === 'viewer' ? r.outcome === '200' : r.outcome === 'ok')).length,
+      misroutesAccepted: wrong.filter((r) => (r.kind === 'viewer' ? r.outcome === '200' : r.outcome === 'ok'))
+        .length,
       misroutesRefused: records.filter((r) => r.route === 'misrouted' && r.refused).length,
       staleRefused: records.filter((r) => r.route === 'stale' && r.refused).length,
       eventsReceived: cloud.events.length,
@@ -306,14 +419,25 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
       eventsLost: expected.filter((r) => r.eventAt === undefined).length,
       emittedByLight: light.reduce((n, c) => n + c.emitted(), 0),
       receivedFromLight: cloud.events.filter((e) => lightSet.has(e.serial)).length,
-      latencyMs: { median: latencies.length ? latencies[Math.floor(latencies.length / 2)]! : null, max: latencies.length ? latencies[latencies.length - 1]! : null },
-      latencyOnlineMs: { median: onlineLat.length ? onlineLat[Math.floor(onlineLat.length / 2)]! : null, max: onlineLat.length ? onlineLat[onlineLat.length - 1]! : null, n: onlineLat.length },
+      latencyMs: {
+        median: latencies.length ? latencies[Math.floor(latencies.length / 2)]! : null,
+        max: latencies.length ? latencies[latencies.length - 1]! : null,
+      },
+      latencyOnlineMs: {
+        median: onlineLat.length ? onlineLat[Math.floor(onlineLat.length / 2)]! : null,
+        max: onlineLat.length ? onlineLat[onlineLat.length - 1]! : null,
+        n: onlineLat.length,
+      },
       refusedWhileOffline: expected.filter((r) => !r.destOnline).length,
       ok: false,
     };
     // Lost = an expected event that never came, or a light camera's event that left no trace.
     res.eventsLost += Math.max(0, res.emittedByLight - res.receivedFromLight);
-    res.ok = res.framesToWrongViewer === 0 && res.bytesToWrongViewer === 0 && res.misroutesAccepted === 0 && res.eventsLost === 0;
+    res.ok =
+      res.framesToWrongViewer === 0 &&
+      res.bytesToWrongViewer === 0 &&
+      res.misroutesAccepted === 0 &&
+      res.eventsLost === 0;
     return res;
   } finally {
     for (const c of clients) c.close();
@@ -330,25 +454,60 @@ export function formatIncident(r: IncidentResult): string {
   const buckets: number[] = [];
   r.reconnect.curve.forEach((v, i) => (buckets[Math.floor(i / 5)] = (buckets[Math.floor(i / 5)] ?? 0) + v));
   const rows: Array<[string, string]> = [
-    ['identities', 'dev CA (scripts/dev-cloud/ca.ts signDeviceCsr): one certificate per serial (CN = serial), key pairs from a small pool (RSA keygen costs 0.1–0.4 s here)'],
-    ['cameras', `${r.cameras} (${r.full} full agents: ${r.fullMode}; ${r.light} light: real event queue + grant gate + viewer gate + cloud link, capture pipeline disabled)`],
+    [
+      'identities',
+      'dev CA (scripts/dev-cloud/ca.ts signDeviceCsr): one certificate per serial (CN = serial), key pairs from a small pool (RSA keygen costs 0.1–0.4 s here)',
+    ],
+    [
+      'cameras',
+      `${r.cameras} (${r.full} full agents: ${r.fullMode}; ${r.light} light: real event queue + grant gate + viewer gate + cloud link, capture pipeline disabled)`,
+    ],
     ['outage', `${r.outageSeconds} s (mosquitto stopped, restarted on the same port)`],
-    ['reconnect: back / peak connects/s', `${r.reconnect.back}/${r.cameras}, peak ${r.reconnect.peakPerSec}/s (${((r.reconnect.peakPerSec / r.cameras) * 100).toFixed(1)} % of the fleet)`],
-    ['reconnect: time to 50 % / 99 % / 100 %', `${s(r.reconnect.t50)} / ${s(r.reconnect.t99)} / ${s(r.reconnect.t100)}`],
+    [
+      'reconnect: back / peak connects/s',
+      `${r.reconnect.back}/${r.cameras}, peak ${r.reconnect.peakPerSec}/s (${((r.reconnect.peakPerSec / r.cameras) * 100).toFixed(1)} % of the fleet)`,
+    ],
+    [
+      'reconnect: time to 50 % / 99 % / 100 %',
+      `${s(r.reconnect.t50)} / ${s(r.reconnect.t99)} / ${s(r.reconnect.t100)}`,
+    ],
     ['reconnect: connects per 5 s', buckets.map((v, i) => `${i * 5}-${i * 5 + 5}s:${v ?? 0}`).join(' ')],
-    ['sessions attempted', `${r.sessions.attempted} (${r.sessions.viewer} viewer connections, ${r.sessions.command} stream.start commands)`],
+    [
+      'sessions attempted',
+      `${r.sessions.attempted} (${r.sessions.viewer} viewer connections, ${r.sessions.command} stream.start commands)`,
+    ],
     ['misrouted', `${r.sessions.misrouted} (wrong camera's gate or cmd topic)`],
     ['stale-mapping grants', `${r.sessions.stale} (right camera, viewer no longer bound)`],
     ['not delivered (destination never back)', String(r.sessions.undelivered)],
-    ['correct viewers of full agents with frames', `${r.correctViewersWithFrames}/${r.correctFullViewers} (${r.framesToCorrectViewers} media tags)`],
-    ['FRAMES DELIVERED TO A WRONG VIEWER', `${r.framesToWrongViewer} (${r.bytesToWrongViewer} FLV body bytes; must be 0)`],
+    [
+      'correct viewers of full agents with frames',
+      `${r.correctViewersWithFrames}/${r.correctFullViewers} (${r.framesToCorrectViewers} media tags)`,
+    ],
+    [
+      'FRAMES DELIVERED TO A WRONG VIEWER',
+      `${r.framesToWrongViewer} (${r.bytesToWrongViewer} FLV body bytes; must be 0)`,
+    ],
     ['misroutes accepted', `${r.misroutesAccepted} (must be 0)`],
     ['misroutes refused', `${r.misroutesRefused}/${r.sessions.misrouted}`],
     ['stale grants refused', `${r.staleRefused}/${r.sessions.stale}`],
-    ['security events received by the cloud', `${r.eventsReceived} (${Object.entries(r.eventsByType).map(([k, v]) => `${k} ${v}`).join(', ')})`],
-    ['time from misroute to event: median / max', `${ms(r.latencyMs.median)} / ${ms(r.latencyMs.max)} (all ${r.expectedEvents}; ${r.refusedWhileOffline} refused while the camera's link was still down, delivered from its disk queue on reconnect)`],
-    ['  … destination online at the time', `${ms(r.latencyOnlineMs.median)} / ${ms(r.latencyOnlineMs.max)} (n = ${r.latencyOnlineMs.n})`],
-    ['EVENTS LOST', `${r.eventsLost} (expected ${r.expectedEvents} by jti; light cameras emitted ${r.emittedByLight}, cloud got ${r.receivedFromLight}; must be 0)`],
+    [
+      'security events received by the cloud',
+      `${r.eventsReceived} (${Object.entries(r.eventsByType)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')})`,
+    ],
+    [
+      'time from misroute to event: median / max',
+      `${ms(r.latencyMs.median)} / ${ms(r.latencyMs.max)} (all ${r.expectedEvents}; ${r.refusedWhileOffline} refused while the camera's link was still down, delivered from its disk queue on reconnect)`,
+    ],
+    [
+      '  … destination online at the time',
+      `${ms(r.latencyOnlineMs.median)} / ${ms(r.latencyOnlineMs.max)} (n = ${r.latencyOnlineMs.n})`,
+    ],
+    [
+      'EVENTS LOST',
+      `${r.eventsLost} (expected ${r.expectedEvents} by jti; light cameras emitted ${r.emittedByLight}, cloud got ${r.receivedFromLight}; must be 0)`,
+    ],
     ['verdict', r.ok ? 'PASS: no frame to a wrong viewer, no event lost' : 'FAIL'],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));

@@ -5,7 +5,11 @@
  */
 import { request } from 'node:http';
 
-const { url, grants, seconds } = JSON.parse(process.argv[2] ?? '{}') as { url: string; grants: string[]; seconds: number };
+const { url, grants, seconds } = JSON.parse(process.argv[2] ?? '{}') as {
+  url: string;
+  grants: string[];
+  seconds: number;
+};
 let bytes = 0;
 let ok = 0;
 let firstAt = 0;
@@ -20,7 +24,9 @@ const reqs = grants.map((g) =>
       }
       bytes += d.length;
     });
-  }).on('error', () => undefined).end(),
+  })
+    .on('error', () => undefined)
+    .end(),
 );
 setTimeout(() => {
   for (const r of reqs) r.destroy();

@@ -22,7 +22,15 @@ import { connectBenchCloud, type BenchCloud } from './_cloud.ts';
 import { fullAgentConfig, runAgentChild, stopAgentChild } from './_full-agent.ts';
 import { makeKeyPool } from './_identities.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, warmup: { type: 'string', default: '10' }, tsx: { type: 'boolean', default: false }, 'node-flags': { type: 'string', default: '' }, 'no-build': { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '60' },
+    warmup: { type: 'string', default: '10' },
+    tsx: { type: 'boolean', default: false },
+    'node-flags': { type: 'string', default: '' },
+    'no-build': { type: 'boolean', default: false },
+  },
+});
 const SECONDS = Number(values.seconds);
 const WARMUP = Number(values.warmup);
 const WINDOW = 10;
@@ -49,7 +57,8 @@ interface Watched {
 }
 
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const stat = (xs: number[], d = 1) => `${med(xs).toFixed(d)} (min ${Math.min(...xs).toFixed(d)}, max ${Math.max(...xs).toFixed(d)})`;
+const stat = (xs: number[], d = 1) =>
+  `${med(xs).toFixed(d)} (min ${Math.min(...xs).toFixed(d)}, max ${Math.max(...xs).toFixed(d)})`;
 
 const work = mkdtempSync(join(tmpdir(), 'lenscap-idle-'));
 let broker: AclBroker | undefined;
@@ -60,17 +69,36 @@ try {
   const devDir = join(work, 'dev');
   const { deviceCa, serverCa } = loadOrCreateDevCas(devDir);
   const keys = await loadOrCreateSigningKeys(devDir);
-  broker = await startAclBroker({ dir: join(work, 'broker'), ca: deviceCa.certPem, ...serverCa.issueServer('localhost') });
-  cloud = await connectBenchCloud({ url: broker.url, ca: serverCa.certPem, ...deviceCa.issueClient('lenscap-cloud') });
+  broker = await startAclBroker({
+    dir: join(work, 'broker'),
+    ca: deviceCa.certPem,
+    ...serverCa.issueServer('localhost'),
+  });
+  cloud = await connectBenchCloud({
+    url: broker.url,
+    ca: serverCa.certPem,
+    ...deviceCa.issueClient('lenscap-cloud'),
+  });
   const serial = 'CAM-IDLE';
   const root = join(work, 'cam');
   const pool = await makeKeyPool(deviceCa, 1);
-  writeCameraState(root, { ...pool.issue(serial), brokerCa: serverCa.certPem, deviceCa: deviceCa.certPem }, {
-    trustRootJwk: keys.trustRootJwk,
-    trustBundle: keys.trustBundle,
-    binding: signBindingRecord(keys.binding, { serial, owner: 'owner', viewers: ['viewer'], version: 1 }),
+  writeCameraState(
+    root,
+    { ...pool.issue(serial), brokerCa: serverCa.certPem, deviceCa: deviceCa.certPem },
+    {
+      trustRootJwk: keys.trustRootJwk,
+      trustBundle: keys.trustBundle,
+      binding: signBindingRecord(keys.binding, { serial, owner: 'owner', viewers: ['viewer'], version: 1 }),
+    },
+  );
+  const base = configSchema.parse({
+    cloud: {
+      url: broker.url,
+      protocolVersion: 5,
+      servername: 'localhost',
+      backoff: { initialDelayMaxMs: 0 },
+    },
   });
-  const base = configSchema.parse({ cloud: { url: broker.url, protocolVersion: 5, servername: 'localhost', backoff: { initialDelayMaxMs: 0 } } });
   const cfg = fullAgentConfig(base, serial, root);
   // As shipped: on-demand capture (idle = no ffmpeg), telemetry at its default interval.
   cfg.camera = { driver: 'testpattern' };
@@ -78,11 +106,22 @@ try {
   const file = join(root, 'bench-config.json');
   writeFileSync(file, JSON.stringify(cfg));
   let compiledDir: string | undefined;
-  if (!values.tsx) compiledDir = new URL('../node_modules/.cache/lenscap-bench-build', import.meta.url).pathname;
+  if (!values.tsx)
+    compiledDir = new URL('../node_modules/.cache/lenscap-bench-build', import.meta.url).pathname;
   if (compiledDir && !values['no-build']) {
     const t = Date.now();
-    const b = spawnSync(process.execPath, [new URL('../scripts/build.mjs', import.meta.url).pathname, '--out-dir', compiledDir, '--allow-type-errors'], { encoding: 'utf8' });
-    if (b.status !== 0) throw new Error(`build failed: ${(b.stderr || b.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+    const b = spawnSync(
+      process.execPath,
+      [
+        new URL('../scripts/build.mjs', import.meta.url).pathname,
+        '--out-dir',
+        compiledDir,
+        '--allow-type-errors',
+      ],
+      { encoding: 'utf8' },
+    );
+    if (b.status !== 0)
+      throw new Error(`build failed: ${(b.stderr || b.stdout).trim().split('\n').slice(-3).join(' | ')}`);
     process.stderr.write(`idle: compiled the agent in ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
   }
   const nodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
@@ -90,12 +129,21 @@ try {
   agent = started.child;
   if (!(await cloud.waitOnline(serial, 30_000))) throw new Error('agent did not come online');
   const baseNode = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
-  const baseTsx = spawn(process.execPath, ['--import', 'tsx', '-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
+  const baseTsx = spawn(process.execPath, ['--import', 'tsx', '-e', 'setInterval(() => {}, 1 << 30)'], {
+    stdio: 'ignore',
+  });
   kids.push(baseNode, baseTsx);
   process.stderr.write(`idle: agent online (pid ${agent.pid}); warm-up ${WARMUP} s, then ${SECONDS} s\n`);
   await sleep(WARMUP * 1000);
   const watched: Watched[] = [
-    { name: values.tsx ? 'agent (from source, under tsx)' : `agent (compiled, plain node${nodeFlags.length ? ` ${nodeFlags.join(' ')}` : ''})`, pid: agent.pid!, rss: [], cpuPct: [] },
+    {
+      name: values.tsx
+        ? 'agent (from source, under tsx)'
+        : `agent (compiled, plain node${nodeFlags.length ? ` ${nodeFlags.join(' ')}` : ''})`,
+      pid: agent.pid!,
+      rss: [],
+      cpuPct: [],
+    },
     { name: 'baseline: bare node', pid: baseNode.pid!, rss: [], cpuPct: [] },
     { name: 'baseline: node + tsx loader', pid: baseTsx.pid!, rss: [], cpuPct: [] },
   ];
@@ -108,19 +156,26 @@ try {
       const now = performance.now();
       watched.forEach((w, i) => {
         const t = procCpuTicks(w.pid);
-        w.cpuPct.push((((t - last[i]!) / TICK) / ((now - lastT) / 1000)) * 100);
+        w.cpuPct.push(((t - last[i]!) / TICK / ((now - lastT) / 1000)) * 100);
         last[i] = t;
       });
       lastT = now;
     }
   }
   const [a, bn] = watched as [Watched, Watched, Watched];
-  console.log(`agent idle over ${SECONDS} s after ${WARMUP} s warm-up (cloud link up, capture on demand and idle, default telemetry); RSS sampled every 1 s, CPU per ${WINDOW} s window; median (min, max)`);
-  for (const w of watched) console.log(`${w.name.padEnd(30)} RSS ${stat(w.rss)} MB   CPU ${stat(w.cpuPct, 2)} % of one core`);
-  console.log(`agent RSS over bare node: ${(med(a.rss) - med(bn.rss)).toFixed(1)} MB; ratio agent/bare node ${(med(a.rss) / med(bn.rss)).toFixed(2)}`);
+  console.log(
+    `agent idle over ${SECONDS} s after ${WARMUP} s warm-up (cloud link up, capture on demand and idle, default telemetry); RSS sampled every 1 s, CPU per ${WINDOW} s window; median (min, max)`,
+  );
+  for (const w of watched)
+    console.log(`${w.name.padEnd(30)} RSS ${stat(w.rss)} MB   CPU ${stat(w.cpuPct, 2)} % of one core`);
+  console.log(
+    `agent RSS over bare node: ${(med(a.rss) - med(bn.rss)).toFixed(1)} MB; ratio agent/bare node ${(med(a.rss) / med(bn.rss)).toFixed(2)}`,
+  );
   const rssOk = med(a.rss) <= 64;
   const cpuOk = med(a.cpuPct) <= 1;
-  console.log(`goal ≤ 64 MB RSS: ${rssOk ? 'met' : `MISSED (${med(a.rss).toFixed(1)} MB)`}; goal ≤ 1 % CPU: ${cpuOk ? 'met' : 'MISSED'} (${med(a.cpuPct).toFixed(2)} %)`);
+  console.log(
+    `goal ≤ 64 MB RSS: ${rssOk ? 'met' : `MISSED (${med(a.rss).toFixed(1)} MB)`}; goal ≤ 1 % CPU: ${cpuOk ? 'met' : 'MISSED'} (${med(a.cpuPct).toFixed(2)} %)`,
+  );
 } finally {
   if (agent) await stopAgentChild(agent);
   for (const k of kids) k.kill('SIGKILL');

@@ -30,6 +30,8 @@ const r = await runIncident({
   patienceMs: 300_000,
   log: (l) => process.stderr.write(`${l}\n`),
 });
-console.log(`incident replay: ${cameras} cameras, misroute share ${values.misroute}, stale share ${values.stale}, real mosquitto (mTLS, per-serial ACL), dev-CA identities, real FLV viewers; ${((Date.now() - t0) / 1000).toFixed(0)} s in all\n`);
+console.log(
+  `incident replay: ${cameras} cameras, misroute share ${values.misroute}, stale share ${values.stale}, real mosquitto (mTLS, per-serial ACL), dev-CA identities, real FLV viewers; ${((Date.now() - t0) / 1000).toFixed(0)} s in all\n`,
+);
 console.log(formatIncident(r));
 process.exitCode = r.ok ? 0 : 1;

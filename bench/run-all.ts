@@ -31,15 +31,28 @@ const HEADLINE = /\b(goal|verdict|ratio|target)\b|FRAMES DELIVERED|EVENTS LOST|m
 for (const script of scripts) {
   const t0 = Date.now();
   process.stderr.write(`bench: ${script} …\n`);
-  const res = spawnSync(process.execPath, ['--import', 'tsx', `${dir}${script}`], { encoding: 'utf8', timeout: 10 * 60_000, maxBuffer: 16 << 20 });
+  const res = spawnSync(process.execPath, ['--import', 'tsx', `${dir}${script}`], {
+    encoding: 'utf8',
+    timeout: 10 * 60_000,
+    maxBuffer: 16 << 20,
+  });
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   const ok = res.status === 0;
   if (!ok) failed++;
-  process.stderr.write(`bench: ${script} ${ok ? 'done' : `FAILED (exit ${res.status ?? res.signal})`} in ${secs} s\n`);
+  process.stderr.write(
+    `bench: ${script} ${ok ? 'done' : `FAILED (exit ${res.status ?? res.signal})`} in ${secs} s\n`,
+  );
   const name = script.replace(/\.ts$/, '');
-  headlines.push(...(res.stdout || '').split('\n').filter((l) => HEADLINE.test(l)).map((l) => `- ${name}: ${l.trim().replace(/\s{2,}/g, '  ')}`));
+  headlines.push(
+    ...(res.stdout || '')
+      .split('\n')
+      .filter((l) => HEADLINE.test(l))
+      .map((l) => `- ${name}: ${l.trim().replace(/\s{2,}/g, '  ')}`),
+  );
   if (!ok) headlines.push(`- ${name}: **failed** (exit ${res.status ?? res.signal})`);
-  sections.push(`## ${script.replace(/\.ts$/, '')}\n\n\`npx tsx bench/${script}\` — ${ok ? 'ok' : `**failed** (exit ${res.status ?? res.signal})`}, ${secs} s\n\n\`\`\`\n${(res.stdout || '').trim()}\n${ok ? '' : (res.stderr || '').trim().split('\n').slice(-15).join('\n')}\n\`\`\`\n`);
+  sections.push(
+    `## ${script.replace(/\.ts$/, '')}\n\n\`npx tsx bench/${script}\` — ${ok ? 'ok' : `**failed** (exit ${res.status ?? res.signal})`}, ${secs} s\n\n\`\`\`\n${(res.stdout || '').trim()}\n${ok ? '' : (res.stderr || '').trim().split('\n').slice(-15).join('\n')}\n\`\`\`\n`,
+  );
 }
 const report = `# Benchmarks
 

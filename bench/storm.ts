@@ -40,7 +40,6 @@ const CAP_MS = defaults.backoff.capMs;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 interface Broker {
   stop(): Promise<void>;
 }
@@ -134,7 +133,11 @@ function mqttjsFleet(url: string, tlsOpts: { key: string; cert: string; ca: stri
   let attempts = 0;
   for (let i = 0; i < N; i++) {
     // mqtt.js defaults: reconnectPeriod 1000 ms, fixed, no jitter.
-    const c = mqtt.connect(url, { ...tlsOpts, clientId: `MQTTJS-${String(i).padStart(5, '0')}`, protocolVersion: 5 });
+    const c = mqtt.connect(url, {
+      ...tlsOpts,
+      clientId: `MQTTJS-${String(i).padStart(5, '0')}`,
+      protocolVersion: 5,
+    });
     attempts++;
     c.on('reconnect', () => attempts++);
     c.on('connect', () => listeners.forEach((f) => f(Date.now())));
@@ -161,7 +164,11 @@ interface Result {
   attemptsDuringOutage: number;
 }
 
-async function run(policy: 'lenscap' | 'mqttjs', work: string, pem: { key: string; cert: string; ca: string }): Promise<Result> {
+async function run(
+  policy: 'lenscap' | 'mqttjs',
+  work: string,
+  pem: { key: string; cert: string; ca: string },
+): Promise<Result> {
   const port = await freePort();
   const url = `mqtts://127.0.0.1:${port}`;
   let broker = await startMosquitto(work, port);
@@ -248,10 +255,17 @@ async function main() {
     writeFileSync(paths.brokerCa, ca.cert);
     const pem = { key: client.key, cert: client.cert, ca: ca.cert };
 
-    console.log(`reconnect storm: ${N} clients, real TLS (RSA 2048, mTLS) to mosquitto on loopback, broker killed for ${OUTAGE_S} s`);
-    console.log(`lenscap policy: base ${defaults.backoff.baseMs} ms, cap ${CAP_MS} ms, full jitter, reset after ${defaults.backoff.resetAfterMs} ms up, initial delay ≤ ${defaults.backoff.initialDelayMaxMs} ms`);
-    console.log(`goal: peak ≤ ${Math.floor(N * 0.1)} connects/s (10 %), 99 % back within ${(2 * CAP_MS) / 1000} s (2× cap)\n`);
-    const policies = values.policy === 'both' ? (['lenscap', 'mqttjs'] as const) : [values.policy as 'lenscap' | 'mqttjs'];
+    console.log(
+      `reconnect storm: ${N} clients, real TLS (RSA 2048, mTLS) to mosquitto on loopback, broker killed for ${OUTAGE_S} s`,
+    );
+    console.log(
+      `lenscap policy: base ${defaults.backoff.baseMs} ms, cap ${CAP_MS} ms, full jitter, reset after ${defaults.backoff.resetAfterMs} ms up, initial delay ≤ ${defaults.backoff.initialDelayMaxMs} ms`,
+    );
+    console.log(
+      `goal: peak ≤ ${Math.floor(N * 0.1)} connects/s (10 %), 99 % back within ${(2 * CAP_MS) / 1000} s (2× cap)\n`,
+    );
+    const policies =
+      values.policy === 'both' ? (['lenscap', 'mqttjs'] as const) : [values.policy as 'lenscap' | 'mqttjs'];
     const results: Result[] = [];
     for (const p of policies) {
       const r = await run(p, work, pem);
@@ -262,7 +276,9 @@ async function main() {
     if (l) {
       const peakOk = l.peakPerSec <= N * 0.1;
       const t99Ok = l.t99 !== null && l.t99 * 1000 <= 2 * CAP_MS;
-      console.log(`lenscap goal: peak ${peakOk ? 'met' : 'MISSED'}, 99 % within 2× cap ${t99Ok ? 'met' : 'MISSED'}`);
+      console.log(
+        `lenscap goal: peak ${peakOk ? 'met' : 'MISSED'}, 99 % within 2× cap ${t99Ok ? 'met' : 'MISSED'}`,
+      );
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

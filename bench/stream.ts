@@ -31,7 +31,8 @@ const CPU_SECONDS = Number(process.env.BENCH_CPU_SECONDS ?? 10);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))]!;
+const p90 = (xs: number[]) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))]!;
 const fmt = (x: number) => x.toFixed(1);
 
 function procCpuSeconds(pid: number): number {
@@ -58,28 +59,97 @@ async function main(): Promise<void> {
   f.clock.now = () => Date.now();
   const { config } = loadConfig(undefined, {});
   const logger = silentLogger();
-  const privacy = createPrivacyState({ initial: false, hardware: createNoSwitch(), serial: SERIAL, clock: f.clock, logger });
+  const privacy = createPrivacyState({
+    initial: false,
+    hardware: createNoSwitch(),
+    serial: SERIAL,
+    clock: f.clock,
+    logger,
+  });
   const streamCfg = { ...config.stream, mode: 'on-demand' as 'on-demand' | 'always', idleStopSeconds: 0 };
   // ~2 Mb/s: 640x360@15 with libx264 at a 2000 kb/s cap (the test pattern compresses well, so the
   // measured rate is printed rather than assumed).
-  const camera = { ...config.camera, width: 640, height: 360, fps: 15, gopSeconds: 1, bitrateKbps: Number(process.env.BENCH_KBPS ?? 2000) };
-  const stream: StreamService = createStreamService({ serial: SERIAL, stream: streamCfg, camera, logger, privacy, storeDir: join(f.dir, 'hub'), cameraDriver: createTestPatternDriver({ hasDrawtext: false }) });
+  const camera = {
+    ...config.camera,
+    width: 640,
+    height: 360,
+    fps: 15,
+    gopSeconds: 1,
+    bitrateKbps: Number(process.env.BENCH_KBPS ?? 2000),
+  };
+  const stream: StreamService = createStreamService({
+    serial: SERIAL,
+    stream: streamCfg,
+    camera,
+    logger,
+    privacy,
+    storeDir: join(f.dir, 'hub'),
+    cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
+  });
   await stream.start();
-  const gate = createGate({ serial: SERIAL, config: { ...config.gate, host: '127.0.0.1', port: 0, tls: false, maxViewers: 64, refusalRateLimit: { perMinute: 10_000 } }, grants: f.gate, stream, privacy, clock: f.clock, logger });
+  const gate = createGate({
+    serial: SERIAL,
+    config: {
+      ...config.gate,
+      host: '127.0.0.1',
+      port: 0,
+      tls: false,
+      maxViewers: 64,
+      refusalRateLimit: { perMinute: 10_000 },
+    },
+    grants: f.gate,
+    stream,
+    privacy,
+    clock: f.clock,
+    logger,
+  });
   await gate.listen();
   const gateUrl = `${gate.url}/live/${SERIAL}.flv`;
   // The same gate code with a decision that accepts at once (bench only): isolates the gate's own
   // HTTP/session work from the grant decision.
   let fakeJti = 0;
-  const stubGrants = { decide: async () => ({ ok: true as const, claims: { iss: 'bench', aud: SERIAL, sub: 'bench', jti: `b${++fakeJti}`, iat: 0, exp: Math.floor(Date.now() / 1000) + 60, scope: 'live' } }) };
-  const stubGate = createGate({ serial: SERIAL, config: { ...config.gate, host: '127.0.0.1', port: 0, tls: false, maxViewers: 64, refusalRateLimit: { perMinute: 10_000 } }, grants: stubGrants, stream, privacy, clock: f.clock, logger });
+  const stubGrants = {
+    decide: async () => ({
+      ok: true as const,
+      claims: {
+        iss: 'bench',
+        aud: SERIAL,
+        sub: 'bench',
+        jti: `b${++fakeJti}`,
+        iat: 0,
+        exp: Math.floor(Date.now() / 1000) + 60,
+        scope: 'live',
+      },
+    }),
+  };
+  const stubGate = createGate({
+    serial: SERIAL,
+    config: {
+      ...config.gate,
+      host: '127.0.0.1',
+      port: 0,
+      tls: false,
+      maxViewers: 64,
+      refusalRateLimit: { perMinute: 10_000 },
+    },
+    grants: stubGrants,
+    stream,
+    privacy,
+    clock: f.clock,
+    logger,
+  });
   await stubGate.listen();
   const stubUrl = `${stubGate.url}/live/${SERIAL}.flv`;
   // The same hub served with no check at all: the baseline for what the gate adds.
   const bare = createServer((req, res) => {
     const release = stream.acquire();
     // Same response shape as the gate's, so only the checks differ.
-    res.writeHead(200, { 'content-type': 'video/x-flv', 'cache-control': 'no-store', connection: 'close', 'x-content-type-options': 'nosniff' });
+    res.writeHead(200, {
+      'content-type': 'video/x-flv',
+      'cache-control': 'no-store',
+      connection: 'close',
+      'x-content-type-options': 'nosniff',
+    });
     res.flushHeaders();
     const detach = stream.attach({ write: (b) => res.write(b), end: () => res.end() });
     req.socket.on('close', () => (detach(), release()));
@@ -91,20 +161,29 @@ async function main(): Promise<void> {
     out.push(s);
     process.stdout.write(`${s}\n`);
   };
-  say(`grant state dir (audit log, replay cache; accepts are fsync'd): ${f.dir} — set TMPDIR to move it; load average ${(await import('node:os')).loadavg()[0]!.toFixed(1)} on ${(await import('node:os')).cpus().length} cores`);
-  say(`camera: testpattern ${camera.width}x${camera.height}@${camera.fps} libx264 cap ${camera.bitrateKbps} kb/s, GOP ${camera.gopSeconds} s`);
+  say(
+    `grant state dir (audit log, replay cache; accepts are fsync'd): ${f.dir} — set TMPDIR to move it; load average ${(await import('node:os')).loadavg()[0]!.toFixed(1)} on ${(await import('node:os')).cpus().length} cores`,
+  );
+  say(
+    `camera: testpattern ${camera.width}x${camera.height}@${camera.fps} libx264 cap ${camera.bitrateKbps} kb/s, GOP ${camera.gopSeconds} s`,
+  );
 
   // Cold start first (on demand, idle pipeline).
   const cold: number[] = [];
   for (let i = 0; i < COLD; i++) {
     await until(() => !stream.status().capture.running && !stream.hub.isLive(), 10_000);
     await sleep(300);
-    const c = FlvClient.http({ url: gateUrl, headers: { authorization: `Bearer ${f.mint({ ttlSeconds: 60 })}` } });
+    const c = FlvClient.http({
+      url: gateUrl,
+      headers: { authorization: `Bearer ${f.mint({ ttlSeconds: 60 })}` },
+    });
     const r = await c.waitForKeyframe(15_000);
     cold.push(r.firstKeyframeAt!);
     c.close();
   }
-  say(`cold start (capture idle → first keyframe through the gate), n=${COLD}: median ${fmt(median(cold))} ms, max ${fmt(Math.max(...cold))} ms (target ≤ 1000 ms)`);
+  say(
+    `cold start (capture idle → first keyframe through the gate), n=${COLD}: median ${fmt(median(cold))} ms, max ${fmt(Math.max(...cold))} ms (target ≤ 1000 ms)`,
+  );
 
   // Warm joins: keep one holder so capture stays up; interleave gate / bare / in-process.
   const holder = stream.acquire();
@@ -115,7 +194,10 @@ async function main(): Promise<void> {
   const viaStub: number[] = [];
   const inProc: number[] = [];
   for (let i = 0; i < JOINS; i++) {
-    const g = FlvClient.http({ url: gateUrl, headers: { authorization: `Bearer ${f.mint({ ttlSeconds: 60 })}` } });
+    const g = FlvClient.http({
+      url: gateUrl,
+      headers: { authorization: `Bearer ${f.mint({ ttlSeconds: 60 })}` },
+    });
     viaGate.push((await g.waitForKeyframe(5000)).firstKeyframeAt!);
     g.close();
     const b = FlvClient.http({ url: bareUrl });
@@ -136,11 +218,19 @@ async function main(): Promise<void> {
     await sleep(30);
   }
   say(`warm join (request → first keyframe), n=${JOINS}:`);
-  say(`  through the gate (grant verify + audit + session): median ${fmt(median(viaGate))} ms, p90 ${fmt(p90(viaGate))} ms`);
-  say(`  same hub, bare loopback HTTP, no check:           median ${fmt(median(viaBare))} ms, p90 ${fmt(p90(viaBare))} ms`);
-  say(`  gate code, decision stubbed to accept (bench only): median ${fmt(median(viaStub))} ms, p90 ${fmt(p90(viaStub))} ms`);
+  say(
+    `  through the gate (grant verify + audit + session): median ${fmt(median(viaGate))} ms, p90 ${fmt(p90(viaGate))} ms`,
+  );
+  say(
+    `  same hub, bare loopback HTTP, no check:           median ${fmt(median(viaBare))} ms, p90 ${fmt(p90(viaBare))} ms`,
+  );
+  say(
+    `  gate code, decision stubbed to accept (bench only): median ${fmt(median(viaStub))} ms, p90 ${fmt(p90(viaStub))} ms`,
+  );
   say(`  in-process attach (floor):                        median ${fmt(median(inProc))} ms`);
-  say(`  ratio gate / bare (medians): ${(median(viaGate) / median(viaBare)).toFixed(2)} (target ≤ 1.2; gate median target ≤ 20 ms)`);
+  say(
+    `  ratio gate / bare (medians): ${(median(viaGate) / median(viaBare)).toFixed(2)} (target ≤ 1.2; gate median target ≤ 20 ms)`,
+  );
   // Where the difference goes: one grant decision alone (verify + durable audit line + replay entry).
   const decide: number[] = [];
   for (let i = 0; i < JOINS; i++) {
@@ -149,9 +239,13 @@ async function main(): Promise<void> {
     await f.gate.decide(tok, { source: 'bench', purpose: 'view' });
     decide.push(performance.now() - t0);
   }
-  say(`  grant decision alone (signature, claims, fsync'd audit line, replay entry): median ${fmt(median(decide))} ms, p90 ${fmt(p90(decide))} ms`);
+  say(
+    `  grant decision alone (signature, claims, fsync'd audit line, replay entry): median ${fmt(median(decide))} ms, p90 ${fmt(p90(decide))} ms`,
+  );
   const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
-  say(`verdict: warm join ${fmt(median(viaGate))} ms (≤ 20: ${met(median(viaGate) <= 20)}), gate/bare ${(median(viaGate) / median(viaBare)).toFixed(2)} (≤ 1.2: ${met(median(viaGate) / median(viaBare) <= 1.2)}), cold start ${fmt(median(cold))} ms (≤ 1000: ${met(median(cold) <= 1000)}); grant decision ${fmt(median(decide))} ms of it`);
+  say(
+    `verdict: warm join ${fmt(median(viaGate))} ms (≤ 20: ${met(median(viaGate) <= 20)}), gate/bare ${(median(viaGate) / median(viaBare)).toFixed(2)} (≤ 1.2: ${met(median(viaGate) / median(viaBare) <= 1.2)}), cold start ${fmt(median(cold))} ms (≤ 1000: ${met(median(cold) <= 1000)}); grant decision ${fmt(median(decide))} ms of it`,
+  );
 
   // Agent CPU per viewer.
   const ffPid = stream.capturePid();
@@ -169,7 +263,11 @@ async function main(): Promise<void> {
     let cpu0 = process.cpuUsage();
     let ff0 = ffPid ? procCpuSeconds(ffPid) : NaN;
     let t0 = performance.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', viewersScript, JSON.stringify({ url, grants, seconds: CPU_SECONDS })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', viewersScript, JSON.stringify({ url, grants, seconds: CPU_SECONDS })],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let text = '';
     let windowOpen = false;
     child.stdout.on('data', (d: Buffer) => {
@@ -187,7 +285,7 @@ async function main(): Promise<void> {
     const wallMs = performance.now() - t0;
     const used = process.cpuUsage(cpu0);
     const pct = ((used.user + used.system) / 1000 / wallMs) * 100;
-    const ff = ffPid ? ((procCpuSeconds(ffPid) - ff0) * 1000 / wallMs) * 100 : NaN;
+    const ff = ffPid ? (((procCpuSeconds(ffPid) - ff0) * 1000) / wallMs) * 100 : NaN;
     const r = JSON.parse(text.trim() || '{}') as { bytes?: number; seconds?: number; okViewers?: number };
     const mbps = ((r.bytes ?? 0) * 8) / (r.seconds || wallMs / 1000) / 1e6 / n;
     return { pct, ff, mbps, ok: r.okViewers ?? 0 };
@@ -195,7 +293,9 @@ async function main(): Promise<void> {
   for (const n of [1, 10, 20]) {
     const g = await measure(n, gateUrl);
     const b = await measure(n, bareUrl);
-    say(`agent CPU with ${n} viewer(s): gate ${g.pct.toFixed(2)} % of one core (${((g.pct - idlePct) / n).toFixed(2)} % per viewer over idle), bare hub ${b.pct.toFixed(2)} % (${((b.pct - idlePct) / n).toFixed(2)} % per viewer); ratio ${(g.pct / b.pct).toFixed(2)}; ${g.ok}/${n} admitted; ${g.mbps.toFixed(2)} Mb/s per viewer; ffmpeg ${g.ff.toFixed(1)} % (not the agent)`);
+    say(
+      `agent CPU with ${n} viewer(s): gate ${g.pct.toFixed(2)} % of one core (${((g.pct - idlePct) / n).toFixed(2)} % per viewer over idle), bare hub ${b.pct.toFixed(2)} % (${((b.pct - idlePct) / n).toFixed(2)} % per viewer); ratio ${(g.pct / b.pct).toFixed(2)}; ${g.ok}/${n} admitted; ${g.mbps.toFixed(2)} Mb/s per viewer; ffmpeg ${g.ff.toFixed(1)} % (not the agent)`,
+    );
   }
   holder();
   await gate.close();

@@ -20,7 +20,8 @@ export function resolveBuildTime(argv = process.argv.slice(2), env = process.env
     if (!Number.isFinite(ms)) throw new Error(`--build-time: not a date: ${argv[i + 1]}`);
     return ms;
   }
-  if (env.SOURCE_DATE_EPOCH && /^\d+$/.test(env.SOURCE_DATE_EPOCH)) return Number(env.SOURCE_DATE_EPOCH) * 1000;
+  if (env.SOURCE_DATE_EPOCH && /^\d+$/.test(env.SOURCE_DATE_EPOCH))
+    return Number(env.SOURCE_DATE_EPOCH) * 1000;
   return Date.now();
 }
 
@@ -36,7 +37,10 @@ export function stampBuildTime(file, ms) {
   const re = /export const (\w*BUILD\w*)\s*(?::\s*number\s*)?=\s*[^;\n]+;/i;
   const m = re.exec(src);
   if (!m) throw new Error(`${file}: found no exported BUILD* constant to stamp`);
-  const out = src.replace(re, `export const ${m[1]} = ${ms}; // stamped by scripts/build.mjs: ${new Date(ms).toISOString()}`);
+  const out = src.replace(
+    re,
+    `export const ${m[1]} = ${ms}; // stamped by scripts/build.mjs: ${new Date(ms).toISOString()}`,
+  );
   writeFileSync(file, out);
   return m[1];
 }
@@ -46,21 +50,40 @@ function gitCommit() {
   return r.status === 0 ? r.stdout.trim() : 'unknown';
 }
 
-export function build({ buildTimeMs = resolveBuildTime(), quiet = false, allowTypeErrors = false, outDir = join(root, 'dist') } = {}) {
+export function build({
+  buildTimeMs = resolveBuildTime(),
+  quiet = false,
+  allowTypeErrors = false,
+  outDir = join(root, 'dist'),
+} = {}) {
   const t0 = Date.now();
   const dist = outDir;
-  for (const dir of ['agent', 'drivers', 'scripts', 'bin']) rmSync(join(dist, dir), { recursive: true, force: true });
+  for (const dir of ['agent', 'drivers', 'scripts', 'bin'])
+    rmSync(join(dist, dir), { recursive: true, force: true });
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', dist], { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', dist], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   // tsc still emits on type errors; a shipping build refuses them unless told otherwise
   // (--allow-type-errors, for trying a bundle while the tree is mid-change).
-  if (r.status !== 0 && !(allowTypeErrors && existsSync(join(dist, 'agent', 'main.js')))) throw new Error(`tsc failed (exit ${r.status})`);
+  if (r.status !== 0 && !(allowTypeErrors && existsSync(join(dist, 'agent', 'main.js'))))
+    throw new Error(`tsc failed (exit ${r.status})`);
   const stamped = stampBuildTime(join(dist, 'agent', 'grants', 'build-time.js'), buildTimeMs);
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-  const info = { name: pkg.name, version: pkg.version, builtAt: new Date(buildTimeMs).toISOString(), buildTimeMs, commit: gitCommit(), node: pkg.engines?.node ?? null };
+  const info = {
+    name: pkg.name,
+    version: pkg.version,
+    builtAt: new Date(buildTimeMs).toISOString(),
+    buildTimeMs,
+    commit: gitCommit(),
+    node: pkg.engines?.node ?? null,
+  };
   writeFileSync(join(dist, 'build-info.json'), JSON.stringify(info, null, 2) + '\n');
   if (!quiet) {
-    console.error(`built ${pkg.name} ${pkg.version} into ${dist} in ${Date.now() - t0} ms (build time ${info.builtAt}${stamped ? `, stamped ${stamped}` : ', no agent/grants/build-time.ts yet'})`);
+    console.error(
+      `built ${pkg.name} ${pkg.version} into ${dist} in ${Date.now() - t0} ms (build time ${info.builtAt}${stamped ? `, stamped ${stamped}` : ', no agent/grants/build-time.ts yet'})`,
+    );
   }
   return info;
 }
@@ -69,7 +92,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
     const argv = process.argv.slice(2);
     const o = argv.indexOf('--out-dir');
-    build({ allowTypeErrors: argv.includes('--allow-type-errors'), ...(o >= 0 && argv[o + 1] ? { outDir: argv[o + 1] } : {}) });
+    build({
+      allowTypeErrors: argv.includes('--allow-type-errors'),
+      ...(o >= 0 && argv[o + 1] ? { outDir: argv[o + 1] } : {}),
+    });
   } catch (err) {
     console.error(`build failed: ${err.message}`);
     process.exit(1);

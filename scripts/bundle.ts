@@ -12,7 +12,21 @@
  */
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,11 +113,13 @@ export function nativeKind(head: Buffer): { format: 'elf' | 'mach-o' | 'pe'; mac
   }
   if (head.length >= 4) {
     const magic = head.readUInt32BE(0);
-    if ([0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe, 0xcafebabe].includes(magic)) return { format: 'mach-o' };
+    if ([0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe, 0xcafebabe].includes(magic))
+      return { format: 'mach-o' };
   }
   if (head.length >= 64 && head.toString('latin1', 0, 2) === 'MZ') {
     const off = head.readUInt32LE(60);
-    if (off > 0 && off + 4 <= head.length && head.toString('latin1', off, off + 4) === 'PE\0\0') return { format: 'pe' };
+    if (off > 0 && off + 4 <= head.length && head.toString('latin1', off, off + 4) === 'PE\0\0')
+      return { format: 'pe' };
   }
   return null;
 }
@@ -190,13 +206,18 @@ function sha256(file: string): string {
 
 function run(cmd: string, args: string[], cwd: string): void {
   const r = spawnSync(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new LenscapError('ERR_BUNDLE_STEP', `${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
+  if (r.status !== 0)
+    throw new LenscapError(
+      'ERR_BUNDLE_STEP',
+      `${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`,
+    );
 }
 
 export function buildBundle(opts: BundleOptions): BundleResult {
   const root = opts.root ?? repoRoot;
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  if (!(opts.arch in ARCHES)) throw new LenscapError('ERR_BUNDLE_ARCH', `unknown arch "${opts.arch}" (arm64, armhf or x64)`);
+  if (!(opts.arch in ARCHES))
+    throw new LenscapError('ERR_BUNDLE_ARCH', `unknown arch "${opts.arch}" (arm64, armhf or x64)`);
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
     name: string;
     version: string;
@@ -214,7 +235,8 @@ export function buildBundle(opts: BundleOptions): BundleResult {
     // Compile straight into the staging tree: the repo's dist/ is left alone.
     const buildArgs = [join(root, 'scripts', 'build.mjs'), '--out-dir', join(stage, 'dist')];
     if (opts.allowTypeErrors) buildArgs.push('--allow-type-errors');
-    if (opts.buildTimeMs !== undefined) buildArgs.push('--build-time', new Date(opts.buildTimeMs).toISOString());
+    if (opts.buildTimeMs !== undefined)
+      buildArgs.push('--build-time', new Date(opts.buildTimeMs).toISOString());
     run(process.execPath, buildArgs, root);
     for (const rel of walk(join(stage, 'dist'))) {
       if (DEV_ONLY_DIST.test(`dist/${rel}`)) rmSync(join(stage, 'dist', rel));
@@ -241,7 +263,9 @@ export function buildBundle(opts: BundleOptions): BundleResult {
       type: 'module',
       engines: pkg.engines,
       bin: { lenscap: 'bin/lenscap.js' },
-      dependencies: Object.fromEntries(Object.entries(pkg.dependencies ?? {}).filter(([d]) => !EXCLUDED_PACKAGES.some((re) => re.test(d)))),
+      dependencies: Object.fromEntries(
+        Object.entries(pkg.dependencies ?? {}).filter(([d]) => !EXCLUDED_PACKAGES.some((re) => re.test(d))),
+      ),
     };
     writeFileSync(join(stage, 'package.json'), JSON.stringify(shippedPkg, null, 2) + '\n');
 
@@ -268,10 +292,18 @@ export function buildBundle(opts: BundleOptions): BundleResult {
     if (opts.allowTypeErrors) dangling.forEach((d) => log(`warning: ${d}`));
     const problems = [...findNativeFiles(stage, opts.arch), ...(opts.allowTypeErrors ? [] : dangling)];
     if (problems.length > 0) {
-      throw new LenscapError('ERR_BUNDLE_NATIVE', `bundle ${name} refused:\n${problems.map((p) => `  - ${p}`).join('\n')}`, { problems });
+      throw new LenscapError(
+        'ERR_BUNDLE_NATIVE',
+        `bundle ${name} refused:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+        { problems },
+      );
     }
 
-    const info = JSON.parse(readFileSync(join(stage, 'dist', 'build-info.json'), 'utf8')) as { builtAt: string; commit: string; buildTimeMs: number };
+    const info = JSON.parse(readFileSync(join(stage, 'dist', 'build-info.json'), 'utf8')) as {
+      builtAt: string;
+      commit: string;
+      buildTimeMs: number;
+    };
     const files = walk(stage);
     for (const rel of files) chmodSync(join(stage, rel), EXECUTABLES.has(rel) ? 0o755 : 0o644);
     const manifest: Manifest = {
@@ -281,18 +313,42 @@ export function buildBundle(opts: BundleOptions): BundleResult {
       node: pkg.engines?.node ?? '>=20',
       builtAt: info.builtAt,
       commit: info.commit,
-      files: files.map((rel) => ({ path: rel, sha256: sha256(join(stage, rel)), bytes: statSync(join(stage, rel)).size })),
+      files: files.map((rel) => ({
+        path: rel,
+        sha256: sha256(join(stage, rel)),
+        bytes: statSync(join(stage, rel)).size,
+      })),
     };
     writeFileSync(join(stage, 'MANIFEST.json'), JSON.stringify(manifest, null, 1) + '\n');
-    const sums = [...manifest.files.map((f) => `${f.sha256}  ${f.path}`), `${sha256(join(stage, 'MANIFEST.json'))}  MANIFEST.json`];
+    const sums = [
+      ...manifest.files.map((f) => `${f.sha256}  ${f.path}`),
+      `${sha256(join(stage, 'MANIFEST.json'))}  MANIFEST.json`,
+    ];
     writeFileSync(join(stage, 'SHA256SUMS'), sums.join('\n') + '\n');
 
     mkdirSync(outDir, { recursive: true });
     const file = join(outDir, `${name}.tar.gz`);
     const mtime = `@${Math.floor(info.buildTimeMs / 1000)}`;
-    run('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', `--mtime=${mtime}`, '-I', 'gzip -9n', '-cf', file, name], work);
+    run(
+      'tar',
+      [
+        '--sort=name',
+        '--owner=0',
+        '--group=0',
+        '--numeric-owner',
+        `--mtime=${mtime}`,
+        '-I',
+        'gzip -9n',
+        '-cf',
+        file,
+        name,
+      ],
+      work,
+    );
     const bytes = statSync(file).size;
-    log(`bundle ${file}: ${(bytes / 1024 / 1024).toFixed(2)} MiB (${bytes} bytes), ${manifest.files.length} files, ${packages.length} packages`);
+    log(
+      `bundle ${file}: ${(bytes / 1024 / 1024).toFixed(2)} MiB (${bytes} bytes), ${manifest.files.length} files, ${packages.length} packages`,
+    );
     return { file, bytes, files: manifest.files.length, manifest };
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -300,13 +356,24 @@ export function buildBundle(opts: BundleOptions): BundleResult {
 }
 
 async function cli(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { arch: { type: 'string' }, out: { type: 'string' }, 'allow-type-errors': { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { arch: { type: 'string' }, out: { type: 'string' }, 'allow-type-errors': { type: 'boolean' } },
+    strict: true,
+  });
   const archs = (values.arch ?? '').split(',').filter(Boolean) as BundleArch[];
   if (archs.length === 0) {
-    process.stderr.write('usage: npm run bundle -- --arch arm64|armhf|x64[,...] [--out DIR] [--allow-type-errors]\n');
+    process.stderr.write(
+      'usage: npm run bundle -- --arch arm64|armhf|x64[,...] [--out DIR] [--allow-type-errors]\n',
+    );
     return 2;
   }
-  for (const arch of archs) buildBundle({ arch, allowTypeErrors: values['allow-type-errors'] === true, ...(values.out ? { outDir: values.out } : {}) });
+  for (const arch of archs)
+    buildBundle({
+      arch,
+      allowTypeErrors: values['allow-type-errors'] === true,
+      ...(values.out ? { outDir: values.out } : {}),
+    });
   return 0;
 }
 

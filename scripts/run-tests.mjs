@@ -30,7 +30,14 @@ if (files.length === 0) {
 console.error(`running ${files.length} test files`);
 const res = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=tap', `--test-concurrency=${process.env.LENSCAP_TEST_CONCURRENCY ?? 2}`, ...files],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-reporter=tap',
+    `--test-concurrency=${process.env.LENSCAP_TEST_CONCURRENCY ?? 2}`,
+    ...files,
+  ],
   { cwd: root, stdio: 'inherit', env: { ...process.env, LENSCAP_TEST: '1' } },
 );
 process.exit(res.status ?? 1);

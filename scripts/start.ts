@@ -41,7 +41,13 @@ interface RunningCamera extends DemoCamera {
 function demoCameras(): DemoCamera[] {
   const hasV4l2 = existsSync('/dev/video0');
   return [
-    { serial: 'CAM-DEMO-1', owner: 'alice', label: hasV4l2 ? 'CAM-DEMO-1 /dev/video0' : 'CAM-DEMO-1', color: 'white', driver: hasV4l2 ? 'v4l2' : 'testpattern' },
+    {
+      serial: 'CAM-DEMO-1',
+      owner: 'alice',
+      label: hasV4l2 ? 'CAM-DEMO-1 /dev/video0' : 'CAM-DEMO-1',
+      color: 'white',
+      driver: hasV4l2 ? 'v4l2' : 'testpattern',
+    },
     { serial: 'CAM-DEMO-2', owner: 'bob', label: 'CAM-DEMO-2', color: 'yellow', driver: 'testpattern' },
   ];
 }
@@ -68,9 +74,16 @@ function lenscapArgs(args: string[]): string[] {
   return ['--import', 'tsx', join(REPO, 'agent', 'main.ts'), ...args];
 }
 
-function runLenscap(args: string[], log: WriteStream, timeoutMs: number): Promise<{ code: number | null; out: string }> {
+function runLenscap(
+  args: string[],
+  log: WriteStream,
+  timeoutMs: number,
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, lenscapArgs(args), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, lenscapArgs(args), {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     const onData = (d: Buffer) => {
       out += d.toString();
@@ -157,19 +170,27 @@ async function main(): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('usage: npm start [-- --reset] [--broker aedes|mosquitto] [--open] [--port N] [--dir DIR]\n');
+    process.stdout.write(
+      'usage: npm start [-- --reset] [--broker aedes|mosquitto] [--open] [--port N] [--dir DIR]\n',
+    );
     return 0;
   }
-  if (values.broker !== 'aedes' && values.broker !== 'mosquitto') throw new LenscapError('ERR_CLI_USAGE', `--broker must be aedes or mosquitto, not ${values.broker}`);
+  if (values.broker !== 'aedes' && values.broker !== 'mosquitto')
+    throw new LenscapError('ERR_CLI_USAGE', `--broker must be aedes or mosquitto, not ${values.broker}`);
   const root = resolve(values.dir ?? process.env.LENSCAP_HOME ?? join(process.cwd(), '.lenscap'));
   const stackFile = join(root, 'stack.json');
-  const show = (p: string) => (relative(process.cwd(), p).startsWith('..') ? p : `./${relative(process.cwd(), p)}`);
+  const show = (p: string) =>
+    relative(process.cwd(), p).startsWith('..') ? p : `./${relative(process.cwd(), p)}`;
 
   if (values.reset && existsSync(root)) rmSync(root, { recursive: true, force: true });
   const reused = existsSync(join(root, 'dev'));
   mkdirSync(join(root, 'logs'), { recursive: true, mode: 0o700 });
-  const logger = createLogger({ destination: createWriteStream(join(root, 'logs', 'dev-cloud.log'), { flags: 'a' }) });
-  process.stdout.write(`lenscap local stack in ${show(root)} (${reused ? 'reusing it; --reset starts clean' : 'fresh'})\n`);
+  const logger = createLogger({
+    destination: createWriteStream(join(root, 'logs', 'dev-cloud.log'), { flags: 'a' }),
+  });
+  process.stdout.write(
+    `lenscap local stack in ${show(root)} (${reused ? 'reusing it; --reset starts clean' : 'fresh'})\n`,
+  );
 
   const cameras: RunningCamera[] = [];
   let stack: DevCloudStack | undefined;
@@ -188,7 +209,10 @@ async function main(): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     if (signalled) return;
     signalled = true;
-    shutdown(sig).then(() => process.exit(0), () => process.exit(1));
+    shutdown(sig).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -196,7 +220,13 @@ async function main(): Promise<number> {
   try {
     stack = await step(
       `dev cloud: CA + provisioning, broker (${values.broker}, mTLS), grant endpoint, relay, page`,
-      () => startStack({ dir: join(root, 'dev'), broker: values.broker as 'aedes' | 'mosquitto', pagePort: Number(values.port ?? 0), logger }),
+      () =>
+        startStack({
+          dir: join(root, 'dev'),
+          broker: values.broker as 'aedes' | 'mosquitto',
+          pagePort: Number(values.port ?? 0),
+          logger,
+        }),
       (s) => s.pageUrl,
     );
     const s = stack;
@@ -210,31 +240,70 @@ async function main(): Promise<number> {
           mkdirSync(dirname(stateDir), { recursive: true, mode: 0o700 });
           const log = createWriteStream(join(root, 'logs', `${cam.serial}.provision.log`), { flags: 'a' });
           const token = await s.createToken(cam.serial);
-          const r = await runLenscap(['provision', '--serial', cam.serial, '--url', s.provisioningUrl, '--token', token, '--ca', s.provisioningCaFile, '--state-dir', stateDir], log, 90_000);
+          const r = await runLenscap(
+            [
+              'provision',
+              '--serial',
+              cam.serial,
+              '--url',
+              s.provisioningUrl,
+              '--token',
+              token,
+              '--ca',
+              s.provisioningCaFile,
+              '--state-dir',
+              stateDir,
+            ],
+            log,
+            90_000,
+          );
           log.end();
-          if (r.code !== 0) throw new LenscapError('ERR_START_PROVISION', `lenscap provision ${cam.serial} failed (exit ${r.code}): ${r.out.trim().split('\n').slice(-2).join(' | ')}`);
+          if (r.code !== 0)
+            throw new LenscapError(
+              'ERR_START_PROVISION',
+              `lenscap provision ${cam.serial} failed (exit ${r.code}): ${r.out.trim().split('\n').slice(-2).join(' | ')}`,
+            );
         }),
       );
     });
 
-    await step('start two agents (lenscap run --config …)', async () => {
-      for (const cam of plan) {
-        const stateDir = join(root, 'cameras', cam.serial);
-        const configPath = join(root, 'cameras', `${cam.serial}.json`);
-        writeFileSync(configPath, JSON.stringify(agentConfig(cam, stateDir, s), null, 2) + '\n', { mode: 0o600 });
-        const logPath = join(root, 'logs', `${cam.serial}.log`);
-        const out = createWriteStream(logPath, { flags: 'a' });
-        const child = spawn(process.execPath, lenscapArgs(['run', '--config', configPath]), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-        child.stdout?.pipe(out);
-        child.stderr?.pipe(out);
-        const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-        const running: RunningCamera = { ...cam, stateDir, configPath, logPath, gateUrl: '', child, exited };
-        cameras.push(running);
-        void exited.then((code) => {
-          if (!stopping) process.stdout.write(`\n${cam.serial} agent exited (code ${code}); see ${show(logPath)}\n`);
-        });
-      }
-    }, () => cameras.map((c) => `${c.serial} pid ${c.child.pid}`).join(', '));
+    await step(
+      'start two agents (lenscap run --config …)',
+      async () => {
+        for (const cam of plan) {
+          const stateDir = join(root, 'cameras', cam.serial);
+          const configPath = join(root, 'cameras', `${cam.serial}.json`);
+          writeFileSync(configPath, JSON.stringify(agentConfig(cam, stateDir, s), null, 2) + '\n', {
+            mode: 0o600,
+          });
+          const logPath = join(root, 'logs', `${cam.serial}.log`);
+          const out = createWriteStream(logPath, { flags: 'a' });
+          const child = spawn(process.execPath, lenscapArgs(['run', '--config', configPath]), {
+            cwd: REPO,
+            stdio: ['ignore', 'pipe', 'pipe'],
+            detached: true,
+          });
+          child.stdout?.pipe(out);
+          child.stderr?.pipe(out);
+          const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+          const running: RunningCamera = {
+            ...cam,
+            stateDir,
+            configPath,
+            logPath,
+            gateUrl: '',
+            child,
+            exited,
+          };
+          cameras.push(running);
+          void exited.then((code) => {
+            if (!stopping)
+              process.stdout.write(`\n${cam.serial} agent exited (code ${code}); see ${show(logPath)}\n`);
+          });
+        }
+      },
+      () => cameras.map((c) => `${c.serial} pid ${c.child.pid}`).join(', '),
+    );
 
     await step('wait for both cameras online (retained MQTT state)', async () => {
       await Promise.all(
@@ -242,7 +311,10 @@ async function main(): Promise<number> {
           Promise.race([
             s.cloud.waitOnline(c.serial, 45_000),
             c.exited.then((code) => {
-              throw new LenscapError('ERR_START_AGENT', `${c.serial} agent exited with code ${code} before going online; see ${show(c.logPath)}`);
+              throw new LenscapError(
+                'ERR_START_AGENT',
+                `${c.serial} agent exited with code ${code} before going online; see ${show(c.logPath)}`,
+              );
             }),
           ]),
         ),
@@ -250,21 +322,34 @@ async function main(): Promise<number> {
       for (const c of cameras) {
         // Where the camera says its gate is (retained state), as a real cloud would learn it.
         const gate = s.cloud.camera(c.serial)?.state.gate;
-        if (typeof gate !== 'string' || !/^https?:\/\/127\.0\.0\.1:\d+$/.test(gate)) throw new LenscapError('ERR_START_GATE', `${c.serial} reported no loopback gate URL (state.gate = ${JSON.stringify(gate)})`);
+        if (typeof gate !== 'string' || !/^https?:\/\/127\.0\.0\.1:\d+$/.test(gate))
+          throw new LenscapError(
+            'ERR_START_GATE',
+            `${c.serial} reported no loopback gate URL (state.gate = ${JSON.stringify(gate)})`,
+          );
         c.gateUrl = gate;
-        s.registerCamera({ serial: c.serial, label: c.driver === 'v4l2' ? '/dev/video0' : `test pattern, ${c.color} label`, gateUrl: gate });
+        s.registerCamera({
+          serial: c.serial,
+          label: c.driver === 'v4l2' ? '/dev/video0' : `test pattern, ${c.color} label`,
+          gateUrl: gate,
+        });
       }
     });
 
-    await step('claim cameras: signed binding records via cloud `binding` command', async () => {
-      for (const c of cameras) await s.claim(c.serial, c.owner);
-    }, () => cameras.map((c) => `${c.serial}→${c.owner}`).join(', '));
+    await step(
+      'claim cameras: signed binding records via cloud `binding` command',
+      async () => {
+        for (const c of cameras) await s.claim(c.serial, c.owner);
+      },
+      () => cameras.map((c) => `${c.serial}→${c.owner}`).join(', '),
+    );
 
     await step('check each gate answers (a request without a grant is refused)', async () => {
       for (const c of cameras) {
         const res = await fetch(`${c.gateUrl}/live/${c.serial}.flv`);
         await res.body?.cancel();
-        if (res.status !== 401 && res.status !== 403) throw new LenscapError('ERR_START_GATE', `${c.serial} gate answered ${res.status} without a grant`);
+        if (res.status !== 401 && res.status !== 403)
+          throw new LenscapError('ERR_START_GATE', `${c.serial} gate answered ${res.status} without a grant`);
       }
     });
 
@@ -279,8 +364,22 @@ async function main(): Promise<number> {
         provisioningUrl: s.provisioningUrl,
         relay: s.relayRtmpBase,
         users: DEMO_USERS,
-        cameras: cameras.map((c) => ({ serial: c.serial, owner: c.owner, driver: c.driver, gateUrl: c.gateUrl, flvUrl: `${c.gateUrl}/live/${c.serial}.flv`, pid: c.child.pid, stateDir: c.stateDir, config: c.configPath, log: c.logPath })),
-        pids: { start: process.pid, agents: Object.fromEntries(cameras.map((c) => [c.serial, c.child.pid])), ...s.pids() },
+        cameras: cameras.map((c) => ({
+          serial: c.serial,
+          owner: c.owner,
+          driver: c.driver,
+          gateUrl: c.gateUrl,
+          flvUrl: `${c.gateUrl}/live/${c.serial}.flv`,
+          pid: c.child.pid,
+          stateDir: c.stateDir,
+          config: c.configPath,
+          log: c.logPath,
+        })),
+        pids: {
+          start: process.pid,
+          agents: Object.fromEntries(cameras.map((c) => [c.serial, c.child.pid])),
+          ...s.pids(),
+        },
       };
       writeFileSync(stackFile, JSON.stringify(info, null, 2) + '\n');
     });

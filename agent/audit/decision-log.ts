@@ -5,7 +5,16 @@
  * line doubles as the replay record (see agent/grants/replay-cache.ts): one fsync per accept.
  * Must never write a whole token, and never let an audit failure turn into an accept.
  */
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface DecisionLine {

@@ -6,7 +6,17 @@
  * Events leave the queue only after the broker acknowledged them, in order; a restart reloads it.
  * Must never drop an event silently and never throw from emit() (the grant gate calls it).
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
@@ -90,7 +100,8 @@ export class EventQueue implements EventSink {
   emit(event: SecurityEvent): void {
     try {
       let json = JSON.stringify(event);
-      if (Buffer.byteLength(json) > MAX_EVENT_BYTES) json = JSON.stringify({ ...event, data: { truncated: true } });
+      if (Buffer.byteLength(json) > MAX_EVENT_BYTES)
+        json = JSON.stringify({ ...event, data: { truncated: true } });
       const seq = ++this.seq;
       const line = `{"s":${seq},"e":${json}}\n`;
       const item: Item = { seq, json, bytes: Buffer.byteLength(line) };
@@ -100,7 +111,10 @@ export class EventQueue implements EventSink {
       this.enforceBounds();
     } catch (err) {
       // Disk full or read-only: keep the event in memory (it is queued) and say so once per failure.
-      this.log.error({ err: (err as Error).message, code: 'ERR_EVENT_QUEUE_IO' }, 'event queue: could not write to disk');
+      this.log.error(
+        { err: (err as Error).message, code: 'ERR_EVENT_QUEUE_IO' },
+        'event queue: could not write to disk',
+      );
     }
     try {
       this.listener?.();
@@ -195,7 +209,10 @@ export class EventQueue implements EventSink {
       this.droppedUnreported += dropped;
       this.droppedTotal += dropped;
       this.compactArray();
-      this.log.warn({ dropped, queued: this.size, code: 'EVENTS_DROPPED' }, 'event queue full: oldest events dropped');
+      this.log.warn(
+        { dropped, queued: this.size, code: 'EVENTS_DROPPED' },
+        'event queue full: oldest events dropped',
+      );
       this.mark(through);
     }
   }
@@ -225,7 +242,8 @@ export class EventQueue implements EventSink {
   private rewrite(): void {
     const tmp = `${this.opts.file}.tmp`;
     const lines: string[] = [];
-    for (let k = this.head; k < this.items.length; k++) lines.push(`{"s":${this.items[k]!.seq},"e":${this.items[k]!.json}}\n`);
+    for (let k = this.head; k < this.items.length; k++)
+      lines.push(`{"s":${this.items[k]!.seq},"e":${this.items[k]!.json}}\n`);
     if (this.droppedUnreported > 0) lines.push(`{"a":0,"d":${this.droppedUnreported}}\n`);
     const text = lines.join('');
     const fd = openSync(tmp, 'w', 0o600);
@@ -281,6 +299,7 @@ export class EventQueue implements EventSink {
     // Start from a clean file: replayed marks are folded in, a torn tail is gone.
     this.rewrite();
     this.enforceBounds();
-    if (this.size || this.droppedUnreported) this.log.info({ queued: this.size, dropped: this.droppedUnreported }, 'event queue: reloaded');
+    if (this.size || this.droppedUnreported)
+      this.log.info({ queued: this.size, dropped: this.droppedUnreported }, 'event queue: reloaded');
   }
 }

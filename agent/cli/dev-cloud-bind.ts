@@ -20,13 +20,23 @@ binding key and prints it (or writes it to FILE). Deliver it to the camera with 
       out: { type: 'string' },
       'dev-dir': { type: 'string' },
     });
-    if (!values.serial || !values.owner) throw new LenscapError('ERR_CLI_USAGE', '--serial and --owner are required');
+    if (!values.serial || !values.owner)
+      throw new LenscapError('ERR_CLI_USAGE', '--serial and --owner are required');
     const version = values.version === undefined ? undefined : Number(values.version);
-    if (version !== undefined && (!Number.isInteger(version) || version <= 0)) throw new LenscapError('ERR_CLI_USAGE', `--version must be a positive integer, found ${JSON.stringify(values.version)}`);
+    if (version !== undefined && (!Number.isInteger(version) || version <= 0))
+      throw new LenscapError(
+        'ERR_CLI_USAGE',
+        `--version must be a positive integer, found ${JSON.stringify(values.version)}`,
+      );
     const { loadOrCreateSigningKeys } = await import('../../scripts/dev-cloud/signing-keys.ts');
     const { signBindingRecord } = await import('../../scripts/dev-cloud/mint.ts');
     const keys = await loadOrCreateSigningKeys(values['dev-dir'] ?? '.lenscap/dev');
-    const jws = signBindingRecord(keys.binding, { serial: values.serial, owner: values.owner, viewers: values.viewer ?? [], ...(version ? { version } : {}) });
+    const jws = signBindingRecord(keys.binding, {
+      serial: values.serial,
+      owner: values.owner,
+      viewers: values.viewer ?? [],
+      ...(version ? { version } : {}),
+    });
     if (values.out) writeFileSync(values.out, jws + '\n');
     else io.out(jws);
     return 0;

@@ -19,13 +19,24 @@ Development only: a real cloud issues grants from its own service.`,
       relay: { type: 'string' },
       'dev-dir': { type: 'string' },
     });
-    if (!values.serial || !values.viewer) throw new LenscapError('ERR_CLI_USAGE', '--serial and --viewer are required');
+    if (!values.serial || !values.viewer)
+      throw new LenscapError('ERR_CLI_USAGE', '--serial and --viewer are required');
     const ttl = values.ttl === undefined ? 300 : Number(values.ttl);
-    if (!Number.isInteger(ttl) || ttl <= 0) throw new LenscapError('ERR_CLI_USAGE', `--ttl must be a positive number of seconds, found ${JSON.stringify(values.ttl)}`);
+    if (!Number.isInteger(ttl) || ttl <= 0)
+      throw new LenscapError(
+        'ERR_CLI_USAGE',
+        `--ttl must be a positive number of seconds, found ${JSON.stringify(values.ttl)}`,
+      );
     const { loadOrCreateSigningKeys } = await import('../../scripts/dev-cloud/signing-keys.ts');
     const { mintGrant } = await import('../../scripts/dev-cloud/mint.ts');
     const keys = await loadOrCreateSigningKeys(values['dev-dir'] ?? '.lenscap/dev');
-    const { token } = mintGrant(keys.issuer, { serial: values.serial, viewer: values.viewer, ttlSeconds: ttl, ...(values.scope ? { scope: values.scope } : {}), ...(values.relay ? { relay: values.relay } : {}) });
+    const { token } = mintGrant(keys.issuer, {
+      serial: values.serial,
+      viewer: values.viewer,
+      ttlSeconds: ttl,
+      ...(values.scope ? { scope: values.scope } : {}),
+      ...(values.relay ? { relay: values.relay } : {}),
+    });
     io.out(token);
     return 0;
   },

@@ -16,10 +16,18 @@ only the token. Give it to \`lenscap provision --token\` on that camera: it work
 serial only. DIR is the dev cloud's state (default ./.lenscap/dev); the token itself is not stored
 there, only its SHA-256.`,
   async run(argv, io) {
-    const { values } = parseOptions(argv, { serial: { type: 'string' }, ttl: { type: 'string' }, 'dev-dir': { type: 'string' } });
+    const { values } = parseOptions(argv, {
+      serial: { type: 'string' },
+      ttl: { type: 'string' },
+      'dev-dir': { type: 'string' },
+    });
     if (!values.serial) throw new LenscapError('ERR_CLI_USAGE', '--serial is required');
     const ttl = values.ttl === undefined ? 3600 : Number(values.ttl);
-    if (!Number.isInteger(ttl) || ttl <= 0) throw new LenscapError('ERR_CLI_USAGE', `--ttl must be a positive number of seconds, found ${JSON.stringify(values.ttl)}`);
+    if (!Number.isInteger(ttl) || ttl <= 0)
+      throw new LenscapError(
+        'ERR_CLI_USAGE',
+        `--ttl must be a positive number of seconds, found ${JSON.stringify(values.ttl)}`,
+      );
     const { createToken } = await import('../../scripts/dev-cloud/tokens.ts');
     const { DEFAULT_DEV_DIR } = await import('../../scripts/dev-cloud/layout.ts');
     io.out(await createToken(values['dev-dir'] ?? DEFAULT_DEV_DIR, values.serial, ttl));

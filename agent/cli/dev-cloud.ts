@@ -29,7 +29,9 @@ function printProvisioning(io: CliIo, devDir: string, url: string, caFile: strin
   io.out(`provisioning CA:       ${caFile}`);
   io.out('provision a camera:');
   io.out(`  TOKEN=$(lenscap dev-cloud token --serial CAM-0001 --dev-dir ${devDir})`);
-  io.out(`  lenscap provision --serial CAM-0001 --url ${url} --token "$TOKEN" --ca ${caFile} --state-dir DIR`);
+  io.out(
+    `  lenscap provision --serial CAM-0001 --url ${url} --token "$TOKEN" --ca ${caFile} --state-dir DIR`,
+  );
 }
 
 export const devCloudCommand: Command = {
@@ -55,7 +57,11 @@ Tokens: lenscap dev-cloud token --serial CAM-0001`,
     const { DEFAULT_DEV_DIR, devLayout } = await import('../../scripts/dev-cloud/layout.ts');
     const devDir = devLayout(values['dev-dir'] ?? DEFAULT_DEV_DIR).root;
     const port = values.port === undefined ? 0 : Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LenscapError('ERR_CLI_USAGE', `--port must be 0..65535, found ${JSON.stringify(values.port)}`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new LenscapError(
+        'ERR_CLI_USAGE',
+        `--port must be 0..65535, found ${JSON.stringify(values.port)}`,
+      );
     const logger = createLogger({ level: process.env.LENSCAP_DEV_LOG_LEVEL ?? 'warn' });
 
     if (values['provisioning-only']) {
@@ -68,12 +74,22 @@ Tokens: lenscap dev-cloud token --serial CAM-0001`,
       io.out(`stopped (${sig})`);
       return 0;
     }
-    if (values.host || values.port) throw new LenscapError('ERR_CLI_USAGE', '--host/--port apply to --provisioning-only');
+    if (values.host || values.port)
+      throw new LenscapError('ERR_CLI_USAGE', '--host/--port apply to --provisioning-only');
     const broker = values.broker ?? 'aedes';
-    if (broker !== 'aedes' && broker !== 'mosquitto') throw new LenscapError('ERR_CLI_USAGE', `--broker must be aedes or mosquitto, found ${JSON.stringify(broker)}`);
+    if (broker !== 'aedes' && broker !== 'mosquitto')
+      throw new LenscapError(
+        'ERR_CLI_USAGE',
+        `--broker must be aedes or mosquitto, found ${JSON.stringify(broker)}`,
+      );
     const pagePort = values['page-port'] === undefined ? undefined : Number(values['page-port']);
     const { startStack } = await import('../../scripts/dev-cloud/cloud.ts');
-    const stack = await startStack({ dir: devDir, broker, ...(pagePort !== undefined ? { pagePort } : {}), logger });
+    const stack = await startStack({
+      dir: devDir,
+      broker,
+      ...(pagePort !== undefined ? { pagePort } : {}),
+      logger,
+    });
     printProvisioning(io, devDir, stack.provisioningUrl, stack.provisioningCaFile);
     io.out(`broker:                ${stack.brokerUrl} (${stack.brokerKind}, mTLS)`);
     io.out(`viewer page:           ${stack.pageUrl}`);

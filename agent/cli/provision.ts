@@ -41,15 +41,20 @@ ERR_PROVISION_ALREADY (valid identity for another serial), ERR_PROVISION_VERIFY_
       return 0;
     }
     for (const k of ['serial', 'url', 'token', 'ca'] as const) {
-      if (!values[k]) throw new LenscapError('ERR_CLI_USAGE', `--${k} is required (see lenscap provision --help)`);
+      if (!values[k])
+        throw new LenscapError('ERR_CLI_USAGE', `--${k} is required (see lenscap provision --help)`);
     }
     let caPem: string;
     try {
       caPem = readFileSync(values.ca!, 'utf8');
     } catch (err) {
-      throw new LenscapError('ERR_PROVISION_USAGE', `cannot read --ca ${values.ca}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new LenscapError(
+        'ERR_PROVISION_USAGE',
+        `cannot read --ca ${values.ca}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
-    if (!caPem.includes('BEGIN CERTIFICATE')) throw new LenscapError('ERR_PROVISION_USAGE', `--ca ${values.ca} holds no PEM certificate`);
+    if (!caPem.includes('BEGIN CERTIFICATE'))
+      throw new LenscapError('ERR_PROVISION_USAGE', `--ca ${values.ca} holds no PEM certificate`);
     const keySize = values['key-size'] === undefined ? 2048 : Number(values['key-size']);
     await provisionDevice({
       serial: values.serial!,

@@ -30,7 +30,8 @@ export type Outcome =
   /** The server sent DISCONNECT with a reason code (MQTT 5 only). */
   | { kind: 'disconnect'; code: number; serverReference?: string };
 
-export type DelayReason = 'initial' | 'backoff' | 'server_busy' | 'not_authorized' | 'server_reference' | 'config_refused';
+export type DelayReason =
+  'initial' | 'backoff' | 'server_busy' | 'not_authorized' | 'server_reference' | 'config_refused';
 
 export interface Decision {
   delayMs: number;
@@ -71,7 +72,10 @@ export class Backoff {
     private readonly random: Random,
   ) {
     if (opts.baseMs <= 0 || opts.capMs < opts.baseMs) {
-      throw new LenscapError('ERR_CLOUD_BACKOFF_CONFIG', `backoff needs 0 < base (${opts.baseMs}) <= cap (${opts.capMs})`);
+      throw new LenscapError(
+        'ERR_CLOUD_BACKOFF_CONFIG',
+        `backoff needs 0 < base (${opts.baseMs}) <= cap (${opts.capMs})`,
+      );
     }
     this.lastUp = clock.now();
   }
@@ -147,9 +151,21 @@ export class Backoff {
       this.n = this.exponentForCap();
       return { delayMs: this.upperHalf(this.opts.capMs), reason: 'server_busy', attempt: this.n };
     }
-    if (code !== undefined && !v4 && REFERENCE_CODES.has(code) && this.opts.followServerReference && outcome.kind !== 'network' && outcome.serverReference) {
+    if (
+      code !== undefined &&
+      !v4 &&
+      REFERENCE_CODES.has(code) &&
+      this.opts.followServerReference &&
+      outcome.kind !== 'network' &&
+      outcome.serverReference
+    ) {
       // A redirect is not a failure of the fleet's pace; still jittered, on the first step.
-      return { delayMs: this.jitter(this.opts.baseMs), reason: 'server_reference', attempt: this.n, serverReference: outcome.serverReference };
+      return {
+        delayMs: this.jitter(this.opts.baseMs),
+        reason: 'server_reference',
+        attempt: this.n,
+        serverReference: outcome.serverReference,
+      };
     }
 
     let window = this.window();

@@ -47,8 +47,10 @@ export class CommandRegistry {
   private readonly defs = new Map<string, CommandDefinition>();
 
   register<S extends z.ZodType>(def: CommandDefinition<S>): void {
-    if (!isValidOp(def.op)) throw new LenscapError('ERR_COMMAND_OP_NAME', `"${def.op}" is not a valid op name`);
-    if (this.defs.has(def.op)) throw new LenscapError('ERR_COMMAND_DUPLICATE_OP', `op "${def.op}" is already registered`);
+    if (!isValidOp(def.op))
+      throw new LenscapError('ERR_COMMAND_OP_NAME', `"${def.op}" is not a valid op name`);
+    if (this.defs.has(def.op))
+      throw new LenscapError('ERR_COMMAND_DUPLICATE_OP', `op "${def.op}" is already registered`);
     this.defs.set(def.op, def as unknown as CommandDefinition);
   }
 
@@ -134,7 +136,13 @@ export function createCommandDispatcher(deps: DispatcherDeps): CommandDispatcher
 
     refuseTopic(topic, why) {
       counters.refused++;
-      log.warn({ topic: topic.slice(0, 160), code: why === 'bad_op' ? 'ERR_COMMAND_BAD_OP' : 'ERR_COMMAND_FOREIGN_TOPIC' }, 'message dropped: not a command topic of this camera');
+      log.warn(
+        {
+          topic: topic.slice(0, 160),
+          code: why === 'bad_op' ? 'ERR_COMMAND_BAD_OP' : 'ERR_COMMAND_FOREIGN_TOPIC',
+        },
+        'message dropped: not a command topic of this camera',
+      );
       deps.events.emit({
         type: 'command_refused',
         at: new Date(deps.clock.now()).toISOString(),
@@ -148,7 +156,12 @@ export function createCommandDispatcher(deps: DispatcherDeps): CommandDispatcher
     async dispatch(op, payload) {
       // Size first: nothing of an oversize payload is parsed.
       if (payload.length > deps.maxBytes) {
-        return refuse(op, null, 'ERR_COMMAND_TOO_LARGE', `payload of ${payload.length} bytes exceeds ${deps.maxBytes}`);
+        return refuse(
+          op,
+          null,
+          'ERR_COMMAND_TOO_LARGE',
+          `payload of ${payload.length} bytes exceeds ${deps.maxBytes}`,
+        );
       }
       let body: unknown;
       try {
@@ -189,7 +202,8 @@ export function createCommandDispatcher(deps: DispatcherDeps): CommandDispatcher
       } catch (err) {
         const code = isLenscapError(err) ? err.code : 'ERR_COMMAND_FAILED';
         const message = isLenscapError(err) ? err.message : 'the command failed on the camera';
-        if (!isLenscapError(err)) log.error({ op, id, err: (err as Error)?.message }, 'command handler threw');
+        if (!isLenscapError(err))
+          log.error({ op, id, err: (err as Error)?.message }, 'command handler threw');
         reply = refuse(op, id, code, message);
       }
       remember(id, reply);

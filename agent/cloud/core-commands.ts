@@ -38,7 +38,11 @@ export function registerCoreCommands(registry: CommandRegistry, deps: CoreComman
   registry.register({
     op: 'ping',
     schema: pingSchema,
-    handle: () => ({ pong: true, at: new Date(deps.clock.now()).toISOString(), ...(deps.uptimeSeconds ? { uptimeSeconds: deps.uptimeSeconds() } : {}) }),
+    handle: () => ({
+      pong: true,
+      at: new Date(deps.clock.now()).toISOString(),
+      ...(deps.uptimeSeconds ? { uptimeSeconds: deps.uptimeSeconds() } : {}),
+    }),
   });
   registry.register({ op: 'binding', schema: bindingSchema, handle: (p) => deps.acceptBinding(p.record) });
   registry.register({ op: 'trust', schema: trustSchema, handle: (p) => deps.acceptTrustBundle(p.bundle) });

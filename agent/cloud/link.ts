@@ -17,7 +17,12 @@ import type { Logger } from '../log.ts';
 import type { StateLayout } from '../state-layout.ts';
 import type { EventQueue } from '../audit/event-queue.ts';
 import { Backoff, type Decision, type Outcome } from './backoff.ts';
-import { CommandRegistry, createCommandDispatcher, type CommandDispatcher, type CommandReply } from './commands.ts';
+import {
+  CommandRegistry,
+  createCommandDispatcher,
+  type CommandDispatcher,
+  type CommandReply,
+} from './commands.ts';
 import { classifyIncoming, topicsFor, type Topics } from './topics.ts';
 
 export interface Timers {
@@ -73,7 +78,10 @@ const STOP_GRACE_MS = 2000;
 const MAX_COMMAND_BACKLOG = 1000;
 
 /** `host`, `host:port` or `[v6]:port` from a server reference; undefined if it is anything else. */
-export function parseServerReference(ref: string, defaultPort: number): { host: string; port: number } | undefined {
+export function parseServerReference(
+  ref: string,
+  defaultPort: number,
+): { host: string; port: number } | undefined {
   const first = ref.split(/[\s,]+/)[0] ?? '';
   const m = /^(?:\[([0-9a-fA-F:]+)\]|([A-Za-z0-9.-]+))(?::(\d{1,5}))?$/.exec(first);
   if (!m) return undefined;
@@ -84,13 +92,21 @@ export function parseServerReference(ref: string, defaultPort: number): { host: 
 
 export function createCloudLink(deps: CloudLinkDeps): CloudLink {
   const cfg = deps.config.cloud;
-  if (!cfg.url) throw new LenscapError('ERR_CLOUD_NO_URL', 'cloud.url is not set: there is no broker to connect to');
+  if (!cfg.url)
+    throw new LenscapError('ERR_CLOUD_NO_URL', 'cloud.url is not set: there is no broker to connect to');
   const configured = new URL(cfg.url);
   const defaultPort = Number(configured.port || 8883);
   const log = deps.logger.child({ component: 'cloud' });
-  const timers: Timers = deps.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+  const timers: Timers = deps.timers ?? {
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  };
   const topics: Topics = topicsFor(deps.serial);
-  const backoff = new Backoff({ ...cfg.backoff, followServerReference: cfg.followServerReference }, deps.clock, deps.random);
+  const backoff = new Backoff(
+    { ...cfg.backoff, followServerReference: cfg.followServerReference },
+    deps.clock,
+    deps.random,
+  );
   const dispatcher: CommandDispatcher = createCommandDispatcher({
     registry: deps.commands,
     serial: deps.serial,
@@ -117,11 +133,18 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       log.error({ code: d.error.code, retryInMs: d.delayMs }, d.error.message);
       emitter.emit('refused', d.error);
     } else {
-      log.info({ delayMs: d.delayMs, attempt: d.attempt, reason: d.reason }, 'cloud link: next attempt scheduled');
+      log.info(
+        { delayMs: d.delayMs, attempt: d.attempt, reason: d.reason },
+        'cloud link: next attempt scheduled',
+      );
     }
     if (d.serverReference) {
       redirect = parseServerReference(d.serverReference, defaultPort);
-      if (redirect) log.warn({ host: redirect.host, port: redirect.port }, 'cloud link: broker pointed to another server');
+      if (redirect)
+        log.warn(
+          { host: redirect.host, port: redirect.port },
+          'cloud link: broker pointed to another server',
+        );
     }
     timer = timers.setTimeout(() => {
       timer = undefined;
@@ -148,9 +171,17 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
   // Publishes still waiting for their PUBACK, per client: failed at once when that client closes,
   // so the event queue never waits on a connection that is gone.
   const inflight = new WeakMap<MqttClient, Set<(err: Error) => void>>();
-  const publishAsync = (c: MqttClient, topic: string, payload: string, opts: { qos: 0 | 1; retain?: boolean }) =>
+  const publishAsync = (
+    c: MqttClient,
+    topic: string,
+    payload: string,
+    opts: { qos: 0 | 1; retain?: boolean },
+  ) =>
     new Promise<void>((resolve, reject) => {
-      if (!topics.owns(topic)) return reject(new LenscapError('ERR_CLOUD_TOPIC', 'refusing to publish outside this camera\'s prefix'));
+      if (!topics.owns(topic))
+        return reject(
+          new LenscapError('ERR_CLOUD_TOPIC', "refusing to publish outside this camera's prefix"),
+        );
       let set = inflight.get(c);
       if (!set) inflight.set(c, (set = new Set()));
       const fail = (err: Error) => reject(err);
@@ -165,7 +196,8 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     const set = inflight.get(c);
     if (!set) return;
     inflight.delete(c);
-    for (const fail of set) fail(new LenscapError('ERR_CLOUD_OFFLINE', 'connection closed before the broker acknowledged'));
+    for (const fail of set)
+      fail(new LenscapError('ERR_CLOUD_OFFLINE', 'connection closed before the broker acknowledged'));
   };
 
   const onConnected = (c: MqttClient) => {
@@ -175,20 +207,34 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     if (counters.connects > 1) counters.reconnects++;
     log.info({ connects: counters.connects }, 'cloud link: online');
     const state = { online: true, at: new Date(deps.clock.now()).toISOString(), ...(deps.state?.() ?? {}) };
-    publishAsync(c, topics.state, JSON.stringify(state), { qos: 1, retain: true }).catch((err) => log.warn({ err: describeError(err) }, 'cloud link: state not published'));
+    publishAsync(c, topics.state, JSON.stringify(state), { qos: 1, retain: true }).catch((err) =>
+      log.warn({ err: describeError(err) }, 'cloud link: state not published'),
+    );
     const subOpts = cfg.protocolVersion === 5 ? { qos: 1 as const, rh: 2 } : { qos: 1 as const };
     c.subscribe(topics.commandFilter, subOpts, (err, granted) => {
-      if (err || !granted || granted.some((g) => g.qos === 128 || (g as { reasonCode?: number }).reasonCode === 128 || g.qos > 2)) {
-        log.error({ code: 'ERR_CLOUD_SUBSCRIBE_REFUSED', err: err?.message }, 'cloud link: the broker refused our command subscription (ACL?)');
+      if (
+        err ||
+        !granted ||
+        granted.some((g) => g.qos === 128 || (g as { reasonCode?: number }).reasonCode === 128 || g.qos > 2)
+      ) {
+        log.error(
+          { code: 'ERR_CLOUD_SUBSCRIBE_REFUSED', err: err?.message },
+          'cloud link: the broker refused our command subscription (ACL?)',
+        );
       }
     });
     emitter.emit('online');
-    void deps.events.deliver((json) => (online && client === c ? publishAsync(c, topics.events, json, { qos: 1 }) : Promise.reject(new Error('offline'))));
+    void deps.events.deliver((json) =>
+      online && client === c
+        ? publishAsync(c, topics.events, json, { qos: 1 })
+        : Promise.reject(new Error('offline')),
+    );
   };
 
   const onMessage = (c: MqttClient, topic: string, payload: Buffer, packet: { retain?: boolean }) => {
     const incoming = classifyIncoming(topics, topic);
-    if (incoming.kind !== 'command') return dispatcher.refuseTopic(topic, incoming.kind === 'bad_op' ? 'bad_op' : 'foreign_topic');
+    if (incoming.kind !== 'command')
+      return dispatcher.refuseTopic(topic, incoming.kind === 'bad_op' ? 'bad_op' : 'foreign_topic');
     if (packet.retain) {
       // A retained command would act again after every reconnect: commands must be live.
       return dispatcher.refuseTopic(topic, 'foreign_topic');
@@ -206,7 +252,11 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
         reply = await dispatcher.dispatch(op, payload);
       } catch (err) {
         log.error({ op, err: describeError(err) }, 'cloud link: command dispatch failed');
-        reply = { id: null, status: 'error', error: { code: 'ERR_COMMAND_FAILED', message: 'the command failed on the camera' } };
+        reply = {
+          id: null,
+          status: 'error',
+          error: { code: 'ERR_COMMAND_FAILED', message: 'the command failed on the camera' },
+        };
       }
       backlog--;
       if (!reply) return;
@@ -223,7 +273,10 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       material = tlsMaterial();
     } catch (err) {
       counters.failedAttempts++;
-      log.error({ code: 'ERR_CLOUD_IDENTITY_MISSING', err: (err as Error).message }, 'cloud link: device key, certificate or broker CA missing in the state dir');
+      log.error(
+        { code: 'ERR_CLOUD_IDENTITY_MISSING', err: (err as Error).message },
+        'cloud link: device key, certificate or broker CA missing in the state dir',
+      );
       return schedule(backoff.next({ kind: 'network', error: 'identity missing' }));
     }
     const target = redirect ?? { host: configured.hostname.replace(/^\[|\]$/g, ''), port: defaultPort };
@@ -255,13 +308,24 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     c.on('packetreceive', (packet: Packet) => {
       if (packet.cmd === 'connack') {
         const code = cfg.protocolVersion === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
-        if (code !== 0) outcome = { kind: 'connack', protocolVersion: cfg.protocolVersion, code, serverReference: packet.properties?.serverReference };
+        if (code !== 0)
+          outcome = {
+            kind: 'connack',
+            protocolVersion: cfg.protocolVersion,
+            code,
+            serverReference: packet.properties?.serverReference,
+          };
       } else if (packet.cmd === 'disconnect') {
-        outcome = { kind: 'disconnect', code: packet.reasonCode ?? 0, serverReference: packet.properties?.serverReference };
+        outcome = {
+          kind: 'disconnect',
+          code: packet.reasonCode ?? 0,
+          serverReference: packet.properties?.serverReference,
+        };
       }
     });
     c.on('connect', () => {
-      if (redirect && outcome.kind === 'network') log.info({ host: target.host }, 'cloud link: connected to the referenced server');
+      if (redirect && outcome.kind === 'network')
+        log.info({ host: target.host }, 'cloud link: connected to the referenced server');
       onConnected(c);
     });
     c.on('message', (topic, payload, packet) => onMessage(c, topic, payload, packet));
@@ -281,11 +345,20 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       failInflight(c);
       c.end(true);
       if (wasOnline) {
-        log.warn({ reason: outcome.kind === 'network' ? outcome.error : outcome.code }, 'cloud link: offline');
+        log.warn(
+          { reason: outcome.kind === 'network' ? outcome.error : outcome.code },
+          'cloud link: offline',
+        );
         emitter.emit('offline');
       } else {
         counters.failedAttempts++;
-        log.info({ reason: outcome.kind === 'network' ? outcome.error : `0x${outcome.code.toString(16)}`, host: target.host }, 'cloud link: attempt failed');
+        log.info(
+          {
+            reason: outcome.kind === 'network' ? outcome.error : `0x${outcome.code.toString(16)}`,
+            host: target.host,
+          },
+          'cloud link: attempt failed',
+        );
         // A referenced server that does not answer: back to the configured one.
         if (redirect && outcome.kind === 'network') redirect = undefined;
       }
@@ -296,7 +369,12 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
 
   deps.events.onEnqueued(() => {
     const c = client;
-    if (online && c) void deps.events.deliver((json) => (online && client === c ? publishAsync(c, topics.events, json, { qos: 1 }) : Promise.reject(new Error('offline'))));
+    if (online && c)
+      void deps.events.deliver((json) =>
+        online && client === c
+          ? publishAsync(c, topics.events, json, { qos: 1 })
+          : Promise.reject(new Error('offline')),
+      );
   });
 
   return Object.assign(emitter, {
@@ -351,7 +429,12 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
 
     counters(): LinkCounters {
       const d = dispatcher.counters();
-      return { ...counters, commandsHandled: d.handled, commandsRefused: d.refused, commandDuplicates: d.duplicates };
+      return {
+        ...counters,
+        commandsHandled: d.handled,
+        commandsRefused: d.refused,
+        commandDuplicates: d.duplicates,
+      };
     },
 
     lastDecision: () => decision,

@@ -36,7 +36,8 @@ export interface Topics {
 }
 
 export function topicsFor(serial: string): Topics {
-  if (!isSafeSerial(serial)) throw new LenscapError('ERR_CLOUD_SERIAL', `serial "${serial}" cannot be a topic level`);
+  if (!isSafeSerial(serial))
+    throw new LenscapError('ERR_CLOUD_SERIAL', `serial "${serial}" cannot be a topic level`);
   const prefix = `${TOPIC_ROOT}/${serial}/`;
   return {
     prefix,
@@ -45,7 +46,8 @@ export function topicsFor(serial: string): Topics {
     events: `${prefix}events`,
     commandFilter: `${prefix}cmd/+`,
     reply(op: string): string {
-      if (!isValidOp(op)) throw new LenscapError('ERR_CLOUD_TOPIC', `op "${op.slice(0, 40)}" cannot be a topic level`);
+      if (!isValidOp(op))
+        throw new LenscapError('ERR_CLOUD_TOPIC', `op "${op.slice(0, 40)}" cannot be a topic level`);
       return `${prefix}reply/${op}`;
     },
     owns(topic: string): boolean {

@@ -24,7 +24,9 @@ export function renderConfigDocs(): string {
       lines.push('| key | type | default | env | description |', '|---|---|---|---|---|');
     }
     const def = f.default === undefined ? '—' : `\`${JSON.stringify(f.default)}\``;
-    lines.push(`| \`${f.path}\` | ${f.type} | ${def} | \`${f.env}\` | ${f.description.replace(/\|/g, '\\|')} |`);
+    lines.push(
+      `| \`${f.path}\` | ${f.type} | ${def} | \`${f.env}\` | ${f.description.replace(/\|/g, '\\|')} |`,
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -39,7 +39,10 @@ function describeType(node: JsonNode): { type: string; kind: ConfigField['kind']
   if (node.enum) return { type: node.enum.map((v) => JSON.stringify(v)).join(' \\| '), kind: 'enum' };
   if (node.anyOf) {
     const consts = node.anyOf.map((n) => n.const);
-    return { type: consts.map((v) => JSON.stringify(v)).join(' \\| '), kind: typeof consts[0] === 'number' ? 'number' : 'enum' };
+    return {
+      type: consts.map((v) => JSON.stringify(v)).join(' \\| '),
+      kind: typeof consts[0] === 'number' ? 'number' : 'enum',
+    };
   }
   if (node.type === 'array') return { type: `${describeType(node.items ?? {}).type}[]`, kind: 'array' };
   if (node.type === 'integer' || node.type === 'number') return { type: node.type, kind: 'number' };
@@ -55,7 +58,15 @@ function walk(node: JsonNode, path: string[], section: string, out: ConfigField[
     return;
   }
   const { type, kind } = describeType(node);
-  out.push({ path: path.join('.'), env: envName(path), type, kind, default: node.default, description: node.description ?? '', section });
+  out.push({
+    path: path.join('.'),
+    env: envName(path),
+    type,
+    kind,
+    default: node.default,
+    description: node.description ?? '',
+    section,
+  });
 }
 
 let cached: ConfigField[] | undefined;

@@ -27,27 +27,49 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new LenscapError('ERR_CONFIG_READ', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file });
+      throw new LenscapError(
+        'ERR_CONFIG_READ',
+        `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        { file },
+      );
     }
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      throw new LenscapError('ERR_CONFIG_JSON', `config file ${file} is not valid JSON: ${(err as Error).message}`, { file });
+      throw new LenscapError(
+        'ERR_CONFIG_JSON',
+        `config file ${file} is not valid JSON: ${(err as Error).message}`,
+        { file },
+      );
     }
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      throw new LenscapError('ERR_CONFIG_INVALID', `config file ${file}: expected a JSON object at the top level, found ${Array.isArray(raw) ? 'an array' : typeof raw}`, { file });
+      throw new LenscapError(
+        'ERR_CONFIG_INVALID',
+        `config file ${file}: expected a JSON object at the top level, found ${Array.isArray(raw) ? 'an array' : typeof raw}`,
+        { file },
+      );
     }
   }
   const { merged, fromEnv, warnings, problems } = applyEnv(raw as Record<string, unknown>, env);
   const result = configSchema.safeParse(merged, { reportInput: true });
   const issues = [...problems, ...(result.success ? [] : result.error.issues.map(formatIssue))];
   if (issues.length > 0 || !result.success) {
-    throw new LenscapError('ERR_CONFIG_INVALID', `invalid config${file ? ` (${file})` : ''}:\n${issues.map((i) => `  - ${i}`).join('\n')}`, { file, issues });
+    throw new LenscapError(
+      'ERR_CONFIG_INVALID',
+      `invalid config${file ? ` (${file})` : ''}:\n${issues.map((i) => `  - ${i}`).join('\n')}`,
+      { file, issues },
+    );
   }
   return { config: result.data, warnings, fromEnv };
 }
 
-function formatIssue(issue: { path: PropertyKey[]; message: string; code: string; input?: unknown; keys?: string[] }): string {
+function formatIssue(issue: {
+  path: PropertyKey[];
+  message: string;
+  code: string;
+  input?: unknown;
+  keys?: string[];
+}): string {
   const path = issue.path.map(String).join('.') || '(top level)';
   if (issue.code === 'unrecognized_keys') {
     return `${path}: unknown key${(issue.keys?.length ?? 0) > 1 ? 's' : ''} ${issue.keys?.map((k) => `"${k}"`).join(', ')}`;
@@ -84,11 +106,16 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv) {
   return { merged, fromEnv, warnings, problems };
 }
 
-function parseEnvValue(field: ConfigField, value: string): { ok: true; value: unknown } | { ok: false; error: string } {
+function parseEnvValue(
+  field: ConfigField,
+  value: string,
+): { ok: true; value: unknown } | { ok: false; error: string } {
   switch (field.kind) {
     case 'number': {
       const n = Number(value);
-      return value.trim() !== '' && Number.isFinite(n) ? { ok: true, value: n } : { ok: false, error: 'expected a number' };
+      return value.trim() !== '' && Number.isFinite(n)
+        ? { ok: true, value: n }
+        : { ok: false, error: 'expected a number' };
     }
     case 'boolean':
       if (value === 'true' || value === '1') return { ok: true, value: true };

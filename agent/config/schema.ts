@@ -22,15 +22,22 @@ export const configSchema = z
       .max(64)
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only')
       .optional()
-      .describe('Expected serial. Optional: the serial is the CN of the device certificate; when set, the agent refuses to start if they differ.'),
+      .describe(
+        'Expected serial. Optional: the serial is the CN of the device certificate; when set, the agent refuses to start if they differ.',
+      ),
     stateDir: z
       .string()
       .min(1)
       .default('/var/lib/lenscap')
-      .describe('Directory holding the identity (key 0600, dir 0700), trust material, replay cache, audit log and event queue.'),
+      .describe(
+        'Directory holding the identity (key 0600, dir 0700), trust material, replay cache, audit log and event queue.',
+      ),
     log: z
       .object({
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Minimum log level.'),
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info')
+          .describe('Minimum log level.'),
         pretty: z.boolean().default(false).describe('Human-readable lines instead of JSON (development).'),
       })
       .strict()

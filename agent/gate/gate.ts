@@ -7,7 +7,12 @@
  * gate only ever creates hub subscribers.
  * Must never forward a byte before the decision, and never log a token whole.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
@@ -70,7 +75,9 @@ export interface Gate {
   updateTls(tls: { key: string | Buffer; cert: string | Buffer }): void;
 }
 
-type Verdict = { ok: true; claims: GrantClaims } | { ok: false; status: number; error: string; headers?: Record<string, string> };
+type Verdict =
+  | { ok: true; claims: GrantClaims }
+  | { ok: false; status: number; error: string; headers?: Record<string, string> };
 
 const PATH = /^\/live\/([^/]+)\.flv$/;
 const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+) *$/;
@@ -95,7 +102,15 @@ export function createGate(deps: GateDeps): Gate {
   const log = deps.logger.child({ module: 'gate' });
   const sessions = new SessionTable(deps.clock);
   const limiter = new RefusalRateLimit(cfg.refusalRateLimit.perMinute, deps.clock);
-  const counters: GateCounters = { requests: 0, accepted: 0, refused: 0, refusedByReason: {}, notFound: 0, methodNotAllowed: 0, bytesOut: 0 };
+  const counters: GateCounters = {
+    requests: 0,
+    accepted: 0,
+    refused: 0,
+    refusedByReason: {},
+    notFound: 0,
+    methodNotAllowed: 0,
+    bytesOut: 0,
+  };
   const maxBuffered = deps.maxBufferedBytes ?? 4 * 1024 * 1024;
   const scheme = cfg.tls ? 'https' : 'http';
   if (cfg.tls && !deps.tls) throw new Error('gate.tls is true but no device key/cert was given');
@@ -103,7 +118,9 @@ export function createGate(deps: GateDeps): Gate {
   let address: AddressInfo | undefined;
   let closing = false;
 
-  const server: Server = cfg.tls ? createHttpsServer({ key: deps.tls!.key, cert: deps.tls!.cert, minVersion: 'TLSv1.2' }) : createHttpServer();
+  const server: Server = cfg.tls
+    ? createHttpsServer({ key: deps.tls!.key, cert: deps.tls!.cert, minVersion: 'TLSv1.2' })
+    : createHttpServer();
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 4096 });
@@ -117,11 +134,18 @@ export function createGate(deps: GateDeps): Gate {
 
   function corsHeaders(req: IncomingMessage): Record<string, string> {
     const origin = req.headers.origin;
-    if (origin && cfg.viewerOrigins.includes(origin)) return { 'access-control-allow-origin': origin, vary: 'Origin' };
+    if (origin && cfg.viewerOrigins.includes(origin))
+      return { 'access-control-allow-origin': origin, vary: 'Origin' };
     return {};
   }
 
-  function refuse(reason: RefusalReason, ctx: DecisionContext, detail: string, remote: string, reported: boolean): Verdict {
+  function refuse(
+    reason: RefusalReason,
+    ctx: DecisionContext,
+    detail: string,
+    remote: string,
+    reported: boolean,
+  ): Verdict {
     counters.refused++;
     counters.refusedByReason[reason] = (counters.refusedByReason[reason] ?? 0) + 1;
     limiter.record(remote);
@@ -130,7 +154,8 @@ export function createGate(deps: GateDeps): Gate {
       else log.warn({ reason, source: ctx.source, detail }, `viewer refused: ${reason}`);
     }
     const status = statusFor(reason);
-    const headers: Record<string, string> = status === 401 ? { 'www-authenticate': `Bearer realm="lenscap", error="invalid_token"` } : {};
+    const headers: Record<string, string> =
+      status === 401 ? { 'www-authenticate': `Bearer realm="lenscap", error="invalid_token"` } : {};
     return { ok: false, status, error: reason, headers };
   }
 
@@ -147,7 +172,13 @@ export function createGate(deps: GateDeps): Gate {
     const queryGrant = url.searchParams.get('grant');
     if (queryGrant !== null && !cfg.allowQueryToken) {
       // Refused without looking at it: it has already leaked into URLs and logs.
-      return refuse('missing', ctx, 'grant in the URL query refused (gate.allowQueryToken is false); use Authorization: Bearer', remote, false);
+      return refuse(
+        'missing',
+        ctx,
+        'grant in the URL query refused (gate.allowQueryToken is false); use Authorization: Bearer',
+        remote,
+        false,
+      );
     }
     const auth = req.headers.authorization;
     let token: string | undefined;
@@ -156,8 +187,16 @@ export function createGate(deps: GateDeps): Gate {
       if (!m) return refuse('malformed', ctx, 'Authorization header is not "Bearer <grant>"', remote, false);
       token = m[1];
     } else if (queryGrant !== null) token = queryGrant;
-    if (pathSerial !== deps.serial) return refuse('wrong_audience', ctx, `path asks for serial ${JSON.stringify(pathSerial.slice(0, 64))}`, remote, false);
-    if (sessions.size >= cfg.maxViewers) return refuse('too_many_viewers', ctx, `${sessions.size} viewers already`, remote, false);
+    if (pathSerial !== deps.serial)
+      return refuse(
+        'wrong_audience',
+        ctx,
+        `path asks for serial ${JSON.stringify(pathSerial.slice(0, 64))}`,
+        remote,
+        false,
+      );
+    if (sessions.size >= cfg.maxViewers)
+      return refuse('too_many_viewers', ctx, `${sessions.size} viewers already`, remote, false);
     let decision;
     try {
       decision = await deps.grants.decide(token, ctx);
@@ -167,28 +206,64 @@ export function createGate(deps: GateDeps): Gate {
     }
     if (!decision.ok) return refuse(decision.reason, ctx, decision.detail, remote, true);
     // The world may have changed while we awaited: check again before any byte flows.
-    if (deps.privacy.isOn()) return refuse('privacy_mode', ctx, 'privacy turned on during verification', remote, false);
-    if (sessions.size >= cfg.maxViewers) return refuse('too_many_viewers', ctx, 'limit reached during verification', remote, false);
+    if (deps.privacy.isOn())
+      return refuse('privacy_mode', ctx, 'privacy turned on during verification', remote, false);
+    if (sessions.size >= cfg.maxViewers)
+      return refuse('too_many_viewers', ctx, 'limit reached during verification', remote, false);
     if (closing) return refuse('malformed', ctx, 'gate closing', remote, false);
     return { ok: true, claims: decision.claims };
   }
 
-  function sendJson(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
+  function sendJson(
+    res: ServerResponse,
+    status: number,
+    body: object,
+    headers: Record<string, string> = {},
+  ): void {
     const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', connection: 'close', ...headers });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'no-store',
+      connection: 'close',
+      ...headers,
+    });
     res.end(text);
   }
 
-  function writeRawRefusal(socket: Duplex, status: number, body: object, headers: Record<string, string> = {}): void {
+  function writeRawRefusal(
+    socket: Duplex,
+    status: number,
+    body: object,
+    headers: Record<string, string> = {},
+  ): void {
     const text = JSON.stringify(body);
-    const reasons: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 429: 'Too Many Requests' };
-    const lines = [`HTTP/1.1 ${status} ${reasons[status] ?? 'Error'}`, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(text)}`, 'Connection: close', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+    const reasons: Record<number, string> = {
+      401: 'Unauthorized',
+      403: 'Forbidden',
+      404: 'Not Found',
+      405: 'Method Not Allowed',
+      429: 'Too Many Requests',
+    };
+    const lines = [
+      `HTTP/1.1 ${status} ${reasons[status] ?? 'Error'}`,
+      'Content-Type: application/json',
+      `Content-Length: ${Buffer.byteLength(text)}`,
+      'Connection: close',
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    ];
     socket.end(`${lines.join('\r\n')}\r\n\r\n${text}`);
     setTimeout(() => socket.destroy(), 1000).unref();
   }
 
   /** Joins an accepted viewer to the hub; `send` returns false when the viewer cannot keep up. */
-  function startSession(claims: GrantClaims, remote: string, transport: 'http' | 'ws', send: (b: Buffer) => boolean, hangUp: (reason: CloseReason) => void): ViewerSession {
+  function startSession(
+    claims: GrantClaims,
+    remote: string,
+    transport: 'http' | 'ws',
+    send: (b: Buffer) => boolean,
+    hangUp: (reason: CloseReason) => void,
+  ): ViewerSession {
     let detach: (() => void) | undefined;
     let release: (() => void) | undefined;
     let endActivity: (() => void) | undefined;
@@ -210,7 +285,10 @@ export function createGate(deps: GateDeps): Gate {
         release?.();
         endActivity?.();
         sessions.remove(session.id);
-        log.info({ session: session.id, jti: session.jti, sub: session.sub, reason, bytes: session.bytes }, 'viewer session closed');
+        log.info(
+          { session: session.id, jti: session.jti, sub: session.sub, reason, bytes: session.bytes },
+          'viewer session closed',
+        );
         hangUp(reason);
       },
     };
@@ -218,7 +296,10 @@ export function createGate(deps: GateDeps): Gate {
     counters.accepted++;
     endActivity = deps.activity?.begin();
     release = deps.stream.acquire();
-    log.info({ session: session.id, jti: claims.jti, sub: claims.sub, exp: claims.exp, remote, transport }, 'viewer session started');
+    log.info(
+      { session: session.id, jti: claims.jti, sub: claims.sub, exp: claims.exp, remote, transport },
+      'viewer session started',
+    );
     detach = deps.stream.attach({
       write(chunk) {
         if (closed) return;
@@ -245,7 +326,13 @@ export function createGate(deps: GateDeps): Gate {
     if (req.method === 'OPTIONS') {
       const cors = corsHeaders(req);
       if (!cors['access-control-allow-origin']) return sendJson(res, 403, { error: 'origin_not_allowed' });
-      res.writeHead(204, { ...cors, 'access-control-allow-methods': 'GET', 'access-control-allow-headers': 'Authorization', 'access-control-max-age': '600', 'content-length': '0' });
+      res.writeHead(204, {
+        ...cors,
+        'access-control-allow-methods': 'GET',
+        'access-control-allow-headers': 'Authorization',
+        'access-control-max-age': '600',
+        'content-length': '0',
+      });
       return void res.end();
     }
     if (req.method !== 'GET') {
@@ -256,15 +343,28 @@ export function createGate(deps: GateDeps): Gate {
     }
     const verdict = await authorize(req, serial);
     const cors = corsHeaders(req);
-    if (!verdict.ok) return sendJson(res, verdict.status, { error: verdict.error }, { ...verdict.headers, ...cors });
+    if (!verdict.ok)
+      return sendJson(res, verdict.status, { error: verdict.error }, { ...verdict.headers, ...cors });
     if (req.socket.destroyed) return;
-    res.writeHead(200, { 'content-type': 'video/x-flv', 'cache-control': 'no-store', connection: 'close', 'x-content-type-options': 'nosniff', ...cors });
+    res.writeHead(200, {
+      'content-type': 'video/x-flv',
+      'cache-control': 'no-store',
+      connection: 'close',
+      'x-content-type-options': 'nosniff',
+      ...cors,
+    });
     res.flushHeaders();
     const remote = req.socket.remoteAddress ?? 'unknown';
-    const session = startSession(verdict.claims, remote, 'http', (b) => {
-      res.write(b);
-      return res.writableLength <= maxBuffered;
-    }, () => res.destroy());
+    const session = startSession(
+      verdict.claims,
+      remote,
+      'http',
+      (b) => {
+        res.write(b);
+        return res.writableLength <= maxBuffered;
+      },
+      () => res.destroy(),
+    );
     res.on('close', () => session.close('client_gone'));
   }
 
@@ -285,18 +385,25 @@ export function createGate(deps: GateDeps): Gate {
       return writeRawRefusal(socket, 405, { error: 'method_not_allowed' });
     }
     const verdict = await authorize(req, serial);
-    if (!verdict.ok) return writeRawRefusal(socket, verdict.status, { error: verdict.error }, verdict.headers);
+    if (!verdict.ok)
+      return writeRawRefusal(socket, verdict.status, { error: verdict.error }, verdict.headers);
     if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (ws) => {
       const remote = req.socket.remoteAddress ?? 'unknown';
-      const session = startSession(verdict.claims, remote, 'ws', (b) => {
-        if (ws.readyState !== WebSocket.OPEN) return true;
-        ws.send(b);
-        return ws.bufferedAmount <= maxBuffered;
-      }, (reason) => {
-        ws.close(reason === 'expired' ? 4001 : reason === 'privacy_mode' ? 4003 : 1000, reason);
-        setTimeout(() => ws.terminate(), 500).unref();
-      });
+      const session = startSession(
+        verdict.claims,
+        remote,
+        'ws',
+        (b) => {
+          if (ws.readyState !== WebSocket.OPEN) return true;
+          ws.send(b);
+          return ws.bufferedAmount <= maxBuffered;
+        },
+        (reason) => {
+          ws.close(reason === 'expired' ? 4001 : reason === 'privacy_mode' ? 4003 : 1000, reason);
+          setTimeout(() => ws.terminate(), 500).unref();
+        },
+      );
       // Viewers have nothing to say; anything they send is ignored (maxPayload bounds it).
       ws.on('close', () => session.close('client_gone'));
       ws.on('error', () => session.close('client_gone'));
@@ -325,11 +432,18 @@ export function createGate(deps: GateDeps): Gate {
       return address;
     },
     get url() {
-      return address ? `${scheme}://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}` : undefined;
+      return address
+        ? `${scheme}://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`
+        : undefined;
     },
     closeByJti: (jti) => sessions.closeByJti(jti),
     updateTls: (tls) => {
-      if (cfg.tls) (server as unknown as import('node:tls').Server).setSecureContext({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' });
+      if (cfg.tls)
+        (server as unknown as import('node:tls').Server).setSecureContext({
+          key: tls.key,
+          cert: tls.cert,
+          minVersion: 'TLSv1.2',
+        });
     },
     listen() {
       return new Promise((resolve, reject) => {

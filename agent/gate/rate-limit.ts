@@ -7,7 +7,11 @@ import type { Clock } from '../clock.ts';
 
 export class RefusalRateLimit {
   private readonly hits = new Map<string, number[]>();
-  constructor(private readonly perMinute: number, private readonly clock: Clock, private readonly maxAddresses = 10_000) {}
+  constructor(
+    private readonly perMinute: number,
+    private readonly clock: Clock,
+    private readonly maxAddresses = 10_000,
+  ) {}
 
   limited(addr: string): boolean {
     return this.recent(addr).length >= this.perMinute;

@@ -5,7 +5,8 @@
  */
 import type { Clock } from '../clock.ts';
 
-export type CloseReason = 'expired' | 'privacy_mode' | 'stream_stop' | 'client_gone' | 'slow_viewer' | 'hub_closed' | 'shutdown';
+export type CloseReason =
+  'expired' | 'privacy_mode' | 'stream_stop' | 'client_gone' | 'slow_viewer' | 'hub_closed' | 'shutdown';
 
 export interface ViewerSession {
   id: number;
@@ -26,7 +27,10 @@ export class SessionTable {
   private sweeper: NodeJS.Timeout | undefined;
   readonly counters = { started: 0, closed: 0, expired: 0 };
 
-  constructor(private readonly clock: Clock, sweepMs = 250) {
+  constructor(
+    private readonly clock: Clock,
+    sweepMs = 250,
+  ) {
     this.sweeper = setInterval(() => this.sweep(), sweepMs);
     this.sweeper.unref();
   }

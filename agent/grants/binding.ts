@@ -34,10 +34,17 @@ export function verifyBindingRecord(
     what: 'binding record',
   });
   if (payload.serial !== opts.serial) {
-    throw new LenscapError('ERR_BINDING_WRONG_SERIAL', `binding record is for ${JSON.stringify(payload.serial)}, not this camera`, { claimedSerial: payload.serial });
+    throw new LenscapError(
+      'ERR_BINDING_WRONG_SERIAL',
+      `binding record is for ${JSON.stringify(payload.serial)}, not this camera`,
+      { claimedSerial: payload.serial },
+    );
   }
   if (opts.minVersion !== undefined && payload.version <= opts.minVersion) {
-    throw new LenscapError('ERR_BINDING_ROLLBACK', `binding record version ${payload.version} is not newer than installed ${opts.minVersion}`);
+    throw new LenscapError(
+      'ERR_BINDING_ROLLBACK',
+      `binding record version ${payload.version} is not newer than installed ${opts.minVersion}`,
+    );
   }
   return payload;
 }

@@ -47,7 +47,15 @@ export class GrantGateService implements GrantGate {
   private readonly damper = new RefusalDamper();
 
   constructor(private readonly deps: GrantGateDeps) {
-    this.trust = deps.trust ?? TrustStore.load({ serial: deps.serial, paths: deps.paths, clock: deps.clock, logger: deps.logger, events: deps.events });
+    this.trust =
+      deps.trust ??
+      TrustStore.load({
+        serial: deps.serial,
+        paths: deps.paths,
+        clock: deps.clock,
+        logger: deps.logger,
+        events: deps.events,
+      });
     this.policy = {
       serial: deps.serial,
       issuer: deps.grants.issuer,
@@ -75,13 +83,19 @@ export class GrantGateService implements GrantGate {
     const now = this.deps.clock.now();
     let decision: Decision;
     try {
-      decision = verifyGrant(token, ctx, this.policy, {
-        issuerKeys: this.trust.issuerKeys,
-        isPrivacyOn: this.deps.isPrivacyOn,
-        isClaimed: () => this.trust.isClaimed(),
-        isBound: (sub) => this.trust.isBound(sub),
-        isReplayed: (jti, iat) => this.replay.has(jti, iat),
-      }, now);
+      decision = verifyGrant(
+        token,
+        ctx,
+        this.policy,
+        {
+          issuerKeys: this.trust.issuerKeys,
+          isPrivacyOn: this.deps.isPrivacyOn,
+          isClaimed: () => this.trust.isClaimed(),
+          isBound: (sub) => this.trust.isBound(sub),
+          isReplayed: (jti, iat) => this.replay.has(jti, iat),
+        },
+        now,
+      );
     } catch (err) {
       decision = { ok: false, reason: 'malformed', detail: `internal error: ${(err as Error).message}` };
     }
@@ -94,10 +108,26 @@ export class GrantGateService implements GrantGate {
         // A failure is a refusal: a burnt jti costs the viewer one new grant, an unaudited or
         // forgettable session costs the model.
         this.replay.consume(claims.jti, (claims.exp + this.policy.clockToleranceSeconds) * 1000);
-        this.audit.append({ at: new Date(now).toISOString(), decision: 'accept', jti: claims.jti, sub: claims.sub, aud: claims.aud, source: ctx.source, purpose: ctx.purpose, exp: claims.exp, token: redactToken(token) }, true);
+        this.audit.append(
+          {
+            at: new Date(now).toISOString(),
+            decision: 'accept',
+            jti: claims.jti,
+            sub: claims.sub,
+            aud: claims.aud,
+            source: ctx.source,
+            purpose: ctx.purpose,
+            exp: claims.exp,
+            token: redactToken(token),
+          },
+          true,
+        );
       } catch (err) {
         const full = isLenscapError(err, 'ERR_REPLAY_CACHE_FULL');
-        this.deps.logger.error({ code: full ? 'ERR_REPLAY_CACHE_FULL' : 'AUDIT_WRITE_FAILED', err: (err as Error).message }, 'could not record an accept; refusing');
+        this.deps.logger.error(
+          { code: full ? 'ERR_REPLAY_CACHE_FULL' : 'AUDIT_WRITE_FAILED', err: (err as Error).message },
+          'could not record an accept; refusing',
+        );
         decision = {
           ok: false,
           reason: full ? 'rate_limited' : 'malformed',
@@ -110,14 +140,29 @@ export class GrantGateService implements GrantGate {
     }
     if (decision.ok) {
       this.counters.accepted++;
-      this.deps.logger.info({ decision: 'accept', jti: decision.claims.jti, sub: decision.claims.sub, source: ctx.source, purpose: ctx.purpose, exp: decision.claims.exp }, 'grant accepted');
+      this.deps.logger.info(
+        {
+          decision: 'accept',
+          jti: decision.claims.jti,
+          sub: decision.claims.sub,
+          source: ctx.source,
+          purpose: ctx.purpose,
+          exp: decision.claims.exp,
+        },
+        'grant accepted',
+      );
       return decision;
     }
     this.recordRefusal(decision, token, ctx, now);
     return decision;
   }
 
-  private recordRefusal(d: Extract<Decision, { ok: false }>, token: string | undefined, ctx: DecisionContext, now: number): void {
+  private recordRefusal(
+    d: Extract<Decision, { ok: false }>,
+    token: string | undefined,
+    ctx: DecisionContext,
+    now: number,
+  ): void {
     this.counters.refused++;
     this.counters.byReason.set(d.reason, (this.counters.byReason.get(d.reason) ?? 0) + 1);
     for (const s of this.damper.flush(now)) this.recordSummary(s);
@@ -127,8 +172,29 @@ export class GrantGateService implements GrantGate {
       if (!record) return;
     }
     const at = new Date(now).toISOString();
-    this.writeAudit({ at, decision: 'refuse', reason: d.reason, jti: d.jti, sub: d.sub, aud: d.claimedAud, source: ctx.source, purpose: ctx.purpose, token: redactToken(token) });
-    this.deps.logger.warn({ decision: 'refuse', reason: d.reason, jti: d.jti, sub: d.sub, claimedAud: d.claimedAud, source: ctx.source, detail: d.detail }, `grant refused: ${d.reason}`);
+    this.writeAudit({
+      at,
+      decision: 'refuse',
+      reason: d.reason,
+      jti: d.jti,
+      sub: d.sub,
+      aud: d.claimedAud,
+      source: ctx.source,
+      purpose: ctx.purpose,
+      token: redactToken(token),
+    });
+    this.deps.logger.warn(
+      {
+        decision: 'refuse',
+        reason: d.reason,
+        jti: d.jti,
+        sub: d.sub,
+        claimedAud: d.claimedAud,
+        source: ctx.source,
+        detail: d.detail,
+      },
+      `grant refused: ${d.reason}`,
+    );
     this.deps.events.emit({
       type: 'grant_refused',
       at,
@@ -145,16 +211,37 @@ export class GrantGateService implements GrantGate {
   private recordSummary(s: DampedSummary): void {
     const at = new Date(this.deps.clock.now()).toISOString();
     const since = new Date(s.since).toISOString();
-    this.writeAudit({ at, decision: 'refuse', reason: s.reason, source: s.source, purpose: 'unknown', suppressed: s.suppressed, since });
-    this.deps.logger.warn({ decision: 'refuse', reason: s.reason, source: s.source, suppressed: s.suppressed, since }, `grant refused: ${s.reason} × ${s.suppressed} more (counted, not recorded one by one)`);
-    this.deps.events.emit({ type: 'grant_refused', at, serial: this.deps.serial, reason: s.reason, source: s.source, data: { suppressed: s.suppressed, since } });
+    this.writeAudit({
+      at,
+      decision: 'refuse',
+      reason: s.reason,
+      source: s.source,
+      purpose: 'unknown',
+      suppressed: s.suppressed,
+      since,
+    });
+    this.deps.logger.warn(
+      { decision: 'refuse', reason: s.reason, source: s.source, suppressed: s.suppressed, since },
+      `grant refused: ${s.reason} × ${s.suppressed} more (counted, not recorded one by one)`,
+    );
+    this.deps.events.emit({
+      type: 'grant_refused',
+      at,
+      serial: this.deps.serial,
+      reason: s.reason,
+      source: s.source,
+      data: { suppressed: s.suppressed, since },
+    });
   }
 
   private writeAudit(line: DecisionLine): void {
     try {
       this.audit.append(line, false);
     } catch (err) {
-      this.deps.logger.error({ code: 'AUDIT_WRITE_FAILED', err: (err as Error).message }, 'could not record a refusal');
+      this.deps.logger.error(
+        { code: 'AUDIT_WRITE_FAILED', err: (err as Error).message },
+        'could not record a refusal',
+      );
     }
   }
 
@@ -180,7 +267,10 @@ export class GrantGateService implements GrantGate {
       this.replay.snapshot();
     } catch (err) {
       // The audit log still holds every accept line; the next start rebuilds from it.
-      this.deps.logger.warn({ code: 'REPLAY_SNAPSHOT_FAILED', err: (err as Error).message }, 'could not snapshot the replay cache at shutdown');
+      this.deps.logger.warn(
+        { code: 'REPLAY_SNAPSHOT_FAILED', err: (err as Error).message },
+        'could not snapshot the replay cache at shutdown',
+      );
     }
   }
 }
@@ -190,7 +280,9 @@ export class GrantGateService implements GrantGate {
  * (`paths`, or `stateDir` laid out by stateLayout). Throws ERR_TRUST_* when the camera has no
  * valid trust material: it was never provisioned, and nothing may stream.
  */
-export function createGrantGate(deps: Omit<GrantGateDeps, 'paths'> & ({ paths: StateLayout } | { stateDir: string })): GrantGateService {
+export function createGrantGate(
+  deps: Omit<GrantGateDeps, 'paths'> & ({ paths: StateLayout } | { stateDir: string }),
+): GrantGateService {
   const paths = 'paths' in deps ? deps.paths : stateLayout(deps.stateDir);
   return new GrantGateService({ ...deps, paths });
 }

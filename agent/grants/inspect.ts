@@ -40,18 +40,34 @@ function unverifiedHints(claims: unknown, opts: { serial: string; config: Config
   const c = claims as Record<string, unknown>;
   const out: string[] = [];
   const now = opts.clock.now() / 1000;
-  out.push(`unverified: aud ${JSON.stringify(c.aud)} ${c.aud === opts.serial ? 'matches' : 'does NOT match'} this camera ${JSON.stringify(opts.serial)}`);
-  out.push(`unverified: iss ${JSON.stringify(c.iss)} ${c.iss === opts.config.grants.issuer ? 'matches' : 'does NOT match'} the configured issuer`);
-  if (typeof c.exp === 'number') out.push(`unverified: ${c.exp > now ? `expires in ${Math.round(c.exp - now)} s` : `expired ${Math.round(now - c.exp)} s ago`}`);
+  out.push(
+    `unverified: aud ${JSON.stringify(c.aud)} ${c.aud === opts.serial ? 'matches' : 'does NOT match'} this camera ${JSON.stringify(opts.serial)}`,
+  );
+  out.push(
+    `unverified: iss ${JSON.stringify(c.iss)} ${c.iss === opts.config.grants.issuer ? 'matches' : 'does NOT match'} the configured issuer`,
+  );
+  if (typeof c.exp === 'number')
+    out.push(
+      `unverified: ${c.exp > now ? `expires in ${Math.round(c.exp - now)} s` : `expired ${Math.round(now - c.exp)} s ago`}`,
+    );
   return out;
 }
 
-export function inspectGrant(token: string, opts: { serial: string; config: Config; paths: StateLayout; clock: Clock; purpose: 'view' | 'push' }): InspectReport {
+export function inspectGrant(
+  token: string,
+  opts: { serial: string; config: Config; paths: StateLayout; clock: Clock; purpose: 'view' | 'push' },
+): InspectReport {
   const notes: string[] = [];
   const [h, p] = token.split('.');
   let trust: TrustStore | undefined;
   try {
-    trust = TrustStore.load({ serial: opts.serial, paths: opts.paths, clock: opts.clock, logger: silentLogger(), events: new MemoryEventSink() });
+    trust = TrustStore.load({
+      serial: opts.serial,
+      paths: opts.paths,
+      clock: opts.clock,
+      logger: silentLogger(),
+      events: new MemoryEventSink(),
+    });
   } catch (err) {
     notes.push(`no trust material loaded (${(err as Error).message}); key and binding checks fail`);
   }
@@ -65,7 +81,7 @@ export function inspectGrant(token: string, opts: { serial: string; config: Conf
     logger: silentLogger(),
     journalFiles: [`${opts.paths.auditLog}.1`, opts.paths.auditLog],
   });
-  notes.push('privacy state is the running agent\'s; assumed off here');
+  notes.push("privacy state is the running agent's; assumed off here");
   const passed: GrantCheck[] = [];
   const decision = verifyGrant(
     token,
@@ -93,7 +109,11 @@ export function inspectGrant(token: string, opts: { serial: string; config: Conf
   if (!decision.ok && !passed.includes('signature')) notes.push(...unverifiedHints(decodePart(p), opts));
   const checks = GRANT_CHECKS.map((check) => ({
     check,
-    result: passed.includes(check) ? ('pass' as const) : !decision.ok && check === GRANT_CHECKS[passed.length] ? ('fail' as const) : ('not run' as const),
+    result: passed.includes(check)
+      ? ('pass' as const)
+      : !decision.ok && check === GRANT_CHECKS[passed.length]
+        ? ('fail' as const)
+        : ('not run' as const),
   }));
   return { header: decodePart(h), claims: decodePart(p), checks, decision, notes };
 }

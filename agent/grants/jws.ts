@@ -39,7 +39,8 @@ const B64URL = /^[A-Za-z0-9_-]*$/;
 
 /** Decodes base64url, refusing padding, foreign characters and non-canonical encodings. */
 const B64URL_VALUE = new Int8Array(128).fill(-1);
-for (const [i, ch] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].entries()) B64URL_VALUE[ch.charCodeAt(0)] = i;
+for (const [i, ch] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].entries())
+  B64URL_VALUE[ch.charCodeAt(0)] = i;
 
 export function decodeB64url(part: string, what: string): Buffer {
   const rem = part.length % 4;
@@ -49,7 +50,8 @@ export function decodeB64url(part: string, what: string): Buffer {
   // the only line of defence).
   if (rem !== 0) {
     const last = B64URL_VALUE[part.charCodeAt(part.length - 1)]!;
-    if ((rem === 2 && (last & 0x0f) !== 0) || (rem === 3 && (last & 0x03) !== 0)) throw new JwsError('malformed', `${what}: non-canonical base64url`);
+    if ((rem === 2 && (last & 0x0f) !== 0) || (rem === 3 && (last & 0x03) !== 0))
+      throw new JwsError('malformed', `${what}: non-canonical base64url`);
   }
   return Buffer.from(part, 'base64url');
 }
@@ -66,7 +68,8 @@ function decodeJsonObject(part: string, what: string): Record<string, unknown> {
   } catch {
     throw new JwsError('malformed', `${what}: not JSON`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new JwsError('malformed', `${what}: not a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new JwsError('malformed', `${what}: not a JSON object`);
   return value as Record<string, unknown>;
 }
 
@@ -89,9 +92,11 @@ function decodeHeader(h: string): Record<string, unknown> {
 
 /** Size and shape only: three non-empty base64url parts, JSON header and payload. No crypto. */
 export function parseCompact(token: string, maxBytes: number): ParsedJws {
-  if (token.length > maxBytes) throw new JwsError('too_large', `token is ${token.length} bytes, limit ${maxBytes}`);
+  if (token.length > maxBytes)
+    throw new JwsError('too_large', `token is ${token.length} bytes, limit ${maxBytes}`);
   const parts = token.split('.');
-  if (parts.length !== 3) throw new JwsError('malformed', `expected 3 dot-separated parts, found ${parts.length}`);
+  if (parts.length !== 3)
+    throw new JwsError('malformed', `expected 3 dot-separated parts, found ${parts.length}`);
   const [h, p, s] = parts as [string, string, string];
   // An empty signature is left to the header check (alg "none" is refused by name there).
   if (!h || !p) throw new JwsError('malformed', 'empty JWS header or payload');
@@ -107,17 +112,24 @@ const FORBIDDEN_HEADER_KEYS = ['jwk', 'jku', 'x5u', 'x5c', 'x5t', 'x5t#S256', 'c
  * Header checks shared by every JWS the camera accepts: explicit `typ`, an allowed `alg`, a `kid`,
  * and no key material or extensions that would let the token choose its own verification.
  */
-export function checkHeader(header: Record<string, unknown>, expectedTyp: string, allowedAlgs: readonly JwsAlg[]): { alg: JwsAlg; kid: string } {
+export function checkHeader(
+  header: Record<string, unknown>,
+  expectedTyp: string,
+  allowedAlgs: readonly JwsAlg[],
+): { alg: JwsAlg; kid: string } {
   const alg = header.alg;
   if (typeof alg !== 'string' || !(allowedAlgs as readonly string[]).includes(alg)) {
     throw new JwsError('alg_not_allowed', `alg ${JSON.stringify(alg)} is not allowed`);
   }
-  if (header.typ !== expectedTyp) throw new JwsError('wrong_type', `typ ${JSON.stringify(header.typ)}, expected ${expectedTyp}`);
+  if (header.typ !== expectedTyp)
+    throw new JwsError('wrong_type', `typ ${JSON.stringify(header.typ)}, expected ${expectedTyp}`);
   for (const key of FORBIDDEN_HEADER_KEYS) {
-    if (key in header) throw new JwsError(key === 'crit' ? 'malformed' : 'unknown_key', `header carries forbidden "${key}"`);
+    if (key in header)
+      throw new JwsError(key === 'crit' ? 'malformed' : 'unknown_key', `header carries forbidden "${key}"`);
   }
   const kid = header.kid;
-  if (typeof kid !== 'string' || kid.length === 0 || kid.length > 128) throw new JwsError('unknown_key', 'missing or invalid kid');
+  if (typeof kid !== 'string' || kid.length === 0 || kid.length > 128)
+    throw new JwsError('unknown_key', 'missing or invalid kid');
   return { alg: alg as JwsAlg, kid };
 }
 
@@ -132,13 +144,19 @@ export function verifySignature(alg: JwsAlg, key: KeyObject, jws: ParsedJws): bo
 }
 
 /** Signs a compact JWS (dev cloud and tests; the camera only verifies). */
-export function signCompact(header: Record<string, unknown>, payload: Record<string, unknown>, privateKey: KeyObject): string {
+export function signCompact(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  privateKey: KeyObject,
+): string {
   const h = Buffer.from(JSON.stringify(header)).toString('base64url');
   const p = Buffer.from(JSON.stringify(payload)).toString('base64url');
   const input = Buffer.from(`${h}.${p}`);
   const alg = header.alg;
   const sig =
-    alg === 'EdDSA' ? cryptoSign(null, input, privateKey) : cryptoSign('sha256', input, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+    alg === 'EdDSA'
+      ? cryptoSign(null, input, privateKey)
+      : cryptoSign('sha256', input, { key: privateKey, dsaEncoding: 'ieee-p1363' });
   return `${h}.${p}.${sig.toString('base64url')}`;
 }
 
@@ -156,8 +174,13 @@ export function importPublicJwk(jwk: Record<string, unknown>): VerificationKey {
   let alg: JwsAlg;
   if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') alg = 'EdDSA';
   else if (jwk.kty === 'EC' && jwk.crv === 'P-256') alg = 'ES256';
-  else throw new JwsError('unknown_key', `JWK ${kid}: unsupported key type ${String(jwk.kty)}/${String(jwk.crv)}`);
-  if (jwk.alg !== undefined && jwk.alg !== alg) throw new JwsError('unknown_key', `JWK ${kid}: alg ${String(jwk.alg)} does not match its key type`);
+  else
+    throw new JwsError(
+      'unknown_key',
+      `JWK ${kid}: unsupported key type ${String(jwk.kty)}/${String(jwk.crv)}`,
+    );
+  if (jwk.alg !== undefined && jwk.alg !== alg)
+    throw new JwsError('unknown_key', `JWK ${kid}: alg ${String(jwk.alg)} does not match its key type`);
   try {
     const key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
     return { kid, alg, key };
@@ -173,7 +196,8 @@ export function importKeySet(jwks: unknown, what: string): Map<string, Verificat
   }
   const out = new Map<string, VerificationKey>();
   for (const jwk of (jwks as { keys: unknown[] }).keys) {
-    if (typeof jwk !== 'object' || jwk === null) throw new JwsError('malformed', `${what}: key is not an object`);
+    if (typeof jwk !== 'object' || jwk === null)
+      throw new JwsError('malformed', `${what}: key is not an object`);
     const k = importPublicJwk(jwk as Record<string, unknown>);
     if (out.has(k.kid)) throw new JwsError('malformed', `${what}: duplicate kid ${k.kid}`);
     out.set(k.kid, k);

@@ -42,7 +42,10 @@ export class RefusalDamper {
       slot.suppressed++;
       return { record: false };
     }
-    const summary = slot && slot.suppressed > 0 ? { source, reason, suppressed: slot.suppressed, since: slot.windowStart } : undefined;
+    const summary =
+      slot && slot.suppressed > 0
+        ? { source, reason, suppressed: slot.suppressed, since: slot.windowStart }
+        : undefined;
     this.slots.delete(key);
     this.slots.set(key, { windowStart: now, suppressed: 0 });
     this.nextFlushAt = Math.min(this.nextFlushAt, now + this.windowMs);

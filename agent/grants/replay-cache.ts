@@ -66,7 +66,8 @@ export class ReplayCache {
     if (this.lostAtMs !== undefined) {
       // Any grant issued before the loss (plus the tolerance a cloud clock may run ahead) could
       // have been consumed and forgotten; without an iat we cannot tell, so: replayed.
-      if (iat === undefined || iat * 1000 < this.lostAtMs + this.opts.clockToleranceSeconds * 1000) return true;
+      if (iat === undefined || iat * 1000 < this.lostAtMs + this.opts.clockToleranceSeconds * 1000)
+        return true;
     }
     return false;
   }
@@ -78,8 +79,14 @@ export class ReplayCache {
   consume(jti: string, forgetAfterMs: number): void {
     this.prune();
     if (this.entries.size >= this.opts.maxEntries) {
-      this.opts.logger.warn({ code: 'ERR_REPLAY_CACHE_FULL', maxEntries: this.opts.maxEntries }, 'replay cache full of live grant ids; refusing new grants until some expire');
-      throw new LenscapError('ERR_REPLAY_CACHE_FULL', `replay cache holds ${this.entries.size} live grant ids (limit ${this.opts.maxEntries})`);
+      this.opts.logger.warn(
+        { code: 'ERR_REPLAY_CACHE_FULL', maxEntries: this.opts.maxEntries },
+        'replay cache full of live grant ids; refusing new grants until some expire',
+      );
+      throw new LenscapError(
+        'ERR_REPLAY_CACHE_FULL',
+        `replay cache holds ${this.entries.size} live grant ids (limit ${this.opts.maxEntries})`,
+      );
     }
     this.entries.set(jti, forgetAfterMs);
   }
@@ -97,7 +104,11 @@ export class ReplayCache {
   private prune(): void {
     const now = this.opts.clock.now();
     for (const [jti, until] of this.entries) if (until <= now) this.entries.delete(jti);
-    if (this.lostAtMs !== undefined && now > this.lostAtMs + (this.opts.maxLifetimeSeconds + 2 * this.opts.clockToleranceSeconds) * 1000) this.lostAtMs = undefined;
+    if (
+      this.lostAtMs !== undefined &&
+      now > this.lostAtMs + (this.opts.maxLifetimeSeconds + 2 * this.opts.clockToleranceSeconds) * 1000
+    )
+      this.lostAtMs = undefined;
   }
 
   private load(): void {
@@ -133,7 +144,10 @@ export class ReplayCache {
   private markLost(why: string): void {
     this.lostAtMs = undefined;
     this.lostPending = true;
-    this.opts.logger.error({ code: 'REPLAY_CACHE_CORRUPT', err: why }, 'replay records unreadable; grants issued before now are refused as replayed until they expire');
+    this.opts.logger.error(
+      { code: 'REPLAY_CACHE_CORRUPT', err: why },
+      'replay records unreadable; grants issued before now are refused as replayed until they expire',
+    );
   }
 
   private loadSnapshot(): void {
@@ -143,13 +157,15 @@ export class ReplayCache {
       // {lostAtMs?, entries: [[jti, forgetAfterMs], ...]}; lostAtMs survives restarts, so a second
       // reboot cannot launder grants from before the loss.
       const data = JSON.parse(readFileSync(file, 'utf8')) as { lostAtMs?: unknown; entries?: unknown };
-      if (typeof data !== 'object' || data === null || !Array.isArray(data.entries)) throw new Error('not a replay cache');
+      if (typeof data !== 'object' || data === null || !Array.isArray(data.entries))
+        throw new Error('not a replay cache');
       if (data.lostAtMs !== undefined) {
         if (typeof data.lostAtMs !== 'number') throw new Error('lostAtMs is not a number');
         this.lostAtMs = data.lostAtMs;
       }
       for (const item of data.entries) {
-        if (!Array.isArray(item) || typeof item[0] !== 'string' || typeof item[1] !== 'number') throw new Error('entry is not [jti, forgetAfterMs]');
+        if (!Array.isArray(item) || typeof item[0] !== 'string' || typeof item[1] !== 'number')
+          throw new Error('entry is not [jti, forgetAfterMs]');
         this.entries.set(item[0], item[1]);
       }
     } catch (err) {
@@ -162,6 +178,12 @@ export class ReplayCache {
     const file = this.opts.file;
     if (!file) return;
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    writeFileAtomic(file, JSON.stringify({ ...(this.lostAtMs !== undefined ? { lostAtMs: this.lostAtMs } : {}), entries: [...this.entries.entries()] }));
+    writeFileAtomic(
+      file,
+      JSON.stringify({
+        ...(this.lostAtMs !== undefined ? { lostAtMs: this.lostAtMs } : {}),
+        entries: [...this.entries.entries()],
+      }),
+    );
   }
 }

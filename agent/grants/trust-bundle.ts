@@ -30,7 +30,8 @@ export function importTrustRoot(rootJwk: unknown): Map<string, VerificationKey> 
     const root = importPublicJwk(rootJwk as Record<string, unknown>);
     return new Map([[root.kid, root]]);
   } catch (err) {
-    if (err instanceof JwsError) throw new LenscapError('ERR_TRUST_ROOT_INVALID', `trust root: ${err.message}`);
+    if (err instanceof JwsError)
+      throw new LenscapError('ERR_TRUST_ROOT_INVALID', `trust root: ${err.message}`);
     throw err;
   }
 }
@@ -39,7 +40,11 @@ export function importTrustRoot(rootJwk: unknown): Map<string, VerificationKey> 
  * Verifies a trust bundle against the pinned root. `minVersion`: the bundle must be newer than the
  * one installed (no rollback to a bundle listing a retired, perhaps leaked, key).
  */
-export function verifyTrustBundle(jws: string, rootJwk: unknown, opts: { minVersion?: number } = {}): TrustBundle {
+export function verifyTrustBundle(
+  jws: string,
+  rootJwk: unknown,
+  opts: { minVersion?: number } = {},
+): TrustBundle {
   const { payload } = verifySignedDocument(jws, {
     typ: TRUST_BUNDLE_TYP,
     keys: importTrustRoot(rootJwk),
@@ -48,18 +53,23 @@ export function verifyTrustBundle(jws: string, rootJwk: unknown, opts: { minVers
     what: 'trust bundle',
   });
   if (opts.minVersion !== undefined && payload.version <= opts.minVersion) {
-    throw new LenscapError('ERR_TRUST_BUNDLE_ROLLBACK', `trust bundle version ${payload.version} is not newer than installed ${opts.minVersion}`);
+    throw new LenscapError(
+      'ERR_TRUST_BUNDLE_ROLLBACK',
+      `trust bundle version ${payload.version} is not newer than installed ${opts.minVersion}`,
+    );
   }
   try {
     const issuerKeys = importKeySet(payload.issuerKeys, 'issuerKeys');
     const bindingKeys = importKeySet(payload.bindingKeys, 'bindingKeys');
     for (const kid of issuerKeys.keys()) {
       // One key in both roles would let whoever mints grants also authorise viewers.
-      if (bindingKeys.has(kid)) throw new JwsError('malformed', `kid ${kid} is both an issuer and a binding key`);
+      if (bindingKeys.has(kid))
+        throw new JwsError('malformed', `kid ${kid} is both an issuer and a binding key`);
     }
     return { version: payload.version, iat: payload.iat, issuerKeys, bindingKeys };
   } catch (err) {
-    if (err instanceof JwsError) throw new LenscapError('ERR_TRUST_BUNDLE_INVALID', `trust bundle refused: ${err.message}`);
+    if (err instanceof JwsError)
+      throw new LenscapError('ERR_TRUST_BUNDLE_INVALID', `trust bundle refused: ${err.message}`);
     throw err;
   }
 }

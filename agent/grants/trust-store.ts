@@ -49,14 +49,23 @@ export class TrustStore {
   static load(deps: TrustStoreDeps): TrustStore {
     const { paths, logger, serial } = deps;
     const rootJwk = readJson(paths.trustRoot, 'ERR_TRUST_ROOT_MISSING', 'trust root');
-    const bundle = verifyTrustBundle(readText(paths.trustBundle, 'ERR_TRUST_BUNDLE_MISSING', 'trust bundle'), rootJwk);
+    const bundle = verifyTrustBundle(
+      readText(paths.trustBundle, 'ERR_TRUST_BUNDLE_MISSING', 'trust bundle'),
+      rootJwk,
+    );
     let binding: BindingRecord | undefined;
     if (existsSync(paths.binding)) {
       try {
-        binding = verifyBindingRecord(readFileSync(paths.binding, 'utf8'), { serial, bindingKeys: bundle.bindingKeys });
+        binding = verifyBindingRecord(readFileSync(paths.binding, 'utf8'), {
+          serial,
+          bindingKeys: bundle.bindingKeys,
+        });
       } catch (err) {
         // Fail closed but keep running: an unverifiable binding means "not claimed" until the cloud sends a good one.
-        logger.error({ code: (err as LenscapError).code, reason: 'not_claimed' }, `installed binding record does not verify; camera treated as unclaimed: ${(err as Error).message}`);
+        logger.error(
+          { code: (err as LenscapError).code, reason: 'not_claimed' },
+          `installed binding record does not verify; camera treated as unclaimed: ${(err as Error).message}`,
+        );
       }
     }
     logger.info({ trustVersion: bundle.version, bindingVersion: binding?.version ?? null }, 'trust loaded');
@@ -90,13 +99,23 @@ export class TrustStore {
     this.bundle = next;
     if (this.binding) this.recheckBinding();
     this.deps.logger.info({ trustVersion: next.version, previous, source }, 'trust bundle rotated');
-    this.deps.events.emit({ type: 'trust_updated', at: new Date(this.deps.clock.now()).toISOString(), serial: this.deps.serial, source, data: { version: next.version, previous } });
+    this.deps.events.emit({
+      type: 'trust_updated',
+      at: new Date(this.deps.clock.now()).toISOString(),
+      serial: this.deps.serial,
+      source,
+      data: { version: next.version, previous },
+    });
     return { version: next.version };
   }
 
   /** Installs a newer binding record (claim, viewer added or removed, owner change). */
   acceptBinding(jws: string, source = 'mqtt:binding'): { version: number; owner: string; viewers: number } {
-    const record = verifyBindingRecord(jws, { serial: this.deps.serial, bindingKeys: this.bundle.bindingKeys, minVersion: this.binding?.version ?? this.bindingFloor });
+    const record = verifyBindingRecord(jws, {
+      serial: this.deps.serial,
+      bindingKeys: this.bundle.bindingKeys,
+      minVersion: this.binding?.version ?? this.bindingFloor,
+    });
     mkdirSync(this.deps.paths.trustDir, { recursive: true, mode: 0o700 });
     writeFileAtomic(this.deps.paths.binding, jws.trim(), 0o644);
     const previous = this.binding?.version ?? null;
@@ -116,11 +135,17 @@ export class TrustStore {
   private recheckBinding(): void {
     const raw = readFileSync(this.deps.paths.binding, 'utf8');
     try {
-      this.binding = verifyBindingRecord(raw, { serial: this.deps.serial, bindingKeys: this.bundle.bindingKeys });
+      this.binding = verifyBindingRecord(raw, {
+        serial: this.deps.serial,
+        bindingKeys: this.bundle.bindingKeys,
+      });
     } catch (err) {
       this.bindingFloor = Math.max(this.bindingFloor ?? 0, this.binding?.version ?? 0);
       this.binding = undefined;
-      this.deps.logger.warn({ reason: 'not_claimed', code: (err as LenscapError).code }, 'binding record no longer verifies after key rotation; camera unclaimed until the cloud re-sends it');
+      this.deps.logger.warn(
+        { reason: 'not_claimed', code: (err as LenscapError).code },
+        'binding record no longer verifies after key rotation; camera unclaimed until the cloud re-sends it',
+      );
     }
   }
 }
@@ -129,7 +154,10 @@ function readText(path: string, code: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new LenscapError(code, `${what} missing or unreadable at ${path} (${(err as NodeJS.ErrnoException).code}); provision the camera first`);
+    throw new LenscapError(
+      code,
+      `${what} missing or unreadable at ${path} (${(err as NodeJS.ErrnoException).code}); provision the camera first`,
+    );
   }
 }
 

@@ -57,13 +57,15 @@ function peek(v: unknown): string | undefined {
 function numericDate(payload: Record<string, unknown>, name: string, required: boolean): number | undefined {
   const v = payload[name];
   if (v === undefined && !required) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) refuse('malformed', `claim ${name} must be a NumericDate`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+    refuse('malformed', `claim ${name} must be a NumericDate`);
   return v;
 }
 
 function requiredString(payload: Record<string, unknown>, name: string, max: number): string {
   const v = payload[name];
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) refuse('malformed', `claim ${name} must be a string of 1..${max} chars`);
+  if (typeof v !== 'string' || v.length === 0 || v.length > max)
+    refuse('malformed', `claim ${name} must be a string of 1..${max} chars`);
   return v;
 }
 
@@ -76,28 +78,59 @@ const RELAY_URL = /^rtmps?:\/\/(?:(?![/@])[\x21-\x7e])+\/[\x21-\x7e]+$/;
  * `rtmp://relay.example` allows `rtmp://relay.example/live/x` but not `rtmp://relay.example.evil/x`.
  */
 export function relayRefusal(relay: string, allowList: readonly string[]): string | undefined {
-  if (relay.length > 2048 || !RELAY_URL.test(relay)) return 'relay must be an rtmp:// or rtmps:// URL with a host and a path, without credentials';
+  if (relay.length > 2048 || !RELAY_URL.test(relay))
+    return 'relay must be an rtmp:// or rtmps:// URL with a host and a path, without credentials';
   if (allowList.length === 0) return undefined;
-  const allowed = allowList.some((p) => p.length > 0 && relay.startsWith(p) && (p.endsWith('/') || relay.length === p.length || relay[p.length] === '/'));
+  const allowed = allowList.some(
+    (p) =>
+      p.length > 0 &&
+      relay.startsWith(p) &&
+      (p.endsWith('/') || relay.length === p.length || relay[p.length] === '/'),
+  );
   return allowed ? undefined : 'relay is not on stream.relayAllowList';
 }
 
 /** The checks in the order they run; `grant inspect` prints them. */
-export const GRANT_CHECKS = ['present', 'size', 'shape', 'header', 'key', 'signature', 'claims', 'issuer', 'audience', 'clock', 'lifetime', 'time', 'scope', 'privacy', 'binding', 'replay'] as const;
+export const GRANT_CHECKS = [
+  'present',
+  'size',
+  'shape',
+  'header',
+  'key',
+  'signature',
+  'claims',
+  'issuer',
+  'audience',
+  'clock',
+  'lifetime',
+  'time',
+  'scope',
+  'privacy',
+  'binding',
+  'replay',
+] as const;
 export type GrantCheck = (typeof GRANT_CHECKS)[number];
 
 /**
  * `passed`, when given, receives each check as it passes (for `grant inspect`); the hot path
  * passes nothing.
  */
-export function verifyGrant(token: string | undefined, ctx: DecisionContext, policy: GrantPolicy, state: GrantState, nowMs: number, passed?: GrantCheck[]): Decision {
+export function verifyGrant(
+  token: string | undefined,
+  ctx: DecisionContext,
+  policy: GrantPolicy,
+  state: GrantState,
+  nowMs: number,
+  passed?: GrantCheck[],
+): Decision {
   const ok = passed ? (c: GrantCheck) => void passed.push(c) : () => undefined;
   let peeked: { jti?: string; sub?: string; claimedAud?: string } = {};
   let signed = false;
   try {
     if (token === undefined || token.length === 0) refuse('missing', 'no grant presented');
     ok('present');
-    if (token.length > policy.maxTokenBytes) refuse('too_large', `token is ${token.length} bytes, limit ${policy.maxTokenBytes}`);
+    if (token.length > policy.maxTokenBytes)
+      refuse('too_large', `token is ${token.length} bytes, limit ${policy.maxTokenBytes}`);
     ok('size');
     let parsed;
     try {
@@ -108,7 +141,16 @@ export function verifyGrant(token: string | undefined, ctx: DecisionContext, pol
     }
     const { payload } = parsed;
     ok('shape');
-    peeked = { jti: peek(payload.jti), sub: peek(payload.sub), claimedAud: typeof payload.aud === 'string' ? peek(payload.aud) : Array.isArray(payload.aud) ? peek(JSON.stringify(payload.aud)) : undefined };
+    peeked = {
+      jti: peek(payload.jti),
+      sub: peek(payload.sub),
+      claimedAud:
+        typeof payload.aud === 'string'
+          ? peek(payload.aud)
+          : Array.isArray(payload.aud)
+            ? peek(JSON.stringify(payload.aud))
+            : undefined,
+    };
 
     let alg: JwsAlg;
     let kid: string;
@@ -138,35 +180,48 @@ export function verifyGrant(token: string | undefined, ctx: DecisionContext, pol
     const nbf = numericDate(payload, 'nbf', false);
     if (typeof payload.scope !== 'string') refuse('malformed', 'claim scope must be a string');
     const scope = payload.scope;
-    if (payload.relay !== undefined && typeof payload.relay !== 'string') refuse('malformed', 'claim relay must be a string');
+    if (payload.relay !== undefined && typeof payload.relay !== 'string')
+      refuse('malformed', 'claim relay must be a string');
     const relay = payload.relay as string | undefined;
 
     ok('claims');
-    if (iss !== policy.issuer) refuse('wrong_issuer', `iss ${JSON.stringify(iss.slice(0, MAX_ID))} is not the configured issuer`);
+    if (iss !== policy.issuer)
+      refuse('wrong_issuer', `iss ${JSON.stringify(iss.slice(0, MAX_ID))} is not the configured issuer`);
     ok('issuer');
     // Byte for byte: no trimming, case folding or Unicode normalisation — look-alikes are other cameras.
-    if (aud !== policy.serial) refuse('wrong_audience', `grant is for ${JSON.stringify(aud)}, this camera is ${policy.serial}`);
+    if (aud !== policy.serial)
+      refuse('wrong_audience', `grant is for ${JSON.stringify(aud)}, this camera is ${policy.serial}`);
 
     ok('audience');
-    if (nowMs < policy.buildTimeMs) refuse('clock_untrusted', `system clock ${new Date(nowMs).toISOString()} is before the build time`);
+    if (nowMs < policy.buildTimeMs)
+      refuse('clock_untrusted', `system clock ${new Date(nowMs).toISOString()} is before the build time`);
     ok('clock');
     const now = nowMs / 1000;
     const tol = policy.clockToleranceSeconds;
-    if (exp - iat > policy.maxLifetimeSeconds) refuse('lifetime_too_long', `exp - iat = ${exp - iat} s exceeds ${policy.maxLifetimeSeconds} s`);
+    if (exp - iat > policy.maxLifetimeSeconds)
+      refuse('lifetime_too_long', `exp - iat = ${exp - iat} s exceeds ${policy.maxLifetimeSeconds} s`);
     if (exp <= iat) refuse('malformed', 'exp is not after iat');
     ok('lifetime');
     if (now >= exp + tol) refuse('expired', `expired ${Math.round(now - exp)} s ago`);
-    if (nbf !== undefined && now < nbf - tol) refuse('not_yet_valid', `nbf is ${Math.round(nbf - now)} s in the future`);
+    if (nbf !== undefined && now < nbf - tol)
+      refuse('not_yet_valid', `nbf is ${Math.round(nbf - now)} s in the future`);
     if (now < iat - tol) refuse('not_yet_valid', `iat is ${Math.round(iat - now)} s in the future`);
 
     ok('time');
     // Scope: "live", plus an optional "relay" token on push grants. A grant carrying a relay claim
     // (or the relay scope) never opens a viewer session; a push needs the relay claim.
     const scopes = scope.split(' ');
-    if (!scopes.includes('live') || scopes.some((s, i) => (s !== 'live' && s !== 'relay') || scopes.indexOf(s) !== i)) {
-      refuse('scope_not_allowed', `scope ${JSON.stringify(scope.slice(0, MAX_ID))} is not "live" (or "live relay" for push)`);
+    if (
+      !scopes.includes('live') ||
+      scopes.some((s, i) => (s !== 'live' && s !== 'relay') || scopes.indexOf(s) !== i)
+    ) {
+      refuse(
+        'scope_not_allowed',
+        `scope ${JSON.stringify(scope.slice(0, MAX_ID))} is not "live" (or "live relay" for push)`,
+      );
     }
-    if (ctx.purpose === 'view' && (relay !== undefined || scopes.length !== 1)) refuse('scope_not_allowed', 'a push grant (relay) cannot open a viewer session');
+    if (ctx.purpose === 'view' && (relay !== undefined || scopes.length !== 1))
+      refuse('scope_not_allowed', 'a push grant (relay) cannot open a viewer session');
     if (ctx.purpose === 'push') {
       if (relay === undefined) refuse('scope_not_allowed', 'push needs a relay claim');
       const why = relayRefusal(relay, policy.relayAllowList);
@@ -177,16 +232,36 @@ export function verifyGrant(token: string | undefined, ctx: DecisionContext, pol
     if (state.isPrivacyOn()) refuse('privacy_mode', 'privacy mode is on');
     ok('privacy');
     if (!state.isClaimed()) refuse('not_claimed', 'no binding record: camera not claimed');
-    if (!state.isBound(sub)) refuse('viewer_not_bound', `viewer ${JSON.stringify(sub.slice(0, MAX_ID))} is not the owner or a listed viewer`);
+    if (!state.isBound(sub))
+      refuse(
+        'viewer_not_bound',
+        `viewer ${JSON.stringify(sub.slice(0, MAX_ID))} is not the owner or a listed viewer`,
+      );
     ok('binding');
     if (state.isReplayed(jti, iat)) refuse('replayed', 'grant id already used');
     ok('replay');
 
-    const claims: GrantClaims = { iss, aud, sub, jti, iat, exp, scope, ...(nbf !== undefined ? { nbf } : {}), ...(relay !== undefined ? { relay } : {}) };
+    const claims: GrantClaims = {
+      iss,
+      aud,
+      sub,
+      jti,
+      iat,
+      exp,
+      scope,
+      ...(nbf !== undefined ? { nbf } : {}),
+      ...(relay !== undefined ? { relay } : {}),
+    };
     return { ok: true, claims };
   } catch (err) {
-    if (err instanceof Refusal) return { ok: false, reason: err.reason, detail: err.detail, ...peeked, ...(signed ? { signed } : {}) };
+    if (err instanceof Refusal)
+      return { ok: false, reason: err.reason, detail: err.detail, ...peeked, ...(signed ? { signed } : {}) };
     // Fail closed: anything unexpected is a malformed grant, never an accept.
-    return { ok: false, reason: 'malformed', detail: `internal error while verifying: ${(err as Error).message}`, ...peeked };
+    return {
+      ok: false,
+      reason: 'malformed',
+      detail: `internal error while verifying: ${(err as Error).message}`,
+      ...peeked,
+    };
   }
 }

@@ -8,7 +8,15 @@ import { readFileSync, statSync } from 'node:fs';
 import type { Clock } from '../clock.ts';
 import { LenscapError } from '../errors.ts';
 import type { StateLayout } from '../state-layout.ts';
-import { chainsTo, commonName, keyMatchesCert, parseCert, privateKeyFromPem, splitPemBundle, validityMs } from './x509.ts';
+import {
+  chainsTo,
+  commonName,
+  keyMatchesCert,
+  parseCert,
+  privateKeyFromPem,
+  splitPemBundle,
+  validityMs,
+} from './x509.ts';
 
 export const IDENTITY_ERRORS = {
   missing: 'ERR_IDENTITY_MISSING',
@@ -51,9 +59,17 @@ function readRequired(file: string, what: string): string {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new LenscapError(IDENTITY_ERRORS.missing, `${what} is missing (${file}): this camera is not provisioned; run \`lenscap provision\``, { file });
+      throw new LenscapError(
+        IDENTITY_ERRORS.missing,
+        `${what} is missing (${file}): this camera is not provisioned; run \`lenscap provision\``,
+        { file },
+      );
     }
-    throw new LenscapError(IDENTITY_ERRORS.invalid, `cannot read ${what} (${file}): ${code ?? (err as Error).message}`, { file });
+    throw new LenscapError(
+      IDENTITY_ERRORS.invalid,
+      `cannot read ${what} (${file}): ${code ?? (err as Error).message}`,
+      { file },
+    );
   }
 }
 
@@ -77,7 +93,11 @@ export function checkKeyPermissions(paths: StateLayout): void {
       mode = statSync(file).mode & 0o777;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new LenscapError(IDENTITY_ERRORS.missing, `${what} is missing (${file}): this camera is not provisioned; run \`lenscap provision\``, { file });
+        throw new LenscapError(
+          IDENTITY_ERRORS.missing,
+          `${what} is missing (${file}): this camera is not provisioned; run \`lenscap provision\``,
+          { file },
+        );
       }
       throw err;
     }
@@ -101,7 +121,15 @@ export function checkIdentity(opts: CheckIdentityOptions): CheckedIdentity {
   const brokerCaPem = readRequired(paths.brokerCa, 'broker CA');
   const chainPem = readOptional(paths.chain);
 
-  const facts = checkMaterial({ keyPem, certPem, chainPem, caPem, expectedSerial: opts.expectedSerial, now: opts.clock.now(), where: paths.identityDir });
+  const facts = checkMaterial({
+    keyPem,
+    certPem,
+    chainPem,
+    caPem,
+    expectedSerial: opts.expectedSerial,
+    now: opts.clock.now(),
+    where: paths.identityDir,
+  });
   return { ...facts, keyPem, certPem, chainPem, caPem, brokerCaPem };
 }
 
@@ -117,7 +145,15 @@ export interface MaterialFacts {
  * The checks on in-memory material: used at start (files), and by provisioning and renewal on
  * what the service sent before anything is installed.
  */
-export function checkMaterial(m: { keyPem: string; certPem: string; chainPem: string; caPem: string; expectedSerial?: string | undefined; now: number; where: string }): MaterialFacts {
+export function checkMaterial(m: {
+  keyPem: string;
+  certPem: string;
+  chainPem: string;
+  caPem: string;
+  expectedSerial?: string | undefined;
+  now: number;
+  where: string;
+}): MaterialFacts {
   let key, cert, cas, chain;
   try {
     key = privateKeyFromPem(m.keyPem);
@@ -125,28 +161,57 @@ export function checkMaterial(m: { keyPem: string; certPem: string; chainPem: st
     cas = splitPemBundle(m.caPem).map(parseCert);
     chain = splitPemBundle(m.chainPem).map(parseCert);
   } catch (err) {
-    throw new LenscapError(IDENTITY_ERRORS.invalid, `identity material (${m.where}) does not parse: ${(err as Error).message}`);
+    throw new LenscapError(
+      IDENTITY_ERRORS.invalid,
+      `identity material (${m.where}) does not parse: ${(err as Error).message}`,
+    );
   }
-  if (cas.length === 0) throw new LenscapError(IDENTITY_ERRORS.invalid, `no device CA certificate (${m.where})`);
+  if (cas.length === 0)
+    throw new LenscapError(IDENTITY_ERRORS.invalid, `no device CA certificate (${m.where})`);
 
   if (!keyMatchesCert(key, cert)) {
-    throw new LenscapError(IDENTITY_ERRORS.keyMismatch, `the device key does not match the device certificate (${m.where}); re-provision with --force`);
+    throw new LenscapError(
+      IDENTITY_ERRORS.keyMismatch,
+      `the device key does not match the device certificate (${m.where}); re-provision with --force`,
+    );
   }
   if (!chainsTo(cert, chain, cas)) {
-    throw new LenscapError(IDENTITY_ERRORS.untrusted, `the device certificate (issuer ${cert.issuer.replace(/\n/g, ', ')}) does not chain to the pinned device CA (${m.where})`);
+    throw new LenscapError(
+      IDENTITY_ERRORS.untrusted,
+      `the device certificate (issuer ${cert.issuer.replace(/\n/g, ', ')}) does not chain to the pinned device CA (${m.where})`,
+    );
   }
   const { notBefore, notAfter } = validityMs(cert);
   const now = m.now;
   if (now >= notAfter) {
-    throw new LenscapError(IDENTITY_ERRORS.expired, `the device certificate expired at ${new Date(notAfter).toISOString()} (clock says ${new Date(now).toISOString()}); re-provision the camera, or fix the clock if it is wrong`, { notAfter: new Date(notAfter).toISOString() });
+    throw new LenscapError(
+      IDENTITY_ERRORS.expired,
+      `the device certificate expired at ${new Date(notAfter).toISOString()} (clock says ${new Date(now).toISOString()}); re-provision the camera, or fix the clock if it is wrong`,
+      { notAfter: new Date(notAfter).toISOString() },
+    );
   }
   if (now < notBefore) {
-    throw new LenscapError(IDENTITY_ERRORS.notYetValid, `the device certificate is valid only from ${new Date(notBefore).toISOString()} (clock says ${new Date(now).toISOString()}); check the camera's clock (NTP)`, { notBefore: new Date(notBefore).toISOString() });
+    throw new LenscapError(
+      IDENTITY_ERRORS.notYetValid,
+      `the device certificate is valid only from ${new Date(notBefore).toISOString()} (clock says ${new Date(now).toISOString()}); check the camera's clock (NTP)`,
+      { notBefore: new Date(notBefore).toISOString() },
+    );
   }
   const serial = commonName(cert);
-  if (!serial) throw new LenscapError(IDENTITY_ERRORS.invalid, 'the device certificate has no CN (the serial)');
+  if (!serial)
+    throw new LenscapError(IDENTITY_ERRORS.invalid, 'the device certificate has no CN (the serial)');
   if (m.expectedSerial !== undefined && m.expectedSerial !== serial) {
-    throw new LenscapError(IDENTITY_ERRORS.serialMismatch, `config serial ${m.expectedSerial} differs from the certificate's CN ${serial}`, { expected: m.expectedSerial, cn: serial });
+    throw new LenscapError(
+      IDENTITY_ERRORS.serialMismatch,
+      `config serial ${m.expectedSerial} differs from the certificate's CN ${serial}`,
+      { expected: m.expectedSerial, cn: serial },
+    );
   }
-  return { serial, notBefore: new Date(notBefore), notAfter: new Date(notAfter), certSerialNumber: cert.serialNumber, fingerprint256: cert.fingerprint256 };
+  return {
+    serial,
+    notBefore: new Date(notBefore),
+    notAfter: new Date(notAfter),
+    certSerialNumber: cert.serialNumber,
+    fingerprint256: cert.fingerprint256,
+  };
 }

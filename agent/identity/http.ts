@@ -16,11 +16,25 @@ export interface PostOptions {
   timeoutMs?: number;
 }
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EPIPE',
+]);
 
-export async function postJson(url: string, body: unknown, opts: PostOptions): Promise<{ status: number; json: unknown }> {
+export async function postJson(
+  url: string,
+  body: unknown,
+  opts: PostOptions,
+): Promise<{ status: number; json: unknown }> {
   const u = new URL(url);
-  if (u.protocol !== 'https:') throw new LenscapError(CLIENT_ERRORS.usage, `the service URL must be https:// (got ${u.protocol})`);
+  if (u.protocol !== 'https:')
+    throw new LenscapError(CLIENT_ERRORS.usage, `the service URL must be https:// (got ${u.protocol})`);
   const payload = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = https.request(
@@ -40,7 +54,8 @@ export async function postJson(url: string, body: unknown, opts: PostOptions): P
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > 256 * 1024) req.destroy(new LenscapError(CLIENT_ERRORS.badResponse, 'the service sent more than 256 KiB'));
+          if (size > 256 * 1024)
+            req.destroy(new LenscapError(CLIENT_ERRORS.badResponse, 'the service sent more than 256 KiB'));
           else chunks.push(c);
         });
         res.on('error', reject);
@@ -49,13 +64,21 @@ export async function postJson(url: string, body: unknown, opts: PostOptions): P
           try {
             json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
           } catch {
-            return reject(new LenscapError(CLIENT_ERRORS.badResponse, `the service answered HTTP ${res.statusCode} without JSON; is ${u.origin} the provisioning service?`));
+            return reject(
+              new LenscapError(
+                CLIENT_ERRORS.badResponse,
+                `the service answered HTTP ${res.statusCode} without JSON; is ${u.origin} the provisioning service?`,
+              ),
+            );
           }
           const status = res.statusCode ?? 0;
           if (status < 200 || status > 299) {
             const e = errorResponse.safeParse(json);
-            if (e.success) return reject(new LenscapError(e.data.error.code, e.data.error.message, { status }));
-            return reject(new LenscapError(CLIENT_ERRORS.badResponse, `the service answered HTTP ${status}`, { status }));
+            if (e.success)
+              return reject(new LenscapError(e.data.error.code, e.data.error.message, { status }));
+            return reject(
+              new LenscapError(CLIENT_ERRORS.badResponse, `the service answered HTTP ${status}`, { status }),
+            );
           }
           resolve({ status, json });
         });
@@ -71,17 +94,37 @@ export function mapNetworkError(err: NodeJS.ErrnoException, u: URL): Error {
   if (err instanceof LenscapError) return err;
   const code = err.code ?? '';
   if (UNREACHABLE.has(code)) {
-    return new LenscapError(CLIENT_ERRORS.unreachable, `cannot reach the provisioning service at ${u.host} (${code}); check the network cable/Wi-Fi, the URL and the firewall`, { code });
+    return new LenscapError(
+      CLIENT_ERRORS.unreachable,
+      `cannot reach the provisioning service at ${u.host} (${code}); check the network cable/Wi-Fi, the URL and the firewall`,
+      { code },
+    );
   }
   if (code === 'CERT_NOT_YET_VALID') {
     // A freshly issued service certificate "not yet valid" almost always means this camera's clock is behind.
-    return new LenscapError(CLIENT_ERRORS.clockSkew, `the service's certificate is not yet valid by this camera's clock (${new Date().toISOString()}); set the clock (NTP or date -s) and re-run`, { code });
+    return new LenscapError(
+      CLIENT_ERRORS.clockSkew,
+      `the service's certificate is not yet valid by this camera's clock (${new Date().toISOString()}); set the clock (NTP or date -s) and re-run`,
+      { code },
+    );
   }
   if (code === 'CERT_HAS_EXPIRED') {
-    return new LenscapError(CLIENT_ERRORS.tls, `TLS failure with ${u.host}: the service certificate has expired by this camera's clock (${new Date().toISOString()}) — check the clock (date -u); if it is right, the service's certificate needs renewing`, { code });
+    return new LenscapError(
+      CLIENT_ERRORS.tls,
+      `TLS failure with ${u.host}: the service certificate has expired by this camera's clock (${new Date().toISOString()}) — check the clock (date -u); if it is right, the service's certificate needs renewing`,
+      { code },
+    );
   }
   if (/CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|SSL|alert/i.test(code + ' ' + err.message)) {
-    return new LenscapError(CLIENT_ERRORS.tls, `TLS failure with ${u.host} (${code || err.message}): the service's certificate is not signed by the CA given with --ca, or the URL's host is not in it; check --ca and --url`, { code });
+    return new LenscapError(
+      CLIENT_ERRORS.tls,
+      `TLS failure with ${u.host} (${code || err.message}): the service's certificate is not signed by the CA given with --ca, or the URL's host is not in it; check --ca and --url`,
+      { code },
+    );
   }
-  return new LenscapError(CLIENT_ERRORS.unreachable, `provisioning request to ${u.host} failed: ${code || err.message}`, { code });
+  return new LenscapError(
+    CLIENT_ERRORS.unreachable,
+    `provisioning request to ${u.host} failed: ${code || err.message}`,
+    { code },
+  );
 }

@@ -10,7 +10,16 @@
  * `recoverInstall` (run by provisioning and at agent start) finishes a committed install or removes
  * an uncommitted staging dir. Must never leave a key readable by others, nor write outside the state dir.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { LenscapError } from '../errors.ts';
 import { fsyncDir, writeFileAtomic } from '../storage/atomic-file.ts';
@@ -40,7 +49,8 @@ interface Manifest {
 
 function inside(root: string, path: string): string {
   const rel = relative(resolve(root), resolve(path));
-  if (rel === '' || rel.startsWith('..') || rel.startsWith(sep)) throw new LenscapError('ERR_IDENTITY_INSTALL', `refusing to write outside the state dir: ${path}`);
+  if (rel === '' || rel.startsWith('..') || rel.startsWith(sep))
+    throw new LenscapError('ERR_IDENTITY_INSTALL', `refusing to write outside the state dir: ${path}`);
   return rel;
 }
 

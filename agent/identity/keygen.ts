@@ -29,14 +29,19 @@ export function csrForKeyPem(serial: string, keyPem: string): string {
   return csrFor(serial, { privateKey, publicKey });
 }
 
-function csrFor(serial: string, kp: { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey }): string {
+function csrFor(
+  serial: string,
+  kp: { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey },
+): string {
   const csr = forge.pki.createCertificationRequest();
   csr.publicKey = kp.publicKey;
   csr.setSubject([{ name: 'commonName', value: serial }]);
   csr.setAttributes([
     {
       name: 'extensionRequest',
-      extensions: [{ name: 'subjectAltName', altNames: [{ type: 6, value: `urn:lenscap:device:${serial}` }] }],
+      extensions: [
+        { name: 'subjectAltName', altNames: [{ type: 6, value: `urn:lenscap:device:${serial}` }] },
+      ],
     },
   ]);
   csr.sign(kp.privateKey, forge.md.sha256.create());

@@ -15,10 +15,20 @@ import { createRenewer, type Renewer } from './renew.ts';
 export interface LoadedIdentity extends CheckedIdentity {
   /** What recovery did before the checks ('none' normally). */
   recovered: 'none' | 'finished' | 'discarded';
-  createRenewer(deps: { config: Pick<Config, 'identity'>; clock: Clock; logger: Logger; events: EventSink; onRenewed?: (id: CheckedIdentity) => void }): Renewer;
+  createRenewer(deps: {
+    config: Pick<Config, 'identity'>;
+    clock: Clock;
+    logger: Logger;
+    events: EventSink;
+    onRenewed?: (id: CheckedIdentity) => void;
+  }): Renewer;
 }
 
-export function loadIdentity(opts: { paths: StateLayout; expectedSerial?: string | undefined; clock: Clock }): LoadedIdentity {
+export function loadIdentity(opts: {
+  paths: StateLayout;
+  expectedSerial?: string | undefined;
+  clock: Clock;
+}): LoadedIdentity {
   const recovered = recoverInstall(opts.paths.root);
   const id = checkIdentity(opts);
   return {

@@ -18,7 +18,14 @@ import { checkIdentity, checkMaterial } from './check.ts';
 import { postJson } from './http.ts';
 import { ensureStateDirs, installFiles, recoverInstall, type InstallStep } from './install.ts';
 import { csrForKeyPem, generateDeviceKey } from './keygen.ts';
-import { CLIENT_ERRORS, MAX_CLOCK_SKEW_MS, PROVISION_PATH, provisionResponse, RENEW_PATH, type ProvisionResponse } from './protocol.ts';
+import {
+  CLIENT_ERRORS,
+  MAX_CLOCK_SKEW_MS,
+  PROVISION_PATH,
+  provisionResponse,
+  RENEW_PATH,
+  type ProvisionResponse,
+} from './protocol.ts';
 
 export const PENDING_FILE = '.provision-pending.json';
 const SERIAL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -51,9 +58,13 @@ export function provisioningEndpoint(url: string): URL {
   try {
     u = new URL(url);
   } catch {
-    throw new LenscapError(CLIENT_ERRORS.usage, `--url ${JSON.stringify(url)} is not a URL (expected https://HOST:PORT)`);
+    throw new LenscapError(
+      CLIENT_ERRORS.usage,
+      `--url ${JSON.stringify(url)} is not a URL (expected https://HOST:PORT)`,
+    );
   }
-  if (u.protocol !== 'https:') throw new LenscapError(CLIENT_ERRORS.usage, `--url must be https:// (got ${u.protocol})`);
+  if (u.protocol !== 'https:')
+    throw new LenscapError(CLIENT_ERRORS.usage, `--url must be https:// (got ${u.protocol})`);
   if (u.pathname === '/' || u.pathname === '') u.pathname = PROVISION_PATH;
   return u;
 }
@@ -64,10 +75,18 @@ function withDiskErrors<T>(what: string, fn: () => T): T {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EDQUOT') {
-      throw new LenscapError(CLIENT_ERRORS.diskFull, `disk full while ${what} (${code}); free space on the state dir's filesystem (df -h) and re-run — nothing half-written is used`, { code });
+      throw new LenscapError(
+        CLIENT_ERRORS.diskFull,
+        `disk full while ${what} (${code}); free space on the state dir's filesystem (df -h) and re-run — nothing half-written is used`,
+        { code },
+      );
     }
     if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
-      throw new LenscapError('ERR_PROVISION_STATE_DIR', `cannot write while ${what} (${code}); is the state dir writable by this user?`, { code });
+      throw new LenscapError(
+        'ERR_PROVISION_STATE_DIR',
+        `cannot write while ${what} (${code}); is the state dir writable by this user?`,
+        { code },
+      );
     }
     throw err;
   }
@@ -78,7 +97,11 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
   const steps = 7;
   let n = 0;
   const step = (line: string) => out(`[${++n}/${steps}] ${line}`);
-  if (!SERIAL_RE.test(serial)) throw new LenscapError(CLIENT_ERRORS.usage, `--serial ${JSON.stringify(serial)}: letters, digits, ".", "_" and "-" only (max 64)`);
+  if (!SERIAL_RE.test(serial))
+    throw new LenscapError(
+      CLIENT_ERRORS.usage,
+      `--serial ${JSON.stringify(serial)}: letters, digits, ".", "_" and "-" only (max 64)`,
+    );
   const endpoint = provisioningEndpoint(opts.url);
   const paths = stateLayout(opts.stateDir);
 
@@ -87,7 +110,9 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     ensureStateDirs(paths.root, []);
     return recoverInstall(paths.root);
   });
-  step(`state dir ${paths.root}: ready${recovered === 'finished' ? ' (finished an interrupted install)' : recovered === 'discarded' ? ' (discarded an unfinished install)' : ''}`);
+  step(
+    `state dir ${paths.root}: ready${recovered === 'finished' ? ' (finished an interrupted install)' : recovered === 'discarded' ? ' (discarded an unfinished install)' : ''}`,
+  );
 
   // 2. Existing identity.
   let existing: string | undefined;
@@ -96,10 +121,15 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     existing = id.serial;
     if (!opts.force) {
       if (id.serial !== serial) {
-        throw new LenscapError(CLIENT_ERRORS.alreadyProvisioned, `this camera already has a valid identity for ${id.serial}, not ${serial}; check the serial label, or re-run with --force to replace it`);
+        throw new LenscapError(
+          CLIENT_ERRORS.alreadyProvisioned,
+          `this camera already has a valid identity for ${id.serial}, not ${serial}; check the serial label, or re-run with --force to replace it`,
+        );
       }
       rmSync(join(paths.root, PENDING_FILE), { force: true }); // an interrupted run's key, now unneeded
-      step(`existing identity ${id.serial} is valid until ${id.notAfter.toISOString()}: nothing to do (use --force to replace it)`);
+      step(
+        `existing identity ${id.serial} is valid until ${id.notAfter.toISOString()}: nothing to do (use --force to replace it)`,
+      );
       return { status: 'already', serial: id.serial, notAfter: id.notAfter };
     }
     step(`existing identity ${id.serial} will be replaced (--force)`);
@@ -125,20 +155,34 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     const k = generateDeviceKey(serial, bits);
     keyPem = k.keyPem;
     csrPem = k.csrPem;
-    withDiskErrors('saving the new key', () => writeFileAtomic(pendingFile, JSON.stringify({ serial, keyPem }), 0o600));
-    step(`generated an RSA-${bits} key on the device in ${Math.round(performance.now() - t0)} ms (it never leaves the device)`);
+    withDiskErrors('saving the new key', () =>
+      writeFileAtomic(pendingFile, JSON.stringify({ serial, keyPem }), 0o600),
+    );
+    step(
+      `generated an RSA-${bits} key on the device in ${Math.round(performance.now() - t0)} ms (it never leaves the device)`,
+    );
   }
 
   // 4. Request.
-  const { json } = await postJson(endpoint.href, { serial, token: opts.token, csr: csrPem }, { ca: opts.caPem, timeoutMs: opts.timeoutMs });
+  const { json } = await postJson(
+    endpoint.href,
+    { serial, token: opts.token, csr: csrPem },
+    { ca: opts.caPem, timeoutMs: opts.timeoutMs },
+  );
   const parsed = provisionResponse.safeParse(json);
-  if (!parsed.success) throw new LenscapError(CLIENT_ERRORS.badResponse, `the service's answer is not a provisioning response: ${parsed.error.issues[0]?.message ?? '?'}`);
+  if (!parsed.success)
+    throw new LenscapError(
+      CLIENT_ERRORS.badResponse,
+      `the service's answer is not a provisioning response: ${parsed.error.issues[0]?.message ?? '?'}`,
+    );
   const resp = parsed.data;
   step(`certificate received from ${endpoint.host} (token ${redactToken(opts.token)})`);
 
   // 5. Verify everything before anything is installed.
   const facts = verifyResponse(resp, { keyPem, serial, now: clock.now() });
-  step(`verified: certificate matches the key, CN ${facts.serial}, chains to the device CA, valid until ${facts.notAfter.toISOString()}; trust bundle v${facts.trustVersion} signed by the trust root`);
+  step(
+    `verified: certificate matches the key, CN ${facts.serial}, chains to the device CA, valid until ${facts.notAfter.toISOString()}; trust bundle v${facts.trustVersion} signed by the trust root`,
+  );
 
   // 6. Install.
   const renewUrl = resp.renewUrl ?? new URL(RENEW_PATH, endpoint).href;
@@ -153,7 +197,18 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
         { path: paths.deviceCa, data: resp.deviceCaPem, mode: 0o644 },
         {
           path: paths.provisioning,
-          data: JSON.stringify({ url: endpoint.href, renewUrl, serial, provisionedAt: new Date(clock.now()).toISOString(), caPem: opts.caPem }, null, 2) + '\n',
+          data:
+            JSON.stringify(
+              {
+                url: endpoint.href,
+                renewUrl,
+                serial,
+                provisionedAt: new Date(clock.now()).toISOString(),
+                caPem: opts.caPem,
+              },
+              null,
+              2,
+            ) + '\n',
           mode: 0o644,
         },
         { path: paths.brokerCa, data: resp.brokerCaPem, mode: 0o644 },
@@ -175,7 +230,8 @@ function readPending(file: string): { serial: string; keyPem: string } | undefin
   if (!existsSync(file)) return undefined;
   try {
     const p = JSON.parse(readFileSync(file, 'utf8')) as { serial?: unknown; keyPem?: unknown };
-    if (typeof p.serial === 'string' && typeof p.keyPem === 'string') return { serial: p.serial, keyPem: p.keyPem };
+    if (typeof p.serial === 'string' && typeof p.keyPem === 'string')
+      return { serial: p.serial, keyPem: p.keyPem };
   } catch {
     /* torn or foreign: start clean */
   }
@@ -193,16 +249,32 @@ export function verifyResponse(resp: ProvisionResponse, m: { keyPem: string; ser
   }
   let facts;
   try {
-    facts = checkMaterial({ keyPem: m.keyPem, certPem: resp.certPem, chainPem: resp.chainPem, caPem: resp.deviceCaPem, expectedSerial: m.serial, now: m.now, where: 'provisioning response' });
+    facts = checkMaterial({
+      keyPem: m.keyPem,
+      certPem: resp.certPem,
+      chainPem: resp.chainPem,
+      caPem: resp.deviceCaPem,
+      expectedSerial: m.serial,
+      now: m.now,
+      where: 'provisioning response',
+    });
   } catch (err) {
-    if (err instanceof LenscapError) throw new LenscapError(CLIENT_ERRORS.verify, `the service's certificate was refused (${err.code}): ${err.message}`, { cause: err.code });
+    if (err instanceof LenscapError)
+      throw new LenscapError(
+        CLIENT_ERRORS.verify,
+        `the service's certificate was refused (${err.code}): ${err.message}`,
+        { cause: err.code },
+      );
     throw err;
   }
   let trustVersion: number;
   try {
     trustVersion = verifyTrustBundle(resp.trustBundle, resp.trustRootJwk).version;
   } catch (err) {
-    throw new LenscapError(CLIENT_ERRORS.verify, `the service's trust bundle was refused: ${describeError(err)}`);
+    throw new LenscapError(
+      CLIENT_ERRORS.verify,
+      `the service's trust bundle was refused: ${describeError(err)}`,
+    );
   }
   return { ...facts, trustVersion };
 }

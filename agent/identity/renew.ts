@@ -71,7 +71,10 @@ export function renewalUrl(paths: StateLayout, configured?: string): string {
   const rec = readProvisioningRecord(paths);
   if (rec.renewUrl) return rec.renewUrl;
   if (rec.url) return new URL(RENEW_PATH, rec.url).href;
-  throw new LenscapError('ERR_RENEW_NO_URL', `no renewal URL: set identity.renewUrl, or re-provision (${paths.provisioning} has none)`);
+  throw new LenscapError(
+    'ERR_RENEW_NO_URL',
+    `no renewal URL: set identity.renewUrl, or re-provision (${paths.provisioning} has none)`,
+  );
 }
 
 export function createRenewer(deps: RenewerDeps): Renewer {
@@ -88,21 +91,43 @@ export function createRenewer(deps: RenewerDeps): Renewer {
 
     const url = renewalUrl(paths, deps.config.identity.renewUrl);
     const rec = readProvisioningRecord(paths);
-    logger.info({ notAfter: current.notAfter.toISOString(), daysLeft: Math.floor(remaining / DAY_MS), url }, 'identity: certificate renewal due; requesting a new one');
+    logger.info(
+      { notAfter: current.notAfter.toISOString(), daysLeft: Math.floor(remaining / DAY_MS), url },
+      'identity: certificate renewal due; requesting a new one',
+    );
     const fresh = generateDeviceKey(serial, deps.keySize ?? 2048);
-    const { json } = await postJson(url, { csr: fresh.csrPem }, {
-      ca: rec.caPem ?? current.brokerCaPem,
-      key: current.keyPem,
-      cert: current.certPem + current.chainPem,
-      timeoutMs: deps.timeoutMs,
-    });
+    const { json } = await postJson(
+      url,
+      { csr: fresh.csrPem },
+      {
+        ca: rec.caPem ?? current.brokerCaPem,
+        key: current.keyPem,
+        cert: current.certPem + current.chainPem,
+        timeoutMs: deps.timeoutMs,
+      },
+    );
     const parsed = renewResponse.safeParse(json);
-    if (!parsed.success) throw new LenscapError('ERR_RENEW_BAD_RESPONSE', `renewal answer malformed: ${parsed.error.issues[0]?.message ?? '?'}`);
+    if (!parsed.success)
+      throw new LenscapError(
+        'ERR_RENEW_BAD_RESPONSE',
+        `renewal answer malformed: ${parsed.error.issues[0]?.message ?? '?'}`,
+      );
     const resp = parsed.data;
     // The pinned CA stays pinned: a renewal cannot move the camera to another CA.
-    const facts = checkMaterial({ keyPem: fresh.keyPem, certPem: resp.certPem, chainPem: resp.chainPem, caPem: current.caPem, expectedSerial: serial, now: clock.now(), where: 'renewal response' });
+    const facts = checkMaterial({
+      keyPem: fresh.keyPem,
+      certPem: resp.certPem,
+      chainPem: resp.chainPem,
+      caPem: current.caPem,
+      expectedSerial: serial,
+      now: clock.now(),
+      where: 'renewal response',
+    });
     if (facts.notAfter.getTime() <= current.notAfter.getTime()) {
-      throw new LenscapError('ERR_RENEW_NOT_NEWER', `the renewed certificate (until ${facts.notAfter.toISOString()}) does not outlive the current one`);
+      throw new LenscapError(
+        'ERR_RENEW_NOT_NEWER',
+        `the renewed certificate (until ${facts.notAfter.toISOString()}) does not outlive the current one`,
+      );
     }
     installFiles({
       stateDir: paths.root,
@@ -114,12 +139,19 @@ export function createRenewer(deps: RenewerDeps): Renewer {
       ],
     });
     const installed = checkIdentity({ paths, expectedSerial: serial, clock });
-    logger.info({ notAfter: installed.notAfter.toISOString(), certSerialNumber: installed.certSerialNumber }, 'identity: certificate renewed');
+    logger.info(
+      { notAfter: installed.notAfter.toISOString(), certSerialNumber: installed.certSerialNumber },
+      'identity: certificate renewed',
+    );
     deps.events.emit({
       type: 'identity_renewed',
       at: new Date(clock.now()).toISOString(),
       serial,
-      data: { previousNotAfter: current.notAfter.toISOString(), notAfter: installed.notAfter.toISOString(), certSerialNumber: installed.certSerialNumber },
+      data: {
+        previousNotAfter: current.notAfter.toISOString(),
+        notAfter: installed.notAfter.toISOString(),
+        certSerialNumber: installed.certSerialNumber,
+      },
     });
     deps.onRenewed?.(installed);
     return { renewed: true, notAfter: installed.notAfter };
@@ -143,7 +175,11 @@ export function createRenewer(deps: RenewerDeps): Renewer {
       }
       const urgent = notAfter !== undefined && notAfter.getTime() - clock.now() < DAY_MS;
       logger[urgent ? 'error' : 'warn'](
-        { code: (err as LenscapError).code ?? 'ERR_RENEW_FAILED', err: describeError(err), notAfter: notAfter?.toISOString() },
+        {
+          code: (err as LenscapError).code ?? 'ERR_RENEW_FAILED',
+          err: describeError(err),
+          notAfter: notAfter?.toISOString(),
+        },
         'identity: certificate renewal failed; the current certificate stays in use, retrying at the next check',
       );
     });

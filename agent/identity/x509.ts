@@ -42,7 +42,11 @@ function issuedBy(child: X509Certificate, issuer: X509Certificate): boolean {
  * True when `leaf`, through the intermediates in `chain` (in any order), is signed by one of the
  * pinned CA certificates. Bounded depth; intermediates must be CAs.
  */
-export function chainsTo(leaf: X509Certificate, chain: X509Certificate[], pinned: X509Certificate[]): boolean {
+export function chainsTo(
+  leaf: X509Certificate,
+  chain: X509Certificate[],
+  pinned: X509Certificate[],
+): boolean {
   let current = leaf;
   for (let depth = 0; depth < 5; depth++) {
     if (pinned.some((ca) => issuedBy(current, ca))) return true;

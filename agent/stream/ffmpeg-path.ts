@@ -42,11 +42,16 @@ function defaultInstaller(): string | undefined {
 export function resolveFfmpegPath(opts: ResolveOptions = {}): FfmpegResolution {
   const env = opts.env ?? process.env;
   if (opts.configPath) {
-    if (!executable(opts.configPath)) throw new LenscapError('ERR_FFMPEG_NOT_FOUND', `stream.ffmpegPath ${opts.configPath} is not executable`);
+    if (!executable(opts.configPath))
+      throw new LenscapError(
+        'ERR_FFMPEG_NOT_FOUND',
+        `stream.ffmpegPath ${opts.configPath} is not executable`,
+      );
     return { path: opts.configPath, source: 'config' };
   }
   if (env.FFMPEG_PATH) {
-    if (!executable(env.FFMPEG_PATH)) throw new LenscapError('ERR_FFMPEG_NOT_FOUND', `FFMPEG_PATH ${env.FFMPEG_PATH} is not executable`);
+    if (!executable(env.FFMPEG_PATH))
+      throw new LenscapError('ERR_FFMPEG_NOT_FOUND', `FFMPEG_PATH ${env.FFMPEG_PATH} is not executable`);
     return { path: env.FFMPEG_PATH, source: 'FFMPEG_PATH' };
   }
   for (const dir of (env.PATH ?? '').split(delimiter)) {
@@ -54,5 +59,8 @@ export function resolveFfmpegPath(opts: ResolveOptions = {}): FfmpegResolution {
   }
   const pkg = (opts.loadInstaller ?? defaultInstaller)();
   if (pkg && executable(pkg)) return { path: pkg, source: '@ffmpeg-installer/ffmpeg' };
-  throw new LenscapError('ERR_FFMPEG_NOT_FOUND', 'no ffmpeg: set stream.ffmpegPath or FFMPEG_PATH, install ffmpeg, or install the optional @ffmpeg-installer/ffmpeg');
+  throw new LenscapError(
+    'ERR_FFMPEG_NOT_FOUND',
+    'no ffmpeg: set stream.ffmpegPath or FFMPEG_PATH, install ffmpeg, or install the optional @ffmpeg-installer/ffmpeg',
+  );
 }

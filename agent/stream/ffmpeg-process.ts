@@ -48,14 +48,24 @@ export function splitInput(input: string[]): { options: string[]; source: string
 }
 
 export function runFfmpeg(spec: FfmpegSpec): FfmpegRun {
-  const cmd = ffmpeg({ stdoutLines: 0 }).setFfmpegPath(spec.ffmpegPath).input(spec.source).inputOptions(['-hide_banner', '-nostats', '-loglevel', 'error', ...spec.inputOptions]).outputOptions(spec.outputOptions).output(spec.output);
+  const cmd = ffmpeg({ stdoutLines: 0 })
+    .setFfmpegPath(spec.ffmpegPath)
+    .input(spec.source)
+    .inputOptions(['-hide_banner', '-nostats', '-loglevel', 'error', ...spec.inputOptions])
+    .outputOptions(spec.outputOptions)
+    .output(spec.output);
   let proc: ChildProcess | undefined;
   let resolveStarted!: (pid: number | undefined) => void;
   const started = new Promise<number | undefined>((r) => (resolveStarted = r));
   let exitInfo: { code: number | null; signal: string | null } = { code: null, signal: null };
   let stderrTail = '';
   let done = false;
-  const exited = new Promise<{ code: number | null; signal: string | null; error?: string; stderrTail: string }>((resolve) => {
+  const exited = new Promise<{
+    code: number | null;
+    signal: string | null;
+    error?: string;
+    stderrTail: string;
+  }>((resolve) => {
     const finish = (error?: string) => {
       if (done) return;
       done = true;
@@ -83,7 +93,8 @@ export function runFfmpeg(spec: FfmpegSpec): FfmpegRun {
     async stop(graceMs = 1500) {
       if (done) return;
       const gone = exited.then(() => true);
-      const within = (ms: number) => Promise.race([gone, new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+      const within = (ms: number) =>
+        Promise.race([gone, new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
       if (typeof spec.source === 'string') {
         try {
           proc?.stdin?.write('q');

@@ -41,7 +41,10 @@ interface NmsInstance {
   on(ev: string, fn: (s: NmsSession) => void): void;
   run(): Promise<void>;
   stop(): Promise<void>;
-  rtmpServer: { handleListenError: (name: string, port: number) => (err: Error) => void; tcpServer?: { once(ev: string, fn: () => void): void } };
+  rtmpServer: {
+    handleListenError: (name: string, port: number) => (err: Error) => void;
+    tcpServer?: { once(ev: string, fn: () => void): void };
+  };
 }
 
 /** What the gate and push hand to `attach`: a sink for FLV bytes (file header first). */
@@ -88,7 +91,11 @@ export interface LoopbackHubOptions {
 }
 
 export async function createLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> {
-  if (instances > 0) throw new LenscapError('ERR_HUB_RUNNING', 'a media hub is already running in this process (node-media-server is a singleton)');
+  if (instances > 0)
+    throw new LenscapError(
+      'ERR_HUB_RUNNING',
+      'a media hub is already running in this process (node-media-server is a singleton)',
+    );
   instances++;
   try {
     return await startLoopbackHub(opts);
@@ -102,8 +109,12 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
   const log = opts.logger.child({ module: 'hub' });
   const nmsLogger = require('node-media-server/src/core/logger.js') as { level: string };
   Object.defineProperty(nmsLogger, 'level', { get: () => 'error', set: () => undefined, configurable: true });
-  const Context = require('node-media-server/src/core/context.js') as { broadcasts: Map<string, BroadcastLike> };
-  const BroadcastServer = require('node-media-server/src/server/broadcast_server.js') as new (path: string) => BroadcastLike;
+  const Context = require('node-media-server/src/core/context.js') as {
+    broadcasts: Map<string, BroadcastLike>;
+  };
+  const BroadcastServer = require('node-media-server/src/server/broadcast_server.js') as new (
+    path: string,
+  ) => BroadcastLike;
   const NodeMediaServer = require('node-media-server') as new (config: object) => NmsInstance;
   mkdirSync(opts.storeDir, { recursive: true, mode: 0o700 });
 
@@ -111,7 +122,9 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
   const key = randomBytes(18).toString('base64url');
   const counters = { publishRefused: 0, playRefused: 0, taps: 0 };
   const emitter = new EventEmitter();
-  const signalsBefore = new Map((['SIGINT', 'SIGTERM'] as const).map((s) => [s, new Set(process.listeners(s))]));
+  const signalsBefore = new Map(
+    (['SIGINT', 'SIGTERM'] as const).map((s) => [s, new Set(process.listeners(s))]),
+  );
 
   let nms: NmsInstance | undefined;
   let port = 0;
@@ -128,23 +141,28 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
     const listenFailed = new Promise<Error>((resolve) => (failed = resolve));
     candidate.rtmpServer.handleListenError = () => (err) => failed(err);
     // Attached before run(): the listen completes while run() awaits its store.
-    const listening = new Promise<null>((resolve) => candidate.rtmpServer.tcpServer?.once('listening', () => resolve(null)));
+    const listening = new Promise<null>((resolve) =>
+      candidate.rtmpServer.tcpServer?.once('listening', () => resolve(null)),
+    );
     await candidate.run();
     const err = await Promise.race([listenFailed, listening]);
     if (err) {
       await candidate.stop().catch(() => undefined);
-      if (opts.rtmpPort) throw new LenscapError('ERR_HUB_PORT', `hub RTMP port 127.0.0.1:${port}: ${err.message}`);
+      if (opts.rtmpPort)
+        throw new LenscapError('ERR_HUB_PORT', `hub RTMP port 127.0.0.1:${port}: ${err.message}`);
       continue;
     }
     nms = candidate;
   }
   // The agent owns SIGINT/SIGTERM; NMS's store must not exit the process under it.
-  for (const [sig, before] of signalsBefore) for (const l of process.listeners(sig)) if (!before.has(l)) process.removeListener(sig, l as () => void);
+  for (const [sig, before] of signalsBefore)
+    for (const l of process.listeners(sig)) if (!before.has(l)) process.removeListener(sig, l as () => void);
   if (!nms) throw new LenscapError('ERR_HUB_PORT', 'could not bind the hub RTMP port on 127.0.0.1');
 
   // NMS's event emitter is module-level: listeners must be removed on close, or a later hub in the
   // same process would be judged by this one's key.
-  const nmsEvents = (require('node-media-server/src/core/context.js') as { eventEmitter: EventEmitter }).eventEmitter;
+  const nmsEvents = (require('node-media-server/src/core/context.js') as { eventEmitter: EventEmitter })
+    .eventEmitter;
   const hooks: Array<[string, (s: NmsSession) => void]> = [];
   const hook = (ev: string, fn: (s: NmsSession) => void) => {
     hooks.push([ev, fn]);
@@ -153,7 +171,10 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
   hook('prePublish', (s) => {
     if (s.protocol !== 'rtmp' || s.streamPath !== streamPath || s.streamQuery?.k !== key) {
       counters.publishRefused++;
-      log.warn({ code: 'ERR_HUB_PUBLISH_REFUSED', protocol: s.protocol, path: s.streamPath }, 'hub: publish refused (not our pipeline)');
+      log.warn(
+        { code: 'ERR_HUB_PUBLISH_REFUSED', protocol: s.protocol, path: s.streamPath },
+        'hub: publish refused (not our pipeline)',
+      );
       // destroy, not end: no further bytes from this socket are parsed.
       if (s.socket) s.socket.destroy();
       else s.close();
@@ -167,7 +188,10 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
   // In-process taps carry ip '' and never raise prePlay: anything that does is a native player.
   hook('prePlay', (s) => {
     counters.playRefused++;
-    log.warn({ code: 'ERR_HUB_PLAY_REFUSED', protocol: s.protocol, path: s.streamPath }, 'hub: native play refused');
+    log.warn(
+      { code: 'ERR_HUB_PLAY_REFUSED', protocol: s.protocol, path: s.streamPath },
+      'hub: native play refused',
+    );
     if (s.socket) s.socket.destroy();
     else s.close();
   });
@@ -207,7 +231,16 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
         first = false;
         sink.write(buf);
       };
-      const sub = { id: `tap-${++seq}`, ip: '', protocol: 'flv', streamPath, inBytes: 0, outBytes: 0, sendBuffer: send, close: () => sink.end() };
+      const sub = {
+        id: `tap-${++seq}`,
+        ip: '',
+        protocol: 'flv',
+        streamPath,
+        inBytes: 0,
+        outBytes: 0,
+        sendBuffer: send,
+        close: () => sink.end(),
+      };
       const b = broadcast();
       sinks.add(sink);
       counters.taps = sinks.size;

@@ -65,7 +65,12 @@ export class PrivacyState extends EventEmitter {
     const after = this.isOn();
     if (before === after) return;
     this.deps.logger.warn({ privacy: after, by, switch: this.hw }, `privacy ${after ? 'ON' : 'off'}`);
-    this.deps.events?.emit({ type: 'privacy_changed', at: new Date(this.deps.clock.now()).toISOString(), serial: this.deps.serial, data: { enabled: after, by, switch: this.hw } });
+    this.deps.events?.emit({
+      type: 'privacy_changed',
+      at: new Date(this.deps.clock.now()).toISOString(),
+      serial: this.deps.serial,
+      data: { enabled: after, by, switch: this.hw },
+    });
     this.emit('change', after);
   }
 }

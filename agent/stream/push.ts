@@ -28,7 +28,10 @@ export interface PushDeps {
   /** stream.stop also cuts viewer sessions of that jti (the gate's closeByJti). */
   closeSessions?: (jti: string) => number;
   /** Privacy on stops every push (capture stops too; a push must not linger with its light on). */
-  privacy?: { on(ev: 'change', fn: (on: boolean) => void): unknown; off(ev: 'change', fn: (on: boolean) => void): unknown };
+  privacy?: {
+    on(ev: 'change', fn: (on: boolean) => void): unknown;
+    off(ev: 'change', fn: (on: boolean) => void): unknown;
+  };
   /** Delay before retrying a failed push (ms). */
   retryMs?: number;
 }
@@ -105,13 +108,23 @@ export class PushService {
     }
     const { claims } = d;
     // The grant gate checks these for purpose push; checked again because this is where video leaves.
-    if (claims.aud !== this.deps.serial || !claims.relay || !relayAllowed(claims.relay, this.deps.relayAllowList)) {
+    if (
+      claims.aud !== this.deps.serial ||
+      !claims.relay ||
+      !relayAllowed(claims.relay, this.deps.relayAllowList)
+    ) {
       this.counters.refused++;
       const detail = !claims.relay ? 'grant has no relay claim' : 'relay URL not allowed';
       this.deps.grants.reportRefusal?.('relay_not_allowed', ctx, detail);
       return { ok: false, code: 'ERR_GRANT_REFUSED', reason: 'relay_not_allowed', detail };
     }
-    if (this.jobs.has(claims.jti)) return { ok: false, code: 'ERR_PUSH_ACTIVE', reason: 'replayed', detail: 'a push for this jti is running' };
+    if (this.jobs.has(claims.jti))
+      return {
+        ok: false,
+        code: 'ERR_PUSH_ACTIVE',
+        reason: 'replayed',
+        detail: 'a push for this jti is running',
+      };
     const job = this.launch(claims.jti, claims.sub, claims.exp, claims.relay);
     this.jobs.set(claims.jti, job);
     this.counters.started++;
@@ -187,22 +200,34 @@ export class PushService {
         },
         end: () => void job.stop(),
       });
-      run = runFfmpeg({ ffmpegPath: this.deps.ffmpegPath, inputOptions: ['-f', 'flv', '-analyzeduration', '0', '-probesize', '32768'], source: input, outputOptions: ['-c', 'copy', '-f', 'flv', '-flvflags', 'no_duration_filesize'], output: relayUrl });
+      run = runFfmpeg({
+        ffmpegPath: this.deps.ffmpegPath,
+        inputOptions: ['-f', 'flv', '-analyzeduration', '0', '-probesize', '32768'],
+        source: input,
+        outputOptions: ['-c', 'copy', '-f', 'flv', '-flvflags', 'no_duration_filesize'],
+        output: relayUrl,
+      });
       const mine = run;
       void mine.exited.then((x) => {
         detach?.();
         input.destroy();
         if (stopped) return;
         this.counters.failures++;
-        log.warn({ code: 'ERR_PUSH_EXITED', exit: x.code, err: x.error }, 'push ffmpeg exited; retrying until the grant expires');
+        log.warn(
+          { code: 'ERR_PUSH_EXITED', exit: x.code, err: x.error },
+          'push ffmpeg exited; retrying until the grant expires',
+        );
         retry = setTimeout(attempt, this.deps.retryMs ?? 1000);
         retry.unref();
       });
     };
-    const expiry = setTimeout(() => {
-      log.info('push grant expired');
-      void job.stop();
-    }, Math.max(0, exp * 1000 - this.deps.clock.now()));
+    const expiry = setTimeout(
+      () => {
+        log.info('push grant expired');
+        void job.stop();
+      },
+      Math.max(0, exp * 1000 - this.deps.clock.now()),
+    );
     expiry.unref();
     log.info({ exp }, 'push started');
     attempt();

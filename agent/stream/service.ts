@@ -61,23 +61,47 @@ export class StreamService {
 
   async start(): Promise<void> {
     const log = this.deps.logger;
-    this.ffmpegPath = this.deps.ffmpegPath ?? resolveFfmpegPath({ configPath: this.deps.stream.ffmpegPath }).path;
+    this.ffmpegPath =
+      this.deps.ffmpegPath ?? resolveFfmpegPath({ configPath: this.deps.stream.ffmpegPath }).path;
     let driver = this.deps.cameraDriver;
     if (driver) this.cameraReason = 'given by the caller';
     else {
-      const sel = await selectCamera({ driver: this.deps.camera.driver, device: this.deps.camera.device, ffmpegPath: this.ffmpegPath, runner: execRunner, ...(this.deps.sysfsRoot ? { sysfsRoot: this.deps.sysfsRoot } : {}) });
+      const sel = await selectCamera({
+        driver: this.deps.camera.driver,
+        device: this.deps.camera.device,
+        ffmpegPath: this.ffmpegPath,
+        runner: execRunner,
+        ...(this.deps.sysfsRoot ? { sysfsRoot: this.deps.sysfsRoot } : {}),
+      });
       driver = sel.driver;
       this.cameraReason = sel.reason;
     }
     this.cameraName = driver.name;
-    log.info({ camera: driver.name, reason: this.cameraReason, ffmpeg: this.ffmpegPath }, `camera driver: ${driver.name}`);
+    log.info(
+      { camera: driver.name, reason: this.cameraReason, ffmpeg: this.ffmpegPath },
+      `camera driver: ${driver.name}`,
+    );
     await prewarmFluent(this.ffmpegPath);
-    this.hub = await createLoopbackHub({ serial: this.deps.serial, storeDir: this.deps.storeDir, logger: log, rtmpPort: this.deps.stream.hubRtmpPort });
+    this.hub = await createLoopbackHub({
+      serial: this.deps.serial,
+      storeDir: this.deps.storeDir,
+      logger: log,
+      rtmpPort: this.deps.stream.hubRtmpPort,
+    });
     const c = this.deps.camera;
     this.supervisor = new CaptureSupervisor({
       ffmpegPath: this.ffmpegPath,
       camera: driver,
-      request: { device: c.device, width: c.width, height: c.height, fps: c.fps, gopSeconds: c.gopSeconds, bitrateKbps: c.bitrateKbps, label: c.label, color: c.color },
+      request: {
+        device: c.device,
+        width: c.width,
+        height: c.height,
+        fps: c.fps,
+        gopSeconds: c.gopSeconds,
+        bitrateKbps: c.bitrateKbps,
+        label: c.label,
+        color: c.color,
+      },
       output: this.hub.publishUrl,
       logger: log.child({ module: 'capture' }),
       ...(this.deps.random ? { random: this.deps.random } : {}),
@@ -113,7 +137,14 @@ export class StreamService {
   }
 
   status(): StreamStatus {
-    return { mode: this.deps.stream.mode, leases: this.leases, camera: this.cameraName, cameraReason: this.cameraReason, publishing: this.hub?.isLive() ?? false, capture: { ...this.supervisor.status } };
+    return {
+      mode: this.deps.stream.mode,
+      leases: this.leases,
+      camera: this.cameraName,
+      cameraReason: this.cameraReason,
+      publishing: this.hub?.isLive() ?? false,
+      capture: { ...this.supervisor.status },
+    };
   }
 
   private reconcile(why: string): void {
@@ -159,9 +190,17 @@ export class StreamService {
 /** fluent-ffmpeg probes formats/encoders on its first run (120–400 ms); pay that at start, not at a viewer's first join. */
 async function prewarmFluent(ffmpegPath: string): Promise<void> {
   const require = createRequire(import.meta.url);
-  const ffmpeg = require('fluent-ffmpeg') as () => { setFfmpegPath(p: string): { getAvailableFormats(cb: (e: unknown) => void): void; getAvailableEncoders(cb: (e: unknown) => void): void } };
+  const ffmpeg = require('fluent-ffmpeg') as () => {
+    setFfmpegPath(p: string): {
+      getAvailableFormats(cb: (e: unknown) => void): void;
+      getAvailableEncoders(cb: (e: unknown) => void): void;
+    };
+  };
   const cmd = ffmpeg().setFfmpegPath(ffmpegPath);
-  await Promise.all([new Promise((r) => cmd.getAvailableFormats(r)), new Promise((r) => cmd.getAvailableEncoders(r))]);
+  await Promise.all([
+    new Promise((r) => cmd.getAvailableFormats(r)),
+    new Promise((r) => cmd.getAvailableEncoders(r)),
+  ]);
 }
 
 export function createStreamService(deps: StreamServiceDeps): StreamService {

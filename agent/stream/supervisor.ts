@@ -106,7 +106,10 @@ export class CaptureSupervisor extends EventEmitter {
       // A run that lasted a while was healthy: start the backoff from the beginning.
       if (Date.now() - this.startedAt > 10_000) this.failures = 0;
       this.status.restarts++;
-      this.fail('ERR_CAPTURE_EXITED', `ffmpeg exited (code ${x.code}, signal ${x.signal})${x.error ? `: ${x.error}` : ''} ${x.stderrTail.trim().split('\n').slice(-2).join(' | ')}`);
+      this.fail(
+        'ERR_CAPTURE_EXITED',
+        `ffmpeg exited (code ${x.code}, signal ${x.signal})${x.error ? `: ${x.error}` : ''} ${x.stderrTail.trim().split('\n').slice(-2).join(' | ')}`,
+      );
     });
   }
 

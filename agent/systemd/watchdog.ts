@@ -71,14 +71,18 @@ export function createWatchdog(deps: WatchdogDeps): Watchdog {
     if (!enabled) return false;
     try {
       await exec(bin, assignments, childEnv);
-      if (failures > 0) deps.logger.info({ code: 'WATCHDOG_NOTIFY_OK', after: failures }, 'systemd notify works again');
+      if (failures > 0)
+        deps.logger.info({ code: 'WATCHDOG_NOTIFY_OK', after: failures }, 'systemd notify works again');
       failures = 0;
       return true;
     } catch (err) {
       failures += 1;
       // Log the first failure and then sparsely, so a missing helper does not flood the journal.
       if (failures === 1 || failures % 20 === 0) {
-        deps.logger.warn({ code: 'WATCHDOG_NOTIFY_FAILED', failures, err: (err as Error).message }, 'systemd notify failed');
+        deps.logger.warn(
+          { code: 'WATCHDOG_NOTIFY_FAILED', failures, err: (err as Error).message },
+          'systemd notify failed',
+        );
       }
       return false;
     }

@@ -36,7 +36,12 @@ export interface ProbeOptions {
   netDevFile?: string;
 }
 
-async function timed<T>(cost: Record<string, number>, name: string, fn: () => Promise<T>, fallback: T): Promise<T> {
+async function timed<T>(
+  cost: Record<string, number>,
+  name: string,
+  fn: () => Promise<T>,
+  fallback: T,
+): Promise<T> {
   const t0 = performance.now();
   try {
     return await fn();
@@ -51,7 +56,12 @@ export async function readDisk(path: string) {
   const s = await statfs(path);
   const totalBytes = s.blocks * s.bsize;
   const freeBytes = s.bavail * s.bsize;
-  return { path, totalBytes, freeBytes, usedPercent: totalBytes ? round(((totalBytes - freeBytes) / totalBytes) * 100) : 0 };
+  return {
+    path,
+    totalBytes,
+    freeBytes,
+    usedPercent: totalBytes ? round(((totalBytes - freeBytes) / totalBytes) * 100) : 0,
+  };
 }
 
 function round(n: number): number {
@@ -68,11 +78,24 @@ export async function probeSystem(opts: ProbeOptions): Promise<SystemFigures> {
   const network = await timed(costMs, 'network', () => readNetworkBytes(opts.netDevFile), null);
   const [load1, load5, load15] = os.loadavg() as [number, number, number];
   return {
-    cpu: { load1: round(load1 * 100) / 100, load5: round(load5 * 100) / 100, load15: round(load15 * 100) / 100, percent: load ? round(load.currentLoad) : null },
+    cpu: {
+      load1: round(load1 * 100) / 100,
+      load5: round(load5 * 100) / 100,
+      load15: round(load15 * 100) / 100,
+      percent: load ? round(load.currentLoad) : null,
+    },
     temperatureC: temperatureC === null ? null : round(temperatureC),
     memory: mem
-      ? { totalBytes: mem.total, availableBytes: mem.available, usedPercent: round(((mem.total - mem.available) / mem.total) * 100) }
-      : { totalBytes: os.totalmem(), availableBytes: os.freemem(), usedPercent: round((1 - os.freemem() / os.totalmem()) * 100) },
+      ? {
+          totalBytes: mem.total,
+          availableBytes: mem.available,
+          usedPercent: round(((mem.total - mem.available) / mem.total) * 100),
+        }
+      : {
+          totalBytes: os.totalmem(),
+          availableBytes: os.freemem(),
+          usedPercent: round((1 - os.freemem() / os.totalmem()) * 100),
+        },
     disk,
     network,
     uptimeSeconds: { system: Math.round(os.uptime()), agent: Math.round(process.uptime()) },

@@ -25,7 +25,14 @@ export interface AgentCounters {
 
 export interface TelemetrySample extends SystemFigures {
   at: string;
-  agent: { reconnects: number; refusals: number; sessionsStarted: number; sessionsOpen: number; eventsQueued: number; intervalSeconds: number };
+  agent: {
+    reconnects: number;
+    refusals: number;
+    sessionsStarted: number;
+    sessionsOpen: number;
+    eventsQueued: number;
+    intervalSeconds: number;
+  };
 }
 
 export interface TelemetryDeps {

@@ -14,5 +14,21 @@ export function encoderArgs(enc: Encoder, fps: number, gopSeconds: number, bitra
   const g = String(gopFrames(fps, gopSeconds));
   const rate = ['-b:v', `${bitrateKbps}k`, '-maxrate', `${bitrateKbps}k`, '-bufsize', `${bitrateKbps}k`];
   if (enc === 'h264_v4l2m2m') return ['-c:v', 'h264_v4l2m2m', '-pix_fmt', 'yuv420p', '-g', g, ...rate];
-  return ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-g', g, '-keyint_min', g, '-sc_threshold', '0', ...rate];
+  return [
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-tune',
+    'zerolatency',
+    '-pix_fmt',
+    'yuv420p',
+    '-g',
+    g,
+    '-keyint_min',
+    g,
+    '-sc_threshold',
+    '0',
+    ...rate,
+  ];
 }

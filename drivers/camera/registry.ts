@@ -21,8 +21,14 @@ export interface SelectCameraOptions {
   devRoot?: string;
 }
 
-export async function probeFfmpeg(ffmpegPath: string, runner: Runner): Promise<{ drawtext: boolean; v4l2m2m: boolean }> {
-  const [filters, encoders] = await Promise.all([runner(ffmpegPath, ['-hide_banner', '-filters']), runner(ffmpegPath, ['-hide_banner', '-encoders'])]);
+export async function probeFfmpeg(
+  ffmpegPath: string,
+  runner: Runner,
+): Promise<{ drawtext: boolean; v4l2m2m: boolean }> {
+  const [filters, encoders] = await Promise.all([
+    runner(ffmpegPath, ['-hide_banner', '-filters']),
+    runner(ffmpegPath, ['-hide_banner', '-encoders']),
+  ]);
   return { drawtext: /\bdrawtext\b/.test(filters.out), v4l2m2m: /\bh264_v4l2m2m\b/.test(encoders.out) };
 }
 
@@ -35,6 +41,10 @@ export async function selectCamera(opts: SelectCameraOptions): Promise<CameraSel
   if (opts.driver === 'v4l2') return { driver: v4l2(), reason: 'camera.driver is v4l2' };
   if (opts.driver === 'testpattern') return { driver: pattern(), reason: 'camera.driver is testpattern' };
   const capture = captureDevices(devs);
-  if (capture.length > 0) return { driver: v4l2(), reason: `auto: capture device(s) found: ${capture.map((d) => `${d.path} (${d.name})`).join(', ')}` };
+  if (capture.length > 0)
+    return {
+      driver: v4l2(),
+      reason: `auto: capture device(s) found: ${capture.map((d) => `${d.path} (${d.name})`).join(', ')}`,
+    };
   return { driver: pattern(), reason: 'auto: no V4L2 capture device, using the test pattern' };
 }

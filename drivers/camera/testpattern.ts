@@ -34,12 +34,19 @@ export function testPatternArgs(req: CameraRequest, opts: TestPatternOptions): C
   const filters: string[] = [];
   if (opts.hasDrawtext && font) {
     const common = `fontfile=${font}:fontcolor=${req.color}:box=1:boxcolor=black@0.5:boxborderw=6`;
-    filters.push(`drawtext=${common}:fontsize=${Math.max(12, Math.round(req.height / 18))}:x=10:y=10:text='${safeLabel(req.label)}'`);
-    filters.push(`drawtext=${common}:fontsize=${Math.max(12, Math.round(req.height / 14))}:x=10:y=h-th-10:text='%{localtime}'`);
+    filters.push(
+      `drawtext=${common}:fontsize=${Math.max(12, Math.round(req.height / 18))}:x=10:y=10:text='${safeLabel(req.label)}'`,
+    );
+    filters.push(
+      `drawtext=${common}:fontsize=${Math.max(12, Math.round(req.height / 14))}:x=10:y=h-th-10:text='%{localtime}'`,
+    );
   }
   return {
     input: ['-re', '-f', 'lavfi', '-i', `testsrc2=size=${req.width}x${req.height}:rate=${req.fps}`],
-    video: [...(filters.length ? ['-vf', filters.join(',')] : []), ...encoderArgs('libx264', req.fps, req.gopSeconds, req.bitrateKbps)],
+    video: [
+      ...(filters.length ? ['-vf', filters.join(',')] : []),
+      ...encoderArgs('libx264', req.fps, req.gopSeconds, req.bitrateKbps),
+    ],
     describe: `testpattern ${req.width}x${req.height}@${req.fps} libx264${filters.length ? ' +clock' : ''}`,
   };
 }

@@ -6,7 +6,11 @@
 
 /** A coded error a driver raises; the agent reports `code` and retries. */
 export class CameraError extends Error {
-  constructor(readonly code: 'ERR_CAMERA_MISSING' | 'ERR_CAMERA_BUSY' | 'ERR_CAMERA_MODE_UNSUPPORTED' | 'ERR_CAMERA_PROBE', message: string) {
+  constructor(
+    readonly code:
+      'ERR_CAMERA_MISSING' | 'ERR_CAMERA_BUSY' | 'ERR_CAMERA_MODE_UNSUPPORTED' | 'ERR_CAMERA_PROBE',
+    message: string,
+  ) {
     super(message);
     this.name = 'CameraError';
   }

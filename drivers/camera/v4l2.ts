@@ -8,7 +8,13 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encoderArgs, type Encoder } from './encoder.ts';
-import { CameraError, type CameraDriver, type CameraRequest, type CaptureArgs, type Runner } from './types.ts';
+import {
+  CameraError,
+  type CameraDriver,
+  type CameraRequest,
+  type CaptureArgs,
+  type Runner,
+} from './types.ts';
 
 export type PixelFormat = 'h264' | 'mjpeg' | 'yuyv422' | string;
 
@@ -32,7 +38,9 @@ export function listVideoDevices(sysfsRoot = '/sys', devRoot = '/dev'): VideoDev
   const dir = join(sysfsRoot, 'class', 'video4linux');
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => /^video\d+$/.test(n)).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
+    names = readdirSync(dir)
+      .filter((n) => /^video\d+$/.test(n))
+      .sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
   } catch {
     return [];
   }
@@ -64,15 +72,31 @@ export function parseFfmpegFormats(out: string): DeviceFormat[] {
     if (!m) continue;
     const [, kind, format, sizesText] = m as unknown as [string, string, string, string];
     const step = /\{(\d+)-(\d+),\s*\d+\}x\{(\d+)-(\d+),\s*\d+\}/.exec(sizesText);
-    const f: DeviceFormat = { format, compressed: kind === 'Compressed', sizes: step ? [] : sizesText.trim().split(/\s+/).filter((s) => /^\d+x\d+$/.test(s)) };
-    if (step) f.stepwise = { minW: Number(step[1]), maxW: Number(step[2]), minH: Number(step[3]), maxH: Number(step[4]) };
+    const f: DeviceFormat = {
+      format,
+      compressed: kind === 'Compressed',
+      sizes: step
+        ? []
+        : sizesText
+            .trim()
+            .split(/\s+/)
+            .filter((s) => /^\d+x\d+$/.test(s)),
+    };
+    if (step)
+      f.stepwise = {
+        minW: Number(step[1]),
+        maxW: Number(step[2]),
+        minH: Number(step[3]),
+        maxH: Number(step[4]),
+      };
     formats.push(f);
   }
   return formats;
 }
 
 function supportsSize(f: DeviceFormat, w: number, h: number): boolean {
-  if (f.stepwise) return w >= f.stepwise.minW && w <= f.stepwise.maxW && h >= f.stepwise.minH && h <= f.stepwise.maxH;
+  if (f.stepwise)
+    return w >= f.stepwise.minW && w <= f.stepwise.maxW && h >= f.stepwise.minH && h <= f.stepwise.maxH;
   return f.sizes.includes(`${w}x${h}`);
 }
 
@@ -85,22 +109,45 @@ export interface ModeChoice {
  * Native H.264 copy, else a raw/MJPEG format through the hardware encoder when present, else
  * libx264. A size the device does not offer in any usable format is ERR_CAMERA_MODE_UNSUPPORTED.
  */
-export function selectMode(formats: DeviceFormat[], req: Pick<CameraRequest, 'width' | 'height'>, hw: { m2mEncoder: boolean }): ModeChoice {
+export function selectMode(
+  formats: DeviceFormat[],
+  req: Pick<CameraRequest, 'width' | 'height'>,
+  hw: { m2mEncoder: boolean },
+): ModeChoice {
   const fits = formats.filter((f) => supportsSize(f, req.width, req.height));
   const h264 = fits.find((f) => f.format === 'h264');
   if (h264) return { inputFormat: 'h264', encoder: 'copy' };
   // MJPEG first: less USB bandwidth at the same size; decoding it is cheap next to encoding.
-  const src = fits.find((f) => f.format === 'mjpeg') ?? fits.find((f) => f.format === 'yuyv422') ?? fits.find((f) => !f.compressed);
+  const src =
+    fits.find((f) => f.format === 'mjpeg') ??
+    fits.find((f) => f.format === 'yuyv422') ??
+    fits.find((f) => !f.compressed);
   if (!src) {
-    const offered = formats.map((f) => `${f.format}:${f.stepwise ? 'stepwise' : f.sizes.join(',')}`).join(' ');
-    throw new CameraError('ERR_CAMERA_MODE_UNSUPPORTED', `no usable format at ${req.width}x${req.height} (device offers ${offered || 'nothing'})`);
+    const offered = formats
+      .map((f) => `${f.format}:${f.stepwise ? 'stepwise' : f.sizes.join(',')}`)
+      .join(' ');
+    throw new CameraError(
+      'ERR_CAMERA_MODE_UNSUPPORTED',
+      `no usable format at ${req.width}x${req.height} (device offers ${offered || 'nothing'})`,
+    );
   }
   return { inputFormat: src.format, encoder: hw.m2mEncoder ? 'h264_v4l2m2m' : 'libx264' };
 }
 
 export function v4l2Args(req: CameraRequest, mode: ModeChoice): CaptureArgs {
   return {
-    input: ['-f', 'v4l2', '-input_format', mode.inputFormat, '-video_size', `${req.width}x${req.height}`, '-framerate', String(req.fps), '-i', req.device],
+    input: [
+      '-f',
+      'v4l2',
+      '-input_format',
+      mode.inputFormat,
+      '-video_size',
+      `${req.width}x${req.height}`,
+      '-framerate',
+      String(req.fps),
+      '-i',
+      req.device,
+    ],
     video: encoderArgs(mode.encoder, req.fps, req.gopSeconds, req.bitrateKbps),
     describe: `v4l2 ${req.device} ${mode.inputFormat} ${req.width}x${req.height}@${req.fps} ${mode.encoder}`,
   };
@@ -120,11 +167,25 @@ export function createV4l2Driver(opts: V4l2Options): CameraDriver {
     name: 'v4l2',
     async prepare(req) {
       if (!exists(req.device)) throw new CameraError('ERR_CAMERA_MISSING', `${req.device} does not exist`);
-      const { out } = await opts.runner(opts.ffmpegPath, ['-hide_banner', '-f', 'v4l2', '-list_formats', 'all', '-i', req.device]);
-      if (/Device or resource busy/i.test(out)) throw new CameraError('ERR_CAMERA_BUSY', `${req.device} is busy (another process holds it)`);
-      if (/No such file or directory/i.test(out)) throw new CameraError('ERR_CAMERA_MISSING', `${req.device} vanished`);
+      const { out } = await opts.runner(opts.ffmpegPath, [
+        '-hide_banner',
+        '-f',
+        'v4l2',
+        '-list_formats',
+        'all',
+        '-i',
+        req.device,
+      ]);
+      if (/Device or resource busy/i.test(out))
+        throw new CameraError('ERR_CAMERA_BUSY', `${req.device} is busy (another process holds it)`);
+      if (/No such file or directory/i.test(out))
+        throw new CameraError('ERR_CAMERA_MISSING', `${req.device} vanished`);
       const formats = parseFfmpegFormats(out);
-      if (formats.length === 0) throw new CameraError('ERR_CAMERA_PROBE', `${req.device} reported no capture formats (not a capture device?)`);
+      if (formats.length === 0)
+        throw new CameraError(
+          'ERR_CAMERA_PROBE',
+          `${req.device} reported no capture formats (not a capture device?)`,
+        );
       return v4l2Args(req, selectMode(formats, req, { m2mEncoder: opts.m2mEncoder }));
     },
   };

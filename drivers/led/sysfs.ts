@@ -14,7 +14,8 @@ export interface SysfsLedOptions {
 }
 
 export function createSysfsLed(opts: SysfsLedOptions): StatusLed {
-  if (!/^[A-Za-z0-9:_.-]+$/.test(opts.name) || opts.name.startsWith('.')) throw new Error(`invalid LED name ${JSON.stringify(opts.name)}`);
+  if (!/^[A-Za-z0-9:_.-]+$/.test(opts.name) || opts.name.startsWith('.'))
+    throw new Error(`invalid LED name ${JSON.stringify(opts.name)}`);
   const dir = join(opts.sysfsRoot ?? '/sys', 'class', 'leds', opts.name);
   let max = '1';
   try {

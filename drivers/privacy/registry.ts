@@ -3,8 +3,16 @@ import { createNoSwitch } from './none.ts';
 import { createGpioSwitch } from './sysfs-gpio.ts';
 import type { PrivacySwitch } from './types.ts';
 
-export function createPrivacySwitch(cfg: { driver: 'none' | 'sysfs-gpio'; path?: string; activeLow: boolean; pollMs: number }, onError?: (err: Error) => void): PrivacySwitch {
+export function createPrivacySwitch(
+  cfg: { driver: 'none' | 'sysfs-gpio'; path?: string; activeLow: boolean; pollMs: number },
+  onError?: (err: Error) => void,
+): PrivacySwitch {
   if (cfg.driver === 'none') return createNoSwitch();
   if (!cfg.path) throw new Error('privacy.switch.path is required for the sysfs-gpio driver');
-  return createGpioSwitch({ path: cfg.path, activeLow: cfg.activeLow, pollMs: cfg.pollMs, ...(onError ? { onError } : {}) });
+  return createGpioSwitch({
+    path: cfg.path,
+    activeLow: cfg.activeLow,
+    pollMs: cfg.pollMs,
+    ...(onError ? { onError } : {}),
+  });
 }

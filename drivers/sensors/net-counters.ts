@@ -6,7 +6,9 @@
 import { readFile } from 'node:fs/promises';
 
 /** Sum of rx/tx bytes over every interface but loopback, from /proc/net/dev. */
-export async function readNetworkBytes(file = '/proc/net/dev'): Promise<{ rxBytes: number; txBytes: number }> {
+export async function readNetworkBytes(
+  file = '/proc/net/dev',
+): Promise<{ rxBytes: number; txBytes: number }> {
   const text = await readFile(file, 'utf8');
   let rxBytes = 0;
   let txBytes = 0;

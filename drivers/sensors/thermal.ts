@@ -12,7 +12,8 @@ export async function readTemperature(dir = '/sys/class/thermal'): Promise<numbe
   for (const z of zones) {
     const raw = await readFile(`${dir}/${z}/temp`, 'utf8').catch(() => '');
     const milli = Number.parseInt(raw.trim(), 10);
-    if (Number.isFinite(milli) && milli > -100_000 && milli < 200_000) max = Math.max(max ?? -Infinity, milli / 1000);
+    if (Number.isFinite(milli) && milli > -100_000 && milli < 200_000)
+      max = Math.max(max ?? -Infinity, milli / 1000);
   }
   return max;
 }

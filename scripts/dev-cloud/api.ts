@@ -86,7 +86,11 @@ function mpegtsPath(): string | undefined {
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   const data = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(data) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(data),
+  });
   res.end(data);
 }
 
@@ -155,8 +159,10 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname;
-    if (req.method === 'GET' && (path === '/' || path === '/index.html')) return sendFile(res, join(WEB_ROOT, 'index.html'));
-    if (req.method === 'GET' && /^\/(app\.js|style\.css)$/.test(path)) return sendFile(res, join(WEB_ROOT, path.slice(1)));
+    if (req.method === 'GET' && (path === '/' || path === '/index.html'))
+      return sendFile(res, join(WEB_ROOT, 'index.html'));
+    if (req.method === 'GET' && /^\/(app\.js|style\.css)$/.test(path))
+      return sendFile(res, join(WEB_ROOT, path.slice(1)));
     if (req.method === 'GET' && path === '/vendor/mpegts.js') {
       if (!mpegts) return sendJson(res, 404, { error: 'mpegts.js not installed (npm ci)' });
       return sendFile(res, mpegts);
@@ -172,18 +178,31 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
       const user = users.find((u) => u.id === url.searchParams.get('user'));
       const all = deps.cameras();
       const list = user ? all.filter((c) => user.cameras.includes(c.serial)) : all;
-      return sendJson(res, 200, list.map((c) => cameraView(c, deps.cloud.camera(c.serial))));
+      return sendJson(
+        res,
+        200,
+        list.map((c) => cameraView(c, deps.cloud.camera(c.serial))),
+      );
     }
     if (req.method === 'GET' && path === '/api/events') {
-      const telemetry = deps.cameras().map((c) => ({ serial: c.serial, at: deps.cloud.camera(c.serial)?.telemetryAt ?? null, telemetry: deps.cloud.camera(c.serial)?.telemetry ?? null }));
+      const telemetry = deps.cameras().map((c) => ({
+        serial: c.serial,
+        at: deps.cloud.camera(c.serial)?.telemetryAt ?? null,
+        telemetry: deps.cloud.camera(c.serial)?.telemetry ?? null,
+      }));
       return sendJson(res, 200, { events: deps.cloud.events().slice(-50), telemetry });
     }
     if (req.method === 'GET' && path === '/api/stream') {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+      });
       res.write('retry: 2000\n\n');
       sse.add(res);
       req.on('close', () => sse.delete(res));
-      for (const c of deps.cameras()) res.write(`event: camera\ndata: ${JSON.stringify(cameraView(c, deps.cloud.camera(c.serial)))}\n\n`);
+      for (const c of deps.cameras())
+        res.write(`event: camera\ndata: ${JSON.stringify(cameraView(c, deps.cloud.camera(c.serial)))}\n\n`);
       return;
     }
     if (req.method === 'POST' && path === '/api/grant') {
@@ -194,9 +213,18 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
       const cam = findCamera(serial);
       if (!cam) return sendJson(res, 404, { error: 'unknown_camera' });
       // The grant issuer's own check; the camera checks again against its signed binding record.
-      if (!user.cameras.includes(serial)) return sendJson(res, 403, { error: 'not_owner', message: `${user.id} does not own ${serial}` });
+      if (!user.cameras.includes(serial))
+        return sendJson(res, 403, { error: 'not_owner', message: `${user.id} does not own ${serial}` });
       const g = await grantFor(user.id, serial);
-      return sendJson(res, 200, { token: g.token, viewer: g.sub, serial: g.aud, jti: g.jti, iat: g.iat, exp: g.exp, flvUrl: cameraView(cam, undefined).flvUrl });
+      return sendJson(res, 200, {
+        token: g.token,
+        viewer: g.sub,
+        serial: g.aud,
+        jti: g.jti,
+        iat: g.iat,
+        exp: g.exp,
+        flvUrl: cameraView(cam, undefined).flvUrl,
+      });
     }
     if (req.method === 'POST' && path === '/api/incident') {
       // The incident: a cache mixing device and user ids hands alice's grant for camera 1 to the
@@ -212,7 +240,16 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
         exp: g.exp,
         deliveredTo: to.serial,
         flvUrl: cameraView(to, undefined).flvUrl,
-        expect: { status: 403, reason: 'wrong_audience', event: { serial: to.serial, type: 'grant_refused', reason: 'wrong_audience', claimedAud: from.serial } },
+        expect: {
+          status: 403,
+          reason: 'wrong_audience',
+          event: {
+            serial: to.serial,
+            type: 'grant_refused',
+            reason: 'wrong_audience',
+            claimedAud: from.serial,
+          },
+        },
       });
     }
     return sendJson(res, path.startsWith('/api/') ? 404 : 404, { error: 'not_found' });
@@ -220,14 +257,21 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
 
   const sendFile = (res: http.ServerResponse, file: string) => {
     if (!existsSync(file)) return sendJson(res, 404, { error: 'not_found' });
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
+    res.writeHead(200, {
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'cache-control': 'no-cache',
+    });
     createReadStream(file).pipe(res);
   };
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err: Error & { status?: number }) => {
       log.warn({ err: err.message, path: req.url }, 'api error');
-      if (!res.headersSent) sendJson(res, err.status ?? 500, { error: err.status ? 'bad_request' : 'internal', message: err.message });
+      if (!res.headersSent)
+        sendJson(res, err.status ?? 500, {
+          error: err.status ? 'bad_request' : 'internal',
+          message: err.message,
+        });
       else res.end();
     });
   });

@@ -54,7 +54,11 @@ export function isSafeIdentity(cn: unknown): cn is string {
  * Whether `identity` may publish to / subscribe with `topic` (a topic or a filter).
  * A device: only filters inside its own prefix, its serial written literally (no wildcard there).
  */
-export function topicAllowed(identity: string, topic: string, cloudIdentity = DEFAULT_CLOUD_IDENTITY): boolean {
+export function topicAllowed(
+  identity: string,
+  topic: string,
+  cloudIdentity = DEFAULT_CLOUD_IDENTITY,
+): boolean {
   if (!isSafeIdentity(identity)) return false;
   if (topic.includes('\u0000')) return false;
   const own = identity === cloudIdentity ? `${TOPIC_ROOT}/` : `${TOPIC_ROOT}/${identity}/`;
@@ -81,7 +85,9 @@ export async function startAedesBroker(opts: BrokerOptions): Promise<RunningBrok
     // take over another's session, since a broker drops the older client with the same id.
     authenticate(client, _username, _password, done) {
       const cn = peerIdentity(client);
-      const idOk = cn !== undefined && (client.id === cn || (cn === cloudIdentity && client.id.startsWith(`${cloudIdentity}-`)));
+      const idOk =
+        cn !== undefined &&
+        (client.id === cn || (cn === cloudIdentity && client.id.startsWith(`${cloudIdentity}-`)));
       if (!cn || !idOk) {
         log.warn({ clientId: client.id, cn }, 'broker: connection refused (identity)');
         const err = Object.assign(new Error('not authorized'), { returnCode: 5 as const });

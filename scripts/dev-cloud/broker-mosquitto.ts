@@ -59,7 +59,12 @@ export function mosquittoConf(dir: string, host: string, port: number): string {
 }
 
 function findMosquitto(): string | undefined {
-  for (const d of [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/opt/homebrew/sbin']) {
+  for (const d of [
+    ...(process.env.PATH ?? '').split(delimiter),
+    '/usr/sbin',
+    '/usr/local/sbin',
+    '/opt/homebrew/sbin',
+  ]) {
     try {
       accessSync(join(d, 'mosquitto'), constants.X_OK);
       return join(d, 'mosquitto');
@@ -85,7 +90,8 @@ function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs:
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {
-      if (child.exitCode !== null) return reject(new LenscapError('ERR_BROKER_START', `mosquitto exited with code ${child.exitCode}`));
+      if (child.exitCode !== null)
+        return reject(new LenscapError('ERR_BROKER_START', `mosquitto exited with code ${child.exitCode}`));
       const s = net.connect(port, host);
       s.once('connect', () => {
         s.destroy();
@@ -93,7 +99,8 @@ function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs:
       });
       s.once('error', () => {
         s.destroy();
-        if (Date.now() > deadline) reject(new LenscapError('ERR_BROKER_START', `mosquitto did not listen on ${host}:${port}`));
+        if (Date.now() > deadline)
+          reject(new LenscapError('ERR_BROKER_START', `mosquitto did not listen on ${host}:${port}`));
         else setTimeout(attempt, 50);
       });
     };
@@ -104,7 +111,11 @@ function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs:
 export async function startMosquittoBroker(opts: MosquittoOptions): Promise<RunningBroker> {
   const log = opts.logger ?? silentLogger();
   const binary = opts.binary ?? findMosquitto();
-  if (!binary) throw new LenscapError('ERR_BROKER_MISSING', 'mosquitto is not installed (apt-get install mosquitto), or use the default embedded broker');
+  if (!binary)
+    throw new LenscapError(
+      'ERR_BROKER_MISSING',
+      'mosquitto is not installed (apt-get install mosquitto), or use the default embedded broker',
+    );
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port || (await freePort(host));
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
@@ -126,7 +137,10 @@ export async function startMosquittoBroker(opts: MosquittoOptions): Promise<Runn
     await waitForPort(host, port, child, 5000);
   } catch (err) {
     child.kill('SIGKILL');
-    throw new LenscapError('ERR_BROKER_START', `${(err as Error).message}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    throw new LenscapError(
+      'ERR_BROKER_START',
+      `${(err as Error).message}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`,
+    );
   }
   log.info({ port, pid: child.pid }, 'broker (mosquitto) listening');
 

@@ -34,7 +34,10 @@ const RESERVED_SERIALS = new Set(['lenscap-cloud']);
 
 export function assertDeviceSerial(serial: string): void {
   if (!SERIAL_PATTERN.test(serial) || RESERVED_SERIALS.has(serial)) {
-    throw new LenscapError('ERR_SERIAL_INVALID', `serial ${JSON.stringify(serial.slice(0, 80))} is not allowed (letters, digits, ".", "_", "-"; max 64; not a reserved name)`);
+    throw new LenscapError(
+      'ERR_SERIAL_INVALID',
+      `serial ${JSON.stringify(serial.slice(0, 80))} is not allowed (letters, digits, ".", "_", "-"; max 64; not a reserved name)`,
+    );
   }
 }
 
@@ -73,7 +76,10 @@ export class DevCa {
     cert.publicKey = kp.publicKey;
     cert.serialNumber = serialNumber();
     validity(cert, opts, 3650);
-    const subject = [{ name: 'commonName', value: cn }, { name: 'organizationName', value: 'lenscap dev cloud' }];
+    const subject = [
+      { name: 'commonName', value: cn },
+      { name: 'organizationName', value: 'lenscap dev cloud' },
+    ];
     cert.setSubject(subject);
     cert.setIssuer(subject);
     cert.setExtensions([
@@ -102,7 +108,12 @@ export class DevCa {
     return ca;
   }
 
-  private base(publicKey: forge.pki.PublicKey, cn: string, opts: CertOptions, defaultDays: number): forge.pki.Certificate {
+  private base(
+    publicKey: forge.pki.PublicKey,
+    cn: string,
+    opts: CertOptions,
+    defaultDays: number,
+  ): forge.pki.Certificate {
     const cert = forge.pki.createCertificate();
     cert.publicKey = publicKey;
     cert.serialNumber = serialNumber();
@@ -139,7 +150,8 @@ export class DevCa {
     }
     if (!csr.verify()) throw new LenscapError('ERR_CSR_INVALID', 'the CSR signature does not verify');
     const cn = csr.subject.getField('CN')?.value as string | undefined;
-    if (cn !== serial) throw new LenscapError('ERR_CSR_SERIAL_MISMATCH', `the CSR names ${JSON.stringify(cn)}, not ${serial}`);
+    if (cn !== serial)
+      throw new LenscapError('ERR_CSR_SERIAL_MISMATCH', `the CSR names ${JSON.stringify(cn)}, not ${serial}`);
     const bits = (csr.publicKey as forge.pki.rsa.PublicKey).n.bitLength();
     if (bits < 2048) throw new LenscapError('ERR_CSR_WEAK_KEY', `RSA-${bits} is too weak (2048 or more)`);
     const cert = this.base(csr.publicKey!, serial, opts, 365);
@@ -157,7 +169,10 @@ export class DevCa {
       ...['localhost', ...(opts.dnsNames ?? [])].map((value) => ({ type: 2, value })),
       ...['127.0.0.1', ...(opts.ips ?? [])].map((ip) => ({ type: 7, ip })),
     ];
-    const pem = this.finish(cert, [{ name: 'extKeyUsage', serverAuth: true }, { name: 'subjectAltName', altNames }]);
+    const pem = this.finish(cert, [
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames },
+    ]);
     return { key: forge.pki.privateKeyToPem(kp.privateKey), cert: pem };
   }
 
@@ -167,7 +182,9 @@ export class DevCa {
     const cert = this.base(kp.publicKey, cn, opts, 365);
     const pem = this.finish(cert, [
       { name: 'extKeyUsage', clientAuth: true, serverAuth: true },
-      ...(SERIAL_PATTERN.test(cn) ? [{ name: 'subjectAltName', altNames: [{ type: 6, value: `${DEVICE_URN}${cn}` }] }] : []),
+      ...(SERIAL_PATTERN.test(cn)
+        ? [{ name: 'subjectAltName', altNames: [{ type: 6, value: `${DEVICE_URN}${cn}` }] }]
+        : []),
     ]);
     return { key: forge.pki.privateKeyToPem(kp.privateKey), cert: pem };
   }

@@ -55,7 +55,12 @@ export interface CloudClient extends EventEmitter {
   camera(serial: string): CameraState | undefined;
   events(): ReceivedEvent[];
   /** Publishes `cmd/<op>` with `{id, ...payload}` and resolves with the camera's reply. */
-  command(serial: string, op: string, payload: Record<string, unknown>, timeoutMs?: number): Promise<CommandReply>;
+  command(
+    serial: string,
+    op: string,
+    payload: Record<string, unknown>,
+    timeoutMs?: number,
+  ): Promise<CommandReply>;
   /** Resolves once `serial` has said it is online (retained state). */
   waitOnline(serial: string, timeoutMs: number): Promise<void>;
   close(): Promise<void>;
@@ -127,7 +132,10 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
       const ev: ReceivedEvent = { receivedAt: now, serial, event: body as SecurityEvent };
       events.push(ev);
       if (events.length > keep) events.splice(0, events.length - keep);
-      log.info({ serial, type: ev.event.type, reason: ev.event.reason, claimedAud: ev.event.claimedAud }, 'security event');
+      log.info(
+        { serial, type: ev.event.type, reason: ev.event.reason, claimedAud: ev.event.claimedAud },
+        'security event',
+      );
       emitter.emit('event', ev);
     } else if (kind.startsWith('reply/')) {
       const r = body as CommandReply | undefined;
@@ -144,7 +152,12 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
   await new Promise<void>((resolve, reject) => {
     const onErr = (err: Error) => {
       client.end(true);
-      reject(new LenscapError('ERR_CLOUD_CONNECT', `dev cloud client could not connect to ${opts.url}: ${err.message}`));
+      reject(
+        new LenscapError(
+          'ERR_CLOUD_CONNECT',
+          `dev cloud client could not connect to ${opts.url}: ${err.message}`,
+        ),
+      );
     };
     client.once('error', onErr);
     client.once('connect', () => {
@@ -153,7 +166,12 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
     });
   });
   await client.subscribeAsync(
-    [`${TOPIC_ROOT}/+/state`, `${TOPIC_ROOT}/+/telemetry`, `${TOPIC_ROOT}/+/events`, `${TOPIC_ROOT}/+/reply/+`],
+    [
+      `${TOPIC_ROOT}/+/state`,
+      `${TOPIC_ROOT}/+/telemetry`,
+      `${TOPIC_ROOT}/+/events`,
+      `${TOPIC_ROOT}/+/reply/+`,
+    ],
     { qos: 1 },
   );
 
@@ -161,7 +179,12 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
     cameras: () => [...cams.values()],
     camera: (serial: string) => cams.get(serial),
     events: () => [...events],
-    command(serial: string, op: string, payload: Record<string, unknown>, timeoutMs = 5000): Promise<CommandReply> {
+    command(
+      serial: string,
+      op: string,
+      payload: Record<string, unknown>,
+      timeoutMs = 5000,
+    ): Promise<CommandReply> {
       if (!SERIAL_RE.test(serial) || !/^[a-z][a-z.]{0,31}$/.test(op)) {
         return Promise.reject(new LenscapError('ERR_CLOUD_COMMAND', `bad serial or op: ${serial} ${op}`));
       }
@@ -169,15 +192,27 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
       return new Promise<CommandReply>((resolve, reject) => {
         const timer = setTimeout(() => {
           pending.delete(id);
-          reject(new LenscapError('ERR_CLOUD_COMMAND_TIMEOUT', `${serial} did not answer ${op} within ${timeoutMs} ms`));
+          reject(
+            new LenscapError(
+              'ERR_CLOUD_COMMAND_TIMEOUT',
+              `${serial} did not answer ${op} within ${timeoutMs} ms`,
+            ),
+          );
         }, timeoutMs);
         pending.set(id, { resolve, timer });
-        client.publish(`${TOPIC_ROOT}/${serial}/cmd/${op}`, JSON.stringify({ ...payload, id }), { qos: 1 }, (err) => {
-          if (!err) return;
-          clearTimeout(timer);
-          pending.delete(id);
-          reject(new LenscapError('ERR_CLOUD_COMMAND', `publish ${op} to ${serial} failed: ${err.message}`));
-        });
+        client.publish(
+          `${TOPIC_ROOT}/${serial}/cmd/${op}`,
+          JSON.stringify({ ...payload, id }),
+          { qos: 1 },
+          (err) => {
+            if (!err) return;
+            clearTimeout(timer);
+            pending.delete(id);
+            reject(
+              new LenscapError('ERR_CLOUD_COMMAND', `publish ${op} to ${serial} failed: ${err.message}`),
+            );
+          },
+        );
       });
     },
     waitOnline(serial: string, timeoutMs: number): Promise<void> {
@@ -191,7 +226,9 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
         };
         const timer = setTimeout(() => {
           emitter.off('state', onState);
-          reject(new LenscapError('ERR_CAMERA_OFFLINE', `${serial} did not come online within ${timeoutMs} ms`));
+          reject(
+            new LenscapError('ERR_CAMERA_OFFLINE', `${serial} did not come online within ${timeoutMs} ms`),
+          );
         }, timeoutMs);
         emitter.on('state', onState);
       });

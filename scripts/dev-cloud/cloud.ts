@@ -34,7 +34,12 @@ export interface DevCloudIdentity {
   createToken(serial: string): Promise<string>;
   /** A binding record signed with the binding key (compact JWS) and the command payload carrying it. */
   bindingCommand(serial: string, owner: string, viewers: string[]): Promise<Record<string, unknown>>;
-  mintGrant(serial: string, viewer: string, ttlSeconds: number, extra?: { relay?: string; scope?: string }): Promise<MintedGrant>;
+  mintGrant(
+    serial: string,
+    viewer: string,
+    ttlSeconds: number,
+    extra?: { relay?: string; scope?: string },
+  ): Promise<MintedGrant>;
   close(): Promise<void>;
 }
 
@@ -58,7 +63,12 @@ export interface DevCloudStack {
   createToken(serial: string): Promise<string>;
   /** Claims a camera: signed binding record sent as the `binding` command; resolves on the camera's ok. */
   claim(serial: string, owner: string, viewers?: string[]): Promise<void>;
-  mintGrant(serial: string, viewer: string, ttlSeconds: number, extra?: { relay?: string; scope?: string }): Promise<MintedGrant>;
+  mintGrant(
+    serial: string,
+    viewer: string,
+    ttlSeconds: number,
+    extra?: { relay?: string; scope?: string },
+  ): Promise<MintedGrant>;
   /** Tells the page where a camera's gate is. */
   registerCamera(info: CameraInfo): void;
   pids(): Record<string, number>;
@@ -72,7 +82,10 @@ export interface DevCloudStack {
 export async function startStack(opts: StackOptions): Promise<DevCloudStack> {
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   const signing = await signingSide(opts.dir);
-  const identity = await startDevCloudIdentity({ devDir: opts.dir, ...(opts.logger ? { logger: opts.logger } : {}) });
+  const identity = await startDevCloudIdentity({
+    devDir: opts.dir,
+    ...(opts.logger ? { logger: opts.logger } : {}),
+  });
   return composeStack({ ...signing, ...identity }, opts);
 }
 
@@ -80,11 +93,19 @@ export async function startStack(opts: StackOptions): Promise<DevCloudStack> {
  * The signing half of the identity side: grants with the issuer key, binding records with the
  * binding key (scripts/dev-cloud/signing-keys.ts, the same keys the provisioning service pins).
  */
-export async function signingSide(devDir: string): Promise<Pick<DevCloudIdentity, 'mintGrant' | 'bindingCommand'>> {
+export async function signingSide(
+  devDir: string,
+): Promise<Pick<DevCloudIdentity, 'mintGrant' | 'bindingCommand'>> {
   const keys = await loadOrCreateSigningKeys(devDir);
   return {
     async mintGrant(serial, viewer, ttlSeconds, extra) {
-      const g = mintGrant(keys.issuer, { serial, viewer, ttlSeconds, ...(extra?.relay ? { relay: extra.relay } : {}), ...(extra?.scope ? { scope: extra.scope } : {}) });
+      const g = mintGrant(keys.issuer, {
+        serial,
+        viewer,
+        ttlSeconds,
+        ...(extra?.relay ? { relay: extra.relay } : {}),
+        ...(extra?.scope ? { scope: extra.scope } : {}),
+      });
       return { token: g.token, sub: viewer, aud: serial, jti: g.jti, iat: g.iat, exp: g.exp };
     },
     async bindingCommand(serial, owner, viewers) {
@@ -100,13 +121,19 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
   const kind = opts.broker ?? 'aedes';
   const closers: Array<() => Promise<void>> = [() => identity.close()];
   const closeAll = async () => {
-    for (const c of closers.splice(0).reverse()) await c().catch((err) => log.warn({ err: (err as Error).message }, 'dev cloud: error while stopping'));
+    for (const c of closers.splice(0).reverse())
+      await c().catch((err) => log.warn({ err: (err as Error).message }, 'dev cloud: error while stopping'));
   };
   try {
     const tlsOpts = { key: identity.brokerTls.key, cert: identity.brokerTls.cert, ca: identity.deviceCaPem };
     const broker: RunningBroker =
       kind === 'mosquitto'
-        ? await startMosquittoBroker({ tls: tlsOpts, dir: join(opts.dir, 'mosquitto'), cloudIdentity: DEFAULT_CLOUD_IDENTITY, logger: log })
+        ? await startMosquittoBroker({
+            tls: tlsOpts,
+            dir: join(opts.dir, 'mosquitto'),
+            cloudIdentity: DEFAULT_CLOUD_IDENTITY,
+            logger: log,
+          })
         : await startAedesBroker({ tls: tlsOpts, cloudIdentity: DEFAULT_CLOUD_IDENTITY, logger: log });
     closers.push(() => broker.close());
 
@@ -147,7 +174,10 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
         const payload = await identity.bindingCommand(serial, owner, viewers);
         const reply = await cloud.command(serial, 'binding', payload, 10_000);
         if (reply.status !== 'ok') {
-          throw new LenscapError('ERR_CLAIM_REFUSED', `${serial} refused the binding record: ${reply.error?.code ?? '?'} ${reply.error?.message ?? ''}`.trim());
+          throw new LenscapError(
+            'ERR_CLAIM_REFUSED',
+            `${serial} refused the binding record: ${reply.error?.code ?? '?'} ${reply.error?.message ?? ''}`.trim(),
+          );
         }
         log.info({ serial, owner }, 'camera claimed');
       },

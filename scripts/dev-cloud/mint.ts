@@ -24,14 +24,29 @@ export interface GrantRequest {
   nbf?: number;
 }
 
-export function mintGrant(issuerKey: SigningKey, req: GrantRequest): { token: string; jti: string; exp: number; iat: number } {
+export function mintGrant(
+  issuerKey: SigningKey,
+  req: GrantRequest,
+): { token: string; jti: string; exp: number; iat: number } {
   const iat = Math.floor(req.now ?? Date.now() / 1000);
   const exp = iat + (req.ttlSeconds ?? 300);
   const jti = req.jti ?? randomBytes(12).toString('base64url');
-  const payload: Record<string, unknown> = { iss: req.issuer ?? DEV_ISSUER, aud: req.serial, sub: req.viewer, jti, iat, exp, scope: req.scope ?? 'live' };
+  const payload: Record<string, unknown> = {
+    iss: req.issuer ?? DEV_ISSUER,
+    aud: req.serial,
+    sub: req.viewer,
+    jti,
+    iat,
+    exp,
+    scope: req.scope ?? 'live',
+  };
   if (req.relay !== undefined) payload.relay = req.relay;
   if (req.nbf !== undefined) payload.nbf = req.nbf;
-  const token = signCompact({ alg: 'EdDSA', typ: GRANT_TYP, kid: issuerKey.kid }, payload, issuerKey.privateKey);
+  const token = signCompact(
+    { alg: 'EdDSA', typ: GRANT_TYP, kid: issuerKey.kid },
+    payload,
+    issuerKey.privateKey,
+  );
   return { token, jti, exp, iat };
 }
 
@@ -46,7 +61,13 @@ export interface BindingRequest {
 export function signBindingRecord(bindingKey: SigningKey, req: BindingRequest): string {
   return signCompact(
     { alg: 'EdDSA', typ: BINDING_TYP, kid: bindingKey.kid },
-    { serial: req.serial, owner: req.owner, viewers: req.viewers ?? [], version: req.version ?? Date.now(), iat: Math.floor(Date.now() / 1000) },
+    {
+      serial: req.serial,
+      owner: req.owner,
+      viewers: req.viewers ?? [],
+      version: req.version ?? Date.now(),
+      iat: Math.floor(Date.now() / 1000),
+    },
     bindingKey.privateKey,
   );
 }

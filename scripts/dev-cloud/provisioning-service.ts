@@ -63,7 +63,9 @@ function fail(code: string, message: string, status: number): HttpError {
 
 /** SHA-256 of the SubjectPublicKeyInfo DER (hex): the same value for a CSR key and a cert key. */
 function spkiFingerprint(pem: string): string {
-  return createHash('sha256').update(createPublicKey(pem).export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(createPublicKey(pem).export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 function csrKeyFingerprint(csrPem: string): string {
@@ -82,7 +84,8 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_BODY) throw fail(SERVICE_ERRORS.badRequest, `request body larger than ${MAX_BODY} bytes`, 413);
+    if (size > MAX_BODY)
+      throw fail(SERVICE_ERRORS.badRequest, `request body larger than ${MAX_BODY} bytes`, 413);
     chunks.push(c as Buffer);
   }
   try {
@@ -94,7 +97,11 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -105,7 +112,9 @@ function csrError(err: unknown, onSerialMismatch: string, status: number): never
   throw err;
 }
 
-export async function startProvisioningService(opts: ProvisioningServiceOptions): Promise<ProvisioningService> {
+export async function startProvisioningService(
+  opts: ProvisioningServiceOptions,
+): Promise<ProvisioningService> {
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? silentLogger();
   const host = opts.host ?? '127.0.0.1';
@@ -116,13 +125,25 @@ export async function startProvisioningService(opts: ProvisioningServiceOptions)
     queue = run.catch(() => undefined);
     return run;
   };
-  const certOptions = (kind: 'provision' | 'renew', serial: string): CertOptions => ({ notBefore: new Date(clock.now() - 5 * 60_000), ...opts.certOptions?.(kind, serial) });
-  const base = () => ({ chainPem: '', deviceCaPem: opts.deviceCa.certPem, serverTime: new Date(clock.now()).toISOString() });
+  const certOptions = (kind: 'provision' | 'renew', serial: string): CertOptions => ({
+    notBefore: new Date(clock.now() - 5 * 60_000),
+    ...opts.certOptions?.(kind, serial),
+  });
+  const base = () => ({
+    chainPem: '',
+    deviceCaPem: opts.deviceCa.certPem,
+    serverTime: new Date(clock.now()).toISOString(),
+  });
   let url = '';
 
   async function provision(req: IncomingMessage): Promise<ProvisionResponse> {
     const parsed = provisionRequest.safeParse(await readJson(req));
-    if (!parsed.success) throw fail(SERVICE_ERRORS.badRequest, `expected {serial, token, csr}: ${parsed.error.issues.map((i) => i.path.join('.') || '(body)').join(', ')}`, 400);
+    if (!parsed.success)
+      throw fail(
+        SERVICE_ERRORS.badRequest,
+        `expected {serial, token, csr}: ${parsed.error.issues.map((i) => i.path.join('.') || '(body)').join(', ')}`,
+        400,
+      );
     const { serial, token, csr } = parsed.data;
     try {
       assertDeviceSerial(serial);
@@ -136,7 +157,10 @@ export async function startProvisioningService(opts: ProvisioningServiceOptions)
       if (redemption.kind === 'replay') {
         certPem = redemption.record.certPem!;
         counters.replayed += 1;
-        log.info({ serial, token: tokenRef(token) }, 'provisioning: token redeemed again by the same key; same certificate returned');
+        log.info(
+          { serial, token: tokenRef(token) },
+          'provisioning: token redeemed again by the same key; same certificate returned',
+        );
       } else {
         try {
           certPem = opts.deviceCa.signDeviceCsr(csr, serial, certOptions('provision', serial));
@@ -149,7 +173,15 @@ export async function startProvisioningService(opts: ProvisioningServiceOptions)
         log.info({ serial, token: tokenRef(token) }, 'provisioning: device certificate issued');
       }
       const trust = await opts.trust();
-      return { serial, certPem, ...base(), brokerCaPem: opts.brokerCaPem, trustRootJwk: trust.trustRootJwk, trustBundle: trust.trustBundle, renewUrl: `${url}${RENEW_PATH}` };
+      return {
+        serial,
+        certPem,
+        ...base(),
+        brokerCaPem: opts.brokerCaPem,
+        trustRootJwk: trust.trustRootJwk,
+        trustBundle: trust.trustBundle,
+        renewUrl: `${url}${RENEW_PATH}`,
+      };
     });
   }
 
@@ -157,19 +189,29 @@ export async function startProvisioningService(opts: ProvisioningServiceOptions)
     const socket = req.socket as TLSSocket;
     const peer = socket.getPeerCertificate?.();
     if (!socket.authorized || !peer?.raw) {
-      throw fail(SERVICE_ERRORS.renewUnauthenticated, `renewal needs a valid device certificate from the device CA (${socket.authorizationError ?? 'none presented'})`, 401);
+      throw fail(
+        SERVICE_ERRORS.renewUnauthenticated,
+        `renewal needs a valid device certificate from the device CA (${socket.authorizationError ?? 'none presented'})`,
+        401,
+      );
     }
     const current = new X509Certificate(peer.raw);
     const serial = /(?:^|\n)CN=([^\n]+)/.exec(current.subject)?.[1] ?? '';
     try {
       assertDeviceSerial(serial);
     } catch {
-      throw fail(SERVICE_ERRORS.renewUnauthenticated, 'the client certificate is not a device certificate', 401);
+      throw fail(
+        SERVICE_ERRORS.renewUnauthenticated,
+        'the client certificate is not a device certificate',
+        401,
+      );
     }
     const parsed = renewRequest.safeParse(await readJson(req));
     if (!parsed.success) throw fail(SERVICE_ERRORS.badRequest, 'expected {csr}', 400);
     const fingerprint = csrKeyFingerprint(parsed.data.csr);
-    if (fingerprint === spkiFingerprint(current.publicKey.export({ type: 'spki', format: 'pem' }) as string)) {
+    if (
+      fingerprint === spkiFingerprint(current.publicKey.export({ type: 'spki', format: 'pem' }) as string)
+    ) {
       throw fail(SERVICE_ERRORS.badRequest, 'renewal needs a fresh key: the CSR reuses the current key', 400);
     }
     let certPem: string;
@@ -184,12 +226,21 @@ export async function startProvisioningService(opts: ProvisioningServiceOptions)
   }
 
   const server = https.createServer(
-    { key: opts.tls.key, cert: opts.tls.cert, ca: opts.deviceCa.certPem, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+    {
+      key: opts.tls.key,
+      cert: opts.tls.cert,
+      ca: opts.deviceCa.certPem,
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+    },
     (req, res) => {
       const path = (req.url ?? '').split('?')[0];
       const handler = path === PROVISION_PATH ? provision : path === RENEW_PATH ? renew : undefined;
-      if (!handler) return send(res, 404, { error: { code: 'ERR_NOT_FOUND', message: `no such endpoint ${path}` } });
-      if (req.method !== 'POST') return send(res, 405, { error: { code: 'ERR_METHOD', message: 'POST only' } });
+      if (!handler)
+        return send(res, 404, { error: { code: 'ERR_NOT_FOUND', message: `no such endpoint ${path}` } });
+      if (req.method !== 'POST')
+        return send(res, 405, { error: { code: 'ERR_METHOD', message: 'POST only' } });
       handler(req).then(
         (body) => send(res, 200, body),
         (err: unknown) => {

@@ -101,10 +101,13 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   const bound = [nms.rtmpServer, nms.httpServer].map(
     (srv) =>
       new Promise<void>((resolve, reject) => {
-        if (!srv) return reject(new LenscapError('ERR_RELAY_LISTEN', 'node-media-server has no such listener'));
-        srv.handleListenError = (name: string, port: number) => (err: Error) => reject(new LenscapError('ERR_RELAY_LISTEN', `relay ${name} on ${host}:${port}: ${err.message}`));
+        if (!srv)
+          return reject(new LenscapError('ERR_RELAY_LISTEN', 'node-media-server has no such listener'));
+        srv.handleListenError = (name: string, port: number) => (err: Error) =>
+          reject(new LenscapError('ERR_RELAY_LISTEN', `relay ${name} on ${host}:${port}: ${err.message}`));
         const server = srv.tcpServer ?? srv.httpServer;
-        if (!server) return reject(new LenscapError('ERR_RELAY_LISTEN', 'node-media-server listener missing'));
+        if (!server)
+          return reject(new LenscapError('ERR_RELAY_LISTEN', 'node-media-server listener missing'));
         server.once('listening', () => resolve());
       }),
   );

@@ -47,7 +47,13 @@ export type StartedDevCloudIdentity = Omit<DevCloudIdentity, 'mintGrant' | 'bind
 };
 
 /** Reuses a persisted leaf cert while it is issued by `ca`, names every needed host and has > 30 days left. */
-function loadOrIssue(keyFile: string, certFile: string, ca: DevCa, usable: (cert: X509Certificate) => boolean, issue: () => IssuedPem): IssuedPem {
+function loadOrIssue(
+  keyFile: string,
+  certFile: string,
+  ca: DevCa,
+  usable: (cert: X509Certificate) => boolean,
+  issue: () => IssuedPem,
+): IssuedPem {
   if (existsSync(keyFile) && existsSync(certFile)) {
     try {
       const pem = { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') };
@@ -66,7 +72,8 @@ function loadOrIssue(keyFile: string, certFile: string, ca: DevCa, usable: (cert
 }
 
 function serverCert(keyFile: string, certFile: string, ca: DevCa, cn: string, host: string): IssuedPem {
-  const extra = host === '127.0.0.1' || host === 'localhost' || host === '::1' || host === '0.0.0.0' ? undefined : host;
+  const extra =
+    host === '127.0.0.1' || host === 'localhost' || host === '::1' || host === '0.0.0.0' ? undefined : host;
   const want = extra ? (isIP(extra) ? `IP Address:${extra}` : `DNS:${extra}`) : undefined;
   return loadOrIssue(
     keyFile,
@@ -83,9 +90,21 @@ export async function startDevCloudIdentity(opts: DevCloudIdentityOptions): Prom
   const paths = devLayout(opts.devDir);
   mkdirSync(paths.root, { recursive: true, mode: 0o700 });
   const { deviceCa, serverCa } = loadOrCreateDevCas(paths.root);
-  const provisioningTls = serverCert(paths.provisioningKey, paths.provisioningCert, serverCa, 'lenscap dev provisioning', host);
+  const provisioningTls = serverCert(
+    paths.provisioningKey,
+    paths.provisioningCert,
+    serverCa,
+    'lenscap dev provisioning',
+    host,
+  );
   const brokerTls = serverCert(paths.brokerKey, paths.brokerCert, serverCa, 'lenscap dev broker', host);
-  const cloudClientTls = loadOrIssue(paths.cloudClientKey, paths.cloudClientCert, deviceCa, (c) => /(?:^|\n)CN=lenscap-cloud(?:\n|$)/.test(c.subject), () => deviceCa.issueClient(CLOUD_CLIENT_CN));
+  const cloudClientTls = loadOrIssue(
+    paths.cloudClientKey,
+    paths.cloudClientCert,
+    deviceCa,
+    (c) => /(?:^|\n)CN=lenscap-cloud(?:\n|$)/.test(c.subject),
+    () => deviceCa.issueClient(CLOUD_CLIENT_CN),
+  );
   // Created now, so the first camera does not pay for key generation and the files exist for the CLI.
   await loadOrCreateSigningKeys(paths.root);
 
@@ -104,7 +123,8 @@ export async function startDevCloudIdentity(opts: DevCloudIdentityOptions): Prom
     logger: log,
     certOptions: opts.certOptions,
   });
-  const createTokenFor = (serial: string, ttlSeconds = DEFAULT_TOKEN_TTL_SECONDS) => createTokenIn(paths.root, serial, ttlSeconds, opts.clock);
+  const createTokenFor = (serial: string, ttlSeconds = DEFAULT_TOKEN_TTL_SECONDS) =>
+    createTokenIn(paths.root, serial, ttlSeconds, opts.clock);
   return {
     devDir: paths.root,
     provisioningUrl: service.url,

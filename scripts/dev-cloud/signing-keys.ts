@@ -4,8 +4,24 @@
  * signs. Created once under <devDir>/keys (private parts 0600) and reused.
  * Development and tests only: a real cloud keeps the root offline and these keys in an HSM.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { signCompact } from '../../agent/grants/jws.ts';
 import { TRUST_BUNDLE_TYP } from '../../agent/grants/trust-bundle.ts';
@@ -72,7 +88,9 @@ function createOnce(path: string, data: string, mode: number): boolean {
 }
 
 function bundleVersion(jws: string): number {
-  const version = (JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8')) as { version?: unknown }).version;
+  const version = (
+    JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8')) as { version?: unknown }
+  ).version;
   if (typeof version !== 'number') throw new Error('dev trust bundle without a version');
   return version;
 }
@@ -86,7 +104,12 @@ function loadKey(dir: string, role: Role): SigningKey | undefined {
 }
 
 /** Signs a trust bundle listing the given issuer and binding keys. */
-export function signTrustBundle(root: SigningKey, version: number, issuerKeys: SigningKey[], bindingKeys: SigningKey[]): string {
+export function signTrustBundle(
+  root: SigningKey,
+  version: number,
+  issuerKeys: SigningKey[],
+  bindingKeys: SigningKey[],
+): string {
   return signCompact(
     { alg: 'EdDSA', typ: TRUST_BUNDLE_TYP, kid: root.kid },
     {
@@ -117,7 +140,8 @@ export async function loadOrCreateSigningKeys(devDir: string): Promise<DevSignin
     keys[role] = k;
   }
   const bundleFile = join(dir, 'trust-bundle.jws');
-  if (!existsSync(bundleFile)) createOnce(bundleFile, signTrustBundle(keys.root, 1, [keys.issuer], [keys.binding]), 0o644);
+  if (!existsSync(bundleFile))
+    createOnce(bundleFile, signTrustBundle(keys.root, 1, [keys.issuer], [keys.binding]), 0o644);
   const trustBundle = readFileSync(bundleFile, 'utf8');
   const trustVersion = bundleVersion(trustBundle);
   return { ...keys, trustRootJwk: keys.root.publicJwk, trustBundle, trustVersion };
@@ -127,7 +151,10 @@ export async function loadOrCreateSigningKeys(devDir: string): Promise<DevSignin
  * Key rotation: a new issuer key (and, with `binding: true`, a new binding key) in a bundle with
  * a higher version. The old keys are dropped from the bundle, so grants they signed stop verifying.
  */
-export async function rotateSigningKeys(devDir: string, opts: { binding?: boolean } = {}): Promise<DevSigningKeys> {
+export async function rotateSigningKeys(
+  devDir: string,
+  opts: { binding?: boolean } = {},
+): Promise<DevSigningKeys> {
   const current = await loadOrCreateSigningKeys(devDir);
   const dir = keysDir(devDir);
   const issuer = newKey('issuer');

@@ -45,14 +45,27 @@ function recordFile(devDir: string, token: string): string {
 }
 
 /** Makes and persists a fresh token for `serial`; returns the token (shown once). */
-export async function createToken(devDir: string, serial: string, ttlSeconds = DEFAULT_TOKEN_TTL_SECONDS, clock: Clock = systemClock): Promise<string> {
+export async function createToken(
+  devDir: string,
+  serial: string,
+  ttlSeconds = DEFAULT_TOKEN_TTL_SECONDS,
+  clock: Clock = systemClock,
+): Promise<string> {
   assertDeviceSerial(serial);
-  if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) throw new LenscapError('ERR_CLI_USAGE', `token ttl must be a positive number of seconds, got ${ttlSeconds}`);
+  if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0)
+    throw new LenscapError(
+      'ERR_CLI_USAGE',
+      `token ttl must be a positive number of seconds, got ${ttlSeconds}`,
+    );
   const dir = devLayout(devDir).tokensDir;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const token = `lct_${randomBytes(32).toString('base64url')}`;
   const now = clock.now();
-  const rec: TokenRecord = { serial, createdAt: new Date(now).toISOString(), expiresAt: new Date(now + ttlSeconds * 1000).toISOString() };
+  const rec: TokenRecord = {
+    serial,
+    createdAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + ttlSeconds * 1000).toISOString(),
+  };
   writeFileAtomic(recordFile(devDir, token), JSON.stringify(rec), 0o600);
   return token;
 }
@@ -72,26 +85,54 @@ function refuse(code: string, message: string, status: number): LenscapError {
  * serial, spent (unless by the same key), expired. Does not spend it: call `markUsed` once the
  * certificate exists, so a failed signing leaves the token usable.
  */
-export function checkToken(devDir: string, token: string, serial: string, keyFingerprint: string, clock: Clock = systemClock): Redemption {
+export function checkToken(
+  devDir: string,
+  token: string,
+  serial: string,
+  keyFingerprint: string,
+  clock: Clock = systemClock,
+): Redemption {
   const file = TOKEN_RE.test(token) ? recordFile(devDir, token) : undefined;
-  if (!file || !existsSync(file)) throw refuse(SERVICE_ERRORS.tokenInvalid, 'unknown provisioning token (check that it was copied whole)', 401);
+  if (!file || !existsSync(file))
+    throw refuse(
+      SERVICE_ERRORS.tokenInvalid,
+      'unknown provisioning token (check that it was copied whole)',
+      401,
+    );
   let rec: TokenRecord;
   try {
     rec = JSON.parse(readFileSync(file, 'utf8')) as TokenRecord;
   } catch {
     throw refuse(SERVICE_ERRORS.tokenInvalid, 'provisioning token record is unreadable', 401);
   }
-  if (rec.serial !== serial) throw refuse(SERVICE_ERRORS.serialNotAllowed, `this token is for another serial, not ${serial}`, 403);
+  if (rec.serial !== serial)
+    throw refuse(SERVICE_ERRORS.serialNotAllowed, `this token is for another serial, not ${serial}`, 403);
   if (rec.usedAt) {
     if (rec.keyFingerprint === keyFingerprint && rec.certPem) return { kind: 'replay', record: rec };
-    throw refuse(SERVICE_ERRORS.tokenUsed, `this token was already used (at ${rec.usedAt}); ask for a new one`, 409);
+    throw refuse(
+      SERVICE_ERRORS.tokenUsed,
+      `this token was already used (at ${rec.usedAt}); ask for a new one`,
+      409,
+    );
   }
-  if (clock.now() >= Date.parse(rec.expiresAt)) throw refuse(SERVICE_ERRORS.tokenExpired, `this token expired at ${rec.expiresAt}; ask for a new one`, 401);
+  if (clock.now() >= Date.parse(rec.expiresAt))
+    throw refuse(
+      SERVICE_ERRORS.tokenExpired,
+      `this token expired at ${rec.expiresAt}; ask for a new one`,
+      401,
+    );
   return { kind: 'new', record: rec };
 }
 
 /** Spends the token, recording the key and certificate it was redeemed for (persisted before the reply). */
-export function markUsed(devDir: string, token: string, rec: TokenRecord, keyFingerprint: string, certPem: string, clock: Clock = systemClock): void {
+export function markUsed(
+  devDir: string,
+  token: string,
+  rec: TokenRecord,
+  keyFingerprint: string,
+  certPem: string,
+  clock: Clock = systemClock,
+): void {
   const used: TokenRecord = { ...rec, usedAt: new Date(clock.now()).toISOString(), keyFingerprint, certPem };
   writeFileAtomic(recordFile(devDir, token), JSON.stringify(used), 0o600);
 }

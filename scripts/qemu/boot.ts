@@ -54,10 +54,16 @@ export interface Guest {
 
 /** Builds (or finds in the cache) the guest image; returns its cache dir. Needs root to build. */
 export function buildImage(arch: GuestArch = 'arm64'): string {
-  const r = spawnSync(join(here, 'image.sh'), [arch], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 30 * 60_000 });
-  if (r.status !== 0) throw new LenscapError('ERR_QEMU_IMAGE', `guest image build failed (exit ${r.status ?? r.signal})`);
+  const r = spawnSync(join(here, 'image.sh'), [arch], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 30 * 60_000,
+  });
+  if (r.status !== 0)
+    throw new LenscapError('ERR_QEMU_IMAGE', `guest image build failed (exit ${r.status ?? r.signal})`);
   const dir = r.stdout.trim().split('\n').pop() ?? '';
-  if (!existsSync(join(dir, 'rootfs.img'))) throw new LenscapError('ERR_QEMU_IMAGE', `image script printed no image dir (${dir})`);
+  if (!existsSync(join(dir, 'rootfs.img')))
+    throw new LenscapError('ERR_QEMU_IMAGE', `image script printed no image dir (${dir})`);
   return dir;
 }
 
@@ -65,27 +71,47 @@ export function qemuArgs(opts: BootOptions): { bin: string; args: string[] } {
   const arch = opts.arch ?? 'arm64';
   const fwd = [
     ...(opts.hostfwd ?? []).map((p) => `hostfwd=tcp:127.0.0.1:${p.host}-:${p.guest}`),
-    ...(opts.guestfwd ?? []).map((p) => `guestfwd=tcp:10.0.2.100:${p.guest}-cmd:${process.execPath} ${join(here, 'pipe-to-port.mjs')} ${p.host}`),
+    ...(opts.guestfwd ?? []).map(
+      (p) =>
+        `guestfwd=tcp:10.0.2.100:${p.guest}-cmd:${process.execPath} ${join(here, 'pipe-to-port.mjs')} ${p.host}`,
+    ),
   ];
-  for (const f of fwd) if (f.includes(',')) throw new LenscapError('ERR_QEMU_ARGS', `forward spec may not contain a comma: ${f}`);
+  for (const f of fwd)
+    if (f.includes(','))
+      throw new LenscapError('ERR_QEMU_ARGS', `forward spec may not contain a comma: ${f}`);
   const common = [
-    '-accel', 'tcg,thread=multi',
-    '-smp', String(opts.smp ?? 2),
-    '-m', String(opts.memMb ?? 1024),
-    '-display', 'none',
-    '-monitor', 'none',
-    '-serial', `file:${opts.consoleLog}`,
+    '-accel',
+    'tcg,thread=multi',
+    '-smp',
+    String(opts.smp ?? 2),
+    '-m',
+    String(opts.memMb ?? 1024),
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-serial',
+    `file:${opts.consoleLog}`,
     '-no-reboot',
-    '-kernel', join(opts.image, 'vmlinuz'),
-    '-initrd', join(opts.image, 'initrd.img'),
-    '-append', `console=${arch === 'arm64' ? 'ttyAMA0' : 'ttyAMA0'} root=/dev/vda rw quiet net.ifnames=0 panic=-1 systemd.show_status=0`,
-    '-drive', `file=${join(opts.image, 'rootfs.img')},format=raw,if=virtio,snapshot=on`,
-    '-netdev', ['user', 'id=n0', 'restrict=on', ...fwd].join(','),
-    '-device', 'virtio-net-pci,netdev=n0,romfile=',
-    '-virtfs', `local,path=${opts.share},mount_tag=hostshare,security_model=none,id=hs`,
-    '-device', 'virtio-rng-pci',
+    '-kernel',
+    join(opts.image, 'vmlinuz'),
+    '-initrd',
+    join(opts.image, 'initrd.img'),
+    '-append',
+    `console=${arch === 'arm64' ? 'ttyAMA0' : 'ttyAMA0'} root=/dev/vda rw quiet net.ifnames=0 panic=-1 systemd.show_status=0`,
+    '-drive',
+    `file=${join(opts.image, 'rootfs.img')},format=raw,if=virtio,snapshot=on`,
+    '-netdev',
+    ['user', 'id=n0', 'restrict=on', ...fwd].join(','),
+    '-device',
+    'virtio-net-pci,netdev=n0,romfile=',
+    '-virtfs',
+    `local,path=${opts.share},mount_tag=hostshare,security_model=none,id=hs`,
+    '-device',
+    'virtio-rng-pci',
   ];
-  if (arch === 'arm64') return { bin: 'qemu-system-aarch64', args: ['-M', 'virt', '-cpu', 'cortex-a53', ...common] };
+  if (arch === 'arm64')
+    return { bin: 'qemu-system-aarch64', args: ['-M', 'virt', '-cpu', 'cortex-a53', ...common] };
   return { bin: 'qemu-system-arm', args: ['-M', 'virt', '-cpu', 'cortex-a15', ...common] };
 }
 
@@ -120,11 +146,17 @@ export function bootGuest(opts: BootOptions): Guest {
       while (Date.now() < deadline) {
         if (existsSync(file)) return file;
         if (exitCode !== undefined) {
-          throw new LenscapError('ERR_QEMU_EXITED', `QEMU exited (${exitCode}) before ${name} appeared${stderr ? `: ${stderr.trim().slice(-500)}` : ''}\nconsole tail:\n${consoleText().slice(-1500)}`);
+          throw new LenscapError(
+            'ERR_QEMU_EXITED',
+            `QEMU exited (${exitCode}) before ${name} appeared${stderr ? `: ${stderr.trim().slice(-500)}` : ''}\nconsole tail:\n${consoleText().slice(-1500)}`,
+          );
         }
         await new Promise((r) => setTimeout(r, 200));
       }
-      throw new LenscapError('ERR_QEMU_TIMEOUT', `${name} did not appear within ${timeoutMs} ms\nconsole tail:\n${consoleText().slice(-1500)}`);
+      throw new LenscapError(
+        'ERR_QEMU_TIMEOUT',
+        `${name} did not appear within ${timeoutMs} ms\nconsole tail:\n${consoleText().slice(-1500)}`,
+      );
     },
     async kill() {
       if (exitCode !== undefined) return;

@@ -51,12 +51,15 @@ export async function missingFullFlowPieces(root: string): Promise<string[]> {
   } catch (err) {
     missing.push(`the dev cloud's startStack() (${firstLine(err)})`);
   }
-  if (!existsSync(join(root, 'drivers')) || !findFile(join(root, 'drivers'), /v4l2/)) missing.push('the v4l2 camera driver (drivers/**/v4l2*)');
+  if (!existsSync(join(root, 'drivers')) || !findFile(join(root, 'drivers'), /v4l2/))
+    missing.push('the v4l2 camera driver (drivers/**/v4l2*)');
   return [...new Set(missing)];
 }
 
 function firstLine(err: unknown): string {
-  return String((err as Error)?.message ?? err).split('\n')[0]!.replace(/ imported from .*/, '');
+  return String((err as Error)?.message ?? err)
+    .split('\n')[0]!
+    .replace(/ imported from .*/, '');
 }
 
 function findFile(dir: string, re: RegExp): boolean {
@@ -89,10 +92,10 @@ type StartStack = (o: { dir: string; broker?: 'aedes' | 'mosquitto' }) => Promis
 async function loadStartStack(): Promise<StartStack> {
   const spec = '../../scripts/dev-cloud/cloud.ts';
   const mod = (await import(spec)) as { startStack?: StartStack };
-  if (typeof mod.startStack !== 'function') throw new Error('scripts/dev-cloud/cloud.ts exports no startStack()');
+  if (typeof mod.startStack !== 'function')
+    throw new Error('scripts/dev-cloud/cloud.ts exports no startStack()');
   return mod.startStack;
 }
-
 
 function portOf(url: string): number {
   const p = Number(new URL(url).port);
@@ -109,7 +112,13 @@ interface PlayResult {
 }
 
 /** GET the FLV with a grant; reads until the first video tag (or the end), counting media bytes. */
-function play(opts: { port: number; serial: string; token: string; ca: string; timeoutMs: number }): Promise<PlayResult> {
+function play(opts: {
+  port: number;
+  serial: string;
+  token: string;
+  ca: string;
+  timeoutMs: number;
+}): Promise<PlayResult> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
     const req = https.get(
@@ -121,7 +130,10 @@ function play(opts: { port: number; serial: string; token: string; ca: string; t
         ca: opts.ca,
         servername: opts.serial,
         // The device certificate names the serial (CN); that is the identity a viewer checks.
-        checkServerIdentity: (_host, cert) => (cert.subject?.CN === opts.serial ? undefined : new Error(`gate cert CN ${cert.subject?.CN} is not ${opts.serial}`)),
+        checkServerIdentity: (_host, cert) =>
+          cert.subject?.CN === opts.serial
+            ? undefined
+            : new Error(`gate cert CN ${cert.subject?.CN} is not ${opts.serial}`),
         timeout: opts.timeoutMs,
       },
       (res) => {
@@ -138,7 +150,13 @@ function play(opts: { port: number; serial: string; token: string; ca: string; t
           if (body.subarray(0, 3).toString('latin1') !== 'FLV') return;
           let off = 13;
           while (off + 11 <= body.length) {
-            if ((body[off]! & 0x1f) === 9) return finish({ status: res.statusCode ?? 0, bodyBytes: body.length, flvBytes: body.length, firstVideoMs: Date.now() - t0 });
+            if ((body[off]! & 0x1f) === 9)
+              return finish({
+                status: res.statusCode ?? 0,
+                bodyBytes: body.length,
+                flvBytes: body.length,
+                firstVideoMs: Date.now() - t0,
+              });
             off += 11 + body.readUIntBE(off + 1, 3) + 4;
           }
         });
@@ -151,7 +169,12 @@ function play(opts: { port: number; serial: string; token: string; ca: string; t
           } catch {
             /* not JSON */
           }
-          finish({ status: res.statusCode ?? 0, bodyBytes: body.length, flvBytes: isFlv ? body.length : 0, ...(reason ? { reason } : {}) });
+          finish({
+            status: res.statusCode ?? 0,
+            bodyBytes: body.length,
+            flvBytes: isFlv ? body.length : 0,
+            ...(reason ? { reason } : {}),
+          });
         });
         res.on('error', reject);
       },
@@ -161,14 +184,20 @@ function play(opts: { port: number; serial: string; token: string; ca: string; t
   });
 }
 
-export async function runFullFlowHost(opts: { root: string; share: string; log: (l: string) => void }): Promise<FullFlowHost> {
+export async function runFullFlowHost(opts: {
+  root: string;
+  share: string;
+  log: (l: string) => void;
+}): Promise<FullFlowHost> {
   const stack = await (await loadStartStack())({ dir: join(opts.share, '..', 'dev-cloud'), broker: 'aedes' });
   const brokerPort = portOf(stack.brokerUrl);
   const provPort = portOf(stack.provisioningUrl);
   const gatePort = await freePort();
   copyFileSync(stack.provisioningCaFile, join(opts.share, 'provisioning-ca.pem'));
   const token = await stack.createToken(SERIAL);
-  opts.log(`dev cloud: broker ${stack.brokerUrl}, provisioning ${stack.provisioningUrl}; guest gate → 127.0.0.1:${gatePort}`);
+  opts.log(
+    `dev cloud: broker ${stack.brokerUrl}, provisioning ${stack.provisioningUrl}; guest gate → 127.0.0.1:${gatePort}`,
+  );
 
   return {
     guestEnv: {
@@ -204,17 +233,36 @@ export async function runFullFlowHost(opts: { root: string; share: string; log: 
 
       const valid = await stack.mintGrant(SERIAL, 'alice', 300);
       const ok = await play({ port: gatePort, serial: SERIAL, token: valid.token, ca, timeoutMs: 120_000 });
-      if (ok.status !== 200 || ok.firstVideoMs === undefined) throw new Error(`valid grant: HTTP ${ok.status}, ${ok.flvBytes} FLV bytes, no video tag`);
-      figures['time to first frame (valid grant request → first FLV video tag, on demand, ms)'] = ok.firstVideoMs;
+      if (ok.status !== 200 || ok.firstVideoMs === undefined)
+        throw new Error(`valid grant: HTTP ${ok.status}, ${ok.flvBytes} FLV bytes, no video tag`);
+      figures['time to first frame (valid grant request → first FLV video tag, on demand, ms)'] =
+        ok.firstVideoMs;
 
       // Misrouted: a real grant, but for another camera (what the mixed-up cache did).
       const misrouted = await stack.mintGrant('CAM-QEMU-OTHER', 'alice', 300);
       const tRefused = Date.now();
-      const bad = await play({ port: gatePort, serial: SERIAL, token: misrouted.token, ca, timeoutMs: 60_000 });
-      if (bad.status !== 403 || bad.flvBytes !== 0) throw new Error(`misrouted grant: HTTP ${bad.status}, ${bad.flvBytes} FLV bytes (want 403, 0)`);
-      figures['misrouted grant'] = `HTTP ${bad.status}, reason ${bad.reason ?? '?'}, 0 media bytes (${bad.bodyBytes} body bytes)`;
-      const event = await waitFor(() => stack.cloud.events().find((e) => e.serial === SERIAL && JSON.stringify(e.event).includes('wrong_audience')), 60_000);
-      if (!event) throw new Error(`no wrong_audience security event from ${SERIAL} at the host broker; got ${JSON.stringify(stack.cloud.events().slice(-3))}`);
+      const bad = await play({
+        port: gatePort,
+        serial: SERIAL,
+        token: misrouted.token,
+        ca,
+        timeoutMs: 60_000,
+      });
+      if (bad.status !== 403 || bad.flvBytes !== 0)
+        throw new Error(`misrouted grant: HTTP ${bad.status}, ${bad.flvBytes} FLV bytes (want 403, 0)`);
+      figures['misrouted grant'] =
+        `HTTP ${bad.status}, reason ${bad.reason ?? '?'}, 0 media bytes (${bad.bodyBytes} body bytes)`;
+      const event = await waitFor(
+        () =>
+          stack.cloud
+            .events()
+            .find((e) => e.serial === SERIAL && JSON.stringify(e.event).includes('wrong_audience')),
+        60_000,
+      );
+      if (!event)
+        throw new Error(
+          `no wrong_audience security event from ${SERIAL} at the host broker; got ${JSON.stringify(stack.cloud.events().slice(-3))}`,
+        );
       figures['refusal event at host broker (ms after the refusal)'] = Date.now() - tRefused;
 
       // SIGTERM through systemd; the camera must say offline at the broker.
@@ -222,7 +270,10 @@ export async function runFullFlowHost(opts: { root: string; share: string; log: 
       writeFileSync(join(share, 'stop-agent'), '');
       await waitForMark(guest, share, 'agent-stopped', 120_000);
       const offline = await waitFor(() => stack.cloud.camera(SERIAL)?.online === false, 60_000);
-      if (!offline) throw new Error(`${SERIAL} still online at the broker after SIGTERM: ${JSON.stringify(stack.cloud.camera(SERIAL))}`);
+      if (!offline)
+        throw new Error(
+          `${SERIAL} still online at the broker after SIGTERM: ${JSON.stringify(stack.cloud.camera(SERIAL))}`,
+        );
       figures['SIGTERM → offline at host broker (ms)'] = Date.now() - tStop;
       await waitForMark(guest, share, 'stage2-done', 120_000);
       return { figures };

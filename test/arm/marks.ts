@@ -25,18 +25,31 @@ function guestFailure(share: string): string | undefined {
 }
 
 /** Waits for a guest mark; fails at once with the guest's own message if the scenario failed. */
-export async function waitForMark(guest: Guest, share: string, name: string, timeoutMs: number): Promise<number> {
+export async function waitForMark(
+  guest: Guest,
+  share: string,
+  name: string,
+  timeoutMs: number,
+): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const t = readMarks(share).get(name);
     if (t !== undefined) return t;
     const failed = guestFailure(share);
     if (failed) throw new Error(`waiting for "${name}": ${failed}`);
-    if (existsSync(join(share, 'scenario.rc'))) throw new Error(`guest scenario ended without "${name}"\n${(existsSync(join(share, 'guest.log')) ? readFileSync(join(share, 'guest.log'), 'utf8') : '').slice(-3000)}`);
-    if (Date.now() > deadline) throw new Error(`guest mark "${name}" not reached in ${timeoutMs} ms\nconsole tail:\n${guest.console().slice(-1500)}`);
+    if (existsSync(join(share, 'scenario.rc')))
+      throw new Error(
+        `guest scenario ended without "${name}"\n${(existsSync(join(share, 'guest.log')) ? readFileSync(join(share, 'guest.log'), 'utf8') : '').slice(-3000)}`,
+      );
+    if (Date.now() > deadline)
+      throw new Error(
+        `guest mark "${name}" not reached in ${timeoutMs} ms\nconsole tail:\n${guest.console().slice(-1500)}`,
+      );
     await Promise.race([guest.exited.then(() => undefined), new Promise((r) => setTimeout(r, 250))]);
     if (guest.proc.exitCode !== null && readMarks(share).get(name) === undefined && !guestFailure(share)) {
-      throw new Error(`QEMU exited (${guest.proc.exitCode}) before "${name}"\nconsole tail:\n${guest.console().slice(-1500)}`);
+      throw new Error(
+        `QEMU exited (${guest.proc.exitCode}) before "${name}"\nconsole tail:\n${guest.console().slice(-1500)}`,
+      );
     }
   }
 }
@@ -73,7 +86,9 @@ export class Phases {
       lines.push('guest marks (guest uptime, s; delta from the previous mark):');
       let prev: number | undefined;
       for (const [name, t] of marks) {
-        lines.push(`  ${name.padEnd(40)} ${t.toFixed(2).padStart(8)}  ${prev === undefined ? '' : `+${(t - prev).toFixed(2)}`}`);
+        lines.push(
+          `  ${name.padEnd(40)} ${t.toFixed(2).padStart(8)}  ${prev === undefined ? '' : `+${(t - prev).toFixed(2)}`}`,
+        );
         prev = t;
       }
     }

@@ -16,7 +16,11 @@ function capture(): CliIo & { stdout: string[]; stderr: string[] } {
 test('`lenscap --help` lists every verb', async () => {
   const io = capture();
   assert.equal(await main(['--help'], io), 0);
-  for (const c of commands) assert.ok(io.stdout.some((l) => l.includes(c.name)), `help lists ${c.name}`);
+  for (const c of commands)
+    assert.ok(
+      io.stdout.some((l) => l.includes(c.name)),
+      `help lists ${c.name}`,
+    );
 });
 
 test('an unknown verb exits 2 with a coded message', async () => {

@@ -70,7 +70,10 @@ test('initial delay after boot is random(0, initialDelayMaxMs); a long outage ne
   assert.equal(first.delayMs, 2500);
   clock.advance(400_000);
   const after = b.next({ kind: 'network' });
-  assert.ok(after.delayMs > 4000 && after.delayMs < 10_000, `long outage widens the window to the initial delay (${after.delayMs})`);
+  assert.ok(
+    after.delayMs > 4000 && after.delayMs < 10_000,
+    `long outage widens the window to the initial delay (${after.delayMs})`,
+  );
 });
 
 test('server busy, quota exceeded, connection rate exceeded: pushed to the upper half of the cap', () => {
@@ -102,12 +105,21 @@ test('not authorized / bad credentials stop with a coded error and retry slowly 
     assert.ok(d.delayMs >= 450_000, `${protocolVersion}/${code}: slow retry ${d.delayMs}`);
   }
   // 3.1.1 code 5 is "not authorized"; under MQTT 5 the number 5 means nothing special
-  const v5 = new Backoff(opts, new ManualClock(0), () => 0.5).next({ kind: 'connack', protocolVersion: 5, code: 5 });
+  const v5 = new Backoff(opts, new ManualClock(0), () => 0.5).next({
+    kind: 'connack',
+    protocolVersion: 5,
+    code: 5,
+  });
   assert.equal(v5.reason, 'backoff');
 });
 
 test('use another server / server moved: followed only when configured and a reference is given', () => {
-  const off = new Backoff(opts, new ManualClock(0), () => 0.5).next({ kind: 'connack', protocolVersion: 5, code: 0x9c, serverReference: 'b2.example:8883' });
+  const off = new Backoff(opts, new ManualClock(0), () => 0.5).next({
+    kind: 'connack',
+    protocolVersion: 5,
+    code: 0x9c,
+    serverReference: 'b2.example:8883',
+  });
   assert.equal(off.reason, 'backoff');
   assert.equal(off.serverReference, undefined);
   const on = new Backoff({ ...opts, followServerReference: true }, new ManualClock(0), () => 0.5);
@@ -122,7 +134,7 @@ test('use another server / server moved: followed only when configured and a ref
 test('a deterministic schedule: same seed, same delays', () => {
   const mk = () => {
     let x = 42;
-    const rnd = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rnd = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const b = new Backoff(opts, new ManualClock(0), rnd);
     return [b.initial().delayMs, ...Array.from({ length: 8 }, () => b.next({ kind: 'network' }).delayMs)];
   };
@@ -132,7 +144,11 @@ test('a deterministic schedule: same seed, same delays', () => {
 test('server references: host, host:port, [v6]:port; anything else ignored', async () => {
   const { parseServerReference } = await import('../../agent/cloud/link.ts');
   assert.deepEqual(parseServerReference('b2.example.com', 8883), { host: 'b2.example.com', port: 8883 });
-  assert.deepEqual(parseServerReference('b2.example.com:9883 b3.example.com', 8883), { host: 'b2.example.com', port: 9883 });
+  assert.deepEqual(parseServerReference('b2.example.com:9883 b3.example.com', 8883), {
+    host: 'b2.example.com',
+    port: 9883,
+  });
   assert.deepEqual(parseServerReference('[::1]:8884', 8883), { host: '::1', port: 8884 });
-  for (const bad of ['', 'mqtt://x', 'x:99999', 'x:0', 'evil.example/path', 'user@host']) assert.equal(parseServerReference(bad, 8883), undefined, bad);
+  for (const bad of ['', 'mqtt://x', 'x:99999', 'x:0', 'evil.example/path', 'user@host'])
+    assert.equal(parseServerReference(bad, 8883), undefined, bad);
 });

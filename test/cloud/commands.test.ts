@@ -21,14 +21,25 @@ function setup(maxBytes = 65536) {
     sendTelemetry: () => ({ sent: true }),
   });
   const events = new MemoryEventSink();
-  const d = createCommandDispatcher({ registry, serial: 'CAM-1', maxBytes, logger: silentLogger(), events, clock });
+  const d = createCommandDispatcher({
+    registry,
+    serial: 'CAM-1',
+    maxBytes,
+    logger: silentLogger(),
+    events,
+    clock,
+  });
   return { registry, d, calls, events };
 }
 const buf = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
 
 test('valid commands reach their handler; replies carry id and status', async () => {
   const { d, calls } = setup();
-  assert.deepEqual(await d.dispatch('privacy', buf({ id: 'a1', enabled: true })), { id: 'a1', status: 'ok', data: { enabled: true } });
+  assert.deepEqual(await d.dispatch('privacy', buf({ id: 'a1', enabled: true })), {
+    id: 'a1',
+    status: 'ok',
+    data: { enabled: true },
+  });
   assert.equal((await d.dispatch('ping', buf({ id: 'a2' })))?.status, 'ok');
   assert.equal((await d.dispatch('binding', buf({ id: 'a3', record: 'aa.bb.cc' })))?.status, 'ok');
   assert.deepEqual(calls, ['privacy:true', 'binding:aa.bb.cc']);
@@ -54,15 +65,38 @@ test('each refusal has a code, a reply, and a command_refused event', async () =
   }
   assert.deepEqual(calls, []);
   assert.equal(events.events.length, cases.length);
-  assert.ok(events.events.every((e) => e.type === 'command_refused' && e.serial === 'CAM-1' && typeof e.reason === 'string'));
+  assert.ok(
+    events.events.every(
+      (e) => e.type === 'command_refused' && e.serial === 'CAM-1' && typeof e.reason === 'string',
+    ),
+  );
 });
 
 test('a handler error becomes an error reply with its code; an unexpected throw a generic one', async () => {
   const registry = new CommandRegistry();
   const { LenscapError } = await import('../../agent/errors.ts');
-  registry.register({ op: 'a', schema: commandEnvelope, handle: () => { throw new LenscapError('ERR_BINDING_ROLLBACK', 'older version'); } });
-  registry.register({ op: 'b', schema: commandEnvelope, handle: () => { throw new TypeError('secret detail'); } });
-  const d = createCommandDispatcher({ registry, serial: 'S', maxBytes: 100, logger: silentLogger(), events: new MemoryEventSink(), clock: new ManualClock(0) });
+  registry.register({
+    op: 'a',
+    schema: commandEnvelope,
+    handle: () => {
+      throw new LenscapError('ERR_BINDING_ROLLBACK', 'older version');
+    },
+  });
+  registry.register({
+    op: 'b',
+    schema: commandEnvelope,
+    handle: () => {
+      throw new TypeError('secret detail');
+    },
+  });
+  const d = createCommandDispatcher({
+    registry,
+    serial: 'S',
+    maxBytes: 100,
+    logger: silentLogger(),
+    events: new MemoryEventSink(),
+    clock: new ManualClock(0),
+  });
   assert.equal((await d.dispatch('a', buf({ id: '1' })))?.error?.code, 'ERR_BINDING_ROLLBACK');
   const r = await d.dispatch('b', buf({ id: '2' }));
   assert.equal(r?.error?.code, 'ERR_COMMAND_FAILED');
@@ -80,9 +114,17 @@ test('duplicate ids do not act twice (QoS 1 redelivery) and get the first reply'
 
 test('registry: ops are named, unique; other services add their own', () => {
   const r = new CommandRegistry();
-  r.register({ op: 'stream.start', schema: commandEnvelope.extend({ grant: z.string() }), handle: () => undefined });
-  assert.throws(() => r.register({ op: 'stream.start', schema: commandEnvelope, handle: () => undefined }), { code: 'ERR_COMMAND_DUPLICATE_OP' });
-  assert.throws(() => r.register({ op: 'a/b', schema: commandEnvelope, handle: () => undefined }), { code: 'ERR_COMMAND_OP_NAME' });
+  r.register({
+    op: 'stream.start',
+    schema: commandEnvelope.extend({ grant: z.string() }),
+    handle: () => undefined,
+  });
+  assert.throws(() => r.register({ op: 'stream.start', schema: commandEnvelope, handle: () => undefined }), {
+    code: 'ERR_COMMAND_DUPLICATE_OP',
+  });
+  assert.throws(() => r.register({ op: 'a/b', schema: commandEnvelope, handle: () => undefined }), {
+    code: 'ERR_COMMAND_OP_NAME',
+  });
   assert.deepEqual(r.ops(), ['stream.start']);
 });
 
@@ -91,7 +133,11 @@ test('property: no payload crashes the dispatcher, and only schema-valid ones re
   await fc.assert(
     fc.asyncProperty(
       fc.constantFrom('ping', 'binding', 'trust', 'privacy', 'telemetry', 'x', 'stream.start'),
-      fc.oneof(fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)), fc.json().map((j) => Buffer.from(j)), fc.object().map((o) => buf(o))),
+      fc.oneof(
+        fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+        fc.json().map((j) => Buffer.from(j)),
+        fc.object().map((o) => buf(o)),
+      ),
       async (op, payload) => {
         const before = calls.length;
         const r = await d.dispatch(op, payload);

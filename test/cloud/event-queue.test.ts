@@ -17,7 +17,14 @@ const ev = (n: number, pad = 0): SecurityEvent => ({
 });
 
 function open(file: string, maxEvents = 10_000, maxBytes = 5 * 1024 * 1024) {
-  return EventQueue.open({ file, serial: 'CAM-1', maxEvents, maxBytes, clock: new ManualClock(1_700_000_000_000), logger: silentLogger() });
+  return EventQueue.open({
+    file,
+    serial: 'CAM-1',
+    maxEvents,
+    maxBytes,
+    clock: new ManualClock(1_700_000_000_000),
+    logger: silentLogger(),
+  });
 }
 
 const collector = () => {
@@ -117,7 +124,11 @@ test('events emitted while a delivery runs are delivered by it, still in order',
   q.emit(ev(emitted++));
   // Each ack is a file write: on a loaded machine this takes a while, so wait for the outcome
   // (bounded) rather than for a fixed time.
-  for (let waited = 0; out.length < 20 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(out, Array.from({ length: 20 }, (_, i) => i));
+  for (let waited = 0; out.length < 20 && waited < 5000; waited += 20)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(
+    out,
+    Array.from({ length: 20 }, (_, i) => i),
+  );
   assert.equal(q.size, 0);
 });

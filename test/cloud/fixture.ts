@@ -104,7 +104,12 @@ export function makeLink(opts: {
 }
 
 /** A raw mqtt.js client with a given certificate (the cloud, or a camera misbehaving). */
-export async function rawClient(url: string, pem: Pem, ca: string, extra: IClientOptions = {}): Promise<MqttClient> {
+export async function rawClient(
+  url: string,
+  pem: Pem,
+  ca: string,
+  extra: IClientOptions = {},
+): Promise<MqttClient> {
   const c = mqtt.connect(url, {
     key: pem.key,
     cert: pem.cert,

@@ -15,7 +15,9 @@ import { collect, makeLink, makePki, rawClient, testConfig, waitFor, writeState 
 test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) => {
   const tmp = makeTempDir('lenscap-aedes-');
   const pki = makePki();
-  const broker: RunningBroker = await startAedesBroker({ tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert } });
+  const broker: RunningBroker = await startAedesBroker({
+    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+  });
   const cfg = testConfig(broker.url, { protocolVersion: 4 });
   const a = makeLink({ serial: 'CAM-A', paths: writeState(`${tmp.dir}/a`, pki, 'CAM-A'), config: cfg });
   registerCoreCommands(a.registry, {
@@ -25,7 +27,10 @@ test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) 
     setPrivacy: () => undefined,
     sendTelemetry: async () => ({ sent: await a.link.publishTelemetry({ cpu: 0.5 }) }),
   });
-  const cloud = await rawClient(broker.url, pki.cloud, pki.ca.cert, { clientId: 'lenscap-cloud-aedes', protocolVersion: 4 });
+  const cloud = await rawClient(broker.url, pki.cloud, pki.ca.cert, {
+    clientId: 'lenscap-cloud-aedes',
+    protocolVersion: 4,
+  });
   t.after(async () => {
     await a.link.stop().catch(() => undefined);
     a.queue.close();
@@ -34,9 +39,18 @@ test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) 
     tmp.cleanup();
   });
   const seen = collect(cloud);
-  await cloud.subscribeAsync(['lenscap/v1/+/state', 'lenscap/v1/+/events', 'lenscap/v1/+/reply/+', 'lenscap/v1/+/telemetry'], { qos: 1 });
+  await cloud.subscribeAsync(
+    ['lenscap/v1/+/state', 'lenscap/v1/+/events', 'lenscap/v1/+/reply/+', 'lenscap/v1/+/telemetry'],
+    { qos: 1 },
+  );
 
-  a.queue.emit({ type: 'grant_refused', at: new Date().toISOString(), serial: 'CAM-A', reason: 'wrong_audience', claimedAud: 'CAM-B' });
+  a.queue.emit({
+    type: 'grant_refused',
+    at: new Date().toISOString(),
+    serial: 'CAM-A',
+    reason: 'wrong_audience',
+    claimedAud: 'CAM-B',
+  });
   a.link.start();
   await a.link.waitOnline(5000);
   // The broker registers the client on its own tick after CONNACK: wait, bounded, for it.
@@ -44,7 +58,11 @@ test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) 
 
   const st = await seen.until(() => seen.got.find((m) => m.topic === 'lenscap/v1/CAM-A/state'));
   assert.equal(JSON.parse(st.payload).online, true);
-  const ev = await seen.until(() => seen.got.find((m) => m.topic === 'lenscap/v1/CAM-A/events'), 5000, 'queued event');
+  const ev = await seen.until(
+    () => seen.got.find((m) => m.topic === 'lenscap/v1/CAM-A/events'),
+    5000,
+    'queued event',
+  );
   assert.equal(JSON.parse(ev.payload).claimedAud, 'CAM-B');
 
   cloud.publish('lenscap/v1/CAM-A/cmd/ping', JSON.stringify({ id: 'p1' }), { qos: 1 });
@@ -57,60 +75,84 @@ test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) 
   assert.equal(JSON.parse(bad.payload).error.code, 'ERR_COMMAND_BAD_JSON');
 
   await a.link.stop();
-  const off = await seen.until(() => seen.got.find((m) => m.topic === 'lenscap/v1/CAM-A/state' && JSON.parse(m.payload).online === false));
+  const off = await seen.until(() =>
+    seen.got.find((m) => m.topic === 'lenscap/v1/CAM-A/state' && JSON.parse(m.payload).online === false),
+  );
   assert.deepEqual(JSON.parse(off.payload), { online: false });
   assert.equal(a.queue.size, 0);
 });
 
-test('aedes refuses an identity (cert CN ≠ client id): coded error, slow retry, no hammering', { timeout: 30_000 }, async (t) => {
-  const tmp = makeTempDir('lenscap-aedes-');
-  const pki = makePki();
-  const broker = await startAedesBroker({ tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert } });
-  // The state dir holds CAM-X's certificate but the link claims to be CAM-Y.
-  const x = makeLink({ serial: 'CAM-Y', paths: writeState(`${tmp.dir}/x`, pki, 'CAM-X'), config: testConfig(broker.url, { protocolVersion: 4 }) });
-  t.after(async () => {
-    await x.link.stop();
-    x.queue.close();
-    await broker.close();
-    tmp.cleanup();
-  });
-  const refused = new Promise<LenscapError>((r) => x.link.once('refused', r));
-  x.link.start();
-  const err = await refused;
-  assert.equal(err.code, 'ERR_CLOUD_NOT_AUTHORIZED');
-  const d = x.link.lastDecision();
-  assert.equal(d?.reason, 'not_authorized');
-  assert.ok((d?.delayMs ?? 0) >= 450_000, `retry in ${d?.delayMs} ms`);
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(x.link.counters().failedAttempts, 1, 'one attempt, then quiet');
-});
+test(
+  'aedes refuses an identity (cert CN ≠ client id): coded error, slow retry, no hammering',
+  { timeout: 30_000 },
+  async (t) => {
+    const tmp = makeTempDir('lenscap-aedes-');
+    const pki = makePki();
+    const broker = await startAedesBroker({
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+    });
+    // The state dir holds CAM-X's certificate but the link claims to be CAM-Y.
+    const x = makeLink({
+      serial: 'CAM-Y',
+      paths: writeState(`${tmp.dir}/x`, pki, 'CAM-X'),
+      config: testConfig(broker.url, { protocolVersion: 4 }),
+    });
+    t.after(async () => {
+      await x.link.stop();
+      x.queue.close();
+      await broker.close();
+      tmp.cleanup();
+    });
+    const refused = new Promise<LenscapError>((r) => x.link.once('refused', r));
+    x.link.start();
+    const err = await refused;
+    assert.equal(err.code, 'ERR_CLOUD_NOT_AUTHORIZED');
+    const d = x.link.lastDecision();
+    assert.equal(d?.reason, 'not_authorized');
+    assert.ok((d?.delayMs ?? 0) >= 450_000, `retry in ${d?.delayMs} ms`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(x.link.counters().failedAttempts, 1, 'one attempt, then quiet');
+  },
+);
 
-test('TLS: only the broker CA from the state dir is trusted, and the server name is checked', { timeout: 30_000 }, async (t) => {
-  const tmp = makeTempDir('lenscap-aedes-');
-  const pki = makePki();
-  const rogue = makePki();
-  // A broker whose certificate comes from another CA (it still accepts our device CA's clients).
-  const evil = await startAedesBroker({ tls: { key: rogue.broker.key, cert: rogue.broker.cert, ca: pki.ca.cert } });
-  const good = await startAedesBroker({ tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert } });
-  const paths = writeState(`${tmp.dir}/a`, pki, 'CAM-A');
-  const toEvil = makeLink({ serial: 'CAM-A', paths, config: testConfig(evil.url, { protocolVersion: 4 }) });
-  const wrongName = makeLink({ serial: 'CAM-A', paths: writeState(`${tmp.dir}/b`, pki, 'CAM-A'), config: testConfig(good.url, { protocolVersion: 4, servername: 'broker.other.example' }) });
-  t.after(async () => {
+test(
+  'TLS: only the broker CA from the state dir is trusted, and the server name is checked',
+  { timeout: 30_000 },
+  async (t) => {
+    const tmp = makeTempDir('lenscap-aedes-');
+    const pki = makePki();
+    const rogue = makePki();
+    // A broker whose certificate comes from another CA (it still accepts our device CA's clients).
+    const evil = await startAedesBroker({
+      tls: { key: rogue.broker.key, cert: rogue.broker.cert, ca: pki.ca.cert },
+    });
+    const good = await startAedesBroker({
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+    });
+    const paths = writeState(`${tmp.dir}/a`, pki, 'CAM-A');
+    const toEvil = makeLink({ serial: 'CAM-A', paths, config: testConfig(evil.url, { protocolVersion: 4 }) });
+    const wrongName = makeLink({
+      serial: 'CAM-A',
+      paths: writeState(`${tmp.dir}/b`, pki, 'CAM-A'),
+      config: testConfig(good.url, { protocolVersion: 4, servername: 'broker.other.example' }),
+    });
+    t.after(async () => {
+      for (const l of [toEvil, wrongName]) {
+        await l.link.stop();
+        l.queue.close();
+      }
+      await evil.close();
+      await good.close();
+      tmp.cleanup();
+    });
+    toEvil.link.start();
+    wrongName.link.start();
+    await new Promise((r) => setTimeout(r, 1500));
     for (const l of [toEvil, wrongName]) {
-      await l.link.stop();
-      l.queue.close();
+      assert.equal(l.link.isOnline(), false);
+      assert.equal(l.link.counters().connects, 0);
+      assert.ok(l.link.counters().failedAttempts >= 1);
     }
-    await evil.close();
-    await good.close();
-    tmp.cleanup();
-  });
-  toEvil.link.start();
-  wrongName.link.start();
-  await new Promise((r) => setTimeout(r, 1500));
-  for (const l of [toEvil, wrongName]) {
-    assert.equal(l.link.isOnline(), false);
-    assert.equal(l.link.counters().connects, 0);
-    assert.ok(l.link.counters().failedAttempts >= 1);
-  }
-  assert.deepEqual(evil.connected(), []);
-});
+    assert.deepEqual(evil.connected(), []);
+  },
+);

@@ -15,7 +15,17 @@ import type { RunningBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import { registerCoreCommands } from '../../agent/cloud/core-commands.ts';
 import { LenscapError } from '../../agent/errors.ts';
 import { systemClock } from '../../agent/clock.ts';
-import { collect, gatedTimers, makeLink, makePki, rawClient, testConfig, waitFor, writeState, type TestLink } from './fixture.ts';
+import {
+  collect,
+  gatedTimers,
+  makeLink,
+  makePki,
+  rawClient,
+  testConfig,
+  waitFor,
+  writeState,
+  type TestLink,
+} from './fixture.ts';
 
 const opt = { ...needs('mosquitto'), timeout: 60_000 };
 
@@ -24,7 +34,12 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
   const pki = makePki();
   const port = await freePort();
   const brokerDir = `${tmp.dir}/broker`;
-  const startBroker = () => startMosquittoBroker({ dir: brokerDir, port, tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert } });
+  const startBroker = () =>
+    startMosquittoBroker({
+      dir: brokerDir,
+      port,
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+    });
   let broker: RunningBroker = await startBroker();
   const url = broker.url;
   const clients: MqttClient[] = [];
@@ -40,18 +55,28 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
   const cloud = await rawClient(url, pki.cloud, pki.ca.cert, { clientId: 'lenscap-cloud-t1' });
   clients.push(cloud);
   const seen = collect(cloud);
-  await cloud.subscribeAsync(['lenscap/v1/+/state', 'lenscap/v1/+/events', 'lenscap/v1/+/reply/+', 'lenscap/v1/+/telemetry'], { qos: 1 });
+  await cloud.subscribeAsync(
+    ['lenscap/v1/+/state', 'lenscap/v1/+/events', 'lenscap/v1/+/reply/+', 'lenscap/v1/+/telemetry'],
+    { qos: 1 },
+  );
 
   const gate = gatedTimers();
   gate.open();
-  const a = makeLink({ serial: 'CAM-A', paths: writeState(`${tmp.dir}/a`, pki, 'CAM-A'), config: testConfig(url), timers: gate.timers, state: () => ({ gate: 'https://cam-a.local:8443' }) });
+  const a = makeLink({
+    serial: 'CAM-A',
+    paths: writeState(`${tmp.dir}/a`, pki, 'CAM-A'),
+    config: testConfig(url),
+    timers: gate.timers,
+    state: () => ({ gate: 'https://cam-a.local:8443' }),
+  });
   links.push(a);
   const privacy: boolean[] = [];
   const bindings: string[] = [];
   registerCoreCommands(a.registry, {
     clock: systemClock,
     acceptBinding: (jws) => {
-      if (jws.startsWith('bad')) throw new LenscapError('ERR_BINDING_SIGNATURE', 'binding record signature does not verify');
+      if (jws.startsWith('bad'))
+        throw new LenscapError('ERR_BINDING_SIGNATURE', 'binding record signature does not verify');
       bindings.push(jws);
       return { version: 2 };
     },
@@ -67,7 +92,14 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
 
   const command = async (serial: string, op: string, body: Record<string, unknown>) => {
     cloud.publish(`lenscap/v1/${serial}/cmd/${op}`, JSON.stringify(body), { qos: 1 });
-    const r = await seen.until(() => seen.got.find((m) => m.topic === `lenscap/v1/${serial}/reply/${op}` && JSON.parse(m.payload).id === body.id), 5000, `reply ${op} ${body.id}`);
+    const r = await seen.until(
+      () =>
+        seen.got.find(
+          (m) => m.topic === `lenscap/v1/${serial}/reply/${op}` && JSON.parse(m.payload).id === body.id,
+        ),
+      5000,
+      `reply ${op} ${body.id}`,
+    );
     return JSON.parse(r.payload);
   };
 
@@ -91,12 +123,20 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     const ping = await command('CAM-A', 'ping', { id: 'p-1' });
     assert.equal(ping.status, 'ok');
     assert.equal(ping.data.pong, true);
-    assert.deepEqual(await command('CAM-A', 'binding', { id: 'b-1', record: 'aaaa.bbbb.cccc' }), { id: 'b-1', status: 'ok', data: { version: 2 } });
+    assert.deepEqual(await command('CAM-A', 'binding', { id: 'b-1', record: 'aaaa.bbbb.cccc' }), {
+      id: 'b-1',
+      status: 'ok',
+      data: { version: 2 },
+    });
     const bad = await command('CAM-A', 'binding', { id: 'b-2', record: 'badd.bbbb.cccc' });
     assert.equal(bad.status, 'error');
     assert.equal(bad.error.code, 'ERR_BINDING_SIGNATURE');
     assert.equal((await command('CAM-A', 'trust', { id: 't-1', bundle: 'xxxx.yyyy.zzzz' })).status, 'ok');
-    assert.deepEqual(await command('CAM-A', 'privacy', { id: 'v-1', enabled: true }), { id: 'v-1', status: 'ok', data: { enabled: true } });
+    assert.deepEqual(await command('CAM-A', 'privacy', { id: 'v-1', enabled: true }), {
+      id: 'v-1',
+      status: 'ok',
+      data: { enabled: true },
+    });
     assert.deepEqual(privacy, [true]);
     const tel = await command('CAM-A', 'telemetry', { id: 'm-1' });
     assert.equal(tel.status, 'ok');
@@ -111,7 +151,12 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     assert.deepEqual(privacy, [true]);
     assert.deepEqual(bindings, ['aaaa.bbbb.cccc']);
     // Refusals are security events on `events`.
-    const ev = await seen.until(() => seen.got.find((m) => m.topic === 'lenscap/v1/CAM-A/events' && JSON.parse(m.payload).reason === 'ERR_COMMAND_UNKNOWN_OP'));
+    const ev = await seen.until(() =>
+      seen.got.find(
+        (m) =>
+          m.topic === 'lenscap/v1/CAM-A/events' && JSON.parse(m.payload).reason === 'ERR_COMMAND_UNKNOWN_OP',
+      ),
+    );
     assert.equal(JSON.parse(ev.payload).type, 'command_refused');
     assert.equal(JSON.parse(ev.payload).source, 'mqtt:selfdestruct');
   });
@@ -142,7 +187,8 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
       else {
         const len = next() % 200;
         p = Buffer.from(Array.from({ length: len }, () => next() % 256));
-        if (i % 3 === 0) p = `{"id":"f${i}","record":"${Buffer.from(p).toString('base64')}","enabled":${i % 2 === 0}}`;
+        if (i % 3 === 0)
+          p = `{"id":"f${i}","record":"${Buffer.from(p).toString('base64')}","enabled":${i % 2 === 0}}`;
       }
       cloud.publish(`lenscap/v1/CAM-A/cmd/${ops[i % ops.length]}`, p, { qos: 0 });
     }
@@ -152,37 +198,65 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     assert.ok(a.link.counters().commandsRefused >= 250, `refused ${a.link.counters().commandsRefused}`);
   });
 
-  await t.test('ACL: camera B can neither read nor write camera A\'s topics', async () => {
+  await t.test("ACL: camera B can neither read nor write camera A's topics", async () => {
     const b = await rawClient(url, pki.device('CAM-B'), pki.ca.cert, { clientId: 'CAM-B' });
     clients.push(b);
     const bSeen = collect(b);
-    const sub = await b.subscribeAsync(['lenscap/v1/CAM-A/#', 'lenscap/v1/+/state', 'lenscap/v1/CAM-B/#'], { qos: 1 });
+    const sub = await b.subscribeAsync(['lenscap/v1/CAM-A/#', 'lenscap/v1/+/state', 'lenscap/v1/CAM-B/#'], {
+      qos: 1,
+    });
     // mosquitto grants the filter but delivers nothing B may not read: check what arrives.
     assert.equal(sub.length, 3);
     const before = a.link.counters().commandsHandled;
     const privacyBefore = privacy.length;
-    await assert.rejects(b.publishAsync('lenscap/v1/CAM-A/cmd/privacy', JSON.stringify({ id: 'evil-1', enabled: false }), { qos: 1 }), (err: { code?: number }) => err.code === 0x87);
-    await assert.rejects(b.publishAsync('lenscap/v1/CAM-A/state', JSON.stringify({ online: false }), { qos: 1, retain: true }), (err: { code?: number }) => err.code === 0x87);
+    await assert.rejects(
+      b.publishAsync('lenscap/v1/CAM-A/cmd/privacy', JSON.stringify({ id: 'evil-1', enabled: false }), {
+        qos: 1,
+      }),
+      (err: { code?: number }) => err.code === 0x87,
+    );
+    await assert.rejects(
+      b.publishAsync('lenscap/v1/CAM-A/state', JSON.stringify({ online: false }), { qos: 1, retain: true }),
+      (err: { code?: number }) => err.code === 0x87,
+    );
     // Traffic on A's topics that B must not see.
     await command('CAM-A', 'ping', { id: 'acl-ping' });
     await new Promise((r) => setTimeout(r, 300));
-    assert.deepEqual(bSeen.got.filter((m) => m.topic.startsWith('lenscap/v1/CAM-A/')), []);
-    assert.equal(a.link.counters().commandsHandled, before + 1, 'only the cloud\'s ping acted');
-    assert.equal(privacy.length, privacyBefore, 'B\'s privacy command never reached A');
+    assert.deepEqual(
+      bSeen.got.filter((m) => m.topic.startsWith('lenscap/v1/CAM-A/')),
+      [],
+    );
+    assert.equal(a.link.counters().commandsHandled, before + 1, "only the cloud's ping acted");
+    assert.equal(privacy.length, privacyBefore, "B's privacy command never reached A");
     const late = await rawClient(url, pki.cloud, pki.ca.cert, { clientId: 'lenscap-cloud-acl' });
     clients.push(late);
     const l = collect(late);
     await late.subscribeAsync('lenscap/v1/CAM-A/state', { qos: 1 });
-    assert.equal(JSON.parse((await l.until(() => l.got[0])).payload).online, true, 'B could not overwrite A\'s state');
+    assert.equal(
+      JSON.parse((await l.until(() => l.got[0])).payload).online,
+      true,
+      "B could not overwrite A's state",
+    );
     late.end(true);
     b.end(true);
   });
 
   await t.test('last will: a SIGKILLed agent process shows offline', async () => {
     writeState(`${tmp.dir}/c`, pki, 'CAM-C');
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./agent-link-child.ts', import.meta.url)), `${tmp.dir}/c`, url, 'CAM-C'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./agent-link-child.ts', import.meta.url)),
+        `${tmp.dir}/c`,
+        url,
+        'CAM-C',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     t.after(() => void (child.exitCode === null && child.kill('SIGKILL')));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('child did not come online')), 15_000);
@@ -193,34 +267,62 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
         }
       });
     });
-    await seen.until(() => seen.got.find((m) => m.topic === 'lenscap/v1/CAM-C/state' && JSON.parse(m.payload).online === true));
+    await seen.until(() =>
+      seen.got.find((m) => m.topic === 'lenscap/v1/CAM-C/state' && JSON.parse(m.payload).online === true),
+    );
     child.kill('SIGKILL');
-    const will = await seen.until(() => seen.got.find((m) => m.topic === 'lenscap/v1/CAM-C/state' && JSON.parse(m.payload).online === false), 5000, 'last will');
+    const will = await seen.until(
+      () =>
+        seen.got.find((m) => m.topic === 'lenscap/v1/CAM-C/state' && JSON.parse(m.payload).online === false),
+      5000,
+      'last will',
+    );
     assert.deepEqual(JSON.parse(will.payload), { online: false });
   });
 
-  await t.test('broker restart: link comes back, events queued during the outage are delivered in order', async () => {
-    gate.close();
-    const offline = new Promise<void>((r) => a.link.once('offline', () => r()));
-    await broker.close();
-    await offline;
-    for (let i = 0; i < 40; i++) a.queue.emit({ type: 'grant_refused', at: new Date().toISOString(), serial: 'CAM-A', reason: 'expired', data: { n: i } });
-    assert.ok(a.queue.size >= 40);
-    broker = await startBroker();
-    const cloud2 = await rawClient(url, pki.cloud, pki.ca.cert, { clientId: 'lenscap-cloud-t2' });
-    clients.push(cloud2);
-    const s2 = collect(cloud2);
-    await cloud2.subscribeAsync(['lenscap/v1/CAM-A/events', 'lenscap/v1/CAM-A/state'], { qos: 1 });
-    gate.open();
-    await a.link.waitOnline(10_000);
-    const got = await s2.until(() => {
-      const ns = s2.got.filter((m) => m.topic.endsWith('/events')).map((m) => JSON.parse(m.payload)).filter((e) => e.type === 'grant_refused').map((e) => e.data.n);
-      return ns.length >= 40 ? ns : undefined;
-    }, 10_000, '40 events');
-    assert.deepEqual(got, Array.from({ length: 40 }, (_, i) => i));
-    await waitFor(() => a.queue.size === 0, 3000, 'queue empty after acks');
-    assert.ok(a.link.counters().reconnects >= 1);
-  });
+  await t.test(
+    'broker restart: link comes back, events queued during the outage are delivered in order',
+    async () => {
+      gate.close();
+      const offline = new Promise<void>((r) => a.link.once('offline', () => r()));
+      await broker.close();
+      await offline;
+      for (let i = 0; i < 40; i++)
+        a.queue.emit({
+          type: 'grant_refused',
+          at: new Date().toISOString(),
+          serial: 'CAM-A',
+          reason: 'expired',
+          data: { n: i },
+        });
+      assert.ok(a.queue.size >= 40);
+      broker = await startBroker();
+      const cloud2 = await rawClient(url, pki.cloud, pki.ca.cert, { clientId: 'lenscap-cloud-t2' });
+      clients.push(cloud2);
+      const s2 = collect(cloud2);
+      await cloud2.subscribeAsync(['lenscap/v1/CAM-A/events', 'lenscap/v1/CAM-A/state'], { qos: 1 });
+      gate.open();
+      await a.link.waitOnline(10_000);
+      const got = await s2.until(
+        () => {
+          const ns = s2.got
+            .filter((m) => m.topic.endsWith('/events'))
+            .map((m) => JSON.parse(m.payload))
+            .filter((e) => e.type === 'grant_refused')
+            .map((e) => e.data.n);
+          return ns.length >= 40 ? ns : undefined;
+        },
+        10_000,
+        '40 events',
+      );
+      assert.deepEqual(
+        got,
+        Array.from({ length: 40 }, (_, i) => i),
+      );
+      await waitFor(() => a.queue.size === 0, 3000, 'queue empty after acks');
+      assert.ok(a.link.counters().reconnects >= 1);
+    },
+  );
 
   await t.test('stop publishes {"online":false} before closing', async () => {
     const late = await rawClient(url, pki.cloud, pki.ca.cert, { clientId: 'lenscap-cloud-stop' });
@@ -237,6 +339,13 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
 test('docs/mosquitto-acl.conf holds the same rules the tested broker enforces', async () => {
   const { readFileSync } = await import('node:fs');
   const { mosquittoAcl } = await import('../../scripts/dev-cloud/broker-mosquitto.ts');
-  const rules = (text: string) => text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  assert.deepEqual(rules(readFileSync(new URL('../../docs/mosquitto-acl.conf', import.meta.url), 'utf8')), rules(mosquittoAcl()));
+  const rules = (text: string) =>
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+  assert.deepEqual(
+    rules(readFileSync(new URL('../../docs/mosquitto-acl.conf', import.meta.url), 'utf8')),
+    rules(mosquittoAcl()),
+  );
 });

@@ -54,7 +54,14 @@ test('file values and LENSCAP_* overrides are applied, one key each', (t) => {
 test('errors name the key path, what was expected and what was found — all at once', (t) => {
   const { dir, cleanup } = makeTempDir();
   t.after(cleanup);
-  const file = writeConfig(dir, JSON.stringify({ gate: { port: 'eighty', bogus: 1 }, cloud: { url: 'http://broker' }, grants: { algorithms: ['HS256'] } }));
+  const file = writeConfig(
+    dir,
+    JSON.stringify({
+      gate: { port: 'eighty', bogus: 1 },
+      cloud: { url: 'http://broker' },
+      grants: { algorithms: ['HS256'] },
+    }),
+  );
   const err = configError(() => loadConfig(file, {}));
   assert.equal(err.code, 'ERR_CONFIG_INVALID');
   assert.match(err.message, /gate\.port: expected number, received string \(found "eighty"\)/);

@@ -50,7 +50,8 @@ test('sysfs LED: a failing write is reported, never thrown; names cannot escape 
     const led = createSysfsLed({ name: 'missing', sysfsRoot: dir, onError: (e) => errors.push(e) });
     led.set(true);
     assert.equal(errors.length, 1);
-    for (const bad of ['../x', '..', 'a/b', '.hidden', '']) assert.throws(() => createSysfsLed({ name: bad, sysfsRoot: dir }));
+    for (const bad of ['../x', '..', 'a/b', '.hidden', ''])
+      assert.throws(() => createSysfsLed({ name: bad, sysfsRoot: dir }));
     assert.throws(() => createStatusLed({ driver: 'sysfs', sysfsRoot: dir }));
     const none = createStatusLed({ driver: 'none', sysfsRoot: dir });
     none.set(true);

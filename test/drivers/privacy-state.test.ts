@@ -80,7 +80,14 @@ test('privacy state: config, cloud and switch; the switch wins; change events an
     const value = join(tmp.dir, 'value');
     writeFileSync(value, '0');
     const events = new MemoryEventSink();
-    const p = createPrivacyState({ initial: false, hardware: createGpioSwitch({ path: value, pollMs: 20 }), serial: 'CAM-0001', clock: new ManualClock(0), logger: silentLogger(), events });
+    const p = createPrivacyState({
+      initial: false,
+      hardware: createGpioSwitch({ path: value, pollMs: 20 }),
+      serial: 'CAM-0001',
+      clock: new ManualClock(0),
+      logger: silentLogger(),
+      events,
+    });
     const changes: boolean[] = [];
     p.on('change', (on: boolean) => changes.push(on));
     p.start();
@@ -90,14 +97,24 @@ test('privacy state: config, cloud and switch; the switch wins; change events an
     writeFileSync(value, '1');
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(p.isOn(), true);
-    assert.deepEqual(p.set(false), { enabled: true, heldBySwitch: true }, 'the cloud cannot turn privacy off while the switch is on');
+    assert.deepEqual(
+      p.set(false),
+      { enabled: true, heldBySwitch: true },
+      'the cloud cannot turn privacy off while the switch is on',
+    );
     writeFileSync(value, '0');
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(p.isOn(), false);
     p.stop();
     assert.deepEqual(changes, [true, false, true, false]);
     assert.equal(events.events.filter((e) => e.type === 'privacy_changed').length, 4);
-    const fromConfig = createPrivacyState({ initial: true, hardware: createPrivacySwitch({ driver: 'none', activeLow: false, pollMs: 100 }), serial: 'CAM-0001', clock: new ManualClock(0), logger: silentLogger() });
+    const fromConfig = createPrivacyState({
+      initial: true,
+      hardware: createPrivacySwitch({ driver: 'none', activeLow: false, pollMs: 100 }),
+      serial: 'CAM-0001',
+      clock: new ManualClock(0),
+      logger: silentLogger(),
+    });
     assert.equal(fromConfig.isOn(), true);
   } finally {
     tmp.cleanup();

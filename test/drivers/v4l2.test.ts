@@ -7,7 +7,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { captureDevices, createV4l2Driver, isEncoderNode, listVideoDevices, parseFfmpegFormats, selectMode, v4l2Args } from '../../drivers/camera/v4l2.ts';
+import {
+  captureDevices,
+  createV4l2Driver,
+  isEncoderNode,
+  listVideoDevices,
+  parseFfmpegFormats,
+  selectMode,
+  v4l2Args,
+} from '../../drivers/camera/v4l2.ts';
 import { gopFrames } from '../../drivers/camera/encoder.ts';
 import { CameraError, type CameraRequest, type Runner } from '../../drivers/camera/types.ts';
 import { makeTempDir } from '../support/tmp.ts';
@@ -24,14 +32,26 @@ const VIVID = `
 [video4linux2,v4l2 @ 0x2] Raw       :     yuyv422 :           YUYV 4:2:2 : {16-1920, 2}x{16-1080, 2}
 [video4linux2,v4l2 @ 0x2] Raw       :     yuv420p :     Planar YUV 4:2:0 : {16-1920, 2}x{16-1080, 2}`;
 
-const req: CameraRequest = { device: '/dev/video0', width: 640, height: 480, fps: 15, gopSeconds: 1, bitrateKbps: 1500, label: 'x', color: 'white' };
+const req: CameraRequest = {
+  device: '/dev/video0',
+  width: 640,
+  height: 480,
+  fps: 15,
+  gopSeconds: 1,
+  bitrateKbps: 1500,
+  label: 'x',
+  color: 'white',
+};
 
 test('parses discrete and stepwise formats, including descriptions with colons', () => {
   const usb = parseFfmpegFormats(USB_CAM);
-  assert.deepEqual(usb.map((f) => [f.format, f.compressed, f.sizes]), [
-    ['mjpeg', true, ['1280x720', '640x480', '320x240']],
-    ['yuyv422', false, ['640x480', '320x240']],
-  ]);
+  assert.deepEqual(
+    usb.map((f) => [f.format, f.compressed, f.sizes]),
+    [
+      ['mjpeg', true, ['1280x720', '640x480', '320x240']],
+      ['yuyv422', false, ['640x480', '320x240']],
+    ],
+  );
   const vivid = parseFfmpegFormats(VIVID);
   assert.equal(vivid.length, 2);
   assert.deepEqual(vivid[0]!.stepwise, { minW: 16, maxW: 1920, minH: 16, maxH: 1080 });
@@ -42,13 +62,27 @@ test('mode selection: native H.264 is copied as is', () => {
   const m = selectMode(parseFfmpegFormats(H264_CAM), req, { m2mEncoder: true });
   assert.deepEqual(m, { inputFormat: 'h264', encoder: 'copy' });
   const a = v4l2Args(req, m);
-  assert.deepEqual(a.input, ['-f', 'v4l2', '-input_format', 'h264', '-video_size', '640x480', '-framerate', '15', '-i', '/dev/video0']);
+  assert.deepEqual(a.input, [
+    '-f',
+    'v4l2',
+    '-input_format',
+    'h264',
+    '-video_size',
+    '640x480',
+    '-framerate',
+    '15',
+    '-i',
+    '/dev/video0',
+  ]);
   assert.deepEqual(a.video, ['-c:v', 'copy']);
 });
 
 test('mode selection: MJPEG through the hardware encoder when the board has one, else libx264', () => {
   const formats = parseFfmpegFormats(USB_CAM);
-  assert.deepEqual(selectMode(formats, req, { m2mEncoder: true }), { inputFormat: 'mjpeg', encoder: 'h264_v4l2m2m' });
+  assert.deepEqual(selectMode(formats, req, { m2mEncoder: true }), {
+    inputFormat: 'mjpeg',
+    encoder: 'h264_v4l2m2m',
+  });
   const sw = selectMode(formats, req, { m2mEncoder: false });
   assert.deepEqual(sw, { inputFormat: 'mjpeg', encoder: 'libx264' });
   const v = v4l2Args(req, sw).video;
@@ -62,9 +96,18 @@ test('mode selection: MJPEG through the hardware encoder when the board has one,
 });
 
 test('mode selection: stepwise sizes, raw fallback, and an unsupported size is a coded error', () => {
-  assert.deepEqual(selectMode(parseFfmpegFormats(VIVID), { width: 320, height: 180 }, { m2mEncoder: false }), { inputFormat: 'yuyv422', encoder: 'libx264' });
-  assert.throws(() => selectMode(parseFfmpegFormats(USB_CAM), { width: 1920, height: 1080 }, { m2mEncoder: false }), (e: unknown) => e instanceof CameraError && e.code === 'ERR_CAMERA_MODE_UNSUPPORTED');
-  assert.throws(() => selectMode([], req, { m2mEncoder: false }), (e: unknown) => e instanceof CameraError && e.code === 'ERR_CAMERA_MODE_UNSUPPORTED');
+  assert.deepEqual(
+    selectMode(parseFfmpegFormats(VIVID), { width: 320, height: 180 }, { m2mEncoder: false }),
+    { inputFormat: 'yuyv422', encoder: 'libx264' },
+  );
+  assert.throws(
+    () => selectMode(parseFfmpegFormats(USB_CAM), { width: 1920, height: 1080 }, { m2mEncoder: false }),
+    (e: unknown) => e instanceof CameraError && e.code === 'ERR_CAMERA_MODE_UNSUPPORTED',
+  );
+  assert.throws(
+    () => selectMode([], req, { m2mEncoder: false }),
+    (e: unknown) => e instanceof CameraError && e.code === 'ERR_CAMERA_MODE_UNSUPPORTED',
+  );
 });
 
 test('GOP is never longer than 2 s whatever is asked', () => {
@@ -77,15 +120,29 @@ test('discovery through a fake sysfs tree: capture nodes vs codec nodes', () => 
   const { dir, cleanup } = makeTempDir('lenscap-v4l2-');
   try {
     const cls = join(dir, 'class', 'video4linux');
-    for (const [n, name] of [['video0', 'UVC Camera (046d:0825)'], ['video10', 'bcm2835-codec-encode'], ['video2', 'vivid-000-vid-cap'], ['video11', 'bcm2835-codec-isp']] as const) {
+    for (const [n, name] of [
+      ['video0', 'UVC Camera (046d:0825)'],
+      ['video10', 'bcm2835-codec-encode'],
+      ['video2', 'vivid-000-vid-cap'],
+      ['video11', 'bcm2835-codec-isp'],
+    ] as const) {
       mkdirSync(join(cls, n), { recursive: true });
       writeFileSync(join(cls, n, 'name'), `${name}\n`);
     }
     mkdirSync(join(cls, 'v4l-subdev0'), { recursive: true });
     const devs = listVideoDevices(dir, '/dev');
-    assert.deepEqual(devs.map((d) => d.path), ['/dev/video0', '/dev/video2', '/dev/video10', '/dev/video11']);
-    assert.deepEqual(captureDevices(devs).map((d) => d.path), ['/dev/video0', '/dev/video2']);
-    assert.deepEqual(devs.filter(isEncoderNode).map((d) => d.name), ['bcm2835-codec-encode']);
+    assert.deepEqual(
+      devs.map((d) => d.path),
+      ['/dev/video0', '/dev/video2', '/dev/video10', '/dev/video11'],
+    );
+    assert.deepEqual(
+      captureDevices(devs).map((d) => d.path),
+      ['/dev/video0', '/dev/video2'],
+    );
+    assert.deepEqual(
+      devs.filter(isEncoderNode).map((d) => d.name),
+      ['bcm2835-codec-encode'],
+    );
     assert.deepEqual(listVideoDevices(join(dir, 'nowhere')), []);
   } finally {
     cleanup();
@@ -101,13 +158,32 @@ function fakeRunner(out: string, calls: string[][] = []): Runner {
 
 test('driver: probes with ffmpeg (no shell), returns args, or a coded error per failure', async () => {
   const calls: string[][] = [];
-  const d = createV4l2Driver({ ffmpegPath: '/usr/bin/ffmpeg', runner: fakeRunner(USB_CAM, calls), m2mEncoder: false, exists: () => true });
+  const d = createV4l2Driver({
+    ffmpegPath: '/usr/bin/ffmpeg',
+    runner: fakeRunner(USB_CAM, calls),
+    m2mEncoder: false,
+    exists: () => true,
+  });
   const args = await d.prepare(req);
-  assert.deepEqual(calls[0], ['/usr/bin/ffmpeg', '-hide_banner', '-f', 'v4l2', '-list_formats', 'all', '-i', '/dev/video0']);
+  assert.deepEqual(calls[0], [
+    '/usr/bin/ffmpeg',
+    '-hide_banner',
+    '-f',
+    'v4l2',
+    '-list_formats',
+    'all',
+    '-i',
+    '/dev/video0',
+  ]);
   assert.match(args.describe, /mjpeg 640x480@15 libx264/);
 
   const code = async (opts: { out: string; exists: boolean }) => {
-    const drv = createV4l2Driver({ ffmpegPath: 'ffmpeg', runner: fakeRunner(opts.out), m2mEncoder: false, exists: () => opts.exists });
+    const drv = createV4l2Driver({
+      ffmpegPath: 'ffmpeg',
+      runner: fakeRunner(opts.out),
+      m2mEncoder: false,
+      exists: () => opts.exists,
+    });
     try {
       await drv.prepare(req);
       return 'resolved';
@@ -116,8 +192,20 @@ test('driver: probes with ffmpeg (no shell), returns args, or a coded error per 
     }
   };
   assert.equal(await code({ out: '', exists: false }), 'ERR_CAMERA_MISSING');
-  assert.equal(await code({ out: '[video4linux2,v4l2 @ 0x1] ioctl(VIDIOC_STREAMON): Device or resource busy', exists: true }), 'ERR_CAMERA_BUSY');
-  assert.equal(await code({ out: '/dev/video0: No such file or directory', exists: true }), 'ERR_CAMERA_MISSING');
+  assert.equal(
+    await code({
+      out: '[video4linux2,v4l2 @ 0x1] ioctl(VIDIOC_STREAMON): Device or resource busy',
+      exists: true,
+    }),
+    'ERR_CAMERA_BUSY',
+  );
+  assert.equal(
+    await code({ out: '/dev/video0: No such file or directory', exists: true }),
+    'ERR_CAMERA_MISSING',
+  );
   assert.equal(await code({ out: 'Not a video capture device.', exists: true }), 'ERR_CAMERA_PROBE');
-  assert.equal(await code({ out: H264_CAM.replace(/640x480/g, '800x600'), exists: true }), 'ERR_CAMERA_MODE_UNSUPPORTED');
+  assert.equal(
+    await code({ out: H264_CAM.replace(/640x480/g, '800x600'), exists: true }),
+    'ERR_CAMERA_MODE_UNSUPPORTED',
+  );
 });

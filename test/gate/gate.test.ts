@@ -60,18 +60,83 @@ test('refusals carry 0 FLV body bytes, each with its reason', async (t) => {
   const first = FlvClient.http({ url: m.url(), headers: bearer(used) });
   await first.waitForKeyframe(8000);
   first.close();
-  const rows: Array<{ name: string; make: () => FlvClient; status: number; error: string; setup?: () => void; teardown?: () => void }> = [
+  const rows: Array<{
+    name: string;
+    make: () => FlvClient;
+    status: number;
+    error: string;
+    setup?: () => void;
+    teardown?: () => void;
+  }> = [
     { name: 'no grant', make: () => FlvClient.http({ url: m.url() }), status: 401, error: 'missing' },
-    { name: 'garbage', make: () => FlvClient.http({ url: m.url(), headers: bearer('garbage.garbage.garbage') }), status: 401, error: 'malformed' },
-    { name: 'not a Bearer header', make: () => FlvClient.http({ url: m.url(), headers: { authorization: `Basic ${m.f.mint()}` } }), status: 401, error: 'malformed' },
-    { name: 'grant for another serial', make: () => FlvClient.http({ url: m.url(), headers: bearer(m.f.mint({ serial: 'CAM-0002' })) }), status: 403, error: 'wrong_audience' },
-    { name: 'valid grant, path of another serial', make: () => FlvClient.http({ url: m.url('CAM-0002'), headers: bearer(m.f.mint()) }), status: 403, error: 'wrong_audience' },
-    { name: 'expired', make: () => FlvClient.http({ url: m.url(), headers: bearer(m.f.mint({ now: Date.now() / 1000 - 400, ttlSeconds: 300 })) }), status: 403, error: 'expired' },
-    { name: 'replayed', make: () => FlvClient.http({ url: m.url(), headers: bearer(used) }), status: 403, error: 'replayed' },
-    { name: 'viewer not bound', make: () => FlvClient.http({ url: m.url(), headers: bearer(m.f.mint({ viewer: 'mallory' })) }), status: 403, error: 'viewer_not_bound' },
-    { name: 'push grant used to view', make: () => FlvClient.http({ url: m.url(), headers: bearer(m.f.mint({ relay: 'rtmp://127.0.0.1:1/live/CAM-0001' })) }), status: 403, error: 'scope_not_allowed' },
-    { name: 'query token when disallowed', make: () => FlvClient.http({ url: `${m.url()}?grant=${m.f.mint()}` }), status: 401, error: 'missing' },
-    { name: 'WebSocket without a grant', make: () => FlvClient.ws({ url: m.url().replace('http:', 'ws:') }), status: 401, error: 'missing' },
+    {
+      name: 'garbage',
+      make: () => FlvClient.http({ url: m.url(), headers: bearer('garbage.garbage.garbage') }),
+      status: 401,
+      error: 'malformed',
+    },
+    {
+      name: 'not a Bearer header',
+      make: () => FlvClient.http({ url: m.url(), headers: { authorization: `Basic ${m.f.mint()}` } }),
+      status: 401,
+      error: 'malformed',
+    },
+    {
+      name: 'grant for another serial',
+      make: () => FlvClient.http({ url: m.url(), headers: bearer(m.f.mint({ serial: 'CAM-0002' })) }),
+      status: 403,
+      error: 'wrong_audience',
+    },
+    {
+      name: 'valid grant, path of another serial',
+      make: () => FlvClient.http({ url: m.url('CAM-0002'), headers: bearer(m.f.mint()) }),
+      status: 403,
+      error: 'wrong_audience',
+    },
+    {
+      name: 'expired',
+      make: () =>
+        FlvClient.http({
+          url: m.url(),
+          headers: bearer(m.f.mint({ now: Date.now() / 1000 - 400, ttlSeconds: 300 })),
+        }),
+      status: 403,
+      error: 'expired',
+    },
+    {
+      name: 'replayed',
+      make: () => FlvClient.http({ url: m.url(), headers: bearer(used) }),
+      status: 403,
+      error: 'replayed',
+    },
+    {
+      name: 'viewer not bound',
+      make: () => FlvClient.http({ url: m.url(), headers: bearer(m.f.mint({ viewer: 'mallory' })) }),
+      status: 403,
+      error: 'viewer_not_bound',
+    },
+    {
+      name: 'push grant used to view',
+      make: () =>
+        FlvClient.http({
+          url: m.url(),
+          headers: bearer(m.f.mint({ relay: 'rtmp://127.0.0.1:1/live/CAM-0001' })),
+        }),
+      status: 403,
+      error: 'scope_not_allowed',
+    },
+    {
+      name: 'query token when disallowed',
+      make: () => FlvClient.http({ url: `${m.url()}?grant=${m.f.mint()}` }),
+      status: 401,
+      error: 'missing',
+    },
+    {
+      name: 'WebSocket without a grant',
+      make: () => FlvClient.ws({ url: m.url().replace('http:', 'ws:') }),
+      status: 401,
+      error: 'missing',
+    },
     {
       name: 'privacy on',
       make: () => FlvClient.http({ url: m.url(), headers: bearer(m.f.mint()) }),
@@ -94,7 +159,16 @@ test('refusals carry 0 FLV body bytes, each with its reason', async (t) => {
     });
   }
   const events = m.f.events.events.filter((e) => e.type === 'grant_refused').map((e) => e.reason);
-  for (const r of ['missing', 'malformed', 'wrong_audience', 'expired', 'replayed', 'viewer_not_bound', 'privacy_mode']) assert.ok(events.includes(r), `security event for ${r}`);
+  for (const r of [
+    'missing',
+    'malformed',
+    'wrong_audience',
+    'expired',
+    'replayed',
+    'viewer_not_bound',
+    'privacy_mode',
+  ])
+    assert.ok(events.includes(r), `security event for ${r}`);
 });
 
 test('the query token is accepted only when allowed', async () => {
@@ -107,7 +181,7 @@ test('the query token is accepted only when allowed', async () => {
   }
 });
 
-test('a session is cut within 1 s of its grant\'s exp', async () => {
+test("a session is cut within 1 s of its grant's exp", async () => {
   const minted = Date.now() / 1000;
   const token = m.f.mint({ ttlSeconds: 2, now: minted });
   const exp = Math.floor(minted) + 2;
@@ -165,7 +239,10 @@ test('POST and WebSocket publish attempts are refused and never reach the hub', 
   const onPublish = () => published++;
   m.stream.hub.on('publish', onPublish);
   const refusedBefore = m.stream.hub.counters.publishRefused;
-  const flv = Buffer.concat([Buffer.from('FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00', 'latin1'), Buffer.alloc(64)]);
+  const flv = Buffer.concat([
+    Buffer.from('FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00', 'latin1'),
+    Buffer.alloc(64),
+  ]);
   const post = FlvClient.http({ url: m.url(), method: 'POST', headers: bearer(m.f.mint()), body: flv });
   const r = await post.waitClosed();
   assert.equal(r.status, 405);
@@ -177,7 +254,14 @@ test('POST and WebSocket publish attempts are refused and never reach the hub', 
   }
   const put = FlvClient.http({ url: m.url(), method: 'PUT', headers: bearer(m.f.mint()), body: flv });
   assert.equal((await put.waitClosed()).status, 405);
-  for (const path of ['/', '/live/CAM-0001', '/api/v1/streams', '/admin/', '/live/CAM-0001.flv/x', '/live/CAM-0001.m3u8']) {
+  for (const path of [
+    '/',
+    '/live/CAM-0001',
+    '/api/v1/streams',
+    '/admin/',
+    '/live/CAM-0001.flv/x',
+    '/live/CAM-0001.m3u8',
+  ]) {
     const c = FlvClient.http({ url: `${m.gate.url}${path}`, headers: bearer(m.f.mint()) });
     const cr = await c.waitClosed();
     assert.equal(cr.status, 404, path);
@@ -190,12 +274,24 @@ test('POST and WebSocket publish attempts are refused and never reach the hub', 
 
 test('CORS preflight is answered only for configured origins', async () => {
   const g = await m.makeGate({ viewerOrigins: ['https://viewer.example'] });
-  const ok = FlvClient.http({ url: `${g.url}/live/CAM-0001.flv`, method: 'OPTIONS', headers: { origin: 'https://viewer.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+  const ok = FlvClient.http({
+    url: `${g.url}/live/CAM-0001.flv`,
+    method: 'OPTIONS',
+    headers: {
+      origin: 'https://viewer.example',
+      'access-control-request-method': 'GET',
+      'access-control-request-headers': 'authorization',
+    },
+  });
   const r = await ok.waitClosed();
   assert.equal(r.status, 204);
   assert.equal(r.headers['access-control-allow-origin'], 'https://viewer.example');
   assert.match(r.headers['access-control-allow-headers'] ?? '', /Authorization/i);
-  const bad = FlvClient.http({ url: `${g.url}/live/CAM-0001.flv`, method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } });
+  const bad = FlvClient.http({
+    url: `${g.url}/live/CAM-0001.flv`,
+    method: 'OPTIONS',
+    headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' },
+  });
   const br = await bad.waitClosed();
   assert.equal(br.status, 403);
   assert.equal(br.headers['access-control-allow-origin'], undefined);
@@ -231,7 +327,11 @@ test('ffmpeg killed mid-stream: the pipeline comes back and viewers rejoin', asy
     assert.notEqual(m.stream.capturePid(), pid);
     // The viewer still attached keeps receiving the new run's frames.
     const before = c.result.parser.tags.length;
-    await c.waitFor((r) => r.parser.tags.slice(before).some((t) => t.frameType === 1), 8000, 'a keyframe after restart');
+    await c.waitFor(
+      (r) => r.parser.tags.slice(before).some((t) => t.frameType === 1),
+      8000,
+      'a keyframe after restart',
+    );
   } finally {
     c.close();
   }
@@ -257,13 +357,32 @@ test('the hub itself: a local RTMP player gets no media, a publisher without the
   const base = `rtmp://127.0.0.1:${hub.rtmpPort}/live/CAM-0001`;
   const playBefore = hub.counters.playRefused;
   const pubBefore = hub.counters.publishRefused;
-  const run = (args: string[]) => new Promise<{ code: number | null; out: string }>((resolve) => {
-    execFile('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', ...args], { timeout: 15_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }));
-  });
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      execFile(
+        'ffmpeg',
+        ['-hide_banner', '-nostdin', '-loglevel', 'error', ...args],
+        { timeout: 15_000 },
+        (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }),
+      );
+    });
   const play = await run(['-rw_timeout', '3000000', '-i', base, '-t', '1', '-f', 'null', '-']);
   assert.notEqual(play.code, 0, 'a native RTMP play does not get a stream');
   assert.ok(hub.counters.playRefused > playBefore);
-  const pub = await run(['-re', '-f', 'lavfi', '-i', 'testsrc2=size=64x64:rate=5', '-t', '2', '-c:v', 'libx264', '-f', 'flv', `${base}?k=wrong`]);
+  const pub = await run([
+    '-re',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=64x64:rate=5',
+    '-t',
+    '2',
+    '-c:v',
+    'libx264',
+    '-f',
+    'flv',
+    `${base}?k=wrong`,
+  ]);
   assert.notEqual(pub.code, 0, 'a publisher without our key is cut off');
   assert.ok(hub.counters.publishRefused > pubBefore);
   // The real pipeline is untouched: a viewer still gets a keyframe.

@@ -30,7 +30,27 @@ test('HTTPS with the device certificate: right camera, real grant, refusal witho
   f.clock.now = () => Date.now();
   const key = join(f.dir, 'device.key');
   const cert = join(f.dir, 'device.crt');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=CAM-0001', '-addext', 'subjectAltName=DNS:CAM-0001,IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=CAM-0001',
+      '-addext',
+      'subjectAltName=DNS:CAM-0001,IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   const { config } = loadConfig(undefined, {});
   const sinks = new Set<FlvSink>();
   const stream = {
@@ -44,12 +64,25 @@ test('HTTPS with the device certificate: right camera, real grant, refusal witho
     },
   };
   const privacy = Object.assign(new EventEmitter(), { isOn: () => false });
-  const gate = createGate({ serial: 'CAM-0001', config: { ...config.gate, host: '127.0.0.1', port: 0, tls: true }, grants: f.gate, stream, privacy, clock: f.clock, logger: silentLogger(), tls: { key: readFileSync(key), cert: readFileSync(cert) } });
+  const gate = createGate({
+    serial: 'CAM-0001',
+    config: { ...config.gate, host: '127.0.0.1', port: 0, tls: true },
+    grants: f.gate,
+    stream,
+    privacy,
+    clock: f.clock,
+    logger: silentLogger(),
+    tls: { key: readFileSync(key), cert: readFileSync(cert) },
+  });
   await gate.listen();
   try {
     assert.match(gate.url!, /^https:/);
     const ca = readFileSync(cert);
-    const ok = FlvClient.http({ url: `${gate.url}/live/CAM-0001.flv`, ca, headers: { authorization: `Bearer ${f.mint()}` } });
+    const ok = FlvClient.http({
+      url: `${gate.url}/live/CAM-0001.flv`,
+      ca,
+      headers: { authorization: `Bearer ${f.mint()}` },
+    });
     const r = await ok.waitForKeyframe(5000);
     assert.equal(r.status, 200);
     ok.close();
@@ -58,11 +91,26 @@ test('HTTPS with the device certificate: right camera, real grant, refusal witho
     assert.equal(nr.status, 401);
     assert.equal(nr.flvBodyBytes, 0);
     // A viewer that does not trust this camera's certificate never gets as far as HTTP.
-    const untrusted = FlvClient.http({ url: `${gate.url}/live/CAM-0001.flv`, headers: { authorization: `Bearer ${f.mint()}` } });
+    const untrusted = FlvClient.http({
+      url: `${gate.url}/live/CAM-0001.flv`,
+      headers: { authorization: `Bearer ${f.mint()}` },
+    });
     const ur = await untrusted.waitClosed();
     assert.equal(ur.status, 0);
     assert.equal(ur.flvBodyBytes, 0);
-    assert.throws(() => createGate({ serial: 'CAM-0001', config: { ...config.gate, tls: true }, grants: f.gate, stream, privacy, clock: f.clock, logger: silentLogger() }), /no device key/);
+    assert.throws(
+      () =>
+        createGate({
+          serial: 'CAM-0001',
+          config: { ...config.gate, tls: true },
+          grants: f.gate,
+          stream,
+          privacy,
+          clock: f.clock,
+          logger: silentLogger(),
+        }),
+      /no device key/,
+    );
   } finally {
     await gate.close();
     f.cleanup();

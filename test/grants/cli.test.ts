@@ -25,14 +25,23 @@ test('dev-cloud grant prints the token alone; grant inspect shows every check; b
   writeFileSync(paths.trustBundle, keys.trustBundle);
 
   let io = capture();
-  assert.equal(await main(['dev-cloud', 'grant', '--serial', 'CAM-7', '--viewer', 'alice', '--ttl', '60', '--dev-dir', devDir], io), 0);
+  assert.equal(
+    await main(
+      ['dev-cloud', 'grant', '--serial', 'CAM-7', '--viewer', 'alice', '--ttl', '60', '--dev-dir', devDir],
+      io,
+    ),
+    0,
+  );
   assert.equal(io.stdout.length, 1);
   const token = io.stdout[0]!;
   assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
 
   // Not claimed yet: every check up to binding passes, binding fails.
   io = capture();
-  assert.equal(await main(['grant', 'inspect', token, '--state-dir', paths.root, '--serial', 'CAM-7'], io), 3);
+  assert.equal(
+    await main(['grant', 'inspect', token, '--state-dir', paths.root, '--serial', 'CAM-7'], io),
+    3,
+  );
   const out = io.stdout.join('\n');
   assert.match(out, /pass {2}signature/);
   assert.match(out, /pass {2}audience/);
@@ -41,14 +50,37 @@ test('dev-cloud grant prints the token alone; grant inspect shows every check; b
   assert.ok(!out.includes(token), 'the token itself is never printed');
 
   io = capture();
-  assert.equal(await main(['dev-cloud', 'bind', '--serial', 'CAM-7', '--owner', 'alice', '--out', paths.binding, '--dev-dir', devDir], io), 0);
+  assert.equal(
+    await main(
+      [
+        'dev-cloud',
+        'bind',
+        '--serial',
+        'CAM-7',
+        '--owner',
+        'alice',
+        '--out',
+        paths.binding,
+        '--dev-dir',
+        devDir,
+      ],
+      io,
+    ),
+    0,
+  );
   io = capture();
-  assert.equal(await main(['grant', 'inspect', token, '--state-dir', paths.root, '--serial', 'CAM-7'], io), 0);
+  assert.equal(
+    await main(['grant', 'inspect', token, '--state-dir', paths.root, '--serial', 'CAM-7'], io),
+    0,
+  );
   assert.match(io.stdout.join('\n'), /result {3}ACCEPT/);
 
   // Misrouted: the same grant inspected as camera CAM-8.
   io = capture();
-  assert.equal(await main(['grant', 'inspect', token, '--state-dir', paths.root, '--serial', 'CAM-8'], io), 3);
+  assert.equal(
+    await main(['grant', 'inspect', token, '--state-dir', paths.root, '--serial', 'CAM-8'], io),
+    3,
+  );
   assert.match(io.stdout.join('\n'), /FAIL {2}audience[\s\S]*REFUSE wrong_audience/);
 });
 

@@ -14,11 +14,16 @@ import { MemoryEventSink } from '../../agent/audit/events.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { makeGrantFixture, NOW_MS, OWNER, SERIAL } from '../support/grants-fixture.ts';
 
-
 test('thousands of mutated and hostile grants: zero accepted', async (t) => {
   const f = await makeGrantFixture();
   t.after(f.cleanup);
-  const trust = TrustStore.load({ serial: SERIAL, paths: f.paths, clock: f.clock, logger: silentLogger(), events: new MemoryEventSink() });
+  const trust = TrustStore.load({
+    serial: SERIAL,
+    paths: f.paths,
+    clock: f.clock,
+    logger: silentLogger(),
+    events: new MemoryEventSink(),
+  });
   const policy: GrantPolicy = {
     serial: SERIAL,
     issuer: 'https://cloud.lenscap.dev',
@@ -37,7 +42,8 @@ test('thousands of mutated and hostile grants: zero accepted', async (t) => {
     isReplayed: () => false,
   };
   const valid = f.mint({ jti: 'fixed-jti' });
-  const decide = (token: string) => verifyGrant(token, { source: 'fuzz', purpose: 'view' }, policy, state, NOW_MS);
+  const decide = (token: string) =>
+    verifyGrant(token, { source: 'fuzz', purpose: 'view' }, policy, state, NOW_MS);
   assert.equal(decide(valid).ok, true, 'the unmutated grant is accepted (the oracle works)');
 
   const [h, p, s] = valid.split('.') as [string, string, string];
@@ -65,7 +71,14 @@ test('thousands of mutated and hostile grants: zero accepted', async (t) => {
   );
 
   // 2. Signed-over-but-modified claims re-using the original signature (claim swaps).
-  const claimValue = fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.array(fc.string()), fc.constant(SERIAL), fc.constant(OWNER));
+  const claimValue = fc.oneof(
+    fc.string(),
+    fc.integer(),
+    fc.constant(null),
+    fc.array(fc.string()),
+    fc.constant(SERIAL),
+    fc.constant(OWNER),
+  );
   fc.assert(
     fc.property(fc.constantFrom(...Object.keys(claims), 'relay', 'nbf', 'scope'), claimValue, (k, v) => {
       check(`${h}.${enc({ ...claims, [k]: v })}.${s}`);
@@ -75,9 +88,27 @@ test('thousands of mutated and hostile grants: zero accepted', async (t) => {
 
   // 3. Look-alike audiences, properly signed by the real issuer: byte-for-byte comparison only.
   const lookAlikes = fc.oneof(
-    fc.constantFrom(SERIAL.toLowerCase(), ` ${SERIAL}`, `${SERIAL} `, `${SERIAL}\n`, `${SERIAL}\u0000`, SERIAL.replace('C', '\u0421'), SERIAL.replace('A', '\u0391'), SERIAL.replace('M', '\u041c'), SERIAL.replace('0', '\u0030\u0301'), SERIAL.replace('1', '\uff11'), SERIAL.normalize('NFKD') + '\u200b', `${SERIAL},CAM-0002`, 'CAM-0002', ''),
+    fc.constantFrom(
+      SERIAL.toLowerCase(),
+      ` ${SERIAL}`,
+      `${SERIAL} `,
+      `${SERIAL}\n`,
+      `${SERIAL}\u0000`,
+      SERIAL.replace('C', '\u0421'),
+      SERIAL.replace('A', '\u0391'),
+      SERIAL.replace('M', '\u041c'),
+      SERIAL.replace('0', '\u0030\u0301'),
+      SERIAL.replace('1', '\uff11'),
+      SERIAL.normalize('NFKD') + '\u200b',
+      `${SERIAL},CAM-0002`,
+      'CAM-0002',
+      '',
+    ),
     fc.string({ minLength: 1, maxLength: 20 }).filter((x) => x !== SERIAL),
-    fc.tuple(fc.nat(SERIAL.length - 1), fc.string({ minLength: 1, maxLength: 2 })).map(([i, ch]) => SERIAL.slice(0, i) + ch + SERIAL.slice(i + 1)).filter((x) => x !== SERIAL),
+    fc
+      .tuple(fc.nat(SERIAL.length - 1), fc.string({ minLength: 1, maxLength: 2 }))
+      .map(([i, ch]) => SERIAL.slice(0, i) + ch + SERIAL.slice(i + 1))
+      .filter((x) => x !== SERIAL),
   );
   fc.assert(
     fc.property(lookAlikes, (aud) => {
@@ -91,8 +122,22 @@ test('thousands of mutated and hostile grants: zero accepted', async (t) => {
   const headerTrick = fc.record(
     {
       alg: fc.constantFrom('none', 'None', 'HS256', 'RS256', 'ES256', 'EdDSA', 'eddsa', ''),
-      typ: fc.constantFrom(GRANT_TYP, 'JWT', 'LENSCAP-GRANT+JWT', 'lenscap-binding+jwt', 'lenscap-trust+jwt', undefined),
-      kid: fc.constantFrom(f.keys.issuer.kid, f.keys.binding.kid, f.keys.root.kid, '', '../../etc/passwd', undefined),
+      typ: fc.constantFrom(
+        GRANT_TYP,
+        'JWT',
+        'LENSCAP-GRANT+JWT',
+        'lenscap-binding+jwt',
+        'lenscap-trust+jwt',
+        undefined,
+      ),
+      kid: fc.constantFrom(
+        f.keys.issuer.kid,
+        f.keys.binding.kid,
+        f.keys.root.kid,
+        '',
+        '../../etc/passwd',
+        undefined,
+      ),
       jwk: fc.constantFrom(undefined, f.keys.issuer.publicJwk),
       crit: fc.constantFrom(undefined, ['exp']),
       jku: fc.constantFrom(undefined, 'https://evil.example/jwks.json'),
@@ -102,7 +147,14 @@ test('thousands of mutated and hostile grants: zero accepted', async (t) => {
   fc.assert(
     fc.property(headerTrick, fc.boolean(), (hd, byStranger) => {
       const full = { ...header, ...hd };
-      const isExactlyValid = full.alg === 'EdDSA' && full.typ === GRANT_TYP && full.kid === f.keys.issuer.kid && !hd.jwk && !hd.crit && !hd.jku && !byStranger;
+      const isExactlyValid =
+        full.alg === 'EdDSA' &&
+        full.typ === GRANT_TYP &&
+        full.kid === f.keys.issuer.kid &&
+        !hd.jwk &&
+        !hd.crit &&
+        !hd.jku &&
+        !byStranger;
       if (isExactlyValid) return;
       const key = byStranger ? stranger : f.keys.issuer.privateKey;
       let token: string;
@@ -118,18 +170,26 @@ test('thousands of mutated and hostile grants: zero accepted', async (t) => {
 
   // 5. Re-encodings and whitespace around or inside the token; oversize fields.
   fc.assert(
-    fc.property(fc.constantFrom(' ', '\n', '\t', '=', '+', '/', '.', '%20', '\u00a0'), fc.nat(valid.length), (ws, pos) => {
-      check(valid.slice(0, pos) + ws + valid.slice(pos));
-    }),
+    fc.property(
+      fc.constantFrom(' ', '\n', '\t', '=', '+', '/', '.', '%20', '\u00a0'),
+      fc.nat(valid.length),
+      (ws, pos) => {
+        check(valid.slice(0, pos) + ws + valid.slice(pos));
+      },
+    ),
     { numRuns: 1000 },
   );
   check(valid.toUpperCase());
   check(Buffer.from(valid).toString('base64'));
   check(`${h}.${Buffer.from(p, 'base64url').toString('base64')}.${s}`);
   fc.assert(
-    fc.property(fc.constantFrom('sub', 'jti', 'iss', 'scope'), fc.integer({ min: 200, max: 5000 }), (k, n) => {
-      check(signCompact(header, { ...claims, [k]: 'x'.repeat(n) }, f.keys.issuer.privateKey));
-    }),
+    fc.property(
+      fc.constantFrom('sub', 'jti', 'iss', 'scope'),
+      fc.integer({ min: 200, max: 5000 }),
+      (k, n) => {
+        check(signCompact(header, { ...claims, [k]: 'x'.repeat(n) }, f.keys.issuer.privateKey));
+      },
+    ),
     { numRuns: 200 },
   );
 
@@ -149,26 +209,40 @@ test('thousands of mutated and hostile grants: zero accepted', async (t) => {
     }),
     { numRuns: 300 },
   );
-  const flipCase = (v: string, mask: number[]) => [...v].map((ch, i) => (mask[i % mask.length]! ? (ch === ch.toUpperCase() ? ch.toLowerCase() : ch.toUpperCase()) : ch)).join('');
+  const flipCase = (v: string, mask: number[]) =>
+    [...v]
+      .map((ch, i) =>
+        mask[i % mask.length]! ? (ch === ch.toUpperCase() ? ch.toLowerCase() : ch.toUpperCase()) : ch,
+      )
+      .join('');
   fc.assert(
-    fc.property(fc.constantFrom('iss', 'aud', 'sub', 'scope', 'typ'), fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 1, maxLength: 12 }), (k, mask) => {
-      if (k === 'typ') {
-        const typ = flipCase(GRANT_TYP, mask);
-        if (typ !== GRANT_TYP) check(signCompact({ ...header, typ }, claims, f.keys.issuer.privateKey));
-        return;
-      }
-      const v = flipCase(String(claims[k]), mask);
-      if (v !== claims[k]) check(signCompact(header, { ...claims, [k]: v }, f.keys.issuer.privateKey));
-    }),
+    fc.property(
+      fc.constantFrom('iss', 'aud', 'sub', 'scope', 'typ'),
+      fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 1, maxLength: 12 }),
+      (k, mask) => {
+        if (k === 'typ') {
+          const typ = flipCase(GRANT_TYP, mask);
+          if (typ !== GRANT_TYP) check(signCompact({ ...header, typ }, claims, f.keys.issuer.privateKey));
+          return;
+        }
+        const v = flipCase(String(claims[k]), mask);
+        if (v !== claims[k]) check(signCompact(header, { ...claims, [k]: v }, f.keys.issuer.privateKey));
+      },
+    ),
     { numRuns: 500 },
   );
   fc.assert(
-    fc.property(fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 1, maxLength: 40 }), (mask) => check(flipCase(valid, mask))),
+    fc.property(fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 1, maxLength: 40 }), (mask) =>
+      check(flipCase(valid, mask)),
+    ),
     { numRuns: 300 },
   );
 
   // 7. Pure garbage.
-  fc.assert(fc.property(fc.string({ maxLength: 300 }), (g) => check(g)), { numRuns: 1000 });
+  fc.assert(
+    fc.property(fc.string({ maxLength: 300 }), (g) => check(g)),
+    { numRuns: 1000 },
+  );
 
   assert.equal(accepted, 0);
   assert.ok(cases >= 8000, `ran ${cases} cases`);

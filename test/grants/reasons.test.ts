@@ -12,12 +12,35 @@ import { makeGrantFixture, NOW_MS, OWNER, SERIAL, type GrantFixture } from '../s
 
 const b64 = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)).toString('base64url');
 const nowS = NOW_MS / 1000;
-const baseClaims = () => ({ iss: 'https://cloud.lenscap.dev', aud: SERIAL, sub: OWNER, jti: `j-${Math.random()}`, iat: nowS, exp: nowS + 300, scope: 'live' });
-function signed(f: GrantFixture, claims: Record<string, unknown>, header: Record<string, unknown> = {}): string {
-  return signCompact({ alg: 'EdDSA', typ: GRANT_TYP, kid: f.keys.issuer.kid, ...header }, claims, f.keys.issuer.privateKey);
+const baseClaims = () => ({
+  iss: 'https://cloud.lenscap.dev',
+  aud: SERIAL,
+  sub: OWNER,
+  jti: `j-${Math.random()}`,
+  iat: nowS,
+  exp: nowS + 300,
+  scope: 'live',
+});
+function signed(
+  f: GrantFixture,
+  claims: Record<string, unknown>,
+  header: Record<string, unknown> = {},
+): string {
+  return signCompact(
+    { alg: 'EdDSA', typ: GRANT_TYP, kid: f.keys.issuer.kid, ...header },
+    claims,
+    f.keys.issuer.privateKey,
+  );
 }
 
-type Row = { name: string; reason: RefusalReason; token: (f: GrantFixture) => string | undefined; setup?: (f: GrantFixture) => void; purpose?: 'view' | 'push'; fixture?: Parameters<typeof makeGrantFixture>[0] };
+type Row = {
+  name: string;
+  reason: RefusalReason;
+  token: (f: GrantFixture) => string | undefined;
+  setup?: (f: GrantFixture) => void;
+  purpose?: 'view' | 'push';
+  fixture?: Parameters<typeof makeGrantFixture>[0];
+};
 
 const rows: Row[] = [
   { name: 'no token', reason: 'missing', token: () => undefined },
@@ -26,9 +49,21 @@ const rows: Row[] = [
   { name: 'two parts', reason: 'malformed', token: () => 'abc.def' },
   { name: 'padding in base64url', reason: 'malformed', token: (f) => f.mint() + '=' },
   { name: 'header not JSON', reason: 'malformed', token: () => `${b64('nope')}.${b64({})}.${b64('sig')}` },
-  { name: 'payload an array', reason: 'malformed', token: (f) => signed(f, [] as unknown as Record<string, unknown>) },
-  { name: 'alg none', reason: 'alg_not_allowed', token: () => `${b64({ alg: 'none', typ: GRANT_TYP })}.${b64(baseClaims())}.` },
-  { name: 'alg none, with a signature part', reason: 'alg_not_allowed', token: () => `${b64({ alg: 'none', typ: GRANT_TYP, kid: 'x' })}.${b64(baseClaims())}.${b64('x')}` },
+  {
+    name: 'payload an array',
+    reason: 'malformed',
+    token: (f) => signed(f, [] as unknown as Record<string, unknown>),
+  },
+  {
+    name: 'alg none',
+    reason: 'alg_not_allowed',
+    token: () => `${b64({ alg: 'none', typ: GRANT_TYP })}.${b64(baseClaims())}.`,
+  },
+  {
+    name: 'alg none, with a signature part',
+    reason: 'alg_not_allowed',
+    token: () => `${b64({ alg: 'none', typ: GRANT_TYP, kid: 'x' })}.${b64(baseClaims())}.${b64('x')}`,
+  },
   {
     name: 'HS256 keyed with the public key',
     reason: 'alg_not_allowed',
@@ -40,22 +75,57 @@ const rows: Row[] = [
   {
     name: 'ES256 when only EdDSA is allowed',
     reason: 'alg_not_allowed',
-    token: (f) => signCompact({ alg: 'ES256', typ: GRANT_TYP, kid: f.keys.issuer.kid }, baseClaims(), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey),
+    token: (f) =>
+      signCompact(
+        { alg: 'ES256', typ: GRANT_TYP, kid: f.keys.issuer.kid },
+        baseClaims(),
+        generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
+      ),
   },
   { name: 'wrong typ', reason: 'wrong_type', token: (f) => signed(f, baseClaims(), { typ: 'JWT' }) },
   { name: 'missing typ', reason: 'wrong_type', token: (f) => signed(f, baseClaims(), { typ: undefined }) },
-  { name: 'binding record presented as a grant', reason: 'wrong_type', token: (f) => signed(f, baseClaims(), { typ: 'lenscap-binding+jwt' }) },
+  {
+    name: 'binding record presented as a grant',
+    reason: 'wrong_type',
+    token: (f) => signed(f, baseClaims(), { typ: 'lenscap-binding+jwt' }),
+  },
   { name: 'missing kid', reason: 'unknown_key', token: (f) => signed(f, baseClaims(), { kid: undefined }) },
-  { name: 'unknown kid', reason: 'unknown_key', token: (f) => signed(f, baseClaims(), { kid: 'issuer-unknown' }) },
-  { name: 'binding key used as issuer', reason: 'unknown_key', token: (f) => signCompact({ alg: 'EdDSA', typ: GRANT_TYP, kid: f.keys.binding.kid }, baseClaims(), f.keys.binding.privateKey) },
-  { name: 'embedded jwk', reason: 'unknown_key', token: (f) => signed(f, baseClaims(), { jwk: f.keys.issuer.publicJwk }) },
-  { name: 'jku', reason: 'unknown_key', token: (f) => signed(f, baseClaims(), { jku: 'https://evil.example/jwks' }) },
+  {
+    name: 'unknown kid',
+    reason: 'unknown_key',
+    token: (f) => signed(f, baseClaims(), { kid: 'issuer-unknown' }),
+  },
+  {
+    name: 'binding key used as issuer',
+    reason: 'unknown_key',
+    token: (f) =>
+      signCompact(
+        { alg: 'EdDSA', typ: GRANT_TYP, kid: f.keys.binding.kid },
+        baseClaims(),
+        f.keys.binding.privateKey,
+      ),
+  },
+  {
+    name: 'embedded jwk',
+    reason: 'unknown_key',
+    token: (f) => signed(f, baseClaims(), { jwk: f.keys.issuer.publicJwk }),
+  },
+  {
+    name: 'jku',
+    reason: 'unknown_key',
+    token: (f) => signed(f, baseClaims(), { jku: 'https://evil.example/jwks' }),
+  },
   { name: 'x5c', reason: 'unknown_key', token: (f) => signed(f, baseClaims(), { x5c: ['MIIB'] }) },
   { name: 'crit', reason: 'malformed', token: (f) => signed(f, baseClaims(), { crit: ['exp'] }) },
   {
     name: 'signed by a stranger with the issuer kid',
     reason: 'bad_signature',
-    token: (f) => signCompact({ alg: 'EdDSA', typ: GRANT_TYP, kid: f.keys.issuer.kid }, baseClaims(), generateKeyPairSync('ed25519').privateKey),
+    token: (f) =>
+      signCompact(
+        { alg: 'EdDSA', typ: GRANT_TYP, kid: f.keys.issuer.kid },
+        baseClaims(),
+        generateKeyPairSync('ed25519').privateKey,
+      ),
   },
   {
     name: 'payload swapped after signing',
@@ -66,30 +136,104 @@ const rows: Row[] = [
     },
   },
   { name: 'missing jti', reason: 'malformed', token: (f) => signed(f, { ...baseClaims(), jti: undefined }) },
-  { name: 'jti over 128 chars', reason: 'malformed', token: (f) => signed(f, { ...baseClaims(), jti: 'j'.repeat(129) }) },
+  {
+    name: 'jti over 128 chars',
+    reason: 'malformed',
+    token: (f) => signed(f, { ...baseClaims(), jti: 'j'.repeat(129) }),
+  },
   { name: 'missing iat', reason: 'malformed', token: (f) => signed(f, { ...baseClaims(), iat: undefined }) },
-  { name: 'exp as a string', reason: 'malformed', token: (f) => signed(f, { ...baseClaims(), exp: String(nowS + 300) }) },
+  {
+    name: 'exp as a string',
+    reason: 'malformed',
+    token: (f) => signed(f, { ...baseClaims(), exp: String(nowS + 300) }),
+  },
   { name: 'missing sub', reason: 'malformed', token: (f) => signed(f, { ...baseClaims(), sub: undefined }) },
   { name: 'wrong issuer', reason: 'wrong_issuer', token: (f) => f.mint({ issuer: 'https://evil.example' }) },
-  { name: 'grant for another camera (the incident)', reason: 'wrong_audience', token: (f) => f.mint({ serial: 'CAM-0002' }) },
-  { name: 'aud as an array containing the serial', reason: 'wrong_audience', token: (f) => signed(f, { ...baseClaims(), aud: [SERIAL] }) },
-  { name: 'aud in lower case', reason: 'wrong_audience', token: (f) => f.mint({ serial: SERIAL.toLowerCase() }) },
-  { name: 'aud with a trailing space', reason: 'wrong_audience', token: (f) => f.mint({ serial: `${SERIAL} ` }) },
-  { name: 'aud with a Cyrillic look-alike', reason: 'wrong_audience', token: (f) => f.mint({ serial: SERIAL.replace('C', '\u0421') }) },
-  { name: 'aud with a fullwidth digit', reason: 'wrong_audience', token: (f) => f.mint({ serial: SERIAL.replace('1', '\uff11') }) },
-  { name: 'expired beyond tolerance', reason: 'expired', token: (f) => f.mint({ now: nowS - 400, ttlSeconds: 300 }) },
+  {
+    name: 'grant for another camera (the incident)',
+    reason: 'wrong_audience',
+    token: (f) => f.mint({ serial: 'CAM-0002' }),
+  },
+  {
+    name: 'aud as an array containing the serial',
+    reason: 'wrong_audience',
+    token: (f) => signed(f, { ...baseClaims(), aud: [SERIAL] }),
+  },
+  {
+    name: 'aud in lower case',
+    reason: 'wrong_audience',
+    token: (f) => f.mint({ serial: SERIAL.toLowerCase() }),
+  },
+  {
+    name: 'aud with a trailing space',
+    reason: 'wrong_audience',
+    token: (f) => f.mint({ serial: `${SERIAL} ` }),
+  },
+  {
+    name: 'aud with a Cyrillic look-alike',
+    reason: 'wrong_audience',
+    token: (f) => f.mint({ serial: SERIAL.replace('C', '\u0421') }),
+  },
+  {
+    name: 'aud with a fullwidth digit',
+    reason: 'wrong_audience',
+    token: (f) => f.mint({ serial: SERIAL.replace('1', '\uff11') }),
+  },
+  {
+    name: 'expired beyond tolerance',
+    reason: 'expired',
+    token: (f) => f.mint({ now: nowS - 400, ttlSeconds: 300 }),
+  },
   { name: 'nbf in the future', reason: 'not_yet_valid', token: (f) => f.mint({ nbf: nowS + 120 }) },
   { name: 'iat in the future', reason: 'not_yet_valid', token: (f) => f.mint({ now: nowS + 120 }) },
-  { name: 'lifetime over the maximum', reason: 'lifetime_too_long', token: (f) => f.mint({ ttlSeconds: 601 }) },
+  {
+    name: 'lifetime over the maximum',
+    reason: 'lifetime_too_long',
+    token: (f) => f.mint({ ttlSeconds: 601 }),
+  },
   { name: 'scope admin', reason: 'scope_not_allowed', token: (f) => f.mint({ scope: 'admin' }) },
-  { name: 'scope live plus extra', reason: 'scope_not_allowed', token: (f) => f.mint({ scope: 'live admin' }) },
-  { name: 'push grant at the viewer gate', reason: 'scope_not_allowed', token: (f) => f.mint({ relay: 'rtmp://relay.example/live/x' }) },
-  { name: 'push without a relay claim', reason: 'scope_not_allowed', token: (f) => f.mint(), purpose: 'push' },
-  { name: 'push to an http URL', reason: 'relay_not_allowed', token: (f) => f.mint({ relay: 'http://relay.example/live/x' }), purpose: 'push' },
-  { name: 'privacy mode on', reason: 'privacy_mode', token: (f) => f.mint(), setup: (f) => { f.privacy.on = true; } },
-  { name: 'viewer not bound (stale mapping)', reason: 'viewer_not_bound', token: (f) => f.mint({ viewer: 'mallory' }) },
+  {
+    name: 'scope live plus extra',
+    reason: 'scope_not_allowed',
+    token: (f) => f.mint({ scope: 'live admin' }),
+  },
+  {
+    name: 'push grant at the viewer gate',
+    reason: 'scope_not_allowed',
+    token: (f) => f.mint({ relay: 'rtmp://relay.example/live/x' }),
+  },
+  {
+    name: 'push without a relay claim',
+    reason: 'scope_not_allowed',
+    token: (f) => f.mint(),
+    purpose: 'push',
+  },
+  {
+    name: 'push to an http URL',
+    reason: 'relay_not_allowed',
+    token: (f) => f.mint({ relay: 'http://relay.example/live/x' }),
+    purpose: 'push',
+  },
+  {
+    name: 'privacy mode on',
+    reason: 'privacy_mode',
+    token: (f) => f.mint(),
+    setup: (f) => {
+      f.privacy.on = true;
+    },
+  },
+  {
+    name: 'viewer not bound (stale mapping)',
+    reason: 'viewer_not_bound',
+    token: (f) => f.mint({ viewer: 'mallory' }),
+  },
   { name: 'camera not claimed', reason: 'not_claimed', token: (f) => f.mint(), fixture: { claimed: false } },
-  { name: 'clock before the build time (no RTC)', reason: 'clock_untrusted', token: (f) => f.mint(), setup: (f) => f.clock.set(Date.parse('1970-01-01T00:00:10Z')) },
+  {
+    name: 'clock before the build time (no RTC)',
+    reason: 'clock_untrusted',
+    token: (f) => f.mint(),
+    setup: (f) => f.clock.set(Date.parse('1970-01-01T00:00:10Z')),
+  },
 ];
 
 for (const row of rows) {
@@ -119,8 +263,14 @@ test('accepts a valid grant once, then refuses it as replayed', async (t) => {
 test('a listed viewer (not the owner) is accepted; a push grant with a relay is accepted for push', async (t) => {
   const f = await makeGrantFixture();
   t.after(f.cleanup);
-  assert.equal((await f.gate.decide(f.mint({ viewer: 'bob' }), { source: 'gate:test', purpose: 'view' })).ok, true);
-  const push = await f.gate.decide(f.mint({ relay: 'rtmp://127.0.0.1:1935/live/CAM-0001' }), { source: 'mqtt:stream.start', purpose: 'push' });
+  assert.equal(
+    (await f.gate.decide(f.mint({ viewer: 'bob' }), { source: 'gate:test', purpose: 'view' })).ok,
+    true,
+  );
+  const push = await f.gate.decide(f.mint({ relay: 'rtmp://127.0.0.1:1935/live/CAM-0001' }), {
+    source: 'mqtt:stream.start',
+    purpose: 'push',
+  });
   assert.equal(push.ok, true);
   assert.equal(push.ok && push.claims.relay, 'rtmp://127.0.0.1:1935/live/CAM-0001');
 });
@@ -128,14 +278,20 @@ test('a listed viewer (not the owner) is accepted; a push grant with a relay is 
 test('within clock tolerance an expired-by-10s grant is still accepted', async (t) => {
   const f = await makeGrantFixture();
   t.after(f.cleanup);
-  const d = await f.gate.decide(f.mint({ now: nowS - 310, ttlSeconds: 300 }), { source: 'gate:test', purpose: 'view' });
+  const d = await f.gate.decide(f.mint({ now: nowS - 310, ttlSeconds: 300 }), {
+    source: 'gate:test',
+    purpose: 'view',
+  });
   assert.equal(d.ok, true);
 });
 
 test('wrong_audience carries the claimed serial: the misroute alarm', async (t) => {
   const f = await makeGrantFixture();
   t.after(f.cleanup);
-  await f.gate.decide(f.mint({ serial: 'CAM-0002', viewer: 'bob' }), { source: 'gate:10.0.0.9', purpose: 'view' });
+  await f.gate.decide(f.mint({ serial: 'CAM-0002', viewer: 'bob' }), {
+    source: 'gate:10.0.0.9',
+    purpose: 'view',
+  });
   const e = f.events.events[0]!;
   assert.equal(e.type, 'grant_refused');
   assert.equal(e.claimedAud, 'CAM-0002');
@@ -154,13 +310,24 @@ test('push grants: scope "live" or "live relay" with a relay claim; the relay UR
   const push = { source: 'mqtt:stream.start', purpose: 'push' as const };
   const relay = 'rtmp://127.0.0.1:1935/live/CAM-0001';
   assert.equal((await f.gate.decide(f.mint({ relay, scope: 'live relay' }), push)).ok, true);
-  const asViewer = await f.gate.decide(f.mint({ scope: 'live relay' }), { source: 'gate:test', purpose: 'view' });
+  const asViewer = await f.gate.decide(f.mint({ scope: 'live relay' }), {
+    source: 'gate:test',
+    purpose: 'view',
+  });
   assert.equal(!asViewer.ok && asViewer.reason, 'scope_not_allowed');
   for (const scope of ['relay', 'live live', 'live  relay', 'Live', 'live relay admin']) {
     const d = await f.gate.decide(f.mint({ relay, scope }), push);
     assert.equal(!d.ok && d.reason, 'scope_not_allowed', scope);
   }
-  for (const bad of ['rtmp://user:pw@relay.example/live/x', 'rtmp://relay.example', 'rtmp:///live/x', 'rtmp://relay.example/live/x y', 'rtmp://relay.example/live/\u0000', 'file:///etc/passwd', 'RTMP://relay.example/live/x']) {
+  for (const bad of [
+    'rtmp://user:pw@relay.example/live/x',
+    'rtmp://relay.example',
+    'rtmp:///live/x',
+    'rtmp://relay.example/live/x y',
+    'rtmp://relay.example/live/\u0000',
+    'file:///etc/passwd',
+    'RTMP://relay.example/live/x',
+  ]) {
     const d = await f.gate.decide(f.mint({ relay: bad }), push);
     assert.equal(!d.ok && d.reason, 'relay_not_allowed', bad);
   }

@@ -26,8 +26,12 @@ test('created once, reused, private files 0600, the bundle lists exactly the iss
   assert.deepEqual([...bundle.bindingKeys.keys()], [a.binding.kid]);
   const keyDir = join(dir, 'keys');
   assert.equal(statSync(keyDir).mode & 0o777, 0o700);
-  for (const f of readdirSync(keyDir).filter((n) => n.endsWith('.jwk.json'))) assert.equal(statSync(join(keyDir, f)).mode & 0o777, 0o600, f);
-  assert.deepEqual(readdirSync(keyDir).filter((n) => n.endsWith('.tmp')), []);
+  for (const f of readdirSync(keyDir).filter((n) => n.endsWith('.jwk.json')))
+    assert.equal(statSync(join(keyDir, f)).mode & 0o777, 0o600, f);
+  assert.deepEqual(
+    readdirSync(keyDir).filter((n) => n.endsWith('.tmp')),
+    [],
+  );
 
   const r = await rotateSigningKeys(dir);
   assert.equal(r.trustVersion, 2);
@@ -49,7 +53,9 @@ test('two processes creating the keys at once end up with one consistent set', a
   `;
   const run = () =>
     new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       let err = '';
       child.stdout.on('data', (d) => (out += d));
@@ -61,10 +67,15 @@ test('two processes creating the keys at once end up with one consistent set', a
         else reject(new Error(`child exited ${code}: ${err}`));
       });
     });
-  const results = (await Promise.all([run(), run()])).map((o) => JSON.parse(o) as { root: string; issuer: string; binding: string; bundle: string });
+  const results = (await Promise.all([run(), run()])).map(
+    (o) => JSON.parse(o) as { root: string; issuer: string; binding: string; bundle: string },
+  );
   const mine = await loadOrCreateSigningKeys(dir);
   for (const r of results) {
-    assert.deepEqual({ root: r.root, issuer: r.issuer, binding: r.binding }, { root: mine.root.kid, issuer: mine.issuer.kid, binding: mine.binding.kid });
+    assert.deepEqual(
+      { root: r.root, issuer: r.issuer, binding: r.binding },
+      { root: mine.root.kid, issuer: mine.issuer.kid, binding: mine.binding.kid },
+    );
     const bundle = verifyTrustBundle(r.bundle, mine.trustRootJwk);
     assert.ok(bundle.issuerKeys.has(mine.issuer.kid) && bundle.bindingKeys.has(mine.binding.kid));
   }

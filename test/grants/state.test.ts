@@ -19,7 +19,16 @@ const view = { source: 'gate:127.0.0.1', purpose: 'view' as const };
 
 function restart(f: GrantFixture, grants: Record<string, unknown> = {}) {
   const { config } = loadConfig(undefined, {});
-  return createGrantGate({ serial: SERIAL, grants: { ...config.grants, ...grants }, relayAllowList: [], paths: f.paths, clock: f.clock, logger: silentLogger(), events: new MemoryEventSink(), isPrivacyOn: () => false });
+  return createGrantGate({
+    serial: SERIAL,
+    grants: { ...config.grants, ...grants },
+    relayAllowList: [],
+    paths: f.paths,
+    clock: f.clock,
+    logger: silentLogger(),
+    events: new MemoryEventSink(),
+    isPrivacyOn: () => false,
+  });
 }
 const reasonOf = (d: Decision) => (d.ok ? 'accepted' : d.reason);
 
@@ -51,8 +60,16 @@ test('a corrupt replay cache refuses every grant issued before the loss, also af
 
   f.clock.advance(60_000);
   const g1 = restart(f);
-  assert.equal(reasonOf(await g1.decide(before, view)), 'replayed', 'issued before the loss: may have been used');
-  assert.equal(reasonOf(await g1.decide(f.mint(), view)), 'replayed', 'issued within the tolerance of the loss');
+  assert.equal(
+    reasonOf(await g1.decide(before, view)),
+    'replayed',
+    'issued before the loss: may have been used',
+  );
+  assert.equal(
+    reasonOf(await g1.decide(f.mint(), view)),
+    'replayed',
+    'issued within the tolerance of the loss',
+  );
   f.clock.advance(31_000);
   const fresh = f.mint();
   assert.equal(reasonOf(await g1.decide(fresh, view)), 'accepted');
@@ -71,7 +88,8 @@ test('a replay cache full of live ids refuses new grants (rate_limited) rather t
   f.gate.close();
   const small = restart(f, { replayCacheMaxEntries: 3 });
   t.after(() => small.close());
-  for (let i = 0; i < 3; i++) assert.equal(reasonOf(await small.decide(f.mint({ ttlSeconds: 60 }), view)), 'accepted');
+  for (let i = 0; i < 3; i++)
+    assert.equal(reasonOf(await small.decide(f.mint({ ttlSeconds: 60 }), view)), 'accepted');
   const d = await small.decide(f.mint({ ttlSeconds: 60 }), view);
   assert.equal(reasonOf(d), 'rate_limited');
   // Once the earlier ids can no longer be valid, there is room again.
@@ -83,17 +101,26 @@ test('a replay cache full of live ids refuses new grants (rate_limited) rather t
 test('the audit log has every decision with its facts and never the token', async (t) => {
   const f = await makeGrantFixture();
   t.after(f.cleanup);
-  const tokens = [f.mint(), f.mint({ serial: 'CAM-0002' }), f.mint({ viewer: 'mallory' }), 'garbage.token.here', f.mint({ relay: 'rtmp://127.0.0.1/live/x' })];
+  const tokens = [
+    f.mint(),
+    f.mint({ serial: 'CAM-0002' }),
+    f.mint({ viewer: 'mallory' }),
+    'garbage.token.here',
+    f.mint({ relay: 'rtmp://127.0.0.1/live/x' }),
+  ];
   const ok = await f.gate.decide(tokens[0], view);
   assert.ok(ok.ok);
   for (const tk of tokens.slice(1)) await f.gate.decide(tk, view);
   await f.gate.decide(undefined, { source: 'mqtt:stream.start', purpose: 'push' });
 
   const text = readFileSync(f.paths.auditLog, 'utf8');
-  const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(lines.length, 6);
   assert.deepEqual(
-    lines.map((l) => l.decision === 'accept' ? 'accept' : l.reason),
+    lines.map((l) => (l.decision === 'accept' ? 'accept' : l.reason)),
     ['accept', 'wrong_audience', 'viewer_not_bound', 'malformed', 'scope_not_allowed', 'missing'],
   );
   assert.equal(lines[0]!.jti, ok.ok && ok.claims.jti);
@@ -117,7 +144,13 @@ test('the audit log rotates by size and keeps one previous generation', (t) => {
   t.after(cleanup);
   const file = `${dir}/audit/decisions.jsonl`;
   const log = new DecisionLog(file, 4096);
-  const line = { at: new Date(NOW_MS).toISOString(), decision: 'refuse' as const, reason: 'malformed', source: 'gate:x', purpose: 'view' };
+  const line = {
+    at: new Date(NOW_MS).toISOString(),
+    decision: 'refuse' as const,
+    reason: 'malformed',
+    source: 'gate:x',
+    purpose: 'view',
+  };
   for (let i = 0; i < 500; i++) log.append({ ...line, jti: `j${i}` }, i % 50 === 0);
   log.close();
   assert.ok(existsSync(`${file}.1`));
@@ -158,13 +191,16 @@ test('a flood of unsigned junk is counted, not recorded line by line; signed ref
   await f.gate.decide(f.mint({ serial: 'CAM-0003' }), a);
   await f.gate.decide(f.mint({ viewer: 'mallory' }), a);
   const refused = () => f.events.events.filter((e) => e.type === 'grant_refused');
-  assert.deepEqual(refused().map((e) => `${e.source} ${e.reason}${e.claimedAud ? ` ${e.claimedAud}` : ''}`), [
-    'gate:10.0.0.1 malformed',
-    'gate:10.0.0.2 malformed',
-    'gate:10.0.0.1 wrong_audience CAM-0002',
-    'gate:10.0.0.1 wrong_audience CAM-0003',
-    'gate:10.0.0.1 viewer_not_bound CAM-0001',
-  ]);
+  assert.deepEqual(
+    refused().map((e) => `${e.source} ${e.reason}${e.claimedAud ? ` ${e.claimedAud}` : ''}`),
+    [
+      'gate:10.0.0.1 malformed',
+      'gate:10.0.0.2 malformed',
+      'gate:10.0.0.1 wrong_audience CAM-0002',
+      'gate:10.0.0.1 wrong_audience CAM-0003',
+      'gate:10.0.0.1 viewer_not_bound CAM-0001',
+    ],
+  );
   assert.equal(f.gate.counters.refused, 504, 'metrics count every refusal');
 
   // After the window, the next junk from that source is recorded and carries the count.
@@ -180,8 +216,15 @@ test('a flood of unsigned junk is counted, not recorded line by line; signed ref
   await f.gate.decide('junk-more2', a);
   f.gate.close();
   assert.equal(refused().at(-1)?.data?.suppressed, 2);
-  const lines = readFileSync(f.paths.auditLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { suppressed?: number });
-  assert.equal(lines.reduce((n, l) => n + 1 + (l.suppressed ?? 0) - (l.suppressed ? 1 : 0), 0), 504 + 3, 'audit lines plus counted refusals = every decision');
+  const lines = readFileSync(f.paths.auditLog, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { suppressed?: number });
+  assert.equal(
+    lines.reduce((n, l) => n + 1 + (l.suppressed ?? 0) - (l.suppressed ? 1 : 0), 0),
+    504 + 3,
+    'audit lines plus counted refusals = every decision',
+  );
   f.clock.set(NOW_MS);
 });
 
@@ -191,7 +234,17 @@ test('one fsync per accept: the audit accept line is the replay record — kept 
   f.gate.close();
   rmSync(f.paths.replayCache, { force: true });
   // A small audit log, so accepts rotate through several generations (only one .1 is kept).
-  const small = createGrantGate({ serial: SERIAL, grants: loadConfig(undefined, {}).config.grants, relayAllowList: [], paths: f.paths, clock: f.clock, logger: silentLogger(), events: new MemoryEventSink(), isPrivacyOn: () => false, auditMaxBytes: 1024 });
+  const small = createGrantGate({
+    serial: SERIAL,
+    grants: loadConfig(undefined, {}).config.grants,
+    relayAllowList: [],
+    paths: f.paths,
+    clock: f.clock,
+    logger: silentLogger(),
+    events: new MemoryEventSink(),
+    isPrivacyOn: () => false,
+    auditMaxBytes: 1024,
+  });
   const used: string[] = [];
   for (let i = 0; i < 20; i++) {
     const tk = f.mint();
@@ -200,7 +253,11 @@ test('one fsync per accept: the audit accept line is the replay record — kept 
   }
   assert.ok(existsSync(`${f.paths.auditLog}.1`), 'the audit log rotated');
   // "Crash": no close(), so no shutdown snapshot; a power cut also tore the last line.
-  writeFileSync(f.paths.auditLog, readFileSync(f.paths.auditLog, 'utf8') + '{"at":"2026-11-20T00:00:00.000Z","decision":"accept","jti":"tor');
+  writeFileSync(
+    f.paths.auditLog,
+    readFileSync(f.paths.auditLog, 'utf8') +
+      '{"at":"2026-11-20T00:00:00.000Z","decision":"accept","jti":"tor',
+  );
   const after = restart(f);
   for (const tk of used) assert.equal(reasonOf(await after.decide(tk, view)), 'replayed');
   // The torn line did not make the cache "lost": a fresh grant is accepted.

@@ -16,18 +16,38 @@ import { isLenscapError } from '../../agent/errors.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { MemoryEventSink } from '../../agent/audit/events.ts';
-import { rotateSigningKeys, signTrustBundle, loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
+import {
+  rotateSigningKeys,
+  signTrustBundle,
+  loadOrCreateSigningKeys,
+} from '../../scripts/dev-cloud/signing-keys.ts';
 import { mintGrant, signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
 import { makeGrantFixture, OWNER, SERIAL, type GrantFixture } from '../support/grants-fixture.ts';
 import { makeTempDir } from '../support/tmp.ts';
 
 const view = { source: 'gate:test', purpose: 'view' as const };
 const throwsCode = (fn: () => unknown, code: string) =>
-  assert.throws(fn, (err: unknown) => isLenscapError(err, code) || assert.fail(`expected ${code}, got ${String((err as { code?: string }).code)}: ${(err as Error).message}`));
+  assert.throws(
+    fn,
+    (err: unknown) =>
+      isLenscapError(err, code) ||
+      assert.fail(
+        `expected ${code}, got ${String((err as { code?: string }).code)}: ${(err as Error).message}`,
+      ),
+  );
 
 function restart(f: GrantFixture, events = new MemoryEventSink()) {
   const { config } = loadConfig(undefined, {});
-  return createGrantGate({ serial: SERIAL, grants: config.grants, relayAllowList: [], stateDir: f.paths.root, clock: f.clock, logger: silentLogger(), events, isPrivacyOn: () => false });
+  return createGrantGate({
+    serial: SERIAL,
+    grants: config.grants,
+    relayAllowList: [],
+    stateDir: f.paths.root,
+    clock: f.clock,
+    logger: silentLogger(),
+    events,
+    isPrivacyOn: () => false,
+  });
 }
 
 test('verifyTrustBundle: the root signs, nothing else does; versions only go up', async (t) => {
@@ -43,16 +63,39 @@ test('verifyTrustBundle: the root signs, nothing else does; versions only go up'
   const forged = signTrustBundle({ ...keys.issuer, kid: keys.root.kid }, 9, [keys.issuer], [keys.binding]);
   throwsCode(() => verifyTrustBundle(forged, keys.trustRootJwk), 'ERR_TRUST_BUNDLE_INVALID');
   const payload = JSON.parse(Buffer.from(keys.trustBundle.split('.')[1]!, 'base64url').toString());
-  throwsCode(() => verifyTrustBundle(signCompact({ alg: 'EdDSA', typ: 'JWT', kid: keys.root.kid }, payload, keys.root.privateKey), keys.trustRootJwk), 'ERR_TRUST_BUNDLE_INVALID');
+  throwsCode(
+    () =>
+      verifyTrustBundle(
+        signCompact({ alg: 'EdDSA', typ: 'JWT', kid: keys.root.kid }, payload, keys.root.privateKey),
+        keys.trustRootJwk,
+      ),
+    'ERR_TRUST_BUNDLE_INVALID',
+  );
   // One kid in both roles would let the grant issuer authorise viewers.
-  throwsCode(() => verifyTrustBundle(signTrustBundle(keys.root, 2, [keys.issuer], [keys.issuer]), keys.trustRootJwk), 'ERR_TRUST_BUNDLE_INVALID');
+  throwsCode(
+    () => verifyTrustBundle(signTrustBundle(keys.root, 2, [keys.issuer], [keys.issuer]), keys.trustRootJwk),
+    'ERR_TRUST_BUNDLE_INVALID',
+  );
   // A private key smuggled into the bundle is refused.
-  const withPrivate = signCompact({ alg: 'EdDSA', typ: TRUST_BUNDLE_TYP, kid: keys.root.kid }, { ...payload, issuerKeys: { keys: [{ ...keys.issuer.privateKey.export({ format: 'jwk' }), kid: 'x', alg: 'EdDSA' }] } }, keys.root.privateKey);
+  const withPrivate = signCompact(
+    { alg: 'EdDSA', typ: TRUST_BUNDLE_TYP, kid: keys.root.kid },
+    {
+      ...payload,
+      issuerKeys: { keys: [{ ...keys.issuer.privateKey.export({ format: 'jwk' }), kid: 'x', alg: 'EdDSA' }] },
+    },
+    keys.root.privateKey,
+  );
   throwsCode(() => verifyTrustBundle(withPrivate, keys.trustRootJwk), 'ERR_TRUST_BUNDLE_INVALID');
   // Rollback.
-  throwsCode(() => verifyTrustBundle(keys.trustBundle, keys.trustRootJwk, { minVersion: 1 }), 'ERR_TRUST_BUNDLE_ROLLBACK');
+  throwsCode(
+    () => verifyTrustBundle(keys.trustBundle, keys.trustRootJwk, { minVersion: 1 }),
+    'ERR_TRUST_BUNDLE_ROLLBACK',
+  );
   // A bad root JWK.
-  throwsCode(() => verifyTrustBundle(keys.trustBundle, { kty: 'oct', k: 'AAAA', kid: 'r' }), 'ERR_TRUST_ROOT_INVALID');
+  throwsCode(
+    () => verifyTrustBundle(keys.trustBundle, { kty: 'oct', k: 'AAAA', kid: 'r' }),
+    'ERR_TRUST_ROOT_INVALID',
+  );
 });
 
 test('rotation: a newer bundle swaps the issuer key, old grants stop verifying, the old bundle cannot come back', async (t) => {
@@ -85,7 +128,15 @@ test('rotation: a newer bundle swaps the issuer key, old grants stop verifying, 
   assert.equal(again.trust.trustVersion, 2);
   const afterRestart = await again.decide(f.mint(), view);
   assert.equal(!afterRestart.ok && afterRestart.reason, 'unknown_key');
-  assert.equal((await again.decide(mintGrant(rotated.issuer, { serial: SERIAL, viewer: OWNER, now: f.clock.now() / 1000 }).token, view)).ok, true);
+  assert.equal(
+    (
+      await again.decide(
+        mintGrant(rotated.issuer, { serial: SERIAL, viewer: OWNER, now: f.clock.now() / 1000 }).token,
+        view,
+      )
+    ).ok,
+    true,
+  );
 });
 
 test('rotating the binding key: the installed record no longer verifies, so the camera is unclaimed until re-sent', async (t) => {
@@ -93,13 +144,22 @@ test('rotating the binding key: the installed record no longer verifies, so the 
   t.after(f.cleanup);
   const rotated = await rotateSigningKeys(join(f.dir, 'dev'), { binding: true });
   f.gate.acceptTrustBundle(rotated.trustBundle);
-  const mint = () => mintGrant(rotated.issuer, { serial: SERIAL, viewer: OWNER, now: f.clock.now() / 1000 }).token;
+  const mint = () =>
+    mintGrant(rotated.issuer, { serial: SERIAL, viewer: OWNER, now: f.clock.now() / 1000 }).token;
   const d = await f.gate.decide(mint(), view);
   assert.equal(!d.ok && d.reason, 'not_claimed');
   // The old binding key can no longer sign a record; the new one can.
-  throwsCode(() => f.gate.acceptBinding(signBindingRecord(f.keys.binding, { serial: SERIAL, owner: OWNER, version: 5 })), 'ERR_BINDING_INVALID');
+  throwsCode(
+    () =>
+      f.gate.acceptBinding(signBindingRecord(f.keys.binding, { serial: SERIAL, owner: OWNER, version: 5 })),
+    'ERR_BINDING_INVALID',
+  );
   // Versions keep rising across the gap: the fixture's record was version 1.
-  assert.throws(() => f.gate.acceptBinding(signBindingRecord(rotated.binding, { serial: SERIAL, owner: OWNER, version: 1 })), (e: unknown) => isLenscapError(e, 'ERR_BINDING_ROLLBACK'));
+  assert.throws(
+    () =>
+      f.gate.acceptBinding(signBindingRecord(rotated.binding, { serial: SERIAL, owner: OWNER, version: 1 })),
+    (e: unknown) => isLenscapError(e, 'ERR_BINDING_ROLLBACK'),
+  );
   f.gate.acceptBinding(signBindingRecord(rotated.binding, { serial: SERIAL, owner: OWNER, version: 5 }));
   assert.equal((await f.gate.decide(mint(), view)).ok, true);
 });
@@ -108,10 +168,19 @@ test('binding records: claim, share, unshare; rollback, another serial and the w
   const f = await makeGrantFixture({ claimed: false });
   t.after(f.cleanup);
   const bind = (req: { owner?: string; viewers?: string[]; version: number; serial?: string }) =>
-    signBindingRecord(f.keys.binding, { serial: req.serial ?? SERIAL, owner: req.owner ?? OWNER, viewers: req.viewers ?? [], version: req.version });
+    signBindingRecord(f.keys.binding, {
+      serial: req.serial ?? SERIAL,
+      owner: req.owner ?? OWNER,
+      viewers: req.viewers ?? [],
+      version: req.version,
+    });
 
   assert.equal(((await f.gate.decide(f.mint(), view)) as { reason: string }).reason, 'not_claimed');
-  assert.deepEqual(f.gate.acceptBinding(bind({ version: 10, viewers: ['bob'] })), { version: 10, owner: OWNER, viewers: 1 });
+  assert.deepEqual(f.gate.acceptBinding(bind({ version: 10, viewers: ['bob'] })), {
+    version: 10,
+    owner: OWNER,
+    viewers: 1,
+  });
   const ev = f.events.events.at(-1)!;
   assert.equal(ev.type, 'binding_changed');
   assert.equal(ev.data?.version, 10);
@@ -119,18 +188,59 @@ test('binding records: claim, share, unshare; rollback, another serial and the w
 
   // Bob is removed in version 11; the old version 10 (which listed him) cannot be replayed.
   f.gate.acceptBinding(bind({ version: 11 }));
-  assert.equal(((await f.gate.decide(f.mint({ viewer: 'bob' }), view)) as { reason: string }).reason, 'viewer_not_bound');
+  assert.equal(
+    ((await f.gate.decide(f.mint({ viewer: 'bob' }), view)) as { reason: string }).reason,
+    'viewer_not_bound',
+  );
   throwsCode(() => f.gate.acceptBinding(bind({ version: 10, viewers: ['bob'] })), 'ERR_BINDING_ROLLBACK');
   throwsCode(() => f.gate.acceptBinding(bind({ version: 11, viewers: ['bob'] })), 'ERR_BINDING_ROLLBACK');
 
   // A record for another camera (the misrouted claim), one signed by the grant issuer key, a
   // stranger, or presented with the grant typ.
-  throwsCode(() => f.gate.acceptBinding(bind({ version: 12, serial: 'CAM-0002', viewers: ['bob'] })), 'ERR_BINDING_WRONG_SERIAL');
-  throwsCode(() => f.gate.acceptBinding(signBindingRecord({ ...f.keys.issuer }, { serial: SERIAL, owner: 'mallory', version: 13 })), 'ERR_BINDING_INVALID');
-  throwsCode(() => f.gate.acceptBinding(signBindingRecord({ ...f.keys.binding, privateKey: generateKeyPairSync('ed25519').privateKey }, { serial: SERIAL, owner: 'mallory', version: 14 })), 'ERR_BINDING_INVALID');
+  throwsCode(
+    () => f.gate.acceptBinding(bind({ version: 12, serial: 'CAM-0002', viewers: ['bob'] })),
+    'ERR_BINDING_WRONG_SERIAL',
+  );
+  throwsCode(
+    () =>
+      f.gate.acceptBinding(
+        signBindingRecord({ ...f.keys.issuer }, { serial: SERIAL, owner: 'mallory', version: 13 }),
+      ),
+    'ERR_BINDING_INVALID',
+  );
+  throwsCode(
+    () =>
+      f.gate.acceptBinding(
+        signBindingRecord(
+          { ...f.keys.binding, privateKey: generateKeyPairSync('ed25519').privateKey },
+          { serial: SERIAL, owner: 'mallory', version: 14 },
+        ),
+      ),
+    'ERR_BINDING_INVALID',
+  );
   const payload = { serial: SERIAL, owner: 'mallory', viewers: [], version: 15, iat: 1 };
-  throwsCode(() => f.gate.acceptBinding(signCompact({ alg: 'EdDSA', typ: 'lenscap-grant+jwt', kid: f.keys.binding.kid }, payload, f.keys.binding.privateKey)), 'ERR_BINDING_INVALID');
-  throwsCode(() => f.gate.acceptBinding(signCompact({ alg: 'EdDSA', typ: BINDING_TYP, kid: f.keys.binding.kid }, { ...payload, viewers: 'all' }, f.keys.binding.privateKey)), 'ERR_BINDING_INVALID');
+  throwsCode(
+    () =>
+      f.gate.acceptBinding(
+        signCompact(
+          { alg: 'EdDSA', typ: 'lenscap-grant+jwt', kid: f.keys.binding.kid },
+          payload,
+          f.keys.binding.privateKey,
+        ),
+      ),
+    'ERR_BINDING_INVALID',
+  );
+  throwsCode(
+    () =>
+      f.gate.acceptBinding(
+        signCompact(
+          { alg: 'EdDSA', typ: BINDING_TYP, kid: f.keys.binding.kid },
+          { ...payload, viewers: 'all' },
+          f.keys.binding.privateKey,
+        ),
+      ),
+    'ERR_BINDING_INVALID',
+  );
   assert.equal(f.gate.trust.bindingRecord?.version, 11);
 
   // Survives a restart, and a tampered file on disk makes the camera unclaimed, not open.
@@ -140,7 +250,10 @@ test('binding records: claim, share, unshare; rollback, another serial and the w
   again.close();
   const raw = readFileSync(f.paths.binding, 'utf8');
   const [h, , s] = raw.split('.');
-  writeFileSync(f.paths.binding, `${h}.${Buffer.from(JSON.stringify({ ...payload, owner: OWNER, viewers: ['bob'], version: 99 })).toString('base64url')}.${s}`);
+  writeFileSync(
+    f.paths.binding,
+    `${h}.${Buffer.from(JSON.stringify({ ...payload, owner: OWNER, viewers: ['bob'], version: 99 })).toString('base64url')}.${s}`,
+  );
   const tampered = restart(f);
   t.after(() => tampered.close());
   assert.equal(tampered.trust.isClaimed(), false);
@@ -153,7 +266,17 @@ test('a camera without trust material refuses to build a gate (nothing may strea
   const { config } = loadConfig(undefined, {});
   const clock = { now: () => Date.now() };
   assert.throws(
-    () => createGrantGate({ serial: SERIAL, grants: config.grants, relayAllowList: [], stateDir: join(dir, 'state'), clock, logger: silentLogger(), events: new MemoryEventSink(), isPrivacyOn: () => false }),
+    () =>
+      createGrantGate({
+        serial: SERIAL,
+        grants: config.grants,
+        relayAllowList: [],
+        stateDir: join(dir, 'state'),
+        clock,
+        logger: silentLogger(),
+        events: new MemoryEventSink(),
+        isPrivacyOn: () => false,
+      }),
     (err: unknown) => isLenscapError(err, 'ERR_TRUST_ROOT_MISSING'),
   );
 });

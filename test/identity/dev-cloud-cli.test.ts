@@ -16,7 +16,10 @@ import { makeTempDir } from '../support/tmp.ts';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function lenscap(args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'agent', 'main.ts'), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'agent', 'main.ts'), ...args], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -43,10 +46,16 @@ test('dev-cloud token: usage errors are coded; prints one token', async () => {
     const io = { out: (l: string) => void lines.push(l), err: (l: string) => void errs.push(l) };
     assert.equal(await main(['dev-cloud', 'token', '--dev-dir', tmp.dir], io), 2);
     assert.match(errs.join('\n'), /ERR_CLI_USAGE/);
-    assert.equal(await main(['dev-cloud', 'token', '--serial', 'CAM-0001', '--ttl', '-5', '--dev-dir', tmp.dir], io), 2);
+    assert.equal(
+      await main(['dev-cloud', 'token', '--serial', 'CAM-0001', '--ttl', '-5', '--dev-dir', tmp.dir], io),
+      2,
+    );
     assert.equal(await main(['dev-cloud', 'token', '--serial', 'bad/serial', '--dev-dir', tmp.dir], io), 1);
     assert.match(errs.at(-1)!, /ERR_SERIAL_INVALID/);
-    assert.equal(await main(['dev-cloud', 'token', '--serial', 'CAM-0001', '--ttl', '60', '--dev-dir', tmp.dir], io), 0);
+    assert.equal(
+      await main(['dev-cloud', 'token', '--serial', 'CAM-0001', '--ttl', '60', '--dev-dir', tmp.dir], io),
+      0,
+    );
     assert.equal(lines.length, 1);
     assert.match(lines[0]!, /^lct_[A-Za-z0-9_-]{43}$/);
   } finally {
@@ -54,38 +63,66 @@ test('dev-cloud token: usage errors are coded; prints one token', async () => {
   }
 });
 
-test('dev-cloud --provisioning-only + dev-cloud token + provision, each its own process', { timeout: 240_000 }, async () => {
-  const tmp = makeTempDir();
-  const devDir = join(tmp.dir, 'dev');
-  const stateDir = join(tmp.dir, 'cam');
-  const svc = lenscap(['dev-cloud', '--provisioning-only', '--dev-dir', devDir]);
-  try {
-    await waitFor(svc.out, /ready/, 45_000);
-    const url = (await waitFor(svc.out, /provisioning service:\s+(\S+)/, 1000))[1]!;
-    const caFile = (await waitFor(svc.out, /provisioning CA:\s+(\S+)/, 1000))[1]!;
+test(
+  'dev-cloud --provisioning-only + dev-cloud token + provision, each its own process',
+  { timeout: 240_000 },
+  async () => {
+    const tmp = makeTempDir();
+    const devDir = join(tmp.dir, 'dev');
+    const stateDir = join(tmp.dir, 'cam');
+    const svc = lenscap(['dev-cloud', '--provisioning-only', '--dev-dir', devDir]);
+    try {
+      await waitFor(svc.out, /ready/, 45_000);
+      const url = (await waitFor(svc.out, /provisioning service:\s+(\S+)/, 1000))[1]!;
+      const caFile = (await waitFor(svc.out, /provisioning CA:\s+(\S+)/, 1000))[1]!;
 
-    const tok = lenscap(['dev-cloud', 'token', '--serial', 'CAM-0100', '--dev-dir', devDir]);
-    assert.equal(await tok.exited, 0, tok.err());
-    const token = tok.out().trim();
+      const tok = lenscap(['dev-cloud', 'token', '--serial', 'CAM-0100', '--dev-dir', devDir]);
+      assert.equal(await tok.exited, 0, tok.err());
+      const token = tok.out().trim();
 
-    const prov = lenscap(['provision', '--serial', 'CAM-0100', '--url', url, '--token', token, '--ca', caFile, '--state-dir', stateDir]);
-    assert.equal(await prov.exited, 0, prov.out() + prov.err());
-    assert.ok(!prov.out().includes(token) && !prov.err().includes(token), 'the token is never printed');
-    assert.ok(!/PRIVATE KEY/.test(prov.out() + prov.err()), 'the key is never printed');
-    const paths = stateLayout(stateDir);
-    assert.ok(existsSync(paths.deviceCert) && existsSync(paths.trustBundle));
-    assert.equal(statSync(paths.deviceKey).mode & 0o777, 0o600);
+      const prov = lenscap([
+        'provision',
+        '--serial',
+        'CAM-0100',
+        '--url',
+        url,
+        '--token',
+        token,
+        '--ca',
+        caFile,
+        '--state-dir',
+        stateDir,
+      ]);
+      assert.equal(await prov.exited, 0, prov.out() + prov.err());
+      assert.ok(!prov.out().includes(token) && !prov.err().includes(token), 'the token is never printed');
+      assert.ok(!/PRIVATE KEY/.test(prov.out() + prov.err()), 'the key is never printed');
+      const paths = stateLayout(stateDir);
+      assert.ok(existsSync(paths.deviceCert) && existsSync(paths.trustBundle));
+      assert.equal(statSync(paths.deviceKey).mode & 0o777, 0o600);
 
-    // The same token on another camera (another key): refused with its code.
-    const again = lenscap(['provision', '--serial', 'CAM-0100', '--url', url, '--token', token, '--ca', caFile, '--state-dir', join(tmp.dir, 'cam2')]);
-    assert.equal(await again.exited, 1);
-    assert.match(again.out() + again.err(), /ERR_PROVISION_TOKEN_USED/);
+      // The same token on another camera (another key): refused with its code.
+      const again = lenscap([
+        'provision',
+        '--serial',
+        'CAM-0100',
+        '--url',
+        url,
+        '--token',
+        token,
+        '--ca',
+        caFile,
+        '--state-dir',
+        join(tmp.dir, 'cam2'),
+      ]);
+      assert.equal(await again.exited, 1);
+      assert.match(again.out() + again.err(), /ERR_PROVISION_TOKEN_USED/);
 
-    svc.child.kill('SIGTERM');
-    assert.equal(await svc.exited, 0, svc.err());
-    assert.match(svc.out(), /stopped \(SIGTERM\)/);
-  } finally {
-    if (svc.child.exitCode === null) svc.child.kill('SIGKILL');
-    tmp.cleanup();
-  }
-});
+      svc.child.kill('SIGTERM');
+      assert.equal(await svc.exited, 0, svc.err());
+      assert.match(svc.out(), /stopped \(SIGTERM\)/);
+    } finally {
+      if (svc.child.exitCode === null) svc.child.kill('SIGKILL');
+      tmp.cleanup();
+    }
+  },
+);

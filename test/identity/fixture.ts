@@ -6,7 +6,12 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { stateLayout, type StateLayout } from '../../agent/state-layout.ts';
 import type { DevCa, IssuedPem } from '../../scripts/dev-cloud/ca.ts';
 
-export function writeIdentity(root: string, ca: DevCa, pem: IssuedPem, brokerCaPem = ca.certPem): StateLayout {
+export function writeIdentity(
+  root: string,
+  ca: DevCa,
+  pem: IssuedPem,
+  brokerCaPem = ca.certPem,
+): StateLayout {
   const paths = stateLayout(root);
   for (const d of [root, paths.identityDir, paths.cloudDir]) {
     mkdirSync(d, { recursive: true, mode: 0o700 });

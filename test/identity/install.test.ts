@@ -35,7 +35,14 @@ test('a full install swaps the files and leaves no staging behind; the key stays
   const paths = writeIdentity(tmp.dir, ca, oldPem);
   const steps: InstallStep[] = [];
   installFiles({ stateDir: tmp.dir, files: swapFiles(paths), onStep: (s) => steps.push(s) });
-  assert.deepEqual(steps, ['staged', 'committed', 'moved:identity/device.key', 'moved:identity/device.crt', 'moved:identity/chain.pem', 'cleaned']);
+  assert.deepEqual(steps, [
+    'staged',
+    'committed',
+    'moved:identity/device.key',
+    'moved:identity/device.crt',
+    'moved:identity/chain.pem',
+    'cleaned',
+  ]);
   assert.equal(readFileSync(paths.deviceCert, 'utf8'), newPem.cert);
   assert.equal(statSync(paths.deviceKey).mode & 0o777, 0o600);
   assert.equal(existsSync(join(tmp.dir, STAGING_DIR)), false);
@@ -45,7 +52,14 @@ test('a full install swaps the files and leaves no staging behind; the key stays
 test('power cut after each install step: recovery leaves the old or the new identity, whole', (t) => {
   const tmp = makeTempDir();
   t.after(tmp.cleanup);
-  const all: InstallStep[] = ['staged', 'committed', 'moved:identity/device.key', 'moved:identity/device.crt', 'moved:identity/chain.pem', 'cleaned'];
+  const all: InstallStep[] = [
+    'staged',
+    'committed',
+    'moved:identity/device.key',
+    'moved:identity/device.crt',
+    'moved:identity/chain.pem',
+    'cleaned',
+  ];
   for (const [i, cutAt] of all.entries()) {
     const root = join(tmp.dir, `cut-${i}`);
     const paths = writeIdentity(root, ca, oldPem);
@@ -63,9 +77,21 @@ test('power cut after each install step: recovery leaves the old or the new iden
     // Next boot: the agent's loader recovers, then checks.
     const id = loadIdentity({ paths, expectedSerial: 'CAM-0001', clock: systemClock });
     const expectNew = i >= 1; // the COMMIT manifest is the point of no return
-    assert.equal(readFileSync(paths.deviceCert, 'utf8'), expectNew ? newPem.cert : oldPem.cert, `cut after ${cutAt}`);
-    assert.equal(readFileSync(paths.deviceKey, 'utf8'), expectNew ? newPem.key : oldPem.key, `cut after ${cutAt}`);
-    assert.equal(id.recovered, i === 0 ? 'discarded' : i === all.length - 1 ? 'none' : 'finished', `cut after ${cutAt}`);
+    assert.equal(
+      readFileSync(paths.deviceCert, 'utf8'),
+      expectNew ? newPem.cert : oldPem.cert,
+      `cut after ${cutAt}`,
+    );
+    assert.equal(
+      readFileSync(paths.deviceKey, 'utf8'),
+      expectNew ? newPem.key : oldPem.key,
+      `cut after ${cutAt}`,
+    );
+    assert.equal(
+      id.recovered,
+      i === 0 ? 'discarded' : i === all.length - 1 ? 'none' : 'finished',
+      `cut after ${cutAt}`,
+    );
     assert.equal(existsSync(join(root, STAGING_DIR)), false);
     assert.equal(statSync(paths.deviceKey).mode & 0o777, 0o600);
   }
@@ -82,6 +108,9 @@ test('staging without COMMIT is discarded; a manifest pointing outside the state
   assert.equal(readFileSync(paths.deviceKey, 'utf8'), oldPem.key);
 
   mkdirSync(staging, { mode: 0o700 });
-  writeFileSync(join(staging, 'COMMIT'), JSON.stringify({ files: [{ staged: 'x', target: '../../etc/evil', mode: 0o644 }] }));
+  writeFileSync(
+    join(staging, 'COMMIT'),
+    JSON.stringify({ files: [{ staged: 'x', target: '../../etc/evil', mode: 0o644 }] }),
+  );
   assert.throws(() => recoverInstall(tmp.dir), { code: 'ERR_IDENTITY_INSTALL' });
 });

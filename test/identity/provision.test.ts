@@ -35,9 +35,23 @@ after(async () => {
   tmp.cleanup();
 });
 
-function opts(serial: string, token: string, extra: Partial<ProvisionOptions> = {}): ProvisionOptions & { lines: string[] } {
+function opts(
+  serial: string,
+  token: string,
+  extra: Partial<ProvisionOptions> = {},
+): ProvisionOptions & { lines: string[] } {
   const lines: string[] = [];
-  return { serial, token, url: cloud.provisioningUrl, caPem: cloud.caPem, stateDir: join(tmp.dir, `cam-${++n}`), clock: systemClock, out: (l) => lines.push(l), lines, ...extra };
+  return {
+    serial,
+    token,
+    url: cloud.provisioningUrl,
+    caPem: cloud.caPem,
+    stateDir: join(tmp.dir, `cam-${++n}`),
+    clock: systemClock,
+    out: (l) => lines.push(l),
+    lines,
+    ...extra,
+  };
 }
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -49,52 +63,79 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   return 'no error';
 }
 
-test('provision end to end: verified identity installed with permissions; mosquitto sees the serial as the username', needs('mosquitto'), async () => {
-  const o = opts('CAM-0001', await cloud.createToken('CAM-0001'));
-  const t0 = performance.now();
-  const r = await provisionDevice(o);
-  const ms = performance.now() - t0;
-  assert.equal(r.status, 'provisioned');
-  assert.equal(r.serial, 'CAM-0001');
-  const paths = stateLayout(o.stateDir);
-  const id = checkIdentity({ paths, expectedSerial: 'CAM-0001', clock: systemClock });
-  assert.equal(statSync(paths.deviceKey).mode & 0o777, 0o600);
-  for (const d of [paths.root, paths.identityDir, paths.cloudDir, paths.trustDir]) assert.equal(statSync(d).mode & 0o777, 0o700, d);
-  assert.ok(JSON.parse(readFileSync(paths.trustRoot, 'utf8')).kid);
-  assert.ok(readFileSync(paths.trustBundle, 'utf8').split('.').length === 3);
-  // One line per step, numbered; the key never printed, the token never whole.
-  assert.ok(o.lines.length >= 6 && o.lines.every((l) => /^\[\d\/7\] /.test(l)), o.lines.join('\n'));
-  const printed = o.lines.join('\n');
-  assert.ok(!printed.includes('PRIVATE KEY') && !printed.includes(o.token));
-  console.log(`# provisioning CAM-0001 took ${ms.toFixed(0)} ms (RSA-2048 keygen + HTTPS + verify + install)`);
+test(
+  'provision end to end: verified identity installed with permissions; mosquitto sees the serial as the username',
+  needs('mosquitto'),
+  async () => {
+    const o = opts('CAM-0001', await cloud.createToken('CAM-0001'));
+    const t0 = performance.now();
+    const r = await provisionDevice(o);
+    const ms = performance.now() - t0;
+    assert.equal(r.status, 'provisioned');
+    assert.equal(r.serial, 'CAM-0001');
+    const paths = stateLayout(o.stateDir);
+    const id = checkIdentity({ paths, expectedSerial: 'CAM-0001', clock: systemClock });
+    assert.equal(statSync(paths.deviceKey).mode & 0o777, 0o600);
+    for (const d of [paths.root, paths.identityDir, paths.cloudDir, paths.trustDir])
+      assert.equal(statSync(d).mode & 0o777, 0o700, d);
+    assert.ok(JSON.parse(readFileSync(paths.trustRoot, 'utf8')).kid);
+    assert.ok(readFileSync(paths.trustBundle, 'utf8').split('.').length === 3);
+    // One line per step, numbered; the key never printed, the token never whole.
+    assert.ok(o.lines.length >= 6 && o.lines.every((l) => /^\[\d\/7\] /.test(l)), o.lines.join('\n'));
+    const printed = o.lines.join('\n');
+    assert.ok(!printed.includes('PRIVATE KEY') && !printed.includes(o.token));
+    console.log(
+      `# provisioning CAM-0001 took ${ms.toFixed(0)} ms (RSA-2048 keygen + HTTPS + verify + install)`,
+    );
 
-  // Idempotent: a second run leaves the valid identity alone.
-  const again = await provisionDevice({ ...o, token: 'spent-anyway', out: () => {} });
-  assert.equal(again.status, 'already');
-  assert.equal(checkIdentity({ paths, clock: systemClock }).fingerprint256, id.fingerprint256);
+    // Idempotent: a second run leaves the valid identity alone.
+    const again = await provisionDevice({ ...o, token: 'spent-anyway', out: () => {} });
+    assert.equal(again.status, 'already');
+    assert.equal(checkIdentity({ paths, clock: systemClock }).fingerprint256, id.fingerprint256);
 
-  const mq: TestMosquitto = await startMosquitto({ dir: join(tmp.dir, 'mq'), caPem: cloud.deviceCaPem, serverCert: cloud.brokerTls.cert, serverKey: cloud.brokerTls.key, acl: 'pattern readwrite lenscap/v1/%u/#\n' });
-  try {
-    const c = await mqtt.connectAsync(mq.url, { key: id.keyPem, cert: id.certPem, ca: id.brokerCaPem, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 5, clientId: 'CAM-0001' });
-    await c.publishAsync('lenscap/v1/CAM-0001/state', 'online', { qos: 1 });
-    await mq.waitForLog(/u'CAM-0001'/);
-    assert.ok(mq.usernames().includes('CAM-0001'));
-    await c.endAsync();
-  } finally {
-    await mq.stop();
-  }
-});
+    const mq: TestMosquitto = await startMosquitto({
+      dir: join(tmp.dir, 'mq'),
+      caPem: cloud.deviceCaPem,
+      serverCert: cloud.brokerTls.cert,
+      serverKey: cloud.brokerTls.key,
+      acl: 'pattern readwrite lenscap/v1/%u/#\n',
+    });
+    try {
+      const c = await mqtt.connectAsync(mq.url, {
+        key: id.keyPem,
+        cert: id.certPem,
+        ca: id.brokerCaPem,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+        protocolVersion: 5,
+        clientId: 'CAM-0001',
+      });
+      await c.publishAsync('lenscap/v1/CAM-0001/state', 'online', { qos: 1 });
+      await mq.waitForLog(/u'CAM-0001'/);
+      assert.ok(mq.usernames().includes('CAM-0001'));
+      await c.endAsync();
+    } finally {
+      await mq.stop();
+    }
+  },
+);
 
 test('--force replaces a valid identity; a valid identity for another serial is refused without it', async () => {
   const o = opts('CAM-0010', await cloud.createToken('CAM-0010'));
   await provisionDevice(o);
   const paths = stateLayout(o.stateDir);
   const first = checkIdentity({ paths, clock: systemClock });
-  assert.equal(await codeOf(provisionDevice({ ...o, serial: 'CAM-0011', token: await cloud.createToken('CAM-0011') })), 'ERR_PROVISION_ALREADY');
+  assert.equal(
+    await codeOf(provisionDevice({ ...o, serial: 'CAM-0011', token: await cloud.createToken('CAM-0011') })),
+    'ERR_PROVISION_ALREADY',
+  );
   assert.equal(checkIdentity({ paths, clock: systemClock }).fingerprint256, first.fingerprint256);
   const r = await provisionDevice({ ...o, token: await cloud.createToken('CAM-0010'), force: true });
   assert.equal(r.status, 'provisioned');
-  assert.notEqual(checkIdentity({ paths, expectedSerial: 'CAM-0010', clock: systemClock }).fingerprint256, first.fingerprint256);
+  assert.notEqual(
+    checkIdentity({ paths, expectedSerial: 'CAM-0010', clock: systemClock }).fingerprint256,
+    first.fingerprint256,
+  );
 });
 
 test('token refusals: used, for another serial, unknown, expired', async () => {
@@ -102,15 +143,26 @@ test('token refusals: used, for another serial, unknown, expired', async () => {
   await provisionDevice(opts('CAM-0002', token));
   // Used (by a different device key): refused.
   assert.equal(await codeOf(provisionDevice(opts('CAM-0002', token))), 'ERR_PROVISION_TOKEN_USED');
-  assert.equal(await codeOf(provisionDevice(opts('CAM-0003', await cloud.createToken('CAM-0004')))), 'ERR_PROVISION_SERIAL_NOT_ALLOWED');
-  assert.equal(await codeOf(provisionDevice(opts('CAM-0003', 'not-a-token-at-all'))), 'ERR_PROVISION_TOKEN_INVALID');
+  assert.equal(
+    await codeOf(provisionDevice(opts('CAM-0003', await cloud.createToken('CAM-0004')))),
+    'ERR_PROVISION_SERIAL_NOT_ALLOWED',
+  );
+  assert.equal(
+    await codeOf(provisionDevice(opts('CAM-0003', 'not-a-token-at-all'))),
+    'ERR_PROVISION_TOKEN_INVALID',
+  );
   const expired = await createToken(cloud.devDir, 'CAM-0003', 60, new ManualClock(Date.now() - 3_600_000));
   assert.equal(await codeOf(provisionDevice(opts('CAM-0003', expired))), 'ERR_PROVISION_TOKEN_EXPIRED');
 });
 
 test('network refusals: unknown CA (TLS), unreachable service, clock far off (then the same token finishes)', async () => {
   const foreign = DevCa.create('lenscap dev server CA');
-  assert.equal(await codeOf(provisionDevice(opts('CAM-0005', await cloud.createToken('CAM-0005'), { caPem: foreign.certPem }))), 'ERR_PROVISION_TLS');
+  assert.equal(
+    await codeOf(
+      provisionDevice(opts('CAM-0005', await cloud.createToken('CAM-0005'), { caPem: foreign.certPem })),
+    ),
+    'ERR_PROVISION_TLS',
+  );
 
   const port = await new Promise<number>((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -118,7 +170,10 @@ test('network refusals: unknown CA (TLS), unreachable service, clock far off (th
       s.close(() => resolve(p));
     });
   });
-  assert.equal(await codeOf(provisionDevice(opts('CAM-0005', 'x', { url: `https://127.0.0.1:${port}` }))), 'ERR_PROVISION_UNREACHABLE');
+  assert.equal(
+    await codeOf(provisionDevice(opts('CAM-0005', 'x', { url: `https://127.0.0.1:${port}` }))),
+    'ERR_PROVISION_UNREACHABLE',
+  );
 
   const token = await cloud.createToken('CAM-0006');
   const o = opts('CAM-0006', token, { clock: new ManualClock(Date.now() + 2 * 3_600_000) });
@@ -138,39 +193,60 @@ test('camera clock far behind (service cert not yet valid by it): ERR_PROVISION_
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   try {
     const port = (server.address() as net.AddressInfo).port;
-    assert.equal(await codeOf(provisionDevice(opts('CAM-0008', 'x', { url: `https://127.0.0.1:${port}`, caPem: ca.certPem }))), 'ERR_PROVISION_CLOCK_SKEW');
+    assert.equal(
+      await codeOf(
+        provisionDevice(opts('CAM-0008', 'x', { url: `https://127.0.0.1:${port}`, caPem: ca.certPem })),
+      ),
+      'ERR_PROVISION_CLOCK_SKEW',
+    );
   } finally {
     server.close();
   }
 });
 
-test('full disk: ERR_PROVISION_DISK_FULL names the fix (ENOSPC from the filesystem)', { skip: process.getuid?.() !== 0 ? 'needs root to mount a tiny tmpfs' : undefined }, async (t) => {
-  const { execFileSync } = await import('node:child_process');
-  const mnt = join(tmp.dir, 'tiny');
-  const { mkdirSync } = await import('node:fs');
-  mkdirSync(mnt);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=12k', 'tmpfs', mnt], { stdio: 'ignore' });
-  } catch {
-    t.skip('cannot mount tmpfs here');
-    return;
-  }
-  try {
-    // Fill the filesystem so the install cannot write.
+test(
+  'full disk: ERR_PROVISION_DISK_FULL names the fix (ENOSPC from the filesystem)',
+  { skip: process.getuid?.() !== 0 ? 'needs root to mount a tiny tmpfs' : undefined },
+  async (t) => {
+    const { execFileSync } = await import('node:child_process');
+    const mnt = join(tmp.dir, 'tiny');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(mnt);
     try {
-      writeFileSync(join(mnt, 'filler'), Buffer.alloc(64 * 1024));
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=12k', 'tmpfs', mnt], { stdio: 'ignore' });
     } catch {
-      /* full now */
+      t.skip('cannot mount tmpfs here');
+      return;
     }
-    const o = opts('CAM-0007', await cloud.createToken('CAM-0007'), { stateDir: join(mnt, 'state') });
-    assert.equal(await codeOf(provisionDevice(o)), 'ERR_PROVISION_DISK_FULL');
-  } finally {
-    execFileSync('umount', [mnt]);
-  }
-});
+    try {
+      // Fill the filesystem so the install cannot write.
+      try {
+        writeFileSync(join(mnt, 'filler'), Buffer.alloc(64 * 1024));
+      } catch {
+        /* full now */
+      }
+      const o = opts('CAM-0007', await cloud.createToken('CAM-0007'), { stateDir: join(mnt, 'state') });
+      assert.equal(await codeOf(provisionDevice(o)), 'ERR_PROVISION_DISK_FULL');
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  },
+);
 
 test('power cut after every install step: re-running with the same token finishes (or the agent recovers)', async () => {
-  const all: InstallStep[] = ['staged', 'committed', 'moved:identity/device.key', 'moved:identity/device.crt', 'moved:identity/chain.pem', 'moved:identity/device-ca.pem', 'moved:identity/provisioning.json', 'moved:cloud/broker-ca.pem', 'moved:trust/root.jwk.json', 'moved:trust/bundle.jws', 'cleaned'];
+  const all: InstallStep[] = [
+    'staged',
+    'committed',
+    'moved:identity/device.key',
+    'moved:identity/device.crt',
+    'moved:identity/chain.pem',
+    'moved:identity/device-ca.pem',
+    'moved:identity/provisioning.json',
+    'moved:cloud/broker-ca.pem',
+    'moved:trust/root.jwk.json',
+    'moved:trust/bundle.jws',
+    'cleaned',
+  ];
   for (const [i, cutAt] of all.entries()) {
     const serial = `CAM-CUT-${i}`;
     const token = await cloud.createToken(serial);

@@ -42,70 +42,114 @@ after(async () => {
 
 async function provisioned(serial: string) {
   const stateDir = join(tmp.dir, serial);
-  await provisionDevice({ serial, url: cloud.provisioningUrl, token: await cloud.createToken(serial), caPem: cloud.caPem, stateDir, clock: systemClock, out: () => {} });
+  await provisionDevice({
+    serial,
+    url: cloud.provisioningUrl,
+    token: await cloud.createToken(serial),
+    caPem: cloud.caPem,
+    stateDir,
+    clock: systemClock,
+    out: () => {},
+  });
   return stateLayout(stateDir);
 }
 
 test('not due: a certificate with more than renewWhenRemainingDays left is kept', async () => {
   const paths = await provisioned('CAM-R0');
-  const renewer = createRenewer({ paths, serial: 'CAM-R0', config: configSchema.parse({ identity: { renewWhenRemainingDays: 5 } }), clock: systemClock, logger: silentLogger(), events: new MemoryEventSink() });
+  const renewer = createRenewer({
+    paths,
+    serial: 'CAM-R0',
+    config: configSchema.parse({ identity: { renewWhenRemainingDays: 5 } }),
+    clock: systemClock,
+    logger: silentLogger(),
+    events: new MemoryEventSink(),
+  });
   const r = await renewer.checkNow();
   assert.equal(r.renewed, false);
   assert.equal(r.reason, 'not_due');
 });
 
-test('near expiry: renewed over mTLS with a fresh key; the old cert works until the swap and its live connection survives', needs('mosquitto'), async () => {
-  const paths = await provisioned('CAM-R1');
-  const old = loadIdentity({ paths, expectedSerial: 'CAM-R1', clock: systemClock });
-  const mq = await startMosquitto({ dir: join(tmp.dir, 'mq'), caPem: cloud.deviceCaPem, serverCert: cloud.brokerTls.cert, serverKey: cloud.brokerTls.key });
-  try {
-    const live = await mqtt.connectAsync(mq.url, { key: old.keyPem, cert: old.certPem, ca: old.brokerCaPem, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 5 });
-    const events = new MemoryEventSink();
-    const onDisk: Record<string, string> = {};
-    const renewer = createRenewer({
-      paths,
-      serial: 'CAM-R1',
-      config,
-      clock: systemClock,
-      logger: silentLogger(),
-      events,
-      // Until the swap, the files on disk are still the old, complete identity.
-      onInstallStep: (s: InstallStep) => {
-        if (s === 'staged' || s === 'committed') onDisk[s] = checkIdentity({ paths, clock: systemClock }).fingerprint256;
-      },
+test(
+  'near expiry: renewed over mTLS with a fresh key; the old cert works until the swap and its live connection survives',
+  needs('mosquitto'),
+  async () => {
+    const paths = await provisioned('CAM-R1');
+    const old = loadIdentity({ paths, expectedSerial: 'CAM-R1', clock: systemClock });
+    const mq = await startMosquitto({
+      dir: join(tmp.dir, 'mq'),
+      caPem: cloud.deviceCaPem,
+      serverCert: cloud.brokerTls.cert,
+      serverKey: cloud.brokerTls.key,
     });
-    const t0 = performance.now();
-    const r = await renewer.checkNow();
-    console.log(`# renewal took ${(performance.now() - t0).toFixed(0)} ms (keygen + mTLS + verify + swap)`);
-    assert.equal(r.renewed, true);
-    assert.deepEqual(onDisk, { staged: old.fingerprint256, committed: old.fingerprint256 });
-    const now = checkIdentity({ paths, expectedSerial: 'CAM-R1', clock: systemClock });
-    assert.notEqual(now.fingerprint256, old.fingerprint256);
-    assert.notEqual(now.keyPem, old.keyPem, 'fresh key');
-    assert.ok(now.notAfter.getTime() - Date.now() > 300 * 86_400_000);
-    assert.equal(events.events.length, 1);
-    assert.equal(events.events[0]!.type, 'identity_renewed');
-    assert.equal(events.events[0]!.serial, 'CAM-R1');
-    assert.ok(!JSON.stringify(events.events[0]).includes('PRIVATE'));
+    try {
+      const live = await mqtt.connectAsync(mq.url, {
+        key: old.keyPem,
+        cert: old.certPem,
+        ca: old.brokerCaPem,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+        protocolVersion: 5,
+      });
+      const events = new MemoryEventSink();
+      const onDisk: Record<string, string> = {};
+      const renewer = createRenewer({
+        paths,
+        serial: 'CAM-R1',
+        config,
+        clock: systemClock,
+        logger: silentLogger(),
+        events,
+        // Until the swap, the files on disk are still the old, complete identity.
+        onInstallStep: (s: InstallStep) => {
+          if (s === 'staged' || s === 'committed')
+            onDisk[s] = checkIdentity({ paths, clock: systemClock }).fingerprint256;
+        },
+      });
+      const t0 = performance.now();
+      const r = await renewer.checkNow();
+      console.log(`# renewal took ${(performance.now() - t0).toFixed(0)} ms (keygen + mTLS + verify + swap)`);
+      assert.equal(r.renewed, true);
+      assert.deepEqual(onDisk, { staged: old.fingerprint256, committed: old.fingerprint256 });
+      const now = checkIdentity({ paths, expectedSerial: 'CAM-R1', clock: systemClock });
+      assert.notEqual(now.fingerprint256, old.fingerprint256);
+      assert.notEqual(now.keyPem, old.keyPem, 'fresh key');
+      assert.ok(now.notAfter.getTime() - Date.now() > 300 * 86_400_000);
+      assert.equal(events.events.length, 1);
+      assert.equal(events.events[0]!.type, 'identity_renewed');
+      assert.equal(events.events[0]!.serial, 'CAM-R1');
+      assert.ok(!JSON.stringify(events.events[0]).includes('PRIVATE'));
 
-    // The connection made with the old cert is still up; the new cert authenticates too.
-    await live.publishAsync('lenscap/v1/CAM-R1/state', 'still-up', { qos: 1 });
-    const fresh = await mqtt.connectAsync(mq.url, { key: now.keyPem, cert: now.certPem, ca: now.brokerCaPem, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 5 });
-    await fresh.endAsync();
-    await live.endAsync();
-    assert.ok(mq.usernames().filter((u) => u === 'CAM-R1').length >= 2);
+      // The connection made with the old cert is still up; the new cert authenticates too.
+      await live.publishAsync('lenscap/v1/CAM-R1/state', 'still-up', { qos: 1 });
+      const fresh = await mqtt.connectAsync(mq.url, {
+        key: now.keyPem,
+        cert: now.certPem,
+        ca: now.brokerCaPem,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+        protocolVersion: 5,
+      });
+      await fresh.endAsync();
+      await live.endAsync();
+      assert.ok(mq.usernames().filter((u) => u === 'CAM-R1').length >= 2);
 
-    // Renewed: the next check is not due.
-    assert.equal((await renewer.checkNow()).reason, 'not_due');
-  } finally {
-    await mq.stop();
-  }
-});
+      // Renewed: the next check is not due.
+      assert.equal((await renewer.checkNow()).reason, 'not_due');
+    } finally {
+      await mq.stop();
+    }
+  },
+);
 
 test('start() checks at once and renews when due; stop() ends the timer', async () => {
   const paths = await provisioned('CAM-R4');
   const events = new MemoryEventSink();
-  const renewer = loadIdentity({ paths, clock: systemClock }).createRenewer({ config, clock: systemClock, logger: silentLogger(), events });
+  const renewer = loadIdentity({ paths, clock: systemClock }).createRenewer({
+    config,
+    clock: systemClock,
+    logger: silentLogger(),
+    events,
+  });
   const renewed = events.next();
   renewer.start();
   await renewed;
@@ -115,7 +159,14 @@ test('start() checks at once and renews when due; stop() ends the timer', async 
 });
 
 test('power cut at every renewal step leaves a working identity (old before the commit, new after)', async () => {
-  const steps: InstallStep[] = ['staged', 'committed', 'moved:identity/device.key', 'moved:identity/device.crt', 'moved:identity/chain.pem', 'cleaned'];
+  const steps: InstallStep[] = [
+    'staged',
+    'committed',
+    'moved:identity/device.key',
+    'moved:identity/device.crt',
+    'moved:identity/chain.pem',
+    'cleaned',
+  ];
   const paths = await provisioned('CAM-R2');
   for (const cutAt of steps) {
     // X.509 validity has one-second resolution and a renewal must outlive the current cert: on a
@@ -146,7 +197,14 @@ test('a failed renewal (service down) keeps the current identity and reports a c
   const down = await startDevCloudIdentity({ devDir: join(tmp.dir, 'dev') }); // same dev dir, other port
   const renewUrl = `${down.provisioningUrl}/v1/renew`;
   await down.close();
-  const r2 = createRenewer({ paths, serial: 'CAM-R3', config: configSchema.parse({ identity: { renewUrl } }), clock: systemClock, logger: silentLogger(), events: new MemoryEventSink() });
+  const r2 = createRenewer({
+    paths,
+    serial: 'CAM-R3',
+    config: configSchema.parse({ identity: { renewUrl } }),
+    clock: systemClock,
+    logger: silentLogger(),
+    events: new MemoryEventSink(),
+  });
   await assert.rejects(r2.checkNow(), { code: 'ERR_PROVISION_UNREACHABLE' });
   assert.equal(readFileSync(paths.deviceCert, 'utf8'), before);
   checkIdentity({ paths, expectedSerial: 'CAM-R3', clock: systemClock });

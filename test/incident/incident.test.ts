@@ -10,26 +10,30 @@ import { test } from 'node:test';
 import { needs } from '../support/requires.ts';
 import { formatIncident, runIncident } from '../../bench/_incident.ts';
 
-test('incident replay: 20 cameras, 5 s outage, misroutes refused, 0 frames to wrong viewers, 0 events lost', { ...needs('mosquitto'), timeout: 110_000 }, async () => {
-  const r = await runIncident({
-    cameras: 20,
-    full: 1,
-    outageSeconds: 5,
-    misroute: 0.2,
-    stale: 0.1,
-    backoff: { baseMs: 200, capMs: 2000, initialDelayMaxMs: 1000 },
-    keyPool: 4,
-    patienceMs: 40_000,
-  });
-  const table = formatIncident(r);
-  assert.equal(r.reconnect.back, 20, table);
-  assert.ok(r.sessions.misrouted >= 8, table);
-  assert.ok(r.sessions.stale >= 4, table);
-  assert.equal(r.framesToWrongViewer, 0, table);
-  assert.equal(r.bytesToWrongViewer, 0, table);
-  assert.equal(r.misroutesAccepted, 0, table);
-  assert.equal(r.misroutesRefused, r.sessions.misrouted - r.sessions.undelivered, table);
-  assert.equal(r.eventsLost, 0, table);
-  assert.ok(r.expectedEvents > 0 && r.eventsReceived >= r.expectedEvents, table);
-  assert.ok(r.ok, table);
-});
+test(
+  'incident replay: 20 cameras, 5 s outage, misroutes refused, 0 frames to wrong viewers, 0 events lost',
+  { ...needs('mosquitto'), timeout: 110_000 },
+  async () => {
+    const r = await runIncident({
+      cameras: 20,
+      full: 1,
+      outageSeconds: 5,
+      misroute: 0.2,
+      stale: 0.1,
+      backoff: { baseMs: 200, capMs: 2000, initialDelayMaxMs: 1000 },
+      keyPool: 4,
+      patienceMs: 40_000,
+    });
+    const table = formatIncident(r);
+    assert.equal(r.reconnect.back, 20, table);
+    assert.ok(r.sessions.misrouted >= 8, table);
+    assert.ok(r.sessions.stale >= 4, table);
+    assert.equal(r.framesToWrongViewer, 0, table);
+    assert.equal(r.bytesToWrongViewer, 0, table);
+    assert.equal(r.misroutesAccepted, 0, table);
+    assert.equal(r.misroutesRefused, r.sessions.misrouted - r.sessions.undelivered, table);
+    assert.equal(r.eventsLost, 0, table);
+    assert.ok(r.expectedEvents > 0 && r.eventsReceived >= r.expectedEvents, table);
+    assert.ok(r.ok, table);
+  },
+);

@@ -8,7 +8,13 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildBundle, findNativeFiles, nativeKind, productionPackages, type BundleResult } from '../../scripts/bundle.ts';
+import {
+  buildBundle,
+  findNativeFiles,
+  nativeKind,
+  productionPackages,
+  type BundleResult,
+} from '../../scripts/bundle.ts';
 import { makeTempDir } from '../support/tmp.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -32,7 +38,13 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
 
   before(() => {
     // LENSCAP_TEST_ALLOW_TYPE_ERRORS=1: try with a tree mid-change (never in CI).
-    result = buildBundle({ arch: 'x64', outDir: tmp.dir, buildTimeMs: BUILD_TIME, allowTypeErrors: process.env.LENSCAP_TEST_ALLOW_TYPE_ERRORS === '1', log: () => {} });
+    result = buildBundle({
+      arch: 'x64',
+      outDir: tmp.dir,
+      buildTimeMs: BUILD_TIME,
+      allowTypeErrors: process.env.LENSCAP_TEST_ALLOW_TYPE_ERRORS === '1',
+      log: () => {},
+    });
     const x = spawnSync('tar', ['-xzf', result.file, '-C', tmp.dir]);
     assert.equal(x.status, 0);
     dir = join(tmp.dir, `lenscap-${result.manifest.version}-linux-x64`);
@@ -60,7 +72,16 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
   });
 
   test('carries the compiled agent, service files, default config and installer', () => {
-    for (const f of ['bin/lenscap.js', 'dist/agent/main.js', 'dist/build-info.json', 'package.json', 'packaging/lenscap.service', 'packaging/lenscap.init', 'packaging/agent.json', 'install-on-device.sh']) {
+    for (const f of [
+      'bin/lenscap.js',
+      'dist/agent/main.js',
+      'dist/build-info.json',
+      'package.json',
+      'packaging/lenscap.service',
+      'packaging/lenscap.init',
+      'packaging/agent.json',
+      'install-on-device.sh',
+    ]) {
       assert.ok(files().includes(f), `missing ${f}`);
     }
     assert.ok(files().some((f) => f.startsWith('node_modules/node-media-server/')));
@@ -74,7 +95,9 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
       (f) =>
         f.endsWith('.node') ||
         f.startsWith('node_modules/@ffmpeg-installer/') ||
-        /^node_modules\/(typescript|tsx|aedes|fast-check|playwright-core|mpegts\.js|pino-pretty|@types)\//.test(f) ||
+        /^node_modules\/(typescript|tsx|aedes|fast-check|playwright-core|mpegts\.js|pino-pretty|@types)\//.test(
+          f,
+        ) ||
         f.startsWith('dist/scripts/') ||
         f.startsWith('node_modules/node-media-server/webadmin/') ||
         f.startsWith('node_modules/mqtt/dist/') ||
@@ -88,7 +111,9 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
   });
 
   test('holds no private key outside third-party code', () => {
-    const leaks = files().filter((f) => !f.startsWith('node_modules/') && /PRIVATE KEY-----/.test(readFileSync(join(dir, f), 'latin1')));
+    const leaks = files().filter(
+      (f) => !f.startsWith('node_modules/') && /PRIVATE KEY-----/.test(readFileSync(join(dir, f), 'latin1')),
+    );
     assert.deepEqual(leaks, []);
   });
 
@@ -102,10 +127,18 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
   });
 
   test('runs from the extracted tree under this node (no tsx, no dev deps)', () => {
-    const help = spawnSync(process.execPath, [join(dir, 'bin/lenscap.js'), '--help'], { encoding: 'utf8', cwd: dir, env: { PATH: process.env.PATH } });
+    const help = spawnSync(process.execPath, [join(dir, 'bin/lenscap.js'), '--help'], {
+      encoding: 'utf8',
+      cwd: dir,
+      env: { PATH: process.env.PATH },
+    });
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, /usage: lenscap/);
-    const check = spawnSync(process.execPath, [join(dir, 'bin/lenscap.js'), 'config', 'check', join(dir, 'packaging/agent.json')], { encoding: 'utf8', cwd: dir, env: { PATH: process.env.PATH } });
+    const check = spawnSync(
+      process.execPath,
+      [join(dir, 'bin/lenscap.js'), 'config', 'check', join(dir, 'packaging/agent.json')],
+      { encoding: 'utf8', cwd: dir, env: { PATH: process.env.PATH } },
+    );
     assert.equal(check.status, 0, check.stderr);
     assert.equal(JSON.parse(check.stdout).camera.driver, 'v4l2');
   });
@@ -123,7 +156,9 @@ describe('native binary refusal', () => {
     const problems = findNativeFiles(tmp.dir, 'arm64');
     assert.equal(problems.length, 3, problems.join('\n'));
     assert.ok(problems.some((p) => p.includes('addon.node') && p.includes('native addon')));
-    assert.ok(problems.some((p) => p.includes('helper') && p.includes('x86-64') && p.includes('wrong architecture')));
+    assert.ok(
+      problems.some((p) => p.includes('helper') && p.includes('x86-64') && p.includes('wrong architecture')),
+    );
     assert.ok(problems.some((p) => p.includes('same') && p.includes('pure JS')));
   });
 
@@ -135,13 +170,24 @@ describe('native binary refusal', () => {
     pe.writeUInt32LE(64, 60);
     pe.write('PE\0\0', 64, 'latin1');
     assert.deepEqual(nativeKind(pe), { format: 'pe' });
-    assert.equal(nativeKind(Buffer.from('MZ is a text file that starts like a PE but is not one, honestly.')), null);
+    assert.equal(
+      nativeKind(Buffer.from('MZ is a text file that starts like a PE but is not one, honestly.')),
+      null,
+    );
     assert.equal(nativeKind(Buffer.from('#!/usr/bin/env node\n')), null);
   });
 
   test('production packages leave out dev dependencies and @ffmpeg-installer', () => {
     const pkgs = productionPackages(root);
     assert.ok(pkgs.includes('node_modules/node-media-server'));
-    assert.ok(!pkgs.some((p) => p.includes('@ffmpeg-installer') || p.endsWith('/typescript') || p.endsWith('/aedes') || p.includes('@types/')));
+    assert.ok(
+      !pkgs.some(
+        (p) =>
+          p.includes('@ffmpeg-installer') ||
+          p.endsWith('/typescript') ||
+          p.endsWith('/aedes') ||
+          p.includes('@types/'),
+      ),
+    );
   });
 });

@@ -44,7 +44,12 @@ function parseDockerfile(text: string): { header: string; globalArgs: Instr[]; s
     if (op === 'FROM') {
       const platform = /--platform=(\S+)/.exec(args)?.[1];
       const rest = args.replace(/--platform=\S+\s*/, '').split(/\s+/);
-      stages.push({ from: rest[0]!, name: rest[1]?.toUpperCase() === 'AS' ? rest[2] : undefined, platform, instrs: [] });
+      stages.push({
+        from: rest[0]!,
+        name: rest[1]?.toUpperCase() === 'AS' ? rest[2] : undefined,
+        platform,
+        instrs: [],
+      });
     } else if (stages.length === 0) {
       globalArgs.push({ op, args });
     } else {
@@ -70,15 +75,22 @@ test('multi-stage: a build stage on the build platform, a runtime stage for the 
 });
 
 test('runtime is a slim Node base with ffmpeg from the distro', () => {
-  const nodeMajor = df.globalArgs.find((a) => a.op === 'ARG' && a.args.startsWith('NODE_MAJOR='))?.args.split('=')[1];
+  const nodeMajor = df.globalArgs
+    .find((a) => a.op === 'ARG' && a.args.startsWith('NODE_MAJOR='))
+    ?.args.split('=')[1];
   assert.ok(Number(nodeMajor) >= 20);
   assert.match(runtime.from, /^node:\$\{NODE_MAJOR\}-\w+-slim$/);
   assert.ok(ops(runtime, 'RUN').some((r) => /apt-get install[^&]*\bffmpeg\b/.test(r.args)));
-  assert.ok(!text.includes('@ffmpeg-installer') || !ops(runtime, 'COPY').some((c) => c.args.includes('ffmpeg-installer')));
+  assert.ok(
+    !text.includes('@ffmpeg-installer') ||
+      !ops(runtime, 'COPY').some((c) => c.args.includes('ffmpeg-installer')),
+  );
 });
 
 test('builds for linux/arm64 and linux/arm/v7, and documents the buildx command', () => {
-  const mapping = ops(build, 'RUN').map((r) => r.args).join('\n');
+  const mapping = ops(build, 'RUN')
+    .map((r) => r.args)
+    .join('\n');
   assert.match(mapping, /arm64\)\s*arch=arm64/);
   assert.match(mapping, /armv7\)\s*arch=armhf/);
   assert.match(mapping, /scripts\/bundle\.ts --arch/);
@@ -97,7 +109,12 @@ test('runs as a non-root user in the video group', () => {
 
 test('state dir is a volume (0700, owned by the agent), healthcheck and clean stop', () => {
   assert.ok(ops(runtime, 'VOLUME').some((v) => v.args.includes('/var/lib/lenscap')));
-  assert.match(ops(runtime, 'RUN').map((r) => r.args).join('\n'), /chmod 0700 \/var\/lib\/lenscap/);
+  assert.match(
+    ops(runtime, 'RUN')
+      .map((r) => r.args)
+      .join('\n'),
+    /chmod 0700 \/var\/lib\/lenscap/,
+  );
   assert.equal(ops(runtime, 'HEALTHCHECK').length, 1);
   assert.match(ops(runtime, 'HEALTHCHECK')[0]!.args, /CMD /);
   assert.equal(ops(runtime, 'STOPSIGNAL')[0]?.args, 'SIGTERM');
@@ -107,7 +124,12 @@ test('state dir is a volume (0700, owned by the agent), healthcheck and clean st
 test('copies nothing secret and fetches nothing by URL', () => {
   for (const s of df.stages) {
     for (const i of [...ops(s, 'COPY'), ...ops(s, 'ADD')]) {
-      assert.ok(!/\.(key|pem|crt|p12|pfx|jws)\b|id_rsa|\.env\b|\.npmrc|\.lenscap|certs\/|identity|secret/i.test(i.args), `${i.op} ${i.args}`);
+      assert.ok(
+        !/\.(key|pem|crt|p12|pfx|jws)\b|id_rsa|\.env\b|\.npmrc|\.lenscap|certs\/|identity|secret/i.test(
+          i.args,
+        ),
+        `${i.op} ${i.args}`,
+      );
       assert.ok(!/https?:\/\//.test(i.args), `${i.op} by URL: ${i.args}`);
       assert.ok(!/^\.\s|\s\.\s*$|^\.\s+\./.test(i.args), `${i.op} of the whole context: ${i.args}`);
     }

@@ -14,13 +14,22 @@ function fakeNotify(dir: string): { bin: string; calls: () => string[] } {
   const log = join(dir, 'calls.log');
   writeFileSync(bin, `#!/bin/sh\n[ -n "$NOTIFY_SOCKET" ] || exit 3\necho "$*" >> ${JSON.stringify(log)}\n`);
   chmodSync(bin, 0o755);
-  return { bin, calls: () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) : []) };
+  return {
+    bin,
+    calls: () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) : []),
+  };
 }
 
 function capturingLogger() {
   const lines: Record<string, unknown>[] = [];
   const stream = new PassThrough();
-  stream.on('data', (b: Buffer) => b.toString().split('\n').filter(Boolean).forEach((l) => lines.push(JSON.parse(l))));
+  stream.on('data', (b: Buffer) =>
+    b
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .forEach((l) => lines.push(JSON.parse(l))),
+  );
   return { logger: createLogger({ level: 'debug', destination: stream }), lines };
 }
 
@@ -39,7 +48,11 @@ test('under systemd: READY, periodic WATCHDOG pings, STOPPING on stop', async (t
   t.after(cleanup);
   const fake = fakeNotify(dir);
   const { logger } = capturingLogger();
-  const wd = createWatchdog({ logger, notifyBin: fake.bin, env: { NOTIFY_SOCKET: '/run/systemd/notify', WATCHDOG_USEC: '1000000', PATH: process.env.PATH } });
+  const wd = createWatchdog({
+    logger,
+    notifyBin: fake.bin,
+    env: { NOTIFY_SOCKET: '/run/systemd/notify', WATCHDOG_USEC: '1000000', PATH: process.env.PATH },
+  });
   assert.equal(wd.enabled, true);
   assert.equal(wd.intervalMs, 250);
   await wd.start();
@@ -72,7 +85,12 @@ test('an unhealthy agent withholds pings so systemd restarts it', async (t) => {
   t.after(cleanup);
   const fake = fakeNotify(dir);
   const { logger, lines } = capturingLogger();
-  const wd = createWatchdog({ logger, notifyBin: fake.bin, healthy: () => false, env: { NOTIFY_SOCKET: '@x', WATCHDOG_USEC: '1000000', PATH: process.env.PATH } });
+  const wd = createWatchdog({
+    logger,
+    notifyBin: fake.bin,
+    healthy: () => false,
+    env: { NOTIFY_SOCKET: '@x', WATCHDOG_USEC: '1000000', PATH: process.env.PATH },
+  });
   await wd.start();
   await sleep(600);
   await wd.stop();
@@ -85,7 +103,11 @@ test('without a watchdog period READY=1 is still repeated, and stop cancels it',
   t.after(cleanup);
   const fake = fakeNotify(dir);
   const { logger } = capturingLogger();
-  const wd = createWatchdog({ logger, notifyBin: fake.bin, env: { NOTIFY_SOCKET: '@x', PATH: process.env.PATH } });
+  const wd = createWatchdog({
+    logger,
+    notifyBin: fake.bin,
+    env: { NOTIFY_SOCKET: '@x', PATH: process.env.PATH },
+  });
   assert.equal(wd.intervalMs, 0);
   await wd.start();
   await sleep(1400);
@@ -99,7 +121,11 @@ test('a missing helper is logged once, never thrown', async (t) => {
   const { dir, cleanup } = makeTempDir();
   t.after(cleanup);
   const { logger, lines } = capturingLogger();
-  const wd = createWatchdog({ logger, notifyBin: join(dir, 'no-such-helper'), env: { NOTIFY_SOCKET: '@x', WATCHDOG_USEC: '1000000' } });
+  const wd = createWatchdog({
+    logger,
+    notifyBin: join(dir, 'no-such-helper'),
+    env: { NOTIFY_SOCKET: '@x', WATCHDOG_USEC: '1000000' },
+  });
   await wd.start();
   await sleep(700);
   await wd.stop();

@@ -22,7 +22,15 @@ const { privateKey } = generateKeyPairSync('ed25519');
 
 async function testMint(serial: string, viewer: string, ttl: number): Promise<MintedGrant> {
   const iat = Math.floor(Date.now() / 1000);
-  const claims = { iss: 'test', aud: serial, sub: viewer, jti: randomUUID(), iat, exp: iat + ttl, scope: 'live' };
+  const claims = {
+    iss: 'test',
+    aud: serial,
+    sub: viewer,
+    jti: randomUUID(),
+    iat,
+    exp: iat + ttl,
+    scope: 'live',
+  };
   const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const input = `${enc({ alg: 'EdDSA', typ: 'lenscap-grant+jwt', kid: 'test' })}.${enc(claims)}`;
   const token = `${input}.${sign(null, Buffer.from(input), privateKey).toString('base64url')}`;
@@ -53,7 +61,12 @@ after(async () => {
 });
 
 async function call(path: string, body?: object): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${api.url}${path}`, body ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {});
+  const res = await fetch(
+    `${api.url}${path}`,
+    body
+      ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
+      : {},
+  );
   return { status: res.status, json: await res.json() };
 }
 
@@ -68,9 +81,15 @@ test('page and player are served', async () => {
 
 test('users, cameras of a user, grant only for an owned camera', async () => {
   const users = await call('/api/users');
-  assert.deepEqual(users.json.map((u: { id: string }) => u.id), ['alice', 'bob']);
+  assert.deepEqual(
+    users.json.map((u: { id: string }) => u.id),
+    ['alice', 'bob'],
+  );
   const cams = await call('/api/cameras?user=alice');
-  assert.deepEqual(cams.json.map((c: { serial: string }) => c.serial), ['CAM-DEMO-1']);
+  assert.deepEqual(
+    cams.json.map((c: { serial: string }) => c.serial),
+    ['CAM-DEMO-1'],
+  );
   assert.equal(cams.json[0].flvUrl, 'http://127.0.0.1:1/live/CAM-DEMO-1.flv');
   const ok = await call('/api/grant', { user: 'alice', serial: 'CAM-DEMO-1' });
   assert.equal(ok.status, 200);
@@ -83,7 +102,7 @@ test('users, cameras of a user, grant only for an owned camera', async () => {
   assert.equal((await call('/api/grant', { user: 'mallory', serial: 'CAM-DEMO-1' })).status, 404);
 });
 
-test('incident: alice\'s grant for camera 1, aimed at camera 2', async () => {
+test("incident: alice's grant for camera 1, aimed at camera 2", async () => {
   const r = await call('/api/incident', {});
   assert.equal(r.status, 200);
   assert.equal(r.json.viewer, 'alice');
@@ -93,7 +112,7 @@ test('incident: alice\'s grant for camera 1, aimed at camera 2', async () => {
   assert.equal(r.json.expect.reason, 'wrong_audience');
 });
 
-test('retained state and a camera\'s security event reach the page\'s event stream', async () => {
+test("retained state and a camera's security event reach the page's event stream", async () => {
   const received: string[] = [];
   const gotEvent = new Promise<void>((resolve, reject) => {
     const req = http.get(`${api.url}/api/stream`, (res) => {
@@ -110,14 +129,31 @@ test('retained state and a camera\'s security event reach the page\'s event stre
     });
     req.on('error', (e) => (e.message.includes('aborted') ? undefined : reject(e)));
   });
-  const dev = await mqtt.connectAsync(broker.url, { key: cam2.key, cert: cam2.cert, ca: ca.cert, clientId: 'CAM-DEMO-2', protocolVersion: 4, reconnectPeriod: 0 });
+  const dev = await mqtt.connectAsync(broker.url, {
+    key: cam2.key,
+    cert: cam2.cert,
+    ca: ca.cert,
+    clientId: 'CAM-DEMO-2',
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+  });
   try {
     const online = cloud.waitOnline('CAM-DEMO-2', 3000);
-    await dev.publishAsync('lenscap/v1/CAM-DEMO-2/state', JSON.stringify({ online: true }), { qos: 1, retain: true });
+    await dev.publishAsync('lenscap/v1/CAM-DEMO-2/state', JSON.stringify({ online: true }), {
+      qos: 1,
+      retain: true,
+    });
     await online;
     const cams = await call('/api/cameras?user=bob');
     assert.equal(cams.json[0].online, true);
-    const event = { type: 'grant_refused', at: new Date().toISOString(), serial: 'CAM-DEMO-2', reason: 'wrong_audience', claimedAud: 'CAM-DEMO-1', sub: 'alice' };
+    const event = {
+      type: 'grant_refused',
+      at: new Date().toISOString(),
+      serial: 'CAM-DEMO-2',
+      reason: 'wrong_audience',
+      claimedAud: 'CAM-DEMO-1',
+      sub: 'alice',
+    };
     await dev.publishAsync('lenscap/v1/CAM-DEMO-2/events', JSON.stringify(event), { qos: 1 });
     await gotEvent;
     const past = await call('/api/events');

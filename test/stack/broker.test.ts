@@ -38,7 +38,15 @@ const foreign = issue(foreignCa, 'CAM-1', 'client');
 
 function connect(url: string, id: Pem, clientId: string, protocolVersion: 4 | 5 = 4): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(url, { key: id.key, cert: id.cert, ca: ca.cert, clientId, protocolVersion, reconnectPeriod: 0, connectTimeout: 4000 });
+    const c = mqtt.connect(url, {
+      key: id.key,
+      cert: id.cert,
+      ca: ca.cert,
+      clientId,
+      protocolVersion,
+      reconnectPeriod: 0,
+      connectTimeout: 4000,
+    });
     c.once('connect', () => resolve(c));
     c.once('error', (e) => {
       c.end(true);
@@ -52,7 +60,12 @@ function end(c: MqttClient): Promise<void> {
   return new Promise((r) => c.end(true, {}, () => r()));
 }
 
-function brokerSuite(name: string, start: () => Promise<RunningBroker>, protocolVersion: 4 | 5, opts: { skip?: string }) {
+function brokerSuite(
+  name: string,
+  start: () => Promise<RunningBroker>,
+  protocolVersion: 4 | 5,
+  opts: { skip?: string },
+) {
   describe(`${name} broker ACL over mTLS`, opts, () => {
     let broker: RunningBroker;
     before(async () => {
@@ -68,7 +81,9 @@ function brokerSuite(name: string, start: () => Promise<RunningBroker>, protocol
       try {
         await cl.subscribeAsync('lenscap/v1/+/state', { qos: 1 });
         await dev.subscribeAsync('lenscap/v1/CAM-1/cmd/+', { qos: 1 });
-        const gotState = new Promise<string>((r) => cl.on('message', (t, p) => t.endsWith('/state') && r(`${t} ${p}`)));
+        const gotState = new Promise<string>((r) =>
+          cl.on('message', (t, p) => t.endsWith('/state') && r(`${t} ${p}`)),
+        );
         await dev.publishAsync('lenscap/v1/CAM-1/state', '{"online":true}', { qos: 1, retain: true });
         assert.equal(await gotState, 'lenscap/v1/CAM-1/state {"online":true}');
         const gotCmd = new Promise<string>((r) => dev.on('message', (t) => r(t)));
@@ -81,16 +96,18 @@ function brokerSuite(name: string, start: () => Promise<RunningBroker>, protocol
       }
     });
 
-    test('a device cannot subscribe to or publish on another camera\'s topics', async () => {
+    test("a device cannot subscribe to or publish on another camera's topics", async () => {
       const a = await connect(broker.url, cam1, 'CAM-1', protocolVersion);
       const b = await connect(broker.url, cam2, 'CAM-2', protocolVersion);
       const cl = await connect(broker.url, cloud, 'lenscap-cloud', protocolVersion);
       try {
         // aedes refuses in SUBACK (0x80); mosquitto 2.0 grants and then never delivers: assert delivery.
-        const suback = await a.subscribeAsync(['lenscap/v1/CAM-2/#', 'lenscap/v1/+/cmd/+', '#'], { qos: 1 }).then(
-          () => 'granted',
-          () => 'refused',
-        );
+        const suback = await a
+          .subscribeAsync(['lenscap/v1/CAM-2/#', 'lenscap/v1/+/cmd/+', '#'], { qos: 1 })
+          .then(
+            () => 'granted',
+            () => 'refused',
+          );
         if (broker.kind === 'aedes') assert.equal(suback, 'refused');
         const leakedToA: string[] = [];
         a.on('message', (t) => leakedToA.push(t));
@@ -110,7 +127,15 @@ function brokerSuite(name: string, start: () => Promise<RunningBroker>, protocol
     });
 
     test('a certificate from a foreign CA is refused at the TLS handshake', async () => {
-      const c = mqtt.connect(broker.url, { key: foreign.key, cert: foreign.cert, ca: ca.cert, clientId: 'CAM-1', protocolVersion, reconnectPeriod: 0, connectTimeout: 3000 });
+      const c = mqtt.connect(broker.url, {
+        key: foreign.key,
+        cert: foreign.cert,
+        ca: ca.cert,
+        clientId: 'CAM-1',
+        protocolVersion,
+        reconnectPeriod: 0,
+        connectTimeout: 3000,
+      });
       const outcome = await new Promise<string>((r) => {
         c.once('connect', () => r('connected'));
         c.once('error', () => r('error'));
@@ -122,7 +147,12 @@ function brokerSuite(name: string, start: () => Promise<RunningBroker>, protocol
   });
 }
 
-brokerSuite('aedes', () => startAedesBroker({ tls: { key: server.key, cert: server.cert, ca: ca.cert } }), 4, {});
+brokerSuite(
+  'aedes',
+  () => startAedesBroker({ tls: { key: server.key, cert: server.cert, ca: ca.cert } }),
+  4,
+  {},
+);
 
 test('aedes: client id must be the certificate CN', async () => {
   const broker = await startAedesBroker({ tls: { key: server.key, cert: server.cert, ca: ca.cert } });
@@ -135,4 +165,9 @@ test('aedes: client id must be the certificate CN', async () => {
 
 const tmp = makeTempDir('lenscap-mosq-');
 after(() => tmp.cleanup());
-brokerSuite('mosquitto', () => startMosquittoBroker({ tls: { key: server.key, cert: server.cert, ca: ca.cert }, dir: tmp.dir }), 5, needs('mosquitto'));
+brokerSuite(
+  'mosquitto',
+  () => startMosquittoBroker({ tls: { key: server.key, cert: server.cert, ca: ca.cert }, dir: tmp.dir }),
+  5,
+  needs('mosquitto'),
+);

@@ -32,10 +32,20 @@ const identity: DevCloudIdentity = {
   brokerCaPem: ca.cert,
   cloudClientTls: cloudId,
   createToken: async () => 'token',
-  bindingCommand: async (serial, owner, viewers) => ({ record: signJws({ serial, owner, viewers, version: 1, iat: 0 }, 'lenscap-binding+jwt') }),
+  bindingCommand: async (serial, owner, viewers) => ({
+    record: signJws({ serial, owner, viewers, version: 1, iat: 0 }, 'lenscap-binding+jwt'),
+  }),
   mintGrant: async (serial, viewer, ttl) => {
     const iat = Math.floor(Date.now() / 1000);
-    const c = { iss: 'test', aud: serial, sub: viewer, jti: randomUUID(), iat, exp: iat + ttl, scope: 'live' };
+    const c = {
+      iss: 'test',
+      aud: serial,
+      sub: viewer,
+      jti: randomUUID(),
+      iat,
+      exp: iat + ttl,
+      scope: 'live',
+    };
     return { token: signJws(c, 'lenscap-grant+jwt'), ...c };
   },
   close: async () => undefined,
@@ -49,33 +59,52 @@ function closed(port: number): Promise<boolean> {
   });
 }
 
-test('composed dev cloud: page, broker, claim over the binding command, clean close', { timeout: 30_000 }, async () => {
-  const tmp = makeTempDir('lenscap-cloud-');
-  const stack = await composeStack({ ...identity, ...(await signingSide(tmp.dir)) }, { dir: tmp.dir });
-  const dev = await mqtt.connectAsync(stack.brokerUrl, { key: cam.key, cert: cam.cert, ca: ca.cert, clientId: 'CAM-DEMO-1', protocolVersion: 4, reconnectPeriod: 0 });
-  try {
-    stack.registerCamera({ serial: 'CAM-DEMO-1', label: 'one', gateUrl: 'http://127.0.0.1:9' });
-    assert.equal((await fetch(stack.pageUrl)).status, 200);
-
-    // The camera side of the binding command: answer ok first, then refuse.
-    let answer: object = { status: 'ok' };
-    const received: Array<Record<string, unknown>> = [];
-    await dev.subscribeAsync('lenscap/v1/CAM-DEMO-1/cmd/+', { qos: 1 });
-    dev.on('message', (topic, payload) => {
-      const cmd = JSON.parse(payload.toString()) as Record<string, unknown>;
-      received.push(cmd);
-      dev.publish(`lenscap/v1/CAM-DEMO-1/reply/${topic.split('/').pop()}`, JSON.stringify({ id: cmd.id, ...answer }), { qos: 1 });
+test(
+  'composed dev cloud: page, broker, claim over the binding command, clean close',
+  { timeout: 30_000 },
+  async () => {
+    const tmp = makeTempDir('lenscap-cloud-');
+    const stack = await composeStack({ ...identity, ...(await signingSide(tmp.dir)) }, { dir: tmp.dir });
+    const dev = await mqtt.connectAsync(stack.brokerUrl, {
+      key: cam.key,
+      cert: cam.cert,
+      ca: ca.cert,
+      clientId: 'CAM-DEMO-1',
+      protocolVersion: 4,
+      reconnectPeriod: 0,
     });
-    await stack.claim('CAM-DEMO-1', 'alice');
-    assert.equal(received.length, 1);
-    assert.equal(typeof received[0]?.record, 'string');
-    answer = { status: 'error', error: { code: 'ERR_BINDING_ROLLBACK', message: 'version not higher' } };
-    await assert.rejects(stack.claim('CAM-DEMO-1', 'alice'), /ERR_BINDING_ROLLBACK/);
-  } finally {
-    await dev.endAsync(true);
-    const ports = [new URL(stack.pageUrl).port, new URL(stack.brokerUrl).port, new URL(stack.relayRtmpBase).port].map(Number);
-    await stack.close();
-    for (const p of ports) assert.equal(await closed(p), true, `port ${p} still open`);
-    tmp.cleanup();
-  }
-});
+    try {
+      stack.registerCamera({ serial: 'CAM-DEMO-1', label: 'one', gateUrl: 'http://127.0.0.1:9' });
+      assert.equal((await fetch(stack.pageUrl)).status, 200);
+
+      // The camera side of the binding command: answer ok first, then refuse.
+      let answer: object = { status: 'ok' };
+      const received: Array<Record<string, unknown>> = [];
+      await dev.subscribeAsync('lenscap/v1/CAM-DEMO-1/cmd/+', { qos: 1 });
+      dev.on('message', (topic, payload) => {
+        const cmd = JSON.parse(payload.toString()) as Record<string, unknown>;
+        received.push(cmd);
+        dev.publish(
+          `lenscap/v1/CAM-DEMO-1/reply/${topic.split('/').pop()}`,
+          JSON.stringify({ id: cmd.id, ...answer }),
+          { qos: 1 },
+        );
+      });
+      await stack.claim('CAM-DEMO-1', 'alice');
+      assert.equal(received.length, 1);
+      assert.equal(typeof received[0]?.record, 'string');
+      answer = { status: 'error', error: { code: 'ERR_BINDING_ROLLBACK', message: 'version not higher' } };
+      await assert.rejects(stack.claim('CAM-DEMO-1', 'alice'), /ERR_BINDING_ROLLBACK/);
+    } finally {
+      await dev.endAsync(true);
+      const ports = [
+        new URL(stack.pageUrl).port,
+        new URL(stack.brokerUrl).port,
+        new URL(stack.relayRtmpBase).port,
+      ].map(Number);
+      await stack.close();
+      for (const p of ports) assert.equal(await closed(p), true, `port ${p} still open`);
+      tmp.cleanup();
+    }
+  },
+);

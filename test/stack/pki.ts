@@ -35,7 +35,12 @@ export function makeCa(cn: string): Pem & { _key: forge.pki.rsa.PrivateKey; _cer
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
   ]);
   cert.sign(kp.privateKey, forge.md.sha256.create());
-  return { key: forge.pki.privateKeyToPem(kp.privateKey), cert: forge.pki.certificateToPem(cert), _key: kp.privateKey, _cert: cert };
+  return {
+    key: forge.pki.privateKeyToPem(kp.privateKey),
+    cert: forge.pki.certificateToPem(cert),
+    _key: kp.privateKey,
+    _cert: cert,
+  };
 }
 
 export function issue(ca: ReturnType<typeof makeCa>, cn: string, kind: 'server' | 'client'): Pem {
@@ -47,7 +52,14 @@ export function issue(ca: ReturnType<typeof makeCa>, cn: string, kind: 'server' 
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
     kind === 'server' ? { name: 'extKeyUsage', serverAuth: true } : { name: 'extKeyUsage', clientAuth: true },
   ];
-  if (kind === 'server') ext.push({ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] });
+  if (kind === 'server')
+    ext.push({
+      name: 'subjectAltName',
+      altNames: [
+        { type: 2, value: 'localhost' },
+        { type: 7, ip: '127.0.0.1' },
+      ],
+    });
   cert.setExtensions(ext);
   cert.sign(ca._key, forge.md.sha256.create());
   return { key: forge.pki.privateKeyToPem(kp.privateKey), cert: forge.pki.certificateToPem(cert) };

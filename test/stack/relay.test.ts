@@ -10,9 +10,33 @@ import { startRelay } from '../../scripts/dev-cloud/relay.ts';
 import { makeTempDir } from '../support/tmp.ts';
 
 function push(url: string) {
-  return spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=10', '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '10', '-f', 'flv', url], {
-    stdio: ['pipe', 'ignore', 'ignore'],
-  });
+  return spawn(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-re',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=160x90:rate=10',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-tune',
+      'zerolatency',
+      '-g',
+      '10',
+      '-f',
+      'flv',
+      url,
+    ],
+    {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    },
+  );
 }
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {

@@ -69,11 +69,15 @@ export function alive(pid: number): boolean {
 
 export function startStackProcess(dir: string, extraArgs: string[] = [], timeoutMs = 90_000): StackProcess {
   const stackFile = join(dir, 'stack.json');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'scripts', 'start.ts'), '--dir', dir, ...extraArgs], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FORCE_COLOR: '0' },
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(REPO, 'scripts', 'start.ts'), '--dir', dir, ...extraArgs],
+    {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FORCE_COLOR: '0' },
+    },
+  );
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -83,7 +87,8 @@ export function startStackProcess(dir: string, extraArgs: string[] = [], timeout
   const ready = new Promise<StackInfo>((resolvePromise, reject) => {
     const deadline = Date.now() + timeoutMs;
     const poll = () => {
-      if (child.exitCode !== null) return reject(new Error(`npm start exited (${child.exitCode}) before stack.json:\n${out}`));
+      if (child.exitCode !== null)
+        return reject(new Error(`npm start exited (${child.exitCode}) before stack.json:\n${out}`));
       if (existsSync(stackFile)) {
         try {
           const info = JSON.parse(readFileSync(stackFile, 'utf8')) as StackInfo;
@@ -108,7 +113,10 @@ export function startStackProcess(dir: string, extraArgs: string[] = [], timeout
         tree = descendants(child.pid);
         child.kill('SIGTERM');
       }
-      const code = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), stopTimeoutMs))]);
+      const code = await Promise.race([
+        exited,
+        new Promise<null>((r) => setTimeout(() => r(null), stopTimeoutMs)),
+      ]);
       const survivors = tree.filter(alive);
       // Never leave anything behind even when the assertion is about to fail.
       for (const p of [...survivors, ...(child.exitCode === null && child.pid ? [child.pid] : [])]) {

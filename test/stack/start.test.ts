@@ -23,7 +23,10 @@ function portClosed(url: string): Promise<boolean> {
   });
 }
 
-async function readFlvHead(url: string, token: string): Promise<{ status: number; head: string; bytes: number }> {
+async function readFlvHead(
+  url: string,
+  token: string,
+): Promise<{ status: number; head: string; bytes: number }> {
   const ac = new AbortController();
   const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
   if (!res.ok || !res.body) return { status: res.status, head: '', bytes: 0 };
@@ -41,42 +44,66 @@ async function readFlvHead(url: string, token: string): Promise<{ status: number
   return { status: res.status, head, bytes };
 }
 
-test('npm start comes up from clean state, serves the page, and leaves nothing behind', { timeout: 150_000 }, async () => {
-  const tmp = makeTempDir('lenscap-start-');
-  const stack = startStackProcess(tmp.dir);
-  try {
-    const info = await stack.ready;
-    assert.deepEqual(info.serials, ['CAM-DEMO-1', 'CAM-DEMO-2']);
-    assert.match(info.pageUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
-    assert.match(info.brokerUrl, /^mqtts:\/\/127\.0\.0\.1:\d+$/);
-    const out = stack.output();
-    assert.match(out, /\[7\/7\] write stack\.json … ok/);
-    assert.match(out, /lenscap is up/);
+test(
+  'npm start comes up from clean state, serves the page, and leaves nothing behind',
+  { timeout: 150_000 },
+  async () => {
+    const tmp = makeTempDir('lenscap-start-');
+    const stack = startStackProcess(tmp.dir);
+    try {
+      const info = await stack.ready;
+      assert.deepEqual(info.serials, ['CAM-DEMO-1', 'CAM-DEMO-2']);
+      assert.match(info.pageUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.match(info.brokerUrl, /^mqtts:\/\/127\.0\.0\.1:\d+$/);
+      const out = stack.output();
+      assert.match(out, /\[7\/7\] write stack\.json … ok/);
+      assert.match(out, /lenscap is up/);
 
-    const page = await fetch(info.pageUrl);
-    assert.equal(page.status, 200);
-    assert.match(await page.text(), /Replay the incident/);
-    const cams = (await (await fetch(`${info.pageUrl}/api/cameras?user=alice`)).json()) as Array<{ serial: string; online: boolean }>;
-    assert.deepEqual(cams.map((c) => [c.serial, c.online]), [['CAM-DEMO-1', true]]);
+      const page = await fetch(info.pageUrl);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /Replay the incident/);
+      const cams = (await (await fetch(`${info.pageUrl}/api/cameras?user=alice`)).json()) as Array<{
+        serial: string;
+        online: boolean;
+      }>;
+      assert.deepEqual(
+        cams.map((c) => [c.serial, c.online]),
+        [['CAM-DEMO-1', true]],
+      );
 
-    // A real grant from the dev cloud opens camera 1's stream; bob may not get one for it.
-    const grant = (await (await fetch(`${info.pageUrl}/api/grant`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', serial: 'CAM-DEMO-1' }) })).json()) as { token: string; flvUrl: string };
-    const flv = await readFlvHead(grant.flvUrl, grant.token);
-    assert.equal(flv.status, 200);
-    assert.equal(flv.head, 'FLV');
-    assert.ok(flv.bytes > 1000, `only ${flv.bytes} bytes`);
-    const denied = await fetch(`${info.pageUrl}/api/grant`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'bob', serial: 'CAM-DEMO-1' }) });
-    assert.equal(denied.status, 403);
+      // A real grant from the dev cloud opens camera 1's stream; bob may not get one for it.
+      const grant = (await (
+        await fetch(`${info.pageUrl}/api/grant`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ user: 'alice', serial: 'CAM-DEMO-1' }),
+        })
+      ).json()) as { token: string; flvUrl: string };
+      const flv = await readFlvHead(grant.flvUrl, grant.token);
+      assert.equal(flv.status, 200);
+      assert.equal(flv.head, 'FLV');
+      assert.ok(flv.bytes > 1000, `only ${flv.bytes} bytes`);
+      const denied = await fetch(`${info.pageUrl}/api/grant`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'bob', serial: 'CAM-DEMO-1' }),
+      });
+      assert.equal(denied.status, 403);
 
-    const { code, survivors } = await stack.stop();
-    assert.equal(code, 0, stack.output());
-    assert.deepEqual(survivors, [], `processes left behind: ${survivors.join(', ')}`);
-    assert.equal(existsSync(stack.stackFile), false, 'stack.json must be removed on shutdown');
-    for (const url of [info.pageUrl, info.brokerUrl.replace('mqtts:', 'http:'), ...info.cameras.map((c) => c.gateUrl)]) {
-      assert.equal(await portClosed(url), true, `${url} still open`);
+      const { code, survivors } = await stack.stop();
+      assert.equal(code, 0, stack.output());
+      assert.deepEqual(survivors, [], `processes left behind: ${survivors.join(', ')}`);
+      assert.equal(existsSync(stack.stackFile), false, 'stack.json must be removed on shutdown');
+      for (const url of [
+        info.pageUrl,
+        info.brokerUrl.replace('mqtts:', 'http:'),
+        ...info.cameras.map((c) => c.gateUrl),
+      ]) {
+        assert.equal(await portClosed(url), true, `${url} still open`);
+      }
+    } finally {
+      await stack.stop(5000);
+      tmp.cleanup();
     }
-  } finally {
-    await stack.stop(5000);
-    tmp.cleanup();
-  }
-});
+  },
+);

@@ -30,7 +30,9 @@ export interface MediaFixture {
   close(): Promise<void>;
 }
 
-export async function makeMediaFixture(opts: { mode?: 'on-demand' | 'always'; idleStopSeconds?: number; gate?: Record<string, unknown> } = {}): Promise<MediaFixture> {
+export async function makeMediaFixture(
+  opts: { mode?: 'on-demand' | 'always'; idleStopSeconds?: number; gate?: Record<string, unknown> } = {},
+): Promise<MediaFixture> {
   const f = await makeGrantFixture();
   // Real time: sessions are cut against the wall clock in these tests.
   f.clock.now = () => Date.now();
@@ -40,7 +42,14 @@ export async function makeMediaFixture(opts: { mode?: 'on-demand' | 'always'; id
   mkdirSync(join(sysfs, 'class/leds/status'), { recursive: true });
   writeFileSync(join(sysfs, 'class/leds/status/brightness'), '0');
   writeFileSync(join(sysfs, 'class/leds/status/max_brightness'), '255');
-  const privacy = createPrivacyState({ initial: false, hardware: createNoSwitch(), serial: f.paths ? 'CAM-0001' : '', clock: f.clock, logger, events: f.events });
+  const privacy = createPrivacyState({
+    initial: false,
+    hardware: createNoSwitch(),
+    serial: f.paths ? 'CAM-0001' : '',
+    clock: f.clock,
+    logger,
+    events: f.events,
+  });
   f.privacy.on = false;
   // The grant fixture reads privacy from f.privacy: keep it in step with the shared state.
   privacy.on('change', (on: boolean) => (f.privacy.on = on));
@@ -60,7 +69,14 @@ export async function makeMediaFixture(opts: { mode?: 'on-demand' | 'always'; id
   const makeGate = async (over: Record<string, unknown>) => {
     const g = createGate({
       serial: 'CAM-0001',
-      config: { ...config.gate, host: '127.0.0.1', port: 0, tls: false, ...opts.gate, ...over } as typeof config.gate,
+      config: {
+        ...config.gate,
+        host: '127.0.0.1',
+        port: 0,
+        tls: false,
+        ...opts.gate,
+        ...over,
+      } as typeof config.gate,
       grants: f.gate,
       stream,
       privacy,

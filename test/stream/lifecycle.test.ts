@@ -39,7 +39,15 @@ test('stop() ends ffmpeg with q, quickly, and leaves no child or zombie', async 
   const tmp = makeTempDir('lenscap-life-');
   const { config } = loadConfig(undefined, {});
   const privacy = Object.assign(new EventEmitter(), { isOn: () => false });
-  const s = createStreamService({ serial: 'CAM-0001', stream: { ...config.stream, mode: 'always' }, camera: { ...config.camera, width: 320, height: 180 }, logger: silentLogger(), privacy, storeDir: tmp.dir, cameraDriver: createTestPatternDriver({ hasDrawtext: false }) });
+  const s = createStreamService({
+    serial: 'CAM-0001',
+    stream: { ...config.stream, mode: 'always' },
+    camera: { ...config.camera, width: 320, height: 180 },
+    logger: silentLogger(),
+    privacy,
+    storeDir: tmp.dir,
+    cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
+  });
   try {
     await s.start();
     const pid = await new Promise<number>((r) => s.supervisorEvents.once('started', r));
@@ -57,7 +65,11 @@ test('stop() ends ffmpeg with q, quickly, and leaves no child or zombie', async 
 });
 
 test('an agent killed with SIGKILL leaves no orphan ffmpeg', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./capture-child.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./capture-child.ts', import.meta.url))],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   try {
     const line = await new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('child did not start capture')), 30_000);
@@ -66,7 +78,7 @@ test('an agent killed with SIGKILL leaves no orphan ffmpeg', async () => {
     const { pid } = JSON.parse(line) as { pid: number };
     assert.ok(alive(pid));
     child.kill('SIGKILL');
-    assert.equal(await gone(pid, 5000) || !alive(pid), true, `ffmpeg ${pid} outlived the agent`);
+    assert.equal((await gone(pid, 5000)) || !alive(pid), true, `ffmpeg ${pid} outlived the agent`);
   } finally {
     child.kill('SIGKILL');
   }
@@ -76,7 +88,15 @@ test('on demand: capture starts with the first lease and stops idleStopSeconds a
   const tmp = makeTempDir('lenscap-demand-');
   const { config } = loadConfig(undefined, {});
   const privacy = Object.assign(new EventEmitter(), { isOn: () => false });
-  const s = createStreamService({ serial: 'CAM-0001', stream: { ...config.stream, mode: 'on-demand', idleStopSeconds: 0.5 }, camera: { ...config.camera, width: 160, height: 90 }, logger: silentLogger(), privacy, storeDir: tmp.dir, cameraDriver: createTestPatternDriver({ hasDrawtext: false }) });
+  const s = createStreamService({
+    serial: 'CAM-0001',
+    stream: { ...config.stream, mode: 'on-demand', idleStopSeconds: 0.5 },
+    camera: { ...config.camera, width: 160, height: 90 },
+    logger: silentLogger(),
+    privacy,
+    storeDir: tmp.dir,
+    cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
+  });
   try {
     await s.start();
     await new Promise((r) => setTimeout(r, 300));

@@ -22,21 +22,43 @@ const relayPublishes: string[] = [];
 
 before(async () => {
   m = await makeMediaFixture({ mode: 'on-demand', idleStopSeconds: 1 });
-  relay = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./relay-child.ts', import.meta.url))], { stdio: ['pipe', 'pipe', 'inherit'] });
+  relay = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./relay-child.ts', import.meta.url))],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const lines = createInterface({ input: relay.stdout! });
   urls = await new Promise((resolve) => {
     lines.on('line', (line) => {
-      const o = JSON.parse(line) as { ready?: boolean; msg?: string; serial?: string; rtmpBase: string; httpBase: string };
+      const o = JSON.parse(line) as {
+        ready?: boolean;
+        msg?: string;
+        serial?: string;
+        rtmpBase: string;
+        httpBase: string;
+      };
       if (o.ready) resolve(o);
       if (o.msg === 'relay: push started') relayPublishes.push(o.serial ?? '?');
     });
   });
-  push = createPushService({ serial: 'CAM-0001', grants: m.f.gate, stream: m.stream, ffmpegPath: m.stream.ffmpegPath, relayAllowList: [], clock: m.f.clock, logger: silentLogger(), activity: m.activity, closeSessions: (jti) => m.gate.closeByJti(jti), retryMs: 300 });
+  push = createPushService({
+    serial: 'CAM-0001',
+    grants: m.f.gate,
+    stream: m.stream,
+    ffmpegPath: m.stream.ffmpegPath,
+    relayAllowList: [],
+    clock: m.f.clock,
+    logger: silentLogger(),
+    activity: m.activity,
+    closeSessions: (jti) => m.gate.closeByJti(jti),
+    retryMs: 300,
+  });
 });
 after(async () => {
   await push?.close();
   relay?.stdin?.end();
-  if (relay && relay.exitCode === null) await Promise.race([once(relay, 'exit'), new Promise((r) => setTimeout(r, 3000))]);
+  if (relay && relay.exitCode === null)
+    await Promise.race([once(relay, 'exit'), new Promise((r) => setTimeout(r, 3000))]);
   relay?.kill('SIGKILL');
   await m?.close();
 });
@@ -87,13 +109,20 @@ test('a grant without relay, for another serial, or replayed pushes nothing', as
   const first = await push.start(g);
   assert.equal(first.ok, true);
   const until = Date.now() + 8000;
-  while (relayPublishes.length === before && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
+  while (relayPublishes.length === before && Date.now() < until)
+    await new Promise((res) => setTimeout(res, 50));
   await push.stop(first.ok ? first.jti : '');
   const again = await push.start(g);
   assert.deepEqual([again.ok, !again.ok && again.reason], [false, 'replayed']);
   assert.equal(push.active().length, 0);
-  assert.deepEqual(relayPublishes.slice(before), ['CAM-0001'], 'the relay saw exactly one publish: the accepted grant');
-  const refusals = m.f.events.events.filter((e) => e.type === 'grant_refused' && e.source === 'mqtt:stream.start').map((e) => e.reason);
+  assert.deepEqual(
+    relayPublishes.slice(before),
+    ['CAM-0001'],
+    'the relay saw exactly one publish: the accepted grant',
+  );
+  const refusals = m.f.events.events
+    .filter((e) => e.type === 'grant_refused' && e.source === 'mqtt:stream.start')
+    .map((e) => e.reason);
   assert.ok(refusals.includes('wrong_audience') && refusals.includes('scope_not_allowed'));
 });
 
@@ -107,5 +136,8 @@ test('relay URL checks: scheme, credentials, allow list; logs never carry the qu
   // An allow-list entry matches at a path boundary only: a look-alike host is not a prefix match.
   assert.equal(relayAllowed('rtmp://relay.example.evil/live/CAM-0001', ['rtmp://relay.example']), false);
   assert.equal(relayAllowed('rtmp://relay.example/live/CAM-0001', ['rtmp://relay.example']), true);
-  assert.equal(describeRelay('rtmp://relay.example:1935/live/CAM-0001?key=secret'), 'rtmp://relay.example:1935/live/CAM-0001');
+  assert.equal(
+    describeRelay('rtmp://relay.example:1935/live/CAM-0001?key=secret'),
+    'rtmp://relay.example:1935/live/CAM-0001',
+  );
 });

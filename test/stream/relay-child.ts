@@ -9,8 +9,13 @@ import { createLogger } from '../../agent/log.ts';
 
 const tmp = makeTempDir('lenscap-relay-');
 // Its log lines (push started/ended) go to stdout: the test counts publishes from them.
-const relay = await startRelay({ dir: tmp.dir, logger: createLogger({ level: 'info', destination: process.stdout }) });
-process.stdout.write(JSON.stringify({ ready: true, rtmpBase: relay.rtmpBase, httpBase: relay.httpBase }) + '\n');
+const relay = await startRelay({
+  dir: tmp.dir,
+  logger: createLogger({ level: 'info', destination: process.stdout }),
+});
+process.stdout.write(
+  JSON.stringify({ ready: true, rtmpBase: relay.rtmpBase, httpBase: relay.httpBase }) + '\n',
+);
 process.stdin.resume();
 process.stdin.on('end', async () => {
   await relay.close();

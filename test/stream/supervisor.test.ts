@@ -9,7 +9,16 @@ import { silentLogger } from '../../agent/log.ts';
 import { CameraError, type CameraDriver, type CameraRequest } from '../../drivers/camera/types.ts';
 import { testPatternArgs } from '../../drivers/camera/testpattern.ts';
 
-const req: CameraRequest = { device: '/dev/video0', width: 160, height: 90, fps: 10, gopSeconds: 1, bitrateKbps: 200, label: 'x', color: 'white' };
+const req: CameraRequest = {
+  device: '/dev/video0',
+  width: 160,
+  height: 90,
+  fps: 10,
+  gopSeconds: 1,
+  bitrateKbps: 200,
+  label: 'x',
+  color: 'white',
+};
 
 test('busy → missing → usable: coded errors, backoff, then capture', async () => {
   let calls = 0;
@@ -22,7 +31,15 @@ test('busy → missing → usable: coded errors, backoff, then capture', async (
       return testPatternArgs(r, { hasDrawtext: false });
     },
   };
-  const sup = new CaptureSupervisor({ ffmpegPath: 'ffmpeg', camera: driver, request: req, output: '/dev/null', logger: silentLogger(), random: () => 0.5, backoff: { initialMs: 100, maxMs: 1000 } });
+  const sup = new CaptureSupervisor({
+    ffmpegPath: 'ffmpeg',
+    camera: driver,
+    request: req,
+    output: '/dev/null',
+    logger: silentLogger(),
+    random: () => 0.5,
+    backoff: { initialMs: 100, maxMs: 1000 },
+  });
   const failures: Array<{ code: string; retryInMs: number }> = [];
   sup.on('failed', (f) => failures.push(f));
   // The retry timer is unref'd (the agent's servers keep it alive); here nothing else does.
@@ -32,7 +49,10 @@ test('busy → missing → usable: coded errors, backoff, then capture', async (
     sup.start();
     const pid = await started;
     assert.ok(pid > 0);
-    assert.deepEqual(failures.map((f) => f.code), ['ERR_CAMERA_BUSY', 'ERR_CAMERA_MISSING']);
+    assert.deepEqual(
+      failures.map((f) => f.code),
+      ['ERR_CAMERA_BUSY', 'ERR_CAMERA_MISSING'],
+    );
     assert.ok(failures[1]!.retryInMs > failures[0]!.retryInMs, 'the delay grows');
     assert.equal(sup.status.lastError?.code, 'ERR_CAMERA_MISSING');
   } finally {

@@ -38,7 +38,10 @@ export class FlvParser {
   readonly tags: FlvTag[] = [];
   flvBytes = 0;
   invalid = false;
-  constructor(private readonly t0: number, private readonly onTag?: (t: FlvTag) => void) {}
+  constructor(
+    private readonly t0: number,
+    private readonly onTag?: (t: FlvTag) => void,
+  ) {}
 
   push(chunk: Buffer): void {
     this.flvBytes += chunk.length;
@@ -58,7 +61,12 @@ export class FlvParser {
       const size = this.buf.readUIntBE(1, 3);
       if (this.buf.length < 11 + size + 4) return;
       const ts = this.buf.readUIntBE(4, 3) | (this.buf[7]! << 24);
-      const tag: FlvTag = { type: type === 8 ? 'audio' : type === 9 ? 'video' : type === 18 ? 'script' : type, timestamp: ts, size, at: performance.now() - this.t0 };
+      const tag: FlvTag = {
+        type: type === 8 ? 'audio' : type === 9 ? 'video' : type === 18 ? 'script' : type,
+        timestamp: ts,
+        size,
+        at: performance.now() - this.t0,
+      };
       if (type === 9 && size >= 2) {
         tag.frameType = this.buf[11]! >> 4;
         if ((this.buf[11]! & 0x0f) === 7) tag.avcPacketType = this.buf[12]!;
@@ -114,9 +122,24 @@ export class FlvClient {
 
   constructor(private readonly opts: FlvClientOptions) {
     const parser = new FlvParser(this.t0, (t) => {
-      if (t.type === 'video' && t.frameType === 1 && t.avcPacketType === 1 && this.result.firstKeyframeAt === undefined) this.result.firstKeyframeAt = t.at;
+      if (
+        t.type === 'video' &&
+        t.frameType === 1 &&
+        t.avcPacketType === 1 &&
+        this.result.firstKeyframeAt === undefined
+      )
+        this.result.firstKeyframeAt = t.at;
     });
-    this.result = { status: 0, headers: {}, socketBytes: 0, bodyBytes: 0, flvBodyBytes: 0, body: Buffer.alloc(0), parser, closed: false };
+    this.result = {
+      status: 0,
+      headers: {},
+      socketBytes: 0,
+      bodyBytes: 0,
+      flvBodyBytes: 0,
+      body: Buffer.alloc(0),
+      parser,
+      closed: false,
+    };
   }
 
   /** HTTP(S) GET (or opts.method) on a raw socket. */
@@ -136,11 +159,22 @@ export class FlvClient {
   private startHttp(): void {
     const u = new URL(this.opts.url);
     const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-    const s: Socket = u.protocol === 'https:'
-      ? tlsConnect({ host: u.hostname, port, servername: /^[\d.]+$/.test(u.hostname) ? undefined : u.hostname, ...(this.opts.ca ? { ca: this.opts.ca } : {}), rejectUnauthorized: this.opts.rejectUnauthorized ?? true })
-      : netConnect({ host: u.hostname, port });
+    const s: Socket =
+      u.protocol === 'https:'
+        ? tlsConnect({
+            host: u.hostname,
+            port,
+            servername: /^[\d.]+$/.test(u.hostname) ? undefined : u.hostname,
+            ...(this.opts.ca ? { ca: this.opts.ca } : {}),
+            rejectUnauthorized: this.opts.rejectUnauthorized ?? true,
+          })
+        : netConnect({ host: u.hostname, port });
     this.socket = s;
-    const lines = [`${this.opts.method ?? 'GET'} ${u.pathname}${u.search} HTTP/1.1`, `Host: ${u.host}`, 'Connection: close'];
+    const lines = [
+      `${this.opts.method ?? 'GET'} ${u.pathname}${u.search} HTTP/1.1`,
+      `Host: ${u.host}`,
+      'Connection: close',
+    ];
     for (const [k, v] of Object.entries(this.opts.headers ?? {})) lines.push(`${k}: ${v}`);
     if (this.opts.body) lines.push(`Content-Length: ${this.opts.body.length}`);
     s.once(u.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
@@ -157,7 +191,11 @@ export class FlvClient {
   }
 
   private startWs(protocol?: string): void {
-    const ws = new WebSocket(this.opts.url, protocol ? [protocol] : [], { headers: this.opts.headers ?? {}, ...(this.opts.ca ? { ca: this.opts.ca } : {}), rejectUnauthorized: this.opts.rejectUnauthorized ?? true });
+    const ws = new WebSocket(this.opts.url, protocol ? [protocol] : [], {
+      headers: this.opts.headers ?? {},
+      ...(this.opts.ca ? { ca: this.opts.ca } : {}),
+      rejectUnauthorized: this.opts.rejectUnauthorized ?? true,
+    });
     this.ws = ws;
     ws.binaryType = 'nodebuffer';
     // bytesRead, not a 'data' listener: a listener added here would steal the frames that
@@ -224,8 +262,11 @@ export class FlvClient {
 
   private onBody(d: Buffer): void {
     this.result.bodyBytes += d.length;
-    if (this.result.bodyBytes <= 4096 && this.result.status !== 200) this.result.body = Buffer.concat([this.result.body, d]);
-    const isFlv = this.result.parser.flvBytes > 0 || (this.result.bodyBytes - d.length === 0 && d.subarray(0, 3).toString('latin1') === 'FLV');
+    if (this.result.bodyBytes <= 4096 && this.result.status !== 200)
+      this.result.body = Buffer.concat([this.result.body, d]);
+    const isFlv =
+      this.result.parser.flvBytes > 0 ||
+      (this.result.bodyBytes - d.length === 0 && d.subarray(0, 3).toString('latin1') === 'FLV');
     if (isFlv) {
       this.result.parser.push(d);
       this.result.flvBodyBytes = this.result.parser.flvBytes;
@@ -256,14 +297,29 @@ export class FlvClient {
   waitFor(pred: (r: FlvResult) => boolean, timeoutMs = 5000, what = 'condition'): Promise<FlvResult> {
     return new Promise((resolve, reject) => {
       if (pred(this.result)) return resolve(this.result);
-      const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}: status ${this.result.status}, ${this.result.parser.tags.length} tags, closed=${this.result.closed}`)), timeoutMs);
-      this.waiters.push({ pred: () => pred(this.result), resolve: () => (clearTimeout(t), resolve(this.result)) });
+      const t = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `timed out waiting for ${what}: status ${this.result.status}, ${this.result.parser.tags.length} tags, closed=${this.result.closed}`,
+            ),
+          ),
+        timeoutMs,
+      );
+      this.waiters.push({
+        pred: () => pred(this.result),
+        resolve: () => (clearTimeout(t), resolve(this.result)),
+      });
     });
   }
 
   /** Waits for FLV header + AVC sequence header + a keyframe. */
   waitForKeyframe(timeoutMs = 8000): Promise<FlvResult> {
-    return this.waitFor((r) => r.parser.sawHeader && r.parser.sawSequenceHeader && r.parser.sawKeyframe, timeoutMs, 'a keyframe');
+    return this.waitFor(
+      (r) => r.parser.sawHeader && r.parser.sawSequenceHeader && r.parser.sawKeyframe,
+      timeoutMs,
+      'a keyframe',
+    );
   }
 
   waitClosed(timeoutMs = 5000): Promise<FlvResult> {

@@ -30,14 +30,25 @@ export interface GrantFixture {
   cleanup(): void;
 }
 
-export async function makeGrantFixture(opts: { claimed?: boolean; viewers?: string[]; devDir?: string; grants?: Record<string, unknown> } = {}): Promise<GrantFixture> {
+export async function makeGrantFixture(
+  opts: { claimed?: boolean; viewers?: string[]; devDir?: string; grants?: Record<string, unknown> } = {},
+): Promise<GrantFixture> {
   const { dir, cleanup } = makeTempDir('lenscap-grants-');
   const keys = await loadOrCreateSigningKeys(opts.devDir ?? `${dir}/dev`);
   const paths = stateLayout(`${dir}/state`);
   mkdirSync(paths.trustDir, { recursive: true, mode: 0o700 });
   writeFileSync(paths.trustRoot, JSON.stringify(keys.trustRootJwk));
   writeFileSync(paths.trustBundle, keys.trustBundle);
-  if (opts.claimed !== false) writeFileSync(paths.binding, signBindingRecord(keys.binding, { serial: SERIAL, owner: OWNER, viewers: opts.viewers ?? ['bob'], version: 1 }));
+  if (opts.claimed !== false)
+    writeFileSync(
+      paths.binding,
+      signBindingRecord(keys.binding, {
+        serial: SERIAL,
+        owner: OWNER,
+        viewers: opts.viewers ?? ['bob'],
+        version: 1,
+      }),
+    );
   const clock = new ManualClock(NOW_MS);
   const events = new MemoryEventSink();
   const privacy = { on: false };
@@ -52,6 +63,20 @@ export async function makeGrantFixture(opts: { claimed?: boolean; viewers?: stri
     events,
     isPrivacyOn: () => privacy.on,
   });
-  const mint = (req: Partial<GrantRequest> = {}) => mintGrant(keys.issuer, { serial: SERIAL, viewer: OWNER, now: clock.now() / 1000, ...req }).token;
-  return { dir, paths, keys, gate, clock, events, privacy, mint, cleanup: () => { gate.close(); cleanup(); } };
+  const mint = (req: Partial<GrantRequest> = {}) =>
+    mintGrant(keys.issuer, { serial: SERIAL, viewer: OWNER, now: clock.now() / 1000, ...req }).token;
+  return {
+    dir,
+    paths,
+    keys,
+    gate,
+    clock,
+    events,
+    privacy,
+    mint,
+    cleanup: () => {
+      gate.close();
+      cleanup();
+    },
+  };
 }

@@ -134,14 +134,18 @@ export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMo
     logFile: f.log,
     pid: () => child?.pid,
     log,
-    usernames: () => [...log().matchAll(/New client connected from \S+ as \S+ \([^)]*\bu'([^']*)'\)/g)].map((m) => m[1]!),
+    usernames: () =>
+      [...log().matchAll(/New client connected from \S+ as \S+ \([^)]*\bu'([^']*)'\)/g)].map((m) => m[1]!),
     async waitForLog(pattern, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const text = log();
         const m = pattern.exec(text);
         if (m) return m[0];
-        if (Date.now() > deadline) throw new Error(`mosquitto log did not match ${pattern} within ${timeoutMs} ms:\n${text.slice(-1500)}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `mosquitto log did not match ${pattern} within ${timeoutMs} ms:\n${text.slice(-1500)}`,
+          );
         await new Promise((r) => setTimeout(r, 40));
       }
     },

@@ -5,8 +5,17 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { ManualClock } from '../../agent/clock.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { probeSystem, readNetworkBytes, readTemperature, type SystemFigures } from '../../agent/telemetry/probes.ts';
-import { createTelemetry, type AgentCounters, type TelemetrySample } from '../../agent/telemetry/telemetry.ts';
+import {
+  probeSystem,
+  readNetworkBytes,
+  readTemperature,
+  type SystemFigures,
+} from '../../agent/telemetry/probes.ts';
+import {
+  createTelemetry,
+  type AgentCounters,
+  type TelemetrySample,
+} from '../../agent/telemetry/telemetry.ts';
 import { makeTempDir } from '../support/tmp.ts';
 
 test('real probes on this machine: every figure present, costs and event-loop delay reported', async (t) => {
@@ -23,8 +32,12 @@ test('real probes on this machine: every figure present, costs and event-loop de
   }
   h.disable();
   const maxLagMs = Number(h.max) / 1e6;
-  const worst = Object.fromEntries(Object.keys(costs[0]!).map((k) => [k, Math.max(...costs.map((c) => c[k]!))]));
-  t.diagnostic(`probe cost, worst of 5 (ms): ${JSON.stringify(worst)}; max event-loop delay ${maxLagMs.toFixed(1)} ms`);
+  const worst = Object.fromEntries(
+    Object.keys(costs[0]!).map((k) => [k, Math.max(...costs.map((c) => c[k]!))]),
+  );
+  t.diagnostic(
+    `probe cost, worst of 5 (ms): ${JSON.stringify(worst)}; max event-loop delay ${maxLagMs.toFixed(1)} ms`,
+  );
   assert.ok(s!.memory.totalBytes > 0);
   assert.ok(s!.disk && s!.disk.totalBytes > 0 && s!.disk.path === tmp.dir);
   assert.ok(s!.network && s!.network.rxBytes >= 0);
@@ -38,7 +51,11 @@ test('real probes on this machine: every figure present, costs and event-loop de
 test('temperature from thermal zones (highest), null without a sensor; network bytes without loopback', async (t) => {
   const tmp = makeTempDir();
   t.after(tmp.cleanup);
-  for (const [z, v] of [['thermal_zone0', '48312\n'], ['thermal_zone1', '51000\n'], ['cooling_device0', 'x']] as const) {
+  for (const [z, v] of [
+    ['thermal_zone0', '48312\n'],
+    ['thermal_zone1', '51000\n'],
+    ['cooling_device0', 'x'],
+  ] as const) {
     mkdirSync(join(tmp.dir, 'thermal', z), { recursive: true });
     writeFileSync(join(tmp.dir, 'thermal', z, 'temp'), v);
   }

@@ -6,29 +6,80 @@ export const cloudSection = z
       .string()
       .regex(/^(mqtts|tls|ssl):\/\//, 'an mqtts:// URL (TLS is mandatory)')
       .optional()
-      .describe('Broker URL, e.g. mqtts://broker.example.com:8883. Unset: the agent runs without a cloud link.'),
+      .describe(
+        'Broker URL, e.g. mqtts://broker.example.com:8883. Unset: the agent runs without a cloud link.',
+      ),
     servername: z.string().optional().describe('TLS server name to check; defaults to the URL host.'),
-    protocolVersion: z.union([z.literal(5), z.literal(4)]).default(5).describe('MQTT 5 (5) or 3.1.1 (4).'),
+    protocolVersion: z
+      .union([z.literal(5), z.literal(4)])
+      .default(5)
+      .describe('MQTT 5 (5) or 3.1.1 (4).'),
     keepaliveSeconds: z.number().int().min(5).max(1200).default(60).describe('MQTT keepalive.'),
-    connectTimeoutMs: z.number().int().min(1000).max(120000).default(15000).describe('Give up on a TCP+TLS+CONNACK exchange after this long (counts as a failed attempt).'),
+    connectTimeoutMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(120000)
+      .default(15000)
+      .describe('Give up on a TCP+TLS+CONNACK exchange after this long (counts as a failed attempt).'),
     backoff: z
       .object({
         baseMs: z.number().int().positive().default(1000).describe('First backoff step.'),
-        capMs: z.number().int().positive().default(120000).describe('Backoff ceiling, applied before jitter.'),
-        resetAfterMs: z.number().int().positive().default(30000).describe('The attempt counter resets only after the link stayed up this long.'),
-        initialDelayMaxMs: z.number().int().min(0).default(10000).describe('Random delay before the first connect after boot or a long outage.'),
-        longOutageMs: z.number().int().positive().default(300000).describe('An outage longer than this counts as long (initial delay applies again).'),
-        authRetryMs: z.number().int().positive().default(900000).describe('Retry pace after the broker refused the identity (not authorized / bad credentials): a random time in the upper half of this.'),
+        capMs: z
+          .number()
+          .int()
+          .positive()
+          .default(120000)
+          .describe('Backoff ceiling, applied before jitter.'),
+        resetAfterMs: z
+          .number()
+          .int()
+          .positive()
+          .default(30000)
+          .describe('The attempt counter resets only after the link stayed up this long.'),
+        initialDelayMaxMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(10000)
+          .describe('Random delay before the first connect after boot or a long outage.'),
+        longOutageMs: z
+          .number()
+          .int()
+          .positive()
+          .default(300000)
+          .describe('An outage longer than this counts as long (initial delay applies again).'),
+        authRetryMs: z
+          .number()
+          .int()
+          .positive()
+          .default(900000)
+          .describe(
+            'Retry pace after the broker refused the identity (not authorized / bad credentials): a random time in the upper half of this.',
+          ),
       })
       .strict()
       .prefault({})
       .describe('Reconnect policy: exponential backoff with full jitter.'),
-    followServerReference: z.boolean().default(false).describe('Honour MQTT 5 "use another server" / "server moved" references.'),
-    commandMaxBytes: z.number().int().positive().default(65536).describe('Command payloads larger than this are refused.'),
+    followServerReference: z
+      .boolean()
+      .default(false)
+      .describe('Honour MQTT 5 "use another server" / "server moved" references.'),
+    commandMaxBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(65536)
+      .describe('Command payloads larger than this are refused.'),
     eventQueue: z
       .object({
         maxEvents: z.number().int().positive().default(10000).describe('Bound on queued security events.'),
-        maxBytes: z.number().int().positive().default(5 * 1024 * 1024).describe('Bound on the queue file size.'),
+        maxBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(5 * 1024 * 1024)
+          .describe('Bound on the queue file size.'),
       })
       .strict()
       .prefault({})

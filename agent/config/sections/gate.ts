@@ -2,15 +2,35 @@ import { z } from 'zod';
 
 export const gateSection = z
   .object({
-    host: z.string().default('0.0.0.0').describe('Address the viewer gate listens on (the camera\'s only media port).'),
-    port: z.number().int().min(0).max(65535).default(8443).describe('Port of the viewer gate (0 = any free port).'),
-    tls: z.boolean().default(true).describe('Serve HTTPS with the device certificate so a viewer can check it reached the right camera.'),
-    allowQueryToken: z.boolean().default(false).describe('Accept `?grant=` in the URL (tokens in URLs leak into logs).'),
+    host: z
+      .string()
+      .default('0.0.0.0')
+      .describe("Address the viewer gate listens on (the camera's only media port)."),
+    port: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(8443)
+      .describe('Port of the viewer gate (0 = any free port).'),
+    tls: z
+      .boolean()
+      .default(true)
+      .describe('Serve HTTPS with the device certificate so a viewer can check it reached the right camera.'),
+    allowQueryToken: z
+      .boolean()
+      .default(false)
+      .describe('Accept `?grant=` in the URL (tokens in URLs leak into logs).'),
     viewerOrigins: z.array(z.string()).default([]).describe('Origins allowed by CORS (browser viewers).'),
     maxViewers: z.number().int().positive().default(8).describe('Concurrent viewer sessions.'),
     refusalRateLimit: z
       .object({
-        perMinute: z.number().int().positive().default(60).describe('Refusals per address per minute before the address is answered 429.'),
+        perMinute: z
+          .number()
+          .int()
+          .positive()
+          .default(60)
+          .describe('Refusals per address per minute before the address is answered 429.'),
       })
       .strict()
       .prefault({})

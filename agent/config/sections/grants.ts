@@ -8,10 +8,33 @@ export const grantsSection = z
       .min(1)
       .default(['EdDSA'])
       .describe('Allowed JWS algorithms. `none` and HMAC algorithms are never allowed.'),
-    maxLifetimeSeconds: z.number().int().positive().max(86400).default(600).describe('Largest allowed `exp - iat`.'),
-    clockToleranceSeconds: z.number().int().min(0).max(300).default(30).describe('Leeway for `exp`, `nbf` and `iat`.'),
-    maxTokenBytes: z.number().int().min(256).max(65536).default(4096).describe('Grants longer than this are refused as `too_large` before any parsing.'),
-    replayCacheMaxEntries: z.number().int().positive().default(10000).describe('Bound on remembered grant ids (`jti`).'),
+    maxLifetimeSeconds: z
+      .number()
+      .int()
+      .positive()
+      .max(86400)
+      .default(600)
+      .describe('Largest allowed `exp - iat`.'),
+    clockToleranceSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(300)
+      .default(30)
+      .describe('Leeway for `exp`, `nbf` and `iat`.'),
+    maxTokenBytes: z
+      .number()
+      .int()
+      .min(256)
+      .max(65536)
+      .default(4096)
+      .describe('Grants longer than this are refused as `too_large` before any parsing.'),
+    replayCacheMaxEntries: z
+      .number()
+      .int()
+      .positive()
+      .default(10000)
+      .describe('Bound on remembered grant ids (`jti`).'),
   })
   .strict()
   .prefault({})

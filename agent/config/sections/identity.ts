@@ -11,8 +11,14 @@ export const identitySection = z
       .string()
       .url()
       .optional()
-      .describe('HTTPS URL of the renewal endpoint (mTLS with the current cert). Defaults to the URL used at provisioning.'),
-    renewCheckIntervalHours: z.number().positive().default(12).describe('How often the agent checks whether renewal is due.'),
+      .describe(
+        'HTTPS URL of the renewal endpoint (mTLS with the current cert). Defaults to the URL used at provisioning.',
+      ),
+    renewCheckIntervalHours: z
+      .number()
+      .positive()
+      .default(12)
+      .describe('How often the agent checks whether renewal is due.'),
   })
   .strict()
   .prefault({})

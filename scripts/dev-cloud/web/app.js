@@ -19,9 +19,18 @@ const state = {
 };
 
 async function api(path, body) {
-  const res = await fetch(path, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(
+    path,
+    body === undefined
+      ? {}
+      : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+  );
   const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw Object.assign(new Error(data.message || data.error || `HTTP ${res.status}`), { status: res.status, data });
+  if (!res.ok)
+    throw Object.assign(new Error(data.message || data.error || `HTTP ${res.status}`), {
+      status: res.status,
+      data,
+    });
   return data;
 }
 
@@ -53,7 +62,9 @@ async function selectUser(user) {
   stopWatching('user changed');
   state.user = user;
   state.cameras.clear();
-  if (user) for (const c of await api(`/api/cameras?user=${encodeURIComponent(user)}`)) state.cameras.set(c.serial, c);
+  if (user)
+    for (const c of await api(`/api/cameras?user=${encodeURIComponent(user)}`))
+      state.cameras.set(c.serial, c);
   renderCameras();
 }
 
@@ -70,7 +81,11 @@ function renderCameras() {
         el('span', { class: `dot ${c.online ? 'online' : ''}`, title: c.online ? 'online' : 'offline' }),
         el('b', {}, c.serial),
         el('span', { class: 'muted' }, c.label && c.label !== c.serial ? c.label : ''),
-        el('button', { 'data-testid': `watch-${c.serial}`, onclick: () => watch(c.serial).catch(showPlayError) }, 'Watch'),
+        el(
+          'button',
+          { 'data-testid': `watch-${c.serial}`, onclick: () => watch(c.serial).catch(showPlayError) },
+          'Watch',
+        ),
       ),
     );
   }
@@ -91,7 +106,8 @@ async function watch(serial) {
 }
 
 function play(grant) {
-  if (!window.mpegts || !mpegts.getFeatureList().mseLivePlayback) throw new Error('this browser cannot play HTTP-FLV (no MSE)');
+  if (!window.mpegts || !mpegts.getFeatureList().mseLivePlayback)
+    throw new Error('this browser cannot play HTTP-FLV (no MSE)');
   const old = state.player;
   state.grant = grant;
   $('grant-viewer').textContent = grant.viewer;
@@ -99,7 +115,12 @@ function play(grant) {
   $('play-status').textContent = `connecting to ${grant.flvUrl}`;
   const player = mpegts.createPlayer(
     { type: 'flv', isLive: true, hasAudio: false, url: grant.flvUrl },
-    { headers: { Authorization: `Bearer ${grant.token}` }, enableStashBuffer: false, liveBufferLatencyChasing: true, lazyLoad: false },
+    {
+      headers: { Authorization: `Bearer ${grant.token}` },
+      enableStashBuffer: false,
+      liveBufferLatencyChasing: true,
+      lazyLoad: false,
+    },
   );
   player.on(mpegts.Events.ERROR, (type, detail, info) => {
     const code = info && info.code ? ` ${info.code}` : '';
@@ -171,7 +192,8 @@ async function replayIncident() {
   $('incident-event').className = '';
   try {
     const r = await api('/api/incident', {});
-    $('incident-grant').textContent = `viewer ${r.viewer}, minted for ${r.mintedFor}, delivered to ${r.deliveredTo} (${short(r.token)})`;
+    $('incident-grant').textContent =
+      `viewer ${r.viewer}, minted for ${r.mintedFor}, delivered to ${r.deliveredTo} (${short(r.token)})`;
     state.incident = { ...r, startedAt: performance.now(), startedWall: Date.now(), done: false };
     // Events can beat the HTTP answer: look at what already arrived first.
     for (const e of state.events) matchIncident(e);
@@ -189,7 +211,9 @@ async function replayIncident() {
     $('incident-status').className = res.status === 403 ? 'refused' : 'ok';
     $('incident-reason').textContent = reason;
     $('incident-reason').className = reason === r.expect.reason ? 'refused' : '';
-    $('incident-frames').textContent = isFlv ? `stream data received (${bytes.length} bytes)!` : `0 (0 media bytes)`;
+    $('incident-frames').textContent = isFlv
+      ? `stream data received (${bytes.length} bytes)!`
+      : `0 (0 media bytes)`;
     $('incident-frames').className = isFlv ? 'refused' : 'ok';
   } catch (err) {
     $('incident-status').textContent = `error: ${err.message}`;
@@ -209,7 +233,8 @@ function matchIncident(e) {
   if (Date.parse(e.receivedAt) < inc.startedWall - 1000) return;
   inc.done = true;
   const ms = Math.round(performance.now() - inc.startedAt);
-  $('incident-event').textContent = `${e.serial}: ${ev.type} ${ev.reason}${ev.claimedAud ? `, claimed aud ${ev.claimedAud}` : ''} — received ${ms} ms after the attempt`;
+  $('incident-event').textContent =
+    `${e.serial}: ${ev.type} ${ev.reason}${ev.claimedAud ? `, claimed aud ${ev.claimedAud}` : ''} — received ${ms} ms after the attempt`;
   $('incident-event').className = 'refused';
   $('incident-event').dataset.reason = ev.reason || '';
 }
@@ -222,8 +247,11 @@ function addEvent(e, fresh) {
   if (ol.firstElementChild && ol.firstElementChild.classList.contains('muted')) ol.replaceChildren();
   const ev = e.event || {};
   const time = new Date(e.receivedAt).toLocaleTimeString();
-  const li = el('li', { class: fresh ? 'fresh' : '', 'data-serial': e.serial, 'data-reason': ev.reason || '' },
-    `${time} ${e.serial} ${ev.type}${ev.reason ? ` ${ev.reason}` : ''}${ev.sub ? ` sub=${ev.sub}` : ''}${ev.claimedAud ? ` aud=${ev.claimedAud}` : ''}${ev.source ? ` via ${ev.source}` : ''}`);
+  const li = el(
+    'li',
+    { class: fresh ? 'fresh' : '', 'data-serial': e.serial, 'data-reason': ev.reason || '' },
+    `${time} ${e.serial} ${ev.type}${ev.reason ? ` ${ev.reason}` : ''}${ev.sub ? ` sub=${ev.sub}` : ''}${ev.claimedAud ? ` aud=${ev.claimedAud}` : ''}${ev.source ? ` via ${ev.source}` : ''}`,
+  );
   ol.prepend(li);
   while (ol.children.length > 30) ol.lastElementChild.remove();
   if (fresh) matchIncident(e);
@@ -250,7 +278,16 @@ function renderTelemetry() {
       .slice(0, 8)
       .map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(1) : v}`)
       .join('  ');
-    box.append(el('div', { class: 'cam', 'data-serial': serial }, el('b', {}, serial), ` ${new Date(t.at).toLocaleTimeString()}`, el('br'), text));
+    box.append(
+      el(
+        'div',
+        { class: 'cam', 'data-serial': serial },
+        el('b', {}, serial),
+        ` ${new Date(t.at).toLocaleTimeString()}`,
+        el('br'),
+        text,
+      ),
+    );
   }
 }
 
@@ -281,7 +318,9 @@ async function init() {
   $('incident').addEventListener('click', () => replayIncident());
   setInterval(tick, 250);
   const info = await api('/api/info').catch(() => ({}));
-  $('info').textContent = Object.entries(info).map(([k, v]) => `${k}: ${v}`).join(' · ');
+  $('info').textContent = Object.entries(info)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(' · ');
   const past = await api('/api/events').catch(() => ({ events: [], telemetry: [] }));
   for (const e of past.events) addEvent(e, false);
   for (const t of past.telemetry) if (t.telemetry) telemetry.set(t.serial, t);

@@ -11,7 +11,10 @@ for (const port of process.argv.slice(2).map(Number)) {
     .createServer((c) => {
       const up = net.connect({ host: '10.0.2.100', port });
       c.pipe(up).pipe(c);
-      const end = () => { c.destroy(); up.destroy(); };
+      const end = () => {
+        c.destroy();
+        up.destroy();
+      };
       c.on('error', end);
       up.on('error', end);
     })

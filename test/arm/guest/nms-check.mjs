@@ -15,11 +15,44 @@ const rtmpPort = 19350 + (process.pid % 1000);
 const httpPort = 18000 + (process.pid % 1000);
 const origLog = console.log;
 console.log = () => {}; // the hub logs at debug level unconditionally
-const nms = new NodeMediaServer({ bind: '127.0.0.1', rtmp: { port: rtmpPort }, http: { port: httpPort }, store: { path: '/tmp/nms-store' } });
+const nms = new NodeMediaServer({
+  bind: '127.0.0.1',
+  rtmp: { port: rtmpPort },
+  http: { port: httpPort },
+  store: { path: '/tmp/nms-store' },
+});
 nms.run();
 const loadedMs = Date.now() - t0;
-const ff = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'v4l2', '-framerate', '15', '-video_size', process.env.CAP_SIZE ?? '320x180', '-i', '/dev/video0',
-  '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '15', '-pix_fmt', 'yuv420p', '-f', 'flv', `rtmp://127.0.0.1:${rtmpPort}/live/check`], { stdio: ['ignore', 'ignore', 'inherit'] });
+const ff = spawn(
+  'ffmpeg',
+  [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'v4l2',
+    '-framerate',
+    '15',
+    '-video_size',
+    process.env.CAP_SIZE ?? '320x180',
+    '-i',
+    '/dev/video0',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-tune',
+    'zerolatency',
+    '-g',
+    '15',
+    '-pix_fmt',
+    'yuv420p',
+    '-f',
+    'flv',
+    `rtmp://127.0.0.1:${rtmpPort}/live/check`,
+  ],
+  { stdio: ['ignore', 'ignore', 'inherit'] },
+);
 const done = (ok, extra) => {
   console.log = origLog;
   console.log(JSON.stringify({ ok, node: process.version, loadedMs, ...extra }));
@@ -30,7 +63,11 @@ setTimeout(() => done(false, { error: 'timeout' }), 40000).unref();
 const tPub = Date.now();
 const tryPull = () => {
   const req = http.get({ host: '127.0.0.1', port: httpPort, path: '/live/check.flv' }, (res) => {
-    if (res.statusCode !== 200) { res.resume(); setTimeout(tryPull, 300); return; }
+    if (res.statusCode !== 200) {
+      res.resume();
+      setTimeout(tryPull, 300);
+      return;
+    }
     let bytes = 0;
     let buf = Buffer.alloc(0);
     res.on('data', (chunk) => {

@@ -20,8 +20,32 @@ if (!wd.enabled || wd.intervalMs === 0) process.exit(3);
 await wd.start();
 const t0 = Date.now();
 const code = await new Promise((resolve) => {
-  const p = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'v4l2', '-framerate', '15', '-video_size', '320x180', '-i', '/dev/video0',
-    '-t', '2', '-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'null', '-'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const p = spawn(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-f',
+      'v4l2',
+      '-framerate',
+      '15',
+      '-video_size',
+      '320x180',
+      '-i',
+      '/dev/video0',
+      '-t',
+      '2',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-f',
+      'null',
+      '-',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   p.on('exit', (c) => resolve(c));
   p.on('error', (e) => resolve(String(e)));
 });
