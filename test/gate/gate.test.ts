@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlvClient } from '../support/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from '../stream/fixture.ts';
+import { onceWithin } from '../support/bounded.ts';
 
 let m: MediaFixture;
 before(async () => {
@@ -321,7 +322,12 @@ test('ffmpeg killed mid-stream: the pipeline comes back and viewers rejoin', asy
     await c.waitForKeyframe();
     const pid = m.stream.capturePid();
     assert.ok(pid);
-    const restarted = new Promise((r) => m.stream.supervisorEvents.once('started', r));
+    const restarted = onceWithin(
+      m.stream.supervisorEvents,
+      'started',
+      30_000,
+      'capture restarted after SIGKILL',
+    );
     process.kill(pid, 'SIGKILL');
     await restarted;
     assert.notEqual(m.stream.capturePid(), pid);
