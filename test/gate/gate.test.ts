@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { FlvClient } from '../support/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from '../stream/fixture.ts';
 import { onceWithin } from '../support/bounded.ts';
+import { ffmpegPath } from '../support/ffmpeg.ts';
 
 let m: MediaFixture;
 before(async () => {
@@ -366,7 +367,7 @@ test('the hub itself: a local RTMP player gets no media, a publisher without the
   const run = (args: string[]) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
       execFile(
-        'ffmpeg',
+        ffmpegPath(),
         ['-hide_banner', '-nostdin', '-loglevel', 'error', ...args],
         { timeout: 15_000 },
         (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }),

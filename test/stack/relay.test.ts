@@ -9,10 +9,11 @@ import http from 'node:http';
 import { startRelay } from '../../scripts/dev-cloud/relay.ts';
 import { makeTempDir } from '../support/tmp.ts';
 import { within } from '../support/bounded.ts';
+import { ffmpegPath } from '../support/ffmpeg.ts';
 
 function push(url: string) {
   return spawn(
-    'ffmpeg',
+    ffmpegPath(),
     [
       '-hide_banner',
       '-loglevel',

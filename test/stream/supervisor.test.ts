@@ -9,6 +9,7 @@ import { silentLogger } from '../../agent/log.ts';
 import { CameraError, type CameraDriver, type CameraRequest } from '../../drivers/camera/types.ts';
 import { testPatternArgs } from '../../drivers/camera/testpattern.ts';
 import { onceWithin } from '../support/bounded.ts';
+import { ffmpegPath } from '../support/ffmpeg.ts';
 
 const req: CameraRequest = {
   device: '/dev/video0',
@@ -33,7 +34,7 @@ test('busy → missing → usable: coded errors, backoff, then capture', async (
     },
   };
   const sup = new CaptureSupervisor({
-    ffmpegPath: 'ffmpeg',
+    ffmpegPath: ffmpegPath(),
     camera: driver,
     request: req,
     output: '/dev/null',
