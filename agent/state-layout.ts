@@ -12,6 +12,7 @@
  *     trust/root.jwk.json             pinned trust-root public key (JWK)
  *     trust/bundle.jws                trust bundle signed by the root
  *     trust/binding.jws               current binding record (absent: camera not claimed)
+ *     trust/floors.json         0600  highest version ever installed, per signed-document kind
  *     grants/replay.json              replay cache (used grant ids until they expire)
  *     audit/decisions.jsonl           append-only decision log (+ .1 after rotation)
  *     events/queue.jsonl              security events not yet delivered
@@ -35,6 +36,7 @@ export function stateLayout(stateDir: string) {
     trustRoot: join(trust, 'root.jwk.json'),
     trustBundle: join(trust, 'bundle.jws'),
     binding: join(trust, 'binding.jws'),
+    versionFloors: join(trust, 'floors.json'),
     grantsDir: join(stateDir, 'grants'),
     replayCache: join(stateDir, 'grants', 'replay.json'),
     auditDir: join(stateDir, 'audit'),
