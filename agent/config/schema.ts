@@ -5,6 +5,7 @@
  * Must never read files or the environment (that is load.ts).
  */
 import { z } from 'zod';
+import { CONFIG_VERSION } from './migrations.ts';
 import { cameraSection } from './sections/camera.ts';
 import { cloudSection } from './sections/cloud.ts';
 import { gateSection } from './sections/gate.ts';
@@ -17,6 +18,12 @@ import { telemetrySection } from './sections/telemetry.ts';
 
 export const configSchema = z
   .object({
+    version: z
+      .literal(CONFIG_VERSION)
+      .default(CONFIG_VERSION)
+      .describe(
+        'Config format version. A file without it is version 0; older versions are migrated at load (reported by `lenscap config check` and in the log), a newer one is refused.',
+      ),
     serial: z
       .string()
       .min(1)
