@@ -39,6 +39,14 @@ function describeType(node: JsonNode): { type: string; kind: ConfigField['kind']
   if (node.const !== undefined)
     return { type: JSON.stringify(node.const), kind: typeof node.const === 'number' ? 'number' : 'enum' };
   if (node.enum) return { type: node.enum.map((v) => JSON.stringify(v)).join(' \\| '), kind: 'enum' };
+  if (node.anyOf && node.anyOf.some((n) => n.const === undefined)) {
+    // A value or a list of them (cloud.url): from the environment it is read as a list.
+    const members = node.anyOf.map(describeType);
+    return {
+      type: members.map((m) => m.type).join(' \\| '),
+      kind: members.some((m) => m.kind === 'array') ? 'array' : members[0]!.kind,
+    };
+  }
   if (node.anyOf) {
     const consts = node.anyOf.map((n) => n.const);
     return {
