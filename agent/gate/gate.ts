@@ -159,6 +159,12 @@ export function createGate(deps: GateDeps): Gate {
     return { ok: false, status, error: reason, headers };
   }
 
+  const remoteOf = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
+  const httpCtx = (req: IncomingMessage): DecisionContext => ({
+    source: `gate:${remoteOf(req)}`,
+    purpose: 'view',
+  });
+
   /** The whole decision for one request, HTTP or WebSocket. Touches no media. */
   async function authorize(req: IncomingMessage, pathSerial: string): Promise<Verdict> {
     const remote = req.socket.remoteAddress ?? 'unknown';
@@ -211,7 +217,14 @@ export function createGate(deps: GateDeps): Gate {
     if (sessions.size >= cfg.maxViewers)
       return refuse('too_many_viewers', ctx, 'limit reached during verification', remote, false);
     if (closing) return refuse('malformed', ctx, 'gate closing', remote, false);
+    if (pastExp(decision.claims))
+      return refuse('expired', ctx, 'grant expired during verification', remote, false);
     return { ok: true, claims: decision.claims };
+  }
+
+  /** exp is a hard edge by the camera's clock: true once no media byte may leave for these claims. */
+  function pastExp(claims: { exp: number }): boolean {
+    return deps.clock.now() >= claims.exp * 1000;
   }
 
   function sendJson(
@@ -303,6 +316,9 @@ export function createGate(deps: GateDeps): Gate {
     detach = deps.stream.attach({
       write(chunk) {
         if (closed) return;
+        // Checked before every chunk, the first one above all (the hub writes the FLV header and
+        // the cached GOP the moment we attach): timers and sweeps only ever come after the edge.
+        if (pastExp(session)) return session.close('expired');
         session.bytes += chunk.length;
         counters.bytesOut += chunk.length;
         if (!send(chunk)) session.close('slow_viewer');
@@ -311,6 +327,8 @@ export function createGate(deps: GateDeps): Gate {
         session.close('hub_closed');
       },
     });
+    // A session closed from inside attach (exp, slow viewer) ran close() before detach existed.
+    if (closed) detach();
     return session;
   }
 
@@ -346,6 +364,16 @@ export function createGate(deps: GateDeps): Gate {
     if (!verdict.ok)
       return sendJson(res, verdict.status, { error: verdict.error }, { ...verdict.headers, ...cors });
     if (req.socket.destroyed) return;
+    if (pastExp(verdict.claims)) {
+      const late = refuse(
+        'expired',
+        httpCtx(req),
+        'grant expired before the response head',
+        remoteOf(req),
+        false,
+      );
+      if (!late.ok) return sendJson(res, late.status, { error: late.error }, { ...late.headers, ...cors });
+    }
     res.writeHead(200, {
       'content-type': 'video/x-flv',
       'cache-control': 'no-store',
@@ -388,6 +416,10 @@ export function createGate(deps: GateDeps): Gate {
     if (!verdict.ok)
       return writeRawRefusal(socket, verdict.status, { error: verdict.error }, verdict.headers);
     if (socket.destroyed) return;
+    if (pastExp(verdict.claims)) {
+      const late = refuse('expired', httpCtx(req), 'grant expired before the upgrade', remoteOf(req), false);
+      if (!late.ok) return writeRawRefusal(socket, late.status, { error: late.error }, late.headers);
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const remote = req.socket.remoteAddress ?? 'unknown';
       const session = startSession(

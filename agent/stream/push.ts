@@ -118,6 +118,13 @@ export class PushService {
       this.deps.grants.reportRefusal?.('relay_not_allowed', ctx, detail);
       return { ok: false, code: 'ERR_GRANT_REFUSED', reason: 'relay_not_allowed', detail };
     }
+    // exp is a hard edge by the camera's clock (the decision may have taken its time).
+    if (this.deps.clock.now() >= claims.exp * 1000) {
+      this.counters.refused++;
+      const detail = 'grant expired before the push started';
+      this.deps.grants.reportRefusal?.('expired', ctx, detail);
+      return { ok: false, code: 'ERR_GRANT_REFUSED', reason: 'expired', detail };
+    }
     if (this.jobs.has(claims.jti))
       return {
         ok: false,
@@ -188,6 +195,14 @@ export class PushService {
       // Each attempt gets a fresh tap: FLV header, sequence header and GOP first.
       detach = this.deps.stream.attach({
         write: (chunk) => {
+          if (stopped) return;
+          // Before every chunk, the first above all (header + cached GOP arrive at attach): no
+          // media byte goes towards the relay at or after exp, whatever the expiry timer does.
+          if (this.deps.clock.now() >= exp * 1000) {
+            log.info('push grant expired');
+            void job.stop();
+            return;
+          }
           job.bytes += chunk.length;
           // NMS's FLV header always announces audio; capture has none, and ffmpeg's flv demuxer
           // would then probe up to 5 MB (minutes at our bitrate) waiting for it before pushing.
@@ -200,6 +215,12 @@ export class PushService {
         },
         end: () => void job.stop(),
       });
+      if (stopped) {
+        // Stopped from inside attach (exp reached on the cached GOP): detach is only known now.
+        detach();
+        input.destroy();
+        return;
+      }
       run = runFfmpeg({
         ffmpegPath: this.deps.ffmpegPath,
         inputOptions: ['-f', 'flv', '-analyzeduration', '0', '-probesize', '32768'],

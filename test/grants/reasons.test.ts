@@ -275,14 +275,19 @@ test('a listed viewer (not the owner) is accepted; a push grant with a relay is 
   assert.equal(push.ok && push.claims.relay, 'rtmp://127.0.0.1:1935/live/CAM-0001');
 });
 
-test('within clock tolerance an expired-by-10s grant is still accepted', async (t) => {
+test('exp is a hard edge: expired by 10 s (inside the tolerance) or exactly at exp is refused; iat ahead is tolerated', async (t) => {
   const f = await makeGrantFixture();
   t.after(f.cleanup);
-  const d = await f.gate.decide(f.mint({ now: nowS - 310, ttlSeconds: 300 }), {
-    source: 'gate:test',
-    purpose: 'view',
-  });
-  assert.equal(d.ok, true);
+  const view = { source: 'gate:test', purpose: 'view' } as const;
+  const late = await f.gate.decide(f.mint({ now: nowS - 310, ttlSeconds: 300 }), view);
+  assert.equal(late.ok ? 'accepted' : late.reason, 'expired');
+  const atExp = await f.gate.decide(f.mint({ now: nowS - 300, ttlSeconds: 300 }), view);
+  assert.equal(atExp.ok ? 'accepted' : atExp.reason, 'expired');
+  const lastMs = await f.gate.decide(f.mint({ now: nowS - 299, ttlSeconds: 300 }), view);
+  assert.equal(lastMs.ok, true, 'one second before exp is still good');
+  // The tolerance still softens iat: a cloud clock 10 s ahead is fine.
+  const ahead = await f.gate.decide(f.mint({ now: nowS + 10, ttlSeconds: 300 }), view);
+  assert.equal(ahead.ok, true);
 });
 
 test('wrong_audience carries the claimed serial: the misroute alarm', async (t) => {
