@@ -1,6 +1,7 @@
 /**
  * A real mosquitto for tests: 127.0.0.1 on a free port, mTLS with `require_certificate true` and
- * `use_identity_as_username true` (the cert CN is the username), an optional ACL, and a log file the
+ * `use_identity_as_username true` + `use_username_as_clientid true` (the cert CN is the username and
+ * the client id), an optional ACL, and a log file the
  * test can read back (e.g. to see which username connected). stop() and restart() keep the port.
  * Must never listen beyond loopback, and must never outlive the test (call stop()).
  */
@@ -99,6 +100,7 @@ export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMo
     `keyfile ${f.key}`,
     'require_certificate true',
     'use_identity_as_username true',
+    'use_username_as_clientid true',
     ...(opts.extraConf ?? []),
   ];
   writeFileSync(f.conf, conf.join('\n') + '\n', { mode: 0o600 });
