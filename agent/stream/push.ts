@@ -8,7 +8,7 @@
 import { PassThrough } from 'node:stream';
 import type { Activity } from './activity.ts';
 import type { Clock } from '../clock.ts';
-import type { DecisionContext, GrantGate } from '../grants/types.ts';
+import type { Decision, DecisionContext, GrantGate } from '../grants/types.ts';
 import type { RefusalReason } from '../grants/reasons.ts';
 import type { Logger } from '../log.ts';
 import type { FlvSink } from './loopback-hub.ts';
@@ -101,7 +101,15 @@ export class PushService {
 
   async start(grant: string | undefined, source = 'mqtt:stream.start'): Promise<PushStartResult> {
     const ctx: DecisionContext = { source, purpose: 'push' };
-    const d = await this.deps.grants.decide(grant, ctx);
+    let d: Decision;
+    try {
+      d = await this.deps.grants.decide(grant, ctx);
+    } catch (err) {
+      // The grant gate promises not to throw; if it does, that is a refusal and the camera's fault.
+      const detail = `grant gate threw: ${(err as Error).message}`;
+      this.deps.grants.reportRefusal?.('internal', ctx, detail);
+      d = { ok: false, reason: 'internal', detail };
+    }
     if (!d.ok) {
       this.counters.refused++;
       return { ok: false, code: 'ERR_GRANT_REFUSED', reason: d.reason, detail: d.detail };

@@ -7,10 +7,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlvClient } from '../support/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from '../stream/fixture.ts';
+import { onceWithin } from '../support/bounded.ts';
+import { ffmpegPath } from '../support/ffmpeg.ts';
 import { createGate, type Gate } from '../../agent/gate/gate.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
 import type { FlvSink } from '../../agent/stream/loopback-hub.ts';
+import type { DecisionContext } from '../../agent/grants/types.ts';
+import type { RefusalReason } from '../../agent/grants/reasons.ts';
 
 let m: MediaFixture;
 before(async () => {
@@ -291,6 +295,70 @@ for (const transport of ['http', 'ws'] as const) {
   });
 }
 
+test('device faults are refused as internal (503), not blamed on the caller: a throwing grant gate, a closing gate', async () => {
+  const { config } = loadConfig(undefined, {});
+  const reported: string[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let mode: 'throw' | 'hold' = 'throw';
+  let entered = 0;
+  const grants = {
+    async decide(token: string | undefined, ctx: DecisionContext) {
+      entered++;
+      if (mode === 'throw') throw new Error('grant gate bug');
+      await held;
+      return m.f.gate.decide(token, ctx);
+    },
+    reportRefusal(reason: RefusalReason) {
+      reported.push(reason);
+    },
+  };
+  const gate = createGate({
+    serial: 'CAM-0001',
+    config: { ...config.gate, host: '127.0.0.1', port: 0, tls: false },
+    grants,
+    stream: m.stream,
+    privacy: m.privacy,
+    clock: { now: () => Date.now() },
+    logger: silentLogger(),
+  });
+  await gate.listen();
+  const url = `${gate.url}/live/CAM-0001.flv`;
+  try {
+    const c = FlvClient.http({ url, headers: bearer(m.f.mint()) });
+    try {
+      await refused(c, 503, 'internal');
+    } finally {
+      c.close();
+    }
+    const w = FlvClient.ws({ url: url.replace('http:', 'ws:'), headers: bearer(m.f.mint()) });
+    try {
+      await refused(w, 503, 'internal');
+    } finally {
+      w.close();
+    }
+    assert.deepEqual(reported, ['internal', 'internal']);
+    // A good grant whose decision is still running when the gate starts closing.
+    mode = 'hold';
+    const late = FlvClient.http({ url, headers: bearer(m.f.mint()) });
+    try {
+      await waitUntil(() => entered === 3, 3000);
+      const closed = gate.close();
+      release();
+      await closed;
+      const r = await late.waitClosed(3000);
+      assert.equal(r.flvBodyBytes, 0);
+      assert.equal(r.parser.tags.length, 0);
+      assert.equal(reported.at(-1), 'internal', 'the closing gate reports internal, not malformed');
+    } finally {
+      late.close();
+    }
+  } finally {
+    release();
+    await gate.close();
+  }
+});
+
 test('stream.stop for a jti cuts that session only', async () => {
   const tokA = m.f.mint({ jti: 'stop-me' });
   const tokB = m.f.mint();
@@ -414,7 +482,12 @@ test('ffmpeg killed mid-stream: the pipeline comes back and viewers rejoin', asy
     await c.waitForKeyframe();
     const pid = m.stream.capturePid();
     assert.ok(pid);
-    const restarted = new Promise((r) => m.stream.supervisorEvents.once('started', r));
+    const restarted = onceWithin(
+      m.stream.supervisorEvents,
+      'started',
+      30_000,
+      'capture restarted after SIGKILL',
+    );
     process.kill(pid, 'SIGKILL');
     await restarted;
     assert.notEqual(m.stream.capturePid(), pid);
@@ -453,7 +526,7 @@ test('the hub itself: a local RTMP player gets no media, a publisher without the
   const run = (args: string[]) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
       execFile(
-        'ffmpeg',
+        ffmpegPath(),
         ['-hide_banner', '-nostdin', '-loglevel', 'error', ...args],
         { timeout: 15_000 },
         (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }),
