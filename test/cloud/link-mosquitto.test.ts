@@ -26,6 +26,7 @@ import {
   writeState,
   type TestLink,
 } from './fixture.ts';
+import { onceWithin } from '../support/bounded.ts';
 
 const opt = { ...needs('mosquitto'), timeout: 60_000 };
 const CLOUD_IDS = [
@@ -297,7 +298,7 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     'broker restart: link comes back, events queued during the outage are delivered in order',
     async () => {
       gate.close();
-      const offline = new Promise<void>((r) => a.link.once('offline', () => r()));
+      const offline = onceWithin(a.link, 'offline', 15_000, "the link's 'offline' after the broker closed");
       await broker.close();
       await offline;
       for (let i = 0; i < 40; i++)

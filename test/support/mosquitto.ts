@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { freePort } from '../../scripts/dev-cloud/broker-mosquitto.ts';
 import { join } from 'node:path';
-import { findBinary } from './requires.ts';
+import { programPath } from './requires.ts';
 
 export interface MosquittoTestOptions {
   /** Directory for conf, certs, ACL and log (the test's temp dir or a subdir). */
@@ -68,7 +68,7 @@ function waitListening(port: number, child: ChildProcess, timeoutMs: number): Pr
 }
 
 export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMosquitto> {
-  const binary = findBinary('mosquitto');
+  const binary = programPath('mosquitto');
   if (!binary) throw new Error('mosquitto is not installed');
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   const port = opts.port ?? (await freePort());
