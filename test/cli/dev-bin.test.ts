@@ -113,7 +113,7 @@ test('without a lenscap-dev next to it (a bundle) there is no dev-cloud verb', a
 test(
   '`lenscap dev-cloud --provisioning-only` via the alias: SIGTERM reaches the dev cloud, exit 0',
   {
-    timeout: 120_000,
+    timeout: 240_000,
   },
   async (t) => {
     const tmp = makeTempDir();
@@ -135,7 +135,7 @@ test(
     child.stdout.on('data', (d: Buffer) => (out += d));
     child.stderr.on('data', (d: Buffer) => (err += d));
     const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 150_000;
     while (!/ready/.test(out)) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for "ready"; got:\n${out}\n${err}`);
       await new Promise((r) => setTimeout(r, 50));
