@@ -24,6 +24,8 @@ export const REFUSAL_REASONS = [
   'relay_not_allowed',
   'too_many_viewers',
   'rate_limited',
+  // Push: the grant's viewer has no HPKE key in the owner-signed membership, so nothing can be sealed to them.
+  'viewer_key_missing',
 ] as const;
 
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];

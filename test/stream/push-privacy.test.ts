@@ -13,6 +13,8 @@ import { FlvClient } from '../support/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from './fixture.ts';
 import { createPushService, type PushService } from '../../agent/stream/push.ts';
 import { silentLogger } from '../../agent/log.ts';
+import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
+import { makeViewer } from '../sealing/keys.ts';
 
 let m: MediaFixture;
 let relay: ChildProcess;
@@ -44,6 +46,7 @@ before(async () => {
     activity: m.activity,
     privacy: m.privacy,
     retryMs: 300,
+    viewerKeys: mapViewerKeys({ alice: (await makeViewer('alice#1')).key }),
   });
 });
 after(async () => {
