@@ -13,7 +13,7 @@ import { EventQueue } from '../agent/audit/event-queue.ts';
 import type { SecurityEvent } from '../agent/audit/events.ts';
 import { systemClock, systemRandom } from '../agent/clock.ts';
 import { CommandRegistry, commandEnvelope } from '../agent/cloud/commands.ts';
-import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
+import { createCloudLink } from '../agent/cloud/link.ts';
 import type { Config } from '../agent/config/schema.ts';
 import { LenscapError } from '../agent/errors.ts';
 import { createGate, type Gate } from '../agent/gate/gate.ts';

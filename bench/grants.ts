@@ -2,6 +2,7 @@
  * Grant verification throughput on one core: valid grants/s and refused garbage/s through the
  * camera's real pipeline (verifyGrant), each next to plain crypto.verify of the same signature
  * measured in the same run. Targets: ≥ 15,000 valid/s, ≥ 100,000 garbage refusals/s.
+ * Usage: npx tsx bench/grants.ts [--json FILE]
  */
 import { generateKeyPairSync, createPublicKey, verify as cryptoVerify, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,11 @@ import {
 import { signCompact } from '../agent/grants/jws.ts';
 import { GRANT_TYP } from '../agent/grants/verify.ts';
 import { mintGrant, signBindingRecord } from '../scripts/dev-cloud/mint.ts';
+import { parseArgs } from 'node:util';
+import { writeFigures } from './_json.ts';
+
+const jsonFile = parseArgs({ options: { json: { type: 'string' } } }).values.json;
+const STARTED = Date.now();
 
 const SERIAL = 'CAM-BENCH';
 const dir = mkdtempSync(join(tmpdir(), 'lenscap-bench-grants-'));
@@ -240,6 +246,15 @@ console.log(
 console.log(
   `ratio valid / baseline: EdDSA ${med(runs.map((r) => r.valid / r.base)).toFixed(2)}, ES256 ${med(runs.map((r) => r.esValid / r.esBase)).toFixed(2)}   ratio garbage / Ed25519 baseline: ${med(runs.map((r) => r.garbage / r.base)).toFixed(1)}`,
 );
+writeFigures(jsonFile, 'grants', STARTED, {
+  validPerSec: med(runs.map((r) => r.valid)),
+  garbagePerSec: med(runs.map((r) => r.garbage)),
+  gateGarbagePerSec: med(runs.map((r) => r.gate)),
+  ed25519BaselinePerSec: med(runs.map((r) => r.base)),
+  es256ValidPerSec: med(runs.map((r) => r.esValid)),
+  es256BaselinePerSec: med(runs.map((r) => r.esBase)),
+  validOverBaseline: med(runs.map((r) => r.valid / r.base)),
+});
 void sink;
 gate.close();
 rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  * no tsx); RSS and CPU read from /proc over 60 s, in 10 s windows. Baseline measured at the same
  * time: a bare Node process doing nothing. `--tsx` runs the agent from source under tsx instead.
  * Goal (issue 8): ≤ 64 MB RSS, ≤ 1 % of one core.
- * Usage: npx tsx bench/idle.ts [--seconds 60] [--warmup 10] [--tsx] [--node-flags "--max-semi-space-size=1"] [--no-build]
+ * Usage: npx tsx bench/idle.ts [--json FILE] [--seconds 60] [--warmup 10] [--tsx] [--node-flags "--max-semi-space-size=1"] [--no-build]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +21,7 @@ import { writeCameraState } from './_camera.ts';
 import { connectBenchCloud, type BenchCloud } from './_cloud.ts';
 import { fullAgentConfig, runAgentChild, stopAgentChild } from './_full-agent.ts';
 import { makeKeyPool } from './_identities.ts';
+import { writeFigures } from './_json.ts';
 
 const { values } = parseArgs({
   options: {
@@ -29,8 +30,10 @@ const { values } = parseArgs({
     tsx: { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' },
     'no-build': { type: 'boolean', default: false },
+    json: { type: 'string' },
   },
 });
+const STARTED = Date.now();
 const SECONDS = Number(values.seconds);
 const WARMUP = Number(values.warmup);
 const WINDOW = 10;
@@ -176,6 +179,11 @@ try {
   console.log(
     `goal ≤ 64 MB RSS: ${rssOk ? 'met' : `MISSED (${med(a.rss).toFixed(1)} MB)`}; goal ≤ 1 % CPU: ${cpuOk ? 'met' : 'MISSED'} (${med(a.cpuPct).toFixed(2)} %)`,
   );
+  writeFigures(values.json, 'idle', STARTED, {
+    rssMb: med(a.rss),
+    cpuPercent: med(a.cpuPct),
+    bareNodeRssMb: med(bn.rss),
+  });
 } finally {
   if (agent) await stopAgentChild(agent);
   for (const k of kids) k.kill('SIGKILL');

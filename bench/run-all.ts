@@ -1,12 +1,26 @@
 /**
  * `npm run bench`: runs every bench/*.ts (except this file) one after another — they measure CPU,
  * so never in parallel — and writes docs/benchmarks.md with the machine, date, commit and each
- * script's printed figures. Figures are ratios against a baseline measured in the same run; no
- * figure is asserted here. `npm run bench -- NAME...` runs only the named scripts.
+ * script's printed figures, and docs/benchmarks.json with each script's `--json FILE` figures.
+ * Figures are ratios against a baseline measured in the same run; no figure is asserted here.
+ * `npm run bench -- NAME...` runs only the named scripts. Each script has a time limit (LIMIT_S).
  */
 import { spawnSync, execFileSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
+
+/** Per-script wall-clock limits (s); a script over its limit is killed and reported failed. */
+const LIMIT_S: Record<string, number> = {
+  idle: 180,
+  stream: 300,
+  grants: 120,
+  storm: 600,
+  incident: 600,
+  soak: 420,
+};
+const jsonDir = mkdtempSync(join(os.tmpdir(), 'lenscap-bench-json-'));
+const figures: Record<string, unknown> = {};
 
 const dir = new URL('.', import.meta.url).pathname;
 const only = process.argv.slice(2);
@@ -31,11 +45,19 @@ const HEADLINE = /\b(goal|verdict|ratio|target)\b|FRAMES DELIVERED|EVENTS LOST|m
 for (const script of scripts) {
   const t0 = Date.now();
   process.stderr.write(`bench: ${script} …\n`);
-  const res = spawnSync(process.execPath, ['--import', 'tsx', `${dir}${script}`], {
+  const name0 = script.replace(/\.ts$/, '');
+  const jsonFile = join(jsonDir, `${name0}.json`);
+  const res = spawnSync(process.execPath, ['--import', 'tsx', `${dir}${script}`, '--json', jsonFile], {
     encoding: 'utf8',
-    timeout: 10 * 60_000,
+    timeout: (LIMIT_S[name0] ?? 600) * 1000,
+    killSignal: 'SIGKILL',
     maxBuffer: 16 << 20,
   });
+  try {
+    figures[name0] = JSON.parse(readFileSync(jsonFile, 'utf8'));
+  } catch {
+    figures[name0] = { failed: true };
+  }
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   const ok = res.status === 0;
   if (!ok) failed++;
@@ -75,5 +97,32 @@ ${headlines.join('\n') || '- (none)'}
 
 ${sections.join('\n')}`;
 writeFileSync(new URL('../docs/benchmarks.md', import.meta.url), report);
+// `npm run bench -- NAME` refreshes only NAME's figures and keeps the others'.
+let previous: Record<string, unknown> = {};
+if (only.length) {
+  try {
+    previous = JSON.parse(
+      readFileSync(new URL('../docs/benchmarks.json', import.meta.url), 'utf8'),
+    ) as Record<string, unknown>;
+  } catch {
+    previous = {};
+  }
+}
+const merged = { ...previous, ...figures };
+writeFileSync(
+  new URL('../docs/benchmarks.json', import.meta.url),
+  JSON.stringify(
+    {
+      machine: `${os.cpus().length} × ${cpu}`,
+      node: process.version,
+      commit,
+      date: new Date().toISOString(),
+      ...merged,
+    },
+    null,
+    2,
+  ) + '\n',
+);
+rmSync(jsonDir, { recursive: true, force: true });
 process.stderr.write(`bench: wrote docs/benchmarks.md (${failed} failed)\n`);
 process.exitCode = failed ? 1 : 0;

@@ -5,6 +5,7 @@
  * backoff, defaults from the config schema), once with mqtt.js's default fixed 1 s retry.
  * Goal (issue 4): peak ≤ 10 % of the fleet per second, 99 % back within 2× the cap.
  * Usage: npx tsx bench/storm.ts [--clients 1000] [--outage 30] [--settle 30] [--policy both|lenscap|mqttjs]
+ *        [--json FILE]
  * Must never leave a broker or client behind (everything is closed in finally blocks).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,6 +24,7 @@ import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
 import { freePort } from '../scripts/dev-cloud/broker-mosquitto.ts';
 import { findBinary } from '../test/support/requires.ts';
 import { issue, makeCa } from '../test/stack/pki.ts';
+import { writeFigures, type Figures } from './_json.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,8 +32,10 @@ const { values } = parseArgs({
     outage: { type: 'string', default: '30' },
     settle: { type: 'string', default: '30' },
     policy: { type: 'string', default: 'both' },
+    json: { type: 'string' },
   },
 });
+const STARTED = Date.now();
 const N = Number(values.clients);
 const OUTAGE_S = Number(values.outage);
 const SETTLE_S = Number(values.settle);
@@ -280,6 +284,21 @@ async function main() {
         `lenscap goal: peak ${peakOk ? 'met' : 'MISSED'}, 99 % within 2× cap ${t99Ok ? 'met' : 'MISSED'}`,
       );
     }
+    const figs = (r: Result): Figures => ({
+      clients: N,
+      backFraction: r.back / N,
+      peakFraction: r.peakPerSec / N,
+      p99BackS: r.t99,
+      p50BackS: r.t50,
+      attemptsDuringOutage: r.attemptsDuringOutage,
+    });
+    const m = results.find((r) => r.policy === 'mqttjs');
+    writeFigures(values.json, 'storm', STARTED, {
+      ...(l ? figs(l) : { clients: N }),
+      outageS: OUTAGE_S,
+      capS: CAP_MS / 1000,
+      ...(m ? { baseline: figs(m) } : {}),
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

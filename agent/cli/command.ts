@@ -17,7 +17,7 @@ export const processIo: CliIo = {
 };
 
 export interface Command {
-  /** Words after `lenscap`, e.g. "dev-cloud token". */
+  /** Words after `lenscap`, e.g. "config check". */
   name: string;
   summary: string;
   /** Full help text printed by `--help`. */

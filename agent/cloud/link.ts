@@ -7,6 +7,7 @@
  * message whose topic is not one of its own command topics.
  */
 import { EventEmitter } from 'node:events';
+import { lookup as dnsLookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
@@ -17,6 +18,7 @@ import type { Logger } from '../log.ts';
 import type { StateLayout } from '../state-layout.ts';
 import type { EventQueue } from '../audit/event-queue.ts';
 import { Backoff, type Decision, type Outcome } from './backoff.ts';
+import { EndpointRotation, parseEndpoints, type Target } from './endpoints.ts';
 import {
   CommandRegistry,
   createCommandDispatcher,
@@ -43,6 +45,8 @@ export interface CloudLinkDeps {
   /** Extra fields of the retained online state (gate URL, versions). */
   state?: () => Record<string, unknown>;
   timers?: Timers;
+  /** Every address a broker host name resolves to (default: the system resolver, all families). */
+  lookup?: (host: string) => Promise<string[]>;
 }
 
 export interface LinkCounters {
@@ -68,6 +72,8 @@ export interface CloudLink extends EventEmitter {
   counters(): LinkCounters;
   /** The last decision of the reconnect policy (tests, status). */
   lastDecision(): Decision | undefined;
+  /** Where the current (or next) attempt goes: the configured URL and the address chosen for it. */
+  target(): Target | undefined;
   /** Resolves once connected (tests and the controller's start-up wait). */
   waitOnline(timeoutMs: number): Promise<void>;
 }
@@ -94,8 +100,10 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
   const cfg = deps.config.cloud;
   if (!cfg.url)
     throw new LenscapError('ERR_CLOUD_NO_URL', 'cloud.url is not set: there is no broker to connect to');
-  const configured = new URL(cfg.url);
-  const defaultPort = Number(configured.port || 8883);
+  const rotation = new EndpointRotation(parseEndpoints(cfg.url), deps.random, cfg.servername);
+  const lookup =
+    deps.lookup ??
+    (async (host: string) => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address));
   const log = deps.logger.child({ component: 'cloud' });
   const timers: Timers = deps.timers ?? {
     setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -139,7 +147,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       );
     }
     if (d.serverReference) {
-      redirect = parseServerReference(d.serverReference, defaultPort);
+      redirect = parseServerReference(d.serverReference, rotation.endpoint().port);
       if (redirect)
         log.warn(
           { host: redirect.host, port: redirect.port },
@@ -205,7 +213,10 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     backoff.connected();
     counters.connects++;
     if (counters.connects > 1) counters.reconnects++;
-    log.info({ connects: counters.connects }, 'cloud link: online');
+    log.info(
+      { connects: counters.connects, host: lastTarget?.host, port: lastTarget?.port },
+      'cloud link: online',
+    );
     const state = { online: true, at: new Date(deps.clock.now()).toISOString(), ...(deps.state?.() ?? {}) };
     publishAsync(c, topics.state, JSON.stringify(state), { qos: 1, retain: true }).catch((err) =>
       log.warn({ err: describeError(err) }, 'cloud link: state not published'),
@@ -267,7 +278,33 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     });
   };
 
+  let lastTarget: Target | undefined;
+
+  // Names are resolved here, not by mqtt.js, so every address of a name is tried in turn (one per
+  // cluster node behind one DNS name); bounded, since getaddrinfo has no timeout of its own.
   const attempt = () => {
+    if (redirect || !rotation.needsLookup()) return connect();
+    const name = rotation.endpoint().host;
+    let settled = false;
+    const done = (addrs: string[], err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      timers.clearTimeout(guard);
+      if (err) log.info({ host: name, err: describeError(err) }, 'cloud link: broker name did not resolve');
+      rotation.learn(addrs);
+      if (!stopped) connect();
+    };
+    const guard = timers.setTimeout(
+      () => done([], new LenscapError('ERR_CLOUD_LOOKUP', 'name lookup timed out')),
+      cfg.connectTimeoutMs,
+    );
+    lookup(name).then(
+      (addrs) => done(addrs),
+      (err) => done([], err),
+    );
+  };
+
+  const connect = () => {
     let material: ReturnType<typeof tlsMaterial>;
     try {
       material = tlsMaterial();
@@ -279,8 +316,18 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       );
       return schedule(backoff.next({ kind: 'network', error: 'identity missing' }));
     }
-    const target = redirect ?? { host: configured.hostname.replace(/^\[|\]$/g, ''), port: defaultPort };
-    const servername = redirect ? (net.isIP(redirect.host) ? undefined : redirect.host) : cfg.servername;
+    const usedRedirect = redirect !== undefined;
+    const chosen = rotation.current();
+    const target = redirect
+      ? {
+          ...chosen,
+          host: redirect.host,
+          port: redirect.port,
+          servername: net.isIP(redirect.host) ? undefined : redirect.host,
+        }
+      : chosen;
+    lastTarget = target;
+    const servername = target.servername;
     const opts: IClientOptions = {
       protocol: 'mqtts',
       host: target.host,
@@ -356,12 +403,16 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
           {
             reason: outcome.kind === 'network' ? outcome.error : `0x${outcome.code.toString(16)}`,
             host: target.host,
+            port: target.port,
           },
           'cloud link: attempt failed',
         );
         // A referenced server that does not answer: back to the configured one.
         if (redirect && outcome.kind === 'network') redirect = undefined;
       }
+      // The next attempt goes to the next endpoint (a dead node is not retried before the others);
+      // a failed referenced server sends us back to the configured list where we were.
+      if (!usedRedirect) rotation.advance();
       if (stopped) return;
       schedule(backoff.next(outcome));
     });
@@ -381,7 +432,10 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     start() {
       if (!stopped) return;
       stopped = false;
-      log.info({ url: cfg.url, protocolVersion: cfg.protocolVersion }, 'cloud link: starting');
+      log.info(
+        { url: cfg.url, endpoints: rotation.size, protocolVersion: cfg.protocolVersion },
+        'cloud link: starting',
+      );
       schedule(backoff.initial());
     },
 
@@ -438,6 +492,8 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     },
 
     lastDecision: () => decision,
+
+    target: () => lastTarget,
 
     waitOnline(timeoutMs: number) {
       if (online) return Promise.resolve();

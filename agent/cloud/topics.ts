@@ -51,6 +51,7 @@ export function topicsFor(serial: string): Topics {
       return `${prefix}reply/${op}`;
     },
     owns(topic: string): boolean {
+      // eslint-disable-next-line no-control-regex -- NUL is exactly what a topic must not carry
       return topic.startsWith(prefix) && topic.length > prefix.length && !/[+#\u0000]/.test(topic);
     },
   };

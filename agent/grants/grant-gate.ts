@@ -97,7 +97,7 @@ export class GrantGateService implements GrantGate {
         now,
       );
     } catch (err) {
-      decision = { ok: false, reason: 'malformed', detail: `internal error: ${(err as Error).message}` };
+      decision = { ok: false, reason: 'internal', detail: `internal error: ${(err as Error).message}` };
     }
     if (decision.ok) {
       const { claims } = decision;
@@ -130,7 +130,7 @@ export class GrantGateService implements GrantGate {
         );
         decision = {
           ok: false,
-          reason: full ? 'rate_limited' : 'malformed',
+          reason: full ? 'rate_limited' : 'internal',
           detail: full ? 'replay cache full of live grants' : 'audit or replay cache write failed',
           jti: claims.jti,
           sub: claims.sub,

@@ -2,19 +2,26 @@
  * The camera's current trust: the pinned root, the installed trust bundle (issuer and binding
  * keys) and the binding record. Loads them from the state dir at start; accepts newer signed
  * versions from the cloud (`cmd/trust`, `cmd/binding`) and installs them atomically.
+ * The highest version of each ever installed is kept on disk (storage/version-floors.ts), so a
+ * restart cannot be used to go back either.
  * Must never install anything that did not verify, nor go back to an older version.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import type { EventSink } from '../audit/events.ts';
 import type { Clock } from '../clock.ts';
-import { LenscapError } from '../errors.ts';
+import { isLenscapError, LenscapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { StateLayout } from '../state-layout.ts';
 import { writeFileAtomic } from '../storage/atomic-file.ts';
+import { VersionFloors } from '../storage/version-floors.ts';
 import { isBoundViewer, verifyBindingRecord, type BindingRecord } from './binding.ts';
 import type { VerificationKey } from './jws.ts';
 import { verifyTrustBundle, type TrustBundle } from './trust-bundle.ts';
+
+/** Document kinds in the version floor file (storage/version-floors.ts). */
+export const TRUST_BUNDLE_KIND = 'trust_bundle';
+export const BINDING_KIND = 'binding';
 
 export interface TrustStoreDeps {
   serial: string;
@@ -28,14 +35,14 @@ export class TrustStore {
   private rootJwk: unknown;
   private bundle: TrustBundle;
   private binding: BindingRecord | undefined;
-  /**
-   * Highest binding version this process has installed, kept when a key rotation un-verifies the
-   * record: the next record must still be newer, so the gap cannot be used to roll back.
-   */
-  private bindingFloor: number | undefined;
 
   private constructor(
     private readonly deps: TrustStoreDeps,
+    /**
+     * Highest versions ever installed, on disk. The binding floor outlives a key rotation that
+     * un-verifies the record and a restart: the next record must still be newer.
+     */
+    private readonly floors: VersionFloors,
     rootJwk: unknown,
     bundle: TrustBundle,
     binding: BindingRecord | undefined,
@@ -49,10 +56,22 @@ export class TrustStore {
   static load(deps: TrustStoreDeps): TrustStore {
     const { paths, logger, serial } = deps;
     const rootJwk = readJson(paths.trustRoot, 'ERR_TRUST_ROOT_MISSING', 'trust root');
+    const floors = VersionFloors.open(paths.versionFloors);
     const bundle = verifyTrustBundle(
       readText(paths.trustBundle, 'ERR_TRUST_BUNDLE_MISSING', 'trust bundle'),
       rootJwk,
     );
+    const bundleFloor = floors.get(TRUST_BUNDLE_KIND);
+    if (bundleFloor !== undefined && bundle.version < bundleFloor) {
+      // The file was swapped for an older bundle while the agent was down: it may list a retired key.
+      throw new LenscapError(
+        'ERR_TRUST_BUNDLE_ROLLBACK',
+        `installed trust bundle version ${bundle.version} is older than version ${bundleFloor} installed before; refusing to start`,
+        { path: paths.trustBundle },
+      );
+    }
+    // An agent that predates the floor file (or crashed between the two writes) catches up here.
+    floors.raise(TRUST_BUNDLE_KIND, bundle.version);
     let binding: BindingRecord | undefined;
     if (existsSync(paths.binding)) {
       try {
@@ -60,7 +79,27 @@ export class TrustStore {
           serial,
           bindingKeys: bundle.bindingKeys,
         });
+        const floor = floors.get(BINDING_KIND);
+        if (floor !== undefined && binding.version < floor) {
+          const version = binding.version;
+          binding = undefined;
+          throw new LenscapError(
+            'ERR_BINDING_ROLLBACK',
+            `installed binding record version ${version} is older than version ${floor} installed before`,
+          );
+        }
+        floors.raise(BINDING_KIND, binding.version);
       } catch (err) {
+        if (isLenscapError(err, 'ERR_BINDING_ROLLBACK')) {
+          deps.events.emit({
+            type: 'command_refused',
+            at: new Date(deps.clock.now()).toISOString(),
+            serial,
+            reason: err.code,
+            source: 'state:binding',
+            data: { floor: floors.get(BINDING_KIND) },
+          });
+        }
         // Fail closed but keep running: an unverifiable binding means "not claimed" until the cloud sends a good one.
         logger.error(
           { code: (err as LenscapError).code, reason: 'not_claimed' },
@@ -69,7 +108,7 @@ export class TrustStore {
       }
     }
     logger.info({ trustVersion: bundle.version, bindingVersion: binding?.version ?? null }, 'trust loaded');
-    return new TrustStore(deps, rootJwk, bundle, binding);
+    return new TrustStore(deps, floors, rootJwk, bundle, binding);
   }
 
   get issuerKeys(): ReadonlyMap<string, VerificationKey> {
@@ -92,9 +131,14 @@ export class TrustStore {
 
   /** Installs a newer trust bundle (key rotation). Throws a coded error when refused. */
   acceptTrustBundle(jws: string, source = 'mqtt:trust'): { version: number } {
-    const next = verifyTrustBundle(jws, this.rootJwk, { minVersion: this.bundle.version });
+    const next = verifyTrustBundle(jws, this.rootJwk, {
+      minVersion: Math.max(this.bundle.version, this.floors.get(TRUST_BUNDLE_KIND) ?? 0),
+    });
     mkdirSync(this.deps.paths.trustDir, { recursive: true, mode: 0o700 });
+    // Document first, floor second: a crash in between leaves a newer document than its floor, which
+    // load() raises the floor to; the other order would make the good document look like a rollback.
     writeFileAtomic(this.deps.paths.trustBundle, jws.trim(), 0o644);
+    this.floors.raise(TRUST_BUNDLE_KIND, next.version);
     const previous = this.bundle.version;
     this.bundle = next;
     if (this.binding) this.recheckBinding();
@@ -114,10 +158,11 @@ export class TrustStore {
     const record = verifyBindingRecord(jws, {
       serial: this.deps.serial,
       bindingKeys: this.bundle.bindingKeys,
-      minVersion: this.binding?.version ?? this.bindingFloor,
+      minVersion: Math.max(this.binding?.version ?? 0, this.floors.get(BINDING_KIND) ?? 0) || undefined,
     });
     mkdirSync(this.deps.paths.trustDir, { recursive: true, mode: 0o700 });
     writeFileAtomic(this.deps.paths.binding, jws.trim(), 0o644);
+    this.floors.raise(BINDING_KIND, record.version);
     const previous = this.binding?.version ?? null;
     this.binding = record;
     this.deps.logger.info({ bindingVersion: record.version, previous, source }, 'binding record installed');
@@ -140,7 +185,7 @@ export class TrustStore {
         bindingKeys: this.bundle.bindingKeys,
       });
     } catch (err) {
-      this.bindingFloor = Math.max(this.bindingFloor ?? 0, this.binding?.version ?? 0);
+      // The floor (on disk since install) stays: the next record must still be newer.
       this.binding = undefined;
       this.deps.logger.warn(
         { reason: 'not_claimed', code: (err as LenscapError).code },

@@ -11,7 +11,7 @@
 import { PassThrough } from 'node:stream';
 import type { Activity } from './activity.ts';
 import type { Clock } from '../clock.ts';
-import type { DecisionContext, GrantGate } from '../grants/types.ts';
+import type { Decision, DecisionContext, GrantGate } from '../grants/types.ts';
 import type { RefusalReason } from '../grants/reasons.ts';
 import type { Logger } from '../log.ts';
 import type { FlvSink } from './loopback-hub.ts';
@@ -120,7 +120,15 @@ export class PushService {
 
   async start(grant: string | undefined, source = 'mqtt:stream.start'): Promise<PushStartResult> {
     const ctx: DecisionContext = { source, purpose: 'push' };
-    const d = await this.deps.grants.decide(grant, ctx);
+    let d: Decision;
+    try {
+      d = await this.deps.grants.decide(grant, ctx);
+    } catch (err) {
+      // The grant gate promises not to throw; if it does, that is a refusal and the camera's fault.
+      const detail = `grant gate threw: ${(err as Error).message}`;
+      this.deps.grants.reportRefusal?.('internal', ctx, detail);
+      d = { ok: false, reason: 'internal', detail };
+    }
     if (!d.ok) {
       this.counters.refused++;
       return { ok: false, code: 'ERR_GRANT_REFUSED', reason: d.reason, detail: d.detail };
@@ -136,6 +144,13 @@ export class PushService {
       const detail = !claims.relay ? 'grant has no relay claim' : 'relay URL not allowed';
       this.deps.grants.reportRefusal?.('relay_not_allowed', ctx, detail);
       return { ok: false, code: 'ERR_GRANT_REFUSED', reason: 'relay_not_allowed', detail };
+    }
+    // exp is a hard edge by the camera's clock (the decision may have taken its time).
+    if (this.deps.clock.now() >= claims.exp * 1000) {
+      this.counters.refused++;
+      const detail = 'grant expired before the push started';
+      this.deps.grants.reportRefusal?.('expired', ctx, detail);
+      return { ok: false, code: 'ERR_GRANT_REFUSED', reason: 'expired', detail };
     }
     if (this.jobs.has(claims.jti))
       return {
@@ -241,7 +256,14 @@ export class PushService {
       // Each attempt gets a fresh tap: FLV header, sequence header and GOP first.
       detach = this.deps.stream.attach({
         write: (chunk) => {
-          if (broken) return;
+          if (stopped || broken) return;
+          // Before every chunk, the first above all (header + cached GOP arrive at attach): no
+          // media byte goes towards the relay at or after exp, whatever the expiry timer does.
+          if (this.deps.clock.now() >= exp * 1000) {
+            log.info('push grant expired');
+            void job.stop();
+            return;
+          }
           const before = sealing.counters.sealed;
           try {
             sealing.write(chunk);
@@ -255,6 +277,12 @@ export class PushService {
         },
         end: () => void job.stop(),
       });
+      if (stopped) {
+        // Stopped from inside attach (exp reached on the cached GOP): detach is only known now.
+        detach();
+        input.destroy();
+        return;
+      }
       run = runFfmpeg({
         ffmpegPath: this.deps.ffmpegPath,
         inputOptions: ['-f', 'flv', '-analyzeduration', '0', '-probesize', '32768'],

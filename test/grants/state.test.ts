@@ -172,8 +172,10 @@ test('an accept that cannot be audited is a refusal, and the grant is not left o
   mkdirSync(f.paths.auditLog, { recursive: true });
   const token = f.mint();
   const d = await f.gate.decide(token, view);
-  assert.equal(reasonOf(d), 'malformed');
+  // The camera's fault, not the caller's: `internal`, so the cloud's alarm stays truthful.
+  assert.equal(reasonOf(d), 'internal');
   assert.equal(f.events.events.at(-1)?.type, 'grant_refused');
+  assert.equal(f.events.events.at(-1)?.reason, 'internal');
   // Fail closed in the other direction too: the jti was burnt, so the same grant cannot try again.
   rmSync(f.paths.auditLog, { recursive: true });
   assert.equal(reasonOf(await f.gate.decide(token, view)), 'replayed');

@@ -280,3 +280,45 @@ test('a camera without trust material refuses to build a gate (nothing may strea
     (err: unknown) => isLenscapError(err, 'ERR_TRUST_ROOT_MISSING'),
   );
 });
+
+test('rollback across a restart: the version floors are on disk, so an old binding or bundle is refused after a restart too', async (t) => {
+  const f = await makeGrantFixture({ claimed: false });
+  t.after(f.cleanup);
+  // The current owner's record is version 5; an ex-owner's version 3 was signed earlier.
+  f.gate.acceptBinding(signBindingRecord(f.keys.binding, { serial: SERIAL, owner: OWNER, version: 5 }));
+  // Rotating the binding key un-verifies the installed record (camera unclaimed, floor 5 kept).
+  const rotated = await rotateSigningKeys(join(f.dir, 'dev'), { binding: true });
+  f.gate.acceptTrustBundle(rotated.trustBundle);
+  assert.equal(f.gate.trust.isClaimed(), false);
+  const exOwners = signBindingRecord(rotated.binding, { serial: SERIAL, owner: 'mallory', version: 3 });
+
+  // Restart: the floor must come back from disk.
+  f.gate.close();
+  const events = new MemoryEventSink();
+  const again = restart(f, events);
+  t.after(() => again.close());
+  throwsCode(() => again.acceptBinding(exOwners), 'ERR_BINDING_ROLLBACK');
+  assert.equal(again.trust.isClaimed(), false);
+  const mallory = mintGrant(rotated.issuer, { serial: SERIAL, viewer: 'mallory', now: f.clock.now() / 1000 });
+  assert.equal(((await again.decide(mallory.token, view)) as { reason: string }).reason, 'not_claimed');
+  // The real owner's next version still goes in.
+  again.acceptBinding(signBindingRecord(rotated.binding, { serial: SERIAL, owner: OWNER, version: 6 }));
+  assert.equal(again.trust.bindingRecord?.version, 6);
+
+  // The bundle on disk swapped back to the old one (v1) while the agent was down: refused at start, reported.
+  again.close();
+  writeFileSync(f.paths.trustBundle, f.keys.trustBundle);
+  assert.throws(
+    () => restart(f),
+    (err: unknown) => isLenscapError(err, 'ERR_TRUST_BUNDLE_ROLLBACK'),
+  );
+  // A binding file swapped back to an older record is treated as unclaimed and reported.
+  writeFileSync(f.paths.trustBundle, rotated.trustBundle);
+  writeFileSync(f.paths.binding, exOwners);
+  const events2 = new MemoryEventSink();
+  const third = restart(f, events2);
+  t.after(() => third.close());
+  assert.equal(third.trust.isClaimed(), false);
+  const rep = events2.events.find((e) => e.reason === 'ERR_BINDING_ROLLBACK');
+  assert.ok(rep, `rollback reported: ${JSON.stringify(events2.events)}`);
+});

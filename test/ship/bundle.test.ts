@@ -101,7 +101,7 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
         f.startsWith('dist/scripts/') ||
         f.startsWith('node_modules/node-media-server/webadmin/') ||
         f.startsWith('node_modules/mqtt/dist/') ||
-        /dev-cloud/.test(f) ||
+        /dev-cloud|lenscap-dev/.test(f) ||
         f.startsWith('test/') ||
         f.startsWith('dist/test/') ||
         /\.[mc]?ts$/.test(f),
@@ -134,6 +134,15 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
     });
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, /usage: lenscap/);
+    // Device verbs only: no development verb, not even the checkout's `dev-cloud` alias.
+    assert.doesNotMatch(help.stdout + help.stderr, /dev-cloud|lenscap-dev|token|bind/);
+    const dev = spawnSync(process.execPath, [join(dir, 'bin/lenscap.js'), 'dev-cloud', '--help'], {
+      encoding: 'utf8',
+      cwd: dir,
+      env: { PATH: process.env.PATH },
+    });
+    assert.equal(dev.status, 2, dev.stdout + dev.stderr);
+    assert.match(dev.stderr, /^ERR_CLI_USAGE: unknown command "dev-cloud --help"/);
     const check = spawnSync(
       process.execPath,
       [join(dir, 'bin/lenscap.js'), 'config', 'check', join(dir, 'packaging/agent.json')],

@@ -60,6 +60,7 @@ after(async () => {
   await broker?.close();
 });
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the dev API's JSON bodies, read by each assertion
 async function call(path: string, body?: object): Promise<{ status: number; json: any }> {
   const res = await fetch(
     `${api.url}${path}`,

@@ -113,7 +113,7 @@ export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMo
       await waitListening(port, c, 5000);
     } catch (err) {
       c.kill('SIGKILL');
-      throw new Error(`${(err as Error).message}: ${stderr.trim()}`);
+      throw new Error(`${(err as Error).message}: ${stderr.trim()}`, { cause: err });
     }
   };
   const stop = async () => {
