@@ -11,6 +11,7 @@ import { systemClock } from '../../agent/clock.ts';
 import type { LenscapError } from '../../agent/errors.ts';
 import { makeTempDir } from '../support/tmp.ts';
 import { collect, makeLink, makePki, rawClient, testConfig, waitFor, writeState } from './fixture.ts';
+import { onceWithin } from '../support/bounded.ts';
 
 test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) => {
   const tmp = makeTempDir('lenscap-aedes-');
@@ -103,7 +104,7 @@ test(
       await broker.close();
       tmp.cleanup();
     });
-    const refused = new Promise<LenscapError>((r) => x.link.once('refused', r));
+    const refused = onceWithin<LenscapError>(x.link, 'refused', 15_000, "the link's 'refused'");
     x.link.start();
     const err = await refused;
     assert.equal(err.code, 'ERR_CLOUD_NOT_AUTHORIZED');

@@ -7,6 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlvClient } from '../support/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from '../stream/fixture.ts';
+import { onceWithin } from '../support/bounded.ts';
+import { ffmpegPath } from '../support/ffmpeg.ts';
 import { createGate, type Gate } from '../../agent/gate/gate.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
@@ -480,7 +482,12 @@ test('ffmpeg killed mid-stream: the pipeline comes back and viewers rejoin', asy
     await c.waitForKeyframe();
     const pid = m.stream.capturePid();
     assert.ok(pid);
-    const restarted = new Promise((r) => m.stream.supervisorEvents.once('started', r));
+    const restarted = onceWithin(
+      m.stream.supervisorEvents,
+      'started',
+      30_000,
+      'capture restarted after SIGKILL',
+    );
     process.kill(pid, 'SIGKILL');
     await restarted;
     assert.notEqual(m.stream.capturePid(), pid);
@@ -519,7 +526,7 @@ test('the hub itself: a local RTMP player gets no media, a publisher without the
   const run = (args: string[]) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
       execFile(
-        'ffmpeg',
+        ffmpegPath(),
         ['-hide_banner', '-nostdin', '-loglevel', 'error', ...args],
         { timeout: 15_000 },
         (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }),

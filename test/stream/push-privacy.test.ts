@@ -15,6 +15,7 @@ import { createPushService, type PushService } from '../../agent/stream/push.ts'
 import { silentLogger } from '../../agent/log.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
 import { makeViewer } from '../sealing/keys.ts';
+import { within } from '../support/bounded.ts';
 
 let m: MediaFixture;
 let relay: ChildProcess;
@@ -29,12 +30,16 @@ before(async () => {
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const lines = createInterface({ input: relay.stdout! });
-  urls = await new Promise((resolve) => {
-    lines.on('line', (line) => {
-      const o = JSON.parse(line) as { ready?: boolean; rtmpBase: string; httpBase: string };
-      if (o.ready) resolve(o);
-    });
-  });
+  urls = await within(
+    new Promise((resolve) => {
+      lines.on('line', (line) => {
+        const o = JSON.parse(line) as { ready?: boolean; rtmpBase: string; httpBase: string };
+        if (o.ready) resolve(o);
+      });
+    }),
+    60_000,
+    'the relay child to print ready',
+  );
   push = createPushService({
     serial: 'CAM-0001',
     grants: m.f.gate,

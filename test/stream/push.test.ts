@@ -20,6 +20,7 @@ import { FrameOpener } from '../../agent/sealing/opener.ts';
 import { isSealableVideo } from '../../agent/sealing/frame.ts';
 import { pullHttpFlv } from '../support/sealed-pull.ts';
 import { makeViewer, type TestViewer } from '../sealing/keys.ts';
+import { within } from '../support/bounded.ts';
 
 let m: MediaFixture;
 let relay: ChildProcess;
@@ -37,19 +38,23 @@ before(async () => {
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const lines = createInterface({ input: relay.stdout! });
-  urls = await new Promise((resolve) => {
-    lines.on('line', (line) => {
-      const o = JSON.parse(line) as {
-        ready?: boolean;
-        msg?: string;
-        serial?: string;
-        rtmpBase: string;
-        httpBase: string;
-      };
-      if (o.ready) resolve(o);
-      if (o.msg === 'relay: push started') relayPublishes.push(o.serial ?? '?');
-    });
-  });
+  urls = await within(
+    new Promise((resolve) => {
+      lines.on('line', (line) => {
+        const o = JSON.parse(line) as {
+          ready?: boolean;
+          msg?: string;
+          serial?: string;
+          rtmpBase: string;
+          httpBase: string;
+        };
+        if (o.ready) resolve(o);
+        if (o.msg === 'relay: push started') relayPublishes.push(o.serial ?? '?');
+      });
+    }),
+    60_000,
+    'the relay child to print ready',
+  );
   alice = await makeViewer('alice#1');
   mallory = await makeViewer('mallory#1');
   push = createPushService({
