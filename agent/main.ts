@@ -6,8 +6,15 @@
 import { commands } from './cli/registry.ts';
 import { processIo, type CliIo } from './cli/command.ts';
 import { describeError, isLenscapError } from './errors.ts';
+import { DEV_ALIAS, devBinPath, runDevAlias } from './cli/dev-alias.ts';
 
-export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIo = processIo,
+  devBin: string | null = devBinPath(),
+): Promise<number> {
+  // The old name of the development verbs, in a checkout only (a bundle has no lenscap-dev).
+  if (argv[0] === DEV_ALIAS && devBin) return runDevAlias(devBin, argv.slice(1), io);
   const candidates = commands
     .map((c) => ({ c, words: c.name.split(' ') }))
     .filter(({ words }) => words.every((w, i) => argv[i] === w))
@@ -20,6 +27,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       '',
       'commands:',
       ...commands.map((c) => `  ${c.name.padEnd(22)} ${c.summary}`),
+      ...(devBin ? [`  ${DEV_ALIAS.padEnd(22)} (source checkout only) old name of \`lenscap-dev\`.`] : []),
       '',
       "Run `lenscap <command> --help` for a command's options.",
     ];
@@ -52,7 +60,7 @@ if (invokedDirectly) {
       process.exitCode = code;
     },
     (err) => {
-      process.stderr.write(`${describeError(err)}\n`);
+      processIo.err(describeError(err));
       process.exitCode = 1;
     },
   );

@@ -18,6 +18,7 @@ import { registerStreamCommands } from './stream/commands.ts';
 import { createPrivacyState, type PrivacyState } from './stream/privacy.ts';
 import { createPushService, type PushService } from './stream/push.ts';
 import { createStreamService, type StreamService } from './stream/service.ts';
+import { noViewerKeys, type ViewerKeySource } from './sealing/viewer-keys.ts';
 
 export interface MediaDeps {
   config: Config;
@@ -29,6 +30,11 @@ export interface MediaDeps {
   events: EventSink;
   /** The grant gate is built after privacy (it asks privacy), so it is handed over lazily. */
   grants: () => GrantGateService;
+  /**
+   * Viewer HPKE keys from the owner-signed membership. Absent (legacy cloud-signed mode): no
+   * viewer has a key, so every push is refused `viewer_key_missing` — the gate still serves.
+   */
+  viewerKeys?: ViewerKeySource;
 }
 
 export interface MediaServices {
@@ -106,6 +112,7 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
         activity,
         closeSessions: (jti) => gate?.closeByJti(jti) ?? 0,
         privacy,
+        viewerKeys: deps.viewerKeys ?? noViewerKeys,
       });
       await gate.listen();
       listening = true;

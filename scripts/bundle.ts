@@ -53,8 +53,12 @@ const DROPPED_DIRS = new Set(['.github', '.vscode', '.idea', '.nyc_output', 'cov
  * cannot expose an admin UI even if a hub port were misconfigured.
  */
 const DROPPED_SUBTREES = ['node_modules/mqtt/dist', 'node_modules/node-media-server/webadmin'];
-/** Compiled files that exist only to start development code; their targets are not shipped. */
-const DEV_ONLY_DIST = /^dist\/(scripts\/|agent\/cli\/dev-cloud[^/]*\.js$)/;
+/**
+ * Development-only code in the compiled tree. The device build compiles agent/ and drivers/ only,
+ * and device code never imports scripts/, so nothing should match: a match means an import crept
+ * in, and the bundle is refused (never quietly pruned).
+ */
+const DEV_ONLY_DIST = /^dist\/(scripts|test|bench)\//;
 const EXECUTABLES = new Set(['bin/lenscap.js', 'install-on-device.sh', 'packaging/lenscap.init']);
 
 export interface BundleOptions {
@@ -192,8 +196,6 @@ export function findDanglingImports(dir: string): string[] {
     for (const m of src.matchAll(IMPORT_RE)) {
       const target = posix.normalize(posix.join(posix.dirname(rel), m[2]!));
       if (present.has(target)) continue;
-      const dynamic = m[0].includes('(');
-      if (dynamic && DEV_ONLY_DIST.test(target)) continue;
       problems.push(`${rel} imports ${m[2]} (${target}), which the bundle does not carry`);
     }
   }
@@ -238,10 +240,15 @@ export function buildBundle(opts: BundleOptions): BundleResult {
     if (opts.buildTimeMs !== undefined)
       buildArgs.push('--build-time', new Date(opts.buildTimeMs).toISOString());
     run(process.execPath, buildArgs, root);
-    for (const rel of walk(join(stage, 'dist'))) {
-      if (DEV_ONLY_DIST.test(`dist/${rel}`)) rmSync(join(stage, 'dist', rel));
-    }
-    rmSync(join(stage, 'dist', 'scripts'), { recursive: true, force: true });
+    const devCode = walk(join(stage, 'dist'))
+      .map((rel) => `dist/${rel}`)
+      .filter((rel) => DEV_ONLY_DIST.test(rel));
+    if (devCode.length > 0)
+      throw new LenscapError(
+        'ERR_BUNDLE_DEV_CODE',
+        `the device build compiled development-only code (does agent/ or drivers/ import scripts/?):\n${devCode.map((f) => `  - ${f}`).join('\n')}`,
+        { files: devCode },
+      );
 
     const copy = (from: string, to = from) => {
       mkdirSync(dirname(join(stage, to)), { recursive: true });

@@ -4,6 +4,10 @@
 // .ts files, so a pattern here would let tests be silently left out.
 // Usage: node scripts/run-tests.mjs [substring ...]  (filters files by path substring)
 // test/arm/ (the QEMU board test: root, a VM, minutes) runs only when named: `npm run test:arm`.
+// Each file gets a bound (LENSCAP_TEST_FILE_TIMEOUT_MS, default 10 min; 40 min for test/arm/): on Node 20 `--test-timeout`
+// applies to every file's own test as well as to each test without its own `timeout`, so a file that
+// hangs (an awaited event that never comes, a handle that keeps its process alive) fails by name
+// instead of stalling the run.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -27,7 +31,14 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-console.error(`running ${files.length} test files`);
+// The QEMU board test boots and drives a VM under emulation: its own test allows 30 min.
+const defaultFileTimeoutMs = files.some((f) => f.startsWith('test/arm/')) ? 40 * 60_000 : 10 * 60_000;
+const fileTimeoutMs = Number(process.env.LENSCAP_TEST_FILE_TIMEOUT_MS ?? defaultFileTimeoutMs);
+if (!Number.isInteger(fileTimeoutMs) || fileTimeoutMs <= 0) {
+  console.error(`LENSCAP_TEST_FILE_TIMEOUT_MS must be a positive integer (ms), found ${fileTimeoutMs}`);
+  process.exit(1);
+}
+console.error(`running ${files.length} test files (each bounded to ${fileTimeoutMs / 1000} s)`);
 const res = spawnSync(
   process.execPath,
   [
@@ -35,6 +46,7 @@ const res = spawnSync(
     'tsx',
     '--test',
     '--test-reporter=tap',
+    `--test-timeout=${fileTimeoutMs}`,
     `--test-concurrency=${process.env.LENSCAP_TEST_CONCURRENCY ?? 2}`,
     ...files,
   ],

@@ -8,7 +8,8 @@ export const configCheckCommand: Command = {
   help: `usage: lenscap config check FILE
 
 Validates FILE against the config schema, applies LENSCAP_* environment overrides and prints the
-resolved config as JSON (secrets redacted). On error, prints every problem with its key path and
+resolved config as JSON (secrets redacted). A file of an older config version is migrated first
+and reported on stderr ("migrated: config version 0 → 1 …"). On error, prints every problem with its key path and
 exits 1. Keys and defaults: docs/config.md.`,
   async run(argv, io) {
     const { positionals } = parseOptions(argv, {}, true);
@@ -16,7 +17,10 @@ exits 1. Keys and defaults: docs/config.md.`,
       io.err('ERR_CLI_USAGE: expected exactly one FILE (see --help)');
       return 2;
     }
-    const { config, warnings, fromEnv } = loadConfig(positionals[0]);
+    const { config, warnings, fromEnv, migrated } = loadConfig(positionals[0]);
+    if (migrated) {
+      io.err(`migrated: config version ${migrated.from} → ${migrated.to} (${migrated.applied.join('; ')})`);
+    }
     for (const w of warnings) io.err(`warning: ${w}`);
     if (fromEnv.length) io.err(`from environment: ${fromEnv.join(', ')}`);
     io.out(JSON.stringify(redactConfig(config), null, 2));

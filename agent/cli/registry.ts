@@ -1,6 +1,8 @@
 /**
- * Every `lenscap` verb, in the order `lenscap --help` lists them. Verbs are loaded lazily, so the
- * device never imports development-only code (the dev cloud) unless that verb runs.
+ * Every `lenscap` verb, in the order `lenscap --help` lists them: device verbs only. Development
+ * verbs (the dev cloud, tokens, grants, bindings) live in the `lenscap-dev` bin under scripts/,
+ * which device code never imports. Verbs are loaded lazily so a verb's dependencies load only
+ * when it runs.
  */
 import type { Command } from './command.ts';
 
@@ -22,25 +24,5 @@ export const commands: Loader[] = [
     name: 'grant inspect',
     summary: 'Decode a grant and show every check.',
     load: async () => (await import('./grant-inspect.ts')).grantInspectCommand,
-  },
-  {
-    name: 'dev-cloud',
-    summary: 'Run the local development cloud.',
-    load: async () => (await import('./dev-cloud.ts')).devCloudCommand,
-  },
-  {
-    name: 'dev-cloud token',
-    summary: 'Print a one-time provisioning token.',
-    load: async () => (await import('./dev-cloud-token.ts')).devCloudTokenCommand,
-  },
-  {
-    name: 'dev-cloud grant',
-    summary: 'Mint a viewer grant (prints the token alone).',
-    load: async () => (await import('./dev-cloud-grant.ts')).devCloudGrantCommand,
-  },
-  {
-    name: 'dev-cloud bind',
-    summary: 'Sign a binding record (claims a camera for an owner).',
-    load: async () => (await import('./dev-cloud-bind.ts')).devCloudBindCommand,
   },
 ];

@@ -18,8 +18,14 @@ audit log). Exit codes: 0 clean stop, 1 failed to start (the message names the p
   async run(argv, io) {
     const { values } = parseOptions(argv, { config: { type: 'string', short: 'c' } });
     const file = values.config ?? process.env.LENSCAP_CONFIG;
-    const { config, warnings } = loadConfig(file);
+    const { config, warnings, migrated } = loadConfig(file);
     const logger = createLogger({ level: config.log.level, pretty: config.log.pretty });
+    if (migrated) {
+      logger.warn(
+        { code: 'CONFIG_MIGRATED', from: migrated.from, to: migrated.to, steps: migrated.applied },
+        `config file is version ${migrated.from}; migrated at load to version ${migrated.to}`,
+      );
+    }
     for (const w of warnings) logger.warn({ code: 'CONFIG_ENV_UNKNOWN' }, w);
     const { startAgent } = await import('../controller.ts');
     const agent = await startAgent(config, { logger });

@@ -7,6 +7,7 @@
  * message whose topic is not one of its own command topics.
  */
 import { EventEmitter } from 'node:events';
+import { lookup as dnsLookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
@@ -17,6 +18,8 @@ import type { Logger } from '../log.ts';
 import type { StateLayout } from '../state-layout.ts';
 import type { EventQueue } from '../audit/event-queue.ts';
 import { Backoff, type Decision, type Outcome } from './backoff.ts';
+import { describeOutcome, refusedProtocolVersion } from './connect-outcome.ts';
+import { EndpointRotation, parseEndpoints, type Target } from './endpoints.ts';
 import {
   CommandRegistry,
   createCommandDispatcher,
@@ -43,6 +46,8 @@ export interface CloudLinkDeps {
   /** Extra fields of the retained online state (gate URL, versions). */
   state?: () => Record<string, unknown>;
   timers?: Timers;
+  /** Every address a broker host name resolves to (default: the system resolver, all families). */
+  lookup?: (host: string) => Promise<string[]>;
 }
 
 export interface LinkCounters {
@@ -68,6 +73,8 @@ export interface CloudLink extends EventEmitter {
   counters(): LinkCounters;
   /** The last decision of the reconnect policy (tests, status). */
   lastDecision(): Decision | undefined;
+  /** Where the current (or next) attempt goes: the configured URL and the address chosen for it. */
+  target(): Target | undefined;
   /** Resolves once connected (tests and the controller's start-up wait). */
   waitOnline(timeoutMs: number): Promise<void>;
 }
@@ -94,8 +101,10 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
   const cfg = deps.config.cloud;
   if (!cfg.url)
     throw new LenscapError('ERR_CLOUD_NO_URL', 'cloud.url is not set: there is no broker to connect to');
-  const configured = new URL(cfg.url);
-  const defaultPort = Number(configured.port || 8883);
+  const rotation = new EndpointRotation(parseEndpoints(cfg.url), deps.random, cfg.servername);
+  const lookup =
+    deps.lookup ??
+    (async (host: string) => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address));
   const log = deps.logger.child({ component: 'cloud' });
   const timers: Timers = deps.timers ?? {
     setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -126,6 +135,12 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
   let commandChain: Promise<void> = Promise.resolve();
   let backlog = 0;
   const counters = { connects: 0, reconnects: 0, failedAttempts: 0 };
+  // The MQTT version spoken: the configured one, or 3.1.1 once a broker refused MQTT 5 (at most one
+  // fall-back per link; a broker refusing 3.1.1 too is a configuration error).
+  let protocolVersion: 4 | 5 = cfg.protocolVersion;
+  let fellBack = false;
+  /** Failed attempts since the last connection: the first is info, the rest warn. */
+  let failStreak = 0;
 
   const schedule = (d: Decision) => {
     decision = d;
@@ -139,7 +154,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       );
     }
     if (d.serverReference) {
-      redirect = parseServerReference(d.serverReference, defaultPort);
+      redirect = parseServerReference(d.serverReference, rotation.endpoint().port);
       if (redirect)
         log.warn(
           { host: redirect.host, port: redirect.port },
@@ -203,14 +218,18 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
   const onConnected = (c: MqttClient) => {
     online = true;
     backoff.connected();
+    failStreak = 0;
     counters.connects++;
     if (counters.connects > 1) counters.reconnects++;
-    log.info({ connects: counters.connects }, 'cloud link: online');
+    log.info(
+      { connects: counters.connects, host: lastTarget?.host, port: lastTarget?.port },
+      'cloud link: online',
+    );
     const state = { online: true, at: new Date(deps.clock.now()).toISOString(), ...(deps.state?.() ?? {}) };
     publishAsync(c, topics.state, JSON.stringify(state), { qos: 1, retain: true }).catch((err) =>
       log.warn({ err: describeError(err) }, 'cloud link: state not published'),
     );
-    const subOpts = cfg.protocolVersion === 5 ? { qos: 1 as const, rh: 2 } : { qos: 1 as const };
+    const subOpts = protocolVersion === 5 ? { qos: 1 as const, rh: 2 } : { qos: 1 as const };
     c.subscribe(topics.commandFilter, subOpts, (err, granted) => {
       if (
         err ||
@@ -267,7 +286,33 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     });
   };
 
+  let lastTarget: Target | undefined;
+
+  // Names are resolved here, not by mqtt.js, so every address of a name is tried in turn (one per
+  // cluster node behind one DNS name); bounded, since getaddrinfo has no timeout of its own.
   const attempt = () => {
+    if (redirect || !rotation.needsLookup()) return connect();
+    const name = rotation.endpoint().host;
+    let settled = false;
+    const done = (addrs: string[], err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      timers.clearTimeout(guard);
+      if (err) log.info({ host: name, err: describeError(err) }, 'cloud link: broker name did not resolve');
+      rotation.learn(addrs);
+      if (!stopped) connect();
+    };
+    const guard = timers.setTimeout(
+      () => done([], new LenscapError('ERR_CLOUD_LOOKUP', 'name lookup timed out')),
+      cfg.connectTimeoutMs,
+    );
+    lookup(name).then(
+      (addrs) => done(addrs),
+      (err) => done([], err),
+    );
+  };
+
+  const connect = () => {
     let material: ReturnType<typeof tlsMaterial>;
     try {
       material = tlsMaterial();
@@ -279,14 +324,24 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       );
       return schedule(backoff.next({ kind: 'network', error: 'identity missing' }));
     }
-    const target = redirect ?? { host: configured.hostname.replace(/^\[|\]$/g, ''), port: defaultPort };
-    const servername = redirect ? (net.isIP(redirect.host) ? undefined : redirect.host) : cfg.servername;
+    const usedRedirect = redirect !== undefined;
+    const chosen = rotation.current();
+    const target = redirect
+      ? {
+          ...chosen,
+          host: redirect.host,
+          port: redirect.port,
+          servername: net.isIP(redirect.host) ? undefined : redirect.host,
+        }
+      : chosen;
+    lastTarget = target;
+    const servername = target.servername;
     const opts: IClientOptions = {
       protocol: 'mqtts',
       host: target.host,
       port: target.port,
       clientId: deps.serial,
-      protocolVersion: cfg.protocolVersion,
+      protocolVersion,
       clean: true,
       keepalive: cfg.keepaliveSeconds,
       connectTimeout: cfg.connectTimeoutMs,
@@ -298,20 +353,21 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       ...(servername ? { servername } : {}),
       ...material,
       will: { topic: topics.state, payload: Buffer.from(OFFLINE), qos: 1, retain: true },
-      ...(cfg.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 0 } } : {}),
+      ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: 0 } } : {}),
     } as IClientOptions;
 
     let outcome: Outcome = { kind: 'network' };
     let finished = false;
+    const spoken = protocolVersion;
     const c = mqtt.connect(opts);
     client = c;
     c.on('packetreceive', (packet: Packet) => {
       if (packet.cmd === 'connack') {
-        const code = cfg.protocolVersion === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
+        const code = spoken === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
         if (code !== 0)
           outcome = {
             kind: 'connack',
-            protocolVersion: cfg.protocolVersion,
+            protocolVersion: spoken,
             code,
             serverReference: packet.properties?.serverReference,
           };
@@ -345,23 +401,38 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       failInflight(c);
       c.end(true);
       if (wasOnline) {
-        log.warn(
-          { reason: outcome.kind === 'network' ? outcome.error : outcome.code },
-          'cloud link: offline',
-        );
+        log.warn({ reason: describeOutcome(outcome) }, 'cloud link: offline');
         emitter.emit('offline');
       } else {
         counters.failedAttempts++;
-        log.info(
+        failStreak++;
+        if (refusedProtocolVersion(outcome) && !fellBack) {
+          // A 3.1.1-only broker (aedes, the dev cloud's default): speak 3.1.1 from now on, once.
+          fellBack = true;
+          protocolVersion = 4;
+          log.warn(
+            { reason: describeOutcome(outcome), host: target.host, protocolVersion: 4 },
+            'cloud link: the broker does not speak MQTT 5; falling back to MQTT 3.1.1 (set cloud.protocolVersion: 4 to skip this)',
+          );
+          if (stopped) return;
+          return schedule(backoff.next({ kind: 'network', error: 'protocol version fall-back' }));
+        }
+        (failStreak > 1 ? log.warn : log.info).call(
+          log,
           {
-            reason: outcome.kind === 'network' ? outcome.error : `0x${outcome.code.toString(16)}`,
+            reason: describeOutcome(outcome),
             host: target.host,
+            port: target.port,
+            failedInARow: failStreak,
           },
-          'cloud link: attempt failed',
+          'cloud link: connect attempt failed',
         );
         // A referenced server that does not answer: back to the configured one.
         if (redirect && outcome.kind === 'network') redirect = undefined;
       }
+      // The next attempt goes to the next endpoint (a dead node is not retried before the others);
+      // a failed referenced server sends us back to the configured list where we were.
+      if (!usedRedirect) rotation.advance();
       if (stopped) return;
       schedule(backoff.next(outcome));
     });
@@ -381,7 +452,10 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     start() {
       if (!stopped) return;
       stopped = false;
-      log.info({ url: cfg.url, protocolVersion: cfg.protocolVersion }, 'cloud link: starting');
+      log.info(
+        { url: cfg.url, endpoints: rotation.size, protocolVersion: cfg.protocolVersion },
+        'cloud link: starting',
+      );
       schedule(backoff.initial());
     },
 
@@ -438,6 +512,8 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     },
 
     lastDecision: () => decision,
+
+    target: () => lastTarget,
 
     waitOnline(timeoutMs: number) {
       if (online) return Promise.resolve();

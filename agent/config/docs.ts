@@ -1,5 +1,6 @@
 /** Renders docs/config.md from the schema; a test fails when the committed file differs. */
 import { configFields } from './fields.ts';
+import { CONFIG_VERSION, configMigrations } from './migrations.ts';
 
 export function renderConfigDocs(): string {
   const lines = [
@@ -24,9 +25,21 @@ export function renderConfigDocs(): string {
       lines.push('| key | type | default | env | description |', '|---|---|---|---|---|');
     }
     const def = f.default === undefined ? '—' : `\`${JSON.stringify(f.default)}\``;
-    lines.push(
-      `| \`${f.path}\` | ${f.type} | ${def} | \`${f.env}\` | ${f.description.replace(/\|/g, '\\|')} |`,
-    );
+    const env = f.env ? `\`${f.env}\`` : '—';
+    lines.push(`| \`${f.path}\` | ${f.type} | ${def} | ${env} | ${f.description.replace(/\|/g, '\\|')} |`);
   }
+  lines.push(
+    '',
+    '## Versions and migrations',
+    '',
+    `This agent writes and validates config version ${CONFIG_VERSION}. An older file is migrated in memory at`,
+    'load, one step at a time (the file itself is not rewritten); `lenscap config check FILE` prints',
+    '`migrated: …` and the agent logs `CONFIG_MIGRATED` with the steps. A file newer than the agent is',
+    'refused with `ERR_CONFIG_VERSION`.',
+    '',
+    '| from | to | what changed |',
+    '|---|---|---|',
+    ...configMigrations.map((m) => `| ${m.from} | ${m.to} | ${m.summary.replace(/\|/g, '\\|')} |`),
+  );
   return lines.join('\n') + '\n';
 }

@@ -9,7 +9,7 @@ import { configSchema } from './schema.ts';
 export interface ConfigField {
   /** Dotted key path, e.g. `cloud.backoff.baseMs`. */
   path: string;
-  /** `LENSCAP_CLOUD_BACKOFF_BASE_MS`. */
+  /** `LENSCAP_CLOUD_BACKOFF_BASE_MS`; empty for `version` (the file's format is not overridable). */
   env: string;
   /** Human type: `integer`, `boolean`, `string`, `"a" | "b"`, `string[]` … */
   type: string;
@@ -36,7 +36,17 @@ function envName(path: string[]): string {
 }
 
 function describeType(node: JsonNode): { type: string; kind: ConfigField['kind'] } {
+  if (node.const !== undefined)
+    return { type: JSON.stringify(node.const), kind: typeof node.const === 'number' ? 'number' : 'enum' };
   if (node.enum) return { type: node.enum.map((v) => JSON.stringify(v)).join(' \\| '), kind: 'enum' };
+  if (node.anyOf && node.anyOf.some((n) => n.const === undefined)) {
+    // A value or a list of them (cloud.url): from the environment it is read as a list.
+    const members = node.anyOf.map(describeType);
+    return {
+      type: members.map((m) => m.type).join(' \\| '),
+      kind: members.some((m) => m.kind === 'array') ? 'array' : members[0]!.kind,
+    };
+  }
   if (node.anyOf) {
     const consts = node.anyOf.map((n) => n.const);
     return {
@@ -60,7 +70,7 @@ function walk(node: JsonNode, path: string[], section: string, out: ConfigField[
   const { type, kind } = describeType(node);
   out.push({
     path: path.join('.'),
-    env: envName(path),
+    env: path.join('.') === 'version' ? '' : envName(path),
     type,
     kind,
     default: node.default,

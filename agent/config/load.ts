@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { LenscapError } from '../errors.ts';
 import { configFields, type ConfigField } from './fields.ts';
+import { ConfigVersionProblem, migrateConfig } from './migrations.ts';
 import { configSchema, SECRET_KEYS, type Config } from './schema.ts';
 
 export interface LoadedConfig {
@@ -15,6 +16,8 @@ export interface LoadedConfig {
   warnings: string[];
   /** Keys set from the environment. */
   fromEnv: string[];
+  /** Set when the file was an older config version and was migrated in memory at load. */
+  migrated?: { from: number; to: number; applied: string[] };
 }
 
 /** Variables the test harness and launchers use; not config keys. */
@@ -22,6 +25,7 @@ const RESERVED_ENV = /^LENSCAP_(TEST|CONFIG$|DEV_)/;
 
 export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   let raw: unknown = {};
+  let migrated: LoadedConfig['migrated'];
   if (file) {
     let text: string;
     try {
@@ -49,6 +53,12 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
         { file },
       );
     }
+    const result = migrateConfig(raw as Record<string, unknown>);
+    if (result instanceof ConfigVersionProblem) {
+      throw new LenscapError('ERR_CONFIG_VERSION', `config file ${file}: ${result.message}`, { file });
+    }
+    raw = result.raw;
+    if (result.applied.length > 0) migrated = { from: result.from, to: result.to, applied: result.applied };
   }
   const { merged, fromEnv, warnings, problems } = applyEnv(raw as Record<string, unknown>, env);
   const result = configSchema.safeParse(merged, { reportInput: true });
@@ -60,7 +70,7 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
       { file, issues },
     );
   }
-  return { config: result.data, warnings, fromEnv };
+  return { config: result.data, warnings, fromEnv, ...(migrated ? { migrated } : {}) };
 }
 
 function formatIssue(issue: {
@@ -84,7 +94,11 @@ function redactIfSecret(path: string, value: unknown): unknown {
 
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv) {
   const merged = structuredClone(raw);
-  const byEnv = new Map(configFields().map((f) => [f.env, f]));
+  const byEnv = new Map(
+    configFields()
+      .filter((f) => f.env)
+      .map((f) => [f.env, f]),
+  );
   const fromEnv: string[] = [];
   const warnings: string[] = [];
   const problems: string[] = [];

@@ -5,17 +5,25 @@
  * Must never read files or the environment (that is load.ts).
  */
 import { z } from 'zod';
+import { CONFIG_VERSION } from './migrations.ts';
 import { cameraSection } from './sections/camera.ts';
 import { cloudSection } from './sections/cloud.ts';
 import { gateSection } from './sections/gate.ts';
 import { grantsSection } from './sections/grants.ts';
 import { identitySection } from './sections/identity.ts';
+import { ownerSection } from './sections/owner.ts';
 import { ledSection, privacySection } from './sections/hardware.ts';
 import { streamSection } from './sections/stream.ts';
 import { telemetrySection } from './sections/telemetry.ts';
 
 export const configSchema = z
   .object({
+    version: z
+      .literal(CONFIG_VERSION)
+      .default(CONFIG_VERSION)
+      .describe(
+        'Config format version. A file without it is version 0; older versions are migrated at load (reported by `lenscap config check` and in the log), a newer one is refused.',
+      ),
     serial: z
       .string()
       .min(1)
@@ -45,6 +53,7 @@ export const configSchema = z
       .describe('Logging.'),
     identity: identitySection,
     grants: grantsSection,
+    owner: ownerSection,
     cloud: cloudSection,
     gate: gateSection,
     stream: streamSection,

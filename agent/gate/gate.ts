@@ -94,6 +94,7 @@ function pathSerial(raw: string): string | undefined {
 function statusFor(reason: RefusalReason): number {
   if (reason === 'missing' || reason === 'malformed' || reason === 'too_large') return 401;
   if (reason === 'rate_limited') return 429;
+  if (reason === 'internal') return 503;
   return 403;
 }
 
@@ -159,6 +160,12 @@ export function createGate(deps: GateDeps): Gate {
     return { ok: false, status, error: reason, headers };
   }
 
+  const remoteOf = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
+  const httpCtx = (req: IncomingMessage): DecisionContext => ({
+    source: `gate:${remoteOf(req)}`,
+    purpose: 'view',
+  });
+
   /** The whole decision for one request, HTTP or WebSocket. Touches no media. */
   async function authorize(req: IncomingMessage, pathSerial: string): Promise<Verdict> {
     const remote = req.socket.remoteAddress ?? 'unknown';
@@ -202,7 +209,7 @@ export function createGate(deps: GateDeps): Gate {
       decision = await deps.grants.decide(token, ctx);
     } catch (err) {
       // The grant gate promises not to throw; if it does, that is a refusal, never an accept.
-      return refuse('malformed', ctx, `grant gate threw: ${(err as Error).message}`, remote, false);
+      return refuse('internal', ctx, `grant gate threw: ${(err as Error).message}`, remote, false);
     }
     if (!decision.ok) return refuse(decision.reason, ctx, decision.detail, remote, true);
     // The world may have changed while we awaited: check again before any byte flows.
@@ -210,8 +217,15 @@ export function createGate(deps: GateDeps): Gate {
       return refuse('privacy_mode', ctx, 'privacy turned on during verification', remote, false);
     if (sessions.size >= cfg.maxViewers)
       return refuse('too_many_viewers', ctx, 'limit reached during verification', remote, false);
-    if (closing) return refuse('malformed', ctx, 'gate closing', remote, false);
+    if (closing) return refuse('internal', ctx, 'gate closing', remote, false);
+    if (pastExp(decision.claims))
+      return refuse('expired', ctx, 'grant expired during verification', remote, false);
     return { ok: true, claims: decision.claims };
+  }
+
+  /** exp is a hard edge by the camera's clock: true once no media byte may leave for these claims. */
+  function pastExp(claims: { exp: number }): boolean {
+    return deps.clock.now() >= claims.exp * 1000;
   }
 
   function sendJson(
@@ -244,6 +258,7 @@ export function createGate(deps: GateDeps): Gate {
       404: 'Not Found',
       405: 'Method Not Allowed',
       429: 'Too Many Requests',
+      503: 'Service Unavailable',
     };
     const lines = [
       `HTTP/1.1 ${status} ${reasons[status] ?? 'Error'}`,
@@ -303,6 +318,9 @@ export function createGate(deps: GateDeps): Gate {
     detach = deps.stream.attach({
       write(chunk) {
         if (closed) return;
+        // Checked before every chunk, the first one above all (the hub writes the FLV header and
+        // the cached GOP the moment we attach): timers and sweeps only ever come after the edge.
+        if (pastExp(session)) return session.close('expired');
         session.bytes += chunk.length;
         counters.bytesOut += chunk.length;
         if (!send(chunk)) session.close('slow_viewer');
@@ -311,6 +329,8 @@ export function createGate(deps: GateDeps): Gate {
         session.close('hub_closed');
       },
     });
+    // A session closed from inside attach (exp, slow viewer) ran close() before detach existed.
+    if (closed) detach();
     return session;
   }
 
@@ -346,6 +366,16 @@ export function createGate(deps: GateDeps): Gate {
     if (!verdict.ok)
       return sendJson(res, verdict.status, { error: verdict.error }, { ...verdict.headers, ...cors });
     if (req.socket.destroyed) return;
+    if (pastExp(verdict.claims)) {
+      const late = refuse(
+        'expired',
+        httpCtx(req),
+        'grant expired before the response head',
+        remoteOf(req),
+        false,
+      );
+      if (!late.ok) return sendJson(res, late.status, { error: late.error }, { ...late.headers, ...cors });
+    }
     res.writeHead(200, {
       'content-type': 'video/x-flv',
       'cache-control': 'no-store',
@@ -388,6 +418,10 @@ export function createGate(deps: GateDeps): Gate {
     if (!verdict.ok)
       return writeRawRefusal(socket, verdict.status, { error: verdict.error }, verdict.headers);
     if (socket.destroyed) return;
+    if (pastExp(verdict.claims)) {
+      const late = refuse('expired', httpCtx(req), 'grant expired before the upgrade', remoteOf(req), false);
+      if (!late.ok) return writeRawRefusal(socket, late.status, { error: late.error }, late.headers);
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const remote = req.socket.remoteAddress ?? 'unknown';
       const session = startSession(

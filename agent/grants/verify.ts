@@ -202,7 +202,9 @@ export function verifyGrant(
       refuse('lifetime_too_long', `exp - iat = ${exp - iat} s exceeds ${policy.maxLifetimeSeconds} s`);
     if (exp <= iat) refuse('malformed', 'exp is not after iat');
     ok('lifetime');
-    if (now >= exp + tol) refuse('expired', `expired ${Math.round(now - exp)} s ago`);
+    // exp is a hard edge: every use of a grant here is media, and no media byte may leave at or
+    // after exp by this camera's clock. The tolerance only softens iat/nbf (a cloud clock ahead).
+    if (now >= exp) refuse('expired', `expired ${Math.round((now - exp) * 1000) / 1000} s ago`);
     if (nbf !== undefined && now < nbf - tol)
       refuse('not_yet_valid', `nbf is ${Math.round(nbf - now)} s in the future`);
     if (now < iat - tol) refuse('not_yet_valid', `iat is ${Math.round(iat - now)} s in the future`);
@@ -256,10 +258,10 @@ export function verifyGrant(
   } catch (err) {
     if (err instanceof Refusal)
       return { ok: false, reason: err.reason, detail: err.detail, ...peeked, ...(signed ? { signed } : {}) };
-    // Fail closed: anything unexpected is a malformed grant, never an accept.
+    // Fail closed: anything unexpected is a refusal, never an accept — and the camera's own fault.
     return {
       ok: false,
-      reason: 'malformed',
+      reason: 'internal',
       detail: `internal error while verifying: ${(err as Error).message}`,
       ...peeked,
     };

@@ -2,7 +2,7 @@
  * The full dev cloud in one process: identity side (device CA, HTTPS provisioning, trust root,
  * grant-issuer and binding keys — scripts/dev-cloud/server.ts and friends), the mTLS broker (aedes
  * or mosquitto), the dev cloud's own MQTT client, the relay for push mode, and the viewer page with
- * its API. `npm start` and `lenscap dev-cloud` start it; it stops everything it started.
+ * its API. `npm start` and `lenscap-dev` start it; it stops everything it started.
  * Must never listen beyond loopback, and never hand a camera anything but through provisioning
  * (identity) or signed cloud commands (binding).
  */

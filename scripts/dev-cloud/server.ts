@@ -1,5 +1,5 @@
 /**
- * The identity side of the dev cloud, started by `lenscap dev-cloud`, `npm start` (through
+ * The identity side of the dev cloud, started by `lenscap-dev`, `npm start` (through
  * cloud.ts startStack) and tests: the device and server CAs, the provisioning service's and the
  * broker's TLS certificates, the dev cloud's own MQTT client identity, the signing keys' trust
  * root and bundle, and the HTTPS provisioning/renewal service. State lives in the dev dir

@@ -1,7 +1,7 @@
 /**
  * One-time provisioning tokens: each bound to one serial and an expiry, persisted as one file per
  * token named by the token's SHA-256 (the token itself is never stored or logged), so a token made
- * by `lenscap dev-cloud token` in another process is seen by the running service without a shared
+ * by `lenscap-dev token` in another process is seen by the running service without a shared
  * file to race on. A token is spent by its first successful use; the same CSR key may redeem it
  * again (a camera that lost the response can finish), any other reuse is refused.
  * Must never accept an unknown, expired or spent token, nor one for another serial.

@@ -1,5 +1,5 @@
 // Host side of the QEMU board test's stage 2 (the full flow): the dev cloud on host loopback (the
-// same composition `lenscap dev-cloud` runs, in this process so the test holds its cloud client),
+// same composition `lenscap-dev` runs, in this process so the test holds its cloud client),
 // its broker and provisioning ports forwarded into the guest, the guest's gate forwarded to host
 // loopback; then grants played from the host, the refusal's event at the broker, SIGTERM, offline.
 import https from 'node:https';

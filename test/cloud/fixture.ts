@@ -49,7 +49,7 @@ export function writeState(root: string, pki: TestPki, cn: string): StateLayout 
   return paths;
 }
 
-export function testConfig(url: string, cloud: Record<string, unknown> = {}): Config {
+export function testConfig(url: string | string[], cloud: Record<string, unknown> = {}): Config {
   return configSchema.parse({
     cloud: {
       url,
@@ -77,6 +77,7 @@ export function makeLink(opts: {
   random?: Random;
   timers?: Timers;
   state?: () => Record<string, unknown>;
+  lookup?: (host: string) => Promise<string[]>;
 }): TestLink {
   const logger = opts.logger ?? silentLogger();
   const queue = EventQueue.open({
@@ -99,6 +100,7 @@ export function makeLink(opts: {
     commands: registry,
     ...(opts.state ? { state: opts.state } : {}),
     ...(opts.timers ? { timers: opts.timers } : {}),
+    ...(opts.lookup ? { lookup: opts.lookup } : {}),
   });
   return { link, queue, registry, paths: opts.paths };
 }

@@ -7,6 +7,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlvClient } from '../support/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from '../stream/fixture.ts';
+import { onceWithin } from '../support/bounded.ts';
+import { ffmpegPath } from '../support/ffmpeg.ts';
+import { createGate, type Gate } from '../../agent/gate/gate.ts';
+import { loadConfig } from '../../agent/config/load.ts';
+import { silentLogger } from '../../agent/log.ts';
+import type { FlvSink } from '../../agent/stream/loopback-hub.ts';
+import type { DecisionContext } from '../../agent/grants/types.ts';
+import type { RefusalReason } from '../../agent/grants/reasons.ts';
 
 let m: MediaFixture;
 before(async () => {
@@ -181,20 +189,173 @@ test('the query token is accepted only when allowed', async () => {
   }
 });
 
-test("a session is cut within 1 s of its grant's exp", async () => {
+test("a session is cut within 1 s of its grant's exp, and no tag arrives after exp", async () => {
   const minted = Date.now() / 1000;
   const token = m.f.mint({ ttlSeconds: 2, now: minted });
   const exp = Math.floor(minted) + 2;
+  // Every time below is epoch ms: the client's request-relative times are shifted by the epoch
+  // at which the request went out, so they compare with exp (the old test compared the two kinds).
+  const sentAt = Date.now();
   const c = FlvClient.http({ url: m.url(), headers: bearer(token) });
   try {
     await c.waitForKeyframe(8000);
-    await c.waitClosed(4000);
-    const lateMs = Date.now() - exp * 1000;
-    assert.ok(lateMs < 1000, `cut ${lateMs} ms after exp`);
-    const lastTag = c.result.parser.tags.at(-1)!;
-    assert.ok(lastTag.at <= exp * 1000 - (Date.now() - c.result.closedAt!) + 1000);
+    const r = await c.waitClosed(4000);
+    const closedAt = sentAt + r.closedAt!;
+    assert.ok(closedAt - exp * 1000 < 1000, `cut ${closedAt - exp * 1000} ms after exp`);
+    // The positive side: the session really played up to the edge (not cut early for another reason).
+    const lastTagAt = sentAt + r.parser.tags.at(-1)!.at;
+    assert.ok(lastTagAt > exp * 1000 - 600, `last tag ${exp * 1000 - lastTagAt} ms before exp`);
+    // Loopback delivery takes well under 150 ms; a tag received later was written at or after exp.
+    assert.ok(lastTagAt < exp * 1000 + 150, `a tag arrived ${lastTagAt - exp * 1000} ms after exp`);
   } finally {
     c.close();
+  }
+});
+
+/**
+ * A gate whose clock (the camera's clock) jumps forward at the moment the hub hands it its first
+ * media chunk: exp passes between the decision and the first byte. The jump is injected, the hub,
+ * the capture and the bytes are real.
+ */
+async function gateWithClockJumpAtFirstChunk(jumpMs: number): Promise<{ gate: Gate; chunks: () => number }> {
+  let skew = 0;
+  let chunks = 0;
+  const clock = { now: () => Date.now() + skew };
+  const stream = {
+    acquire: () => m.stream.acquire(),
+    attach: (sink: FlvSink) =>
+      m.stream.attach({
+        write(chunk) {
+          if (++chunks === 1) skew = jumpMs;
+          sink.write(chunk);
+        },
+        end: () => sink.end(),
+      }),
+  };
+  const { config } = loadConfig(undefined, {});
+  const gate = createGate({
+    serial: 'CAM-0001',
+    config: { ...config.gate, host: '127.0.0.1', port: 0, tls: false },
+    grants: m.f.gate,
+    stream,
+    privacy: m.privacy,
+    clock,
+    logger: silentLogger(),
+  });
+  await gate.listen();
+  return { gate, chunks: () => chunks };
+}
+
+test('a grant that expired 20 s ago (inside the clock tolerance) is refused 403 expired, no byte, HTTP and WebSocket', async () => {
+  // Positive signal first: capture is running and a fresh grant gets media right now.
+  const fresh = FlvClient.http({ url: m.url(), headers: bearer(m.f.mint()) });
+  try {
+    await fresh.waitForKeyframe(8000);
+  } finally {
+    fresh.close();
+  }
+  assert.equal(m.stream.hub.isLive(), true, 'the hub has a cached GOP to give away');
+  const stale = () => bearer(m.f.mint({ now: Date.now() / 1000 - 320, ttlSeconds: 300 }));
+  const http = FlvClient.http({ url: m.url(), headers: stale() });
+  try {
+    await refused(http, 403, 'expired');
+  } finally {
+    http.close();
+  }
+  const ws = FlvClient.ws({ url: m.url().replace('http:', 'ws:'), headers: stale() });
+  try {
+    await refused(ws, 403, 'expired');
+  } finally {
+    ws.close();
+  }
+});
+
+for (const transport of ['http', 'ws'] as const) {
+  test(`exp passing between the decision and the first media byte: not one media byte (${transport})`, async () => {
+    const { gate, chunks } = await gateWithClockJumpAtFirstChunk(31_000);
+    const url = `${gate.url}/live/CAM-0001.flv`;
+    const token = m.f.mint({ ttlSeconds: 30 });
+    const c =
+      transport === 'http'
+        ? FlvClient.http({ url, headers: bearer(token) })
+        : FlvClient.ws({ url: url.replace('http:', 'ws:'), headers: bearer(token) });
+    try {
+      const r = await c.waitClosed(5000);
+      // The grant was good at decision time: the response head went out, the hub delivered.
+      assert.equal(r.status, transport === 'http' ? 200 : 101);
+      assert.ok(chunks() >= 1, 'the hub handed the gate media (header + cached GOP)');
+      assert.equal(r.flvBodyBytes, 0, `${r.flvBodyBytes} FLV bytes left after exp`);
+      assert.equal(r.parser.tags.length, 0);
+      assert.equal(gate.sessions.size, 0);
+      assert.ok(gate.sessions.counters.closed >= 1);
+    } finally {
+      c.close();
+      await gate.close();
+    }
+  });
+}
+
+test('device faults are refused as internal (503), not blamed on the caller: a throwing grant gate, a closing gate', async () => {
+  const { config } = loadConfig(undefined, {});
+  const reported: string[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let mode: 'throw' | 'hold' = 'throw';
+  let entered = 0;
+  const grants = {
+    async decide(token: string | undefined, ctx: DecisionContext) {
+      entered++;
+      if (mode === 'throw') throw new Error('grant gate bug');
+      await held;
+      return m.f.gate.decide(token, ctx);
+    },
+    reportRefusal(reason: RefusalReason) {
+      reported.push(reason);
+    },
+  };
+  const gate = createGate({
+    serial: 'CAM-0001',
+    config: { ...config.gate, host: '127.0.0.1', port: 0, tls: false },
+    grants,
+    stream: m.stream,
+    privacy: m.privacy,
+    clock: { now: () => Date.now() },
+    logger: silentLogger(),
+  });
+  await gate.listen();
+  const url = `${gate.url}/live/CAM-0001.flv`;
+  try {
+    const c = FlvClient.http({ url, headers: bearer(m.f.mint()) });
+    try {
+      await refused(c, 503, 'internal');
+    } finally {
+      c.close();
+    }
+    const w = FlvClient.ws({ url: url.replace('http:', 'ws:'), headers: bearer(m.f.mint()) });
+    try {
+      await refused(w, 503, 'internal');
+    } finally {
+      w.close();
+    }
+    assert.deepEqual(reported, ['internal', 'internal']);
+    // A good grant whose decision is still running when the gate starts closing.
+    mode = 'hold';
+    const late = FlvClient.http({ url, headers: bearer(m.f.mint()) });
+    try {
+      await waitUntil(() => entered === 3, 3000);
+      const closed = gate.close();
+      release();
+      await closed;
+      const r = await late.waitClosed(3000);
+      assert.equal(r.flvBodyBytes, 0);
+      assert.equal(r.parser.tags.length, 0);
+      assert.equal(reported.at(-1), 'internal', 'the closing gate reports internal, not malformed');
+    } finally {
+      late.close();
+    }
+  } finally {
+    release();
+    await gate.close();
   }
 });
 
@@ -321,7 +482,12 @@ test('ffmpeg killed mid-stream: the pipeline comes back and viewers rejoin', asy
     await c.waitForKeyframe();
     const pid = m.stream.capturePid();
     assert.ok(pid);
-    const restarted = new Promise((r) => m.stream.supervisorEvents.once('started', r));
+    const restarted = onceWithin(
+      m.stream.supervisorEvents,
+      'started',
+      30_000,
+      'capture restarted after SIGKILL',
+    );
     process.kill(pid, 'SIGKILL');
     await restarted;
     assert.notEqual(m.stream.capturePid(), pid);
@@ -360,7 +526,7 @@ test('the hub itself: a local RTMP player gets no media, a publisher without the
   const run = (args: string[]) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
       execFile(
-        'ffmpeg',
+        ffmpegPath(),
         ['-hide_banner', '-nostdin', '-loglevel', 'error', ...args],
         { timeout: 15_000 },
         (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }),

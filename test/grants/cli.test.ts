@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../agent/main.ts';
+import { main as devMain } from '../../scripts/dev-cloud/cli.ts';
 import type { CliIo } from '../../agent/cli/command.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
 import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
@@ -14,7 +15,7 @@ function capture(): CliIo & { stdout: string[]; stderr: string[] } {
   return { stdout, stderr, out: (l) => stdout.push(l), err: (l) => stderr.push(l) };
 }
 
-test('dev-cloud grant prints the token alone; grant inspect shows every check; bind claims', async (t) => {
+test('lenscap-dev grant prints the token alone; grant inspect shows every check; bind claims', async (t) => {
   const { dir, cleanup } = makeTempDir();
   t.after(cleanup);
   const devDir = join(dir, 'dev');
@@ -26,8 +27,8 @@ test('dev-cloud grant prints the token alone; grant inspect shows every check; b
 
   let io = capture();
   assert.equal(
-    await main(
-      ['dev-cloud', 'grant', '--serial', 'CAM-7', '--viewer', 'alice', '--ttl', '60', '--dev-dir', devDir],
+    await devMain(
+      ['grant', '--serial', 'CAM-7', '--viewer', 'alice', '--ttl', '60', '--dev-dir', devDir],
       io,
     ),
     0,
@@ -51,19 +52,8 @@ test('dev-cloud grant prints the token alone; grant inspect shows every check; b
 
   io = capture();
   assert.equal(
-    await main(
-      [
-        'dev-cloud',
-        'bind',
-        '--serial',
-        'CAM-7',
-        '--owner',
-        'alice',
-        '--out',
-        paths.binding,
-        '--dev-dir',
-        devDir,
-      ],
+    await devMain(
+      ['bind', '--serial', 'CAM-7', '--owner', 'alice', '--out', paths.binding, '--dev-dir', devDir],
       io,
     ),
     0,
@@ -86,6 +76,6 @@ test('dev-cloud grant prints the token alone; grant inspect shows every check; b
 
 test('bad CLI input gets a coded usage error, never a crash', async () => {
   const io = capture();
-  assert.equal(await main(['dev-cloud', 'grant', '--serial', 'X', '--viewer', 'v', '--ttl', 'soon'], io), 2);
+  assert.equal(await devMain(['grant', '--serial', 'X', '--viewer', 'v', '--ttl', 'soon'], io), 2);
   assert.match(io.stderr[0] ?? '', /^ERR_CLI_USAGE: --ttl/);
 });

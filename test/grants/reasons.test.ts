@@ -275,14 +275,19 @@ test('a listed viewer (not the owner) is accepted; a push grant with a relay is 
   assert.equal(push.ok && push.claims.relay, 'rtmp://127.0.0.1:1935/live/CAM-0001');
 });
 
-test('within clock tolerance an expired-by-10s grant is still accepted', async (t) => {
+test('exp is a hard edge: expired by 10 s (inside the tolerance) or exactly at exp is refused; iat ahead is tolerated', async (t) => {
   const f = await makeGrantFixture();
   t.after(f.cleanup);
-  const d = await f.gate.decide(f.mint({ now: nowS - 310, ttlSeconds: 300 }), {
-    source: 'gate:test',
-    purpose: 'view',
-  });
-  assert.equal(d.ok, true);
+  const view = { source: 'gate:test', purpose: 'view' } as const;
+  const late = await f.gate.decide(f.mint({ now: nowS - 310, ttlSeconds: 300 }), view);
+  assert.equal(late.ok ? 'accepted' : late.reason, 'expired');
+  const atExp = await f.gate.decide(f.mint({ now: nowS - 300, ttlSeconds: 300 }), view);
+  assert.equal(atExp.ok ? 'accepted' : atExp.reason, 'expired');
+  const lastMs = await f.gate.decide(f.mint({ now: nowS - 299, ttlSeconds: 300 }), view);
+  assert.equal(lastMs.ok, true, 'one second before exp is still good');
+  // The tolerance still softens iat: a cloud clock 10 s ahead is fine.
+  const ahead = await f.gate.decide(f.mint({ now: nowS + 10, ttlSeconds: 300 }), view);
+  assert.equal(ahead.ok, true);
 });
 
 test('wrong_audience carries the claimed serial: the misroute alarm', async (t) => {
@@ -298,6 +303,19 @@ test('wrong_audience carries the claimed serial: the misroute alarm', async (t) 
   assert.equal(e.serial, SERIAL);
   assert.equal(e.sub, 'bob');
   assert.equal(e.source, 'gate:10.0.0.9');
+});
+
+test('an exception inside the decision is refused as internal (a device fault), never malformed or an accept', async (t) => {
+  const f = await makeGrantFixture();
+  t.after(f.cleanup);
+  const view = { source: 'gate:test', purpose: 'view' } as const;
+  // A fault in the camera's own state (the binding lookup) while judging a perfectly good grant.
+  f.gate.trust.isBound = () => {
+    throw new Error('binding store unreadable');
+  };
+  const d = await f.gate.decide(f.mint(), view);
+  assert.equal(d.ok ? 'accepted' : d.reason, 'internal');
+  assert.equal(f.events.events.at(-1)?.reason, 'internal');
 });
 
 test('every reason the pipeline can produce is in the closed set', () => {

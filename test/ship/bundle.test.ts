@@ -101,7 +101,7 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
         f.startsWith('dist/scripts/') ||
         f.startsWith('node_modules/node-media-server/webadmin/') ||
         f.startsWith('node_modules/mqtt/dist/') ||
-        /dev-cloud/.test(f) ||
+        /dev-cloud|lenscap-dev/.test(f) ||
         f.startsWith('test/') ||
         f.startsWith('dist/test/') ||
         /\.[mc]?ts$/.test(f),
@@ -134,6 +134,36 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
     });
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, /usage: lenscap/);
+    // Device verbs only: no development verb, not even the checkout's `dev-cloud` alias.
+    assert.doesNotMatch(help.stdout + help.stderr, /dev-cloud|lenscap-dev|token|bind/);
+    const dev = spawnSync(process.execPath, [join(dir, 'bin/lenscap.js'), 'dev-cloud', '--help'], {
+      encoding: 'utf8',
+      cwd: dir,
+      env: { PATH: process.env.PATH },
+    });
+    assert.equal(dev.status, 2, dev.stdout + dev.stderr);
+    assert.match(dev.stderr, /^ERR_CLI_USAGE: unknown command "dev-cloud --help"/);
+    // log.pretty on a bundle (no pino-pretty shipped): JSON, and one warning saying so.
+    const pretty = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { createLogger } = await import(${JSON.stringify(join(dir, 'dist/agent/log.js'))});
+         createLogger({ pretty: true }).info('one'); createLogger({ pretty: true }).info('two');`,
+      ],
+      { encoding: 'utf8', cwd: dir, env: { PATH: process.env.PATH } },
+    );
+    assert.equal(pretty.status, 0, pretty.stderr);
+    const logged = pretty.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.equal(logged.filter((l) => l.code === 'LOG_PRETTY_UNAVAILABLE' && l.level === 40).length, 1);
+    assert.deepEqual(
+      logged.filter((l) => !l.code).map((l) => l.msg),
+      ['one', 'two'],
+    );
     const check = spawnSync(
       process.execPath,
       [join(dir, 'bin/lenscap.js'), 'config', 'check', join(dir, 'packaging/agent.json')],

@@ -1,13 +1,16 @@
 import { z } from 'zod';
 
+const brokerUrl = z
+  .string()
+  .regex(/^(mqtts|tls|ssl):\/\/[^/?#\s]+\/?$/, 'an mqtts:// URL (TLS is mandatory): mqtts://host[:port]');
+
 export const cloudSection = z
   .object({
     url: z
-      .string()
-      .regex(/^(mqtts|tls|ssl):\/\//, 'an mqtts:// URL (TLS is mandatory)')
+      .union([brokerUrl, z.array(brokerUrl).min(1).max(32)])
       .optional()
       .describe(
-        'Broker URL, e.g. mqtts://broker.example.com:8883. Unset: the agent runs without a cloud link.',
+        'Broker URL, e.g. mqtts://broker.example.com:8883, or a list of them (the nodes of a cluster). A host name with several addresses counts as several endpoints. The link starts at a random endpoint and moves to the next one after a failed attempt or a lost connection, at the pace of cloud.backoff. Unset: the agent runs without a cloud link.',
       ),
     servername: z.string().optional().describe('TLS server name to check; defaults to the URL host.'),
     protocolVersion: z

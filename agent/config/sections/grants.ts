@@ -21,7 +21,9 @@ export const grantsSection = z
       .min(0)
       .max(300)
       .default(30)
-      .describe('Leeway for `exp`, `nbf` and `iat`.'),
+      .describe(
+        'Leeway for `nbf` and `iat` (a cloud clock running ahead). `exp` is a hard edge, never softened.',
+      ),
     maxTokenBytes: z
       .number()
       .int()

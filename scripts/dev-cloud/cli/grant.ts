@@ -1,11 +1,11 @@
-/** `lenscap dev-cloud grant`: mint a viewer grant with the dev cloud's issuer key; prints the token alone. */
-import { LenscapError } from '../errors.ts';
-import { parseOptions, type Command } from './command.ts';
+/** `lenscap-dev grant`: mint a viewer grant with the dev cloud's issuer key; prints the token alone. */
+import { LenscapError } from '../../../agent/errors.ts';
+import { parseOptions, type Command } from '../../../agent/cli/command.ts';
 
 export const devCloudGrantCommand: Command = {
-  name: 'dev-cloud grant',
+  name: 'grant',
   summary: 'Mint a viewer grant (prints the token alone).',
-  help: `usage: lenscap dev-cloud grant --serial S --viewer V [--ttl 300] [--scope live] [--relay URL] [--dev-dir DIR]
+  help: `usage: lenscap-dev grant --serial S --viewer V [--ttl 300] [--scope live] [--relay URL] [--dev-dir DIR]
 
 Mints a grant signed by the development cloud's issuer key and prints only the token on stdout,
 so scripts can pipe it. --relay makes a push-mode grant. DIR defaults to ./.lenscap/dev.
@@ -27,8 +27,8 @@ Development only: a real cloud issues grants from its own service.`,
         'ERR_CLI_USAGE',
         `--ttl must be a positive number of seconds, found ${JSON.stringify(values.ttl)}`,
       );
-    const { loadOrCreateSigningKeys } = await import('../../scripts/dev-cloud/signing-keys.ts');
-    const { mintGrant } = await import('../../scripts/dev-cloud/mint.ts');
+    const { loadOrCreateSigningKeys } = await import('../signing-keys.ts');
+    const { mintGrant } = await import('../mint.ts');
     const keys = await loadOrCreateSigningKeys(values['dev-dir'] ?? '.lenscap/dev');
     const { token } = mintGrant(keys.issuer, {
       serial: values.serial,

@@ -1,15 +1,15 @@
 /**
- * `lenscap dev-cloud token`: a fresh one-time provisioning token for one serial, printed alone on
+ * `lenscap-dev token`: a fresh one-time provisioning token for one serial, printed alone on
  * stdout (scripts pipe it). The running dev cloud sees it at once (one file per token).
  * Development only: a real cloud issues tokens from its own factory service.
  */
-import { LenscapError } from '../errors.ts';
-import { parseOptions, type Command } from './command.ts';
+import { LenscapError } from '../../../agent/errors.ts';
+import { parseOptions, type Command } from '../../../agent/cli/command.ts';
 
 export const devCloudTokenCommand: Command = {
-  name: 'dev-cloud token',
+  name: 'token',
   summary: 'Print a one-time provisioning token.',
-  help: `usage: lenscap dev-cloud token --serial CAM-0001 [--ttl SECONDS] [--dev-dir DIR]
+  help: `usage: lenscap-dev token --serial CAM-0001 [--ttl SECONDS] [--dev-dir DIR]
 
 Creates a one-time provisioning token bound to SERIAL, valid for SECONDS (default 3600), and prints
 only the token. Give it to \`lenscap provision --token\` on that camera: it works once, for that
@@ -28,8 +28,8 @@ there, only its SHA-256.`,
         'ERR_CLI_USAGE',
         `--ttl must be a positive number of seconds, found ${JSON.stringify(values.ttl)}`,
       );
-    const { createToken } = await import('../../scripts/dev-cloud/tokens.ts');
-    const { DEFAULT_DEV_DIR } = await import('../../scripts/dev-cloud/layout.ts');
+    const { createToken } = await import('../tokens.ts');
+    const { DEFAULT_DEV_DIR } = await import('../layout.ts');
     io.out(await createToken(values['dev-dir'] ?? DEFAULT_DEV_DIR, values.serial, ttl));
     return 0;
   },

@@ -1,12 +1,12 @@
-/** `lenscap dev-cloud bind`: sign a binding record (claims a camera for an owner and viewers). */
+/** `lenscap-dev bind`: sign a binding record (claims a camera for an owner and viewers). */
 import { writeFileSync } from 'node:fs';
-import { LenscapError } from '../errors.ts';
-import { parseOptions, type Command } from './command.ts';
+import { LenscapError } from '../../../agent/errors.ts';
+import { parseOptions, type Command } from '../../../agent/cli/command.ts';
 
 export const devCloudBindCommand: Command = {
-  name: 'dev-cloud bind',
+  name: 'bind',
   summary: 'Sign a binding record (claims a camera for an owner).',
-  help: `usage: lenscap dev-cloud bind --serial S --owner V [--viewer W ...] [--version N] [--out FILE] [--dev-dir DIR]
+  help: `usage: lenscap-dev bind --serial S --owner V [--viewer W ...] [--version N] [--out FILE] [--dev-dir DIR]
 
 Signs a binding record {serial, owner, viewers, version, iat} with the development cloud's
 binding key and prints it (or writes it to FILE). Deliver it to the camera with the cloud's
@@ -28,8 +28,8 @@ binding key and prints it (or writes it to FILE). Deliver it to the camera with 
         'ERR_CLI_USAGE',
         `--version must be a positive integer, found ${JSON.stringify(values.version)}`,
       );
-    const { loadOrCreateSigningKeys } = await import('../../scripts/dev-cloud/signing-keys.ts');
-    const { signBindingRecord } = await import('../../scripts/dev-cloud/mint.ts');
+    const { loadOrCreateSigningKeys } = await import('../signing-keys.ts');
+    const { signBindingRecord } = await import('../mint.ts');
     const keys = await loadOrCreateSigningKeys(values['dev-dir'] ?? '.lenscap/dev');
     const jws = signBindingRecord(keys.binding, {
       serial: values.serial,

@@ -1,0 +1,34 @@
+/**
+ * Every `lenscap-dev` verb, in the order `lenscap-dev --help` lists them. With no verb,
+ * `lenscap-dev` runs the development cloud itself (serve.ts). Development only: nothing here is
+ * compiled into a device build (tsconfig.build.json covers agent/ and drivers/ only).
+ * Must never be imported from agent/ or drivers/.
+ */
+import type { Command } from '../../../agent/cli/command.ts';
+
+type Loader = { name: string; summary: string; load: () => Promise<Command> };
+
+/** What `lenscap-dev [options]` runs when no verb is named. */
+export const defaultCommand: Loader = {
+  name: '',
+  summary: 'Run the local development cloud (no verb).',
+  load: async () => (await import('./serve.ts')).devCloudCommand,
+};
+
+export const devCommands: Loader[] = [
+  {
+    name: 'token',
+    summary: 'Print a one-time provisioning token.',
+    load: async () => (await import('./token.ts')).devCloudTokenCommand,
+  },
+  {
+    name: 'grant',
+    summary: 'Mint a viewer grant (prints the token alone).',
+    load: async () => (await import('./grant.ts')).devCloudGrantCommand,
+  },
+  {
+    name: 'bind',
+    summary: 'Sign a binding record (claims a camera for an owner).',
+    load: async () => (await import('./bind.ts')).devCloudBindCommand,
+  },
+];
