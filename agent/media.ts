@@ -4,7 +4,6 @@
  * port), push mode and the status light. Part of the composition root (see controller.ts): it
  * wires, it decides nothing. Must never open a port other than the gate's beyond loopback.
  */
-import { join } from 'node:path';
 import { createStatusLed } from '../drivers/led/registry.ts';
 import { createPrivacySwitch } from '../drivers/privacy/registry.ts';
 import type { EventSink } from './audit/events.ts';
@@ -81,7 +80,6 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
     camera: config.camera,
     logger: log,
     privacy,
-    storeDir: join(config.stateDir, 'media'),
   });
   let gate: Gate | undefined;
   let push: PushService | undefined;

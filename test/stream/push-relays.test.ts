@@ -3,7 +3,7 @@
  * `libnginx-mod-rtmp`, private instance on a free loopback port). Pulled back with ffmpeg: the
  * bound viewer opens every frame and decodes the picture; a wrong viewer's key opens nothing; a
  * plain ffmpeg with no key decodes nothing of the picture (flat concealment). Skips by name
- * without nginx or the module, or without ffmpeg.
+ * without nginx or the module (ffmpeg is the agent's own, as in every media test).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,10 +15,9 @@ import { FrameOpener } from '../../agent/sealing/opener.ts';
 import { isSealableVideo } from '../../agent/sealing/frame.ts';
 import { needsNginxRtmp, startNginxRtmp, type NginxRtmp } from '../support/nginx-rtmp.ts';
 import { decodeLumaStddev, flvFile, pullRtmpWithFfmpeg } from '../support/sealed-pull.ts';
-import { needs } from '../support/requires.ts';
 import { makeViewer, type TestViewer } from '../sealing/keys.ts';
 
-const skip = needsNginxRtmp().skip ?? needs('ffmpeg').skip;
+const skip = needsNginxRtmp().skip;
 let m: MediaFixture;
 let nginx: NginxRtmp;
 let push: PushService;
@@ -57,7 +56,7 @@ test(
     assert.equal(r.ok, true, JSON.stringify(r));
     // Give the push a moment to publish before pulling (nginx answers an unknown stream with nothing).
     await new Promise((res) => setTimeout(res, 1500));
-    const pulled = pullRtmpWithFfmpeg(`${nginx.rtmpBase}/CAM-0001`);
+    const pulled = pullRtmpWithFfmpeg(`${nginx.rtmpBase}/CAM-0001`, m.stream.ffmpegPath);
     try {
       assert.ok(await pulled.waitFor(30, 30_000), `only ${pulled.video.length} video tags through nginx`);
     } finally {
@@ -81,8 +80,11 @@ test(
     assert.equal(forAlice.counters.opened, coded, 'every sealed frame opened for the bound viewer');
     assert.equal(wrong, 0, 'a wrong key opened a frame');
     // A plain decoder: the opened stream is the picture, the relay's copy is flat concealment.
-    const plain = await decodeLumaStddev(flvFile(opened));
-    const sealed = await decodeLumaStddev(flvFile(pulled.tags.filter((t) => t.type === 9)));
+    const plain = await decodeLumaStddev(flvFile(opened), m.stream.ffmpegPath);
+    const sealed = await decodeLumaStddev(
+      flvFile(pulled.tags.filter((t) => t.type === 9)),
+      m.stream.ffmpegPath,
+    );
     assert.ok(plain.length >= 20, `bound viewer decoded ${plain.length} frames`);
     assert.ok(
       plain.every((s) => s > 10),

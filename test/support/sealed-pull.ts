@@ -46,10 +46,10 @@ export function pullHttpFlv(url: string): PulledStream {
   return { video: c.video, tags: c.tags, waitFor: c.waitFor, close: () => req.destroy() };
 }
 
-export function pullRtmpWithFfmpeg(url: string): PulledStream {
+export function pullRtmpWithFfmpeg(url: string, ffmpegPath = 'ffmpeg'): PulledStream {
   const c = collector();
   const ff = spawn(
-    'ffmpeg',
+    ffmpegPath,
     [
       '-hide_banner',
       '-loglevel',
@@ -82,9 +82,9 @@ export function flvFile(tags: FlvTagOut[]): Buffer {
  * Decodes an FLV with a plain ffmpeg (no key) to 64x36 gray frames and returns each frame's luma
  * standard deviation: a concealed sealed frame is flat (≈ 0), a picture is not. Bounded at 20 s.
  */
-export async function decodeLumaStddev(flv: Buffer): Promise<number[]> {
+export async function decodeLumaStddev(flv: Buffer, ffmpegPath = 'ffmpeg'): Promise<number[]> {
   const ff = spawn(
-    'ffmpeg',
+    ffmpegPath,
     [
       '-hide_banner',
       '-loglevel',
