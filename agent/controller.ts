@@ -23,6 +23,10 @@ import { stateLayout } from './state-layout.ts';
 import { createWatchdog } from './systemd/watchdog.ts';
 import { createTelemetry } from './telemetry/telemetry.ts';
 import { createMediaServices } from './media.ts';
+import { OwnerTrust } from './owner/owner-trust.ts';
+import { guardLegacyBinding, registerOwnerCommands } from './owner/commands.ts';
+import { startResetWatch } from './owner/reset.ts';
+import { createResetInput } from '../drivers/reset/registry.ts';
 
 export interface AgentDeps {
   logger?: Logger;
@@ -92,7 +96,11 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
       events,
       grants: () => grantsRef!,
     });
+    // Owner-held trust: the owner's membership, once claimed, decides who may view.
+    const owner = OwnerTrust.load({ serial, paths, clock, logger, events, config: config.owner });
     const grants = createGrantGate({
+      owner,
+      dpopWindowSeconds: config.owner.dpopWindowSeconds,
       serial,
       grants: config.grants,
       relayAllowList: config.stream.relayAllowList,
@@ -104,21 +112,39 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     });
     grantsRef = grants;
     stops.push({ name: 'grants', stop: () => grants.close() });
+    // A local factory reset (button, or `lenscap reset` while running or before this start) takes
+    // effect at once: owner and binding gone, every session and push cut.
+    const resetWatch = startResetWatch({
+      paths,
+      logger,
+      input: createResetInput(config.owner.resetInput, (err) =>
+        logger.error({ code: 'ERR_RESET_INPUT', err: err.message }, 'reset button unreadable'),
+      ),
+      reset: (source) => {
+        owner.reset(source);
+        grants.trust.clearBinding();
+        media.cut(() => false, 'owner_reset');
+      },
+    });
+    resetWatch.check();
+    stops.push({ name: 'reset watch', stop: () => resetWatch.stop() });
     await media.start();
     stops.push({ name: 'media', stop: () => media.stop() });
+    owner.on('change', () => media.cut((sub) => owner.isMember(sub), 'not_a_member'));
 
     // 7. Cloud link and the commands it carries.
     const registry = new CommandRegistry();
     let telemetryRef: ReturnType<typeof createTelemetry> | undefined;
     registerCoreCommands(registry, {
       clock,
-      acceptBinding: (jws) => grants.trust.acceptBinding(jws),
+      acceptBinding: guardLegacyBinding(owner, (jws) => grants.trust.acceptBinding(jws)),
       acceptTrustBundle: (jws) => grants.trust.acceptTrustBundle(jws),
       setPrivacy: (enabled) => media.privacy.set(enabled, 'cloud'),
       sendTelemetry: async () => (await telemetryRef!.sendNow()).sample,
       uptimeSeconds: () => Math.round(process.uptime()),
     });
     media.registerCommands(registry);
+    registerOwnerCommands(registry, owner);
     let link: CloudLink | undefined;
     if (config.cloud.url) {
       link = createCloudLink({

@@ -24,6 +24,10 @@ export const REFUSAL_REASONS = [
   'relay_not_allowed',
   'too_many_viewers',
   'rate_limited',
+  'key_not_bound',
+  'proof_missing',
+  'proof_invalid',
+  'proof_replayed',
 ] as const;
 
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
