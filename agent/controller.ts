@@ -24,7 +24,8 @@ import { createWatchdog } from './systemd/watchdog.ts';
 import { createTelemetry } from './telemetry/telemetry.ts';
 import { createMediaServices } from './media.ts';
 import { OwnerTrust } from './owner/owner-trust.ts';
-import { guardLegacyBinding, registerOwnerCommands } from './owner/commands.ts';
+import { membershipViewerKeys } from './sealing/viewer-keys.ts';
+import { guardLegacyBinding, registerOwnerCommands } from './cloud/owner-commands.ts';
 import { startResetWatch } from './owner/reset.ts';
 import { createResetInput } from '../drivers/reset/registry.ts';
 
@@ -84,7 +85,11 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
 
     // 3–6. Privacy, grants, stream hub, viewer gate, push: the media side.
     let grantsRef: ReturnType<typeof createGrantGate> | undefined;
+    // Owner-held trust: the owner's membership, once claimed, decides who may view
+    // and whose key live video is sealed to.
+    const owner = OwnerTrust.load({ serial, paths, clock, logger, events, config: config.owner });
     const media = createMediaServices({
+      viewerKeys: membershipViewerKeys(owner),
       config,
       serial,
       tls: {
@@ -96,8 +101,6 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
       events,
       grants: () => grantsRef!,
     });
-    // Owner-held trust: the owner's membership, once claimed, decides who may view.
-    const owner = OwnerTrust.load({ serial, paths, clock, logger, events, config: config.owner });
     const grants = createGrantGate({
       owner,
       dpopWindowSeconds: config.owner.dpopWindowSeconds,

@@ -18,7 +18,7 @@ import {
   type PhoneKeys,
 } from '../../scripts/dev-cloud/owner-phone.ts';
 import { signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
-import { guardLegacyBinding } from '../../agent/owner/commands.ts';
+import { guardLegacyBinding } from '../../agent/cloud/owner-commands.ts';
 import { startResetWatch } from '../../agent/owner/reset.ts';
 import { resetCommand } from '../../agent/cli/reset.ts';
 import { createNoResetInput } from '../../drivers/reset/none.ts';

@@ -43,8 +43,21 @@ export function makeCa(cn: string): Pem & { _key: forge.pki.rsa.PrivateKey; _cer
   };
 }
 
-export function issue(ca: ReturnType<typeof makeCa>, cn: string, kind: 'server' | 'client'): Pem {
+/**
+ * Client certificates for many CNs over one key pair (benches: with the client id tied to the
+ * certificate CN on mosquitto, every simulated camera needs a certificate of its own).
+ */
+export function issueMany(ca: ReturnType<typeof makeCa>, cns: readonly string[]): Pem[] {
   const kp = keypair();
+  return cns.map((cn) => issue(ca, cn, 'client', kp));
+}
+
+export function issue(
+  ca: ReturnType<typeof makeCa>,
+  cn: string,
+  kind: 'server' | 'client',
+  kp: forge.pki.rsa.KeyPair = keypair(),
+): Pem {
   const cert = baseCert(kp.publicKey, cn);
   cert.setIssuer(ca._cert.subject.attributes);
   const ext: object[] = [

@@ -7,8 +7,8 @@
  */
 import { z } from 'zod';
 import { LenscapError } from '../errors.ts';
-import { commandEnvelope, type CommandRegistry } from '../cloud/commands.ts';
-import type { OwnerTrust } from './owner-trust.ts';
+import { commandEnvelope, type CommandRegistry } from './commands.ts';
+import type { OwnerTrust } from '../owner/owner-trust.ts';
 
 const compactJws = z
   .string()
