@@ -26,3 +26,18 @@ export function mapViewerKeys(keys: Record<string, ViewerHpkeKey>): ViewerKeySou
   const m = new Map(Object.entries(keys));
   return { hpkeKeyFor: (sub) => m.get(sub) };
 }
+
+/**
+ * The membership room's answer (agent/owner `OwnerTrust.viewerKey`) as a key source: the current
+ * verified owner-signed membership's HPKE key for `sub`, its RFC 7638 thumbprint as the kid.
+ */
+export function membershipViewerKeys(owner: {
+  viewerKey(sub: string): { kid: string; jwk: { kty: string; crv: string; x: string } } | undefined;
+}): ViewerKeySource {
+  return {
+    hpkeKeyFor: (sub) => {
+      const k = owner.viewerKey(sub);
+      return k ? { kid: k.kid, publicKey: { kty: k.jwk.kty, crv: k.jwk.crv, x: k.jwk.x } } : undefined;
+    },
+  };
+}

@@ -68,6 +68,62 @@ export interface LoopbackHub extends EventEmitter {
 
 let instances = 0;
 
+interface RtmpProtocol {
+  streamApp?: string;
+  lenscapRefused?: boolean;
+  lenscapPublisher?: boolean;
+  onPublish(msg: { streamName?: unknown }): void;
+  onPlay(msg: unknown): void;
+  invokeHandler(): void;
+  dataHandler(): void;
+}
+type RtmpGuard = (rtmp: RtmpProtocol, verb: 'publish' | 'play', streamName: string) => boolean;
+/** The running hub's admission rule; none (no hub) refuses everything. */
+let rtmpGuard: RtmpGuard | undefined;
+let rtmpGuardInstalled = false;
+
+/**
+ * NMS parses a whole socket read in one synchronous loop, and its publish/play hooks run in the
+ * middle of it: closing the socket there does not stop the rest of that read, whose media messages
+ * go straight into the stream's broadcast (viewers and GOP cache) — the refused session is not
+ * even checked to be the publisher. So refusal happens at the protocol parser, before NMS's own
+ * handlers: a session whose publish is not ours (or that asks to play) is marked refused, its
+ * remaining commands and media are dropped, and media is only ever taken from a session whose
+ * publish we admitted.
+ */
+function installRtmpGuard(proto: RtmpProtocol): void {
+  if (rtmpGuardInstalled) return;
+  rtmpGuardInstalled = true;
+  const { onPublish, invokeHandler, dataHandler } = proto;
+  const streamNameOf = (msg: unknown) => {
+    const n = (msg as { streamName?: unknown } | undefined)?.streamName;
+    return typeof n === 'string' ? n : '';
+  };
+  proto.onPublish = function (this: RtmpProtocol, msg) {
+    if (this.lenscapRefused) return;
+    if (!rtmpGuard?.(this, 'publish', streamNameOf(msg))) {
+      this.lenscapRefused = true;
+      return;
+    }
+    this.lenscapPublisher = true;
+    return onPublish.call(this, msg);
+  };
+  proto.onPlay = function (this: RtmpProtocol, msg) {
+    if (this.lenscapRefused) return;
+    rtmpGuard?.(this, 'play', streamNameOf(msg));
+    // Never NMS's own play: viewers only ever get media through attach(), after a grant.
+    this.lenscapRefused = true;
+  };
+  proto.invokeHandler = function (this: RtmpProtocol) {
+    if (this.lenscapRefused) return;
+    return invokeHandler.call(this);
+  };
+  proto.dataHandler = function (this: RtmpProtocol) {
+    if (this.lenscapRefused || !this.lenscapPublisher) return;
+    return dataHandler.call(this);
+  };
+}
+
 export function pickLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -115,6 +171,8 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
   // Only NMS's RTMP server: its package entry also loads express, JWT, a record/relay/history store
   // and an HTTP server the hub never uses (~14 MB of RSS at idle and ~1 s of start-up on a board).
   const NodeRtmpServer = require('node-media-server/src/server/rtmp_server.js') as new () => RtmpServerLike;
+  const Rtmp = require('node-media-server/src/protocol/rtmp.js') as { prototype: RtmpProtocol };
+  installRtmpGuard(Rtmp.prototype);
 
   const streamPath = `/live/${opts.serial}`;
   const key = randomBytes(18).toString('base64url');
@@ -159,6 +217,33 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
     hooks.push([ev, fn]);
     nmsEvents.on(ev, fn);
   };
+  const sessionOf = (rtmp: RtmpProtocol): NmsSession | undefined => {
+    const all = (require('node-media-server/src/core/context.js') as { sessions: Map<string, NmsSession> })
+      .sessions;
+    for (const s of all.values()) if ((s as NmsSession & { rtmp?: unknown }).rtmp === rtmp) return s;
+    return undefined;
+  };
+  rtmpGuard = (rtmp, verb, streamName) => {
+    const [name = '', query = ''] = streamName.split('?', 2);
+    const path = `/${rtmp.streamApp ?? ''}/${name}`;
+    const ok =
+      verb === 'publish' && path === streamPath && new URLSearchParams(query).getAll('k').join() === key;
+    if (ok) return true;
+    if (verb === 'publish') counters.publishRefused++;
+    else counters.playRefused++;
+    log.warn(
+      {
+        code: verb === 'publish' ? 'ERR_HUB_PUBLISH_REFUSED' : 'ERR_HUB_PLAY_REFUSED',
+        protocol: 'rtmp',
+        path,
+      },
+      verb === 'publish' ? 'hub: publish refused (not our pipeline)' : 'hub: native play refused',
+    );
+    // destroy, not end: nothing more from this socket is read (the current read is dropped above).
+    sessionOf(rtmp)?.socket?.destroy();
+    return false;
+  };
+  // Second line (other protocols, should NMS ever route one here): refuse in NMS's own hooks too.
   hook('prePublish', (s) => {
     if (s.protocol !== 'rtmp' || s.streamPath !== streamPath || s.streamQuery?.k !== key) {
       counters.publishRefused++;
@@ -253,6 +338,7 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
       sinks.clear();
       server.stop();
       for (const [ev, fn] of hooks) nmsEvents.off(ev, fn);
+      rtmpGuard = undefined;
       Context.broadcasts.delete(streamPath);
       instances--;
     },
