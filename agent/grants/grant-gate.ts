@@ -167,6 +167,8 @@ export class GrantGateService implements GrantGate {
           jti: claims.jti,
           sub: claims.sub,
           claimedAud: claims.aud,
+          // The grant was good; the fault is ours: recorded one by one, kept like a signed refusal.
+          signed: true,
         };
       }
     }
@@ -199,8 +201,8 @@ export class GrantGateService implements GrantGate {
     this.counters.byReason.set(d.reason, (this.counters.byReason.get(d.reason) ?? 0) + 1);
     for (const s of this.damper.flush(now)) this.recordSummary(s);
     if (!d.signed) {
-      const { record, summary } = this.damper.admit(ctx.source, d.reason, now);
-      if (summary) this.recordSummary(summary);
+      const { record, summaries } = this.damper.admit(ctx.source, d.reason, now);
+      for (const s of summaries) this.recordSummary(s);
       if (!record) return;
     }
     const at = new Date(now).toISOString();
@@ -227,16 +229,20 @@ export class GrantGateService implements GrantGate {
       },
       `grant refused: ${d.reason}`,
     );
-    this.deps.events.emit({
-      type: 'grant_refused',
-      at,
-      serial: this.deps.serial,
-      reason: d.reason,
-      source: ctx.source,
-      ...(d.jti ? { jti: d.jti } : {}),
-      ...(d.sub ? { sub: d.sub } : {}),
-      ...(d.claimedAud ? { claimedAud: d.claimedAud } : {}),
-    });
+    this.deps.events.emit(
+      {
+        type: 'grant_refused',
+        at,
+        serial: this.deps.serial,
+        reason: d.reason,
+        source: ctx.source,
+        ...(d.jti ? { jti: d.jti } : {}),
+        ...(d.sub ? { sub: d.sub } : {}),
+        ...(d.claimedAud ? { claimedAud: d.claimedAud } : {}),
+      },
+      // The cloud's own word refused is never evicted for junk anyone can send.
+      d.signed ? 'critical' : 'junk',
+    );
   }
 
   /** The count of unauthenticated refusals that were not recorded one by one. */
@@ -256,14 +262,18 @@ export class GrantGateService implements GrantGate {
       { decision: 'refuse', reason: s.reason, source: s.source, suppressed: s.suppressed, since },
       `grant refused: ${s.reason} × ${s.suppressed} more (counted, not recorded one by one)`,
     );
-    this.deps.events.emit({
-      type: 'grant_refused',
-      at,
-      serial: this.deps.serial,
-      reason: s.reason,
-      source: s.source,
-      data: { suppressed: s.suppressed, since },
-    });
+    this.deps.events.emit(
+      {
+        type: 'grant_refused',
+        at,
+        serial: this.deps.serial,
+        reason: s.reason,
+        source: s.source,
+        data: { suppressed: s.suppressed, since },
+      },
+      // A handful per window whatever the flood: they carry the counts, kept above the junk.
+      'normal',
+    );
   }
 
   private writeAudit(line: DecisionLine): void {
