@@ -12,6 +12,7 @@ import type { Clock } from '../clock.ts';
 import { LenscapError, isLenscapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { EventSink } from '../audit/events.ts';
+import { duplicateKey } from '../strict-json.ts';
 import { isValidOp } from './topics.ts';
 
 export interface CommandReply {
@@ -167,13 +168,24 @@ export function createCommandDispatcher(deps: DispatcherDeps): CommandDispatcher
         );
       }
       let body: unknown;
+      const text = payload.toString('utf8');
       try {
-        body = JSON.parse(payload.toString('utf8'));
+        body = JSON.parse(text);
       } catch {
         return refuse(op, null, 'ERR_COMMAND_BAD_JSON', 'payload is not JSON');
       }
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         return refuse(op, null, 'ERR_COMMAND_BAD_JSON', 'payload is not a JSON object');
+      }
+      // The last of two equal keys would win here; the cloud may have meant the first.
+      const dup = duplicateKey(text);
+      if (dup !== undefined) {
+        return refuse(
+          op,
+          null,
+          'ERR_COMMAND_BAD_JSON',
+          `payload has the key ${JSON.stringify(dup.slice(0, 40))} twice`,
+        );
       }
       const id = idOf(body);
       if (id === null) return refuse(op, null, 'ERR_COMMAND_INVALID', 'id: a string id is required');

@@ -263,3 +263,13 @@ test('a foreign topic is dropped and reported', () => {
   assert.equal(events.events[0]?.reason, 'ERR_COMMAND_FOREIGN_TOPIC');
   assert.equal(d.counters().refused, 1);
 });
+
+test('a command with a duplicate key is refused before any handler runs (the last one does not win)', async () => {
+  const { d, calls } = setup();
+  const r = await d.dispatch('privacy', Buffer.from('{"id":"dk-1","enabled":false,"enabled":true}'));
+  assert.equal(r?.status, 'error', JSON.stringify(r));
+  assert.equal(r?.error?.code, 'ERR_COMMAND_BAD_JSON');
+  const r2 = await d.dispatch('privacy', Buffer.from('{"id":"dk-2","\\u0069d":"dk-3","enabled":true}'));
+  assert.equal(r2?.error?.code, 'ERR_COMMAND_BAD_JSON');
+  assert.deepEqual(calls, []);
+});

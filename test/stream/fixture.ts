@@ -31,9 +31,14 @@ export interface MediaFixture {
 }
 
 export async function makeMediaFixture(
-  opts: { mode?: 'on-demand' | 'always'; idleStopSeconds?: number; gate?: Record<string, unknown> } = {},
+  opts: {
+    mode?: 'on-demand' | 'always';
+    idleStopSeconds?: number;
+    gate?: Record<string, unknown>;
+    grants?: Parameters<typeof makeGrantFixture>[0];
+  } = {},
 ): Promise<MediaFixture> {
-  const f = await makeGrantFixture();
+  const f = await makeGrantFixture(opts.grants);
   // Real time: sessions are cut against the wall clock in these tests.
   f.clock.now = () => Date.now();
   const { config } = loadConfig(undefined, {});
@@ -60,7 +65,6 @@ export async function makeMediaFixture(
     camera: { ...config.camera, width: 320, height: 180, fps: 15, gopSeconds: 1, bitrateKbps: 400 },
     logger,
     privacy,
-    storeDir: join(f.dir, 'hub'),
     cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
     backoff: { initialMs: 200, maxMs: 2000 },
   });
