@@ -56,7 +56,7 @@ export function pinDirProblems(dir: string): string[] {
     const path = join(ent.parentPath ?? dir, ent.name);
     const rel = path.slice(dir.length).replace(/^[\\/]/, '');
     const text = readFileSync(path, 'latin1');
-    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text))
+    if (/-{5}BEGIN [A-Z ]*PRIVATE KEY-{5}/.test(text))
       problems.push(`${rel}: holds a private key (a firmware image pins public material only)`);
     else if (/"d"\s*:/.test(text) && /"kty"\s*:/.test(text))
       problems.push(`${rel}: a JWK with its private part ("d"); pin the public key only`);
