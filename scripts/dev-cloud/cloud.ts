@@ -43,6 +43,13 @@ export interface DevCloudIdentity {
   close(): Promise<void>;
 }
 
+/** One start-up probe of a gate by the stack: which camera, and the window it ran in (ISO). */
+export interface SelfCheck {
+  serial: string;
+  from: string;
+  to: string;
+}
+
 export interface StackOptions {
   /** The dev cloud's state dir, e.g. ./.lenscap/dev */
   dir: string;
@@ -80,6 +87,11 @@ export interface DevCloudStack {
   ): Promise<MintedGrant>;
   /** Tells the page where a camera's gate is. */
   registerCamera(info: CameraInfo): void;
+  /**
+   * Records that the stack itself probed a camera's gate without a grant (npm start's start-up
+   * check), so the page labels the resulting `grant_refused missing` events as that, not an attack.
+   */
+  noteSelfCheck(check: SelfCheck): void;
   pids(): Record<string, number>;
   close(): Promise<void>;
 }
@@ -172,11 +184,12 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
     closers.push(() => relay.close());
 
     const cameras = new Map<string, CameraInfo>();
+    const selfChecks: SelfCheck[] = [];
     const api = await startApi({
       cloud,
       cameras: () => [...cameras.values()],
       mintGrant: (serial, viewer, ttl) => identity.mintGrant(serial, viewer, ttl),
-      info: () => ({ broker: `${kind} (mTLS)`, relay: relay.rtmpBase }),
+      info: () => ({ broker: `${kind} (mTLS)`, relay: relay.rtmpBase, selfChecks }),
       port: opts.pagePort,
       logger: log,
     });
@@ -204,6 +217,7 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
       },
       mintGrant: (serial, viewer, ttl, extra) => identity.mintGrant(serial, viewer, ttl, extra),
       registerCamera: (info) => void cameras.set(info.serial, info),
+      noteSelfCheck: (check) => void selfChecks.push(check),
       pids: (): Record<string, number> => (broker.pid ? { mosquitto: broker.pid } : {}),
       close: closeAll,
     };
