@@ -4,7 +4,6 @@
  * port), push mode and the status light. Part of the composition root (see controller.ts): it
  * wires, it decides nothing. Must never open a port other than the gate's beyond loopback.
  */
-import { join } from 'node:path';
 import { createStatusLed } from '../drivers/led/registry.ts';
 import { createPrivacySwitch } from '../drivers/privacy/registry.ts';
 import type { EventSink } from './audit/events.ts';
@@ -19,6 +18,7 @@ import { registerStreamCommands } from './stream/commands.ts';
 import { createPrivacyState, type PrivacyState } from './stream/privacy.ts';
 import { createPushService, type PushService } from './stream/push.ts';
 import { createStreamService, type StreamService } from './stream/service.ts';
+import { noViewerKeys, type ViewerKeySource } from './sealing/viewer-keys.ts';
 
 export interface MediaDeps {
   config: Config;
@@ -30,6 +30,11 @@ export interface MediaDeps {
   events: EventSink;
   /** The grant gate is built after privacy (it asks privacy), so it is handed over lazily. */
   grants: () => GrantGateService;
+  /**
+   * Viewer HPKE keys from the owner-signed membership. Absent (legacy cloud-signed mode): no
+   * viewer has a key, so every push is refused `viewer_key_missing` — the gate still serves.
+   */
+  viewerKeys?: ViewerKeySource;
 }
 
 export interface MediaServices {
@@ -44,6 +49,8 @@ export interface MediaServices {
   cameraDescription(): string;
   /** A renewed device certificate for the HTTPS gate (new connections use it). */
   updateTls(tls: { key: string; cert: string }): void;
+  /** Cuts every viewer session and push whose viewer `keep` no longer admits (reset, membership). */
+  cut(keep: (sub: string) => boolean, reason: 'owner_reset' | 'not_a_member'): number;
 }
 
 export function createMediaServices(deps: MediaDeps): MediaServices {
@@ -75,7 +82,6 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
     camera: config.camera,
     logger: log,
     privacy,
-    storeDir: join(config.stateDir, 'media'),
   });
   let gate: Gate | undefined;
   let push: PushService | undefined;
@@ -108,6 +114,7 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
         activity,
         closeSessions: (jti) => gate?.closeByJti(jti) ?? 0,
         privacy,
+        viewerKeys: deps.viewerKeys ?? noViewerKeys,
       });
       await gate.listen();
       listening = true;
@@ -131,6 +138,16 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
       sessionsOpen: gate?.sessions.size ?? 0,
     }),
     healthy: () => listening,
+    cut: (keep, reason) => {
+      let n = gate?.sessions.closeUnless((s) => keep(s.sub), reason) ?? 0;
+      for (const p of push?.active() ?? []) {
+        if (keep(p.sub)) continue;
+        n++;
+        void push!.stop(p.jti);
+      }
+      if (n) log.warn({ closed: n, reason }, 'sessions cut: viewer no longer admitted');
+      return n;
+    },
     updateTls: (tls) => {
       deps.tls = tls;
       gate?.updateTls(tls);

@@ -12,7 +12,10 @@ import type { Clock } from '../clock.ts';
 import { LenscapError, describeError } from '../errors.ts';
 import { verifyTrustBundle } from '../grants/trust-bundle.ts';
 import { redactToken } from '../log.ts';
-import { stateLayout } from '../state-layout.ts';
+import { stateLayout, type StateLayout } from '../state-layout.ts';
+import { randomBytes } from 'node:crypto';
+import { CLAIM_SECRET_BYTES, formatClaimCode } from '../owner/claim-code.ts';
+import { writeClaimSecret } from '../owner/owner-store.ts';
 import { writeFileAtomic } from '../storage/atomic-file.ts';
 import { checkIdentity, checkMaterial } from './check.ts';
 import { postJson } from './http.ts';
@@ -51,6 +54,8 @@ export interface ProvisionResult {
   status: 'provisioned' | 'already';
   serial: string;
   notAfter: Date;
+  /** The label's claim code, when it was made by this run (printed once, see ensureClaimSecret). */
+  claimCode?: string;
 }
 
 export function provisioningEndpoint(url: string): URL {
@@ -130,7 +135,13 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
       step(
         `existing identity ${id.serial} is valid until ${id.notAfter.toISOString()}: nothing to do (use --force to replace it)`,
       );
-      return { status: 'already', serial: id.serial, notAfter: id.notAfter };
+      const claimCode = withDiskErrors('making the claim code', () => ensureClaimSecret(paths, out, false));
+      return {
+        status: 'already',
+        serial: id.serial,
+        notAfter: id.notAfter,
+        ...(claimCode ? { claimCode } : {}),
+      };
     }
     step(`existing identity ${id.serial} will be replaced (--force)`);
   } catch (err) {
@@ -222,8 +233,34 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
 
   // 7. The agent's own start checks on what is now on disk.
   const id = checkIdentity({ paths, expectedSerial: serial, clock });
+  const claimCode = withDiskErrors('making the claim code', () =>
+    ensureClaimSecret(paths, out, opts.force ?? false),
+  );
   step(`done: ${id.serial} provisioned; certificate valid until ${id.notAfter.toISOString()}`);
-  return { status: 'provisioned', serial: id.serial, notAfter: id.notAfter };
+  return {
+    status: 'provisioned',
+    serial: id.serial,
+    notAfter: id.notAfter,
+    ...(claimCode ? { claimCode } : {}),
+  };
+}
+
+/**
+ * The label's claim code: made on the device once (a re-provision with --force makes a new one),
+ * stored 0600, printed here once — it never goes to the cloud. Returns it when made now.
+ */
+function ensureClaimSecret(
+  paths: StateLayout,
+  out: (line: string) => void,
+  force: boolean,
+): string | undefined {
+  if (!force && existsSync(paths.claimSecret)) return undefined;
+  const code = formatClaimCode(randomBytes(CLAIM_SECRET_BYTES));
+  writeClaimSecret(paths, code);
+  out(
+    `claim code for the label (printed once; the owner types or scans it to claim; it never goes to the cloud): ${code}`,
+  );
+  return code;
 }
 
 function readPending(file: string): { serial: string; keyPem: string } | undefined {

@@ -368,8 +368,13 @@ test('stream.stop for a jti cuts that session only', async () => {
     await Promise.all([ca.waitForKeyframe(), cb.waitForKeyframe()]);
     assert.equal(m.gate.closeByJti('stop-me'), 1);
     await ca.waitClosed(1000);
-    await new Promise((r) => setTimeout(r, 300));
+    // Not "nothing happened for 300 ms": B must keep receiving frames after A's cut (the positive
+    // signal that its session is alive, not merely not closed yet).
+    const tagsAtCut = cb.result.parser.tags.length;
+    await cb.waitFor((r) => r.parser.tags.length >= tagsAtCut + 5, 5000, 'B still receiving tags');
     assert.equal(cb.result.closed, false);
+    assert.equal(m.gate.sessions.list().filter((x) => x.jti === 'stop-me').length, 0);
+    assert.equal(m.gate.sessions.size, 1);
   } finally {
     ca.close();
     cb.close();
@@ -400,6 +405,7 @@ test('POST and WebSocket publish attempts are refused and never reach the hub', 
   const onPublish = () => published++;
   m.stream.hub.on('publish', onPublish);
   const refusedBefore = m.stream.hub.counters.publishRefused;
+  const { methodNotAllowed: n405, notFound: n404 } = m.gate.counters;
   const flv = Buffer.concat([
     Buffer.from('FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00', 'latin1'),
     Buffer.alloc(64),
@@ -429,6 +435,14 @@ test('POST and WebSocket publish attempts are refused and never reach the hub', 
     assert.equal(cr.flvBodyBytes, 0);
   }
   m.stream.hub.off('publish', onPublish);
+  // The positive signal: the gate itself turned each attempt away (not a dead hub or a lost request).
+  assert.equal(
+    m.gate.counters.methodNotAllowed - n405,
+    4,
+    'POST, PUT and both WS publishers answered 405 by the gate',
+  );
+  assert.equal(m.gate.counters.notFound - n404, 6, 'every other path answered 404 by the gate');
+  assert.ok(m.stream.hub.isLive(), 'the hub was live and could have taken a publish');
   assert.equal(published, 0, 'no publish reached the hub');
   assert.equal(m.stream.hub.counters.publishRefused, refusedBefore, 'nothing even knocked on the hub');
 });

@@ -36,6 +36,7 @@ export async function makeMediaFixture(
     mode?: 'on-demand' | 'always';
     idleStopSeconds?: number;
     gate?: Record<string, unknown>;
+    grants?: Parameters<typeof makeGrantFixture>[0];
     /** One logger for the whole media side and the grant gate (default: silent). */
     logger?: Logger;
     /** Also receives every security event (a real on-disk EventQueue). */
@@ -43,6 +44,7 @@ export async function makeMediaFixture(
   } = {},
 ): Promise<MediaFixture> {
   const f = await makeGrantFixture({
+    ...(opts.grants ?? {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...(opts.alsoEmit ? { alsoEmit: opts.alsoEmit } : {}),
   });
@@ -73,7 +75,6 @@ export async function makeMediaFixture(
     camera: { ...config.camera, width: 320, height: 180, fps: 15, gopSeconds: 1, bitrateKbps: 400 },
     logger,
     privacy,
-    storeDir: join(f.dir, 'hub'),
     cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
     backoff: { initialMs: 200, maxMs: 2000 },
   });

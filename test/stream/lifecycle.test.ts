@@ -46,7 +46,6 @@ test('stop() ends ffmpeg with q, quickly, and leaves no child or zombie', async 
     camera: { ...config.camera, width: 320, height: 180 },
     logger: silentLogger(),
     privacy,
-    storeDir: tmp.dir,
     cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
   });
   try {
@@ -100,7 +99,6 @@ test('on demand: capture starts with the first lease and stops idleStopSeconds a
     camera: { ...config.camera, width: 160, height: 90 },
     logger: silentLogger(),
     privacy,
-    storeDir: tmp.dir,
     cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
   });
   try {

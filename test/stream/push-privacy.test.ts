@@ -13,6 +13,8 @@ import { FlvClient } from '../support/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from './fixture.ts';
 import { createPushService, type PushService } from '../../agent/stream/push.ts';
 import { silentLogger } from '../../agent/log.ts';
+import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
+import { makeViewer } from '../sealing/keys.ts';
 import { within } from '../support/bounded.ts';
 
 let m: MediaFixture;
@@ -49,6 +51,7 @@ before(async () => {
     activity: m.activity,
     privacy: m.privacy,
     retryMs: 300,
+    viewerKeys: mapViewerKeys({ alice: (await makeViewer('alice#1')).key }),
   });
 });
 after(async () => {

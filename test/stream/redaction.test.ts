@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { createLogger } from '../../agent/log.ts';
 import { EventQueue } from '../../agent/audit/event-queue.ts';
 import { createPushService } from '../../agent/stream/push.ts';
+import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
+import { makeViewer } from '../sealing/keys.ts';
 import { CaptureSupervisor } from '../../agent/stream/supervisor.ts';
 import { redactText, redactUrl } from '../../agent/redact.ts';
 import { testPatternArgs } from '../../drivers/camera/testpattern.ts';
@@ -80,6 +82,7 @@ test(
       clock: m.f.clock,
       logger,
       retryMs: 200,
+      viewerKeys: mapViewerKeys({ alice: (await makeViewer('alice#1')).key }),
     });
     t.after(() => push.close());
 

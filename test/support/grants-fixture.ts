@@ -12,6 +12,10 @@ import { stateLayout, type StateLayout } from '../../agent/state-layout.ts';
 import { loadOrCreateSigningKeys, type DevSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
 import { mintGrant, signBindingRecord, type GrantRequest } from '../../scripts/dev-cloud/mint.ts';
 import { makeTempDir } from './tmp.ts';
+import { randomBytes } from 'node:crypto';
+import { OwnerTrust } from '../../agent/owner/owner-trust.ts';
+import { formatClaimCode } from '../../agent/owner/claim-code.ts';
+import { writeClaimSecret } from '../../agent/owner/owner-store.ts';
 
 export const SERIAL = 'CAM-0001';
 export const OWNER = 'alice';
@@ -19,6 +23,10 @@ export const OWNER = 'alice';
 export const NOW_MS = Date.parse('2026-11-20T00:00:00Z');
 
 export interface GrantFixture {
+  /** Owner-held trust over the same state dir (with a claim code) when asked for. */
+  owner?: OwnerTrust;
+  /** The label's claim code when `owner` is set. */
+  code?: string;
   dir: string;
   paths: StateLayout;
   keys: DevSigningKeys;
@@ -40,6 +48,8 @@ export async function makeGrantFixture(
     logger?: Logger;
     /** Also receives every event (e.g. a real on-disk EventQueue). */
     alsoEmit?: EventSink;
+    /** Build owner-held trust (agent/owner) with a fresh claim code, unclaimed. */
+    ownerHeld?: boolean;
   } = {},
 ): Promise<GrantFixture> {
   const { dir, cleanup } = makeTempDir('lenscap-grants-');
@@ -70,7 +80,22 @@ export async function makeGrantFixture(
   }
   const privacy = { on: false };
   const { config } = loadConfig(undefined, {});
+  let owner: OwnerTrust | undefined;
+  let code: string | undefined;
+  if (opts.ownerHeld) {
+    code = formatClaimCode(randomBytes(20));
+    writeClaimSecret(paths, code);
+    owner = OwnerTrust.load({
+      serial: SERIAL,
+      paths,
+      clock,
+      logger: silentLogger(),
+      events,
+      config: config.owner,
+    });
+  }
   const gate = createGrantGate({
+    ...(owner ? { owner } : {}),
     serial: SERIAL,
     grants: { ...config.grants, ...(opts.grants ?? {}) } as typeof config.grants,
     relayAllowList: [],
@@ -83,6 +108,7 @@ export async function makeGrantFixture(
   const mint = (req: Partial<GrantRequest> = {}) =>
     mintGrant(keys.issuer, { serial: SERIAL, viewer: OWNER, now: clock.now() / 1000, ...req }).token;
   return {
+    ...(owner ? { owner, code } : {}),
     dir,
     paths,
     keys,
