@@ -172,9 +172,24 @@ export function createGate(deps: GateDeps): Gate {
   });
 
   /** The whole decision for one request, HTTP or WebSocket. Touches no media. */
-  async function authorize(req: IncomingMessage, pathSerial: string): Promise<Verdict> {
+  async function authorize(
+    req: IncomingMessage,
+    pathSerial: string,
+    transport: 'http' | 'ws' = 'http',
+  ): Promise<Verdict> {
     const remote = req.socket.remoteAddress ?? 'unknown';
-    const ctx: DecisionContext = { source: `gate:${remote}`, purpose: 'view' };
+    const dpop = req.headers.dpop;
+    const ctx: DecisionContext = {
+      source: `gate:${remote}`,
+      purpose: 'view',
+      // RFC 9449: the proof names this request — method and URL without query. A proof made for
+      // another camera, path or host does not match.
+      proof: {
+        dpop: typeof dpop === 'string' ? dpop : undefined,
+        htm: 'GET',
+        htu: `${transport === 'ws' ? (cfg.tls ? 'wss' : 'ws') : scheme}://${String(req.headers.host ?? '').toLowerCase()}${new URL(req.url ?? '/', 'http://gate').pathname}`,
+      },
+    };
     if (limiter.limited(remote)) {
       counters.refused++;
       counters.refusedByReason.rate_limited = (counters.refusedByReason.rate_limited ?? 0) + 1;
@@ -392,7 +407,7 @@ export function createGate(deps: GateDeps): Gate {
       res.writeHead(204, {
         ...cors,
         'access-control-allow-methods': 'GET',
-        'access-control-allow-headers': 'Authorization',
+        'access-control-allow-headers': 'Authorization, DPoP',
         'access-control-max-age': '600',
         'content-length': '0',
       });
@@ -458,7 +473,7 @@ export function createGate(deps: GateDeps): Gate {
       counters.methodNotAllowed++;
       return writeRawRefusal(socket, 405, { error: 'method_not_allowed' });
     }
-    const verdict = await authorize(req, serial);
+    const verdict = await authorize(req, serial, 'ws');
     if (!verdict.ok)
       return writeRawRefusal(socket, verdict.status, { error: verdict.error }, verdict.headers);
     if (socket.destroyed) return;
