@@ -20,6 +20,7 @@ import { createGrantGate } from './grants/grant-gate.ts';
 import { loadIdentity } from './identity/load.ts';
 import { createLogger, type Logger } from './log.ts';
 import { stateLayout } from './state-layout.ts';
+import { ensureUsableStateDir } from './storage/state-dir-access.ts';
 import { createWatchdog } from './systemd/watchdog.ts';
 import { createTelemetry } from './telemetry/telemetry.ts';
 import { createMediaServices } from './media.ts';
@@ -61,6 +62,8 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     }
   };
 
+  // 0. The state dir itself: wrong owner or a file in its place is a coded error naming the fix.
+  ensureUsableStateDir(paths.root);
   // 1. Identity: the serial is the certificate's CN; any doubt stops the agent here.
   const identity = loadIdentity({ paths, expectedSerial: config.serial, clock });
   const serial = identity.serial;
