@@ -43,8 +43,17 @@ export function makeCa(cn: string): Pem & { _key: forge.pki.rsa.PrivateKey; _cer
   };
 }
 
-export function issue(ca: ReturnType<typeof makeCa>, cn: string, kind: 'server' | 'client'): Pem {
-  const kp = keypair();
+/** A key pair to share between many certificates (a bench's hundreds of clients: RSA keygen is slow). */
+export function sharedKeyPair(): forge.pki.rsa.KeyPair {
+  return keypair();
+}
+
+export function issue(
+  ca: ReturnType<typeof makeCa>,
+  cn: string,
+  kind: 'server' | 'client',
+  kp: forge.pki.rsa.KeyPair = keypair(),
+): Pem {
   const cert = baseCert(kp.publicKey, cn);
   cert.setIssuer(ca._cert.subject.attributes);
   const ext: object[] = [

@@ -52,6 +52,14 @@ export const cloudSection = z
           .positive()
           .default(300000)
           .describe('An outage longer than this counts as long (initial delay applies again).'),
+        dropDelayMaxMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(10000)
+          .describe(
+            'After a lost connection, every retry until the next connection waits a random time up to at least this: a broker node that dies drops all its cameras at once, and they must not all land on the other nodes (or on the returning broker) in the same second. Never above capMs; 0: the ordinary backoff window. A fleet needs about devices / broker connect budget (s).',
+          ),
         authRetryMs: z
           .number()
           .int()
