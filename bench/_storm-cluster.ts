@@ -106,7 +106,7 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
     });
     await cloud.subscribeAsync('lenscap/v1/+/events', { qos: 1 });
 
-    const config = configSchema.parse({ cloud: { url: urls, protocolVersion: 4 } });
+    const config = configSchema.parse({ cloud: { url: urls, protocolVersion: 4, commandQos: 0 } });
     const registry = new CommandRegistry();
     for (const serial of serials) {
       const paths = stateLayout(join(work, 'cams', serial));

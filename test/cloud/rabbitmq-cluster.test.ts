@@ -118,6 +118,7 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
   const linkCfg = (cloud: Record<string, unknown> = {}) =>
     testConfig(urls, {
       protocolVersion: 4,
+      commandQos: 0,
       connectTimeoutMs: 10_000,
       backoff: { baseMs: 200, capMs: 2000, initialDelayMaxMs: 0, dropDelayMaxMs: 2000, resetAfterMs: 30_000 },
       ...cloud,

@@ -72,6 +72,12 @@ export const cloudSection = z
       .strict()
       .prefault({})
       .describe('Reconnect policy: exponential backoff with full jitter.'),
+    commandQos: z
+      .union([z.literal(1), z.literal(0)])
+      .default(1)
+      .describe(
+        'QoS of the command subscription (cmd/+). 0 on RabbitMQ 3.10: its clean-session QoS 1 subscription queue is a durable classic queue on one node, and while that node is down the camera cannot subscribe anywhere (see docs/fleet.md). Commands are live either way; the cloud retries one that got no reply.',
+      ),
     followServerReference: z
       .boolean()
       .default(false)
