@@ -44,9 +44,7 @@ module.exports = {
       severity: 'error',
       comment:
         'agent/ and drivers/ ship in the device bundle; scripts/ (dev cloud, build, QEMU) does not, and tests/benches never ship.',
-      // KNOWN VIOLATION, narrowed to its files: the `dev-cloud*` verbs in agent/cli/ lazily import
-      // scripts/dev-cloud/ (engineer `devbin` is moving them out); remove this pathNot when that lands.
-      from: { path: '^(agent|drivers)/', pathNot: '^agent/cli/dev-cloud(-bind|-grant|-token)?[.]ts$' },
+      from: { path: '^(agent|drivers)/' },
       to: { path: '^(scripts|test|bench)/' },
     },
     {

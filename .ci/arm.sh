@@ -4,6 +4,8 @@
 # guest image, then runs `npm run test:arm`, printing each phase's duration and the test's report.
 # The image cache lives outside the clone (LENSCAP_QEMU_CACHE, default /var/cache/lenscap-qemu) so
 # CI on a kept machine reuses it; it is keyed by a hash of the recipe, so a changed recipe rebuilds.
+# The guest's packages come from the host's own apt mirror (scripts/qemu/host-mirror.sh), or from
+# LENSCAP_DEBIAN_MIRROR when set.
 # Fails (non-zero) when any stage fails, including when the full flow cannot run because an agent
 # piece is missing: it never passes by skipping. LENSCAP_TEST_ARM_STAGES=1 (an explicit choice) runs
 # the infrastructure stage only; stage 2 is then reported as SKIPPED and NOT RUN.

@@ -13,7 +13,12 @@ export interface LogOptions {
   serial?: string;
   /** Where lines go; defaults to stdout. Tests pass a stream to read lines back. */
   destination?: NodeJS.WritableStream;
+  /** Finds the pretty printer (tests inject one that finds none, as on a device bundle). */
+  loadPretty?: () => ((o: Record<string, unknown>) => pino.DestinationStream) | undefined;
 }
+
+/** `log.pretty` asked for on a tree without pino-pretty is said once per process, not per logger. */
+let prettyMissingSaid = false;
 
 export function createLogger(opts: LogOptions = {}): Logger {
   const base = opts.serial ? { serial: opts.serial } : {};
@@ -26,15 +31,21 @@ export function createLogger(opts: LogOptions = {}): Logger {
       censor: '[redacted]',
     },
   };
-  if (opts.pretty && !opts.destination) {
-    const pretty = loadPretty();
-    if (pretty)
-      return pino(
-        options,
-        pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }),
-      );
+  const pretty = opts.pretty ? (opts.loadPretty ?? loadPretty)() : undefined;
+  if (pretty && !opts.destination)
+    return pino(
+      options,
+      pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }),
+    );
+  const logger = pino(options, (opts.destination ?? process.stdout) as pino.DestinationStream);
+  if (opts.pretty && !pretty && !prettyMissingSaid) {
+    prettyMissingSaid = true;
+    logger.warn(
+      { code: 'LOG_PRETTY_UNAVAILABLE' },
+      'log.pretty is true but no pretty printer is installed (a device bundle ships none): logging JSON',
+    );
   }
-  return pino(options, (opts.destination ?? process.stdout) as pino.DestinationStream);
+  return logger;
 }
 
 /** pino-pretty is a dev dependency: the device bundle logs JSON even if asked for pretty. */

@@ -60,7 +60,7 @@ if (invokedDirectly) {
       process.exitCode = code;
     },
     (err) => {
-      process.stderr.write(`${describeError(err)}\n`);
+      processIo.err(describeError(err));
       process.exitCode = 1;
     },
   );

@@ -4,7 +4,6 @@
  * port), push mode and the status light. Part of the composition root (see controller.ts): it
  * wires, it decides nothing. Must never open a port other than the gate's beyond loopback.
  */
-import { join } from 'node:path';
 import { createStatusLed } from '../drivers/led/registry.ts';
 import { createPrivacySwitch } from '../drivers/privacy/registry.ts';
 import type { EventSink } from './audit/events.ts';
@@ -19,6 +18,7 @@ import { registerStreamCommands } from './stream/commands.ts';
 import { createPrivacyState, type PrivacyState } from './stream/privacy.ts';
 import { createPushService, type PushService } from './stream/push.ts';
 import { createStreamService, type StreamService } from './stream/service.ts';
+import { noViewerKeys, type ViewerKeySource } from './sealing/viewer-keys.ts';
 
 export interface MediaDeps {
   config: Config;
@@ -30,6 +30,11 @@ export interface MediaDeps {
   events: EventSink;
   /** The grant gate is built after privacy (it asks privacy), so it is handed over lazily. */
   grants: () => GrantGateService;
+  /**
+   * Viewer HPKE keys from the owner-signed membership. Absent (legacy cloud-signed mode): no
+   * viewer has a key, so every push is refused `viewer_key_missing` — the gate still serves.
+   */
+  viewerKeys?: ViewerKeySource;
 }
 
 export interface MediaServices {
@@ -75,7 +80,6 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
     camera: config.camera,
     logger: log,
     privacy,
-    storeDir: join(config.stateDir, 'media'),
   });
   let gate: Gate | undefined;
   let push: PushService | undefined;
@@ -108,6 +112,7 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
         activity,
         closeSessions: (jti) => gate?.closeByJti(jti) ?? 0,
         privacy,
+        viewerKeys: deps.viewerKeys ?? noViewerKeys,
       });
       await gate.listen();
       listening = true;

@@ -13,6 +13,9 @@
  *     trust/bundle.jws                trust bundle signed by the root
  *     trust/binding.jws               current binding record (absent: camera not claimed)
  *     trust/floors.json         0600  highest version ever installed, per signed-document kind
+ *     owner/claim-secret        0600  the label's claim code (never leaves the camera but on the label)
+ *     owner/state.json          0600  owner-held trust: {format, epoch, signer, membership, floor}
+ *     owner/reset.request             a local factory reset asked for (`lenscap reset`), done at once
  *     grants/replay.json              replay cache (used grant ids until they expire)
  *     audit/decisions.jsonl           append-only decision log (+ .1 after rotation)
  *     events/queue.jsonl              security events not yet delivered
@@ -37,6 +40,10 @@ export function stateLayout(stateDir: string) {
     trustBundle: join(trust, 'bundle.jws'),
     binding: join(trust, 'binding.jws'),
     versionFloors: join(trust, 'floors.json'),
+    ownerDir: join(stateDir, 'owner'),
+    claimSecret: join(stateDir, 'owner', 'claim-secret'),
+    ownerState: join(stateDir, 'owner', 'state.json'),
+    resetRequest: join(stateDir, 'owner', 'reset.request'),
     grantsDir: join(stateDir, 'grants'),
     replayCache: join(stateDir, 'grants', 'replay.json'),
     auditDir: join(stateDir, 'audit'),

@@ -67,6 +67,7 @@ export async function startAclBroker(opts: AclBrokerOptions): Promise<AclBroker>
     `keyfile ${join(opts.dir, 'broker.key')}`,
     'require_certificate true',
     'use_identity_as_username true',
+    'use_username_as_clientid true',
     'tls_version tlsv1.2',
     '',
   ].join('\n');

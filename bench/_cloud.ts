@@ -58,7 +58,8 @@ export async function connectBenchCloud(opts: {
     key: opts.key,
     cert: opts.cert,
     ca: opts.ca,
-    clientId: 'lenscap-cloud-bench',
+    // mosquitto replaces it with the certificate CN (use_username_as_clientid); said here for aedes.
+    clientId: 'lenscap-cloud',
     protocolVersion: 5,
     clean: false,
     properties: { sessionExpiryInterval: 3600 },

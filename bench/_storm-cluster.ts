@@ -19,7 +19,7 @@ import { EventQueue } from '../agent/audit/event-queue.ts';
 import { CommandRegistry } from '../agent/cloud/commands.ts';
 import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
 import { startRabbitCluster, type RabbitCluster } from '../scripts/dev-cloud/broker-rabbitmq.ts';
-import { issue, makeCa, sharedKeyPair } from '../test/stack/pki.ts';
+import { issue, issueMany, makeCa } from '../test/stack/pki.ts';
 import type { Figures } from './_json.ts';
 
 export interface ClusterStormOptions {
@@ -59,7 +59,7 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
     const ca = makeCa('storm CA');
     const server = issue(ca, 'localhost', 'server');
     const cloudPem = issue(ca, 'lenscap-cloud', 'client');
-    const kp = sharedKeyPair();
+    const pems = issueMany(ca, serials);
     const t0 = Date.now();
     cluster = await startRabbitCluster({
       dir: join(work, 'rmq'),
@@ -108,11 +108,11 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
 
     const config = configSchema.parse({ cloud: { url: urls, protocolVersion: 4, commandQos: 0 } });
     const registry = new CommandRegistry();
-    for (const serial of serials) {
+    for (const [i, serial] of serials.entries()) {
       const paths = stateLayout(join(work, 'cams', serial));
       mkdirSync(paths.identityDir, { recursive: true });
       mkdirSync(paths.cloudDir, { recursive: true });
-      const pem = issue(ca, serial, 'client', kp);
+      const pem = pems[i]!;
       writeFileSync(paths.deviceKey, pem.key, { mode: 0o600 });
       writeFileSync(paths.deviceCert, pem.cert);
       writeFileSync(paths.brokerCa, ca.cert);

@@ -25,7 +25,7 @@ import { CommandRegistry } from '../agent/cloud/commands.ts';
 import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
 import { freePort } from '../scripts/dev-cloud/broker-mosquitto.ts';
 import { findBinary } from '../test/support/requires.ts';
-import { issue, makeCa } from '../test/stack/pki.ts';
+import { issue, issueMany, makeCa } from '../test/stack/pki.ts';
 import { writeFigures, type Figures } from './_json.ts';
 import { clusterStorm } from './_storm-cluster.ts';
 import { recommend, simulate, type SimResult } from './_storm-sim.ts';
@@ -51,6 +51,7 @@ const SETTLE_S = Number(values.settle);
 const defaults = configSchema.parse({}).cloud;
 const CAP_MS = defaults.backoff.capMs;
 
+const stormName = (i: number) => `STORM-${String(i).padStart(5, '0')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Broker {
@@ -60,8 +61,9 @@ interface Broker {
 async function startMosquitto(dir: string, port: number): Promise<Broker> {
   const bin = findBinary('mosquitto');
   if (!bin) throw new Error('storm needs mosquitto (apt-get install mosquitto)');
-  // All storm clients share one certificate (CN "storm"), so no per-serial ACL here: the storm
-  // measures connections, the ACL is covered by test/cloud/link-mosquitto.test.ts.
+  // No per-serial ACL here: the storm measures connections, the ACL is covered by
+  // test/cloud/link-mosquitto.test.ts. The client id is the certificate CN (as in production), so
+  // every storm client has a certificate of its own (issueMany: one key, N certificates).
   const conf = [
     process.getuid?.() === 0 ? 'user root' : '',
     'per_listener_settings false',
@@ -75,6 +77,7 @@ async function startMosquitto(dir: string, port: number): Promise<Broker> {
     `keyfile ${join(dir, 'broker.key')}`,
     'require_certificate true',
     'use_identity_as_username true',
+    'use_username_as_clientid true',
     'tls_version tlsv1.2',
     '',
   ].join('\n');
@@ -111,7 +114,6 @@ interface Fleet {
 }
 
 function lenscapFleet(url: string, root: string): Fleet {
-  const paths = stateLayout(root);
   const config = configSchema.parse({ cloud: { url } });
   const registry = new CommandRegistry();
   const events = { emit() {}, deliver: async () => {}, onEnqueued() {} };
@@ -120,8 +122,8 @@ function lenscapFleet(url: string, root: string): Fleet {
   for (let i = 0; i < N; i++) {
     const link = createCloudLink({
       config,
-      serial: `STORM-${String(i).padStart(5, '0')}`,
-      paths,
+      serial: stormName(i),
+      paths: stateLayout(join(root, stormName(i))),
       clock: systemClock,
       random: systemRandom,
       logger: silentLogger(),
@@ -140,15 +142,15 @@ function lenscapFleet(url: string, root: string): Fleet {
   };
 }
 
-function mqttjsFleet(url: string, tlsOpts: { key: string; cert: string; ca: string }): Fleet {
+function mqttjsFleet(url: string, pems: ReadonlyArray<{ key: string; cert: string; ca: string }>): Fleet {
   const listeners: Array<(t: number) => void> = [];
   const clients: MqttClient[] = [];
   let attempts = 0;
   for (let i = 0; i < N; i++) {
     // mqtt.js defaults: reconnectPeriod 1000 ms, fixed, no jitter.
     const c = mqtt.connect(url, {
-      ...tlsOpts,
-      clientId: `MQTTJS-${String(i).padStart(5, '0')}`,
+      ...pems[i]!,
+      clientId: stormName(i),
       protocolVersion: 5,
     });
     attempts++;
@@ -180,12 +182,12 @@ interface Result {
 async function run(
   policy: 'lenscap' | 'mqttjs',
   work: string,
-  pem: { key: string; cert: string; ca: string },
+  pems: ReadonlyArray<{ key: string; cert: string; ca: string }>,
 ): Promise<Result> {
   const port = await freePort();
   const url = `mqtts://127.0.0.1:${port}`;
   let broker = await startMosquitto(work, port);
-  const fleet = policy === 'lenscap' ? lenscapFleet(url, join(work, 'state')) : mqttjsFleet(url, pem);
+  const fleet = policy === 'lenscap' ? lenscapFleet(url, join(work, 'state')) : mqttjsFleet(url, pems);
   try {
     const upBy = Date.now() + 90_000;
     while (fleet.online() < N) {
@@ -256,17 +258,20 @@ async function main() {
   try {
     const ca = makeCa('storm CA');
     const broker = issue(ca, 'localhost', 'server');
-    const client = issue(ca, 'storm', 'client');
+    const names = Array.from({ length: N }, (_, i) => stormName(i));
+    const clients = issueMany(ca, names);
     writeFileSync(join(work, 'ca.pem'), ca.cert);
     writeFileSync(join(work, 'broker.crt'), broker.cert);
     writeFileSync(join(work, 'broker.key'), broker.key, { mode: 0o600 });
-    const paths = stateLayout(join(work, 'state'));
-    mkdirSync(paths.identityDir, { recursive: true });
-    mkdirSync(paths.cloudDir, { recursive: true });
-    writeFileSync(paths.deviceKey, client.key, { mode: 0o600 });
-    writeFileSync(paths.deviceCert, client.cert);
-    writeFileSync(paths.brokerCa, ca.cert);
-    const pem = { key: client.key, cert: client.cert, ca: ca.cert };
+    clients.forEach((client, i) => {
+      const paths = stateLayout(join(work, 'state', names[i]!));
+      mkdirSync(paths.identityDir, { recursive: true });
+      mkdirSync(paths.cloudDir, { recursive: true });
+      writeFileSync(paths.deviceKey, client.key, { mode: 0o600 });
+      writeFileSync(paths.deviceCert, client.cert);
+      writeFileSync(paths.brokerCa, ca.cert);
+    });
+    const pems = clients.map((c) => ({ key: c.key, cert: c.cert, ca: ca.cert }));
 
     console.log(
       `reconnect storm: ${N} clients, real TLS (RSA 2048, mTLS) to mosquitto on loopback, broker killed for ${OUTAGE_S} s`,
@@ -281,7 +286,7 @@ async function main() {
       values.policy === 'both' ? (['lenscap', 'mqttjs'] as const) : [values.policy as 'lenscap' | 'mqttjs'];
     const results: Result[] = [];
     for (const p of policies) {
-      const r = await run(p, work, pem);
+      const r = await run(p, work, pems);
       results.push(r);
       console.log(fmt(r) + '\n');
     }

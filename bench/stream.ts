@@ -154,7 +154,6 @@ async function main(): Promise<void> {
     camera,
     logger,
     privacy,
-    storeDir: join(f.dir, 'hub'),
     cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
   });
   await stream.start();

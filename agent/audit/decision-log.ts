@@ -7,6 +7,7 @@
  */
 import {
   closeSync,
+  constants,
   fstatSync,
   fsyncSync,
   mkdirSync,
@@ -16,6 +17,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
+import { LenscapError } from '../errors.ts';
 
 export interface DecisionLine {
   at: string;
@@ -72,8 +74,29 @@ export class DecisionLog {
 
   private open(): void {
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
-    const fd = openSync(this.file, 'a+', 0o600);
-    let size = fstatSync(fd).size;
+    // 'a+' plus O_NOFOLLOW: a symlink planted at the log's path (to another file, to /dev/null)
+    // would redirect or swallow the decisions — and the accept lines are the replay records.
+    let fd: number;
+    try {
+      fd = openSync(
+        this.file,
+        constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+        0o600,
+      );
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP')
+        throw new LenscapError(
+          'ERR_AUDIT_LOG_UNSAFE',
+          `audit log ${this.file} is a symlink; refusing to write through it`,
+        );
+      throw err;
+    }
+    const st = fstatSync(fd);
+    if (!st.isFile()) {
+      closeSync(fd);
+      throw new LenscapError('ERR_AUDIT_LOG_UNSAFE', `audit log ${this.file} is not a regular file`);
+    }
+    let size = st.size;
     if (size > 0) {
       const last = Buffer.alloc(1);
       readSync(fd, last, 0, 1, size - 1);

@@ -13,6 +13,11 @@ export const SECURITY_EVENT_TYPES = [
   'identity_renewed',
   'privacy_changed',
   'events_dropped',
+  'claim_refused',
+  'owner_claimed',
+  'membership_changed',
+  'membership_refused',
+  'owner_reset',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 

@@ -11,9 +11,15 @@ export interface CliIo {
   err: (line: string) => void;
 }
 
+/** One line, ending in exactly one newline whatever the message carries (never glued to what follows). */
+export function asLine(line: string): string {
+  return line.endsWith('\n') ? line : line + '\n';
+}
+
+/** The one place CLI output and error lines reach the terminal. */
 export const processIo: CliIo = {
-  out: (line) => process.stdout.write(line + '\n'),
-  err: (line) => process.stderr.write(line + '\n'),
+  out: (line) => process.stdout.write(asLine(line)),
+  err: (line) => process.stderr.write(asLine(line)),
 };
 
 export interface Command {

@@ -2,7 +2,9 @@
  * Cloud commands: a registry where services register ops (each with a zod schema), and the
  * dispatcher that turns one `cmd/<op>` payload into exactly one reply. Every payload is size-checked,
  * parsed and validated before a handler sees it; ids are de-duplicated so a QoS 1 redelivery does not
- * act twice (it gets the first reply again). Must never let a malformed payload reach a handler,
+ * act twice (it gets the first reply again), and an id reused for another op is refused
+ * (`ERR_COMMAND_ID_REUSED`): answering it with the other op's reply would say "ok" for something that
+ * never ran. Must never let a malformed payload reach a handler,
  * never crash on input, and never put a payload (it may hold a signed record) whole in a log line.
  */
 import { z } from 'zod';
@@ -10,6 +12,7 @@ import type { Clock } from '../clock.ts';
 import { LenscapError, isLenscapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { EventSink } from '../audit/events.ts';
+import { duplicateKey } from '../strict-json.ts';
 import { isValidOp } from './topics.ts';
 
 export interface CommandReply {
@@ -104,8 +107,9 @@ function describeIssues(err: z.ZodError): string {
 export function createCommandDispatcher(deps: DispatcherDeps): CommandDispatcher {
   const { registry, logger: log } = deps;
   const dedupeSize = deps.dedupeSize ?? 1000;
-  // id -> reply (undefined while the handler runs). Map keeps insertion order: oldest evicted first.
-  const seen = new Map<string, CommandReply | undefined>();
+  // id -> the op it was first used for and its reply (undefined while the handler runs). Map keeps
+  // insertion order: oldest evicted first.
+  const seen = new Map<string, { op: string; reply: CommandReply | undefined }>();
   const counters: CommandCounters = { handled: 0, refused: 0, duplicates: 0 };
 
   const refuse = (op: string, id: string | null, code: string, message: string): CommandReply => {
@@ -122,9 +126,9 @@ export function createCommandDispatcher(deps: DispatcherDeps): CommandDispatcher
     return { id, status: 'error', error: { code, message } };
   };
 
-  const remember = (id: string, reply: CommandReply | undefined) => {
+  const remember = (op: string, id: string, reply: CommandReply | undefined) => {
     seen.delete(id);
-    seen.set(id, reply);
+    seen.set(id, { op, reply });
     while (seen.size > dedupeSize) {
       const oldest = seen.keys().next().value as string;
       seen.delete(oldest);
@@ -164,35 +168,56 @@ export function createCommandDispatcher(deps: DispatcherDeps): CommandDispatcher
         );
       }
       let body: unknown;
+      const text = payload.toString('utf8');
       try {
-        body = JSON.parse(payload.toString('utf8'));
+        body = JSON.parse(text);
       } catch {
         return refuse(op, null, 'ERR_COMMAND_BAD_JSON', 'payload is not JSON');
       }
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         return refuse(op, null, 'ERR_COMMAND_BAD_JSON', 'payload is not a JSON object');
       }
+      // The last of two equal keys would win here; the cloud may have meant the first.
+      const dup = duplicateKey(text);
+      if (dup !== undefined) {
+        return refuse(
+          op,
+          null,
+          'ERR_COMMAND_BAD_JSON',
+          `payload has the key ${JSON.stringify(dup.slice(0, 40))} twice`,
+        );
+      }
       const id = idOf(body);
       if (id === null) return refuse(op, null, 'ERR_COMMAND_INVALID', 'id: a string id is required');
 
-      if (seen.has(id)) {
+      const before = seen.get(id);
+      if (before && before.op !== op) {
+        // Not remembered: the id stays bound to its first op, whose redelivery still gets its reply.
+        return refuse(
+          op,
+          id,
+          'ERR_COMMAND_ID_REUSED',
+          `id was already used for op "${before.op}"; use a new id for each command`,
+        );
+      }
+      if (before) {
         counters.duplicates++;
         log.info({ op, id }, 'command id seen before: not acting again');
-        return seen.get(id);
+        return before.reply;
       }
       const def = registry.get(op);
       if (!def) {
         const reply = refuse(op, id, 'ERR_COMMAND_UNKNOWN_OP', `unknown op "${op}"`);
-        remember(id, reply);
+        remember(op, id, reply);
         return reply;
       }
       const parsed = def.schema.safeParse(body);
       if (!parsed.success) {
         const reply = refuse(op, id, 'ERR_COMMAND_INVALID', describeIssues(parsed.error));
-        remember(id, reply);
+        remember(op, id, reply);
         return reply;
       }
-      remember(id, undefined);
+      remember(op, id, undefined);
       let reply: CommandReply;
       try {
         const data = await def.handle(parsed.data, { id, op, serial: deps.serial });
@@ -206,7 +231,7 @@ export function createCommandDispatcher(deps: DispatcherDeps): CommandDispatcher
           log.error({ op, id, err: (err as Error)?.message }, 'command handler threw');
         reply = refuse(op, id, code, message);
       }
-      remember(id, reply);
+      remember(op, id, reply);
       return reply;
     },
   };

@@ -18,6 +18,7 @@ import type { Logger } from '../log.ts';
 import type { StateLayout } from '../state-layout.ts';
 import type { EventQueue } from '../audit/event-queue.ts';
 import { Backoff, type Decision, type Outcome } from './backoff.ts';
+import { describeOutcome, refusedProtocolVersion } from './connect-outcome.ts';
 import { EndpointRotation, parseEndpoints, type Target } from './endpoints.ts';
 import {
   CommandRegistry,
@@ -134,6 +135,12 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
   let commandChain: Promise<void> = Promise.resolve();
   let backlog = 0;
   const counters = { connects: 0, reconnects: 0, failedAttempts: 0 };
+  // The MQTT version spoken: the configured one, or 3.1.1 once a broker refused MQTT 5 (at most one
+  // fall-back per link; a broker refusing 3.1.1 too is a configuration error).
+  let protocolVersion: 4 | 5 = cfg.protocolVersion;
+  let fellBack = false;
+  /** Failed attempts since the last connection: the first is info, the rest warn. */
+  let failStreak = 0;
 
   const schedule = (d: Decision) => {
     decision = d;
@@ -211,6 +218,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
   const onConnected = (c: MqttClient) => {
     online = true;
     backoff.connected();
+    failStreak = 0;
     counters.connects++;
     if (counters.connects > 1) counters.reconnects++;
     log.info(
@@ -221,7 +229,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     publishAsync(c, topics.state, JSON.stringify(state), { qos: 1, retain: true }).catch((err) =>
       log.warn({ err: describeError(err) }, 'cloud link: state not published'),
     );
-    const subOpts = cfg.protocolVersion === 5 ? { qos: cfg.commandQos, rh: 2 } : { qos: cfg.commandQos };
+    const subOpts = protocolVersion === 5 ? { qos: cfg.commandQos, rh: 2 } : { qos: cfg.commandQos };
     c.subscribe(topics.commandFilter, subOpts, (err, granted) => {
       if (
         err ||
@@ -333,7 +341,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       host: target.host,
       port: target.port,
       clientId: deps.serial,
-      protocolVersion: cfg.protocolVersion,
+      protocolVersion,
       clean: true,
       keepalive: cfg.keepaliveSeconds,
       connectTimeout: cfg.connectTimeoutMs,
@@ -345,20 +353,21 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       ...(servername ? { servername } : {}),
       ...material,
       will: { topic: topics.state, payload: Buffer.from(OFFLINE), qos: 1, retain: true },
-      ...(cfg.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 0 } } : {}),
+      ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: 0 } } : {}),
     } as IClientOptions;
 
     let outcome: Outcome = { kind: 'network' };
     let finished = false;
+    const spoken = protocolVersion;
     const c = mqtt.connect(opts);
     client = c;
     c.on('packetreceive', (packet: Packet) => {
       if (packet.cmd === 'connack') {
-        const code = cfg.protocolVersion === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
+        const code = spoken === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
         if (code !== 0)
           outcome = {
             kind: 'connack',
-            protocolVersion: cfg.protocolVersion,
+            protocolVersion: spoken,
             code,
             serverReference: packet.properties?.serverReference,
           };
@@ -392,20 +401,31 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       failInflight(c);
       c.end(true);
       if (wasOnline) {
-        log.warn(
-          { reason: outcome.kind === 'network' ? outcome.error : outcome.code },
-          'cloud link: offline',
-        );
+        log.warn({ reason: describeOutcome(outcome) }, 'cloud link: offline');
         emitter.emit('offline');
       } else {
         counters.failedAttempts++;
-        log.info(
+        failStreak++;
+        if (refusedProtocolVersion(outcome) && !fellBack) {
+          // A 3.1.1-only broker (aedes, the dev cloud's default): speak 3.1.1 from now on, once.
+          fellBack = true;
+          protocolVersion = 4;
+          log.warn(
+            { reason: describeOutcome(outcome), host: target.host, protocolVersion: 4 },
+            'cloud link: the broker does not speak MQTT 5; falling back to MQTT 3.1.1 (set cloud.protocolVersion: 4 to skip this)',
+          );
+          if (stopped) return;
+          return schedule(backoff.next({ kind: 'network', error: 'protocol version fall-back' }));
+        }
+        (failStreak > 1 ? log.warn : log.info).call(
+          log,
           {
-            reason: outcome.kind === 'network' ? outcome.error : `0x${outcome.code.toString(16)}`,
+            reason: describeOutcome(outcome),
             host: target.host,
             port: target.port,
+            failedInARow: failStreak,
           },
-          'cloud link: attempt failed',
+          'cloud link: connect attempt failed',
         );
         // A referenced server that does not answer: back to the configured one.
         if (redirect && outcome.kind === 'network') redirect = undefined;

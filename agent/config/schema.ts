@@ -11,6 +11,7 @@ import { cloudSection } from './sections/cloud.ts';
 import { gateSection } from './sections/gate.ts';
 import { grantsSection } from './sections/grants.ts';
 import { identitySection } from './sections/identity.ts';
+import { ownerSection } from './sections/owner.ts';
 import { ledSection, privacySection } from './sections/hardware.ts';
 import { streamSection } from './sections/stream.ts';
 import { telemetrySection } from './sections/telemetry.ts';
@@ -52,6 +53,7 @@ export const configSchema = z
       .describe('Logging.'),
     identity: identitySection,
     grants: grantsSection,
+    owner: ownerSection,
     cloud: cloudSection,
     gate: gateSection,
     stream: streamSection,

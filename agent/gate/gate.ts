@@ -94,6 +94,7 @@ function pathSerial(raw: string): string | undefined {
 function statusFor(reason: RefusalReason): number {
   if (reason === 'missing' || reason === 'malformed' || reason === 'too_large') return 401;
   if (reason === 'rate_limited') return 429;
+  if (reason === 'internal') return 503;
   return 403;
 }
 
@@ -208,7 +209,7 @@ export function createGate(deps: GateDeps): Gate {
       decision = await deps.grants.decide(token, ctx);
     } catch (err) {
       // The grant gate promises not to throw; if it does, that is a refusal, never an accept.
-      return refuse('malformed', ctx, `grant gate threw: ${(err as Error).message}`, remote, false);
+      return refuse('internal', ctx, `grant gate threw: ${(err as Error).message}`, remote, false);
     }
     if (!decision.ok) return refuse(decision.reason, ctx, decision.detail, remote, true);
     // The world may have changed while we awaited: check again before any byte flows.
@@ -216,7 +217,7 @@ export function createGate(deps: GateDeps): Gate {
       return refuse('privacy_mode', ctx, 'privacy turned on during verification', remote, false);
     if (sessions.size >= cfg.maxViewers)
       return refuse('too_many_viewers', ctx, 'limit reached during verification', remote, false);
-    if (closing) return refuse('malformed', ctx, 'gate closing', remote, false);
+    if (closing) return refuse('internal', ctx, 'gate closing', remote, false);
     if (pastExp(decision.claims))
       return refuse('expired', ctx, 'grant expired during verification', remote, false);
     return { ok: true, claims: decision.claims };
@@ -257,6 +258,7 @@ export function createGate(deps: GateDeps): Gate {
       404: 'Not Found',
       405: 'Method Not Allowed',
       429: 'Too Many Requests',
+      503: 'Service Unavailable',
     };
     const lines = [
       `HTTP/1.1 ${status} ${reasons[status] ?? 'Error'}`,

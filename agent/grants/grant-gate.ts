@@ -97,7 +97,7 @@ export class GrantGateService implements GrantGate {
         now,
       );
     } catch (err) {
-      decision = { ok: false, reason: 'malformed', detail: `internal error: ${(err as Error).message}` };
+      decision = { ok: false, reason: 'internal', detail: `internal error: ${(err as Error).message}` };
     }
     if (decision.ok) {
       const { claims } = decision;
@@ -130,7 +130,7 @@ export class GrantGateService implements GrantGate {
         );
         decision = {
           ok: false,
-          reason: full ? 'rate_limited' : 'malformed',
+          reason: full ? 'rate_limited' : 'internal',
           detail: full ? 'replay cache full of live grants' : 'audit or replay cache write failed',
           jti: claims.jti,
           sub: claims.sub,
@@ -245,9 +245,18 @@ export class GrantGateService implements GrantGate {
     }
   }
 
-  /** Reports a refusal decided outside the grant pipeline (gate limits), through the same path. */
-  reportRefusal(reason: RefusalReason, ctx: DecisionContext, detail: string): void {
-    this.recordRefusal({ ok: false, reason, detail }, undefined, ctx, this.deps.clock.now());
+  /**
+   * Reports a refusal decided outside the grant pipeline (gate limits, push checks), through the
+   * same path. `about`: the accepted grant's jti/sub when the refusal came after its signature held.
+   */
+  reportRefusal(
+    reason: RefusalReason,
+    ctx: DecisionContext,
+    detail: string,
+    about?: { jti: string; sub: string },
+  ): void {
+    const d = { ok: false as const, reason, detail, ...(about ? { ...about, signed: true } : {}) };
+    this.recordRefusal(d, undefined, ctx, this.deps.clock.now());
   }
 
   /** `cmd/trust`: installs a newer trust bundle (see TrustStore.acceptTrustBundle). Throws coded errors. */

@@ -2,11 +2,12 @@
  * Strict compact JWS (RFC 7515) parsing, verification and signing with Node's native crypto.
  * jose was measured at half the throughput of crypto.verify here, and the camera must refuse a
  * flood of garbage cheaply, so the parser is hand-written and strict: canonical base64url only,
- * JSON objects only, size-bounded before anything is decoded.
+ * JSON objects only without duplicate keys, size-bounded before anything is decoded.
  * Must never accept `none`, an HMAC alg, embedded keys or `crit`; must never throw anything but
  * JwsError (callers map its reason straight into a refusal).
  */
 import { createPublicKey, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { duplicateKey } from '../strict-json.ts';
 import type { RefusalReason } from './reasons.ts';
 
 export type JwsAlg = 'EdDSA' | 'ES256';
@@ -70,6 +71,11 @@ function decodeJsonObject(part: string, what: string): Record<string, unknown> {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new JwsError('malformed', `${what}: not a JSON object`);
+  // JSON.parse keeps the last of two equal keys; another verifier may keep the first. Refused, so
+  // the camera and any cloud-side validator cannot disagree about what a signed document says.
+  const dup = duplicateKey(text);
+  if (dup !== undefined)
+    throw new JwsError('malformed', `${what}: duplicate key ${JSON.stringify(dup.slice(0, 40))}`);
   return value as Record<string, unknown>;
 }
 

@@ -24,6 +24,11 @@ export const REFUSAL_REASONS = [
   'relay_not_allowed',
   'too_many_viewers',
   'rate_limited',
+  // A fault on the camera (audit write, an exception inside the grant gate, a closing gate): the
+  // caller did nothing wrong, and the cloud's alarms must not say it did.
+  'internal',
+  // Push: the grant's viewer has no HPKE key in the owner-signed membership, so nothing can be sealed to them.
+  'viewer_key_missing',
 ] as const;
 
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];

@@ -66,6 +66,21 @@ export function verifyTrustBundle(
       if (bindingKeys.has(kid))
         throw new JwsError('malformed', `kid ${kid} is both an issuer and a binding key`);
     }
+    // Compared by key material, not by kid: the same key under another kid is the same key.
+    const spki = (k: VerificationKey) => k.key.export({ format: 'der', type: 'spki' }).toString('base64');
+    const root = [...importTrustRoot(rootJwk).values()].map(spki);
+    const issuers = new Map([...issuerKeys.values()].map((k) => [spki(k), k.kid]));
+    for (const k of bindingKeys.values()) {
+      const material = spki(k);
+      if (issuers.has(material))
+        throw new JwsError('malformed', `binding key ${k.kid} is also issuer key ${issuers.get(material)}`);
+      // The root only signs bundles: a root that also signed bindings could not be kept offline.
+      if (root.includes(material)) throw new JwsError('malformed', `binding key ${k.kid} is the trust root`);
+    }
+    for (const [material, kid] of issuers)
+      // A root that also mints grants must sit on the issuing servers: its leak would let anyone
+      // both mint grants and sign the bundle that no rotation could ever retire.
+      if (root.includes(material)) throw new JwsError('malformed', `issuer key ${kid} is the trust root`);
     return { version: payload.version, iat: payload.iat, issuerKeys, bindingKeys };
   } catch (err) {
     if (err instanceof JwsError)

@@ -258,10 +258,10 @@ export function verifyGrant(
   } catch (err) {
     if (err instanceof Refusal)
       return { ok: false, reason: err.reason, detail: err.detail, ...peeked, ...(signed ? { signed } : {}) };
-    // Fail closed: anything unexpected is a malformed grant, never an accept.
+    // Fail closed: anything unexpected is a refusal, never an accept — and the camera's own fault.
     return {
       ok: false,
-      reason: 'malformed',
+      reason: 'internal',
       detail: `internal error while verifying: ${(err as Error).message}`,
       ...peeked,
     };

@@ -18,7 +18,6 @@ import type { StateLayout } from '../state-layout.ts';
 import { checkIdentity, checkMaterial, type CheckedIdentity } from './check.ts';
 import { postJson } from './http.ts';
 import { installFiles, type InstallStep } from './install.ts';
-import { generateDeviceKey } from './keygen.ts';
 import { RENEW_PATH, renewResponse } from './protocol.ts';
 
 const DAY_MS = 86_400_000;
@@ -95,6 +94,8 @@ export function createRenewer(deps: RenewerDeps): Renewer {
       { notAfter: current.notAfter.toISOString(), daysLeft: Math.floor(remaining / DAY_MS), url },
       'identity: certificate renewal due; requesting a new one',
     );
+    // node-forge (key + CSR) is loaded only when a renewal is due: an idle camera never pays for it.
+    const { generateDeviceKey } = await import('./keygen.ts');
     const fresh = generateDeviceKey(serial, deps.keySize ?? 2048);
     const { json } = await postJson(
       url,

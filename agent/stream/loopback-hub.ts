@@ -1,19 +1,19 @@
 /**
- * The internal media hub: node-media-server 4.4.3 with ONLY its RTMP listener, bound to
+ * The internal media hub: node-media-server 4.4.3's RTMP server alone (not its package entry, which
+ * would also load its HTTP server, express and a store), bound to
  * 127.0.0.1, taking exactly one publisher (our capture ffmpeg, which must present a per-run
  * random key) on /live/<serial>. No HTTP/WebSocket listener at all — nobody can publish by HTTP
  * POST or WS — and every NMS-native player is refused: viewers reach the stream only through
  * `attach()`, which the gate and push call in-process after a grant is accepted, so there is no
  * loopback port that serves media without a grant.
  * Taming NMS: its logger is pinned (it forces debug), its process.exit on a busy port becomes a
- * retry on another port, store signal handlers are removed. NMS holds module-level state: one
+ * retry on another port. NMS holds module-level state: one
  * hub per process.
  * Must never listen on anything but loopback.
  */
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { LenscapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -37,14 +37,11 @@ interface BroadcastLike {
   donePlay(s: object): void;
   _finishPublish(): void;
 }
-interface NmsInstance {
-  on(ev: string, fn: (s: NmsSession) => void): void;
-  run(): Promise<void>;
-  stop(): Promise<void>;
-  rtmpServer: {
-    handleListenError: (name: string, port: number) => (err: Error) => void;
-    tcpServer?: { once(ev: string, fn: () => void): void };
-  };
+interface RtmpServerLike {
+  run(): void;
+  stop(): void;
+  handleListenError: (name: string, port: number) => (err: Error) => void;
+  tcpServer?: { once(ev: string, fn: () => void): void };
 }
 
 /** What the gate and push hand to `attach`: a sink for FLV bytes (file header first). */
@@ -71,6 +68,62 @@ export interface LoopbackHub extends EventEmitter {
 
 let instances = 0;
 
+interface RtmpProtocol {
+  streamApp?: string;
+  lenscapRefused?: boolean;
+  lenscapPublisher?: boolean;
+  onPublish(msg: { streamName?: unknown }): void;
+  onPlay(msg: unknown): void;
+  invokeHandler(): void;
+  dataHandler(): void;
+}
+type RtmpGuard = (rtmp: RtmpProtocol, verb: 'publish' | 'play', streamName: string) => boolean;
+/** The running hub's admission rule; none (no hub) refuses everything. */
+let rtmpGuard: RtmpGuard | undefined;
+let rtmpGuardInstalled = false;
+
+/**
+ * NMS parses a whole socket read in one synchronous loop, and its publish/play hooks run in the
+ * middle of it: closing the socket there does not stop the rest of that read, whose media messages
+ * go straight into the stream's broadcast (viewers and GOP cache) — the refused session is not
+ * even checked to be the publisher. So refusal happens at the protocol parser, before NMS's own
+ * handlers: a session whose publish is not ours (or that asks to play) is marked refused, its
+ * remaining commands and media are dropped, and media is only ever taken from a session whose
+ * publish we admitted.
+ */
+function installRtmpGuard(proto: RtmpProtocol): void {
+  if (rtmpGuardInstalled) return;
+  rtmpGuardInstalled = true;
+  const { onPublish, invokeHandler, dataHandler } = proto;
+  const streamNameOf = (msg: unknown) => {
+    const n = (msg as { streamName?: unknown } | undefined)?.streamName;
+    return typeof n === 'string' ? n : '';
+  };
+  proto.onPublish = function (this: RtmpProtocol, msg) {
+    if (this.lenscapRefused) return;
+    if (!rtmpGuard?.(this, 'publish', streamNameOf(msg))) {
+      this.lenscapRefused = true;
+      return;
+    }
+    this.lenscapPublisher = true;
+    return onPublish.call(this, msg);
+  };
+  proto.onPlay = function (this: RtmpProtocol, msg) {
+    if (this.lenscapRefused) return;
+    rtmpGuard?.(this, 'play', streamNameOf(msg));
+    // Never NMS's own play: viewers only ever get media through attach(), after a grant.
+    this.lenscapRefused = true;
+  };
+  proto.invokeHandler = function (this: RtmpProtocol) {
+    if (this.lenscapRefused) return;
+    return invokeHandler.call(this);
+  };
+  proto.dataHandler = function (this: RtmpProtocol) {
+    if (this.lenscapRefused || !this.lenscapPublisher) return;
+    return dataHandler.call(this);
+  };
+}
+
 export function pickLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -84,7 +137,6 @@ export function pickLoopbackPort(): Promise<number> {
 
 export interface LoopbackHubOptions {
   serial: string;
-  storeDir: string;
   logger: Logger;
   /** 0 = pick a free loopback port. */
   rtmpPort?: number;
@@ -111,52 +163,49 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
   Object.defineProperty(nmsLogger, 'level', { get: () => 'error', set: () => undefined, configurable: true });
   const Context = require('node-media-server/src/core/context.js') as {
     broadcasts: Map<string, BroadcastLike>;
+    config: object;
   };
   const BroadcastServer = require('node-media-server/src/server/broadcast_server.js') as new (
     path: string,
   ) => BroadcastLike;
-  const NodeMediaServer = require('node-media-server') as new (config: object) => NmsInstance;
-  mkdirSync(opts.storeDir, { recursive: true, mode: 0o700 });
+  // Only NMS's RTMP server: its package entry also loads express, JWT, a record/relay/history store
+  // and an HTTP server the hub never uses (~14 MB of RSS at idle and ~1 s of start-up on a board).
+  const NodeRtmpServer = require('node-media-server/src/server/rtmp_server.js') as new () => RtmpServerLike;
+  const Rtmp = require('node-media-server/src/protocol/rtmp.js') as { prototype: RtmpProtocol };
+  installRtmpGuard(Rtmp.prototype);
 
   const streamPath = `/live/${opts.serial}`;
   const key = randomBytes(18).toString('base64url');
   const counters = { publishRefused: 0, playRefused: 0, taps: 0 };
   const emitter = new EventEmitter();
-  const signalsBefore = new Map(
-    (['SIGINT', 'SIGTERM'] as const).map((s) => [s, new Set(process.listeners(s))]),
-  );
 
-  let nms: NmsInstance | undefined;
+  let nms: RtmpServerLike | undefined;
   let port = 0;
   for (let attempt = 0; attempt < 5 && !nms; attempt++) {
     port = opts.rtmpPort || (await pickLoopbackPort());
-    const candidate = new NodeMediaServer({
+    // NMS reads its config from the module-level context when a server is constructed.
+    Context.config = {
       bind: '127.0.0.1',
       rtmp: { port, chunk_size: 60000, gop_cache: true, ping: 30, ping_timeout: 60 },
-      webadmin: { enable: false },
-      store: { path: opts.storeDir },
-    });
+    };
+    const candidate = new NodeRtmpServer();
     // NMS calls process.exit(1) on a listen error; turn it into a failed attempt.
     let failed: (e: Error) => void = () => undefined;
     const listenFailed = new Promise<Error>((resolve) => (failed = resolve));
-    candidate.rtmpServer.handleListenError = () => (err) => failed(err);
-    // Attached before run(): the listen completes while run() awaits its store.
+    candidate.handleListenError = () => (err) => failed(err);
     const listening = new Promise<null>((resolve) =>
-      candidate.rtmpServer.tcpServer?.once('listening', () => resolve(null)),
+      candidate.tcpServer?.once('listening', () => resolve(null)),
     );
-    await candidate.run();
+    candidate.run();
     const err = await Promise.race([listenFailed, listening]);
     if (err) {
-      await candidate.stop().catch(() => undefined);
+      candidate.stop();
       if (opts.rtmpPort)
         throw new LenscapError('ERR_HUB_PORT', `hub RTMP port 127.0.0.1:${port}: ${err.message}`);
       continue;
     }
     nms = candidate;
   }
-  // The agent owns SIGINT/SIGTERM; NMS's store must not exit the process under it.
-  for (const [sig, before] of signalsBefore)
-    for (const l of process.listeners(sig)) if (!before.has(l)) process.removeListener(sig, l as () => void);
   if (!nms) throw new LenscapError('ERR_HUB_PORT', 'could not bind the hub RTMP port on 127.0.0.1');
 
   // NMS's event emitter is module-level: listeners must be removed on close, or a later hub in the
@@ -168,6 +217,33 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
     hooks.push([ev, fn]);
     nmsEvents.on(ev, fn);
   };
+  const sessionOf = (rtmp: RtmpProtocol): NmsSession | undefined => {
+    const all = (require('node-media-server/src/core/context.js') as { sessions: Map<string, NmsSession> })
+      .sessions;
+    for (const s of all.values()) if ((s as NmsSession & { rtmp?: unknown }).rtmp === rtmp) return s;
+    return undefined;
+  };
+  rtmpGuard = (rtmp, verb, streamName) => {
+    const [name = '', query = ''] = streamName.split('?', 2);
+    const path = `/${rtmp.streamApp ?? ''}/${name}`;
+    const ok =
+      verb === 'publish' && path === streamPath && new URLSearchParams(query).getAll('k').join() === key;
+    if (ok) return true;
+    if (verb === 'publish') counters.publishRefused++;
+    else counters.playRefused++;
+    log.warn(
+      {
+        code: verb === 'publish' ? 'ERR_HUB_PUBLISH_REFUSED' : 'ERR_HUB_PLAY_REFUSED',
+        protocol: 'rtmp',
+        path,
+      },
+      verb === 'publish' ? 'hub: publish refused (not our pipeline)' : 'hub: native play refused',
+    );
+    // destroy, not end: nothing more from this socket is read (the current read is dropped above).
+    sessionOf(rtmp)?.socket?.destroy();
+    return false;
+  };
+  // Second line (other protocols, should NMS ever route one here): refuse in NMS's own hooks too.
   hook('prePublish', (s) => {
     if (s.protocol !== 'rtmp' || s.streamPath !== streamPath || s.streamQuery?.k !== key) {
       counters.publishRefused++;
@@ -260,8 +336,9 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
     async close() {
       for (const s of [...sinks]) s.end();
       sinks.clear();
-      await server.stop();
+      server.stop();
       for (const [ev, fn] of hooks) nmsEvents.off(ev, fn);
+      rtmpGuard = undefined;
       Context.broadcasts.delete(streamPath);
       instances--;
     },

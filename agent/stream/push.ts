@@ -1,23 +1,36 @@
 /**
  * Push mode (camera behind NAT → cloud relay): `start(grant)` verifies the grant through the same
- * grant gate as a viewer (purpose `push`), then pipes the hub's FLV into an ffmpeg that copies it
- * to the relay URL carried INSIDE the signed grant — a misrouted or forged command cannot redirect
- * video. Runs until the grant's exp or `stop(jti)`; a relay hiccup is retried until exp.
- * Must never push to a URL that did not come from an accepted grant.
+ * grant gate as a viewer (purpose `push`), looks up the grant viewer's HPKE key in the owner-signed
+ * membership (never a key from the grant or the cloud), then seals the hub's FLV frame by frame
+ * (agent/sealing/) and pipes it into an ffmpeg that copies it to the relay URL carried INSIDE the
+ * signed grant — a misrouted or forged command cannot redirect video, and a misrouting relay hands
+ * out ciphertext only the bound viewer opens. Runs until the grant's exp or `stop(jti)`; a relay
+ * hiccup is retried until exp (same sealed session, the counter keeps rising).
+ * Must never push to a URL that did not come from an accepted grant, nor push a coded frame unsealed.
  */
 import { PassThrough } from 'node:stream';
 import type { Activity } from './activity.ts';
 import type { Clock } from '../clock.ts';
-import type { DecisionContext, GrantGate } from '../grants/types.ts';
+import type { Decision, DecisionContext, GrantGate } from '../grants/types.ts';
 import type { RefusalReason } from '../grants/reasons.ts';
 import type { Logger } from '../log.ts';
 import type { FlvSink } from './loopback-hub.ts';
 import { runFfmpeg, type FfmpegRun } from './ffmpeg-process.ts';
 import { relayRefusal } from '../grants/verify.ts';
+import { createFrameSealer, type FrameSealer } from '../sealing/sealer.ts';
+import { flvSealingWriter } from '../sealing/flv-sealer.ts';
+import type { ViewerKeySource } from '../sealing/viewer-keys.ts';
 
 export interface PushDeps {
   serial: string;
-  grants: GrantGate & { reportRefusal?(reason: RefusalReason, ctx: DecisionContext, detail: string): void };
+  grants: GrantGate & {
+    reportRefusal?(
+      reason: RefusalReason,
+      ctx: DecisionContext,
+      detail: string,
+      about?: { jti: string; sub: string },
+    ): void;
+  };
   stream: { acquire(): () => void; attach(sink: FlvSink): () => void };
   ffmpegPath: string;
   /** URL prefixes; empty = any rtmp(s) URL in a signed grant. */
@@ -34,6 +47,10 @@ export interface PushDeps {
   };
   /** Delay before retrying a failed push (ms). */
   retryMs?: number;
+  /** The owner-signed membership's viewer keys: a push seals to `hpkeKeyFor(grant.sub)` or does not start. */
+  viewerKeys: ViewerKeySource;
+  /** Prepare a new content key after this many frames (0 = one key per push session). */
+  rotateAfterFrames?: number;
 }
 
 export type PushStartResult =
@@ -51,6 +68,8 @@ export interface PushStopResult {
 export interface ActivePush {
   jti: string;
   sub: string;
+  /** The membership key id the session is sealed to. */
+  sealedTo: string;
   exp: number;
   /** Host and path only: the relay URL may carry a stream key. */
   relay: string;
@@ -83,7 +102,7 @@ export function relayAllowed(url: string, allow: readonly string[]): boolean {
 
 export class PushService {
   private readonly jobs = new Map<string, PushJob>();
-  readonly counters = { started: 0, refused: 0, stopped: 0, failures: 0 };
+  readonly counters = { started: 0, refused: 0, stopped: 0, failures: 0, framesSealed: 0 };
 
   private readonly onPrivacy = (on: boolean) => {
     if (!on || this.jobs.size === 0) return;
@@ -101,7 +120,15 @@ export class PushService {
 
   async start(grant: string | undefined, source = 'mqtt:stream.start'): Promise<PushStartResult> {
     const ctx: DecisionContext = { source, purpose: 'push' };
-    const d = await this.deps.grants.decide(grant, ctx);
+    let d: Decision;
+    try {
+      d = await this.deps.grants.decide(grant, ctx);
+    } catch (err) {
+      // The grant gate promises not to throw; if it does, that is a refusal and the camera's fault.
+      const detail = `grant gate threw: ${(err as Error).message}`;
+      this.deps.grants.reportRefusal?.('internal', ctx, detail);
+      d = { ok: false, reason: 'internal', detail };
+    }
     if (!d.ok) {
       this.counters.refused++;
       return { ok: false, code: 'ERR_GRANT_REFUSED', reason: d.reason, detail: d.detail };
@@ -132,7 +159,34 @@ export class PushService {
         reason: 'replayed',
         detail: 'a push for this jti is running',
       };
-    const job = this.launch(claims.jti, claims.sub, claims.exp, claims.relay);
+    // Sealing needs the viewer's key from the owner-signed membership; without it nothing leaves.
+    const viewerKey = this.deps.viewerKeys.hpkeKeyFor(claims.sub);
+    let sealer: FrameSealer | undefined;
+    let why = 'no key for this viewer in the membership';
+    if (viewerKey)
+      try {
+        sealer = await createFrameSealer({
+          serial: this.deps.serial,
+          viewer: viewerKey,
+          now: () => this.deps.clock.now(),
+          ...(this.deps.rotateAfterFrames ? { rotateAfterFrames: this.deps.rotateAfterFrames } : {}),
+        });
+      } catch (err) {
+        why = `viewer key unusable: ${(err as Error).message}`;
+      }
+    if (!sealer) {
+      this.counters.refused++;
+      this.deps.grants.reportRefusal?.('viewer_key_missing', ctx, why, { jti: claims.jti, sub: claims.sub });
+      return { ok: false, code: 'ERR_GRANT_REFUSED', reason: 'viewer_key_missing', detail: why };
+    }
+    if (this.jobs.has(claims.jti))
+      return {
+        ok: false,
+        code: 'ERR_PUSH_ACTIVE',
+        reason: 'replayed',
+        detail: 'a push for this jti is running',
+      };
+    const job = this.launch(claims.jti, claims.sub, claims.exp, claims.relay, sealer);
     this.jobs.set(claims.jti, job);
     this.counters.started++;
     return { ok: true, jti: claims.jti, exp: claims.exp, relay: job.relay };
@@ -150,7 +204,7 @@ export class PushService {
     await Promise.all([...this.jobs.values()].map((j) => j.stop()));
   }
 
-  private launch(jti: string, sub: string, exp: number, relayUrl: string): PushJob {
+  private launch(jti: string, sub: string, exp: number, relayUrl: string, sealer: FrameSealer): PushJob {
     const log = this.deps.logger.child({ module: 'push', jti, relay: describeRelay(relayUrl) });
     const endActivity = this.deps.activity?.begin();
     const release = this.deps.stream.acquire();
@@ -164,6 +218,7 @@ export class PushService {
     const job: PushJob = {
       jti,
       sub,
+      sealedTo: sealer.kid,
       exp,
       relay: describeRelay(relayUrl),
       startedAt: this.deps.clock.now(),
@@ -191,11 +246,17 @@ export class PushService {
       if (stopped) return;
       job.attempts++;
       const input = new PassThrough({ highWaterMark: 1 << 20 });
-      let firstChunk = true;
+      // The sealing writer clears the header's audio flag (capture has none; ffmpeg's flv demuxer
+      // would probe up to 5 MB waiting for it) and drops any audio tag: nothing leaves unsealed.
+      const sealing = flvSealingWriter(sealer, (out) => {
+        job.bytes += out.length;
+        if (input.writableLength < 8 << 20) input.write(out);
+      });
+      let broken = false;
       // Each attempt gets a fresh tap: FLV header, sequence header and GOP first.
       detach = this.deps.stream.attach({
         write: (chunk) => {
-          if (stopped) return;
+          if (stopped || broken) return;
           // Before every chunk, the first above all (header + cached GOP arrive at attach): no
           // media byte goes towards the relay at or after exp, whatever the expiry timer does.
           if (this.deps.clock.now() >= exp * 1000) {
@@ -203,15 +264,16 @@ export class PushService {
             void job.stop();
             return;
           }
-          job.bytes += chunk.length;
-          // NMS's FLV header always announces audio; capture has none, and ffmpeg's flv demuxer
-          // would then probe up to 5 MB (minutes at our bitrate) waiting for it before pushing.
-          if (firstChunk && chunk.length >= 13 && chunk.toString('latin1', 0, 3) === 'FLV') {
-            chunk = Buffer.from(chunk);
-            chunk[4] = chunk[4]! & ~4;
+          const before = sealing.counters.sealed;
+          try {
+            sealing.write(chunk);
+          } catch (err) {
+            // A broken FLV stream: stop feeding this attempt rather than forward anything unparsed.
+            broken = true;
+            log.error({ code: 'ERR_PUSH_SEAL', err: (err as Error).message }, 'push: stream not sealable');
+            input.end();
           }
-          firstChunk = false;
-          if (input.writableLength < 8 << 20) input.write(chunk);
+          this.counters.framesSealed += sealing.counters.sealed - before;
         },
         end: () => void job.stop(),
       });

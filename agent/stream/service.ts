@@ -27,8 +27,6 @@ export interface StreamServiceDeps {
   camera: Config['camera'];
   logger: Logger;
   privacy: PrivacySource;
-  /** Where NMS keeps its (unused but mandatory) store. */
-  storeDir: string;
   /** Resolved ffmpeg; default: resolveFfmpegPath(stream.ffmpegPath). */
   ffmpegPath?: string;
   /** Driver override (tests); default: the registry's choice from camera.driver. */
@@ -84,7 +82,6 @@ export class StreamService {
     await prewarmFluent(this.ffmpegPath);
     this.hub = await createLoopbackHub({
       serial: this.deps.serial,
-      storeDir: this.deps.storeDir,
       logger: log,
       rtmpPort: this.deps.stream.hubRtmpPort,
     });

@@ -31,9 +31,15 @@ const DEVICE_URN = 'urn:lenscap:device:';
 /** Serials a device may carry; the same rule as config `serial`. Reserved names are refused. */
 export const SERIAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const RESERVED_SERIALS = new Set(['lenscap-cloud']);
+/** Cloud-side client CNs (the dev cloud, benches, tests) live here: no camera may be certified into it. */
+const RESERVED_PREFIX = 'lenscap-cloud-';
 
 export function assertDeviceSerial(serial: string): void {
-  if (!SERIAL_PATTERN.test(serial) || RESERVED_SERIALS.has(serial)) {
+  if (
+    !SERIAL_PATTERN.test(serial) ||
+    RESERVED_SERIALS.has(serial.toLowerCase()) ||
+    serial.toLowerCase().startsWith(RESERVED_PREFIX)
+  ) {
     throw new LenscapError(
       'ERR_SERIAL_INVALID',
       `serial ${JSON.stringify(serial.slice(0, 80))} is not allowed (letters, digits, ".", "_", "-"; max 64; not a reserved name)`,

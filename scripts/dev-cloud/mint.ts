@@ -22,6 +22,8 @@ export interface GrantRequest {
   now?: number;
   jti?: string;
   nbf?: number;
+  /** Owner-held mode: the RFC 7638 thumbprint of the viewer's key (`cnf.jkt`). */
+  jkt?: string;
 }
 
 export function mintGrant(
@@ -42,6 +44,7 @@ export function mintGrant(
   };
   if (req.relay !== undefined) payload.relay = req.relay;
   if (req.nbf !== undefined) payload.nbf = req.nbf;
+  if (req.jkt !== undefined) payload.cnf = { jkt: req.jkt };
   const token = signCompact(
     { alg: 'EdDSA', typ: GRANT_TYP, kid: issuerKey.kid },
     payload,

@@ -29,8 +29,8 @@ fi
 [ "$(id -u)" = 0 ] || { echo "building the guest image needs root (debootstrap/chroot)" >&2; exit 1; }
 [ -e "/proc/sys/fs/binfmt_misc/$QEMU_BINFMT" ] || { echo "binfmt $QEMU_BINFMT not registered: run scripts/qemu/host-setup.sh" >&2; exit 1; }
 
-MIRROR="$(awk '/^URIs:/ && $2 ~ /\/debian\/?$/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
-MIRROR="${MIRROR:-http://deb.debian.org/debian}"
+# The host's own Debian mirror (or LENSCAP_DEBIAN_MIRROR): no package host is named in this repository.
+MIRROR="$("$HERE/host-mirror.sh")"
 mkdir -p "$CACHE"
 WORK="$(mktemp -d "$CACHE/.build-$ARCH-XXXXXX")"
 ROOT="$WORK/root"

@@ -112,6 +112,21 @@ test('duplicate ids do not act twice (QoS 1 redelivery) and get the first reply'
   assert.equal(d.counters().duplicates, 1);
 });
 
+test('an id reused for another op is refused with a code, never answered with the old reply', async () => {
+  const { d, calls, events } = setup();
+  assert.equal((await d.dispatch('ping', buf({ id: 'X' })))?.status, 'ok');
+  const reused = await d.dispatch('privacy', buf({ id: 'X', enabled: true }));
+  assert.equal(reused?.status, 'error', JSON.stringify(reused));
+  assert.equal(reused?.error?.code, 'ERR_COMMAND_ID_REUSED');
+  assert.equal(reused?.id, 'X');
+  assert.deepEqual(calls, [], 'privacy never ran, and was not reported as done');
+  assert.equal(events.events.at(-1)?.reason, 'ERR_COMMAND_ID_REUSED');
+  // The first op's redelivery still gets its first reply; a fresh id for privacy acts.
+  assert.equal((await d.dispatch('ping', buf({ id: 'X' })))?.status, 'ok');
+  assert.equal((await d.dispatch('privacy', buf({ id: 'Y', enabled: true })))?.status, 'ok');
+  assert.deepEqual(calls, ['privacy:true']);
+});
+
 test('registry: ops are named, unique; other services add their own', () => {
   const r = new CommandRegistry();
   r.register({
@@ -128,25 +143,98 @@ test('registry: ops are named, unique; other services add their own', () => {
   assert.deepEqual(r.ops(), ['stream.start']);
 });
 
-test('property: no payload crashes the dispatcher, and only schema-valid ones reach a handler', async () => {
-  const { d, calls } = setup(4096);
+/**
+ * An oracle written apart from the zod schemas: what each op must accept. If the dispatcher stopped
+ * validating (or validated differently), the property below fails.
+ */
+const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+const JWS_RE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+function oracle(op: string, payload: Buffer): { valid: boolean; id: string | null } {
+  let body: unknown;
+  try {
+    body = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return { valid: false, id: null };
+  }
+  if (payload.length > 4096 || body === null || typeof body !== 'object' || Array.isArray(body))
+    return { valid: false, id: null };
+  const o = body as Record<string, unknown>;
+  const id = typeof o.id === 'string' && ID_RE.test(o.id) ? o.id : null;
+  if (id === null) return { valid: false, id };
+  const jws = (v: unknown) => typeof v === 'string' && v.length >= 5 && v.length <= 60000 && JWS_RE.test(v);
+  const valid =
+    op === 'ping' || op === 'telemetry'
+      ? true
+      : op === 'privacy'
+        ? typeof o.enabled === 'boolean'
+        : op === 'binding'
+          ? jws(o.record)
+          : op === 'trust'
+            ? jws(o.bundle)
+            : false;
+  return { valid, id };
+}
+
+test('property: exactly the schema-valid payloads reach a handler, once, and get ok; the rest a coded error', async () => {
+  const field = fc.oneof(
+    fc.boolean(),
+    fc.string({ maxLength: 12 }),
+    fc.constantFrom('aa.bb.cc', 'a.b', 'x.y.z!', 'AAAA.BBBB.CCCC'),
+    fc.integer(),
+    fc.constant(null),
+  );
+  // Mostly near-valid envelopes (so both branches are exercised), plus raw bytes and arbitrary JSON.
+  const nearValid = fc
+    .record(
+      {
+        id: fc.oneof(
+          { weight: 6, arbitrary: fc.stringMatching(/^[A-Za-z0-9._:-]{1,20}$/) },
+          { weight: 1, arbitrary: fc.string({ maxLength: 5 }) },
+          { weight: 1, arbitrary: fc.integer() },
+        ),
+        enabled: field,
+        record: field,
+        bundle: field,
+      },
+      { requiredKeys: ['id'] },
+    )
+    .map((o) => buf(o));
+  let validSeen = 0;
+  let invalidSeen = 0;
   await fc.assert(
     fc.asyncProperty(
       fc.constantFrom('ping', 'binding', 'trust', 'privacy', 'telemetry', 'x', 'stream.start'),
       fc.oneof(
-        fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
-        fc.json().map((j) => Buffer.from(j)),
-        fc.object().map((o) => buf(o)),
+        { weight: 4, arbitrary: nearValid },
+        { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)) },
+        { weight: 1, arbitrary: fc.json().map((j) => Buffer.from(j)) },
+        { weight: 1, arbitrary: fc.object().map((o) => buf(o)) },
       ),
       async (op, payload) => {
-        const before = calls.length;
+        // A fresh dispatcher per case: no id was seen before, so a valid payload must act.
+        const { d, calls } = setup(4096);
+        const want = oracle(op, payload);
         const r = await d.dispatch(op, payload);
-        assert.ok(r === undefined || r.status === 'ok' || r.status === 'error');
-        if (calls.length > before) assert.equal(r?.status, 'ok');
+        assert.ok(r, 'a fresh id always gets a reply');
+        const acted = calls.length + d.counters().handled;
+        if (want.valid) {
+          validSeen++;
+          assert.equal(r.status, 'ok', `valid ${op} ${payload.toString()} -> ${JSON.stringify(r)}`);
+          assert.equal(r.id, want.id);
+          assert.equal(d.counters().handled, 1);
+          assert.ok(acted >= 1);
+        } else {
+          invalidSeen++;
+          assert.equal(r.status, 'error', `invalid ${op} ${payload.toString()} -> ${JSON.stringify(r)}`);
+          assert.match(r.error?.code ?? '', /^ERR_COMMAND_[A-Z_]+$/);
+          assert.equal(r.id, want.id);
+          assert.equal(acted, 0, 'no handler ran');
+        }
       },
     ),
     { numRuns: 500 },
   );
+  assert.ok(validSeen > 50 && invalidSeen > 50, `both branches exercised (${validSeen}/${invalidSeen})`);
 });
 
 test('topics: everything under lenscap/v1/<serial>/, nothing else is acted on', () => {
@@ -174,4 +262,14 @@ test('a foreign topic is dropped and reported', () => {
   d.refuseTopic('lenscap/v1/CAM-2/cmd/ping', 'foreign_topic');
   assert.equal(events.events[0]?.reason, 'ERR_COMMAND_FOREIGN_TOPIC');
   assert.equal(d.counters().refused, 1);
+});
+
+test('a command with a duplicate key is refused before any handler runs (the last one does not win)', async () => {
+  const { d, calls } = setup();
+  const r = await d.dispatch('privacy', Buffer.from('{"id":"dk-1","enabled":false,"enabled":true}'));
+  assert.equal(r?.status, 'error', JSON.stringify(r));
+  assert.equal(r?.error?.code, 'ERR_COMMAND_BAD_JSON');
+  const r2 = await d.dispatch('privacy', Buffer.from('{"id":"dk-2","\\u0069d":"dk-3","enabled":true}'));
+  assert.equal(r2?.error?.code, 'ERR_COMMAND_BAD_JSON');
+  assert.deepEqual(calls, []);
 });

@@ -5,12 +5,16 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import { createLogger } from '../../agent/log.ts';
 import { startAedesBroker, type RunningBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import { registerCoreCommands } from '../../agent/cloud/core-commands.ts';
 import { systemClock } from '../../agent/clock.ts';
 import type { LenscapError } from '../../agent/errors.ts';
 import { makeTempDir } from '../support/tmp.ts';
 import { collect, makeLink, makePki, rawClient, testConfig, waitFor, writeState } from './fixture.ts';
+import { onceWithin } from '../support/bounded.ts';
 
 test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) => {
   const tmp = makeTempDir('lenscap-aedes-');
@@ -103,7 +107,7 @@ test(
       await broker.close();
       tmp.cleanup();
     });
-    const refused = new Promise<LenscapError>((r) => x.link.once('refused', r));
+    const refused = onceWithin<LenscapError>(x.link, 'refused', 15_000, "the link's 'refused'");
     x.link.start();
     const err = await refused;
     assert.equal(err.code, 'ERR_CLOUD_NOT_AUTHORIZED');
@@ -154,5 +158,89 @@ test(
       assert.ok(l.link.counters().failedAttempts >= 1);
     }
     assert.deepEqual(evil.connected(), []);
+  },
+);
+
+/** A real pino logger whose JSON lines the test reads back. */
+function capturedLogger() {
+  const lines: Array<{ level: number; msg: string; [k: string]: unknown }> = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { lines, logger: createLogger({ level: 'debug', destination }) };
+}
+const WARN = 40;
+
+test(
+  'MQTT 5 (the default) against aedes (3.1.1 only): falls back to 3.1.1 once, says so at warn, connects',
+  { timeout: 30_000 },
+  async (t) => {
+    const tmp = makeTempDir('lenscap-aedes-');
+    const pki = makePki();
+    const broker = await startAedesBroker({
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+    });
+    const { lines, logger } = capturedLogger();
+    const cfg = testConfig(broker.url); // protocolVersion 5, as the agent's default
+    assert.equal(cfg.cloud.protocolVersion, 5);
+    const a = makeLink({
+      serial: 'CAM-A',
+      paths: writeState(`${tmp.dir}/a`, pki, 'CAM-A'),
+      config: cfg,
+      logger,
+    });
+    t.after(async () => {
+      await a.link.stop().catch(() => undefined);
+      a.queue.close();
+      await broker.close();
+      tmp.cleanup();
+    });
+    a.link.start();
+    await a.link.waitOnline(10_000);
+    await waitFor(() => broker.connected().includes('CAM-A'), 5000, 'aedes to list CAM-A');
+    const fallbacks = lines.filter((l) => /falling back to MQTT 3\.1\.1/.test(l.msg));
+    assert.equal(fallbacks.length, 1, JSON.stringify(lines, null, 1));
+    assert.equal(fallbacks[0]!.level, WARN);
+    assert.match(String(fallbacks[0]!.reason), /unsupported protocol version/);
+    assert.equal(a.link.counters().failedAttempts, 1, 'one refused MQTT 5 attempt, then online');
+    assert.equal(a.link.counters().connects, 1);
+  },
+);
+
+test(
+  'repeated connect failures are logged at warn with a readable reason',
+  { timeout: 30_000 },
+  async (t) => {
+    const tmp = makeTempDir('lenscap-aedes-');
+    const pki = makePki();
+    // A port that was just free: nothing listens, every attempt is refused by the kernel.
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const { lines, logger } = capturedLogger();
+    const a = makeLink({
+      serial: 'CAM-A',
+      paths: writeState(`${tmp.dir}/a`, pki, 'CAM-A'),
+      config: testConfig(`mqtts://127.0.0.1:${port}`),
+      logger,
+    });
+    t.after(async () => {
+      await a.link.stop();
+      a.queue.close();
+      tmp.cleanup();
+    });
+    a.link.start();
+    await waitFor(() => a.link.counters().failedAttempts >= 3, 10_000, 'three failed attempts');
+    const failed = lines.filter((l) => l.msg === 'cloud link: connect attempt failed');
+    assert.ok(failed.length >= 3);
+    assert.ok(failed[0]!.level < WARN, 'a single failure is not yet worth a warning');
+    for (const l of failed.slice(1)) {
+      assert.equal(l.level, WARN);
+      assert.match(String(l.reason), /^network: .*ECONNREFUSED/);
+    }
   },
 );

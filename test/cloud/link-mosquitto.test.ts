@@ -26,8 +26,16 @@ import {
   writeState,
   type TestLink,
 } from './fixture.ts';
+import { onceWithin } from '../support/bounded.ts';
 
 const opt = { ...needs('mosquitto'), timeout: 60_000 };
+const CLOUD_IDS = [
+  'lenscap-cloud',
+  'lenscap-cloud-late',
+  'lenscap-cloud-acl',
+  'lenscap-cloud-t2',
+  'lenscap-cloud-stop',
+];
 
 test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
   const tmp = makeTempDir('lenscap-cloud-');
@@ -39,6 +47,8 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
       dir: brokerDir,
       port,
       tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      // The client id is the certificate CN: each cloud-side client below has a certificate of its own.
+      cloudIdentities: CLOUD_IDS,
     });
   let broker: RunningBroker = await startBroker();
   const url = broker.url;
@@ -109,7 +119,9 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     assert.equal(body.online, true);
     assert.equal(body.gate, 'https://cam-a.local:8443');
     // A late subscriber gets it as a retained message.
-    const late = await rawClient(url, pki.cloud, pki.ca.cert, { clientId: 'lenscap-cloud-late' });
+    const late = await rawClient(url, pki.device('lenscap-cloud-late'), pki.ca.cert, {
+      clientId: 'lenscap-cloud-late',
+    });
     clients.push(late);
     const l = collect(late);
     await late.subscribeAsync('lenscap/v1/CAM-A/state', { qos: 1 });
@@ -228,7 +240,9 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     );
     assert.equal(a.link.counters().commandsHandled, before + 1, "only the cloud's ping acted");
     assert.equal(privacy.length, privacyBefore, "B's privacy command never reached A");
-    const late = await rawClient(url, pki.cloud, pki.ca.cert, { clientId: 'lenscap-cloud-acl' });
+    const late = await rawClient(url, pki.device('lenscap-cloud-acl'), pki.ca.cert, {
+      clientId: 'lenscap-cloud-acl',
+    });
     clients.push(late);
     const l = collect(late);
     await late.subscribeAsync('lenscap/v1/CAM-A/state', { qos: 1 });
@@ -284,7 +298,7 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     'broker restart: link comes back, events queued during the outage are delivered in order',
     async () => {
       gate.close();
-      const offline = new Promise<void>((r) => a.link.once('offline', () => r()));
+      const offline = onceWithin(a.link, 'offline', 15_000, "the link's 'offline' after the broker closed");
       await broker.close();
       await offline;
       for (let i = 0; i < 40; i++)
@@ -297,7 +311,9 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
         });
       assert.ok(a.queue.size >= 40);
       broker = await startBroker();
-      const cloud2 = await rawClient(url, pki.cloud, pki.ca.cert, { clientId: 'lenscap-cloud-t2' });
+      const cloud2 = await rawClient(url, pki.device('lenscap-cloud-t2'), pki.ca.cert, {
+        clientId: 'lenscap-cloud-t2',
+      });
       clients.push(cloud2);
       const s2 = collect(cloud2);
       await cloud2.subscribeAsync(['lenscap/v1/CAM-A/events', 'lenscap/v1/CAM-A/state'], { qos: 1 });
@@ -325,7 +341,9 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
   );
 
   await t.test('stop publishes {"online":false} before closing', async () => {
-    const late = await rawClient(url, pki.cloud, pki.ca.cert, { clientId: 'lenscap-cloud-stop' });
+    const late = await rawClient(url, pki.device('lenscap-cloud-stop'), pki.ca.cert, {
+      clientId: 'lenscap-cloud-stop',
+    });
     clients.push(late);
     const l = collect(late);
     await late.subscribeAsync('lenscap/v1/CAM-A/state', { qos: 1 });

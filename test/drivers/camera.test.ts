@@ -23,6 +23,10 @@ import { encoderArgs, gopFrames } from '../../drivers/camera/encoder.ts';
 import { selectCamera } from '../../drivers/camera/registry.ts';
 import { CameraError, type CameraRequest, type Runner } from '../../drivers/camera/types.ts';
 import { makeTempDir } from '../support/tmp.ts';
+import { ffmpegPath, needsDrawtext } from '../support/ffmpeg.ts';
+
+/** Given to fake runners only: no ffmpeg runs in those tests. */
+const NOT_RUN = '/not-run/ffmpeg';
 
 const req: CameraRequest = {
   device: '/dev/video0',
@@ -160,7 +164,7 @@ test('v4l2 driver: missing, busy and probe errors are coded', async () => {
     (out: string): Runner =>
     async () => ({ code: 1, out });
   const mk = (out: string, exists = true) =>
-    createV4l2Driver({ ffmpegPath: 'ffmpeg', runner: runner(out), m2mEncoder: false, exists: () => exists });
+    createV4l2Driver({ ffmpegPath: NOT_RUN, runner: runner(out), m2mEncoder: false, exists: () => exists });
   const code = async (p: Promise<unknown>) =>
     p.then(
       () => 'ok',
@@ -187,7 +191,7 @@ test('auto picks v4l2 when a capture device exists, else the test pattern, and s
     const none = await selectCamera({
       driver: 'auto',
       device: '/dev/video0',
-      ffmpegPath: 'ffmpeg',
+      ffmpegPath: NOT_RUN,
       runner,
       sysfsRoot: join(tmp.dir, 'sys'),
     });
@@ -199,7 +203,7 @@ test('auto picks v4l2 when a capture device exists, else the test pattern, and s
     const some = await selectCamera({
       driver: 'auto',
       device: '/dev/video0',
-      ffmpegPath: 'ffmpeg',
+      ffmpegPath: NOT_RUN,
       runner,
       sysfsRoot: join(tmp.dir, 'sys'),
     });
@@ -210,7 +214,7 @@ test('auto picks v4l2 when a capture device exists, else the test pattern, and s
         await selectCamera({
           driver: 'testpattern',
           device: '/dev/video0',
-          ffmpegPath: 'ffmpeg',
+          ffmpegPath: NOT_RUN,
           runner,
           sysfsRoot: join(tmp.dir, 'sys'),
         })
@@ -222,31 +226,35 @@ test('auto picks v4l2 when a capture device exists, else the test pattern, and s
   }
 });
 
-test('the test pattern (with clock overlay when drawtext exists) runs in the real ffmpeg', () => {
-  const a = testPatternArgs(
-    { ...req, width: 160, height: 90, label: "it's: 50% [x]" },
-    { hasDrawtext: true },
-  );
-  assert.ok(a.input.includes('lavfi'));
-  const vf = a.video[a.video.indexOf('-vf') + 1] ?? '';
-  assert.match(vf, /localtime/);
-  const out = execFileSync(
-    'ffmpeg',
-    [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      ...a.input.filter((x) => x !== '-re'),
-      '-frames:v',
-      '3',
-      ...a.video,
-      '-f',
-      'null',
-      '-',
-    ],
-    { timeout: 15_000 },
-  );
-  assert.equal(out.length, 0);
-  const plain = testPatternArgs(req, { hasDrawtext: false });
-  assert.equal(plain.video.includes('-vf'), false, 'no drawtext: no overlay, still a picture');
-});
+test(
+  'the test pattern (with clock overlay when drawtext exists) runs in the real ffmpeg',
+  needsDrawtext(),
+  () => {
+    const a = testPatternArgs(
+      { ...req, width: 160, height: 90, label: "it's: 50% [x]" },
+      { hasDrawtext: true },
+    );
+    assert.ok(a.input.includes('lavfi'));
+    const vf = a.video[a.video.indexOf('-vf') + 1] ?? '';
+    assert.match(vf, /localtime/);
+    const out = execFileSync(
+      ffmpegPath(),
+      [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        ...a.input.filter((x) => x !== '-re'),
+        '-frames:v',
+        '3',
+        ...a.video,
+        '-f',
+        'null',
+        '-',
+      ],
+      { timeout: 15_000 },
+    );
+    assert.equal(out.length, 0);
+    const plain = testPatternArgs(req, { hasDrawtext: false });
+    assert.equal(plain.video.includes('-vf'), false, 'no drawtext: no overlay, still a picture');
+  },
+);

@@ -20,6 +20,9 @@ import { gopFrames } from '../../drivers/camera/encoder.ts';
 import { CameraError, type CameraRequest, type Runner } from '../../drivers/camera/types.ts';
 import { makeTempDir } from '../support/tmp.ts';
 
+/** Given to fake runners only: no ffmpeg runs in those tests. */
+const NOT_RUN = '/not-run/ffmpeg';
+
 const USB_CAM = `
 [video4linux2,v4l2 @ 0x55d0c8] Compressed:       mjpeg :          Motion-JPEG : 1280x720 640x480 320x240
 [video4linux2,v4l2 @ 0x55d0c8] Raw       :     yuyv422 :           YUYV 4:2:2 : 640x480 320x240
@@ -159,14 +162,14 @@ function fakeRunner(out: string, calls: string[][] = []): Runner {
 test('driver: probes with ffmpeg (no shell), returns args, or a coded error per failure', async () => {
   const calls: string[][] = [];
   const d = createV4l2Driver({
-    ffmpegPath: '/usr/bin/ffmpeg',
+    ffmpegPath: NOT_RUN,
     runner: fakeRunner(USB_CAM, calls),
     m2mEncoder: false,
     exists: () => true,
   });
   const args = await d.prepare(req);
   assert.deepEqual(calls[0], [
-    '/usr/bin/ffmpeg',
+    NOT_RUN,
     '-hide_banner',
     '-f',
     'v4l2',
@@ -179,7 +182,7 @@ test('driver: probes with ffmpeg (no shell), returns args, or a coded error per 
 
   const code = async (opts: { out: string; exists: boolean }) => {
     const drv = createV4l2Driver({
-      ffmpegPath: 'ffmpeg',
+      ffmpegPath: NOT_RUN,
       runner: fakeRunner(opts.out),
       m2mEncoder: false,
       exists: () => opts.exists,

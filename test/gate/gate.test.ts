@@ -7,10 +7,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlvClient } from '../support/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from '../stream/fixture.ts';
+import { onceWithin } from '../support/bounded.ts';
+import { ffmpegPath } from '../support/ffmpeg.ts';
 import { createGate, type Gate } from '../../agent/gate/gate.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
 import type { FlvSink } from '../../agent/stream/loopback-hub.ts';
+import type { DecisionContext } from '../../agent/grants/types.ts';
+import type { RefusalReason } from '../../agent/grants/reasons.ts';
 
 let m: MediaFixture;
 before(async () => {
@@ -291,6 +295,70 @@ for (const transport of ['http', 'ws'] as const) {
   });
 }
 
+test('device faults are refused as internal (503), not blamed on the caller: a throwing grant gate, a closing gate', async () => {
+  const { config } = loadConfig(undefined, {});
+  const reported: string[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let mode: 'throw' | 'hold' = 'throw';
+  let entered = 0;
+  const grants = {
+    async decide(token: string | undefined, ctx: DecisionContext) {
+      entered++;
+      if (mode === 'throw') throw new Error('grant gate bug');
+      await held;
+      return m.f.gate.decide(token, ctx);
+    },
+    reportRefusal(reason: RefusalReason) {
+      reported.push(reason);
+    },
+  };
+  const gate = createGate({
+    serial: 'CAM-0001',
+    config: { ...config.gate, host: '127.0.0.1', port: 0, tls: false },
+    grants,
+    stream: m.stream,
+    privacy: m.privacy,
+    clock: { now: () => Date.now() },
+    logger: silentLogger(),
+  });
+  await gate.listen();
+  const url = `${gate.url}/live/CAM-0001.flv`;
+  try {
+    const c = FlvClient.http({ url, headers: bearer(m.f.mint()) });
+    try {
+      await refused(c, 503, 'internal');
+    } finally {
+      c.close();
+    }
+    const w = FlvClient.ws({ url: url.replace('http:', 'ws:'), headers: bearer(m.f.mint()) });
+    try {
+      await refused(w, 503, 'internal');
+    } finally {
+      w.close();
+    }
+    assert.deepEqual(reported, ['internal', 'internal']);
+    // A good grant whose decision is still running when the gate starts closing.
+    mode = 'hold';
+    const late = FlvClient.http({ url, headers: bearer(m.f.mint()) });
+    try {
+      await waitUntil(() => entered === 3, 3000);
+      const closed = gate.close();
+      release();
+      await closed;
+      const r = await late.waitClosed(3000);
+      assert.equal(r.flvBodyBytes, 0);
+      assert.equal(r.parser.tags.length, 0);
+      assert.equal(reported.at(-1), 'internal', 'the closing gate reports internal, not malformed');
+    } finally {
+      late.close();
+    }
+  } finally {
+    release();
+    await gate.close();
+  }
+});
+
 test('stream.stop for a jti cuts that session only', async () => {
   const tokA = m.f.mint({ jti: 'stop-me' });
   const tokB = m.f.mint();
@@ -300,8 +368,13 @@ test('stream.stop for a jti cuts that session only', async () => {
     await Promise.all([ca.waitForKeyframe(), cb.waitForKeyframe()]);
     assert.equal(m.gate.closeByJti('stop-me'), 1);
     await ca.waitClosed(1000);
-    await new Promise((r) => setTimeout(r, 300));
+    // Not "nothing happened for 300 ms": B must keep receiving frames after A's cut (the positive
+    // signal that its session is alive, not merely not closed yet).
+    const tagsAtCut = cb.result.parser.tags.length;
+    await cb.waitFor((r) => r.parser.tags.length >= tagsAtCut + 5, 5000, 'B still receiving tags');
     assert.equal(cb.result.closed, false);
+    assert.equal(m.gate.sessions.list().filter((x) => x.jti === 'stop-me').length, 0);
+    assert.equal(m.gate.sessions.size, 1);
   } finally {
     ca.close();
     cb.close();
@@ -332,6 +405,7 @@ test('POST and WebSocket publish attempts are refused and never reach the hub', 
   const onPublish = () => published++;
   m.stream.hub.on('publish', onPublish);
   const refusedBefore = m.stream.hub.counters.publishRefused;
+  const { methodNotAllowed: n405, notFound: n404 } = m.gate.counters;
   const flv = Buffer.concat([
     Buffer.from('FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00', 'latin1'),
     Buffer.alloc(64),
@@ -361,6 +435,14 @@ test('POST and WebSocket publish attempts are refused and never reach the hub', 
     assert.equal(cr.flvBodyBytes, 0);
   }
   m.stream.hub.off('publish', onPublish);
+  // The positive signal: the gate itself turned each attempt away (not a dead hub or a lost request).
+  assert.equal(
+    m.gate.counters.methodNotAllowed - n405,
+    4,
+    'POST, PUT and both WS publishers answered 405 by the gate',
+  );
+  assert.equal(m.gate.counters.notFound - n404, 6, 'every other path answered 404 by the gate');
+  assert.ok(m.stream.hub.isLive(), 'the hub was live and could have taken a publish');
   assert.equal(published, 0, 'no publish reached the hub');
   assert.equal(m.stream.hub.counters.publishRefused, refusedBefore, 'nothing even knocked on the hub');
 });
@@ -414,7 +496,12 @@ test('ffmpeg killed mid-stream: the pipeline comes back and viewers rejoin', asy
     await c.waitForKeyframe();
     const pid = m.stream.capturePid();
     assert.ok(pid);
-    const restarted = new Promise((r) => m.stream.supervisorEvents.once('started', r));
+    const restarted = onceWithin(
+      m.stream.supervisorEvents,
+      'started',
+      30_000,
+      'capture restarted after SIGKILL',
+    );
     process.kill(pid, 'SIGKILL');
     await restarted;
     assert.notEqual(m.stream.capturePid(), pid);
@@ -453,7 +540,7 @@ test('the hub itself: a local RTMP player gets no media, a publisher without the
   const run = (args: string[]) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
       execFile(
-        'ffmpeg',
+        ffmpegPath(),
         ['-hide_banner', '-nostdin', '-loglevel', 'error', ...args],
         { timeout: 15_000 },
         (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }),

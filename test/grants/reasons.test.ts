@@ -305,6 +305,19 @@ test('wrong_audience carries the claimed serial: the misroute alarm', async (t) 
   assert.equal(e.source, 'gate:10.0.0.9');
 });
 
+test('an exception inside the decision is refused as internal (a device fault), never malformed or an accept', async (t) => {
+  const f = await makeGrantFixture();
+  t.after(f.cleanup);
+  const view = { source: 'gate:test', purpose: 'view' } as const;
+  // A fault in the camera's own state (the binding lookup) while judging a perfectly good grant.
+  f.gate.trust.isBound = () => {
+    throw new Error('binding store unreadable');
+  };
+  const d = await f.gate.decide(f.mint(), view);
+  assert.equal(d.ok ? 'accepted' : d.reason, 'internal');
+  assert.equal(f.events.events.at(-1)?.reason, 'internal');
+});
+
 test('every reason the pipeline can produce is in the closed set', () => {
   for (const r of rows) assert.ok((REFUSAL_REASONS as readonly string[]).includes(r.reason));
 });

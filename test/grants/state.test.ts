@@ -5,7 +5,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
 import { createGrantGate } from '../../agent/grants/grant-gate.ts';
 import type { Decision } from '../../agent/grants/types.ts';
 import { DecisionLog } from '../../agent/audit/decision-log.ts';
@@ -172,11 +182,32 @@ test('an accept that cannot be audited is a refusal, and the grant is not left o
   mkdirSync(f.paths.auditLog, { recursive: true });
   const token = f.mint();
   const d = await f.gate.decide(token, view);
-  assert.equal(reasonOf(d), 'malformed');
+  // The camera's fault, not the caller's: `internal`, so the cloud's alarm stays truthful.
+  assert.equal(reasonOf(d), 'internal');
   assert.equal(f.events.events.at(-1)?.type, 'grant_refused');
+  assert.equal(f.events.events.at(-1)?.reason, 'internal');
   // Fail closed in the other direction too: the jti was burnt, so the same grant cannot try again.
   rmSync(f.paths.auditLog, { recursive: true });
   assert.equal(reasonOf(await f.gate.decide(token, view)), 'replayed');
+});
+
+test('the audit log is never opened through a symlink: the accept is refused, the target untouched', async (t) => {
+  const f = await makeGrantFixture();
+  t.after(f.cleanup);
+  const elsewhere = `${f.dir}/elsewhere.jsonl`;
+  writeFileSync(elsewhere, 'x\n');
+  mkdirSync(dirname(f.paths.auditLog), { recursive: true });
+  symlinkSync(elsewhere, f.paths.auditLog);
+  const d = await f.gate.decide(f.mint(), view);
+  assert.equal(reasonOf(d), 'internal');
+  assert.equal(readFileSync(elsewhere, 'utf8'), 'x\n', 'nothing written through the link');
+  assert.ok(lstatSync(f.paths.auditLog).isSymbolicLink(), 'the link itself is left for the operator');
+  // The control: with a regular file in its place, the same kind of grant is accepted and audited.
+  rmSync(f.paths.auditLog);
+  const g = restart(f);
+  t.after(() => g.close());
+  assert.equal(reasonOf(await g.decide(f.mint(), view)), 'accepted');
+  assert.match(readFileSync(f.paths.auditLog, 'utf8'), /"decision":"accept"/);
 });
 
 test('a flood of unsigned junk is counted, not recorded line by line; signed refusals always go out; counts are never lost', async (t) => {

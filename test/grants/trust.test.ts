@@ -76,6 +76,36 @@ test('verifyTrustBundle: the root signs, nothing else does; versions only go up'
     () => verifyTrustBundle(signTrustBundle(keys.root, 2, [keys.issuer], [keys.issuer]), keys.trustRootJwk),
     'ERR_TRUST_BUNDLE_INVALID',
   );
+  // The root listed as a grant issuer (or a binding key), under its own kid or another: the root
+  // only signs bundles. And one key under two kids in both roles is still one key in both roles.
+  const rootUnderOtherKid = {
+    ...keys.root,
+    kid: 'issuer-x',
+    publicJwk: { ...keys.root.publicJwk, kid: 'issuer-x' },
+  };
+  const issuerAsBinding = {
+    ...keys.issuer,
+    kid: 'binding-x',
+    publicJwk: { ...keys.issuer.publicJwk, kid: 'binding-x' },
+  };
+  for (const [name, issuers, bindings] of [
+    ['root as issuer', [keys.issuer, keys.root], [keys.binding]],
+    ['root as issuer, other kid', [rootUnderOtherKid], [keys.binding]],
+    ['root as binding key', [keys.issuer], [keys.binding, keys.root]],
+    ['issuer key as binding key, other kid', [keys.issuer], [issuerAsBinding]],
+  ] as const) {
+    assert.throws(
+      () => verifyTrustBundle(signTrustBundle(keys.root, 2, [...issuers], [...bindings]), keys.trustRootJwk),
+      (err: unknown) => isLenscapError(err, 'ERR_TRUST_BUNDLE_INVALID'),
+      name,
+    );
+  }
+  // The control: the same bundle without the root is fine.
+  assert.equal(
+    verifyTrustBundle(signTrustBundle(keys.root, 2, [keys.issuer], [keys.binding]), keys.trustRootJwk)
+      .version,
+    2,
+  );
   // A private key smuggled into the bundle is refused.
   const withPrivate = signCompact(
     { alg: 'EdDSA', typ: TRUST_BUNDLE_TYP, kid: keys.root.kid },

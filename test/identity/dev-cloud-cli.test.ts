@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { main } from '../../scripts/dev-cloud/cli.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
 import { makeTempDir } from '../support/tmp.ts';
+import { within } from '../support/bounded.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -24,8 +25,17 @@ function lenscap(args: string[], bin = 'lenscap.js') {
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, exited, out: () => out, err: () => err };
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // Bounded from the moment a test awaits it (a long-running dev cloud is awaited only after its kill).
+  const what = `lenscap ${args.slice(0, 2).join(' ')} to exit`; // the verb only: args may hold a token
+  return {
+    child,
+    get exited() {
+      return within(exit, 60_000, what);
+    },
+    out: () => out,
+    err: () => err,
+  };
 }
 
 async function waitFor(get: () => string, re: RegExp, ms: number): Promise<RegExpExecArray> {

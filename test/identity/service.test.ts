@@ -148,6 +148,12 @@ test('refusals: unknown token, token for another serial, expired token, CSR for 
     SERVICE_ERRORS.badRequest,
     400,
   );
+  // Every cloud-side client's CN is lenscap-cloud-<role>: no camera may be certified as one.
+  await refusedWith(
+    provision({ serial: 'lenscap-cloud-bench', token: forTwoAgain, csr: keyA.csrPem }),
+    SERVICE_ERRORS.badRequest,
+    400,
+  );
 });
 
 test('two cameras racing with one token: exactly one gets a certificate', async () => {

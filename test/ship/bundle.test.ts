@@ -143,6 +143,27 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
     });
     assert.equal(dev.status, 2, dev.stdout + dev.stderr);
     assert.match(dev.stderr, /^ERR_CLI_USAGE: unknown command "dev-cloud --help"/);
+    // log.pretty on a bundle (no pino-pretty shipped): JSON, and one warning saying so.
+    const pretty = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { createLogger } = await import(${JSON.stringify(join(dir, 'dist/agent/log.js'))});
+         createLogger({ pretty: true }).info('one'); createLogger({ pretty: true }).info('two');`,
+      ],
+      { encoding: 'utf8', cwd: dir, env: { PATH: process.env.PATH } },
+    );
+    assert.equal(pretty.status, 0, pretty.stderr);
+    const logged = pretty.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.equal(logged.filter((l) => l.code === 'LOG_PRETTY_UNAVAILABLE' && l.level === 40).length, 1);
+    assert.deepEqual(
+      logged.filter((l) => !l.code).map((l) => l.msg),
+      ['one', 'two'],
+    );
     const check = spawnSync(
       process.execPath,
       [join(dir, 'bin/lenscap.js'), 'config', 'check', join(dir, 'packaging/agent.json')],

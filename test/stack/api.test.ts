@@ -13,6 +13,7 @@ import { startAedesBroker, type RunningBroker } from '../../scripts/dev-cloud/br
 import { connectCloudClient, type CloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { startApi, type MintedGrant, type RunningApi } from '../../scripts/dev-cloud/api.ts';
 import { issue, makeCa } from './pki.ts';
+import { within } from '../support/bounded.ts';
 
 const ca = makeCa('test device CA');
 const server = issue(ca, 'broker', 'server');
@@ -115,21 +116,25 @@ test("incident: alice's grant for camera 1, aimed at camera 2", async () => {
 
 test("retained state and a camera's security event reach the page's event stream", async () => {
   const received: string[] = [];
-  const gotEvent = new Promise<void>((resolve, reject) => {
-    const req = http.get(`${api.url}/api/stream`, (res) => {
-      let buf = '';
-      res.on('data', (d: Buffer) => {
-        buf += d.toString();
-        for (const block of buf.split('\n\n').slice(0, -1)) received.push(block);
-        buf = buf.split('\n\n').pop() ?? '';
-        if (received.some((b) => b.startsWith('event: security') && b.includes('wrong_audience'))) {
-          req.destroy();
-          resolve();
-        }
+  const gotEvent = within(
+    new Promise<void>((resolve, reject) => {
+      const req = http.get(`${api.url}/api/stream`, (res) => {
+        let buf = '';
+        res.on('data', (d: Buffer) => {
+          buf += d.toString();
+          for (const block of buf.split('\n\n').slice(0, -1)) received.push(block);
+          buf = buf.split('\n\n').pop() ?? '';
+          if (received.some((b) => b.startsWith('event: security') && b.includes('wrong_audience'))) {
+            req.destroy();
+            resolve();
+          }
+        });
       });
-    });
-    req.on('error', (e) => (e.message.includes('aborted') ? undefined : reject(e)));
-  });
+      req.on('error', (e) => (e.message.includes('aborted') ? undefined : reject(e)));
+    }),
+    20_000,
+    "the security event on the page's event stream",
+  );
   const dev = await mqtt.connectAsync(broker.url, {
     key: cam2.key,
     cert: cam2.cert,

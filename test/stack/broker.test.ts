@@ -11,6 +11,7 @@ import { startMosquittoBroker } from '../../scripts/dev-cloud/broker-mosquitto.t
 import { needs } from '../support/requires.ts';
 import { makeTempDir } from '../support/tmp.ts';
 import { issue, makeCa, type Pem } from './pki.ts';
+import { within } from '../support/bounded.ts';
 
 test('topicAllowed: own prefix only, no wildcard in the serial level', () => {
   assert.equal(topicAllowed('CAM-1', 'lenscap/v1/CAM-1/state'), true);
@@ -81,12 +82,18 @@ function brokerSuite(
       try {
         await cl.subscribeAsync('lenscap/v1/+/state', { qos: 1 });
         await dev.subscribeAsync('lenscap/v1/CAM-1/cmd/+', { qos: 1 });
-        const gotState = new Promise<string>((r) =>
-          cl.on('message', (t, p) => t.endsWith('/state') && r(`${t} ${p}`)),
+        const gotState = within(
+          new Promise<string>((r) => cl.on('message', (t, p) => t.endsWith('/state') && r(`${t} ${p}`))),
+          10_000,
+          'the state message at the cloud',
         );
         await dev.publishAsync('lenscap/v1/CAM-1/state', '{"online":true}', { qos: 1, retain: true });
         assert.equal(await gotState, 'lenscap/v1/CAM-1/state {"online":true}');
-        const gotCmd = new Promise<string>((r) => dev.on('message', (t) => r(t)));
+        const gotCmd = within(
+          new Promise<string>((r) => dev.on('message', (t) => r(t))),
+          10_000,
+          'the cmd message at the device',
+        );
         await cl.publishAsync('lenscap/v1/CAM-1/cmd/ping', '{"id":"1"}', { qos: 1 });
         assert.equal(await gotCmd, 'lenscap/v1/CAM-1/cmd/ping');
         await cl.publishAsync('lenscap/v1/CAM-1/state', '', { qos: 1, retain: true });
@@ -136,11 +143,15 @@ function brokerSuite(
         reconnectPeriod: 0,
         connectTimeout: 3000,
       });
-      const outcome = await new Promise<string>((r) => {
-        c.once('connect', () => r('connected'));
-        c.once('error', () => r('error'));
-        c.once('close', () => r('closed'));
-      });
+      const outcome = await within(
+        new Promise<string>((r) => {
+          c.once('connect', () => r('connected'));
+          c.once('error', () => r('error'));
+          c.once('close', () => r('closed'));
+        }),
+        15_000,
+        'the foreign-CA connect to end',
+      );
       c.end(true);
       assert.notEqual(outcome, 'connected');
     });

@@ -43,9 +43,13 @@ export function makeCa(cn: string): Pem & { _key: forge.pki.rsa.PrivateKey; _cer
   };
 }
 
-/** A key pair to share between many certificates (a bench's hundreds of clients: RSA keygen is slow). */
-export function sharedKeyPair(): forge.pki.rsa.KeyPair {
-  return keypair();
+/**
+ * Client certificates for many CNs over one key pair (benches: with the client id tied to the
+ * certificate CN on mosquitto, every simulated camera needs a certificate of its own).
+ */
+export function issueMany(ca: ReturnType<typeof makeCa>, cns: readonly string[]): Pem[] {
+  const kp = keypair();
+  return cns.map((cn) => issue(ca, cn, 'client', kp));
 }
 
 export function issue(

@@ -8,10 +8,12 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { startRelay } from '../../scripts/dev-cloud/relay.ts';
 import { makeTempDir } from '../support/tmp.ts';
+import { within } from '../support/bounded.ts';
+import { ffmpegPath } from '../support/ffmpeg.ts';
 
 function push(url: string) {
   return spawn(
-    'ffmpeg',
+    ffmpegPath(),
     [
       '-hide_banner',
       '-loglevel',
@@ -55,19 +57,23 @@ test('relay accepts a push on /live/<serial> and serves it back', { timeout: 20_
   try {
     assert.match(relay.rtmpBase, /^rtmp:\/\/127\.0\.0\.1:\d+\/live$/);
     assert.ok(await until(() => relay.active().includes('CAM-DEMO-1'), 8000), 'push not seen');
-    const bytes = await new Promise<number>((resolve, reject) => {
-      const req = http.get(`${relay.httpBase}/live/CAM-DEMO-1.flv`, (res) => {
-        let n = 0;
-        res.on('data', (d: Buffer) => {
-          n += d.length;
-          if (n > 2000) {
-            req.destroy();
-            resolve(n);
-          }
+    const bytes = await within(
+      new Promise<number>((resolve, reject) => {
+        const req = http.get(`${relay.httpBase}/live/CAM-DEMO-1.flv`, (res) => {
+          let n = 0;
+          res.on('data', (d: Buffer) => {
+            n += d.length;
+            if (n > 2000) {
+              req.destroy();
+              resolve(n);
+            }
+          });
         });
-      });
-      req.on('error', reject);
-    });
+        req.on('error', reject);
+      }),
+      10_000,
+      '2000 FLV bytes from the relay',
+    );
     assert.ok(bytes > 2000);
   } finally {
     ff.stdin?.end('q');

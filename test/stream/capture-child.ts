@@ -7,9 +7,7 @@ import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { createStreamService } from '../../agent/stream/service.ts';
 import { createTestPatternDriver } from '../../drivers/camera/testpattern.ts';
-import { makeTempDir } from '../support/tmp.ts';
 
-const tmp = makeTempDir('lenscap-capture-');
 const { config } = loadConfig(undefined, {});
 const privacy = Object.assign(new EventEmitter(), { isOn: () => false });
 const s = createStreamService({
@@ -18,7 +16,6 @@ const s = createStreamService({
   camera: { ...config.camera, width: 320, height: 180 },
   logger: silentLogger(),
   privacy,
-  storeDir: tmp.dir,
   cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
 });
 await s.start();

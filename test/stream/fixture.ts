@@ -60,7 +60,6 @@ export async function makeMediaFixture(
     camera: { ...config.camera, width: 320, height: 180, fps: 15, gopSeconds: 1, bitrateKbps: 400 },
     logger,
     privacy,
-    storeDir: join(f.dir, 'hub'),
     cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
     backoff: { initialMs: 200, maxMs: 2000 },
   });

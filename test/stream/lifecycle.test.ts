@@ -15,6 +15,7 @@ import { silentLogger } from '../../agent/log.ts';
 import { createStreamService } from '../../agent/stream/service.ts';
 import { createTestPatternDriver } from '../../drivers/camera/testpattern.ts';
 import { makeTempDir } from '../support/tmp.ts';
+import { onceWithin } from '../support/bounded.ts';
 
 function alive(pid: number): boolean {
   if (!existsSync(`/proc/${pid}`)) return false;
@@ -45,14 +46,18 @@ test('stop() ends ffmpeg with q, quickly, and leaves no child or zombie', async 
     camera: { ...config.camera, width: 320, height: 180 },
     logger: silentLogger(),
     privacy,
-    storeDir: tmp.dir,
     cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
   });
   try {
     await s.start();
-    const pid = await new Promise<number>((r) => s.supervisorEvents.once('started', r));
+    const pid = await onceWithin<number>(s.supervisorEvents, 'started', 30_000, 'capture started');
     assert.ok(alive(pid));
-    const exited = new Promise<{ signal: string | null }>((r) => s.supervisorEvents.once('exited', r));
+    const exited = onceWithin<{ signal: string | null }>(
+      s.supervisorEvents,
+      'exited',
+      15_000,
+      'capture exited',
+    );
     const t0 = Date.now();
     await s.stop();
     const x = await exited;
@@ -94,21 +99,25 @@ test('on demand: capture starts with the first lease and stops idleStopSeconds a
     camera: { ...config.camera, width: 160, height: 90 },
     logger: silentLogger(),
     privacy,
-    storeDir: tmp.dir,
     cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
   });
   try {
     await s.start();
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(s.capturePid(), undefined, 'idle: no capture process');
-    const started = new Promise<number>((r) => s.supervisorEvents.once('started', r));
+    const started = onceWithin<number>(
+      s.supervisorEvents,
+      'started',
+      30_000,
+      'capture started on the first lease',
+    );
     const release = s.acquire();
     const pid = await started;
     const release2 = s.acquire();
     release();
     await new Promise((r) => setTimeout(r, 900));
     assert.equal(s.capturePid(), pid, 'still held by the second lease');
-    const exited = new Promise((r) => s.supervisorEvents.once('exited', r));
+    const exited = onceWithin(s.supervisorEvents, 'exited', 15_000, 'capture exited after the last lease');
     const t0 = Date.now();
     release2();
     await exited;

@@ -12,13 +12,17 @@ import { createPushService } from '../../agent/stream/push.ts';
 import { silentLogger } from '../../agent/log.ts';
 import type { FlvSink } from '../../agent/stream/loopback-hub.ts';
 import type { Clock } from '../../agent/clock.ts';
+import { mapViewerKeys, type ViewerKeySource } from '../../agent/sealing/viewer-keys.ts';
+import { makeViewer } from '../sealing/keys.ts';
 
 let m: MediaFixture;
 let relay: Server;
 let relayUrl: string;
 const dials: Socket[] = [];
+let viewerKeys: ViewerKeySource;
 
 before(async () => {
+  viewerKeys = mapViewerKeys({ alice: (await makeViewer('alice#1')).key });
   m = await makeMediaFixture({ mode: 'always' });
   relay = createServer((s) => {
     dials.push(s);
@@ -55,6 +59,7 @@ function pushWith(
     clock,
     logger: silentLogger(),
     retryMs: 300,
+    viewerKeys,
   });
 }
 

@@ -13,6 +13,9 @@ import { FlvClient } from '../support/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from './fixture.ts';
 import { createPushService, type PushService } from '../../agent/stream/push.ts';
 import { silentLogger } from '../../agent/log.ts';
+import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
+import { makeViewer } from '../sealing/keys.ts';
+import { within } from '../support/bounded.ts';
 
 let m: MediaFixture;
 let relay: ChildProcess;
@@ -27,12 +30,16 @@ before(async () => {
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const lines = createInterface({ input: relay.stdout! });
-  urls = await new Promise((resolve) => {
-    lines.on('line', (line) => {
-      const o = JSON.parse(line) as { ready?: boolean; rtmpBase: string; httpBase: string };
-      if (o.ready) resolve(o);
-    });
-  });
+  urls = await within(
+    new Promise((resolve) => {
+      lines.on('line', (line) => {
+        const o = JSON.parse(line) as { ready?: boolean; rtmpBase: string; httpBase: string };
+        if (o.ready) resolve(o);
+      });
+    }),
+    60_000,
+    'the relay child to print ready',
+  );
   push = createPushService({
     serial: 'CAM-0001',
     grants: m.f.gate,
@@ -44,6 +51,7 @@ before(async () => {
     activity: m.activity,
     privacy: m.privacy,
     retryMs: 300,
+    viewerKeys: mapViewerKeys({ alice: (await makeViewer('alice#1')).key }),
   });
 });
 after(async () => {

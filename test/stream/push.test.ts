@@ -1,7 +1,9 @@
 /**
  * Push mode into a second node-media-server acting as the cloud relay (own process). A relay
- * grant for this camera pushes until stop/exp; a grant without `relay`, or for another serial,
- * pushes nothing. Grants are really signed and go through the real grant gate.
+ * grant for this camera pushes until stop/exp, sealed to the grant viewer's key from the
+ * membership: what the relay serves opens for that viewer only. A grant without `relay`, for
+ * another serial, or whose viewer has no key pushes nothing. Grants are really signed and go
+ * through the real grant gate.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,11 +15,19 @@ import { FlvClient } from '../support/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from './fixture.ts';
 import { createPushService, relayAllowed, describeRelay, type PushService } from '../../agent/stream/push.ts';
 import { silentLogger } from '../../agent/log.ts';
+import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
+import { FrameOpener } from '../../agent/sealing/opener.ts';
+import { isSealableVideo } from '../../agent/sealing/frame.ts';
+import { pullHttpFlv } from '../support/sealed-pull.ts';
+import { makeViewer, type TestViewer } from '../sealing/keys.ts';
+import { within } from '../support/bounded.ts';
 
 let m: MediaFixture;
 let relay: ChildProcess;
 let urls: { rtmpBase: string; httpBase: string };
 let push: PushService;
+let alice: TestViewer;
+let mallory: TestViewer;
 const relayPublishes: string[] = [];
 
 before(async () => {
@@ -28,19 +38,25 @@ before(async () => {
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const lines = createInterface({ input: relay.stdout! });
-  urls = await new Promise((resolve) => {
-    lines.on('line', (line) => {
-      const o = JSON.parse(line) as {
-        ready?: boolean;
-        msg?: string;
-        serial?: string;
-        rtmpBase: string;
-        httpBase: string;
-      };
-      if (o.ready) resolve(o);
-      if (o.msg === 'relay: push started') relayPublishes.push(o.serial ?? '?');
-    });
-  });
+  urls = await within(
+    new Promise((resolve) => {
+      lines.on('line', (line) => {
+        const o = JSON.parse(line) as {
+          ready?: boolean;
+          msg?: string;
+          serial?: string;
+          rtmpBase: string;
+          httpBase: string;
+        };
+        if (o.ready) resolve(o);
+        if (o.msg === 'relay: push started') relayPublishes.push(o.serial ?? '?');
+      });
+    }),
+    60_000,
+    'the relay child to print ready',
+  );
+  alice = await makeViewer('alice#1');
+  mallory = await makeViewer('mallory#1');
   push = createPushService({
     serial: 'CAM-0001',
     grants: m.f.gate,
@@ -52,6 +68,8 @@ before(async () => {
     activity: m.activity,
     closeSessions: (jti) => m.gate.closeByJti(jti),
     retryMs: 300,
+    // Only alice is in the membership with a key; bob is a bound viewer without one.
+    viewerKeys: mapViewerKeys({ alice: alice.key }),
   });
 });
 after(async () => {
@@ -140,4 +158,50 @@ test('relay URL checks: scheme, credentials, allow list; logs never carry the qu
     describeRelay('rtmp://relay.example:1935/live/CAM-0001?key=secret'),
     'rtmp://relay.example:1935/live/CAM-0001',
   );
+});
+
+test('the push is sealed: through the relay the bound viewer opens every frame, a wrong key none', async () => {
+  const grant = m.f.mint({ relay: `${urls.rtmpBase}/CAM-0001` });
+  const r = await push.start(grant);
+  assert.equal(r.ok, true, JSON.stringify(r));
+  assert.equal(push.active()[0]?.sealedTo, 'alice#1');
+  const pulled = pullHttpFlv(`${urls.httpBase}/live/CAM-0001.flv`);
+  try {
+    assert.ok(await pulled.waitFor(25, 15_000), `only ${pulled.video.length} video tags through the relay`);
+  } finally {
+    pulled.close();
+    await push.stop(r.ok ? r.jti : '');
+  }
+  const coded = pulled.video.filter((b) => isSealableVideo(b));
+  assert.ok(coded.length >= 20);
+  const forAlice = new FrameOpener({ serial: 'CAM-0001', keyPair: alice.keyPair });
+  const forMallory = new FrameOpener({ serial: 'CAM-0001', keyPair: mallory.keyPair });
+  let opened = 0;
+  let wrong = 0;
+  for (const b of coded) {
+    const a = await forAlice.open(b);
+    assert.ok(a.ok, `bound viewer failed on a frame: ${!a.ok && a.code}`);
+    opened++;
+    // The opened frame is real H.264: a length-prefixed NAL of a coded slice type.
+    if (a.ok) assert.ok([1, 5, 6, 9].includes(a.body[9]! & 0x1f));
+    if ((await forMallory.open(b)).ok) wrong++;
+  }
+  assert.equal(opened, coded.length);
+  assert.equal(wrong, 0, 'a wrong viewer opened a frame');
+  assert.equal(forMallory.sealedForMe, false);
+  assert.ok(push.counters.framesSealed >= coded.length);
+});
+
+test('a push grant whose viewer has no key in the membership is refused; the relay sees nothing', async () => {
+  const before = relayPublishes.length;
+  const started = push.counters.started;
+  const r = await push.start(m.f.mint({ viewer: 'bob', relay: `${urls.rtmpBase}/CAM-0001` }));
+  assert.deepEqual([r.ok, !r.ok && r.reason], [false, 'viewer_key_missing']);
+  assert.equal(push.active().length, 0);
+  assert.equal(push.counters.started, started);
+  await new Promise((res) => setTimeout(res, 1500));
+  assert.equal(relayPublishes.length, before, 'no publish reached the relay');
+  const e = m.f.events.events.filter((x) => x.type === 'grant_refused' && x.reason === 'viewer_key_missing');
+  assert.equal(e.length, 1);
+  assert.equal(e[0]!.sub, 'bob');
 });

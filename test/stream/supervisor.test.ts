@@ -8,6 +8,8 @@ import { CaptureSupervisor } from '../../agent/stream/supervisor.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CameraError, type CameraDriver, type CameraRequest } from '../../drivers/camera/types.ts';
 import { testPatternArgs } from '../../drivers/camera/testpattern.ts';
+import { onceWithin } from '../support/bounded.ts';
+import { ffmpegPath } from '../support/ffmpeg.ts';
 
 const req: CameraRequest = {
   device: '/dev/video0',
@@ -32,7 +34,7 @@ test('busy → missing → usable: coded errors, backoff, then capture', async (
     },
   };
   const sup = new CaptureSupervisor({
-    ffmpegPath: 'ffmpeg',
+    ffmpegPath: ffmpegPath(),
     camera: driver,
     request: req,
     output: '/dev/null',
@@ -45,7 +47,7 @@ test('busy → missing → usable: coded errors, backoff, then capture', async (
   // The retry timer is unref'd (the agent's servers keep it alive); here nothing else does.
   const keepAlive = setInterval(() => undefined, 1000);
   try {
-    const started = new Promise<number>((r) => sup.once('started', r));
+    const started = onceWithin<number>(sup, 'started', 30_000, "the supervisor's 'started' (ffmpeg running)");
     sup.start();
     const pid = await started;
     assert.ok(pid > 0);

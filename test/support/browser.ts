@@ -1,5 +1,5 @@
 /**
- * Headless Chromium for page tests: Debian's /usr/bin/chromium driven by playwright-core (no
+ * Headless Chromium for page tests: Debian's chromium (found on PATH) driven by playwright-core (no
  * browser download), the flags the CI machine needs, a fresh profile per launch, removed on close.
  * Tests call `needs('chromium')` first so a machine without it reports the test skipped by name.
  */
@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { findBinary } from './requires.ts';
+import { programPath } from './requires.ts';
 
 export const CHROMIUM_FLAGS = [
   '--headless',
@@ -30,7 +30,9 @@ export interface TestBrowser {
 }
 
 export async function launchBrowser(opts: { timeoutMs?: number } = {}): Promise<TestBrowser> {
-  const executablePath = process.env.CHROMIUM_PATH ?? findBinary('chromium') ?? '/usr/bin/chromium';
+  const executablePath = programPath('chromium');
+  if (!executablePath)
+    throw new Error("no chromium on PATH (or CHROMIUM_PATH): call needs('chromium') first");
   const profile = mkdtempSync(join(tmpdir(), 'lenscap-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath,

@@ -1,6 +1,7 @@
 /**
  * A real mosquitto for tests: 127.0.0.1 on a free port, mTLS with `require_certificate true` and
- * `use_identity_as_username true` (the cert CN is the username), an optional ACL, and a log file the
+ * `use_identity_as_username true` + `use_username_as_clientid true` (the cert CN is the username and
+ * the client id), an optional ACL, and a log file the
  * test can read back (e.g. to see which username connected). stop() and restart() keep the port.
  * Must never listen beyond loopback, and must never outlive the test (call stop()).
  */
@@ -9,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { freePort } from '../../scripts/dev-cloud/broker-mosquitto.ts';
 import { join } from 'node:path';
-import { findBinary } from './requires.ts';
+import { programPath } from './requires.ts';
 
 export interface MosquittoTestOptions {
   /** Directory for conf, certs, ACL and log (the test's temp dir or a subdir). */
@@ -67,7 +68,7 @@ function waitListening(port: number, child: ChildProcess, timeoutMs: number): Pr
 }
 
 export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMosquitto> {
-  const binary = findBinary('mosquitto');
+  const binary = programPath('mosquitto');
   if (!binary) throw new Error('mosquitto is not installed');
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   const port = opts.port ?? (await freePort());
@@ -99,6 +100,7 @@ export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMo
     `keyfile ${f.key}`,
     'require_certificate true',
     'use_identity_as_username true',
+    'use_username_as_clientid true',
     ...(opts.extraConf ?? []),
   ];
   writeFileSync(f.conf, conf.join('\n') + '\n', { mode: 0o600 });

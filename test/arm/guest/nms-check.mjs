@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const appDir = process.argv[2] ?? '/opt/lenscap';
 const require = createRequire(join(appDir, 'package.json'));
@@ -23,8 +24,12 @@ const nms = new NodeMediaServer({
 });
 nms.run();
 const loadedMs = Date.now() - t0;
+// The ffmpeg the installed agent would run, found by its own resolver (never a bare name).
+const { resolveFfmpegPath } = await import(
+  pathToFileURL(join(appDir, 'dist/agent/stream/ffmpeg-path.js')).href
+);
 const ff = spawn(
-  'ffmpeg',
+  resolveFfmpegPath().path,
   [
     '-hide_banner',
     '-loglevel',

@@ -12,6 +12,8 @@ import { pathToFileURL } from 'node:url';
 const app = process.argv[2] ?? '/opt/lenscap';
 const seconds = Number(process.argv[3] ?? 12);
 const { createWatchdog } = await import(pathToFileURL(join(app, 'dist/agent/systemd/watchdog.js')).href);
+// The ffmpeg the installed agent would run, found by its own resolver (never a bare name).
+const { resolveFfmpegPath } = await import(pathToFileURL(join(app, 'dist/agent/stream/ffmpeg-path.js')).href);
 const say = (level) => (o, m) => console.log(level, m, JSON.stringify(o));
 const logger = { info: say('INFO'), warn: say('WARN'), error: say('ERROR'), debug() {} };
 const wd = createWatchdog({ logger });
@@ -21,7 +23,7 @@ await wd.start();
 const t0 = Date.now();
 const code = await new Promise((resolve) => {
   const p = spawn(
-    'ffmpeg',
+    resolveFfmpegPath().path,
     [
       '-hide_banner',
       '-loglevel',

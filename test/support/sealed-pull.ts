@@ -1,0 +1,127 @@
+/**
+ * Pulls a (sealed) stream back out of a relay as FLV tags: over HTTP-FLV (node-media-server) or
+ * through `ffmpeg -c copy` from RTMP (nginx-rtmp has no HTTP-FLV). Collects video tag bodies as
+ * they arrive; the caller opens them with a viewer key and decides what counts.
+ */
+import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { encodeTag, FlvTagReader, type FlvTagOut } from '../../agent/sealing/flv-tags.ts';
+
+export interface PulledStream {
+  video: Buffer[];
+  /** Every tag as pulled (script, video), in order. */
+  tags: FlvTagOut[];
+  /** Resolves when `n` video tags arrived (false after `ms`). */
+  waitFor(n: number, ms: number): Promise<boolean>;
+  close(): void;
+}
+
+function collector(): {
+  video: Buffer[];
+  tags: FlvTagOut[];
+  reader: FlvTagReader;
+  waitFor: PulledStream['waitFor'];
+} {
+  const video: Buffer[] = [];
+  const tags: FlvTagOut[] = [];
+  const reader = new FlvTagReader(
+    () => undefined,
+    (t) => {
+      tags.push(t);
+      if (t.type === 9) video.push(t.body);
+    },
+  );
+  const waitFor = async (n: number, ms: number) => {
+    const end = Date.now() + ms;
+    while (video.length < n && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    return video.length >= n;
+  };
+  return { video, tags, reader, waitFor };
+}
+
+export function pullHttpFlv(url: string): PulledStream {
+  const c = collector();
+  const req = http.get(url, (res) => res.on('data', (d: Buffer) => c.reader.push(d)));
+  req.on('error', () => undefined);
+  return { video: c.video, tags: c.tags, waitFor: c.waitFor, close: () => req.destroy() };
+}
+
+export function pullRtmpWithFfmpeg(url: string, ffmpegPath = 'ffmpeg'): PulledStream {
+  const c = collector();
+  const ff = spawn(
+    ffmpegPath,
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-analyzeduration',
+      '500000',
+      '-rw_timeout',
+      '3000000',
+      '-i',
+      url,
+      '-c',
+      'copy',
+      '-f',
+      'flv',
+      'pipe:1',
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  ff.stdout!.on('data', (d: Buffer) => c.reader.push(d));
+  return { video: c.video, tags: c.tags, waitFor: c.waitFor, close: () => ff.kill('SIGKILL') };
+}
+
+/** An FLV file (video only) from tags: for handing a capture to a plain decoder. */
+export function flvFile(tags: FlvTagOut[]): Buffer {
+  const header = Buffer.from([0x46, 0x4c, 0x56, 1, 1, 0, 0, 0, 9, 0, 0, 0, 0]);
+  return Buffer.concat([header, ...tags.map((t) => encodeTag(t.type, t.ts, t.body))]);
+}
+
+/**
+ * Decodes an FLV with a plain ffmpeg (no key) to 64x36 gray frames and returns each frame's luma
+ * standard deviation: a concealed sealed frame is flat (≈ 0), a picture is not. Bounded at 20 s.
+ */
+export async function decodeLumaStddev(flv: Buffer, ffmpegPath = 'ffmpeg'): Promise<number[]> {
+  const ff = spawn(
+    ffmpegPath,
+    [
+      '-hide_banner',
+      '-loglevel',
+      'quiet',
+      '-f',
+      'flv',
+      '-i',
+      'pipe:0',
+      '-vf',
+      'scale=64:36',
+      '-pix_fmt',
+      'gray',
+      '-f',
+      'rawvideo',
+      'pipe:1',
+    ],
+    { stdio: ['pipe', 'pipe', 'ignore'] },
+  );
+  const out: Buffer[] = [];
+  ff.stdout!.on('data', (d: Buffer) => out.push(d));
+  ff.stdin!.on('error', () => undefined);
+  ff.stdin!.end(flv);
+  const timer = setTimeout(() => ff.kill('SIGKILL'), 20_000);
+  await new Promise((r) => ff.once('close', r));
+  clearTimeout(timer);
+  const all = Buffer.concat(out);
+  const n = 64 * 36;
+  const res: number[] = [];
+  for (let o = 0; o + n <= all.length; o += n) {
+    let sum = 0;
+    let sq = 0;
+    for (let i = o; i < o + n; i++) {
+      sum += all[i]!;
+      sq += all[i]! * all[i]!;
+    }
+    const mean = sum / n;
+    res.push(Math.sqrt(Math.max(0, sq / n - mean * mean)));
+  }
+  return res;
+}
