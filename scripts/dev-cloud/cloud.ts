@@ -53,6 +53,15 @@ export interface StackOptions {
   broker?: BrokerKind;
   /** Port of the page (0/undefined = any free port). */
   pagePort?: number;
+  /** Port of the provisioning/renewal service (0/undefined = any free port). */
+  provisioningPort?: number;
+  /** Port of the broker (0/undefined = any free port). */
+  brokerPort?: number;
+  /**
+   * Where provisioning and the broker listen, and the name their certificates carry (default
+   * 127.0.0.1): a board on the network needs this machine's address here.
+   */
+  host?: string;
   logger?: Logger;
 }
 
@@ -90,6 +99,8 @@ export async function startStack(opts: StackOptions): Promise<DevCloudStack> {
   const signing = await signingSide(opts.dir);
   const identity = await startDevCloudIdentity({
     devDir: opts.dir,
+    ...(opts.host ? { host: opts.host } : {}),
+    ...(opts.provisioningPort ? { port: opts.provisioningPort } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   return composeStack({ ...signing, ...identity }, opts);
@@ -133,6 +144,15 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
   try {
     const tlsOpts = { key: identity.brokerTls.key, cert: identity.brokerTls.cert, ca: identity.deviceCaPem };
     let cluster: RabbitCluster | undefined;
+    if (kind === 'rabbitmq' && ((opts.host && opts.host !== '127.0.0.1') || opts.brokerPort))
+      throw new LenscapError(
+        'ERR_CLI_USAGE',
+        'the RabbitMQ cluster listens on loopback, on free ports only: no --host or broker port with --broker rabbitmq',
+      );
+    const listen = {
+      ...(opts.host ? { host: opts.host } : {}),
+      ...(opts.brokerPort ? { port: opts.brokerPort } : {}),
+    };
     const broker: RunningBroker =
       kind === 'rabbitmq'
         ? (cluster = await startRabbitCluster({
@@ -145,10 +165,16 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
           ? await startMosquittoBroker({
               tls: tlsOpts,
               dir: join(opts.dir, 'mosquitto'),
+              ...listen,
               cloudIdentity: DEFAULT_CLOUD_IDENTITY,
               logger: log,
             })
-          : await startAedesBroker({ tls: tlsOpts, cloudIdentity: DEFAULT_CLOUD_IDENTITY, logger: log });
+          : await startAedesBroker({
+              tls: tlsOpts,
+              cloudIdentity: DEFAULT_CLOUD_IDENTITY,
+              logger: log,
+              ...listen,
+            });
     closers.push(() => broker.close());
 
     const cloud = await connectCloudClient({
