@@ -66,7 +66,7 @@ function demoCameras(): DemoCamera[] {
 
 // ---- progress output ----------------------------------------------------------------------
 let stepNo = 0;
-const STEPS = 7;
+const STEPS = 8;
 async function step<T>(title: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> {
   stepNo += 1;
   const t0 = Date.now();
