@@ -102,6 +102,7 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
         logger: log,
         activity,
         ...(config.gate.tls ? { tls: deps.tls } : {}),
+        viewerKeys: deps.viewerKeys ?? noViewerKeys,
       });
       push = createPushService({
         serial,

@@ -40,9 +40,9 @@ function collector(): {
   return { video, tags, reader, waitFor };
 }
 
-export function pullHttpFlv(url: string): PulledStream {
+export function pullHttpFlv(url: string, headers: Record<string, string> = {}): PulledStream {
   const c = collector();
-  const req = http.get(url, (res) => res.on('data', (d: Buffer) => c.reader.push(d)));
+  const req = http.get(url, { headers }, (res) => res.on('data', (d: Buffer) => c.reader.push(d)));
   req.on('error', () => undefined);
   return { video: c.video, tags: c.tags, waitFor: c.waitFor, close: () => req.destroy() };
 }
