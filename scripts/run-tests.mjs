@@ -32,6 +32,8 @@ const UNIT = [
   'test/cli/main.test.ts',
   'test/cloud/backoff.test.ts',
   'test/cloud/commands.test.ts',
+  'test/cloud/fleet-profiles.test.ts',
+  'test/cloud/storm-sim.test.ts',
   'test/config/load.test.ts',
   'test/config/migrate.test.ts',
   'test/drivers/hardware.test.ts',
