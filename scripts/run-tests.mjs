@@ -34,6 +34,7 @@ const UNIT = [
   'test/cloud/commands.test.ts',
   'test/config/load.test.ts',
   'test/config/migrate.test.ts',
+  'test/docs/code-tables.test.ts',
   'test/drivers/hardware.test.ts',
   'test/drivers/v4l2.test.ts',
   'test/grants/cli.test.ts',
