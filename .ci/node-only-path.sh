@@ -19,6 +19,13 @@ pkgs=$(dpkg-query -W -f='${Priority} ${Package}\n' | awk '$1 == "required" || $1
 for pkg in $pkgs git openssl; do dpkg -L "$pkg" 2>/dev/null || true; done |
   grep -E '^/(usr/)?s?bin/[^/]+$' | sort -u |
   while read -r f; do if [ -x "$f" ] && [ ! -d "$f" ]; then link "$f"; fi; done
+# Names managed by update-alternatives (awk -> mawk, pager, editor, …) are not in any package's file
+# list: link each bin-dir symlink whose final target is a program already linked.
+declare -A linked=()
+for f in "$dir"/*; do linked[$(readlink -f "$f")]=1; done
+for f in /usr/local/bin/* /usr/bin/* /bin/* /usr/sbin/* /sbin/*; do
+  if [ -L "$f" ] && [ -n "${linked[$(readlink -f "$f")]:-}" ]; then link "$f"; fi
+done
 
 # Never visible here, whatever pulled them in (names and their helpers).
 hidden='^(ffmpeg|ffprobe|ffplay|mosquitto.*|chromium.*|chrome.*|nginx.*|rabbitmq.*|epmd|erl|erlc|escript)$'

@@ -20,9 +20,15 @@ import { createGrantGate } from './grants/grant-gate.ts';
 import { loadIdentity } from './identity/load.ts';
 import { createLogger, type Logger } from './log.ts';
 import { stateLayout } from './state-layout.ts';
+import { ensureUsableStateDir } from './storage/state-dir-access.ts';
 import { createWatchdog } from './systemd/watchdog.ts';
 import { createTelemetry } from './telemetry/telemetry.ts';
 import { createMediaServices } from './media.ts';
+import { OwnerTrust } from './owner/owner-trust.ts';
+import { membershipViewerKeys } from './sealing/viewer-keys.ts';
+import { guardLegacyBinding, registerOwnerCommands } from './cloud/owner-commands.ts';
+import { startResetWatch } from './owner/reset.ts';
+import { createResetInput } from '../drivers/reset/registry.ts';
 
 export interface AgentDeps {
   logger?: Logger;
@@ -56,6 +62,8 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     }
   };
 
+  // 0. The state dir itself: wrong owner or a file in its place is a coded error naming the fix.
+  ensureUsableStateDir(paths.root);
   // 1. Identity: the serial is the certificate's CN; any doubt stops the agent here.
   const identity = loadIdentity({ paths, expectedSerial: config.serial, clock });
   const serial = identity.serial;
@@ -80,7 +88,11 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
 
     // 3–6. Privacy, grants, stream hub, viewer gate, push: the media side.
     let grantsRef: ReturnType<typeof createGrantGate> | undefined;
+    // Owner-held trust: the owner's membership, once claimed, decides who may view
+    // and whose key live video is sealed to.
+    const owner = OwnerTrust.load({ serial, paths, clock, logger, events, config: config.owner });
     const media = createMediaServices({
+      viewerKeys: membershipViewerKeys(owner),
       config,
       serial,
       tls: {
@@ -93,6 +105,8 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
       grants: () => grantsRef!,
     });
     const grants = createGrantGate({
+      owner,
+      dpopWindowSeconds: config.owner.dpopWindowSeconds,
       serial,
       grants: config.grants,
       relayAllowList: config.stream.relayAllowList,
@@ -104,21 +118,39 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     });
     grantsRef = grants;
     stops.push({ name: 'grants', stop: () => grants.close() });
+    // A local factory reset (button, or `lenscap reset` while running or before this start) takes
+    // effect at once: owner and binding gone, every session and push cut.
+    const resetWatch = startResetWatch({
+      paths,
+      logger,
+      input: createResetInput(config.owner.resetInput, (err) =>
+        logger.error({ code: 'ERR_RESET_INPUT', err: err.message }, 'reset button unreadable'),
+      ),
+      reset: (source) => {
+        owner.reset(source);
+        grants.trust.clearBinding();
+        media.cut(() => false, 'owner_reset');
+      },
+    });
+    resetWatch.check();
+    stops.push({ name: 'reset watch', stop: () => resetWatch.stop() });
     await media.start();
     stops.push({ name: 'media', stop: () => media.stop() });
+    owner.on('change', () => media.cut((sub) => owner.isMember(sub), 'not_a_member'));
 
     // 7. Cloud link and the commands it carries.
     const registry = new CommandRegistry();
     let telemetryRef: ReturnType<typeof createTelemetry> | undefined;
     registerCoreCommands(registry, {
       clock,
-      acceptBinding: (jws) => grants.trust.acceptBinding(jws),
+      acceptBinding: guardLegacyBinding(owner, (jws) => grants.trust.acceptBinding(jws)),
       acceptTrustBundle: (jws) => grants.trust.acceptTrustBundle(jws),
       setPrivacy: (enabled) => media.privacy.set(enabled, 'cloud'),
       sendTelemetry: async () => (await telemetryRef!.sendNow()).sample,
       uptimeSeconds: () => Math.round(process.uptime()),
     });
     media.registerCommands(registry);
+    registerOwnerCommands(registry, owner);
     let link: CloudLink | undefined;
     if (config.cloud.url) {
       link = createCloudLink({

@@ -6,6 +6,7 @@
 import { commands } from './cli/registry.ts';
 import { processIo, type CliIo } from './cli/command.ts';
 import { describeError, isLenscapError } from './errors.ts';
+import { EXIT } from './cli/exit-codes.ts';
 import { DEV_ALIAS, devBinPath, runDevAlias } from './cli/dev-alias.ts';
 
 export async function main(
@@ -49,7 +50,7 @@ export async function main(
     return await cmd.run(rest, io);
   } catch (err) {
     io.err(describeError(err));
-    return isLenscapError(err, 'ERR_CLI_USAGE') ? 2 : 1;
+    return isLenscapError(err, 'ERR_CLI_USAGE') ? EXIT.usage : EXIT.failed;
   }
 }
 

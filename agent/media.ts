@@ -49,6 +49,8 @@ export interface MediaServices {
   cameraDescription(): string;
   /** A renewed device certificate for the HTTPS gate (new connections use it). */
   updateTls(tls: { key: string; cert: string }): void;
+  /** Cuts every viewer session and push whose viewer `keep` no longer admits (reset, membership). */
+  cut(keep: (sub: string) => boolean, reason: 'owner_reset' | 'not_a_member'): number;
 }
 
 export function createMediaServices(deps: MediaDeps): MediaServices {
@@ -100,6 +102,7 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
         logger: log,
         activity,
         ...(config.gate.tls ? { tls: deps.tls } : {}),
+        viewerKeys: deps.viewerKeys ?? noViewerKeys,
       });
       push = createPushService({
         serial,
@@ -136,6 +139,16 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
       sessionsOpen: gate?.sessions.size ?? 0,
     }),
     healthy: () => listening,
+    cut: (keep, reason) => {
+      let n = gate?.sessions.closeUnless((s) => keep(s.sub), reason) ?? 0;
+      for (const p of push?.active() ?? []) {
+        if (keep(p.sub)) continue;
+        n++;
+        void push!.stop(p.jti);
+      }
+      if (n) log.warn({ closed: n, reason }, 'sessions cut: viewer no longer admitted');
+      return n;
+    },
     updateTls: (tls) => {
       deps.tls = tls;
       gate?.updateTls(tls);

@@ -39,16 +39,46 @@ export interface SecurityEvent {
   data?: Record<string, unknown>;
 }
 
+/**
+ * How hard a queued event holds on when the bounded queue must drop one: the oldest event of the
+ * lowest class present goes first, so junk never pushes out what matters.
+ * - `junk`: what anyone can cause without a valid signature (unsigned grant refusals).
+ * - `normal`: the default; flood summaries, command refusals, privacy changes.
+ * - `critical`: the cloud's own word refused (signed grant refusals: the misroute alarm above
+ *   all) and identity/trust/binding/ownership events.
+ */
+export type EventClass = 'junk' | 'normal' | 'critical';
+
+const CRITICAL_TYPES: ReadonlySet<string> = new Set([
+  'binding_changed',
+  'trust_updated',
+  'identity_renewed',
+  'claim_refused',
+  'owner_claimed',
+  'membership_changed',
+  'membership_refused',
+  'owner_reset',
+]);
+
+/** The class of an event whose emitter did not say: identity/trust kinds are critical. */
+export function defaultEventClass(event: SecurityEvent): EventClass {
+  return CRITICAL_TYPES.has(event.type) ? 'critical' : 'normal';
+}
+
 /** Where security events go. The cloud link's on-disk queue implements it; tests collect. */
 export interface EventSink {
-  emit(event: SecurityEvent): void;
+  /** `cls` overrides the type's default class (the grant gate knows whether a signature held). */
+  emit(event: SecurityEvent, cls?: EventClass): void;
 }
 
 export class MemoryEventSink implements EventSink {
   readonly events: SecurityEvent[] = [];
   private waiters: Array<() => void> = [];
-  emit(event: SecurityEvent): void {
+  /** The class each event was emitted with (parallel to `events`). */
+  readonly classes: EventClass[] = [];
+  emit(event: SecurityEvent, cls?: EventClass): void {
     this.events.push(event);
+    this.classes.push(cls ?? defaultEventClass(event));
     for (const w of this.waiters.splice(0)) w();
   }
   /** Resolves when the next event arrives (tests). */

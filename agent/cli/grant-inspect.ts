@@ -7,6 +7,7 @@ import { inspectGrant } from '../grants/inspect.ts';
 import { readSerialFromCert } from '../identity/serial.ts';
 import { stateLayout } from '../state-layout.ts';
 import { parseOptions, type Command } from './command.ts';
+import { EXIT } from './exit-codes.ts';
 
 export const grantInspectCommand: Command = {
   name: 'grant inspect',
@@ -61,6 +62,6 @@ is not consumed and no event is sent. Exit 0 when it would be accepted, 3 when r
           : `result   REFUSE ${report.decision.reason}: ${report.decision.detail}`,
       );
     }
-    return report.decision.ok ? 0 : 3;
+    return report.decision.ok ? EXIT.ok : EXIT.refused;
   },
 };

@@ -21,6 +21,11 @@ export const commands: Loader[] = [
     load: async () => (await import('./provision.ts')).provisionCommand,
   },
   {
+    name: 'reset',
+    summary: 'Factory reset: forget the owner (root only; takes effect at once).',
+    load: async () => (await import('./reset.ts')).resetCommand,
+  },
+  {
     name: 'grant inspect',
     summary: 'Decode a grant and show every check.',
     load: async () => (await import('./grant-inspect.ts')).grantInspectCommand,

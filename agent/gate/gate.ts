@@ -27,6 +27,9 @@ import type { Activity } from '../stream/activity.ts';
 import type { PrivacySource } from '../stream/service.ts';
 import { RefusalRateLimit } from './rate-limit.ts';
 import { SessionTable, type CloseReason, type ViewerSession } from './sessions.ts';
+import { createFrameSealer, type FrameSealer } from '../sealing/sealer.ts';
+import { flvSealingWriter } from '../sealing/flv-sealer.ts';
+import type { ViewerKeySource } from '../sealing/viewer-keys.ts';
 
 export interface GateStream {
   acquire(): () => void;
@@ -49,6 +52,8 @@ export interface GateDeps {
   tls?: { key: string | Buffer; cert: string | Buffer };
   /** A viewer whose socket buffers more than this is cut (bytes). */
   maxBufferedBytes?: number;
+  /** With `gate.seal`: the membership's viewer keys; a viewer without one is refused `viewer_key_missing`. */
+  viewerKeys?: ViewerKeySource;
 }
 
 export interface GateCounters {
@@ -76,7 +81,7 @@ export interface Gate {
 }
 
 type Verdict =
-  | { ok: true; claims: GrantClaims }
+  | { ok: true; claims: GrantClaims; sealer?: FrameSealer }
   | { ok: false; status: number; error: string; headers?: Record<string, string> };
 
 const PATH = /^\/live\/([^/]+)\.flv$/;
@@ -167,9 +172,24 @@ export function createGate(deps: GateDeps): Gate {
   });
 
   /** The whole decision for one request, HTTP or WebSocket. Touches no media. */
-  async function authorize(req: IncomingMessage, pathSerial: string): Promise<Verdict> {
+  async function authorize(
+    req: IncomingMessage,
+    pathSerial: string,
+    transport: 'http' | 'ws' = 'http',
+  ): Promise<Verdict> {
     const remote = req.socket.remoteAddress ?? 'unknown';
-    const ctx: DecisionContext = { source: `gate:${remote}`, purpose: 'view' };
+    const dpop = req.headers.dpop;
+    const ctx: DecisionContext = {
+      source: `gate:${remote}`,
+      purpose: 'view',
+      // RFC 9449: the proof names this request — method and URL without query. A proof made for
+      // another camera, path or host does not match.
+      proof: {
+        dpop: typeof dpop === 'string' ? dpop : undefined,
+        htm: 'GET',
+        htu: `${transport === 'ws' ? (cfg.tls ? 'wss' : 'ws') : scheme}://${String(req.headers.host ?? '').toLowerCase()}${new URL(req.url ?? '/', 'http://gate').pathname}`,
+      },
+    };
     if (limiter.limited(remote)) {
       counters.refused++;
       counters.refusedByReason.rate_limited = (counters.refusedByReason.rate_limited ?? 0) + 1;
@@ -220,7 +240,33 @@ export function createGate(deps: GateDeps): Gate {
     if (closing) return refuse('internal', ctx, 'gate closing', remote, false);
     if (pastExp(decision.claims))
       return refuse('expired', ctx, 'grant expired during verification', remote, false);
-    return { ok: true, claims: decision.claims };
+    if (!cfg.seal) return { ok: true, claims: decision.claims };
+    // gate.seal: the session is sealed to the viewer's membership key, or it does not start.
+    const key = deps.viewerKeys?.hpkeKeyFor(decision.claims.sub);
+    if (!key)
+      return refuse(
+        'viewer_key_missing',
+        ctx,
+        'gate.seal: no key for this viewer in the membership',
+        remote,
+        false,
+      );
+    try {
+      const sealer = await createFrameSealer({
+        serial: deps.serial,
+        viewer: key,
+        now: () => deps.clock.now(),
+      });
+      return { ok: true, claims: decision.claims, sealer };
+    } catch (err) {
+      return refuse(
+        'viewer_key_missing',
+        ctx,
+        `gate.seal: viewer key unusable: ${(err as Error).message}`,
+        remote,
+        false,
+      );
+    }
   }
 
   /** exp is a hard edge by the camera's clock: true once no media byte may leave for these claims. */
@@ -274,6 +320,7 @@ export function createGate(deps: GateDeps): Gate {
   /** Joins an accepted viewer to the hub; `send` returns false when the viewer cannot keep up. */
   function startSession(
     claims: GrantClaims,
+    sealer: FrameSealer | undefined,
     remote: string,
     transport: 'http' | 'ws',
     send: (b: Buffer) => boolean,
@@ -315,15 +362,26 @@ export function createGate(deps: GateDeps): Gate {
       { session: session.id, jti: claims.jti, sub: claims.sub, exp: claims.exp, remote, transport },
       'viewer session started',
     );
+    const out = (chunk: Buffer) => {
+      if (closed) return;
+      session.bytes += chunk.length;
+      counters.bytesOut += chunk.length;
+      if (!send(chunk)) session.close('slow_viewer');
+    };
+    const sealing = sealer ? flvSealingWriter(sealer, out) : undefined;
     detach = deps.stream.attach({
       write(chunk) {
         if (closed) return;
         // Checked before every chunk, the first one above all (the hub writes the FLV header and
         // the cached GOP the moment we attach): timers and sweeps only ever come after the edge.
         if (pastExp(session)) return session.close('expired');
-        session.bytes += chunk.length;
-        counters.bytesOut += chunk.length;
-        if (!send(chunk)) session.close('slow_viewer');
+        if (!sealing) return out(chunk);
+        try {
+          sealing.write(chunk);
+        } catch {
+          // Not parseable as FLV: nothing unsealed may leave, so the session ends.
+          session.close('hub_closed');
+        }
       },
       end() {
         session.close('hub_closed');
@@ -349,7 +407,7 @@ export function createGate(deps: GateDeps): Gate {
       res.writeHead(204, {
         ...cors,
         'access-control-allow-methods': 'GET',
-        'access-control-allow-headers': 'Authorization',
+        'access-control-allow-headers': 'Authorization, DPoP',
         'access-control-max-age': '600',
         'content-length': '0',
       });
@@ -387,6 +445,7 @@ export function createGate(deps: GateDeps): Gate {
     const remote = req.socket.remoteAddress ?? 'unknown';
     const session = startSession(
       verdict.claims,
+      verdict.sealer,
       remote,
       'http',
       (b) => {
@@ -414,7 +473,7 @@ export function createGate(deps: GateDeps): Gate {
       counters.methodNotAllowed++;
       return writeRawRefusal(socket, 405, { error: 'method_not_allowed' });
     }
-    const verdict = await authorize(req, serial);
+    const verdict = await authorize(req, serial, 'ws');
     if (!verdict.ok)
       return writeRawRefusal(socket, verdict.status, { error: verdict.error }, verdict.headers);
     if (socket.destroyed) return;
@@ -426,6 +485,7 @@ export function createGate(deps: GateDeps): Gate {
       const remote = req.socket.remoteAddress ?? 'unknown';
       const session = startSession(
         verdict.claims,
+        verdict.sealer,
         remote,
         'ws',
         (b) => {

@@ -6,7 +6,15 @@
 import type { Clock } from '../clock.ts';
 
 export type CloseReason =
-  'expired' | 'privacy_mode' | 'stream_stop' | 'client_gone' | 'slow_viewer' | 'hub_closed' | 'shutdown';
+  | 'expired'
+  | 'privacy_mode'
+  | 'stream_stop'
+  | 'client_gone'
+  | 'slow_viewer'
+  | 'hub_closed'
+  | 'shutdown'
+  | 'owner_reset'
+  | 'not_a_member';
 
 export interface ViewerSession {
   id: number;
@@ -63,6 +71,13 @@ export class SessionTable {
   closeByJti(jti: string): number {
     const hit = this.list().filter((s) => s.jti === jti);
     for (const s of hit) s.close('stream_stop');
+    return hit.length;
+  }
+
+  /** Cuts the sessions whose viewer no longer passes `keep` (a membership without them). */
+  closeUnless(keep: (s: ViewerSession) => boolean, reason: CloseReason): number {
+    const hit = this.list().filter((s) => !keep(s));
+    for (const s of hit) s.close(reason);
     return hit.length;
   }
 

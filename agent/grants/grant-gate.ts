@@ -10,7 +10,7 @@ import type { EventSink } from '../audit/events.ts';
 import { DecisionLog, type DecisionLine } from '../audit/decision-log.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
-import { isLenscapError } from '../errors.ts';
+import { isLenscapError, LenscapError } from '../errors.ts';
 import { redactToken, type Logger } from '../log.ts';
 import { stateLayout, type StateLayout } from '../state-layout.ts';
 import { BUILD_TIME_MS } from './build-time.ts';
@@ -20,6 +20,15 @@ import { ReplayCache } from './replay-cache.ts';
 import { TrustStore } from './trust-store.ts';
 import type { Decision, DecisionContext, GrantGate } from './types.ts';
 import { verifyGrant, type GrantPolicy } from './verify.ts';
+import { DpopReplayCache } from '../owner/dpop.ts';
+
+/** What the grant gate asks owner-held trust (agent/owner/owner-trust.ts implements it). */
+export interface OwnerHeldTrust {
+  readonly mode: 'owner-held' | 'legacy';
+  isClaimed(): boolean;
+  isMember(sub: string): boolean;
+  memberJkt(sub: string): string | undefined;
+}
 
 export interface GrantGateDeps {
   serial: string;
@@ -36,6 +45,13 @@ export interface GrantGateDeps {
   trust?: TrustStore;
   /** Audit log rotation size; default 1 MiB (one previous generation kept). */
   auditMaxBytes?: number;
+  /**
+   * Owner-held trust. Once the owner has claimed the camera, its membership replaces the cloud's
+   * binding record and every grant must be key-bound (cnf.jkt) with a DPoP proof.
+   */
+  owner?: OwnerHeldTrust;
+  /** DPoP iat window (owner.dpopWindowSeconds); default 60. */
+  dpopWindowSeconds?: number;
 }
 
 export class GrantGateService implements GrantGate {
@@ -45,6 +61,7 @@ export class GrantGateService implements GrantGate {
   private readonly replay: ReplayCache;
   private readonly audit: DecisionLog;
   private readonly damper = new RefusalDamper();
+  private readonly dpopReplay: DpopReplayCache;
 
   constructor(private readonly deps: GrantGateDeps) {
     this.trust =
@@ -65,7 +82,9 @@ export class GrantGateService implements GrantGate {
       maxTokenBytes: deps.grants.maxTokenBytes,
       buildTimeMs: deps.buildTimeMs ?? BUILD_TIME_MS,
       relayAllowList: deps.relayAllowList,
+      dpopWindowSeconds: deps.dpopWindowSeconds ?? 60,
     };
+    this.dpopReplay = new DpopReplayCache(this.policy.dpopWindowSeconds ?? 60);
     this.replay = new ReplayCache({
       file: deps.paths.replayCache,
       maxEntries: deps.grants.replayCacheMaxEntries,
@@ -82,6 +101,9 @@ export class GrantGateService implements GrantGate {
   async decide(token: string | undefined, ctx: DecisionContext): Promise<Decision> {
     const now = this.deps.clock.now();
     let decision: Decision;
+    const owner = this.deps.owner;
+    // Owner-held once the owner claimed: the cloud's binding record no longer speaks.
+    const held = owner?.mode === 'owner-held';
     try {
       decision = verifyGrant(
         token,
@@ -90,9 +112,12 @@ export class GrantGateService implements GrantGate {
         {
           issuerKeys: this.trust.issuerKeys,
           isPrivacyOn: this.deps.isPrivacyOn,
-          isClaimed: () => this.trust.isClaimed(),
-          isBound: (sub) => this.trust.isBound(sub),
+          isClaimed: () => (held ? owner.isClaimed() : this.trust.isClaimed()),
+          isBound: (sub) => (held ? owner.isMember(sub) : this.trust.isBound(sub)),
           isReplayed: (jti, iat) => this.replay.has(jti, iat),
+          ownerHeld: () => held,
+          memberJkt: (sub) => owner?.memberJkt(sub),
+          isProofReplayed: (jkt, jti) => this.dpopReplay.has(jkt, jti, now),
         },
         now,
       );
@@ -108,6 +133,13 @@ export class GrantGateService implements GrantGate {
         // A failure is a refusal: a burnt jti costs the viewer one new grant, an unaudited or
         // forgettable session costs the model.
         this.replay.consume(claims.jti, (claims.exp + this.policy.clockToleranceSeconds) * 1000);
+        // The proof id too (in memory: a proof names its grant by `ath`, and the grant's id is
+        // durable, so a proof replayed after a restart still meets a used grant).
+        if (
+          decision.proof &&
+          !this.dpopReplay.consume(decision.proof.jkt, decision.proof.jti, decision.proof.iat, now)
+        )
+          throw new LenscapError('ERR_REPLAY_CACHE_FULL', 'DPoP proof cache full of live ids');
         this.audit.append(
           {
             at: new Date(now).toISOString(),
@@ -135,6 +167,8 @@ export class GrantGateService implements GrantGate {
           jti: claims.jti,
           sub: claims.sub,
           claimedAud: claims.aud,
+          // The grant was good; the fault is ours: recorded one by one, kept like a signed refusal.
+          signed: true,
         };
       }
     }
@@ -167,8 +201,8 @@ export class GrantGateService implements GrantGate {
     this.counters.byReason.set(d.reason, (this.counters.byReason.get(d.reason) ?? 0) + 1);
     for (const s of this.damper.flush(now)) this.recordSummary(s);
     if (!d.signed) {
-      const { record, summary } = this.damper.admit(ctx.source, d.reason, now);
-      if (summary) this.recordSummary(summary);
+      const { record, summaries } = this.damper.admit(ctx.source, d.reason, now);
+      for (const s of summaries) this.recordSummary(s);
       if (!record) return;
     }
     const at = new Date(now).toISOString();
@@ -195,16 +229,20 @@ export class GrantGateService implements GrantGate {
       },
       `grant refused: ${d.reason}`,
     );
-    this.deps.events.emit({
-      type: 'grant_refused',
-      at,
-      serial: this.deps.serial,
-      reason: d.reason,
-      source: ctx.source,
-      ...(d.jti ? { jti: d.jti } : {}),
-      ...(d.sub ? { sub: d.sub } : {}),
-      ...(d.claimedAud ? { claimedAud: d.claimedAud } : {}),
-    });
+    this.deps.events.emit(
+      {
+        type: 'grant_refused',
+        at,
+        serial: this.deps.serial,
+        reason: d.reason,
+        source: ctx.source,
+        ...(d.jti ? { jti: d.jti } : {}),
+        ...(d.sub ? { sub: d.sub } : {}),
+        ...(d.claimedAud ? { claimedAud: d.claimedAud } : {}),
+      },
+      // The cloud's own word refused is never evicted for junk anyone can send.
+      d.signed ? 'critical' : 'junk',
+    );
   }
 
   /** The count of unauthenticated refusals that were not recorded one by one. */
@@ -224,14 +262,18 @@ export class GrantGateService implements GrantGate {
       { decision: 'refuse', reason: s.reason, source: s.source, suppressed: s.suppressed, since },
       `grant refused: ${s.reason} × ${s.suppressed} more (counted, not recorded one by one)`,
     );
-    this.deps.events.emit({
-      type: 'grant_refused',
-      at,
-      serial: this.deps.serial,
-      reason: s.reason,
-      source: s.source,
-      data: { suppressed: s.suppressed, since },
-    });
+    this.deps.events.emit(
+      {
+        type: 'grant_refused',
+        at,
+        serial: this.deps.serial,
+        reason: s.reason,
+        source: s.source,
+        data: { suppressed: s.suppressed, since },
+      },
+      // A handful per window whatever the flood: they carry the counts, kept above the junk.
+      'normal',
+    );
   }
 
   private writeAudit(line: DecisionLine): void {

@@ -29,6 +29,11 @@ export const REFUSAL_REASONS = [
   'internal',
   // Push: the grant's viewer has no HPKE key in the owner-signed membership, so nothing can be sealed to them.
   'viewer_key_missing',
+  // Owner-held mode (agent/owner): the grant is not bound to the member's key, or its DPoP proof is absent, wrong or reused.
+  'key_not_bound',
+  'proof_missing',
+  'proof_invalid',
+  'proof_replayed',
 ] as const;
 
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];

@@ -6,7 +6,7 @@
  * restart cannot be used to go back either.
  * Must never install anything that did not verify, nor go back to an older version.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import type { EventSink } from '../audit/events.ts';
 import type { Clock } from '../clock.ts';
@@ -174,6 +174,19 @@ export class TrustStore {
       data: { version: record.version, previous, viewers: record.viewers.length + 1 },
     });
     return { version: record.version, owner: record.owner, viewers: record.viewers.length };
+  }
+
+  /**
+   * Local factory reset: the cloud's binding record goes too (the camera is unclaimed). Its floor
+   * stays, so the cloud cannot re-install a record older than the one reset away.
+   */
+  clearBinding(): void {
+    try {
+      unlinkSync(this.deps.paths.binding);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    this.binding = undefined;
   }
 
   /** After a rotation the binding must still verify under the new binding keys, else: unclaimed. */

@@ -21,6 +21,18 @@ export interface GrantClaims {
   scope: string;
   /** Push mode only: rtmp:// or rtmps:// URL the camera pushes to. */
   relay?: string;
+  /** Owner-held mode: the RFC 7638 thumbprint of the viewer's key (RFC 7800 / 9449). */
+  cnf?: { jkt: string };
+}
+
+/** A DPoP proof (RFC 9449) presented with a grant, and the request it must be for. */
+export interface PresentedProof {
+  /** The compact `dpop+jwt`, or undefined when none was presented. */
+  dpop: string | undefined;
+  /** `GET` at the viewer gate, `PUSH` for `cmd/stream.start`. */
+  htm: string;
+  /** The request URL without query (viewer gate) or `urn:lenscap:push:<serial>` (push). */
+  htu: string;
 }
 
 export interface DecisionContext {
@@ -28,10 +40,17 @@ export interface DecisionContext {
   source: string;
   /** What the caller is about to do with the grant. `relay` requires a relay claim. */
   purpose: 'view' | 'push';
+  /** The DPoP proof that came with the grant (owner-held mode requires it). */
+  proof?: PresentedProof;
 }
 
 export type Decision =
-  | { ok: true; claims: GrantClaims }
+  | {
+      ok: true;
+      claims: GrantClaims;
+      /** Owner-held mode: the accepted proof, for the gate to consume its id. */
+      proof?: { jkt: string; jti: string; iat: number };
+    }
   | {
       ok: false;
       reason: RefusalReason;

@@ -10,6 +10,7 @@ import type { VerificationKey, JwsAlg } from './jws.ts';
 import { checkHeader, JwsError, parseCompact, verifySignature } from './jws.ts';
 import type { RefusalReason } from './reasons.ts';
 import type { Decision, DecisionContext, GrantClaims } from './types.ts';
+import { DpopError, verifyDpopProof } from '../owner/dpop.ts';
 
 export const GRANT_TYP = 'lenscap-grant+jwt';
 
@@ -24,6 +25,8 @@ export interface GrantPolicy {
   buildTimeMs: number;
   /** Push mode: allowed relay URL prefixes; empty = any rtmp:// or rtmps:// URL. */
   relayAllowList: readonly string[];
+  /** Owner-held mode: a DPoP proof's iat must be within this many seconds of now (default 60). */
+  dpopWindowSeconds?: number;
 }
 
 export interface GrantState {
@@ -33,6 +36,14 @@ export interface GrantState {
   isBound(sub: string): boolean;
   /** `iat` lets a cache that lost its memory still refuse grants issued before the loss. */
   isReplayed(jti: string, iat: number): boolean;
+  /**
+   * Owner-held mode (agent/owner): the thumbprint of the key a grant for `sub` must be bound to
+   * (`cnf.jkt`), from the owner-signed membership. Absent, or `ownerHeld()` false: legacy mode, no
+   * key binding (isClaimed/isBound then speak for the cloud-signed binding record).
+   */
+  ownerHeld?(): boolean;
+  memberJkt?(sub: string): string | undefined;
+  isProofReplayed?(jkt: string, jti: string): boolean;
 }
 
 const MAX_ID = 128;
@@ -107,6 +118,8 @@ export const GRANT_CHECKS = [
   'scope',
   'privacy',
   'binding',
+  'holder',
+  'proof',
   'replay',
 ] as const;
 export type GrantCheck = (typeof GRANT_CHECKS)[number];
@@ -240,6 +253,45 @@ export function verifyGrant(
         `viewer ${JSON.stringify(sub.slice(0, MAX_ID))} is not the owner or a listed viewer`,
       );
     ok('binding');
+    let proof: { jkt: string; jti: string; iat: number } | undefined;
+    let cnf: { jkt: string } | undefined;
+    if (payload.cnf !== undefined) {
+      const c = payload.cnf as { jkt?: unknown } | null;
+      if (
+        typeof c !== 'object' ||
+        c === null ||
+        typeof c.jkt !== 'string' ||
+        !/^[A-Za-z0-9_-]{43}$/.test(c.jkt)
+      )
+        refuse('malformed', 'claim cnf must be {jkt: <RFC 7638 thumbprint>}');
+      cnf = { jkt: c.jkt };
+    }
+    if (state.ownerHeld?.()) {
+      // The grant must name the key the owner listed for this viewer; a grant minted for one
+      // user and handed to another fails here or at the proof, never reaches a byte.
+      const want = state.memberJkt?.(sub);
+      if (!cnf) refuse('key_not_bound', 'owner-held camera: the grant carries no cnf.jkt');
+      if (!want || cnf.jkt !== want)
+        refuse('key_not_bound', "cnf.jkt is not this viewer's key in the owner-signed membership");
+      ok('holder');
+      const presented = ctx.proof;
+      if (!presented?.dpop) refuse('proof_missing', 'owner-held camera: no DPoP proof with the grant');
+      try {
+        const p = verifyDpopProof(presented.dpop, {
+          req: { htm: presented.htm, htu: presented.htu },
+          jkt: cnf.jkt,
+          token,
+          nowMs,
+          windowSeconds: policy.dpopWindowSeconds ?? 60,
+        });
+        proof = { jkt: cnf.jkt, ...p };
+      } catch (err) {
+        if (err instanceof DpopError) refuse('proof_invalid', `${err.code}: ${err.message}`);
+        throw err;
+      }
+      if (state.isProofReplayed?.(cnf.jkt, proof.jti)) refuse('proof_replayed', 'DPoP proof id already used');
+      ok('proof');
+    }
     if (state.isReplayed(jti, iat)) refuse('replayed', 'grant id already used');
     ok('replay');
 
@@ -253,8 +305,9 @@ export function verifyGrant(
       scope,
       ...(nbf !== undefined ? { nbf } : {}),
       ...(relay !== undefined ? { relay } : {}),
+      ...(cnf ? { cnf } : {}),
     };
-    return { ok: true, claims };
+    return proof ? { ok: true, claims, proof } : { ok: true, claims };
   } catch (err) {
     if (err instanceof Refusal)
       return { ok: false, reason: err.reason, detail: err.detail, ...peeked, ...(signed ? { signed } : {}) };

@@ -95,6 +95,40 @@ export async function postJson(
   });
 }
 
+export type TlsFailureKind = 'not_tls' | 'client_cert_required' | 'untrusted' | 'name_mismatch' | 'other';
+
+const UNTRUSTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+]);
+
+/**
+ * Which TLS failure this is, from Node's/OpenSSL's code and message. A plain (non-TLS) server
+ * answers the ClientHello with bytes that are no TLS record ("wrong version number", "packet length
+ * too long", EPROTO); a server that demands a client certificate ends the handshake with the
+ * certificate_required alert (TLS 1.3) or a handshake_failure alert (TLS 1.2).
+ */
+export function classifyTlsFailure(code: string, message: string): TlsFailureKind {
+  const text = `${code} ${message}`;
+  if (UNTRUSTED.has(code)) return 'untrusted';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'name_mismatch';
+  if (/CERTIFICATE_REQUIRED|certificate required|alert handshake failure|HANDSHAKE_FAILURE/i.test(text))
+    return 'client_cert_required';
+  if (
+    /WRONG_VERSION_NUMBER|wrong version number|PACKET_LENGTH_TOO_LONG|packet length too long|unknown protocol|record layer failure|http request/i.test(
+      text,
+    ) ||
+    code === 'EPROTO'
+  )
+    return 'not_tls';
+  return 'other';
+}
+
 export function mapNetworkError(err: NodeJS.ErrnoException, u: URL): Error {
   if (err instanceof LenscapError) return err;
   const code = err.code ?? '';
@@ -118,6 +152,35 @@ export function mapNetworkError(err: NodeJS.ErrnoException, u: URL): Error {
       CLIENT_ERRORS.tls,
       `TLS failure with ${u.host}: the service certificate has expired by this camera's clock (${new Date().toISOString()}) — check the clock (date -u); if it is right, the service's certificate needs renewing`,
       { code },
+    );
+  }
+  const tlsKind = classifyTlsFailure(code, err.message);
+  if (tlsKind === 'not_tls') {
+    return new LenscapError(
+      CLIENT_ERRORS.tls,
+      `${u.host} does not speak TLS (${code || err.message}): this is not a TLS port; check --url's port (the provisioning service's HTTPS port, not an HTTP or MQTT one)`,
+      { code, kind: tlsKind },
+    );
+  }
+  if (tlsKind === 'client_cert_required') {
+    return new LenscapError(
+      CLIENT_ERRORS.tls,
+      `${u.host} asked for a client certificate (${code || err.message}): this is a mutual-TLS port (renewal or the broker), not the provisioning endpoint, which a camera without an identity must reach; check --url`,
+      { code, kind: tlsKind },
+    );
+  }
+  if (tlsKind === 'untrusted') {
+    return new LenscapError(
+      CLIENT_ERRORS.tls,
+      `TLS failure with ${u.host} (${code}): the service's certificate is not signed by the CA given with --ca; check --ca (and that --url points at the provisioning service)`,
+      { code, kind: tlsKind },
+    );
+  }
+  if (tlsKind === 'name_mismatch') {
+    return new LenscapError(
+      CLIENT_ERRORS.tls,
+      `TLS failure with ${u.host} (${code}): the service's certificate does not name ${u.hostname}; use the host name the certificate names in --url`,
+      { code, kind: tlsKind },
     );
   }
   if (/CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|SSL|alert/i.test(code + ' ' + err.message)) {

@@ -12,8 +12,12 @@ import type { Clock } from '../clock.ts';
 import { LenscapError, describeError } from '../errors.ts';
 import { verifyTrustBundle } from '../grants/trust-bundle.ts';
 import { redactToken } from '../log.ts';
-import { stateLayout } from '../state-layout.ts';
+import { stateLayout, type StateLayout } from '../state-layout.ts';
+import { randomBytes } from 'node:crypto';
+import { CLAIM_SECRET_BYTES, formatClaimCode } from '../owner/claim-code.ts';
+import { writeClaimSecret } from '../owner/owner-store.ts';
 import { writeFileAtomic } from '../storage/atomic-file.ts';
+import { ensureUsableStateDir } from '../storage/state-dir-access.ts';
 import { checkIdentity, checkMaterial } from './check.ts';
 import { postJson } from './http.ts';
 import { ensureStateDirs, installFiles, recoverInstall, type InstallStep } from './install.ts';
@@ -24,10 +28,22 @@ import {
   PROVISION_PATH,
   provisionResponse,
   RENEW_PATH,
+  SERVICE_ERRORS,
   type ProvisionResponse,
 } from './protocol.ts';
 
 export const PENDING_FILE = '.provision-pending.json';
+/**
+ * Service answers after which the same token can never succeed: the pending key is deleted at once
+ * (a private key is never left behind for nothing), and the next run starts clean.
+ */
+const FINAL_REFUSALS: ReadonlySet<string> = new Set([
+  SERVICE_ERRORS.tokenInvalid,
+  SERVICE_ERRORS.tokenExpired,
+  SERVICE_ERRORS.tokenUsed,
+  SERVICE_ERRORS.serialNotAllowed,
+  SERVICE_ERRORS.badRequest,
+]);
 const SERIAL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export interface ProvisionOptions {
@@ -51,6 +67,8 @@ export interface ProvisionResult {
   status: 'provisioned' | 'already';
   serial: string;
   notAfter: Date;
+  /** The label's claim code, when it was made by this run (printed once, see ensureClaimSecret). */
+  claimCode?: string;
 }
 
 export function provisioningEndpoint(url: string): URL {
@@ -107,6 +125,7 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
 
   // 1. State dir, and whatever an interrupted run left.
   const recovered = withDiskErrors('preparing the state dir', () => {
+    ensureUsableStateDir(paths.root);
     ensureStateDirs(paths.root, []);
     return recoverInstall(paths.root);
   });
@@ -130,7 +149,13 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
       step(
         `existing identity ${id.serial} is valid until ${id.notAfter.toISOString()}: nothing to do (use --force to replace it)`,
       );
-      return { status: 'already', serial: id.serial, notAfter: id.notAfter };
+      const claimCode = withDiskErrors('making the claim code', () => ensureClaimSecret(paths, out, false));
+      return {
+        status: 'already',
+        serial: id.serial,
+        notAfter: id.notAfter,
+        ...(claimCode ? { claimCode } : {}),
+      };
     }
     step(`existing identity ${id.serial} will be replaced (--force)`);
   } catch (err) {
@@ -148,7 +173,11 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
   if (pending && pending.serial === serial) {
     keyPem = pending.keyPem;
     csrPem = csrForKeyPem(serial, keyPem);
-    step('reusing the key made by an interrupted run (it never left the device)');
+    step(
+      pending.stoppedAt
+        ? `reusing the key made by the earlier run, which stopped at ${pending.stoppedAt} (it never left the device)`
+        : 'reusing the key made by an interrupted run (it never left the device)',
+    );
   } else {
     const bits = opts.keySize ?? 2048;
     const t0 = performance.now();
@@ -163,12 +192,25 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     );
   }
 
-  // 4. Request.
-  const { json } = await postJson(
-    endpoint.href,
-    { serial, token: opts.token, csr: csrPem },
-    { ca: opts.caPem, timeoutMs: opts.timeoutMs },
-  );
+  // 4. Request. A final refusal deletes the pending key; any other failure records where this run
+  //    stopped, so the next one says so instead of calling it interrupted.
+  let json: unknown;
+  try {
+    ({ json } = await postJson(
+      endpoint.href,
+      { serial, token: opts.token, csr: csrPem },
+      { ca: opts.caPem, timeoutMs: opts.timeoutMs },
+    ));
+  } catch (err) {
+    const code = err instanceof LenscapError ? err.code : 'ERR_PROVISION_UNREACHABLE';
+    try {
+      if (FINAL_REFUSALS.has(code)) rmSync(pendingFile, { force: true });
+      else writeFileAtomic(pendingFile, JSON.stringify({ serial, keyPem, stoppedAt: code }), 0o600);
+    } catch {
+      /* the original error is the one to report */
+    }
+    throw err;
+  }
   const parsed = provisionResponse.safeParse(json);
   if (!parsed.success)
     throw new LenscapError(
@@ -222,16 +264,53 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
 
   // 7. The agent's own start checks on what is now on disk.
   const id = checkIdentity({ paths, expectedSerial: serial, clock });
+  const claimCode = withDiskErrors('making the claim code', () =>
+    ensureClaimSecret(paths, out, opts.force ?? false),
+  );
   step(`done: ${id.serial} provisioned; certificate valid until ${id.notAfter.toISOString()}`);
-  return { status: 'provisioned', serial: id.serial, notAfter: id.notAfter };
+  return {
+    status: 'provisioned',
+    serial: id.serial,
+    notAfter: id.notAfter,
+    ...(claimCode ? { claimCode } : {}),
+  };
 }
 
-function readPending(file: string): { serial: string; keyPem: string } | undefined {
+/**
+ * The label's claim code: made on the device once (a re-provision with --force makes a new one),
+ * stored 0600, printed here once — it never goes to the cloud. Returns it when made now.
+ */
+function ensureClaimSecret(
+  paths: StateLayout,
+  out: (line: string) => void,
+  force: boolean,
+): string | undefined {
+  if (!force && existsSync(paths.claimSecret)) return undefined;
+  const code = formatClaimCode(randomBytes(CLAIM_SECRET_BYTES));
+  writeClaimSecret(paths, code);
+  out(
+    `claim code for the label (printed once; the owner types or scans it to claim; it never goes to the cloud): ${code}`,
+  );
+  return code;
+}
+
+function readPending(
+  file: string,
+): { serial: string; keyPem: string; stoppedAt?: string | undefined } | undefined {
   if (!existsSync(file)) return undefined;
   try {
-    const p = JSON.parse(readFileSync(file, 'utf8')) as { serial?: unknown; keyPem?: unknown };
+    const p = JSON.parse(readFileSync(file, 'utf8')) as {
+      serial?: unknown;
+      keyPem?: unknown;
+      stoppedAt?: unknown;
+    };
     if (typeof p.serial === 'string' && typeof p.keyPem === 'string')
-      return { serial: p.serial, keyPem: p.keyPem };
+      return {
+        serial: p.serial,
+        keyPem: p.keyPem,
+        stoppedAt:
+          typeof p.stoppedAt === 'string' && /^ERR_[A-Z_]+$/.test(p.stoppedAt) ? p.stoppedAt : undefined,
+      };
   } catch {
     /* torn or foreign: start clean */
   }

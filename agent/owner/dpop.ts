@@ -82,7 +82,7 @@ export function verifyDpopProof(
   // The key first: a proof by anyone but the grant's key holder says nothing about the grant.
   if (jwkThumbprint(jwk) !== opts.jkt) fail('ERR_DPOP_WRONG_KEY', "proof is not signed by the grant's key");
   const input = Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii');
-  let valid: boolean; // assigned on both paths below; the catch fails closed
+  let valid: boolean;
   try {
     valid =
       signature.length === 64 &&

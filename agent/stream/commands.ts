@@ -8,7 +8,11 @@ import { LenscapError } from '../errors.ts';
 import { commandEnvelope, type CommandRegistry } from '../cloud/commands.ts';
 import type { PushService } from './push.ts';
 
-export const streamStartSchema = commandEnvelope.extend({ grant: z.string().min(1).max(16384) });
+export const streamStartSchema = commandEnvelope.extend({
+  grant: z.string().min(1).max(16384),
+  /** Owner-held mode: the DPoP proof of the grant's key (htm PUSH, htu urn:lenscap:push:<serial>). */
+  dpop: z.string().min(1).max(2048).optional(),
+});
 export const streamStopSchema = commandEnvelope.extend({ jti: z.string().min(1).max(128) });
 
 export function registerStreamCommands(registry: CommandRegistry, push: PushService): void {
@@ -16,7 +20,7 @@ export function registerStreamCommands(registry: CommandRegistry, push: PushServ
     op: 'stream.start',
     schema: streamStartSchema,
     handle: async (p) => {
-      const r = await push.start(p.grant);
+      const r = await push.start(p.grant, 'mqtt:stream.start', p.dpop);
       if (!r.ok) throw new LenscapError(r.code, `push refused: ${r.reason}`, { reason: r.reason });
       return { jti: r.jti, exp: r.exp, relay: r.relay };
     },

@@ -118,8 +118,20 @@ export class PushService {
     return [...this.jobs.values()].map(({ stop: _s, ...rest }) => rest);
   }
 
-  async start(grant: string | undefined, source = 'mqtt:stream.start'): Promise<PushStartResult> {
-    const ctx: DecisionContext = { source, purpose: 'push' };
+  /**
+   * `dpop`: owner-held mode's proof of the grant's key, made over htm `PUSH` and htu
+   * `urn:lenscap:push:<serial>` (the command has no URL of its own).
+   */
+  async start(
+    grant: string | undefined,
+    source = 'mqtt:stream.start',
+    dpop?: string,
+  ): Promise<PushStartResult> {
+    const ctx: DecisionContext = {
+      source,
+      purpose: 'push',
+      proof: { dpop, htm: 'PUSH', htu: `urn:lenscap:push:${this.deps.serial}` },
+    };
     let d: Decision;
     try {
       d = await this.deps.grants.decide(grant, ctx);

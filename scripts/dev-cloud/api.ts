@@ -6,6 +6,7 @@
  * state, telemetry and security events. Must never listen beyond loopback, never mint for a camera
  * the user does not own, and never log a grant whole.
  */
+import { serveSealedPage } from './sealed-page.ts';
 import http from 'node:http';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -163,6 +164,7 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
       return sendFile(res, join(WEB_ROOT, 'index.html'));
     if (req.method === 'GET' && /^\/(app\.js|style\.css)$/.test(path))
       return sendFile(res, join(WEB_ROOT, path.slice(1)));
+    if (req.method === 'GET' && serveSealedPage(path, res)) return;
     if (req.method === 'GET' && path === '/vendor/mpegts.js') {
       if (!mpegts) return sendJson(res, 404, { error: 'mpegts.js not installed (npm ci)' });
       return sendFile(res, mpegts);

@@ -2,11 +2,12 @@
  * `lenscap-dev` entry point (bin/lenscap-dev.js runs it through tsx): the development verbs that
  * never ship on a camera. With no verb it runs the dev cloud; otherwise it finds the verb (the
  * longest matching word sequence) and runs it. Exit codes follow the same scheme as `lenscap`
- * (0 ok, 1 failed, 2 usage).
+ * (agent/cli/exit-codes.ts).
  * Must never let an error escape as a stack trace, and never be imported by device code.
  */
 import { processIo, type CliIo } from '../../agent/cli/command.ts';
 import { describeError, isLenscapError } from '../../agent/errors.ts';
+import { EXIT } from '../../agent/cli/exit-codes.ts';
 import { defaultCommand, devCommands } from './cli/registry.ts';
 
 function usage(): string[] {
@@ -47,6 +48,6 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     return await cmd.run(rest, io);
   } catch (err) {
     io.err(describeError(err));
-    return isLenscapError(err, 'ERR_CLI_USAGE') ? 2 : 1;
+    return isLenscapError(err, 'ERR_CLI_USAGE') ? EXIT.usage : EXIT.failed;
   }
 }

@@ -50,6 +50,15 @@ export interface StackOptions {
   broker?: 'aedes' | 'mosquitto';
   /** Port of the page (0/undefined = any free port). */
   pagePort?: number;
+  /** Port of the provisioning/renewal service (0/undefined = any free port). */
+  provisioningPort?: number;
+  /** Port of the broker (0/undefined = any free port). */
+  brokerPort?: number;
+  /**
+   * Where provisioning and the broker listen, and the name their certificates carry (default
+   * 127.0.0.1): a board on the network needs this machine's address here.
+   */
+  host?: string;
   logger?: Logger;
 }
 
@@ -85,6 +94,8 @@ export async function startStack(opts: StackOptions): Promise<DevCloudStack> {
   const signing = await signingSide(opts.dir);
   const identity = await startDevCloudIdentity({
     devDir: opts.dir,
+    ...(opts.host ? { host: opts.host } : {}),
+    ...(opts.provisioningPort ? { port: opts.provisioningPort } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   return composeStack({ ...signing, ...identity }, opts);
@@ -127,15 +138,25 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
   };
   try {
     const tlsOpts = { key: identity.brokerTls.key, cert: identity.brokerTls.cert, ca: identity.deviceCaPem };
+    const listen = {
+      ...(opts.host ? { host: opts.host } : {}),
+      ...(opts.brokerPort ? { port: opts.brokerPort } : {}),
+    };
     const broker: RunningBroker =
       kind === 'mosquitto'
         ? await startMosquittoBroker({
             tls: tlsOpts,
             dir: join(opts.dir, 'mosquitto'),
+            ...listen,
             cloudIdentity: DEFAULT_CLOUD_IDENTITY,
             logger: log,
           })
-        : await startAedesBroker({ tls: tlsOpts, cloudIdentity: DEFAULT_CLOUD_IDENTITY, logger: log });
+        : await startAedesBroker({
+            tls: tlsOpts,
+            cloudIdentity: DEFAULT_CLOUD_IDENTITY,
+            logger: log,
+            ...listen,
+          });
     closers.push(() => broker.close());
 
     const cloud = await connectCloudClient({

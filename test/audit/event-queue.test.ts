@@ -132,3 +132,47 @@ test('events emitted while a delivery runs are delivered by it, still in order',
   );
   assert.equal(q.size, 0);
 });
+
+test('eviction order: junk goes first, then normal; critical events (the misroute alarm, trust) are never dropped for them; drops counted by type across a restart', async (t) => {
+  const tmp = makeTempDir();
+  t.after(tmp.cleanup);
+  const file = join(tmp.dir, 'q.jsonl');
+  const q = open(file, 100);
+  const alarm: SecurityEvent = {
+    type: 'grant_refused',
+    at: '2026-01-01T00:00:00.000Z',
+    serial: 'CAM-1',
+    reason: 'wrong_audience',
+    claimedAud: 'CAM-2',
+  };
+  q.emit(alarm, 'critical');
+  q.emit({ type: 'trust_updated', at: '2026-01-01T00:00:00.000Z', serial: 'CAM-1', data: { version: 2 } });
+  q.emit({ type: 'command_refused', at: '2026-01-01T00:00:00.000Z', serial: 'CAM-1', reason: 'ERR_X' });
+  for (let i = 0; i < 1000; i++) q.emit(ev(i), 'junk');
+  assert.equal(q.size, 100);
+  assert.equal(q.dropped, 903);
+  assert.deepEqual(q.droppedByTypeSinceOpen, { grant_refused: 903 });
+  q.close();
+  // Restart: classes and the by-type drop count survive; normal events now push out junk, never the alarm.
+  const q2 = open(file, 100);
+  assert.equal(q2.dropped, 903);
+  for (let i = 0; i < 150; i++)
+    q2.emit({ type: 'privacy_changed', at: '2026-01-01T00:00:00.000Z', serial: 'CAM-1', data: { i } });
+  const c = collector();
+  await q2.deliver(c.publish);
+  const report = c.out[0]!;
+  assert.equal(report.type, 'events_dropped');
+  const data = report.data as { count: number; byType: Record<string, number> };
+  // 97 junk out first, then the oldest normal ones (command_refused, then privacy 0..52).
+  assert.deepEqual(data.byType, { grant_refused: 1000, command_refused: 1, privacy_changed: 52 });
+  assert.equal(data.count, 1053);
+  const rest = c.out.slice(1);
+  assert.equal(rest[0]!.reason, 'wrong_audience', 'the alarm survived, still first in line');
+  assert.equal(rest[0]!.claimedAud, 'CAM-2');
+  assert.equal(rest[1]!.type, 'trust_updated');
+  assert.equal(rest.length, 100);
+  assert.deepEqual(
+    rest.slice(2).map((e) => (e.data as { i: number }).i),
+    Array.from({ length: 98 }, (_, i) => 52 + i),
+  );
+});

@@ -113,7 +113,7 @@ test('without a lenscap-dev next to it (a bundle) there is no dev-cloud verb', a
 test(
   '`lenscap dev-cloud --provisioning-only` via the alias: SIGTERM reaches the dev cloud, exit 0',
   {
-    timeout: 120_000,
+    timeout: 240_000,
   },
   async (t) => {
     const tmp = makeTempDir();
@@ -135,7 +135,7 @@ test(
     child.stdout.on('data', (d: Buffer) => (out += d));
     child.stderr.on('data', (d: Buffer) => (err += d));
     const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 150_000;
     while (!/ready/.test(out)) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for "ready"; got:\n${out}\n${err}`);
       await new Promise((r) => setTimeout(r, 50));
@@ -173,4 +173,31 @@ test('no file under agent/ or drivers/ imports anything under scripts/', () => {
     }
   }
   assert.deepEqual(offenders, []);
+});
+
+test('one exit-code scheme for every verb of both bins: unknown option → 2 (ERR_CLI_USAGE)', async () => {
+  const { commands } = await import('../../agent/cli/registry.ts');
+  const { devCommands } = await import('../../scripts/dev-cloud/cli/registry.ts');
+  const { main: devMain } = await import('../../scripts/dev-cloud/cli.ts');
+  const { EXIT } = await import('../../agent/cli/exit-codes.ts');
+  assert.deepEqual(EXIT, { ok: 0, failed: 1, usage: 2, refused: 3 });
+  for (const c of commands) {
+    const io = capture();
+    assert.equal(await main([...c.name.split(' '), '--no-such-option'], io, null), EXIT.usage, c.name);
+    assert.match(io.stderr.join('\n'), /ERR_CLI_USAGE/, c.name);
+  }
+  for (const c of [{ name: '' }, ...devCommands]) {
+    const io = capture();
+    const argv = [...c.name.split(' ').filter(Boolean), '--no-such-option'];
+    assert.equal(await devMain(argv, io), EXIT.usage, c.name || '(dev cloud)');
+    assert.match(io.stderr.join('\n'), /ERR_CLI_USAGE/);
+  }
+  // A coded failure is 1 in both.
+  let io = capture();
+  assert.equal(await main(['config', 'check', '/nonexistent/agent.json'], io, null), EXIT.failed);
+  io = capture();
+  assert.equal(
+    await devMain(['token', '--serial', 'bad/serial', '--dev-dir', '/tmp/x-lenscap-none'], io),
+    EXIT.failed,
+  );
 });

@@ -81,7 +81,14 @@ test(
     assert.ok(JSON.parse(readFileSync(paths.trustRoot, 'utf8')).kid);
     assert.ok(readFileSync(paths.trustBundle, 'utf8').split('.').length === 3);
     // One line per step, numbered; the key never printed, the token never whole.
-    assert.ok(o.lines.length >= 6 && o.lines.every((l) => /^\[\d\/7\] /.test(l)), o.lines.join('\n'));
+    // ...plus the label's claim code, printed once, kept 0600 on the camera (issue 14).
+    const codeLines = o.lines.filter((l) => l.startsWith('claim code for the label'));
+    assert.equal(codeLines.length, 1, o.lines.join('\n'));
+    assert.match(codeLines[0]!, /: ([A-Z2-7]{4}-){7}[A-Z2-7]{4}$/);
+    assert.equal(r.claimCode, codeLines[0]!.split(': ').pop());
+    assert.equal(statSync(paths.claimSecret).mode & 0o777, 0o600);
+    const steps = o.lines.filter((l) => !codeLines.includes(l));
+    assert.ok(steps.length >= 6 && steps.every((l) => /^\[\d\/7\] /.test(l)), o.lines.join('\n'));
     const printed = o.lines.join('\n');
     assert.ok(!printed.includes('PRIVATE KEY') && !printed.includes(o.token));
     console.log(

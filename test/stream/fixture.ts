@@ -31,9 +31,14 @@ export interface MediaFixture {
 }
 
 export async function makeMediaFixture(
-  opts: { mode?: 'on-demand' | 'always'; idleStopSeconds?: number; gate?: Record<string, unknown> } = {},
+  opts: {
+    mode?: 'on-demand' | 'always';
+    idleStopSeconds?: number;
+    gate?: Record<string, unknown>;
+    grants?: Parameters<typeof makeGrantFixture>[0];
+  } = {},
 ): Promise<MediaFixture> {
-  const f = await makeGrantFixture();
+  const f = await makeGrantFixture(opts.grants);
   // Real time: sessions are cut against the wall clock in these tests.
   f.clock.now = () => Date.now();
   const { config } = loadConfig(undefined, {});

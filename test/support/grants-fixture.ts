@@ -12,6 +12,10 @@ import { stateLayout, type StateLayout } from '../../agent/state-layout.ts';
 import { loadOrCreateSigningKeys, type DevSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
 import { mintGrant, signBindingRecord, type GrantRequest } from '../../scripts/dev-cloud/mint.ts';
 import { makeTempDir } from './tmp.ts';
+import { randomBytes } from 'node:crypto';
+import { OwnerTrust } from '../../agent/owner/owner-trust.ts';
+import { formatClaimCode } from '../../agent/owner/claim-code.ts';
+import { writeClaimSecret } from '../../agent/owner/owner-store.ts';
 
 export const SERIAL = 'CAM-0001';
 export const OWNER = 'alice';
@@ -19,6 +23,10 @@ export const OWNER = 'alice';
 export const NOW_MS = Date.parse('2026-11-20T00:00:00Z');
 
 export interface GrantFixture {
+  /** Owner-held trust over the same state dir (with a claim code) when asked for. */
+  owner?: OwnerTrust;
+  /** The label's claim code when `owner` is set. */
+  code?: string;
   dir: string;
   paths: StateLayout;
   keys: DevSigningKeys;
@@ -31,7 +39,14 @@ export interface GrantFixture {
 }
 
 export async function makeGrantFixture(
-  opts: { claimed?: boolean; viewers?: string[]; devDir?: string; grants?: Record<string, unknown> } = {},
+  opts: {
+    claimed?: boolean;
+    viewers?: string[];
+    devDir?: string;
+    grants?: Record<string, unknown>;
+    /** Build owner-held trust (agent/owner) with a fresh claim code, unclaimed. */
+    ownerHeld?: boolean;
+  } = {},
 ): Promise<GrantFixture> {
   const { dir, cleanup } = makeTempDir('lenscap-grants-');
   const keys = await loadOrCreateSigningKeys(opts.devDir ?? `${dir}/dev`);
@@ -53,7 +68,22 @@ export async function makeGrantFixture(
   const events = new MemoryEventSink();
   const privacy = { on: false };
   const { config } = loadConfig(undefined, {});
+  let owner: OwnerTrust | undefined;
+  let code: string | undefined;
+  if (opts.ownerHeld) {
+    code = formatClaimCode(randomBytes(20));
+    writeClaimSecret(paths, code);
+    owner = OwnerTrust.load({
+      serial: SERIAL,
+      paths,
+      clock,
+      logger: silentLogger(),
+      events,
+      config: config.owner,
+    });
+  }
   const gate = createGrantGate({
+    ...(owner ? { owner } : {}),
     serial: SERIAL,
     grants: { ...config.grants, ...(opts.grants ?? {}) } as typeof config.grants,
     relayAllowList: [],
@@ -66,6 +96,7 @@ export async function makeGrantFixture(
   const mint = (req: Partial<GrantRequest> = {}) =>
     mintGrant(keys.issuer, { serial: SERIAL, viewer: OWNER, now: clock.now() / 1000, ...req }).token;
   return {
+    ...(owner ? { owner, code } : {}),
     dir,
     paths,
     keys,

@@ -8,7 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '../../scripts/dev-cloud/broker-mosquitto.ts';
-import { findBinary, needs } from './requires.ts';
+import { needs, programPath } from './requires.ts';
 import { makeTempDir } from './tmp.ts';
 
 const MODULE_DIRS = ['/usr/lib/nginx/modules', '/usr/lib64/nginx/modules', '/usr/share/nginx/modules'];
@@ -36,7 +36,7 @@ export interface NginxRtmp {
 }
 
 export async function startNginxRtmp(): Promise<NginxRtmp> {
-  const bin = findBinary('nginx')!;
+  const bin = programPath('nginx')!;
   const mod = rtmpModulePath()!;
   const tmp = makeTempDir('lenscap-nginx-');
   const port = await freePort('127.0.0.1');

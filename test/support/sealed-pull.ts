@@ -6,6 +6,7 @@
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { encodeTag, FlvTagReader, type FlvTagOut } from '../../agent/sealing/flv-tags.ts';
+import { ffmpegPath as agentFfmpeg } from './ffmpeg.ts';
 
 export interface PulledStream {
   video: Buffer[];
@@ -39,14 +40,14 @@ function collector(): {
   return { video, tags, reader, waitFor };
 }
 
-export function pullHttpFlv(url: string): PulledStream {
+export function pullHttpFlv(url: string, headers: Record<string, string> = {}): PulledStream {
   const c = collector();
-  const req = http.get(url, (res) => res.on('data', (d: Buffer) => c.reader.push(d)));
+  const req = http.get(url, { headers }, (res) => res.on('data', (d: Buffer) => c.reader.push(d)));
   req.on('error', () => undefined);
   return { video: c.video, tags: c.tags, waitFor: c.waitFor, close: () => req.destroy() };
 }
 
-export function pullRtmpWithFfmpeg(url: string, ffmpegPath = 'ffmpeg'): PulledStream {
+export function pullRtmpWithFfmpeg(url: string, ffmpegPath = agentFfmpeg()): PulledStream {
   const c = collector();
   const ff = spawn(
     ffmpegPath,
@@ -82,7 +83,7 @@ export function flvFile(tags: FlvTagOut[]): Buffer {
  * Decodes an FLV with a plain ffmpeg (no key) to 64x36 gray frames and returns each frame's luma
  * standard deviation: a concealed sealed frame is flat (≈ 0), a picture is not. Bounded at 20 s.
  */
-export async function decodeLumaStddev(flv: Buffer, ffmpegPath = 'ffmpeg'): Promise<number[]> {
+export async function decodeLumaStddev(flv: Buffer, ffmpegPath = agentFfmpeg()): Promise<number[]> {
   const ff = spawn(
     ffmpegPath,
     [

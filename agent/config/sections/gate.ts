@@ -22,6 +22,12 @@ export const gateSection = z
       .default(false)
       .describe('Accept `?grant=` in the URL (tokens in URLs leak into logs).'),
     viewerOrigins: z.array(z.string()).default([]).describe('Origins allowed by CORS (browser viewers).'),
+    seal: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Seal direct viewing too: frames leave the gate encrypted to the viewer's key in the owner-signed membership (a viewer without one is refused `viewer_key_missing`). Off by default: on a LAN the gate's TLS already ends at the viewer, with nobody in between (see docs/streaming.md).",
+      ),
     maxViewers: z.number().int().positive().default(8).describe('Concurrent viewer sessions.'),
     refusalRateLimit: z
       .object({
