@@ -11,6 +11,7 @@ import type { GrantsCode } from './grants/codes.ts';
 import type { IdentityCode } from './identity/codes.ts';
 import type { OwnerCode } from './owner/codes.ts';
 import type { SealingCode } from './sealing/codes.ts';
+import type { StorageCode } from './storage/codes.ts';
 import type { StreamCode } from './stream/codes.ts';
 
 /** Codes no single room owns. */
@@ -30,6 +31,7 @@ export type ErrorCode =
   | IdentityCode
   | OwnerCode
   | SealingCode
+  | StorageCode
   | StreamCode;
 
 /**

@@ -33,6 +33,7 @@ export const DEV_CODES = [
   'ERR_QEMU_TIMEOUT',
   'ERR_START_PROVISION',
   'ERR_START_AGENT',
+  'ERR_DEV_CLOUD_STATE',
 ] as const;
 
 export type DevCode = (typeof DEV_CODES)[number];

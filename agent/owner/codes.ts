@@ -25,6 +25,7 @@ export const OWNER_CODES = [
   'ERR_DPOP_WRONG_REQUEST',
   'ERR_OWNER_STATE_INVALID',
   'ERR_KEY_INVALID',
+  'ERR_BINDING_OWNER_HELD',
 ] as const;
 
 export type OwnerCode = (typeof OWNER_CODES)[number];

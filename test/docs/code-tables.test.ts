@@ -10,6 +10,7 @@ import { GRANTS_CODES } from '../../agent/grants/codes.ts';
 import { IDENTITY_START_CODES, PROVISION_CODES, RENEW_CODES } from '../../agent/identity/codes.ts';
 import { OWNER_CODES } from '../../agent/owner/codes.ts';
 import { SEALING_CODES } from '../../agent/sealing/codes.ts';
+import { STORAGE_CODES } from '../../agent/storage/codes.ts';
 import { STREAM_CODES } from '../../agent/stream/codes.ts';
 import { CODE_DOCS, renderCodeTables } from '../../scripts/code-docs.ts';
 
@@ -37,6 +38,7 @@ test('each code belongs to exactly one room, and every code reads ERR_<WORDS>', 
     ],
     owner: OWNER_CODES,
     sealing: SEALING_CODES,
+    storage: STORAGE_CODES,
     stream: STREAM_CODES,
   };
   const seen = new Map<string, string>();
