@@ -1,9 +1,12 @@
 /**
  * Structured JSON logs (pino) bound to the device serial; a human-readable mode for development.
+ * Every string in a line (message, fields, child bindings) goes through agent/redact.ts, so a URL's
+ * query, userinfo or stream-key path, or a registered secret, never reaches the log whole.
  * Must never log a token, key or certificate whole: use `redactToken` for anything grant-shaped.
  */
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
+import { redactText, redactValue } from './redact.ts';
 
 export type { Logger };
 
@@ -29,6 +32,18 @@ export function createLogger(opts: LogOptions = {}): Logger {
     redact: {
       paths: ['token', 'grant', '*.token', '*.grant', 'authorization', '*.authorization'],
       censor: '[redacted]',
+    },
+    formatters: {
+      bindings: (b: Record<string, unknown>) => redactValue(b),
+      log: (o: Record<string, unknown>) => redactValue(o),
+    },
+    hooks: {
+      logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
+        method.apply(
+          this,
+          args.map((a) => (typeof a === 'string' ? redactText(a) : a)),
+        );
+      },
     },
   };
   const pretty = opts.pretty ? (opts.loadPretty ?? loadPretty)() : undefined;

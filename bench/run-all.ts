@@ -18,6 +18,7 @@ const LIMIT_S: Record<string, number> = {
   storm: 600,
   incident: 600,
   soak: 420,
+  flood: 120,
 };
 const jsonDir = mkdtempSync(join(os.tmpdir(), 'lenscap-bench-json-'));
 const figures: Record<string, unknown> = {};

@@ -5,6 +5,7 @@
  * line doubles as the replay record (see agent/grants/replay-cache.ts): one fsync per accept.
  * Must never write a whole token, and never let an audit failure turn into an accept.
  */
+import { redactValue } from '../redact.ts';
 import {
   closeSync,
   constants,
@@ -56,7 +57,7 @@ export class DecisionLog {
 
   /** Appends a line; `durable` fsyncs before returning (accepts). Throws on I/O failure. */
   append(line: DecisionLine, durable: boolean): void {
-    const buf = Buffer.from(JSON.stringify(line) + '\n');
+    const buf = Buffer.from(JSON.stringify(redactValue(line)) + '\n');
     if (this.fd === undefined) this.open();
     if (this.size + buf.length > this.maxBytes && this.size > 0) this.rotate();
     writeSync(this.fd!, buf);

@@ -9,6 +9,7 @@
  * Events leave the queue only after the broker acknowledged them, in order; a restart reloads it.
  * Must never drop an event silently and never throw from emit() (the grant gate calls it).
  */
+import { redactValue } from '../redact.ts';
 import {
   closeSync,
   existsSync,
@@ -117,8 +118,10 @@ export class EventQueue implements EventSink {
     this.listener = listener;
   }
 
-  emit(event: SecurityEvent, cls?: EventClass): void {
+  emit(raw: SecurityEvent, cls?: EventClass): void {
     try {
+      // One redaction for everything that leaves the camera as an event (agent/redact.ts).
+      const event = redactValue(raw);
       let json = JSON.stringify(event);
       if (Buffer.byteLength(json) > MAX_EVENT_BYTES)
         json = JSON.stringify({ ...event, data: { truncated: true } });

@@ -11,6 +11,7 @@
  * hub per process.
  * Must never listen on anything but loopback.
  */
+import { redactText, registerSecret } from '../redact.ts';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -159,8 +160,17 @@ export async function createLoopbackHub(opts: LoopbackHubOptions): Promise<Loopb
 
 async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> {
   const log = opts.logger.child({ module: 'hub' });
-  const nmsLogger = require('node-media-server/src/core/logger.js') as { level: string };
+  const nmsLogger = require('node-media-server/src/core/logger.js') as {
+    level: string;
+    log(message: string, level?: string): void;
+  };
   Object.defineProperty(nmsLogger, 'level', { get: () => 'error', set: () => undefined, configurable: true });
+  // NMS prints to the console itself; its lines (stream paths, queries) go through our redaction
+  // and into our log instead.
+  nmsLogger.log = (message: string, level = 'info') => {
+    if (level === 'error' || level === 'warn')
+      log.warn({ code: 'NMS_LOG', nms: redactText(String(message)).slice(0, 500) }, 'node-media-server');
+  };
   const Context = require('node-media-server/src/core/context.js') as {
     broadcasts: Map<string, BroadcastLike>;
     config: object;
@@ -176,6 +186,8 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
 
   const streamPath = `/live/${opts.serial}`;
   const key = randomBytes(18).toString('base64url');
+  // Cut wherever it shows up (ffmpeg's capture errors echo the publish URL).
+  registerSecret(key);
   const counters = { publishRefused: 0, playRefused: 0, taps: 0 };
   const emitter = new EventEmitter();
 

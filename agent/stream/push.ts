@@ -17,6 +17,7 @@ import type { Logger } from '../log.ts';
 import type { FlvSink } from './loopback-hub.ts';
 import { runFfmpeg, type FfmpegRun } from './ffmpeg-process.ts';
 import { relayRefusal } from '../grants/verify.ts';
+import { redactText, redactUrl, registerUrlSecrets } from '../redact.ts';
 import { createFrameSealer, type FrameSealer } from '../sealing/sealer.ts';
 import { flvSealingWriter } from '../sealing/flv-sealer.ts';
 import type { ViewerKeySource } from '../sealing/viewer-keys.ts';
@@ -82,14 +83,12 @@ interface PushJob extends ActivePush {
   stop(): Promise<void>;
 }
 
-/** Scheme/host/path of a relay URL for logs: a stream key in the query must not be logged. */
+/**
+ * A relay URL for logs, replies and events: scheme, host, port and the app only (agent/redact.ts);
+ * a stream key may sit in the query, the userinfo or the path after the app.
+ */
 export function describeRelay(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '(unparseable)';
-  }
+  return redactUrl(url);
 }
 
 /**
@@ -217,6 +216,9 @@ export class PushService {
   }
 
   private launch(jti: string, sub: string, exp: number, relayUrl: string, sealer: FrameSealer): PushJob {
+    // ffmpeg echoes the output URL in its errors, in any spelling: its key parts are cut wherever
+    // they show up from now on, not only where describeRelay is called.
+    registerUrlSecrets(relayUrl);
     const log = this.deps.logger.child({ module: 'push', jti, relay: describeRelay(relayUrl) });
     const endActivity = this.deps.activity?.begin();
     const release = this.deps.stream.acquire();
@@ -309,7 +311,7 @@ export class PushService {
         if (stopped) return;
         this.counters.failures++;
         log.warn(
-          { code: 'ERR_PUSH_EXITED', exit: x.code, err: x.error },
+          { code: 'ERR_PUSH_EXITED', exit: x.code, err: x.error && redactText(x.error) },
           'push ffmpeg exited; retrying until the grant expires',
         );
         retry = setTimeout(attempt, this.deps.retryMs ?? 1000);

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { CameraDriver, CameraRequest } from '../../drivers/camera/types.ts';
 import type { Random } from '../clock.ts';
 import type { Logger } from '../log.ts';
+import { redactText } from '../redact.ts';
 import { runFfmpeg, splitInput, type FfmpegRun } from './ffmpeg-process.ts';
 
 export interface SupervisorOptions {
@@ -113,7 +114,9 @@ export class CaptureSupervisor extends EventEmitter {
     });
   }
 
-  private fail(code: string, message: string): void {
+  private fail(code: string, rawMessage: string): void {
+    // ffmpeg's text carries the output URL (the hub's publish key rides in its query).
+    const message = redactText(rawMessage);
     this.status.lastError = { code, message, at: Date.now() };
     const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 300, maxMs: 30_000 };
     const ceiling = Math.min(maxMs, initialMs * 2 ** this.failures);

@@ -16,6 +16,7 @@ import { startMosquittoBroker } from './broker-mosquitto.ts';
 import { connectCloudClient, type CloudClient } from './cloud-client.ts';
 import { startRelay } from './relay.ts';
 import { mintGrant, signBindingRecord } from './mint.ts';
+import { memberJkt } from './memberships.ts';
 import { loadOrCreateSigningKeys } from './signing-keys.ts';
 import { startDevCloudIdentity } from './server.ts';
 import type { ToolCode } from '../dev-codes.ts';
@@ -111,10 +112,13 @@ export async function signingSide(
   const keys = await loadOrCreateSigningKeys(devDir);
   return {
     async mintGrant(serial, viewer, ttlSeconds, extra) {
+      // Owner-held cameras: bind the grant to the viewer's key from the relayed membership.
+      const jkt = memberJkt(devDir, serial, viewer);
       const g = mintGrant(keys.issuer, {
         serial,
         viewer,
         ttlSeconds,
+        ...(jkt ? { jkt } : {}),
         ...(extra?.relay ? { relay: extra.relay } : {}),
         ...(extra?.scope ? { scope: extra.scope } : {}),
       });

@@ -7,7 +7,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../agent/config/load.ts';
-import { silentLogger, createLogger } from '../../agent/log.ts';
+import { silentLogger, createLogger, type Logger } from '../../agent/log.ts';
+import type { EventSink } from '../../agent/audit/events.ts';
 import { createStreamService, type StreamService } from '../../agent/stream/service.ts';
 import { createPrivacyState, type PrivacyState } from '../../agent/stream/privacy.ts';
 import { Activity } from '../../agent/stream/activity.ts';
@@ -36,13 +37,22 @@ export async function makeMediaFixture(
     idleStopSeconds?: number;
     gate?: Record<string, unknown>;
     grants?: Parameters<typeof makeGrantFixture>[0];
+    /** One logger for the whole media side and the grant gate (default: silent). */
+    logger?: Logger;
+    /** Also receives every security event (a real on-disk EventQueue). */
+    alsoEmit?: EventSink;
   } = {},
 ): Promise<MediaFixture> {
-  const f = await makeGrantFixture(opts.grants);
+  const f = await makeGrantFixture({
+    ...(opts.grants ?? {}),
+    ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.alsoEmit ? { alsoEmit: opts.alsoEmit } : {}),
+  });
   // Real time: sessions are cut against the wall clock in these tests.
   f.clock.now = () => Date.now();
   const { config } = loadConfig(undefined, {});
-  const logger = process.env.LENSCAP_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger();
+  const logger =
+    opts.logger ?? (process.env.LENSCAP_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger());
   const sysfs = join(f.dir, 'sys');
   mkdirSync(join(sysfs, 'class/leds/status'), { recursive: true });
   writeFileSync(join(sysfs, 'class/leds/status/brightness'), '0');

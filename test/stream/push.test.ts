@@ -14,7 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { FlvClient } from '../support/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from './fixture.ts';
 import { createPushService, relayAllowed, describeRelay, type PushService } from '../../agent/stream/push.ts';
-import { silentLogger } from '../../agent/log.ts';
+import { Writable } from 'node:stream';
+import { createLogger } from '../../agent/log.ts';
+import { freePort } from '../support/mosquitto.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
 import { FrameOpener } from '../../agent/sealing/opener.ts';
 import { isSealableVideo } from '../../agent/sealing/frame.ts';
@@ -29,6 +31,8 @@ let push: PushService;
 let alice: TestViewer;
 let mallory: TestViewer;
 const relayPublishes: string[] = [];
+/** Every line the camera's push service logged (JSON). */
+let pushLog = '';
 
 before(async () => {
   m = await makeMediaFixture({ mode: 'on-demand', idleStopSeconds: 1 });
@@ -64,7 +68,15 @@ before(async () => {
     ffmpegPath: m.stream.ffmpegPath,
     relayAllowList: [],
     clock: m.f.clock,
-    logger: silentLogger(),
+    logger: createLogger({
+      level: 'debug',
+      destination: new Writable({
+        write(chunk, _enc, cb) {
+          pushLog += chunk.toString();
+          cb();
+        },
+      }),
+    }),
     activity: m.activity,
     closeSessions: (jti) => m.gate.closeByJti(jti),
     retryMs: 300,
@@ -95,9 +107,25 @@ test('a relay grant pushes the stream to the relay until stream.stop', async () 
     assert.equal(stopped.pushStopped, true);
     assert.equal(push.active().length, 0);
     assert.equal(m.ledValue(), '0');
-    await new Promise((res) => setTimeout(res, 500));
-    const n = viewer.result.parser.tags.length;
-    await new Promise((res) => setTimeout(res, 700));
+    // stop() resolved only once the push ffmpeg was gone; let what was already in flight land
+    // (the relay keeps the publish open for its 30 s resume grace, so there is no end event to await).
+    let n = viewer.result.parser.tags.length;
+    for (const t0 = Date.now(); Date.now() - t0 < 5000;) {
+      await new Promise((res) => setTimeout(res, 300));
+      if (viewer.result.parser.tags.length === n) break;
+      n = viewer.result.parser.tags.length;
+    }
+    // Positive signal 2: capture is still producing media the push could have sent (a tap on the
+    // hub sees new video), so the silence at the relay below is the stop, not an idle camera.
+    let tapBytes = 0;
+    const detach = m.stream.attach({ write: (c) => void (tapBytes += c.length), end: () => undefined });
+    try {
+      const t0 = Date.now();
+      while (tapBytes < 20_000 && Date.now() - t0 < 10_000) await new Promise((res) => setTimeout(res, 20));
+      assert.ok(tapBytes >= 20_000, `capture kept producing (${tapBytes} bytes on a hub tap)`);
+    } finally {
+      detach();
+    }
     assert.equal(viewer.result.parser.tags.length, n, 'no more media reaches the relay after stop');
   } finally {
     viewer.close();
@@ -144,7 +172,35 @@ test('a grant without relay, for another serial, or replayed pushes nothing', as
   assert.ok(refusals.includes('wrong_audience') && refusals.includes('scope_not_allowed'));
 });
 
-test('relay URL checks: scheme, credentials, allow list; logs never carry the query', () => {
+test("logs never carry the relay's key: ffmpeg's error text (which echoes the URL) is redacted", async () => {
+  const closed = await freePort();
+  const key = 'StreamKey9d81c2f0';
+  const pathKey = 'PathKey44aa17e3';
+  const r = await push.start(
+    m.f.mint({ relay: `rtmp://127.0.0.1:${closed}/live/${pathKey}?key=${key}`, ttlSeconds: 30 }),
+  );
+  assert.equal(r.ok, true, JSON.stringify(r));
+  const failuresBefore = push.counters.failures;
+  try {
+    // Positive signal: ffmpeg really failed against that URL and the failure was logged.
+    await within(
+      (async () => {
+        while (push.counters.failures === failuresBefore || !/ERR_PUSH_EXITED/.test(pushLog))
+          await new Promise((res) => setTimeout(res, 20));
+      })(),
+      20_000,
+      'a logged push ffmpeg failure',
+    );
+  } finally {
+    await push.stop(r.ok ? r.jti : '');
+  }
+  assert.match(pushLog, /Connection refused/, "ffmpeg's own error text is in the log");
+  assert.ok(!pushLog.includes(key), 'the query key leaked into the log');
+  assert.ok(!pushLog.includes(pathKey), 'the path key leaked into the log');
+  assert.ok(!JSON.stringify(push.active()).includes(key));
+});
+
+test('relay URL checks: scheme, credentials, allow list; describeRelay keeps host and app only', () => {
   assert.equal(relayAllowed('rtmp://relay.example/live/CAM-0001', []), true);
   assert.equal(relayAllowed('rtmps://relay.example/live/CAM-0001', ['rtmps://relay.example/']), true);
   assert.equal(relayAllowed('rtmp://relay.example/live/CAM-0001', ['rtmps://relay.example/']), false);
@@ -156,7 +212,7 @@ test('relay URL checks: scheme, credentials, allow list; logs never carry the qu
   assert.equal(relayAllowed('rtmp://relay.example/live/CAM-0001', ['rtmp://relay.example']), true);
   assert.equal(
     describeRelay('rtmp://relay.example:1935/live/CAM-0001?key=secret'),
-    'rtmp://relay.example:1935/live/CAM-0001',
+    'rtmp://relay.example:1935/live/[redacted]?[redacted]',
   );
 });
 

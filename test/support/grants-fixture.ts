@@ -5,9 +5,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createGrantGate, type GrantGateService } from '../../agent/grants/grant-gate.ts';
 import { ManualClock } from '../../agent/clock.ts';
-import { MemoryEventSink } from '../../agent/audit/events.ts';
+import { MemoryEventSink, type EventSink } from '../../agent/audit/events.ts';
 import { loadConfig } from '../../agent/config/load.ts';
-import { silentLogger } from '../../agent/log.ts';
+import { silentLogger, type Logger } from '../../agent/log.ts';
 import { stateLayout, type StateLayout } from '../../agent/state-layout.ts';
 import { loadOrCreateSigningKeys, type DevSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
 import { mintGrant, signBindingRecord, type GrantRequest } from '../../scripts/dev-cloud/mint.ts';
@@ -44,6 +44,10 @@ export async function makeGrantFixture(
     viewers?: string[];
     devDir?: string;
     grants?: Record<string, unknown>;
+    /** The gate's logger (default silent). */
+    logger?: Logger;
+    /** Also receives every event (e.g. a real on-disk EventQueue). */
+    alsoEmit?: EventSink;
     /** Build owner-held trust (agent/owner) with a fresh claim code, unclaimed. */
     ownerHeld?: boolean;
   } = {},
@@ -66,6 +70,14 @@ export async function makeGrantFixture(
     );
   const clock = new ManualClock(NOW_MS);
   const events = new MemoryEventSink();
+  if (opts.alsoEmit) {
+    const tee = opts.alsoEmit;
+    const own = events.emit.bind(events);
+    events.emit = (e) => {
+      own(e);
+      tee.emit(e);
+    };
+  }
   const privacy = { on: false };
   const { config } = loadConfig(undefined, {});
   let owner: OwnerTrust | undefined;
@@ -89,7 +101,7 @@ export async function makeGrantFixture(
     relayAllowList: [],
     paths,
     clock,
-    logger: silentLogger(),
+    logger: opts.logger ?? silentLogger(),
     events,
     isPrivacyOn: () => privacy.on,
   });

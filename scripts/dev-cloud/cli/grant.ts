@@ -8,7 +8,9 @@ export const devCloudGrantCommand: Command = {
   help: `usage: lenscap-dev grant --serial S --viewer V [--ttl 300] [--scope live] [--relay URL] [--dev-dir DIR]
 
 Mints a grant signed by the development cloud's issuer key and prints only the token on stdout,
-so scripts can pipe it. --relay makes a push-mode grant. DIR defaults to ./.lenscap/dev.
+so scripts can pipe it. For an owner-held camera the grant carries cnf.jkt, the viewer's key from
+the owner-signed membership the cloud relayed (DIR/memberships/S.json); it plays only with a DPoP
+proof by that key (\`lenscap-dev view\` prints both). --relay makes a push-mode grant. DIR defaults to ./.lenscap/dev.
 Development only: a real cloud issues grants from its own service.`,
   async run(argv, io) {
     const { values } = parseOptions(argv, {
@@ -29,8 +31,13 @@ Development only: a real cloud issues grants from its own service.`,
       );
     const { loadOrCreateSigningKeys } = await import('../signing-keys.ts');
     const { mintGrant } = await import('../mint.ts');
-    const keys = await loadOrCreateSigningKeys(values['dev-dir'] ?? '.lenscap/dev');
+    const { memberJkt } = await import('../memberships.ts');
+    const devDir = values['dev-dir'] ?? '.lenscap/dev';
+    const keys = await loadOrCreateSigningKeys(devDir);
+    // Owner-held camera: the grant names the viewer's key from the owner's membership (cnf.jkt).
+    const jkt = memberJkt(devDir, values.serial, values.viewer);
     const { token } = mintGrant(keys.issuer, {
+      ...(jkt ? { jkt } : {}),
       serial: values.serial,
       viewer: values.viewer,
       ttlSeconds: ttl,

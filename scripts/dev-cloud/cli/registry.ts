@@ -27,6 +27,11 @@ export const devCommands: Loader[] = [
     load: async () => (await import('./grant.ts')).devCloudGrantCommand,
   },
   {
+    name: 'view',
+    summary: 'Mint a key-bound grant and print it with its DPoP proof (the exact request).',
+    load: async () => (await import('./view.ts')).devViewCommand,
+  },
+  {
     name: 'bind',
     summary: 'Sign a binding record (claims a camera for an owner).',
     load: async () => (await import('./bind.ts')).devCloudBindCommand,

@@ -1,0 +1,124 @@
+/**
+ * The one redaction for URLs and for free text that may carry them (ffmpeg's and node-media-server's
+ * messages), applied wherever such text reaches a log line, an audit line or a security event.
+ * A relay URL's query and userinfo, and every path segment after the first on a media URL, may be a
+ * stream key; the hub's per-run publish key rides in a query. Known secrets (registered by whoever
+ * made or received them) are also cut wherever they appear, URL or not.
+ * Must never return any part of a query, userinfo or fragment, nor a registered secret; never throw.
+ */
+
+/** Schemes whose path carries a stream key after the app (`rtmp://host/app/<key>`). */
+const MEDIA_SCHEMES = new Set([
+  'rtmp',
+  'rtmps',
+  'rtmpt',
+  'rtmpe',
+  'rtsp',
+  'rtsps',
+  'srt',
+  'rtp',
+  'tcp',
+  'udp',
+]);
+/** Anything that looks like scheme://…, up to whitespace or a quote. */
+const URL_IN_TEXT = /[A-Za-z][A-Za-z0-9+.-]{0,15}:\/\/[^\s'"<>`]+/g;
+const REDACTED = '[redacted]';
+const MAX_SECRETS = 64;
+const MIN_SECRET_LENGTH = 6;
+
+/**
+ * Secrets known to this process (the hub's publish key, each relay URL's key parts). Module-level
+ * on purpose: ffmpeg and NMS text reaches loggers everywhere, and a forgotten call site must still
+ * not leak a key that some other part registered. Bounded; oldest forgotten first.
+ */
+const known = new Set<string>();
+
+export function registerSecret(secret: string | undefined): void {
+  if (!secret || secret.length < MIN_SECRET_LENGTH) return;
+  known.delete(secret);
+  known.add(secret);
+  while (known.size > MAX_SECRETS) known.delete(known.values().next().value as string);
+}
+
+/** Registers the parts of a URL that redactUrl would hide (query values, userinfo, key path segments). */
+export function registerUrlSecrets(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return;
+  }
+  registerSecret(decodeSafe(u.username));
+  registerSecret(decodeSafe(u.password));
+  for (const v of u.searchParams.values()) registerSecret(v);
+  if (u.search.length > 1) registerSecret(u.search.slice(1));
+  if (MEDIA_SCHEMES.has(u.protocol.slice(0, -1).toLowerCase()))
+    for (const seg of u.pathname.split('/').filter(Boolean).slice(1)) registerSecret(decodeSafe(seg));
+}
+
+function decodeSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/**
+ * scheme://host[:port] and the path (all of it for web URLs; only the first segment, the app, for
+ * media URLs); userinfo, query and fragment become `[redacted]` markers.
+ */
+export function redactUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return REDACTED;
+  }
+  const scheme = u.protocol.slice(0, -1).toLowerCase();
+  const userinfo = u.username || u.password ? `${REDACTED}@` : '';
+  let path = u.pathname;
+  if (MEDIA_SCHEMES.has(scheme)) {
+    const segs = path.split('/').filter(Boolean);
+    path = segs.length === 0 ? '' : `/${segs[0]}${segs.length > 1 ? `/${REDACTED}` : ''}`;
+  }
+  const query = u.search ? `?${REDACTED}` : '';
+  const fragment = u.hash ? `#${REDACTED}` : '';
+  return scrubKnown(`${u.protocol}//${userinfo}${u.host}${path}${query}${fragment}`);
+}
+
+/** Free text (an ffmpeg error, an NMS line): every URL in it redacted, every known secret cut. */
+export function redactText(text: string): string {
+  if (typeof text !== 'string') return text;
+  return scrubKnown(
+    text.replace(URL_IN_TEXT, (m) => {
+      // ffmpeg writes "<url>: <error>": trailing punctuation belongs to the sentence, not the URL.
+      const tail = /[:,.;)\]]+$/.exec(m)?.[0] ?? '';
+      return redactUrl(m.slice(0, m.length - tail.length)) + tail;
+    }),
+  );
+}
+
+function scrubKnown(text: string): string {
+  let out = text;
+  for (const s of known) if (out.includes(s)) out = out.split(s).join(REDACTED);
+  return out;
+}
+
+/** A copy of a log/audit/event object with every string redacted (depth- and size-bounded). */
+export function redactValue<T>(value: T, depth = 0): T {
+  if (typeof value === 'string') return redactText(value) as T;
+  if (value === null || typeof value !== 'object' || depth > 6) return value;
+  if (Array.isArray(value)) return value.slice(0, 1000).map((v) => redactValue(v, depth + 1)) as T;
+  if (value instanceof Error) return redactText(value.message) as T;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = redactValue(v, depth + 1);
+  return out as T;
+}
+
+/** Whether a string needs redaction at all (cheap pre-check for hot paths). */
+export function mayNeedRedaction(text: string): boolean {
+  if (text.includes('://')) return true;
+  for (const s of known) if (text.includes(s)) return true;
+  return false;
+}

@@ -1,0 +1,157 @@
+/**
+ * Issue 12 #4: no stream key reaches a log, an audit line or a queued event. Secrets are planted in
+ * a relay URL's query, userinfo and path, and the hub's real per-run publish key is used; real ffmpeg
+ * fails against them (its error text echoes the whole output URL), then every log line, the audit
+ * files and the on-disk event queue are scanned.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { join } from 'node:path';
+import { createLogger } from '../../agent/log.ts';
+import { EventQueue } from '../../agent/audit/event-queue.ts';
+import { createPushService } from '../../agent/stream/push.ts';
+import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
+import { makeViewer } from '../sealing/keys.ts';
+import { CaptureSupervisor } from '../../agent/stream/supervisor.ts';
+import { redactText, redactUrl } from '../../agent/redact.ts';
+import { testPatternArgs } from '../../drivers/camera/testpattern.ts';
+import type { CameraRequest } from '../../drivers/camera/types.ts';
+import { freePort } from '../support/mosquitto.ts';
+import { needs } from '../support/requires.ts';
+import { makeMediaFixture } from './fixture.ts';
+
+const SECRETS = {
+  query: 'QuerySecret7f3a9c',
+  path: 'PathSecret51be02',
+  user: 'UserSecret0c9d44',
+  password: 'PassSecret88e1aa',
+};
+
+test('redactUrl / redactText: query, userinfo, fragment and media path keys never survive', () => {
+  assert.equal(
+    redactUrl('rtmp://u:p@relay.example:1935/live/abc?key=x#f'),
+    'rtmp://[redacted]@relay.example:1935/live/[redacted]?[redacted]#[redacted]',
+  );
+  assert.equal(redactUrl('https://host/v1/provision?sig=x'), 'https://host/v1/provision?[redacted]');
+  assert.equal(redactUrl('not a url'), '[redacted]');
+  const line = `rtmp://127.0.0.1:1/live/${SECRETS.path}?key=${SECRETS.query}: Connection refused`;
+  assert.equal(redactText(line), 'rtmp://127.0.0.1:1/live/[redacted]?[redacted]: Connection refused');
+});
+
+test(
+  'planted relay and hub keys reach no log line, audit file or queued event',
+  { ...needs('ffmpeg'), timeout: 90_000 },
+  async (t) => {
+    let logText = '';
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        logText += chunk.toString();
+        cb();
+      },
+    });
+    const logger = createLogger({ level: 'debug', destination: sink });
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const qdir = mkdtempSync(join(tmpdir(), 'lenscap-redact-'));
+    const queue = EventQueue.open({
+      file: join(qdir, 'queue.jsonl'),
+      serial: 'CAM-0001',
+      maxEvents: 1000,
+      maxBytes: 1 << 20,
+      clock: { now: () => Date.now() },
+      logger,
+    });
+    const m = await makeMediaFixture({ mode: 'always', logger, alsoEmit: queue });
+    t.after(async () => {
+      await m.close();
+      queue.close();
+      rmSync(qdir, { recursive: true, force: true });
+    });
+    const hubKey = new URL(m.stream.hub.publishUrl).searchParams.get('k')!;
+    assert.ok(hubKey && hubKey.length >= 16, 'the hub has a per-run key');
+
+    const closed = await freePort();
+    const push = createPushService({
+      serial: 'CAM-0001',
+      grants: m.f.gate,
+      stream: m.stream,
+      ffmpegPath: m.stream.ffmpegPath,
+      relayAllowList: [],
+      clock: m.f.clock,
+      logger,
+      retryMs: 200,
+      viewerKeys: mapViewerKeys({ alice: (await makeViewer('alice#1')).key }),
+    });
+    t.after(() => push.close());
+
+    // 1. An accepted push to a relay that refuses the connection: ffmpeg's error names the URL.
+    const relay = `rtmp://127.0.0.1:${closed}/live/${SECRETS.path}?key=${SECRETS.query}`;
+    const r = await push.start(m.f.mint({ relay, ttlSeconds: 60 }));
+    assert.equal(r.ok, true, JSON.stringify(r));
+    // Positive signal: ffmpeg really ran, failed, and its error went through the log path.
+    const until = Date.now() + 30_000;
+    while (push.counters.failures < 2 && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
+    assert.ok(push.counters.failures >= 2, 'ffmpeg failed against the relay (twice)');
+    assert.match(logText, /ERR_PUSH_EXITED/);
+    assert.match(logText, /Connection refused/, "ffmpeg's own error text reached the log");
+    await push.stop(r.ok ? r.jti : '');
+
+    // 2. A relay URL with credentials: refused by the grant gate, recorded, reported.
+    const withCreds = `rtmp://${SECRETS.user}:${SECRETS.password}@127.0.0.1:${closed}/live/x`;
+    const refused = await push.start(m.f.mint({ relay: withCreds }));
+    assert.equal(!refused.ok && refused.reason, 'relay_not_allowed');
+
+    // 3. The capture pipeline failing on the hub's real publish URL (its port closed here): ffmpeg's
+    //    error carries the per-run key in the query.
+    const sup = new CaptureSupervisor({
+      ffmpegPath: m.stream.ffmpegPath,
+      camera: {
+        name: 'testpattern',
+        prepare: async (req: CameraRequest) => testPatternArgs(req, { hasDrawtext: false }),
+      } as never,
+      request: {
+        device: '/dev/video0',
+        width: 160,
+        height: 90,
+        fps: 10,
+        gopSeconds: 1,
+        bitrateKbps: 200,
+        label: 'x',
+        color: 'white',
+      },
+      output: m.stream.hub.publishUrl.replace(/:\d+\//, `:${closed}/`),
+      logger,
+      backoff: { initialMs: 100, maxMs: 200 },
+    });
+    const failed = new Promise<void>((res) => sup.once('failed', () => res()));
+    sup.start();
+    await Promise.race([
+      failed,
+      new Promise((_, rej) => setTimeout(() => rej(new Error('no failure')), 20_000)),
+    ]);
+    await sup.stop();
+    assert.match(sup.status.lastError?.message ?? '', /Connection refused/);
+    assert.match(logText, /capture failed/);
+
+    // Now scan everything the camera wrote.
+    const audit = [m.f.paths.auditLog, `${m.f.paths.auditLog}.1`]
+      .filter((p) => existsSync(p))
+      .map((p) => readFileSync(p, 'utf8'))
+      .join('\n');
+    assert.match(audit, /relay_not_allowed/, 'the refusal was audited');
+    const queued = readFileSync(join(qdir, 'queue.jsonl'), 'utf8');
+    assert.match(queued, /relay_not_allowed/, 'the refusal was queued as an event');
+    const surfaces = {
+      log: logText,
+      audit,
+      queued,
+      lastError: JSON.stringify(sup.status.lastError),
+      active: JSON.stringify(push.active()),
+    };
+    for (const [where, text] of Object.entries(surfaces))
+      for (const [what, secret] of Object.entries({ ...SECRETS, hubKey }))
+        assert.ok(!text.includes(secret), `${what} leaked into ${where}`);
+  },
+);
