@@ -6,6 +6,19 @@
  */
 import { GRANTS_CODES } from '../agent/grants/codes.ts';
 import { IDENTITY_START_CODES, PROVISION_CODES, RENEW_CODES } from '../agent/identity/codes.ts';
+import { STORAGE_CODES } from '../agent/storage/codes.ts';
+
+type Rows = Record<string, { when: string; fix: string }>;
+
+/** `rows` with `extra` placed right after the entry `after`. */
+function insertAfter(rows: Rows, after: string, extra: Rows): Rows {
+  const out: Rows = {};
+  for (const [k, v] of Object.entries(rows)) {
+    out[k] = v;
+    if (k === after) Object.assign(out, extra);
+  }
+  return out;
+}
 
 interface CodeTable {
   doc: string;
@@ -26,9 +39,10 @@ export const CODE_TABLES: readonly CodeTable[] = [
   {
     doc: 'docs/identity.md',
     name: 'provision',
-    source: 'agent/identity/codes.ts',
+    source: 'agent/identity/codes.ts and agent/storage/codes.ts',
     header: ['code', 'meaning', 'fix'],
-    rows: PROVISION_CODES,
+    // The state dir's access checks (agent/storage/) are what provisioning meets first on disk.
+    rows: insertAfter(PROVISION_CODES, 'ERR_PROVISION_STATE_DIR', STORAGE_CODES),
   },
   {
     doc: 'docs/identity.md',

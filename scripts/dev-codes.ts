@@ -34,6 +34,7 @@ export const DEV_CODES = [
   'ERR_START_PROVISION',
   'ERR_START_AGENT',
   'ERR_DEV_CLOUD_STATE',
+  'ERR_NOT_CLAIMED',
 ] as const;
 
 export type DevCode = (typeof DEV_CODES)[number];

@@ -58,8 +58,8 @@ export const PROVISION_CODES = {
     fix: 'network cable, Wi-Fi, URL, firewall',
   },
   ERR_PROVISION_TLS: {
-    when: "the service's certificate is not from `--ca`, or its name does not match the URL, or (message says so) it looks expired/not yet valid",
-    fix: 'right `--ca` and `--url`; check the clock',
+    when: "the message says which: **not a TLS port** (an HTTP or MQTT port answered); **the server asked for a client certificate** (a mutual-TLS port: renewal or the broker, not provisioning); **not signed by `--ca`**; the certificate does not name the URL's host; or it looks expired",
+    fix: 'the right port in `--url`; the right `--ca`; the host the certificate names; check the clock',
   },
   ERR_PROVISION_CLOCK_SKEW: {
     when: "camera clock > 5 min from the service's, or so far behind that the service's certificate is not yet valid",
@@ -67,8 +67,8 @@ export const PROVISION_CODES = {
   },
   ERR_PROVISION_DISK_FULL: { when: 'ENOSPC/EDQUOT while writing', fix: 'free space (`df -h`), re-run' },
   ERR_PROVISION_STATE_DIR: {
-    when: 'state dir not writable',
-    fix: "run as the agent's user / fix ownership",
+    when: 'state dir not writable (read-only filesystem)',
+    fix: 'remount / another `--state-dir`',
   },
   ERR_PROVISION_VERIFY_FAILED: {
     when: 'what the service sent failed verification',

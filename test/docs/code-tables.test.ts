@@ -38,7 +38,7 @@ test('each code belongs to exactly one room, and every code reads ERR_<WORDS>', 
     ],
     owner: OWNER_CODES,
     sealing: SEALING_CODES,
-    storage: STORAGE_CODES,
+    storage: Object.keys(STORAGE_CODES),
     stream: STREAM_CODES,
   };
   const seen = new Map<string, string>();
