@@ -6,6 +6,8 @@
  * Goal (issue 4): peak ≤ 10 % of the fleet per second, 99 % back within 2× the cap.
  * Usage: npx tsx bench/storm.ts [--clients 1000] [--outage 30] [--settle 30] [--policy both|lenscap|mqttjs]
  *        [--json FILE]
+ *   On a broker cluster (./_storm-cluster.ts): --broker rabbitmq [--nodes 3] [--kill-node] [--clients 1000]
+ *   By simulation (./_storm-sim.ts): --simulate 100000 [--connect-budget 500] [--outage 30]
  * Must never leave a broker or client behind (everything is closed in finally blocks).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -25,6 +27,8 @@ import { freePort } from '../scripts/dev-cloud/broker-mosquitto.ts';
 import { findBinary } from '../test/support/requires.ts';
 import { issue, issueMany, makeCa } from '../test/stack/pki.ts';
 import { writeFigures, type Figures } from './_json.ts';
+import { clusterStorm } from './_storm-cluster.ts';
+import { recommend, simulate, type SimResult } from './_storm-sim.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,6 +37,11 @@ const { values } = parseArgs({
     settle: { type: 'string', default: '30' },
     policy: { type: 'string', default: 'both' },
     json: { type: 'string' },
+    broker: { type: 'string', default: 'mosquitto' },
+    nodes: { type: 'string', default: '3' },
+    'kill-node': { type: 'boolean', default: false },
+    simulate: { type: 'string' },
+    'connect-budget': { type: 'string', default: '500' },
   },
 });
 const STARTED = Date.now();
@@ -309,4 +318,65 @@ async function main() {
   }
 }
 
-await main();
+async function simulation() {
+  const devices = Number(values.simulate);
+  const budget = Number(values['connect-budget']);
+  if (!(devices > 0) || !(budget > 0))
+    throw new Error('--simulate N and --connect-budget R must be positive');
+  const base = { ...defaults.backoff, followServerReference: false };
+  const o = { devices, budget, outageS: OUTAGE_S };
+  console.log(
+    `simulation: ${devices} devices, all dropped by a ${OUTAGE_S} s outage, broker accepts ${budget} connects/s (and 1/s per client id)`,
+  );
+  const cur = simulate({ ...o, backoff: base });
+  const line = (r: SimResult) =>
+    `peak offered ${r.peakOfferedPerSec}/s = ${r.peakOverBudget.toFixed(2)}× the budget, ${r.throttled} throttled of ${r.attempts} attempts, ` +
+    `99 % back ${r.t99S === null ? 'not reached' : `${r.t99S.toFixed(0)} s`}, 100 % ${r.t100S === null ? 'not reached' : `${r.t100S.toFixed(0)} s`}, ` +
+    `${r.perClientIdViolations} retries < 1 s apart`;
+  console.log(
+    `default cloud.backoff (base ${base.baseMs / 1000} s, cap ${base.capMs / 1000} s, drop ${base.dropDelayMaxMs / 1000} s, initial ${base.initialDelayMaxMs / 1000} s):\n  ${line(cur)}`,
+  );
+  const recs = recommend(o, base);
+  console.log(`wider first-retry windows (devices / budget = ${Math.ceil(devices / budget)} s):`);
+  for (const r of recs)
+    console.log(
+      `  capMs ${r.backoff.capMs}, dropDelayMaxMs = initialDelayMaxMs ${r.backoff.dropDelayMaxMs}: ${line(r.result)}`,
+    );
+  const fits = recs.filter((r) => r.result.peakOverBudget <= 1 && r.result.t99S !== null);
+  const best = fits.sort((a, b) => a.result.t99S! - b.result.t99S!)[0];
+  if (best)
+    console.log(
+      `\na fleet of ${devices} under ${budget} connects/s needs: "cloud": { "backoff": ${JSON.stringify(best.backoff)} } ` +
+        `(peak ${best.result.peakOfferedPerSec}/s, 99 % back in ${best.result.t99S!.toFixed(0)} s)`,
+    );
+  else console.log('\nno tried setting keeps the peak under the budget: widen the windows further');
+  const figs = (r: SimResult): Figures => ({
+    peakOfferedPerSec: r.peakOfferedPerSec,
+    peakOverBudget: r.peakOverBudget,
+    throttled: r.throttled,
+    p99BackS: r.t99S,
+    p100BackS: r.t100S,
+    perClientIdViolations: r.perClientIdViolations,
+  });
+  writeFigures(values.json, 'storm-simulate', STARTED, {
+    devices,
+    connectBudget: budget,
+    outageS: OUTAGE_S,
+    defaults: figs(cur),
+    ...(best ? { recommended: { ...figs(best.result), ...best.backoff } } : {}),
+  });
+}
+
+if (values.simulate !== undefined) await simulation();
+else if (values.broker === 'rabbitmq') {
+  const figures = await clusterStorm({
+    clients: N,
+    nodes: Number(values.nodes),
+    killNode: values['kill-node'] === true,
+    settleS: SETTLE_S,
+    log: (l) => console.log(l),
+  });
+  writeFigures(values.json, 'storm-cluster', STARTED, figures);
+  if (STARTED + 600_000 < Date.now()) console.log('over the 10-minute budget');
+} else if (values.broker === 'mosquitto') await main();
+else throw new Error(`--broker must be mosquitto or rabbitmq, not ${values.broker}`);

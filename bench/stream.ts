@@ -11,8 +11,10 @@
  *   file in the grant state directory and fdatasync it, interleaved with the joins) and
  *   `ffmpegFirstKeyframeMs` (the capture's own ffmpeg arguments writing FLV to a pipe, spawn → first
  *   keyframe tag, interleaved with the cold starts).
+ * - sealed against plain push (bench/_seal.ts): sealedCpuRatio, sealedAddedLatencyMs, browserDecryptMbps.
  * Targets (issue 18): gateOverFloor = gate ÷ (bare + flush) ≤ 1.2; coldOverFfmpeg ≤ 1.2.
- * Usage: npx tsx bench/stream.ts [--json FILE]   (BENCH_JOINS, BENCH_COLD, BENCH_CPU_SECONDS, BENCH_KBPS)
+ * Targets (issue 15): sealedCpuRatio ≤ 1.15, sealedAddedLatencyMs ≤ 30, browserDecryptMbps ≥ 8.
+ * Usage: npx tsx bench/stream.ts [--json FILE]   (BENCH_JOINS, BENCH_COLD, BENCH_CPU_SECONDS, BENCH_KBPS, BENCH_SEAL=0)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -33,6 +35,7 @@ import { FlvClient, FlvParser } from '../test/support/flv-client.ts';
 import { resolveFfmpegPath } from '../agent/stream/ffmpeg-path.ts';
 import { splitInput } from '../agent/stream/ffmpeg-process.ts';
 import { writeFigures } from './_json.ts';
+import { measureSealing } from './_seal.ts';
 
 const { values: args } = parseArgs({ options: { json: { type: 'string' } } });
 const STARTED = Date.now();
@@ -410,6 +413,11 @@ async function main(): Promise<void> {
     );
   }
   holder();
+  // Sealed against plain push on the same capture (bench/_seal.ts).
+  if (process.env.BENCH_SEAL !== '0') {
+    const seal = await measureSealing({ stream, f, seconds: CPU_SECONDS, say });
+    Object.assign(figures, seal);
+  }
   await gate.close();
   await stubGate.close();
   bare.close();

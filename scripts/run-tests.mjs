@@ -32,6 +32,7 @@ const UNIT = [
   'test/cli/main.test.ts',
   'test/cloud/backoff.test.ts',
   'test/cloud/commands.test.ts',
+  'test/cloud/fleet-profiles.test.ts',
   'test/config/load.test.ts',
   'test/config/migrate.test.ts',
   'test/docs/code-tables.test.ts',

@@ -7,7 +7,7 @@
  * Must never copy identity files into a camera's state dir (provisioning does that), and must never
  * leave a child process or stack.json behind when it stops.
  *
- *   npm start [-- --reset] [--broker aedes|mosquitto] [--open] [--port N] [--dir DIR]
+ *   npm start [-- --reset] [--broker aedes|mosquitto|rabbitmq] [--open] [--port N] [--dir DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { describeError, LenscapError } from '../agent/errors.ts';
 import { createLogger } from '../agent/log.ts';
 import { DEMO_USERS } from './dev-cloud/api.ts';
-import { startStack, type DevCloudStack } from './dev-cloud/cloud.ts';
+import { startStack, type BrokerKind, type DevCloudStack } from './dev-cloud/cloud.ts';
 import type { ToolCode } from './dev-codes.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -115,9 +115,12 @@ function agentConfig(cam: DemoCamera, stateDir: string, stack: DevCloudStack) {
     stateDir,
     log: { level: 'info' },
     cloud: {
-      url: stack.brokerUrl,
-      // aedes speaks MQTT 3.1.1 only.
-      protocolVersion: stack.brokerKind === 'aedes' ? 4 : 5,
+      // Every node of a cluster: the link starts at a random one and fails over to the others.
+      url: stack.brokerUrls.length > 1 ? stack.brokerUrls : stack.brokerUrl,
+      // aedes and RabbitMQ 3.10 speak MQTT 3.1.1 only.
+      protocolVersion: stack.brokerKind === 'mosquitto' ? 5 : 4,
+      // RabbitMQ: a QoS 1 clean-session queue would strand the camera while its node is down.
+      ...(stack.brokerKind === 'rabbitmq' ? { commandQos: 0 } : {}),
       keepaliveSeconds: 30,
       // One machine, two cameras: no stampede to avoid, so come online at once.
       backoff: { baseMs: 500, capMs: 5000, initialDelayMaxMs: 0 },
@@ -177,14 +180,14 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(
-      'usage: npm start [-- --reset] [--broker aedes|mosquitto] [--open] [--port N] [--dir DIR]\n',
+      'usage: npm start [-- --reset] [--broker aedes|mosquitto|rabbitmq] [--open] [--port N] [--dir DIR]\n',
     );
     return 0;
   }
-  if (values.broker !== 'aedes' && values.broker !== 'mosquitto')
+  if (values.broker !== 'aedes' && values.broker !== 'mosquitto' && values.broker !== 'rabbitmq')
     throw new LenscapError<ToolCode>(
       'ERR_CLI_USAGE',
-      `--broker must be aedes or mosquitto, not ${values.broker}`,
+      `--broker must be aedes, mosquitto or rabbitmq, not ${values.broker}`,
     );
   const root = resolve(values.dir ?? process.env.LENSCAP_HOME ?? join(process.cwd(), '.lenscap'));
   const stackFile = join(root, 'stack.json');
@@ -232,7 +235,7 @@ async function main(): Promise<number> {
       () =>
         startStack({
           dir: join(root, 'dev'),
-          broker: values.broker as 'aedes' | 'mosquitto',
+          broker: values.broker as BrokerKind,
           pagePort: Number(values.port ?? 0),
           logger,
         }),
@@ -372,6 +375,7 @@ async function main(): Promise<number> {
         serials: cameras.map((c) => c.serial),
         pageUrl: s.pageUrl,
         brokerUrl: s.brokerUrl,
+        brokerUrls: s.brokerUrls,
         brokerKind: s.brokerKind,
         provisioningUrl: s.provisioningUrl,
         relay: s.relayRtmpBase,

@@ -2,7 +2,7 @@
  * The reconnect policy: when the next connection attempt may happen, and whether to keep trying.
  * Exponential backoff with full jitter, capped before jittering (sleep = random(0, min(cap,
  * base·2^n))), a counter reset only after the link stayed up `resetAfterMs`, a random initial delay
- * after boot or a long outage, and MQTT CONNACK/DISCONNECT reason codes taken into account.
+ * after boot or a long outage, retries spread over a wider window after a lost connection, and MQTT CONNACK/DISCONNECT reason codes taken into account.
  * Pure: time and randomness come from the injected Clock/Random, so a schedule is reproducible.
  * Must never return a delay of zero for a whole fleet at once (no un-jittered retry), and must never
  * retry an authorization refusal at the normal pace.
@@ -16,6 +16,13 @@ export interface BackoffOptions {
   resetAfterMs: number;
   initialDelayMaxMs: number;
   longOutageMs: number;
+  /**
+   * After an established connection is lost, every retry until the next connection waits at least
+   * random(0, this): a broker node that dies drops all its clients in the same instant, and they must
+   * not land on the other nodes in the same second, nor bunch up again when a dead broker returns.
+   * Never above capMs. 0: the ordinary window.
+   */
+  dropDelayMaxMs: number;
   /** Pace of retries after the broker refused our identity (not authorized / bad credentials). */
   authRetryMs: number;
   followServerReference: boolean;
@@ -65,6 +72,8 @@ export class Backoff {
   /** When the link was last seen up (or when we started): measures the outage. */
   private lastUp: number;
   private booted = false;
+  /** Set when an established connection was lost; cleared by the next connection. */
+  private afterDrop = false;
 
   constructor(
     private readonly opts: BackoffOptions,
@@ -102,6 +111,7 @@ export class Backoff {
 
   /** The CONNACK said yes. */
   connected(): void {
+    this.afterDrop = false;
     this.upSince = this.clock.now();
     this.lastUp = this.upSince;
   }
@@ -111,6 +121,7 @@ export class Backoff {
     const now = this.clock.now();
     if (!this.booted) this.booted = true;
     if (this.upSince !== undefined) {
+      this.afterDrop = true;
       // Only a connection that stayed up long enough earns a fresh start: a broker that accepts and
       // then drops at once (overloaded) must not pull the whole fleet back to 1 s.
       if (now - this.upSince >= this.opts.resetAfterMs) this.n = 0;
@@ -170,6 +181,8 @@ export class Backoff {
 
     let window = this.window();
     if (now - this.lastUp >= this.opts.longOutageMs) window = Math.max(window, this.opts.initialDelayMaxMs);
+    // capped like every window: a test rig or a small site with a short cap keeps its pace
+    if (this.afterDrop) window = Math.max(window, Math.min(this.opts.dropDelayMaxMs, this.opts.capMs));
     this.n = Math.min(this.n + 1, MAX_EXPONENT);
     return { delayMs: this.jitter(window), reason: 'backoff', attempt: this.n };
   }

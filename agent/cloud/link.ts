@@ -229,7 +229,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     publishAsync(c, topics.state, JSON.stringify(state), { qos: 1, retain: true }).catch((err) =>
       log.warn({ err: describeError(err) }, 'cloud link: state not published'),
     );
-    const subOpts = protocolVersion === 5 ? { qos: 1 as const, rh: 2 } : { qos: 1 as const };
+    const subOpts = protocolVersion === 5 ? { qos: cfg.commandQos, rh: 2 } : { qos: cfg.commandQos };
     c.subscribe(topics.commandFilter, subOpts, (err, granted) => {
       if (
         err ||

@@ -8,6 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import type { Clock } from '../clock.ts';
 import { LenscapError } from '../errors.ts';
 import type { StateLayout } from '../state-layout.ts';
+import { checkStateTree } from './state-check.ts';
 import {
   chainsTo,
   commonName,
@@ -114,6 +115,9 @@ export function checkKeyPermissions(paths: StateLayout): void {
 
 export function checkIdentity(opts: CheckIdentityOptions): CheckedIdentity {
   const { paths } = opts;
+  // The whole tree first (owner, modes, no symlink, regular files): trust, binding, audit, replay
+  // and queued events matter as much as the key.
+  checkStateTree(paths);
   checkKeyPermissions(paths);
   const keyPem = readRequired(paths.deviceKey, 'device key');
   const certPem = readRequired(paths.deviceCert, 'device certificate');

@@ -35,7 +35,7 @@ export interface BrokerOptions {
 }
 
 export interface RunningBroker {
-  kind: 'aedes' | 'mosquitto';
+  kind: 'aedes' | 'mosquitto' | 'rabbitmq';
   /** mqtts://127.0.0.1:<port> */
   url: string;
   port: number;

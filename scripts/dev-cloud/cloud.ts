@@ -1,7 +1,7 @@
 /**
  * The full dev cloud in one process: identity side (device CA, HTTPS provisioning, trust root,
- * grant-issuer and binding keys — scripts/dev-cloud/server.ts and friends), the mTLS broker (aedes
- * or mosquitto), the dev cloud's own MQTT client, the relay for push mode, and the viewer page with
+ * grant-issuer and binding keys — scripts/dev-cloud/server.ts and friends), the mTLS broker (aedes,
+ * mosquitto or a 3-node RabbitMQ cluster), the dev cloud's own MQTT client, the relay for push mode, and the viewer page with
  * its API. `npm start` and `lenscap-dev` start it; it stops everything it started.
  * Must never listen beyond loopback, and never hand a camera anything but through provisioning
  * (identity) or signed cloud commands (binding).
@@ -13,6 +13,7 @@ import { silentLogger, type Logger } from '../../agent/log.ts';
 import { startApi, type CameraInfo, type MintedGrant } from './api.ts';
 import { DEFAULT_CLOUD_IDENTITY, startAedesBroker, type RunningBroker } from './broker-aedes.ts';
 import { startMosquittoBroker } from './broker-mosquitto.ts';
+import { startRabbitCluster, type RabbitCluster } from './broker-rabbitmq.ts';
 import { connectCloudClient, type CloudClient } from './cloud-client.ts';
 import { startRelay } from './relay.ts';
 import { mintGrant, signBindingRecord } from './mint.ts';
@@ -45,10 +46,13 @@ export interface DevCloudIdentity {
   close(): Promise<void>;
 }
 
+export type BrokerKind = 'aedes' | 'mosquitto' | 'rabbitmq';
+
 export interface StackOptions {
   /** The dev cloud's state dir, e.g. ./.lenscap/dev */
   dir: string;
-  broker?: 'aedes' | 'mosquitto';
+  /** rabbitmq: a 3-node cluster (scripts/dev-cloud/broker-rabbitmq.ts). */
+  broker?: BrokerKind;
   /** Port of the page (0/undefined = any free port). */
   pagePort?: number;
   /** Port of the provisioning/renewal service (0/undefined = any free port). */
@@ -66,7 +70,9 @@ export interface StackOptions {
 export interface DevCloudStack {
   pageUrl: string;
   brokerUrl: string;
-  brokerKind: 'aedes' | 'mosquitto';
+  /** Every node's URL (one for aedes and mosquitto): what a camera's cloud.url lists. */
+  brokerUrls: string[];
+  brokerKind: BrokerKind;
   provisioningUrl: string;
   provisioningCaFile: string;
   relayRtmpBase: string;
@@ -142,25 +148,38 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
   };
   try {
     const tlsOpts = { key: identity.brokerTls.key, cert: identity.brokerTls.cert, ca: identity.deviceCaPem };
+    let cluster: RabbitCluster | undefined;
+    if (kind === 'rabbitmq' && ((opts.host && opts.host !== '127.0.0.1') || opts.brokerPort))
+      throw new LenscapError(
+        'ERR_CLI_USAGE',
+        'the RabbitMQ cluster listens on loopback, on free ports only: no --host or broker port with --broker rabbitmq',
+      );
     const listen = {
       ...(opts.host ? { host: opts.host } : {}),
       ...(opts.brokerPort ? { port: opts.brokerPort } : {}),
     };
     const broker: RunningBroker =
-      kind === 'mosquitto'
-        ? await startMosquittoBroker({
+      kind === 'rabbitmq'
+        ? (cluster = await startRabbitCluster({
             tls: tlsOpts,
-            dir: join(opts.dir, 'mosquitto'),
-            ...listen,
+            dir: join(opts.dir, 'rabbitmq'),
             cloudIdentity: DEFAULT_CLOUD_IDENTITY,
             logger: log,
-          })
-        : await startAedesBroker({
-            tls: tlsOpts,
-            cloudIdentity: DEFAULT_CLOUD_IDENTITY,
-            logger: log,
-            ...listen,
-          });
+          }))
+        : kind === 'mosquitto'
+          ? await startMosquittoBroker({
+              tls: tlsOpts,
+              dir: join(opts.dir, 'mosquitto'),
+              ...listen,
+              cloudIdentity: DEFAULT_CLOUD_IDENTITY,
+              logger: log,
+            })
+          : await startAedesBroker({
+              tls: tlsOpts,
+              cloudIdentity: DEFAULT_CLOUD_IDENTITY,
+              logger: log,
+              ...listen,
+            });
     closers.push(() => broker.close());
 
     const cloud = await connectCloudClient({
@@ -168,7 +187,8 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
       key: identity.cloudClientTls.key,
       cert: identity.cloudClientTls.cert,
       ca: identity.brokerCaPem,
-      protocolVersion: kind === 'aedes' ? 4 : 5,
+      // aedes and RabbitMQ 3.10 speak MQTT 3.1.1 only.
+      protocolVersion: kind === 'mosquitto' ? 5 : 4,
       logger: log,
     });
     closers.push(() => cloud.close());
@@ -190,12 +210,17 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
     return {
       pageUrl: api.url,
       brokerUrl: broker.url,
+      brokerUrls: cluster ? cluster.urls : [broker.url],
       brokerKind: kind,
       provisioningUrl: identity.provisioningUrl,
       provisioningCaFile: identity.provisioningCaFile,
       relayRtmpBase: relay.rtmpBase,
       cloud,
-      createToken: (serial) => identity.createToken(serial),
+      // On RabbitMQ a serial needs its user and rules before it can connect: added with its token.
+      createToken: async (serial) => {
+        await cluster?.addDevices([serial]);
+        return identity.createToken(serial);
+      },
       async claim(serial, owner, viewers = []) {
         const payload = await identity.bindingCommand(serial, owner, viewers);
         const reply = await cloud.command(serial, 'binding', payload, 10_000);
@@ -209,7 +234,14 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
       },
       mintGrant: (serial, viewer, ttl, extra) => identity.mintGrant(serial, viewer, ttl, extra),
       registerCamera: (info) => void cameras.set(info.serial, info),
-      pids: (): Record<string, number> => (broker.pid ? { mosquitto: broker.pid } : {}),
+      pids: (): Record<string, number> =>
+        cluster
+          ? Object.fromEntries(
+              cluster.nodes.flatMap((n, i) => (n.pid() ? [[`rabbitmq${i + 1}`, n.pid()!]] : [])),
+            )
+          : broker.pid
+            ? { mosquitto: broker.pid }
+            : {},
       close: closeAll,
     };
   } catch (err) {

@@ -9,6 +9,7 @@ const opts: BackoffOptions = {
   resetAfterMs: 30_000,
   initialDelayMaxMs: 10_000,
   longOutageMs: 300_000,
+  dropDelayMaxMs: 0,
   authRetryMs: 900_000,
   followServerReference: false,
 };
@@ -151,4 +152,38 @@ test('server references: host, host:port, [v6]:port; anything else ignored', asy
   assert.deepEqual(parseServerReference('[::1]:8884', 8883), { host: '::1', port: 8884 });
   for (const bad of ['', 'mqtt://x', 'x:99999', 'x:0', 'evil.example/path', 'user@host'])
     assert.equal(parseServerReference(bad, 8883), undefined, bad);
+});
+
+test('a lost connection: retries are spread over dropDelayMaxMs (capped) until the next connection', () => {
+  const clock = new ManualClock(0);
+  const b = new Backoff({ ...opts, dropDelayMaxMs: 10_000 }, clock, () => 0.5);
+  // failed attempts (never connected) keep the ordinary window
+  assert.equal(b.next({ kind: 'network' }).delayMs, 500);
+  b.connected();
+  clock.advance(60_000);
+  // a node dies under a connection that was up for a minute: random(0, 10 s), not random(0, 1 s)
+  const d = b.next({ kind: 'network' });
+  assert.equal(d.delayMs, 5000);
+  assert.equal(d.reason, 'backoff');
+  // the broker is still down: the retries stay spread (a returning broker meets no bunch)
+  assert.equal(b.next({ kind: 'network' }).delayMs, 5000);
+  // once the window grows past it, the ordinary schedule takes over (n = 4 → 16 s)
+  assert.deepEqual(
+    [0, 1, 2].map(() => b.next({ kind: 'network' }).delayMs),
+    [5000, 5000, 8000],
+  );
+  // connected again: a failed attempt that is not a drop (no connection lost) uses the plain window
+  b.connected();
+  const c = new Backoff({ ...opts, dropDelayMaxMs: 10_000 }, clock, () => 0.5);
+  assert.equal(c.next({ kind: 'network' }).delayMs, 500);
+  // never above the cap
+  const small = new Backoff({ ...opts, capMs: 2000, dropDelayMaxMs: 10_000 }, clock, () => 0.5);
+  small.connected();
+  clock.advance(60_000);
+  assert.equal(small.next({ kind: 'network' }).delayMs, 1000);
+  // 0 turns it off
+  const off = new Backoff(opts, clock, () => 0.5);
+  off.connected();
+  clock.advance(60_000);
+  assert.equal(off.next({ kind: 'network' }).delayMs, 500);
 });

@@ -106,7 +106,10 @@ test(
     const a = makeLink({
       serial: 'CAM-A',
       paths: writeState(`${tmp.dir}/a`, pki, 'CAM-A'),
-      config: testConfig([dead1, dead2, live1.url, live2.url], { protocolVersion: 4 }),
+      config: testConfig([dead1, dead2, live1.url, live2.url], {
+        protocolVersion: 4,
+        connectTimeoutMs: 20_000,
+      }),
       // first draw: the starting endpoint (0 → the first); then every jitter draws 0.5
       random: (() => {
         let first = true;
@@ -157,7 +160,10 @@ test(
       serial: 'CAM-A',
       paths: writeState(`${tmp.dir}/a`, pki, 'CAM-A'),
       // 127.0.0.2 is loopback too but the broker listens on 127.0.0.1 only: a dead "node".
-      config: testConfig(`mqtts://localhost:${broker.port}`, { protocolVersion: 4 }),
+      config: testConfig(`mqtts://localhost:${broker.port}`, {
+        protocolVersion: 4,
+        connectTimeoutMs: 20_000,
+      }),
       random: () => 0,
       timers: rec.timers,
       lookup: async (host) => {

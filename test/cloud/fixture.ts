@@ -56,7 +56,7 @@ export function testConfig(url: string | string[], cloud: Record<string, unknown
       protocolVersion: 5,
       keepaliveSeconds: 10,
       connectTimeoutMs: 3000,
-      backoff: { baseMs: 100, capMs: 800, initialDelayMaxMs: 0, resetAfterMs: 30000 },
+      backoff: { baseMs: 100, capMs: 800, initialDelayMaxMs: 0, dropDelayMaxMs: 0, resetAfterMs: 30000 },
       ...cloud,
     },
   });

@@ -3,7 +3,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ManualClock, systemClock } from '../../agent/clock.ts';
 import { checkIdentity } from '../../agent/identity/check.ts';
 import { loadIdentity } from '../../agent/identity/load.ts';
@@ -147,4 +148,78 @@ test('ERR_IDENTITY_SERIAL_MISMATCH: configured serial differs from the CN', (t) 
     code(() => checkIdentity({ paths, expectedSerial: 'CAM-0001', clock: systemClock })),
     'no error',
   );
+});
+
+test('the whole state tree is checked at start: open modes, symlinks, foreign owners, non-regular files', (t) => {
+  const start = (paths: ReturnType<typeof stateLayout>) =>
+    code(() => loadIdentity({ paths, expectedSerial: 'CAM-0001', clock: systemClock }));
+  const fresh = () => {
+    const tmp = makeTempDir();
+    t.after(tmp.cleanup);
+    const paths = writeIdentity(tmp.dir, ca, good);
+    for (const d of [paths.trustDir, paths.auditDir, paths.eventsDir, paths.grantsDir])
+      mkdirSync(d, { recursive: true, mode: 0o700 });
+    writeFileSync(paths.trustBundle, 'x.y.z', { mode: 0o644 });
+    writeFileSync(paths.auditLog, '', { mode: 0o600 });
+    writeFileSync(paths.eventQueue, '', { mode: 0o600 });
+    return { paths, dir: tmp.dir };
+  };
+  const named = (paths: ReturnType<typeof stateLayout>, path: string) => {
+    try {
+      loadIdentity({ paths, expectedSerial: 'CAM-0001', clock: systemClock });
+    } catch (err) {
+      return (err as { detail?: { path?: string } }).detail?.path === path;
+    }
+    return false;
+  };
+
+  // Control: a tidy tree starts.
+  assert.equal(start(fresh().paths), 'no error');
+
+  // A world-writable state dir (the attack: another user swaps trust/).
+  let f = fresh();
+  chmodSync(f.paths.root, 0o777);
+  assert.equal(start(f.paths), 'ERR_STATE_PERMISSIONS');
+  assert.ok(named(f.paths, f.paths.root), 'the error names the state dir');
+  // Group-writable trust dir, bundle, audit log, event queue.
+  for (const [p, mode] of [
+    ['trustDir', 0o770],
+    ['trustBundle', 0o664],
+    ['auditLog', 0o622],
+    ['eventQueue', 0o606],
+  ] as const) {
+    f = fresh();
+    chmodSync(f.paths[p], mode);
+    assert.equal(start(f.paths), 'ERR_STATE_PERMISSIONS', p);
+    assert.ok(named(f.paths, f.paths[p]), `the error names ${p}`);
+  }
+  // trust/ swapped for a symlink to a directory someone else controls.
+  f = fresh();
+  const elsewhere = join(f.dir, '..', `${f.dir.split('/').pop()}-evil`);
+  mkdirSync(elsewhere, { mode: 0o700 });
+  t.after(() => rmSync(elsewhere, { recursive: true, force: true }));
+  rmSync(f.paths.trustDir, { recursive: true });
+  symlinkSync(elsewhere, f.paths.trustDir);
+  assert.equal(start(f.paths), 'ERR_STATE_SYMLINK');
+  assert.ok(named(f.paths, f.paths.trustDir));
+  // The audit log opened through a symlink; a symlink anywhere else in the tree.
+  f = fresh();
+  rmSync(f.paths.auditLog);
+  symlinkSync(join(elsewhere, 'log'), f.paths.auditLog);
+  assert.equal(start(f.paths), 'ERR_STATE_SYMLINK');
+  f = fresh();
+  symlinkSync('/etc/passwd', join(f.paths.grantsDir, 'whatever'));
+  assert.equal(start(f.paths), 'ERR_STATE_SYMLINK');
+  // A directory (or FIFO) where a trust file must be.
+  f = fresh();
+  rmSync(f.paths.trustBundle);
+  mkdirSync(f.paths.trustBundle, { mode: 0o700 });
+  assert.equal(start(f.paths), 'ERR_STATE_NOT_REGULAR');
+  // Owned by another user (only checkable as root: chown needs it).
+  if (process.geteuid?.() === 0) {
+    f = fresh();
+    chownSync(f.paths.trustBundle, 4242, 4242);
+    assert.equal(start(f.paths), 'ERR_STATE_OWNER');
+    assert.ok(named(f.paths, f.paths.trustBundle));
+  }
 });

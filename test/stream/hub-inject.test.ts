@@ -163,6 +163,32 @@ test('a one-write RTMP publish with a wrong key injects no frame: capture idle, 
   }
 });
 
+test("a one-write RTMP publish with a wrong key in NMS's publish grace (capture ffmpeg just died) injects no frame", async () => {
+  const v = FlvClient.http({ url: m.url(), headers: bearer(m.f.mint()) });
+  const t = tap();
+  try {
+    await v.waitForKeyframe(10_000);
+    const pid = m.stream.capturePid();
+    assert.ok(pid, 'capture running for the viewer');
+    const restarted = new Promise((r) => m.stream.supervisorEvents.once('started', r));
+    process.kill(pid, 'SIGKILL');
+    // The hub keeps the dead publisher for its grace window (5 s) so the same client may resume.
+    await attackAndCheck('publish grace', [t]);
+    await restarted;
+    const before = v.result.parser.tags.length;
+    await v.waitFor(
+      (r) => r.parser.tags.slice(before).some((tag) => tag.frameType === 1),
+      10_000,
+      'a keyframe from the restarted capture',
+    );
+    assert.equal(v.result.body.includes(MARKER), false, 'forged frame in the viewer stream (publish grace)');
+    assert.equal(t.bytes().includes(MARKER), false);
+  } finally {
+    t.detach();
+    v.close();
+  }
+});
+
 test('control: the same one write with the right key does reach a tap (the forged RTMP is effective)', async () => {
   await waitUntil(() => m.stream.capturePid() === undefined, 10_000, 'capture stopped');
   const t = tap();

@@ -19,7 +19,6 @@ import { redactText, redactUrl } from '../../agent/redact.ts';
 import { testPatternArgs } from '../../drivers/camera/testpattern.ts';
 import type { CameraRequest } from '../../drivers/camera/types.ts';
 import { freePort } from '../support/mosquitto.ts';
-import { needs } from '../support/requires.ts';
 import { makeMediaFixture } from './fixture.ts';
 
 const SECRETS = {
@@ -42,7 +41,7 @@ test('redactUrl / redactText: query, userinfo, fragment and media path keys neve
 
 test(
   'planted relay and hub keys reach no log line, audit file or queued event',
-  { ...needs('ffmpeg'), timeout: 90_000 },
+  { timeout: 90_000 }, // ffmpeg: the agent's own (m.stream.ffmpegPath), packaged when the system has none
   async (t) => {
     let logText = '';
     const sink = new Writable({

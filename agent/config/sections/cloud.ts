@@ -52,6 +52,14 @@ export const cloudSection = z
           .positive()
           .default(300000)
           .describe('An outage longer than this counts as long (initial delay applies again).'),
+        dropDelayMaxMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(10000)
+          .describe(
+            'After a lost connection, every retry until the next connection waits a random time up to at least this: a broker node that dies drops all its cameras at once, and they must not all land on the other nodes (or on the returning broker) in the same second. Never above capMs; 0: the ordinary backoff window. A fleet needs about devices / broker connect budget (s).',
+          ),
         authRetryMs: z
           .number()
           .int()
@@ -64,6 +72,12 @@ export const cloudSection = z
       .strict()
       .prefault({})
       .describe('Reconnect policy: exponential backoff with full jitter.'),
+    commandQos: z
+      .union([z.literal(1), z.literal(0)])
+      .default(1)
+      .describe(
+        'QoS of the command subscription (cmd/+). 0 on RabbitMQ 3.10: its clean-session QoS 1 subscription queue is a durable classic queue on one node, and while that node is down the camera cannot subscribe anywhere (see docs/fleet.md). Commands are live either way; the cloud retries one that got no reply.',
+      ),
     followServerReference: z
       .boolean()
       .default(false)

@@ -125,7 +125,7 @@ Tokens: npx lenscap-dev token --serial CAM-0001`,
     io.out('agent.json for a board against this dev cloud (provision it first, as above):');
     const board = boardAgentJson({
       brokerUrl: stack.brokerUrl,
-      brokerKind: stack.brokerKind,
+      brokerKind: broker, // a board needs a broker on the network: aedes or mosquitto only
       stateDir: values['board-state-dir'] ?? '/var/lib/lenscap',
       cameraDriver,
     });
