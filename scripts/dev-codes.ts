@@ -35,6 +35,9 @@ export const DEV_CODES = [
   'ERR_START_AGENT',
   'ERR_DEV_CLOUD_STATE',
   'ERR_NOT_CLAIMED',
+  'ERR_BROKER_SERIAL',
+  'ERR_BROKER_NODES',
+  'ERR_BROKER_CTL',
 ] as const;
 
 export type DevCode = (typeof DEV_CODES)[number];

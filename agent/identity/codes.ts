@@ -14,7 +14,30 @@ export const IDENTITY_START_CODES = {
     when: '`device.key` or `identity/` readable/writable by group or others (like ssh: key 0600, dir 0700)',
     fix: '`chmod 0600 …/device.key; chmod 0700 …/identity`, and ask who could have read it',
   },
-  ERR_IDENTITY_INVALID: { when: 'a file does not parse, no CN', fix: 're-provision with `--force`' },
+  ERR_STATE_PERMISSIONS: {
+    when: 'the state dir, or any dir or file in it, is writable by group or others (a world-writable state dir let another user swap `trust/` and mint grants the camera accepted)',
+    fix: '`chmod go-w <path>` (the error names it), and check what was changed',
+  },
+  ERR_STATE_OWNER: {
+    when: "an entry of the state tree is owned by neither the agent's user nor root",
+    fix: '`chown` it back (the error names it), and ask who put it there',
+  },
+  ERR_STATE_SYMLINK: {
+    when: 'a symlink anywhere in the state tree (checked with `lstat`, never followed) — e.g. `trust/` or `audit/decisions.jsonl` pointing elsewhere',
+    fix: 'remove it and restore the real file or directory',
+  },
+  ERR_STATE_NOT_REGULAR: {
+    when: 'a trust, binding, floor, audit, replay or event file that is not a regular file (or a dir that is not a dir; FIFOs and devices anywhere)',
+    fix: 'restore the file',
+  },
+  ERR_STATE_TREE_TOO_LARGE: {
+    when: 'more than 10,000 entries or nesting deeper than 8: not a lenscap state dir',
+    fix: 'point `stateDir` at the right place',
+  },
+  ERR_IDENTITY_INVALID: {
+    when: 'a file does not parse, no CN',
+    fix: 're-provision with `--force`',
+  },
   ERR_IDENTITY_KEY_MISMATCH: {
     when: "the key is not the certificate's key",
     fix: 're-provision with `--force`',
@@ -27,7 +50,10 @@ export const IDENTITY_START_CODES = {
     when: "now ≥ notAfter (by the camera's clock)",
     fix: 'fix the clock if wrong, else re-provision',
   },
-  ERR_IDENTITY_CERT_NOT_YET_VALID: { when: 'now < notBefore', fix: 'fix the clock (NTP)' },
+  ERR_IDENTITY_CERT_NOT_YET_VALID: {
+    when: 'now < notBefore',
+    fix: 'fix the clock (NTP)',
+  },
   ERR_IDENTITY_SERIAL_MISMATCH: {
     when: 'config `serial` is set and differs from the CN',
     fix: 'fix the config, or the camera has the wrong identity',
