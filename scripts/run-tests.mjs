@@ -33,6 +33,7 @@ const UNIT = [
   'test/cloud/backoff.test.ts',
   'test/cloud/commands.test.ts',
   'test/cloud/fleet-profiles.test.ts',
+  'test/cloud/storm-sim.test.ts',
   'test/config/load.test.ts',
   'test/config/migrate.test.ts',
   'test/docs/code-tables.test.ts',

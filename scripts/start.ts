@@ -10,14 +10,24 @@
  *   npm start [-- --reset] [--broker aedes|mosquitto|rabbitmq] [--open] [--port N] [--dir DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  type WriteStream,
+} from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { describeError, LenscapError } from '../agent/errors.ts';
+import { describeError, isLenscapError, LenscapError } from '../agent/errors.ts';
 import { createLogger } from '../agent/log.ts';
 import { DEMO_USERS } from './dev-cloud/api.ts';
 import { startStack, type BrokerKind, type DevCloudStack } from './dev-cloud/cloud.ts';
+import { claimWithCode } from './dev-cloud/owner-flow.ts';
+import { loadOrCreatePhoneKeys } from './dev-cloud/owner-phone.ts';
 import type { ToolCode } from './dev-codes.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -37,6 +47,8 @@ interface RunningCamera extends DemoCamera {
   gateUrl: string;
   child: ChildProcess;
   exited: Promise<number | null>;
+  /** The label's claim code (as printed at provisioning). */
+  claimCode?: string;
 }
 
 function demoCameras(): DemoCamera[] {
@@ -55,7 +67,7 @@ function demoCameras(): DemoCamera[] {
 
 // ---- progress output ----------------------------------------------------------------------
 let stepNo = 0;
-const STEPS = 7;
+const STEPS = 8;
 async function step<T>(title: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> {
   stepNo += 1;
   const t0 = Date.now();
@@ -351,9 +363,38 @@ async function main(): Promise<number> {
     await step(
       'claim cameras: signed binding records via cloud `binding` command',
       async () => {
-        for (const c of cameras) await s.claim(c.serial, c.owner);
+        for (const c of cameras) {
+          try {
+            await s.claim(c.serial, c.owner);
+          } catch (err) {
+            // A reused stack whose cameras are owner-held already: the cloud's binding no longer counts.
+            if (!(err as Error).message.includes('ERR_BINDING_OWNER_HELD')) throw err;
+          }
+        }
       },
       () => cameras.map((c) => `${c.serial}→${c.owner}`).join(', '),
+    );
+
+    await step(
+      "claim cameras with their label codes (owner-held: each owner's phone keys under dev/phones)",
+      async () => {
+        for (const c of cameras) {
+          c.claimCode = readFileSync(join(c.stateDir, 'owner', 'claim-secret'), 'utf8').trim();
+          const owner = loadOrCreatePhoneKeys(join(root, 'dev', 'phones'), c.owner);
+          try {
+            await claimWithCode(s.cloud.command.bind(s.cloud), {
+              devDir: join(root, 'dev'),
+              serial: c.serial,
+              code: c.claimCode,
+              owner,
+            });
+          } catch (err) {
+            // Reused stack: claimed by the same phone before (its membership is on record).
+            if (!isLenscapError(err, 'ERR_CLAIM_ALREADY_CLAIMED')) throw err;
+          }
+        }
+      },
+      () => cameras.map((c) => `${c.serial} code ${c.claimCode}`).join(', '),
     );
 
     await step('check each gate answers (a request without a grant is refused)', async () => {
@@ -386,6 +427,7 @@ async function main(): Promise<number> {
           driver: c.driver,
           gateUrl: c.gateUrl,
           flvUrl: `${c.gateUrl}/live/${c.serial}.flv`,
+          claimCode: c.claimCode,
           pid: c.child.pid,
           stateDir: c.stateDir,
           config: c.configPath,
@@ -404,6 +446,7 @@ async function main(): Promise<number> {
       '',
       `lenscap is up. Open ${s.pageUrl} — pick "alice", click Watch, then "Replay the incident".`,
       `  cameras : ${cameras.map((c) => `${c.serial} (${c.driver}, owner ${c.owner}) gate ${c.gateUrl}`).join('\n            ')}`,
+      `  claim   : ${cameras.map((c) => `${c.serial} label code ${c.claimCode}`).join('\n            ')}`,
       `  broker  : ${s.brokerUrl} (${s.brokerKind}, mTLS)   relay: ${s.relayRtmpBase}`,
       `  logs    : ${show(join(root, 'logs'))}/   stack: ${show(stackFile)}`,
       '  stop    : Ctrl-C (stops every agent, ffmpeg and server)',

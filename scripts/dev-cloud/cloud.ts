@@ -18,6 +18,7 @@ import { connectCloudClient, type CloudClient } from './cloud-client.ts';
 import { startRelay } from './relay.ts';
 import { mintGrant, signBindingRecord } from './mint.ts';
 import { memberJkt } from './memberships.ts';
+import { loadOrCreatePhoneKeys, makeDpopProof } from './owner-phone.ts';
 import { loadOrCreateSigningKeys } from './signing-keys.ts';
 import { startDevCloudIdentity } from './server.ts';
 import type { ToolCode } from '../dev-codes.ts';
@@ -201,6 +202,14 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
       cloud,
       cameras: () => [...cameras.values()],
       mintGrant: (serial, viewer, ttl) => identity.mintGrant(serial, viewer, ttl),
+      dpopFor: (user, serial, token, url) =>
+        memberJkt(opts.dir, serial, user)
+          ? makeDpopProof(loadOrCreatePhoneKeys(join(opts.dir, 'phones'), user), {
+              htm: 'GET',
+              htu: url,
+              token,
+            })
+          : undefined,
       info: () => ({ broker: `${kind} (mTLS)`, relay: relay.rtmpBase }),
       port: opts.pagePort,
       logger: log,

@@ -56,6 +56,10 @@ export function programPath(name: string): string | undefined {
 
 /** Returns `{ skip: "needs X" }` for node:test options when X is absent (and not required). */
 export function needs(name: string): { skip?: string } {
+  if (name === 'ffmpeg')
+    throw new Error(
+      "ffmpeg is not looked up on PATH in tests: use test/support/ffmpeg.ts (the agent's resolver)",
+    );
   if (programPath(name)) return {};
   if (process.env.LENSCAP_TEST_REQUIRE_ALL === '1') {
     throw new Error(`${name} is required (LENSCAP_TEST_REQUIRE_ALL=1) but not on PATH`);
