@@ -39,7 +39,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runSealedRelayIncident(o: {
   pushes: number;
   misroute: number;
-  secondsPerPush?: number;
+  /** Video frames to take from the relay per push (default 30; bounded at 30 s per push). */
+  framesPerPush?: number;
   log?: (l: string) => void;
 }): Promise<SealedIncident> {
   const m = await makeMediaFixture({ mode: 'on-demand', idleStopSeconds: 5 });
@@ -87,9 +88,15 @@ export async function runSealedRelayIncident(o: {
       const receiver = misrouted ? (bound === 'alice' ? 'bob' : 'alice') : bound;
       const s = await push.start(m.f.mint({ viewer: bound, relay: `${urls.rtmpBase}/CAM-0001` }));
       if (!s.ok) throw new Error(`sealed push refused: ${s.reason}`);
-      await sleep(1500);
-      const pulled = pullHttpFlv(`${urls.httpBase}/live/CAM-0001.flv`);
-      await pulled.waitFor(1e9, (o.secondsPerPush ?? 3) * 1000);
+      // Pull until the relay serves this push: a pull that comes before the publish gets
+      // nothing, so retry it; then take `framesPerPush` frames (bounded, loaded machines are slow).
+      const deadline = Date.now() + 30_000;
+      let pulled = pullHttpFlv(`${urls.httpBase}/live/CAM-0001.flv`);
+      while (!(await pulled.waitFor(1, 3000)) && Date.now() < deadline) {
+        pulled.close();
+        pulled = pullHttpFlv(`${urls.httpBase}/live/CAM-0001.flv`);
+      }
+      await pulled.waitFor(o.framesPerPush ?? 30, Math.max(1000, deadline - Date.now()));
       pulled.close();
       await push.stop(s.jti);
       r.sealedPushes++;

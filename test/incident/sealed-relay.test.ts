@@ -11,7 +11,7 @@ test(
   'sealed pushes through a misrouting relay: 0 frames to the wrong viewer, 0 decodable at the relay',
   { timeout: 120_000 },
   async () => {
-    const r = await runSealedRelayIncident({ pushes: 2, misroute: 0.5, secondsPerPush: 2 });
+    const r = await runSealedRelayIncident({ pushes: 2, misroute: 0.5, framesPerPush: 15 });
     assert.equal(r.misroutedSealedPushes, 1);
     assert.equal(r.framesDecodedByWrongViewer, 0);
     assert.ok(r.sealedFramesPlayedByBoundViewer > 0, JSON.stringify(r));
