@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { formatIncident, runIncident } from './_incident.ts';
 import { writeFigures } from './_json.ts';
 import { runSealedRelayIncident } from './_incident-seal.ts';
+import { runOwnerHeldIncident } from './_incident-owner.ts';
 
 const { values } = parseArgs({
   options: {
@@ -53,7 +54,21 @@ if (sealed)
   console.log(
     `sealed pushes through a faulty relay: ${sealed.sealedPushes} pushes, ${sealed.misroutedSealedPushes} handed to the wrong viewer; frames opened by wrong viewers ${sealed.framesDecodedByWrongViewer} (goal 0), by bound viewers ${sealed.sealedFramesPlayedByBoundViewer} (> 0); relay-side capture ${sealed.relayFramesCaptured} frames, decodable by a plain ffmpeg ${sealed.relayFramesDecodable} (goal 0)`,
   );
+// Owner-held trust (issue 14): a confused cloud forging memberships and misdelivering grants.
+const owned = await runOwnerHeldIncident({
+  cameras: Math.min(cameras, 50),
+  share: Math.max(Number(values.misroute), 0.1),
+});
+console.log(
+  `owner-held: ${owned.cameras} cameras claimed with their codes; forged memberships ${owned.forgedMembershipsAccepted}/${owned.forgedMembershipsTried} accepted (goal 0), misdelivered grants ${owned.misdeliveredGrantsAccepted}/${owned.misdeliveredGrantsTried} accepted (goal 0), bound grants played ${owned.boundGrantsAccepted}, refusals without an event ${owned.ownerEventsLost}`,
+);
 writeFigures(values.json, 'incident', t0, {
+  forgedMembershipsTried: owned.forgedMembershipsTried,
+  forgedMembershipsAccepted: owned.forgedMembershipsAccepted,
+  misdeliveredGrantsTried: owned.misdeliveredGrantsTried,
+  misdeliveredGrantsAccepted: owned.misdeliveredGrantsAccepted,
+  boundGrantsAccepted: owned.boundGrantsAccepted,
+  ownerEventsLost: owned.ownerEventsLost,
   ...(sealed
     ? {
         misroutedSealedPushes: sealed.misroutedSealedPushes,
@@ -80,4 +95,11 @@ const sealedOk =
     sealed.relayFramesDecodable === 0 &&
     sealed.sealedFramesPlayedByBoundViewer > 0 &&
     sealed.misroutedSealedPushes > 0);
-process.exitCode = r.ok && sealedOk ? 0 : 1;
+const ownedOk =
+  owned.forgedMembershipsAccepted === 0 &&
+  owned.misdeliveredGrantsAccepted === 0 &&
+  owned.forgedMembershipsTried > 0 &&
+  owned.misdeliveredGrantsTried > 0 &&
+  owned.ownerEventsLost === 0 &&
+  owned.boundGrantsAccepted === owned.cameras;
+process.exitCode = r.ok && sealedOk && ownedOk ? 0 : 1;
