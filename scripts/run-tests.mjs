@@ -36,6 +36,7 @@ const UNIT = [
   'test/cloud/storm-sim.test.ts',
   'test/config/load.test.ts',
   'test/config/migrate.test.ts',
+  'test/docs/code-tables.test.ts',
   'test/drivers/hardware.test.ts',
   'test/drivers/v4l2.test.ts',
   'test/grants/cli.test.ts',

@@ -28,6 +28,7 @@ import { DEMO_USERS } from './dev-cloud/api.ts';
 import { startStack, type BrokerKind, type DevCloudStack } from './dev-cloud/cloud.ts';
 import { claimWithCode } from './dev-cloud/owner-flow.ts';
 import { loadOrCreatePhoneKeys } from './dev-cloud/owner-phone.ts';
+import type { ToolCode } from './dev-codes.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -105,7 +106,12 @@ function runLenscap(
     child.stderr.on('data', onData);
     const t = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new LenscapError('ERR_START_TIMEOUT', `lenscap ${args[0]} took longer than ${timeoutMs} ms`));
+      reject(
+        new LenscapError<ToolCode>(
+          'ERR_START_TIMEOUT',
+          `lenscap ${args[0]} took longer than ${timeoutMs} ms`,
+        ),
+      );
     }, timeoutMs);
     child.on('error', reject);
     child.on('exit', (code) => {
@@ -191,7 +197,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (values.broker !== 'aedes' && values.broker !== 'mosquitto' && values.broker !== 'rabbitmq')
-    throw new LenscapError(
+    throw new LenscapError<ToolCode>(
       'ERR_CLI_USAGE',
       `--broker must be aedes, mosquitto or rabbitmq, not ${values.broker}`,
     );
@@ -277,7 +283,7 @@ async function main(): Promise<number> {
           );
           log.end();
           if (r.code !== 0)
-            throw new LenscapError(
+            throw new LenscapError<ToolCode>(
               'ERR_START_PROVISION',
               `lenscap provision ${cam.serial} failed (exit ${r.code}): ${r.out.trim().split('\n').slice(-2).join(' | ')}`,
             );
@@ -329,7 +335,7 @@ async function main(): Promise<number> {
           Promise.race([
             s.cloud.waitOnline(c.serial, 45_000),
             c.exited.then((code) => {
-              throw new LenscapError(
+              throw new LenscapError<ToolCode>(
                 'ERR_START_AGENT',
                 `${c.serial} agent exited with code ${code} before going online; see ${show(c.logPath)}`,
               );
@@ -341,7 +347,7 @@ async function main(): Promise<number> {
         // Where the camera says its gate is (retained state), as a real cloud would learn it.
         const gate = s.cloud.camera(c.serial)?.state.gate;
         if (typeof gate !== 'string' || !/^https?:\/\/127\.0\.0\.1:\d+$/.test(gate))
-          throw new LenscapError(
+          throw new LenscapError<ToolCode>(
             'ERR_START_GATE',
             `${c.serial} reported no loopback gate URL (state.gate = ${JSON.stringify(gate)})`,
           );
@@ -396,7 +402,10 @@ async function main(): Promise<number> {
         const res = await fetch(`${c.gateUrl}/live/${c.serial}.flv`);
         await res.body?.cancel();
         if (res.status !== 401 && res.status !== 403)
-          throw new LenscapError('ERR_START_GATE', `${c.serial} gate answered ${res.status} without a grant`);
+          throw new LenscapError<ToolCode>(
+            'ERR_START_GATE',
+            `${c.serial} gate answered ${res.status} without a grant`,
+          );
       }
     });
 

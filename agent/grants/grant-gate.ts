@@ -1,8 +1,9 @@
 /**
  * The one decision point every caller uses (viewer gate, push command, CLI): verifies a grant,
  * audits the decision, consumes the jti on accept, and turns every refusal into a security event
- * (a flood of unsigned junk from one source is counted per window rather than recorded one by one,
- * see refusal-damper.ts; refusals of signed grants always go out individually).
+ * (unsigned junk is recorded once per source and reason per window and within a global budget,
+ * counted otherwise, see refusal-damper.ts; each distinct signed grant's refusal goes out
+ * individually and is queued critical, repeats of the same grant are counted by jti).
  * Fail closed: an exception anywhere — verification, audit, replay persistence — is a refusal.
  * Must never touch HTTP, MQTT or media, and never log a token whole.
  */

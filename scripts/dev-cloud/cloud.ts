@@ -21,6 +21,7 @@ import { memberJkt } from './memberships.ts';
 import { loadOrCreatePhoneKeys, makeDpopProof } from './owner-phone.ts';
 import { loadOrCreateSigningKeys } from './signing-keys.ts';
 import { startDevCloudIdentity } from './server.ts';
+import type { ToolCode } from '../dev-codes.ts';
 
 /** What the identity side of the dev cloud (CA, provisioning, keys) gives the rest of it. */
 export interface DevCloudIdentity {
@@ -233,7 +234,7 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
         const payload = await identity.bindingCommand(serial, owner, viewers);
         const reply = await cloud.command(serial, 'binding', payload, 10_000);
         if (reply.status !== 'ok') {
-          throw new LenscapError(
+          throw new LenscapError<ToolCode>(
             'ERR_CLAIM_REFUSED',
             `${serial} refused the binding record: ${reply.error?.code ?? '?'} ${reply.error?.message ?? ''}`.trim(),
           );
