@@ -137,7 +137,7 @@ export function checkAgainstPins(
       { what },
     );
   if (pins.trustRootJwk && m.trustRootJwk !== undefined) {
-    let same = false;
+    let same: boolean;
     try {
       same = spki(m.trustRootJwk as Record<string, unknown>) === spki(pins.trustRootJwk);
     } catch {
@@ -147,7 +147,7 @@ export function checkAgainstPins(
   }
   const ca = (pem: string | undefined, pinned: string | undefined, what: string) => {
     if (!pem || !pinned) return;
-    let ok = false;
+    let ok: boolean;
     try {
       ok = chainsToPinned(pem, pinned);
     } catch {
