@@ -3,12 +3,48 @@
  * branch on the code and never on message text. Messages are for people; codes are the contract.
  * Must never carry a secret (token, key) in its message or detail.
  */
-export class LenscapError extends Error {
-  readonly code: string;
+import type { AuditCode } from './audit/codes.ts';
+import type { CliCode } from './cli/codes.ts';
+import type { CloudCode } from './cloud/codes.ts';
+import type { ConfigCode } from './config/codes.ts';
+import type { GrantsCode } from './grants/codes.ts';
+import type { IdentityCode } from './identity/codes.ts';
+import type { OwnerCode } from './owner/codes.ts';
+import type { SealingCode } from './sealing/codes.ts';
+import type { StorageCode } from './storage/codes.ts';
+import type { StreamCode } from './stream/codes.ts';
+
+/** Codes no single room owns. */
+export const SHARED_CODES = ['ERR_INTERNAL'] as const;
+
+/**
+ * Every code device code may raise: the union of each room's closed list (agent/<room>/codes.ts).
+ * An unknown code is a type error, so a new one is added to its room's list (and docs) first.
+ */
+export type ErrorCode =
+  | (typeof SHARED_CODES)[number]
+  | AuditCode
+  | CliCode
+  | CloudCode
+  | ConfigCode
+  | GrantsCode
+  | IdentityCode
+  | OwnerCode
+  | SealingCode
+  | StorageCode
+  | StreamCode;
+
+/**
+ * `C` is the room's code list; it defaults to every device code and is never inferred from the
+ * argument (NoInfer), so `new LenscapError('ERR_TYPO', …)` fails the type check. Dev tools in
+ * scripts/ name their own list: `new LenscapError<DevCode>(…)`.
+ */
+export class LenscapError<C extends string = ErrorCode> extends Error {
+  readonly code: C;
   readonly detail: Record<string, unknown> | undefined;
 
   constructor(
-    code: string,
+    code: NoInfer<C>,
     message: string,
     detail?: Record<string, unknown>,
     options?: { cause?: unknown },
@@ -20,7 +56,10 @@ export class LenscapError extends Error {
   }
 }
 
-export function isLenscapError(err: unknown, code?: string): err is LenscapError {
+export function isLenscapError<C extends string = ErrorCode>(
+  err: unknown,
+  code?: NoInfer<C>,
+): err is LenscapError<C> {
   return err instanceof LenscapError && (code === undefined || err.code === code);
 }
 

@@ -48,11 +48,15 @@ export function createLogger(opts: LogOptions = {}): Logger {
   };
   const pretty = opts.pretty ? (opts.loadPretty ?? loadPretty)() : undefined;
   if (pretty && !opts.destination)
-    return pino(
-      options,
-      pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }),
+    return redactingChildren(
+      pino(
+        options,
+        pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }),
+      ),
     );
-  const logger = pino(options, (opts.destination ?? process.stdout) as pino.DestinationStream);
+  const logger = redactingChildren(
+    pino(options, (opts.destination ?? process.stdout) as pino.DestinationStream),
+  );
   if (opts.pretty && !pretty && !prettyMissingSaid) {
     prettyMissingSaid = true;
     logger.warn(
@@ -60,6 +64,17 @@ export function createLogger(opts: LogOptions = {}): Logger {
       'log.pretty is true but no pretty printer is installed (a device bundle ships none): logging JSON',
     );
   }
+  return logger;
+}
+
+/**
+ * pino's formatters do not see a child's bindings (`log.child({relay: url})`), so every child, and
+ * every child of a child, gets its bindings redacted on the way in.
+ */
+function redactingChildren(logger: Logger): Logger {
+  const child = logger.child.bind(logger);
+  logger.child = ((bindings: pino.Bindings, options?: pino.ChildLoggerOptions) =>
+    redactingChildren(child(redactValue(bindings), options))) as unknown as Logger['child'];
   return logger;
 }
 

@@ -110,7 +110,15 @@ export function redactValue<T>(value: T, depth = 0): T {
   if (typeof value === 'string') return redactText(value) as T;
   if (value === null || typeof value !== 'object' || depth > 6) return value;
   if (Array.isArray(value)) return value.slice(0, 1000).map((v) => redactValue(v, depth + 1)) as T;
-  if (value instanceof Error) return redactText(value.message) as T;
+  if (value instanceof Error) {
+    // Still an Error (pino's err serializer keeps its type), with message and stack redacted.
+    const copy = new Error(redactText(value.message));
+    copy.name = value.name;
+    copy.stack = value.stack === undefined ? undefined : redactText(value.stack);
+    const code = (value as { code?: unknown }).code;
+    if (code !== undefined) (copy as { code?: unknown }).code = code;
+    return copy as T;
+  }
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = redactValue(v, depth + 1);
   return out as T;

@@ -125,7 +125,8 @@ export async function startLightCamera(opts: {
     schema: commandEnvelope.extend({ grant: z.string().min(1).max(8192) }).strict(),
     handle: async (p) => {
       const d = await grants.decide(p.grant, { source: 'mqtt:stream.start', purpose: 'push' });
-      if (!d.ok) throw new LenscapError(`ERR_GRANT_${d.reason.toUpperCase()}`, `push refused: ${d.reason}`);
+      if (!d.ok)
+        throw new LenscapError('ERR_GRANT_REFUSED', `push refused: ${d.reason}`, { reason: d.reason });
       return { jti: d.claims.jti, exp: d.claims.exp, capture: 'disabled' };
     },
   });

@@ -200,7 +200,7 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
       const s = Math.floor((t - killedAt) / 1000);
       if (s >= 0) perSecond[s] = (perSecond[s] ?? 0) + 1;
     }
-    const peak = Math.max(0, ...perSecond.map((v) => v ?? 0));
+    const peak = Math.max(0, ...Array.from(perSecond, (v) => v ?? 0)); // a sparse array: no holes
     const q = (p: number) =>
       backTimes.length >= Math.ceil(p * victims.length) && victims.length > 0
         ? backTimes[Math.ceil(p * victims.length) - 1]!

@@ -4,11 +4,15 @@
  * exits non-zero if any frame reached a wrong viewer, any misroute was accepted or any security
  * event was lost. The logic lives in bench/_incident.ts (test/incident runs it small).
  * Usage: npx tsx bench/incident.ts [--cameras 200] [--fleet-1000] [--full 3] [--outage 30]
- *        [--misroute 0.1] [--stale 0.05] [--json FILE]
+ *        [--misroute 0.1] [--stale 0.05] [--sealed-pushes 6] [--json FILE]
+ * The sealed-push phase (bench/_incident-seal.ts): a faulty relay hands a share of sealed pushes
+ * (at least one, --misroute rounded to "every k-th") to the wrong viewer; 0 skips it.
  */
 import { parseArgs } from 'node:util';
 import { formatIncident, runIncident } from './_incident.ts';
 import { writeFigures } from './_json.ts';
+import { runSealedRelayIncident } from './_incident-seal.ts';
+import { runOwnerHeldIncident } from './_incident-owner.ts';
 
 const { values } = parseArgs({
   options: {
@@ -18,6 +22,7 @@ const { values } = parseArgs({
     outage: { type: 'string', default: '30' },
     misroute: { type: 'string', default: '0.1' },
     stale: { type: 'string', default: '0.05' },
+    'sealed-pushes': { type: 'string', default: '6' },
     json: { type: 'string' },
   },
 });
@@ -36,7 +41,43 @@ console.log(
   `incident replay: ${cameras} cameras, misroute share ${values.misroute}, stale share ${values.stale}, real mosquitto (mTLS, per-serial ACL), dev-CA identities, real FLV viewers; ${((Date.now() - t0) / 1000).toFixed(0)} s in all\n`,
 );
 console.log(formatIncident(r));
+const sealedPushes = Number(values['sealed-pushes']);
+const sealed =
+  sealedPushes > 0
+    ? await runSealedRelayIncident({
+        pushes: sealedPushes,
+        misroute: Math.max(Number(values.misroute), 1 / sealedPushes),
+        log: (l) => process.stderr.write(`${l}\n`),
+      })
+    : undefined;
+if (sealed)
+  console.log(
+    `sealed pushes through a faulty relay: ${sealed.sealedPushes} pushes, ${sealed.misroutedSealedPushes} handed to the wrong viewer; frames opened by wrong viewers ${sealed.framesDecodedByWrongViewer} (goal 0), by bound viewers ${sealed.sealedFramesPlayedByBoundViewer} (> 0); relay-side capture ${sealed.relayFramesCaptured} frames, decodable by a plain ffmpeg ${sealed.relayFramesDecodable} (goal 0)`,
+  );
+// Owner-held trust (issue 14): a confused cloud forging memberships and misdelivering grants.
+const owned = await runOwnerHeldIncident({
+  cameras: Math.min(cameras, 50),
+  share: Math.max(Number(values.misroute), 0.1),
+});
+console.log(
+  `owner-held: ${owned.cameras} cameras claimed with their codes; forged memberships ${owned.forgedMembershipsAccepted}/${owned.forgedMembershipsTried} accepted (goal 0), misdelivered grants ${owned.misdeliveredGrantsAccepted}/${owned.misdeliveredGrantsTried} accepted (goal 0), bound grants played ${owned.boundGrantsAccepted}, refusals without an event ${owned.ownerEventsLost}`,
+);
 writeFigures(values.json, 'incident', t0, {
+  forgedMembershipsTried: owned.forgedMembershipsTried,
+  forgedMembershipsAccepted: owned.forgedMembershipsAccepted,
+  misdeliveredGrantsTried: owned.misdeliveredGrantsTried,
+  misdeliveredGrantsAccepted: owned.misdeliveredGrantsAccepted,
+  boundGrantsAccepted: owned.boundGrantsAccepted,
+  ownerEventsLost: owned.ownerEventsLost,
+  ...(sealed
+    ? {
+        misroutedSealedPushes: sealed.misroutedSealedPushes,
+        framesDecodedByWrongViewer: sealed.framesDecodedByWrongViewer,
+        relayFramesCaptured: sealed.relayFramesCaptured,
+        relayFramesDecodable: sealed.relayFramesDecodable,
+        sealedFramesPlayedByBoundViewer: sealed.sealedFramesPlayedByBoundViewer,
+      }
+    : {}),
   cameras,
   framesToWrongViewers: r.framesToWrongViewer,
   bytesToWrongViewers: r.bytesToWrongViewer,
@@ -48,4 +89,17 @@ writeFigures(values.json, 'incident', t0, {
   backFraction: r.reconnect.back / cameras,
   peakFraction: r.reconnect.peakPerSec / cameras,
 });
-process.exitCode = r.ok ? 0 : 1;
+const sealedOk =
+  !sealed ||
+  (sealed.framesDecodedByWrongViewer === 0 &&
+    sealed.relayFramesDecodable === 0 &&
+    sealed.sealedFramesPlayedByBoundViewer > 0 &&
+    sealed.misroutedSealedPushes > 0);
+const ownedOk =
+  owned.forgedMembershipsAccepted === 0 &&
+  owned.misdeliveredGrantsAccepted === 0 &&
+  owned.forgedMembershipsTried > 0 &&
+  owned.misdeliveredGrantsTried > 0 &&
+  owned.ownerEventsLost === 0 &&
+  owned.boundGrantsAccepted === owned.cameras;
+process.exitCode = r.ok && sealedOk && ownedOk ? 0 : 1;

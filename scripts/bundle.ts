@@ -32,6 +32,7 @@ import { dirname, join, posix, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LenscapError } from '../agent/errors.ts';
+import type { ToolCode } from './dev-codes.ts';
 
 export const ARCHES = {
   arm64: { elfMachine: 183, label: 'aarch64' },
@@ -102,7 +103,10 @@ export function productionPackages(root: string): string[] {
     // Optional packages for another platform are absent, which is fine; a required one missing is not.
     if (!existsSync(join(root, path))) {
       if (entry.optional || entry.devOptional) continue;
-      throw new LenscapError('ERR_BUNDLE_DEPS', `production dependency ${path} is missing: run npm ci`);
+      throw new LenscapError<ToolCode>(
+        'ERR_BUNDLE_DEPS',
+        `production dependency ${path} is missing: run npm ci`,
+      );
     }
     out.push(path);
   }
@@ -209,7 +213,7 @@ function sha256(file: string): string {
 function run(cmd: string, args: string[], cwd: string): void {
   const r = spawnSync(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0)
-    throw new LenscapError(
+    throw new LenscapError<ToolCode>(
       'ERR_BUNDLE_STEP',
       `${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`,
     );
@@ -219,7 +223,7 @@ export function buildBundle(opts: BundleOptions): BundleResult {
   const root = opts.root ?? repoRoot;
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   if (!(opts.arch in ARCHES))
-    throw new LenscapError('ERR_BUNDLE_ARCH', `unknown arch "${opts.arch}" (arm64, armhf or x64)`);
+    throw new LenscapError<ToolCode>('ERR_BUNDLE_ARCH', `unknown arch "${opts.arch}" (arm64, armhf or x64)`);
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
     name: string;
     version: string;
@@ -244,7 +248,7 @@ export function buildBundle(opts: BundleOptions): BundleResult {
       .map((rel) => `dist/${rel}`)
       .filter((rel) => DEV_ONLY_DIST.test(rel));
     if (devCode.length > 0)
-      throw new LenscapError(
+      throw new LenscapError<ToolCode>(
         'ERR_BUNDLE_DEV_CODE',
         `the device build compiled development-only code (does agent/ or drivers/ import scripts/?):\n${devCode.map((f) => `  - ${f}`).join('\n')}`,
         { files: devCode },
@@ -299,7 +303,7 @@ export function buildBundle(opts: BundleOptions): BundleResult {
     if (opts.allowTypeErrors) dangling.forEach((d) => log(`warning: ${d}`));
     const problems = [...findNativeFiles(stage, opts.arch), ...(opts.allowTypeErrors ? [] : dangling)];
     if (problems.length > 0) {
-      throw new LenscapError(
+      throw new LenscapError<ToolCode>(
         'ERR_BUNDLE_NATIVE',
         `bundle ${name} refused:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
         { problems },

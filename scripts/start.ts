@@ -10,14 +10,25 @@
  *   npm start [-- --reset] [--broker aedes|mosquitto|rabbitmq] [--open] [--port N] [--dir DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  type WriteStream,
+} from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { describeError, LenscapError } from '../agent/errors.ts';
+import { describeError, isLenscapError, LenscapError } from '../agent/errors.ts';
 import { createLogger } from '../agent/log.ts';
 import { DEMO_USERS } from './dev-cloud/api.ts';
 import { startStack, type BrokerKind, type DevCloudStack } from './dev-cloud/cloud.ts';
+import { claimWithCode } from './dev-cloud/owner-flow.ts';
+import { loadOrCreatePhoneKeys } from './dev-cloud/owner-phone.ts';
+import type { ToolCode } from './dev-codes.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -36,6 +47,8 @@ interface RunningCamera extends DemoCamera {
   gateUrl: string;
   child: ChildProcess;
   exited: Promise<number | null>;
+  /** The label's claim code (as printed at provisioning). */
+  claimCode?: string;
 }
 
 function demoCameras(): DemoCamera[] {
@@ -54,7 +67,7 @@ function demoCameras(): DemoCamera[] {
 
 // ---- progress output ----------------------------------------------------------------------
 let stepNo = 0;
-const STEPS = 7;
+const STEPS = 8;
 async function step<T>(title: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> {
   stepNo += 1;
   const t0 = Date.now();
@@ -93,7 +106,12 @@ function runLenscap(
     child.stderr.on('data', onData);
     const t = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new LenscapError('ERR_START_TIMEOUT', `lenscap ${args[0]} took longer than ${timeoutMs} ms`));
+      reject(
+        new LenscapError<ToolCode>(
+          'ERR_START_TIMEOUT',
+          `lenscap ${args[0]} took longer than ${timeoutMs} ms`,
+        ),
+      );
     }, timeoutMs);
     child.on('error', reject);
     child.on('exit', (code) => {
@@ -179,7 +197,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (values.broker !== 'aedes' && values.broker !== 'mosquitto' && values.broker !== 'rabbitmq')
-    throw new LenscapError(
+    throw new LenscapError<ToolCode>(
       'ERR_CLI_USAGE',
       `--broker must be aedes, mosquitto or rabbitmq, not ${values.broker}`,
     );
@@ -265,7 +283,7 @@ async function main(): Promise<number> {
           );
           log.end();
           if (r.code !== 0)
-            throw new LenscapError(
+            throw new LenscapError<ToolCode>(
               'ERR_START_PROVISION',
               `lenscap provision ${cam.serial} failed (exit ${r.code}): ${r.out.trim().split('\n').slice(-2).join(' | ')}`,
             );
@@ -317,7 +335,7 @@ async function main(): Promise<number> {
           Promise.race([
             s.cloud.waitOnline(c.serial, 45_000),
             c.exited.then((code) => {
-              throw new LenscapError(
+              throw new LenscapError<ToolCode>(
                 'ERR_START_AGENT',
                 `${c.serial} agent exited with code ${code} before going online; see ${show(c.logPath)}`,
               );
@@ -329,7 +347,7 @@ async function main(): Promise<number> {
         // Where the camera says its gate is (retained state), as a real cloud would learn it.
         const gate = s.cloud.camera(c.serial)?.state.gate;
         if (typeof gate !== 'string' || !/^https?:\/\/127\.0\.0\.1:\d+$/.test(gate))
-          throw new LenscapError(
+          throw new LenscapError<ToolCode>(
             'ERR_START_GATE',
             `${c.serial} reported no loopback gate URL (state.gate = ${JSON.stringify(gate)})`,
           );
@@ -345,9 +363,38 @@ async function main(): Promise<number> {
     await step(
       'claim cameras: signed binding records via cloud `binding` command',
       async () => {
-        for (const c of cameras) await s.claim(c.serial, c.owner);
+        for (const c of cameras) {
+          try {
+            await s.claim(c.serial, c.owner);
+          } catch (err) {
+            // A reused stack whose cameras are owner-held already: the cloud's binding no longer counts.
+            if (!(err as Error).message.includes('ERR_BINDING_OWNER_HELD')) throw err;
+          }
+        }
       },
       () => cameras.map((c) => `${c.serial}→${c.owner}`).join(', '),
+    );
+
+    await step(
+      "claim cameras with their label codes (owner-held: each owner's phone keys under dev/phones)",
+      async () => {
+        for (const c of cameras) {
+          c.claimCode = readFileSync(join(c.stateDir, 'owner', 'claim-secret'), 'utf8').trim();
+          const owner = loadOrCreatePhoneKeys(join(root, 'dev', 'phones'), c.owner);
+          try {
+            await claimWithCode(s.cloud.command.bind(s.cloud), {
+              devDir: join(root, 'dev'),
+              serial: c.serial,
+              code: c.claimCode,
+              owner,
+            });
+          } catch (err) {
+            // Reused stack: claimed by the same phone before (its membership is on record).
+            if (!isLenscapError(err, 'ERR_CLAIM_ALREADY_CLAIMED')) throw err;
+          }
+        }
+      },
+      () => cameras.map((c) => `${c.serial} code ${c.claimCode}`).join(', '),
     );
 
     await step('check each gate answers (a request without a grant is refused)', async () => {
@@ -355,7 +402,10 @@ async function main(): Promise<number> {
         const res = await fetch(`${c.gateUrl}/live/${c.serial}.flv`);
         await res.body?.cancel();
         if (res.status !== 401 && res.status !== 403)
-          throw new LenscapError('ERR_START_GATE', `${c.serial} gate answered ${res.status} without a grant`);
+          throw new LenscapError<ToolCode>(
+            'ERR_START_GATE',
+            `${c.serial} gate answered ${res.status} without a grant`,
+          );
       }
     });
 
@@ -377,6 +427,7 @@ async function main(): Promise<number> {
           driver: c.driver,
           gateUrl: c.gateUrl,
           flvUrl: `${c.gateUrl}/live/${c.serial}.flv`,
+          claimCode: c.claimCode,
           pid: c.child.pid,
           stateDir: c.stateDir,
           config: c.configPath,
@@ -395,6 +446,7 @@ async function main(): Promise<number> {
       '',
       `lenscap is up. Open ${s.pageUrl} — pick "alice", click Watch, then "Replay the incident".`,
       `  cameras : ${cameras.map((c) => `${c.serial} (${c.driver}, owner ${c.owner}) gate ${c.gateUrl}`).join('\n            ')}`,
+      `  claim   : ${cameras.map((c) => `${c.serial} label code ${c.claimCode}`).join('\n            ')}`,
       `  broker  : ${s.brokerUrl} (${s.brokerKind}, mTLS)   relay: ${s.relayRtmpBase}`,
       `  logs    : ${show(join(root, 'logs'))}/   stack: ${show(stackFile)}`,
       '  stop    : Ctrl-C (stops every agent, ffmpeg and server)',

@@ -225,12 +225,19 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       { connects: counters.connects, host: lastTarget?.host, port: lastTarget?.port },
       'cloud link: online',
     );
-    const state = { online: true, at: new Date(deps.clock.now()).toISOString(), ...(deps.state?.() ?? {}) };
-    publishAsync(c, topics.state, JSON.stringify(state), { qos: 1, retain: true }).catch((err) =>
-      log.warn({ err: describeError(err) }, 'cloud link: state not published'),
-    );
+    // `online: true` is announced once the command subscription is in place (SUBACK): the cloud acts
+    // on it at once, and on a broker where a subscription takes a while (RabbitMQ declares a queue
+    // and binds it cluster-wide) a command sent in between would reach no one.
+    const announce = () => {
+      if (client !== c || !online) return;
+      const state = { online: true, at: new Date(deps.clock.now()).toISOString(), ...(deps.state?.() ?? {}) };
+      publishAsync(c, topics.state, JSON.stringify(state), { qos: 1, retain: true }).catch((err) =>
+        log.warn({ err: describeError(err) }, 'cloud link: state not published'),
+      );
+    };
     const subOpts = protocolVersion === 5 ? { qos: cfg.commandQos, rh: 2 } : { qos: cfg.commandQos };
     c.subscribe(topics.commandFilter, subOpts, (err, granted) => {
+      announce();
       if (
         err ||
         !granted ||

@@ -16,7 +16,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, WebSocket } from 'ws';
+import type { WebSocketServer } from 'ws';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { GrantClaims, GrantGate, DecisionContext } from '../grants/types.ts';
@@ -129,7 +129,15 @@ export function createGate(deps: GateDeps): Gate {
     : createHttpServer();
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 4096 });
+  // ws is loaded on the first WebSocket viewer: a camera watched over HTTP-FLV (or not at all) never
+  // pays for it at idle.
+  let wss: WebSocketServer | undefined;
+  const webSockets = async (): Promise<WebSocketServer> =>
+    (wss ??= new (await import('ws')).WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: 4096,
+    }));
 
   const onPrivacy = (on: boolean) => {
     if (!on) return;
@@ -476,12 +484,13 @@ export function createGate(deps: GateDeps): Gate {
     const verdict = await authorize(req, serial, 'ws');
     if (!verdict.ok)
       return writeRawRefusal(socket, verdict.status, { error: verdict.error }, verdict.headers);
+    const upgrader = await webSockets();
     if (socket.destroyed) return;
     if (pastExp(verdict.claims)) {
       const late = refuse('expired', httpCtx(req), 'grant expired before the upgrade', remoteOf(req), false);
       if (!late.ok) return writeRawRefusal(socket, late.status, { error: late.error }, late.headers);
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
+    upgrader.handleUpgrade(req, socket, head, (ws) => {
       const remote = req.socket.remoteAddress ?? 'unknown';
       const session = startSession(
         verdict.claims,
@@ -489,7 +498,7 @@ export function createGate(deps: GateDeps): Gate {
         remote,
         'ws',
         (b) => {
-          if (ws.readyState !== WebSocket.OPEN) return true;
+          if (ws.readyState !== ws.OPEN) return true;
           ws.send(b);
           return ws.bufferedAmount <= maxBuffered;
         },
@@ -555,8 +564,8 @@ export function createGate(deps: GateDeps): Gate {
       deps.privacy.off('change', onPrivacy);
       sessions.closeAll('shutdown');
       sessions.stop();
-      for (const c of wss.clients) c.terminate();
-      wss.close();
+      for (const c of wss?.clients ?? []) c.terminate();
+      wss?.close();
       await new Promise<void>((r) => {
         server.close(() => r());
         server.closeAllConnections?.();

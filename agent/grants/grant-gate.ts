@@ -1,8 +1,9 @@
 /**
  * The one decision point every caller uses (viewer gate, push command, CLI): verifies a grant,
  * audits the decision, consumes the jti on accept, and turns every refusal into a security event
- * (a flood of unsigned junk from one source is counted per window rather than recorded one by one,
- * see refusal-damper.ts; refusals of signed grants always go out individually).
+ * (unsigned junk is recorded once per source and reason per window and within a global budget,
+ * counted otherwise, see refusal-damper.ts; each distinct signed grant's refusal goes out
+ * individually and is queued critical, repeats of the same grant are counted by jti).
  * Fail closed: an exception anywhere — verification, audit, replay persistence — is a refusal.
  * Must never touch HTTP, MQTT or media, and never log a token whole.
  */
@@ -15,7 +16,7 @@ import { redactToken, type Logger } from '../log.ts';
 import { stateLayout, type StateLayout } from '../state-layout.ts';
 import { BUILD_TIME_MS } from './build-time.ts';
 import type { RefusalReason } from './reasons.ts';
-import { RefusalDamper, type DampedSummary } from './refusal-damper.ts';
+import { MANY_SOURCES, RefusalDamper, type DampedSummary } from './refusal-damper.ts';
 import { ReplayCache } from './replay-cache.ts';
 import { TrustStore } from './trust-store.ts';
 import type { Decision, DecisionContext, GrantGate } from './types.ts';
@@ -61,6 +62,13 @@ export class GrantGateService implements GrantGate {
   private readonly replay: ReplayCache;
   private readonly audit: DecisionLog;
   private readonly damper = new RefusalDamper();
+  /**
+   * Repeats of one and the same signed grant (its jti) refused for the same reason: the first per
+   * window is recorded and queued critical like every signed refusal, the repeats are counted — a
+   * leaked (expired, used) grant replayed ten thousand times must not flood the log or push the
+   * misroute alarm out of the queue. Distinct signed grants are never counted together.
+   */
+  private readonly repeatDamper = new RefusalDamper(10_000, 4096, Number.POSITIVE_INFINITY);
   private readonly dpopReplay: DpopReplayCache;
 
   constructor(private readonly deps: GrantGateDeps) {
@@ -200,6 +208,12 @@ export class GrantGateService implements GrantGate {
     this.counters.refused++;
     this.counters.byReason.set(d.reason, (this.counters.byReason.get(d.reason) ?? 0) + 1);
     for (const s of this.damper.flush(now)) this.recordSummary(s);
+    for (const s of this.repeatDamper.flush(now)) this.recordSummary(s, true);
+    if (d.signed && d.jti) {
+      const { record, summaries } = this.repeatDamper.admit(d.jti, d.reason, now);
+      for (const s of summaries) this.recordSummary(s, true);
+      if (!record) return;
+    }
     if (!d.signed) {
       const { record, summaries } = this.damper.admit(ctx.source, d.reason, now);
       for (const s of summaries) this.recordSummary(s);
@@ -246,20 +260,24 @@ export class GrantGateService implements GrantGate {
   }
 
   /** The count of unauthenticated refusals that were not recorded one by one. */
-  private recordSummary(s: DampedSummary): void {
+  private recordSummary(s: DampedSummary, byJti = false): void {
+    // byJti: repeats of one signed grant, counted by its jti (`source` holds the jti), any source.
+    const source = byJti ? MANY_SOURCES : s.source;
+    const jti = byJti ? { jti: s.source } : {};
     const at = new Date(this.deps.clock.now()).toISOString();
     const since = new Date(s.since).toISOString();
     this.writeAudit({
       at,
       decision: 'refuse',
       reason: s.reason,
-      source: s.source,
+      source,
+      ...jti,
       purpose: 'unknown',
       suppressed: s.suppressed,
       since,
     });
     this.deps.logger.warn(
-      { decision: 'refuse', reason: s.reason, source: s.source, suppressed: s.suppressed, since },
+      { decision: 'refuse', reason: s.reason, source, ...jti, suppressed: s.suppressed, since },
       `grant refused: ${s.reason} × ${s.suppressed} more (counted, not recorded one by one)`,
     );
     this.deps.events.emit(
@@ -268,7 +286,8 @@ export class GrantGateService implements GrantGate {
         at,
         serial: this.deps.serial,
         reason: s.reason,
-        source: s.source,
+        source,
+        ...jti,
         data: { suppressed: s.suppressed, since },
       },
       // A handful per window whatever the flood: they carry the counts, kept above the junk.
@@ -313,6 +332,8 @@ export class GrantGateService implements GrantGate {
 
   close(): void {
     for (const summary of this.damper.flush(this.deps.clock.now(), true)) this.recordSummary(summary);
+    for (const summary of this.repeatDamper.flush(this.deps.clock.now(), true))
+      this.recordSummary(summary, true);
     this.audit.close();
     try {
       this.replay.snapshot();

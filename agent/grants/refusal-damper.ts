@@ -8,8 +8,10 @@
  * or as summaries when the window is flushed.
  * This budget is on *recording* only: admission is never touched (a valid grant is decided the
  * same way whatever others send).
- * Must never damp a refusal of a correctly signed grant (those are the cloud's own word, and each
- * one already cost a signature verification), and never lose a count.
+ * The grant gate keys a second instance by jti for signed refusals: repeats of one and the same
+ * grant are counted, distinct signed grants never are.
+ * Must never damp a refusal of a distinct correctly signed grant (those are the cloud's own word,
+ * and each one already cost a signature verification), and never lose a count.
  */
 import type { RefusalReason } from './reasons.ts';
 

@@ -4,7 +4,7 @@
  * signature, then the payload against its schema. Throws LenscapError with a stable code.
  */
 import type { z } from 'zod';
-import { LenscapError } from '../errors.ts';
+import { LenscapError, type ErrorCode } from '../errors.ts';
 import { checkHeader, JwsError, parseCompact, verifySignature, type VerificationKey } from './jws.ts';
 
 const MAX_DOCUMENT_BYTES = 64 * 1024;
@@ -15,7 +15,7 @@ export function verifySignedDocument<S extends z.ZodType>(
     typ: string;
     keys: ReadonlyMap<string, VerificationKey>;
     schema: S;
-    errorCode: string;
+    errorCode: ErrorCode;
     what: string;
   },
 ): { payload: z.infer<S>; kid: string } {

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import type { EventSink } from '../audit/events.ts';
 import type { Clock } from '../clock.ts';
-import { isLenscapError, LenscapError } from '../errors.ts';
+import { isLenscapError, LenscapError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { StateLayout } from '../state-layout.ts';
 import { writeFileAtomic } from '../storage/atomic-file.ts';
@@ -208,7 +208,7 @@ export class TrustStore {
   }
 }
 
-function readText(path: string, code: string, what: string): string {
+function readText(path: string, code: ErrorCode, what: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
@@ -219,7 +219,7 @@ function readText(path: string, code: string, what: string): string {
   }
 }
 
-function readJson(path: string, code: string, what: string): unknown {
+function readJson(path: string, code: ErrorCode, what: string): unknown {
   const text = readText(path, code, what);
   try {
     return JSON.parse(text);

@@ -6,6 +6,7 @@
  */
 import https from 'node:https';
 import { LenscapError } from '../errors.ts';
+import { SERVICE_CODES, type IdentityCode } from './codes.ts';
 import { CLIENT_ERRORS, errorResponse } from './protocol.ts';
 
 export interface PostOptions {
@@ -74,8 +75,12 @@ export async function postJson(
           const status = res.statusCode ?? 0;
           if (status < 200 || status > 299) {
             const e = errorResponse.safeParse(json);
-            if (e.success)
-              return reject(new LenscapError(e.data.error.code, e.data.error.message, { status }));
+            // Only a code the protocol defines is passed on: the service's answer names the failure,
+            // but it is input from the network, not a way to raise arbitrary codes on the camera.
+            if (e.success && SERVICE_CODES.has(e.data.error.code))
+              return reject(
+                new LenscapError(e.data.error.code as IdentityCode, e.data.error.message, { status }),
+              );
             return reject(
               new LenscapError(CLIENT_ERRORS.badResponse, `the service answered HTTP ${status}`, { status }),
             );

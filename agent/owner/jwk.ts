@@ -6,7 +6,7 @@
  * Must never accept a JWK that carries a private part, and never thumbprint a non-canonical key.
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { LenscapError } from '../errors.ts';
+import { LenscapError, type ErrorCode } from '../errors.ts';
 
 /** A P-256 public key, as WebCrypto exports it (extra members such as kid/alg/key_ops are dropped). */
 export interface SigningJwk {
@@ -25,7 +25,7 @@ export interface SealingJwk {
 
 const B64URL_32 = /^[A-Za-z0-9_-]{43}$/;
 
-function bad(code: string, what: string, why: string): never {
+function bad(code: ErrorCode, what: string, why: string): never {
   throw new LenscapError(code, `${what}: ${why}`);
 }
 

@@ -54,6 +54,11 @@ export interface ApiDeps {
   mintGrant: (serial: string, viewer: string, ttlSeconds: number) => Promise<MintedGrant>;
   /** Extra facts shown on the page (broker kind, relay URL). */
   info?: () => Record<string, unknown>;
+  /**
+   * Owner-held cameras: a DPoP proof for `url` with `token`, made by the user's simulated phone
+   * (its key listed in the owner's membership); undefined for a legacy-mode camera.
+   */
+  dpopFor?: (user: string, serial: string, token: string, url: string) => string | undefined;
   grantTtlSeconds?: number;
   host?: string;
   port?: number;
@@ -218,7 +223,10 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
       if (!user.cameras.includes(serial))
         return sendJson(res, 403, { error: 'not_owner', message: `${user.id} does not own ${serial}` });
       const g = await grantFor(user.id, serial);
+      const flvUrl = cameraView(cam, undefined).flvUrl;
+      const dpop = deps.dpopFor?.(user.id, serial, g.token, flvUrl);
       return sendJson(res, 200, {
+        ...(dpop ? { dpop } : {}),
         token: g.token,
         viewer: g.sub,
         serial: g.aud,

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Aedes, type Client } from 'aedes';
 import { LenscapError } from '../../agent/errors.ts';
 import { silentLogger, type Logger } from '../../agent/log.ts';
+import type { ToolCode } from '../dev-codes.ts';
 
 export const TOPIC_ROOT = 'lenscap/v1';
 /** CN of the dev cloud's own client certificate (issued by the device CA). */
@@ -100,7 +101,7 @@ export async function startAedesBroker(opts: BrokerOptions): Promise<RunningBrok
       const cn = client ? identities.get(client) : undefined;
       if (!cn || !topicAllowed(cn, packet.topic, cloudIdentity)) {
         log.warn({ cn, topic: packet.topic }, 'broker: publish refused (ACL)');
-        return done(new LenscapError('ERR_BROKER_ACL', `publish to ${packet.topic} not allowed`));
+        return done(new LenscapError<ToolCode>('ERR_BROKER_ACL', `publish to ${packet.topic} not allowed`));
       }
       done(null);
     },

@@ -23,6 +23,7 @@ import {
   type RunningBroker,
 } from './broker-aedes.ts';
 import { freePort } from './broker-mosquitto.ts';
+import type { ToolCode } from '../dev-codes.ts';
 
 const SBIN = '/usr/lib/rabbitmq/bin';
 
@@ -93,7 +94,7 @@ function escapeRegex(s: string): string {
 export function deviceDefinitions(serials: readonly string[]): Record<string, unknown> {
   for (const s of serials)
     if (!isSafeIdentity(s) || s.length > 64)
-      throw new LenscapError(
+      throw new LenscapError<ToolCode>(
         'ERR_BROKER_SERIAL',
         `not a serial usable as a broker user: ${JSON.stringify(s)}`,
       );
@@ -197,13 +198,13 @@ interface NodeProc {
 export async function startRabbitCluster(opts: RabbitClusterOptions): Promise<RabbitCluster> {
   const log = (opts.logger ?? silentLogger()).child({ component: 'rabbitmq' });
   if (!rabbitmqInstalled())
-    throw new LenscapError(
+    throw new LenscapError<ToolCode>(
       'ERR_BROKER_MISSING',
       'rabbitmq-server is not installed (apt-get install rabbitmq-server), or use --broker aedes',
     );
   const n = opts.nodes ?? 3;
   if (!Number.isInteger(n) || n < 1 || n > 7)
-    throw new LenscapError('ERR_BROKER_NODES', `a cluster of 1..7 nodes, not ${n}`);
+    throw new LenscapError<ToolCode>('ERR_BROKER_NODES', `a cluster of 1..7 nodes, not ${n}`);
   const cloudIdentity = opts.cloudIdentity ?? DEFAULT_CLOUD_IDENTITY;
   const startTimeoutMs = opts.startTimeoutMs ?? 90_000;
   const dir = opts.dir;
@@ -269,7 +270,7 @@ export async function startRabbitCluster(opts: RabbitClusterOptions): Promise<Ra
         (err, stdout, stderr) => {
           if (err)
             reject(
-              new LenscapError(
+              new LenscapError<ToolCode>(
                 'ERR_BROKER_CTL',
                 `rabbitmqctl ${args[0]} on ${node.name} failed: ${(stderr || err.message).trim().split('\n').slice(-3).join(' | ')}`,
               ),
@@ -310,8 +311,12 @@ export async function startRabbitCluster(opts: RabbitClusterOptions): Promise<Ra
     // `rabbitmqctl wait` needs the pid file, which appears a moment after launch.
     while (!existsSync(node.env.RABBITMQ_PID_FILE!)) {
       if (node.child?.exitCode !== null && node.child?.exitCode !== undefined)
-        throw new LenscapError('ERR_BROKER_START', `${node.name} exited with code ${node.child.exitCode}`);
-      if (Date.now() > deadline) throw new LenscapError('ERR_BROKER_START', `${node.name}: no pid file`);
+        throw new LenscapError<ToolCode>(
+          'ERR_BROKER_START',
+          `${node.name} exited with code ${node.child.exitCode}`,
+        );
+      if (Date.now() > deadline)
+        throw new LenscapError<ToolCode>('ERR_BROKER_START', `${node.name}: no pid file`);
       await new Promise((r) => setTimeout(r, 100));
     }
     await ctlAt(
@@ -330,7 +335,8 @@ export async function startRabbitCluster(opts: RabbitClusterOptions): Promise<Ra
         s.once('error', () => (s.destroy(), resolve(false)));
       });
       if (ok) return;
-      if (Date.now() > deadline) throw new LenscapError('ERR_BROKER_START', `no MQTT listener on ${port}`);
+      if (Date.now() > deadline)
+        throw new LenscapError<ToolCode>('ERR_BROKER_START', `no MQTT listener on ${port}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   };
@@ -358,7 +364,8 @@ export async function startRabbitCluster(opts: RabbitClusterOptions): Promise<Ra
     const file = join(dir, `${name}.json`);
     writeFileSync(file, JSON.stringify(defs), { mode: 0o600 });
     const alive = nodes.find((p) => p.child && p.child.exitCode === null && p.child.signalCode === null);
-    if (!alive) throw new LenscapError('ERR_BROKER_CTL', 'no running node to import definitions into');
+    if (!alive)
+      throw new LenscapError<ToolCode>('ERR_BROKER_CTL', 'no running node to import definitions into');
     await ctlAt(alive, ['import_definitions', file], 120_000);
   };
 
@@ -424,7 +431,7 @@ export async function startRabbitCluster(opts: RabbitClusterOptions): Promise<Ra
     },
     async killNode(i) {
       const node = nodes[i];
-      if (!node?.child) throw new LenscapError('ERR_BROKER_NODES', `no node ${i}`);
+      if (!node?.child) throw new LenscapError<ToolCode>('ERR_BROKER_NODES', `no node ${i}`);
       try {
         process.kill(-node.child.pid!, 'SIGKILL');
       } catch {
@@ -435,7 +442,7 @@ export async function startRabbitCluster(opts: RabbitClusterOptions): Promise<Ra
     },
     async restartNode(i) {
       const node = nodes[i];
-      if (!node) throw new LenscapError('ERR_BROKER_NODES', `no node ${i}`);
+      if (!node) throw new LenscapError<ToolCode>('ERR_BROKER_NODES', `no node ${i}`);
       if (publicNodes[i]!.alive()) return;
       launch(node);
       await waitReady(node);

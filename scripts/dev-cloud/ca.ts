@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import forge from 'node-forge';
 import { LenscapError } from '../../agent/errors.ts';
 import { writeFileAtomic } from '../../agent/storage/atomic-file.ts';
+import type { ToolCode } from '../dev-codes.ts';
 
 export interface IssuedPem {
   key: string;
@@ -40,7 +41,7 @@ export function assertDeviceSerial(serial: string): void {
     RESERVED_SERIALS.has(serial.toLowerCase()) ||
     serial.toLowerCase().startsWith(RESERVED_PREFIX)
   ) {
-    throw new LenscapError(
+    throw new LenscapError<ToolCode>(
       'ERR_SERIAL_INVALID',
       `serial ${JSON.stringify(serial.slice(0, 80))} is not allowed (letters, digits, ".", "_", "-"; max 64; not a reserved name)`,
     );
@@ -152,14 +153,22 @@ export class DevCa {
     try {
       csr = forge.pki.certificationRequestFromPem(csrPem);
     } catch {
-      throw new LenscapError('ERR_CSR_INVALID', 'the CSR is not a PEM PKCS#10 request with an RSA key');
+      throw new LenscapError<ToolCode>(
+        'ERR_CSR_INVALID',
+        'the CSR is not a PEM PKCS#10 request with an RSA key',
+      );
     }
-    if (!csr.verify()) throw new LenscapError('ERR_CSR_INVALID', 'the CSR signature does not verify');
+    if (!csr.verify())
+      throw new LenscapError<ToolCode>('ERR_CSR_INVALID', 'the CSR signature does not verify');
     const cn = csr.subject.getField('CN')?.value as string | undefined;
     if (cn !== serial)
-      throw new LenscapError('ERR_CSR_SERIAL_MISMATCH', `the CSR names ${JSON.stringify(cn)}, not ${serial}`);
+      throw new LenscapError<ToolCode>(
+        'ERR_CSR_SERIAL_MISMATCH',
+        `the CSR names ${JSON.stringify(cn)}, not ${serial}`,
+      );
     const bits = (csr.publicKey as forge.pki.rsa.PublicKey).n.bitLength();
-    if (bits < 2048) throw new LenscapError('ERR_CSR_WEAK_KEY', `RSA-${bits} is too weak (2048 or more)`);
+    if (bits < 2048)
+      throw new LenscapError<ToolCode>('ERR_CSR_WEAK_KEY', `RSA-${bits} is too weak (2048 or more)`);
     const cert = this.base(csr.publicKey!, serial, opts, 365);
     return this.finish(cert, [
       { name: 'extKeyUsage', clientAuth: true, serverAuth: true },

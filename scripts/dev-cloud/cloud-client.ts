@@ -11,6 +11,7 @@ import { LenscapError } from '../../agent/errors.ts';
 import { silentLogger, type Logger } from '../../agent/log.ts';
 import type { SecurityEvent } from '../../agent/audit/events.ts';
 import { DEFAULT_CLOUD_IDENTITY, TOPIC_ROOT } from './broker-aedes.ts';
+import type { ToolCode } from '../dev-codes.ts';
 
 export interface CloudClientOptions {
   url: string;
@@ -153,7 +154,7 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
     const onErr = (err: Error) => {
       client.end(true);
       reject(
-        new LenscapError(
+        new LenscapError<ToolCode>(
           'ERR_CLOUD_CONNECT',
           `dev cloud client could not connect to ${opts.url}: ${err.message}`,
         ),
@@ -186,14 +187,16 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
       timeoutMs = 5000,
     ): Promise<CommandReply> {
       if (!SERIAL_RE.test(serial) || !/^[a-z][a-z.]{0,31}$/.test(op)) {
-        return Promise.reject(new LenscapError('ERR_CLOUD_COMMAND', `bad serial or op: ${serial} ${op}`));
+        return Promise.reject(
+          new LenscapError<ToolCode>('ERR_CLOUD_COMMAND', `bad serial or op: ${serial} ${op}`),
+        );
       }
       const id = randomUUID();
       return new Promise<CommandReply>((resolve, reject) => {
         const timer = setTimeout(() => {
           pending.delete(id);
           reject(
-            new LenscapError(
+            new LenscapError<ToolCode>(
               'ERR_CLOUD_COMMAND_TIMEOUT',
               `${serial} did not answer ${op} within ${timeoutMs} ms`,
             ),
@@ -209,7 +212,10 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
             clearTimeout(timer);
             pending.delete(id);
             reject(
-              new LenscapError('ERR_CLOUD_COMMAND', `publish ${op} to ${serial} failed: ${err.message}`),
+              new LenscapError<ToolCode>(
+                'ERR_CLOUD_COMMAND',
+                `publish ${op} to ${serial} failed: ${err.message}`,
+              ),
             );
           },
         );
@@ -227,7 +233,10 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
         const timer = setTimeout(() => {
           emitter.off('state', onState);
           reject(
-            new LenscapError('ERR_CAMERA_OFFLINE', `${serial} did not come online within ${timeoutMs} ms`),
+            new LenscapError<ToolCode>(
+              'ERR_CAMERA_OFFLINE',
+              `${serial} did not come online within ${timeoutMs} ms`,
+            ),
           );
         }, timeoutMs);
         emitter.on('state', onState);

@@ -18,8 +18,10 @@ import { connectCloudClient, type CloudClient } from './cloud-client.ts';
 import { startRelay } from './relay.ts';
 import { mintGrant, signBindingRecord } from './mint.ts';
 import { memberJkt } from './memberships.ts';
+import { loadOrCreatePhoneKeys, makeDpopProof } from './owner-phone.ts';
 import { loadOrCreateSigningKeys } from './signing-keys.ts';
 import { startDevCloudIdentity } from './server.ts';
+import type { ToolCode } from '../dev-codes.ts';
 
 /** What the identity side of the dev cloud (CA, provisioning, keys) gives the rest of it. */
 export interface DevCloudIdentity {
@@ -200,6 +202,14 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
       cloud,
       cameras: () => [...cameras.values()],
       mintGrant: (serial, viewer, ttl) => identity.mintGrant(serial, viewer, ttl),
+      dpopFor: (user, serial, token, url) =>
+        memberJkt(opts.dir, serial, user)
+          ? makeDpopProof(loadOrCreatePhoneKeys(join(opts.dir, 'phones'), user), {
+              htm: 'GET',
+              htu: url,
+              token,
+            })
+          : undefined,
       info: () => ({ broker: `${kind} (mTLS)`, relay: relay.rtmpBase }),
       port: opts.pagePort,
       logger: log,
@@ -224,7 +234,7 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
         const payload = await identity.bindingCommand(serial, owner, viewers);
         const reply = await cloud.command(serial, 'binding', payload, 10_000);
         if (reply.status !== 'ok') {
-          throw new LenscapError(
+          throw new LenscapError<ToolCode>(
             'ERR_CLAIM_REFUSED',
             `${serial} refused the binding record: ${reply.error?.code ?? '?'} ${reply.error?.message ?? ''}`.trim(),
           );

@@ -8,6 +8,7 @@ import { LenscapError } from '../../agent/errors.ts';
 import type { CloudClient } from './cloud-client.ts';
 import { readMembership, recordMembership } from './memberships.ts';
 import { makeClaim, memberOf, signMembership, type MemberEntry, type PhoneKeys } from './owner-phone.ts';
+import type { ToolCode } from '../dev-codes.ts';
 
 type Command = CloudClient['command'];
 
@@ -19,8 +20,8 @@ async function ok(
 ): Promise<Record<string, unknown>> {
   const reply = await command(serial, op, payload, 10_000);
   if (reply.status !== 'ok')
-    throw new LenscapError(
-      reply.error?.code ?? 'ERR_COMMAND_FAILED',
+    throw new LenscapError<ToolCode>(
+      (reply.error?.code as ToolCode | undefined) ?? 'ERR_COMMAND_FAILED',
       `${serial} refused ${op}: ${reply.error?.message ?? '?'}`,
     );
   return (reply.data ?? {}) as Record<string, unknown>;
@@ -50,7 +51,10 @@ export async function updateMembership(
 ): Promise<{ version: number }> {
   const last = readMembership(p.devDir, p.serial);
   if (!last)
-    throw new LenscapError('ERR_NOT_CLAIMED', `${p.serial} has no relayed membership: claim it first`);
+    throw new LenscapError<ToolCode>(
+      'ERR_NOT_CLAIMED',
+      `${p.serial} has no relayed membership: claim it first`,
+    );
   const jws = signMembership(p.signer, {
     serial: p.serial,
     epoch: last.epoch,

@@ -27,6 +27,7 @@ import {
 } from '../../agent/identity/protocol.ts';
 import { assertDeviceSerial, type CertOptions, type DevCa } from './ca.ts';
 import { checkToken, markUsed, tokenRef } from './tokens.ts';
+import type { ToolCode } from '../dev-codes.ts';
 
 const MAX_BODY = 64 * 1024;
 
@@ -55,9 +56,9 @@ export interface ProvisioningService {
   close(): Promise<void>;
 }
 
-class HttpError extends LenscapError {}
+class HttpError extends LenscapError<ToolCode> {}
 
-function fail(code: string, message: string, status: number): HttpError {
+function fail(code: ToolCode, message: string, status: number): HttpError {
   return new HttpError(code, message, { status });
 }
 
@@ -106,8 +107,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** CA errors on a CSR → the service's codes (a CSR for another CN is a bad request on /provision). */
-function csrError(err: unknown, onSerialMismatch: string, status: number): never {
-  if (isLenscapError(err, 'ERR_CSR_SERIAL_MISMATCH')) throw fail(onSerialMismatch, err.message, status);
+function csrError(err: unknown, onSerialMismatch: ToolCode, status: number): never {
+  if (isLenscapError<ToolCode>(err, 'ERR_CSR_SERIAL_MISMATCH'))
+    throw fail(onSerialMismatch, err.message, status);
   if (err instanceof LenscapError) throw fail(SERVICE_ERRORS.badRequest, err.message, 400);
   throw err;
 }

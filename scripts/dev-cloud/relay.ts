@@ -12,6 +12,7 @@ import { LenscapError } from '../../agent/errors.ts';
 import { silentLogger, type Logger } from '../../agent/log.ts';
 import { isSafeIdentity } from './broker-aedes.ts';
 import { freePort } from './broker-mosquitto.ts';
+import type { ToolCode } from '../dev-codes.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -56,7 +57,8 @@ let running = false;
 
 export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   // NMS keeps its config and sessions in a module-level singleton: one instance per process.
-  if (running) throw new LenscapError('ERR_RELAY_RUNNING', 'a relay is already running in this process');
+  if (running)
+    throw new LenscapError<ToolCode>('ERR_RELAY_RUNNING', 'a relay is already running in this process');
   const log = opts.logger ?? silentLogger();
   const host = opts.host ?? '127.0.0.1';
   const [rtmpPort, httpPort] = [await freePort(host), await freePort(host)];
@@ -102,12 +104,19 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     (srv) =>
       new Promise<void>((resolve, reject) => {
         if (!srv)
-          return reject(new LenscapError('ERR_RELAY_LISTEN', 'node-media-server has no such listener'));
+          return reject(
+            new LenscapError<ToolCode>('ERR_RELAY_LISTEN', 'node-media-server has no such listener'),
+          );
         srv.handleListenError = (name: string, port: number) => (err: Error) =>
-          reject(new LenscapError('ERR_RELAY_LISTEN', `relay ${name} on ${host}:${port}: ${err.message}`));
+          reject(
+            new LenscapError<ToolCode>(
+              'ERR_RELAY_LISTEN',
+              `relay ${name} on ${host}:${port}: ${err.message}`,
+            ),
+          );
         const server = srv.tcpServer ?? srv.httpServer;
         if (!server)
-          return reject(new LenscapError('ERR_RELAY_LISTEN', 'node-media-server listener missing'));
+          return reject(new LenscapError<ToolCode>('ERR_RELAY_LISTEN', 'node-media-server listener missing'));
         server.once('listening', () => resolve());
       }),
   );

@@ -15,6 +15,7 @@ import { SERVICE_ERRORS } from '../../agent/identity/protocol.ts';
 import { writeFileAtomic } from '../../agent/storage/atomic-file.ts';
 import { assertDeviceSerial } from './ca.ts';
 import { devLayout } from './layout.ts';
+import type { ToolCode } from '../dev-codes.ts';
 
 export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
 const TOKEN_RE = /^lct_[A-Za-z0-9_-]{43}$/;
@@ -53,7 +54,7 @@ export async function createToken(
 ): Promise<string> {
   assertDeviceSerial(serial);
   if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0)
-    throw new LenscapError(
+    throw new LenscapError<ToolCode>(
       'ERR_CLI_USAGE',
       `token ttl must be a positive number of seconds, got ${ttlSeconds}`,
     );
@@ -76,8 +77,8 @@ export interface Redemption {
   record: TokenRecord;
 }
 
-function refuse(code: string, message: string, status: number): LenscapError {
-  return new LenscapError(code, message, { status });
+function refuse(code: ToolCode, message: string, status: number): LenscapError<ToolCode> {
+  return new LenscapError<ToolCode>(code, message, { status });
 }
 
 /**

@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LenscapError } from '../../agent/errors.ts';
+import type { ToolCode } from '../dev-codes.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -60,10 +61,13 @@ export function buildImage(arch: GuestArch = 'arm64'): string {
     timeout: 30 * 60_000,
   });
   if (r.status !== 0)
-    throw new LenscapError('ERR_QEMU_IMAGE', `guest image build failed (exit ${r.status ?? r.signal})`);
+    throw new LenscapError<ToolCode>(
+      'ERR_QEMU_IMAGE',
+      `guest image build failed (exit ${r.status ?? r.signal})`,
+    );
   const dir = r.stdout.trim().split('\n').pop() ?? '';
   if (!existsSync(join(dir, 'rootfs.img')))
-    throw new LenscapError('ERR_QEMU_IMAGE', `image script printed no image dir (${dir})`);
+    throw new LenscapError<ToolCode>('ERR_QEMU_IMAGE', `image script printed no image dir (${dir})`);
   return dir;
 }
 
@@ -78,7 +82,7 @@ export function qemuArgs(opts: BootOptions): { bin: string; args: string[] } {
   ];
   for (const f of fwd)
     if (f.includes(','))
-      throw new LenscapError('ERR_QEMU_ARGS', `forward spec may not contain a comma: ${f}`);
+      throw new LenscapError<ToolCode>('ERR_QEMU_ARGS', `forward spec may not contain a comma: ${f}`);
   const common = [
     '-accel',
     'tcg,thread=multi',
@@ -146,14 +150,14 @@ export function bootGuest(opts: BootOptions): Guest {
       while (Date.now() < deadline) {
         if (existsSync(file)) return file;
         if (exitCode !== undefined) {
-          throw new LenscapError(
+          throw new LenscapError<ToolCode>(
             'ERR_QEMU_EXITED',
             `QEMU exited (${exitCode}) before ${name} appeared${stderr ? `: ${stderr.trim().slice(-500)}` : ''}\nconsole tail:\n${consoleText().slice(-1500)}`,
           );
         }
         await new Promise((r) => setTimeout(r, 200));
       }
-      throw new LenscapError(
+      throw new LenscapError<ToolCode>(
         'ERR_QEMU_TIMEOUT',
         `${name} did not appear within ${timeoutMs} ms\nconsole tail:\n${consoleText().slice(-1500)}`,
       );

@@ -11,7 +11,7 @@ import { configSchema } from '../../agent/config/schema.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { isLenscapError } from '../../agent/errors.ts';
 import { startAedesBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
-import { freePort } from '../../scripts/dev-cloud/broker-mosquitto.ts';
+import net from 'node:net';
 import { makeTempDir } from '../support/tmp.ts';
 import { makeLink, makePki, testConfig, waitFor, writeState } from './fixture.ts';
 
@@ -100,8 +100,17 @@ test(
     const tls = { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert };
     const live1 = await startAedesBroker({ tls });
     const live2 = await startAedesBroker({ tls });
-    const dead1 = `mqtts://127.0.0.1:${await freePort()}`;
-    const dead2 = `mqtts://127.0.0.1:${await freePort()}`;
+    // Dead nodes that hold their ports (a merely free port may be taken by another test meanwhile):
+    // every connection is cut at once, before TLS.
+    const deadServers: net.Server[] = [];
+    const dead = async () => {
+      const srv = net.createServer((sock) => sock.destroy());
+      deadServers.push(srv);
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+      return `mqtts://127.0.0.1:${(srv.address() as net.AddressInfo).port}`;
+    };
+    const dead1 = await dead();
+    const dead2 = await dead();
     const rec = recordingTimers();
     const a = makeLink({
       serial: 'CAM-A',
@@ -122,12 +131,16 @@ test(
       a.queue.close();
       await live1.close().catch(() => undefined);
       await live2.close();
+      for (const srv of deadServers) srv.close();
       tmp.cleanup();
     });
     a.link.start();
     await a.link.waitOnline(10_000);
     assert.equal(a.link.target()?.url, live1.url);
     assert.equal(a.link.counters().failedAttempts, 2, 'both dead endpoints tried once, in order');
+    // aedes records the client just after it sends CONNACK: on a loaded machine the link can be
+    // online a moment before the broker lists it.
+    await waitFor(() => live1.connected().includes('CAM-A'), 5_000, 'aedes lists CAM-A');
     assert.deepEqual(live1.connected(), ['CAM-A']);
     // the decisions between attempts are the backoff's: initial, then attempts 1 and 2
     const decisions = a.link.lastDecision();
@@ -139,6 +152,7 @@ test(
     // The node holding the connection dies: the next attempt goes to the next endpoint, not back.
     await live1.close();
     await waitFor(() => a.link.isOnline() && a.link.target()?.url === live2.url, 10_000, 'failover');
+    await waitFor(() => live2.connected().includes('CAM-A'), 5_000, 'aedes lists CAM-A');
     assert.deepEqual(live2.connected(), ['CAM-A']);
     assert.equal(a.link.counters().reconnects, 1);
     assert.equal(a.link.counters().failedAttempts, 2, 'no attempt wasted on the dead node');

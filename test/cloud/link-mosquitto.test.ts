@@ -86,7 +86,7 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     clock: systemClock,
     acceptBinding: (jws) => {
       if (jws.startsWith('bad'))
-        throw new LenscapError('ERR_BINDING_SIGNATURE', 'binding record signature does not verify');
+        throw new LenscapError('ERR_BINDING_INVALID', 'binding record signature does not verify');
       bindings.push(jws);
       return { version: 2 };
     },
@@ -142,7 +142,7 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     });
     const bad = await command('CAM-A', 'binding', { id: 'b-2', record: 'badd.bbbb.cccc' });
     assert.equal(bad.status, 'error');
-    assert.equal(bad.error.code, 'ERR_BINDING_SIGNATURE');
+    assert.equal(bad.error.code, 'ERR_BINDING_INVALID');
     assert.equal((await command('CAM-A', 'trust', { id: 't-1', bundle: 'xxxx.yyyy.zzzz' })).status, 'ok');
     assert.deepEqual(await command('CAM-A', 'privacy', { id: 'v-1', enabled: true }), {
       id: 'v-1',

@@ -143,3 +143,78 @@ test(
     assert.equal(counted, total, 'every junk refusal is either recorded or counted in a summary');
   },
 );
+
+test('one leaked signed grant replayed 12,000 times neither evicts the misroute alarm nor floods the log', async (t) => {
+  const f = await makeGrantFixture();
+  t.after(f.cleanup);
+  let logBytes = 0;
+  const logger = createLogger({
+    level: 'info',
+    serial: SERIAL,
+    destination: new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        logBytes += chunk.length;
+        cb();
+      },
+    }),
+  });
+  const { config } = loadConfig(undefined, {});
+  const queue = EventQueue.open({
+    file: f.paths.eventQueue,
+    serial: SERIAL,
+    ...config.cloud.eventQueue,
+    clock: f.clock,
+    logger,
+  });
+  const gate = createGrantGate({
+    serial: SERIAL,
+    grants: config.grants,
+    relayAllowList: [],
+    paths: f.paths,
+    clock: f.clock,
+    logger,
+    events: queue,
+    isPrivacyOn: () => false,
+  });
+  await gate.decide(f.mint({ serial: 'CAM-0002' }), { source: 'gate:192.0.2.7', purpose: 'view' });
+  // A grant that was good once (signature holds), now expired: anyone who saw it can replay it.
+  const leaked = f.mint({ now: f.clock.now() / 1000 - 400, ttlSeconds: 300 });
+  // A second, different signed grant refused in the middle: recorded one by one as ever.
+  const other = f.mint({ viewer: 'mallory' });
+  const total = 12_000;
+  const start = f.clock.now();
+  for (let i = 0; i < total; i++) {
+    const d = await gate.decide(leaked, { source: `gate:10.0.${i >> 8}.${i & 255}`, purpose: 'view' });
+    assert.equal(d.ok ? 'accepted' : d.reason, 'expired');
+    if (i === total / 2) await gate.decide(other, { source: 'gate:192.0.2.9', purpose: 'view' });
+    f.clock.set(start + Math.floor(((i + 1) * 60_000) / total));
+  }
+  const minuteLog = logBytes;
+  gate.close();
+  const out: Array<Record<string, unknown>> = [];
+  await queue.deliver(async (json) => void out.push(JSON.parse(json) as Record<string, unknown>));
+  queue.close();
+  t.diagnostic(
+    `replay: ${total} refusals of one grant in 60 s → ${minuteLog} log bytes, ${out.length} events`,
+  );
+  assert.ok(
+    out.some((e) => e.reason === 'wrong_audience' && e.claimedAud === 'CAM-0002'),
+    'alarm kept',
+  );
+  assert.ok(
+    out.some((e) => e.reason === 'viewer_not_bound'),
+    'a distinct signed refusal is recorded',
+  );
+  assert.ok(minuteLog <= 1024 * 1024, `agent log ${minuteLog} bytes`);
+  const replays = out.filter((e) => e.reason === 'expired');
+  const counted = replays.reduce(
+    (n, e) => n + ((e.data as { suppressed?: number } | undefined)?.suppressed ?? 1),
+    0,
+  );
+  assert.equal(counted, total, 'every replay recorded or counted');
+  assert.ok(
+    replays.every((e) => e.jti !== undefined),
+    'each record and summary names the replayed grant',
+  );
+  assert.equal(out.filter((e) => e.type === 'events_dropped').length, 0);
+});

@@ -12,7 +12,7 @@ import { createGrantGate } from '../../agent/grants/grant-gate.ts';
 import { signCompact } from '../../agent/grants/jws.ts';
 import { BINDING_TYP } from '../../agent/grants/binding.ts';
 import { TRUST_BUNDLE_TYP, verifyTrustBundle } from '../../agent/grants/trust-bundle.ts';
-import { isLenscapError } from '../../agent/errors.ts';
+import { isLenscapError, type ErrorCode } from '../../agent/errors.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { MemoryEventSink } from '../../agent/audit/events.ts';
@@ -26,7 +26,7 @@ import { makeGrantFixture, OWNER, SERIAL, type GrantFixture } from '../support/g
 import { makeTempDir } from '../support/tmp.ts';
 
 const view = { source: 'gate:test', purpose: 'view' as const };
-const throwsCode = (fn: () => unknown, code: string) =>
+const throwsCode = (fn: () => unknown, code: ErrorCode) =>
   assert.throws(
     fn,
     (err: unknown) =>

@@ -26,9 +26,13 @@ function portClosed(url: string): Promise<boolean> {
 async function readFlvHead(
   url: string,
   token: string,
+  dpop?: string,
 ): Promise<{ status: number; head: string; bytes: number }> {
   const ac = new AbortController();
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
+  const res = await fetch(url, {
+    headers: { authorization: `Bearer ${token}`, ...(dpop ? { dpop } : {}) },
+    signal: ac.signal,
+  });
   if (!res.ok || !res.body) return { status: res.status, head: '', bytes: 0 };
   const reader = res.body.getReader();
   let bytes = 0;
@@ -56,7 +60,12 @@ test(
       assert.match(info.pageUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
       assert.match(info.brokerUrl, /^mqtts:\/\/127\.0\.0\.1:\d+$/);
       const out = stack.output();
-      assert.match(out, /\[7\/7\] write stack\.json … ok/);
+      assert.match(out, /\[8\/8\] write stack\.json … ok/);
+      // Each camera's label code, in the output and in stack.json; both claimed owner-held.
+      for (const c of info.cameras as Array<{ serial: string; claimCode?: string }>) {
+        assert.match(c.claimCode ?? '', /^([A-Z2-7]{4}-){7}[A-Z2-7]{4}$/, c.serial);
+        assert.ok(out.includes(`${c.serial} label code ${c.claimCode}`), `${c.serial}'s code in the output`);
+      }
       assert.match(out, /lenscap is up/);
 
       const page = await fetch(info.pageUrl);
@@ -78,8 +87,13 @@ test(
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ user: 'alice', serial: 'CAM-DEMO-1' }),
         })
-      ).json()) as { token: string; flvUrl: string };
-      const flv = await readFlvHead(grant.flvUrl, grant.token);
+      ).json()) as { token: string; flvUrl: string; dpop?: string };
+      // Owner-held: the grant is bound to alice's phone key; without its DPoP proof it is refused.
+      assert.ok(grant.dpop, 'an owner-held camera gets a DPoP proof with the grant');
+      const bare = await readFlvHead(grant.flvUrl, grant.token);
+      assert.equal(bare.status, 403);
+      assert.equal(bare.bytes, 0);
+      const flv = await readFlvHead(grant.flvUrl, grant.token, grant.dpop);
       assert.equal(flv.status, 200);
       assert.equal(flv.head, 'FLV');
       assert.ok(flv.bytes > 1000, `only ${flv.bytes} bytes`);

@@ -84,6 +84,9 @@ test(
       const n = viewer.result.parser.tags.length;
       await new Promise((res) => setTimeout(res, 1000));
       assert.equal(viewer.result.parser.tags.length, n, 'no media reaches the relay after privacy on');
+      // Positive signal: the relay's viewer connection is still open (the relay keeps the stream for
+      // its resume grace), so media would have reached it: the silence is privacy, not a dead path.
+      assert.equal(viewer.result.closed, false, 'the relay viewer was still connected');
       assert.equal(m.stream.capturePid(), undefined, 'no capture process while privacy is on');
     } finally {
       viewer.close();

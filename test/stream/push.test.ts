@@ -127,6 +127,7 @@ test('a relay grant pushes the stream to the relay until stream.stop', async () 
       detach();
     }
     assert.equal(viewer.result.parser.tags.length, n, 'no more media reaches the relay after stop');
+    assert.equal(viewer.result.closed, false, 'the relay viewer was still connected: silence is the stop');
   } finally {
     viewer.close();
   }
@@ -255,8 +256,22 @@ test('a push grant whose viewer has no key in the membership is refused; the rel
   assert.deepEqual([r.ok, !r.ok && r.reason], [false, 'viewer_key_missing']);
   assert.equal(push.active().length, 0);
   assert.equal(push.counters.started, started);
-  await new Promise((res) => setTimeout(res, 1500));
-  assert.equal(relayPublishes.length, before, 'no publish reached the relay');
+  // Positive signal instead of a fixed sleep: alice's grant on the same relay publishes now; had
+  // bob's push gone out, its publish would be among those seen by then.
+  const control = await push.start(m.f.mint({ relay: `${urls.rtmpBase}/CAM-0001`, ttlSeconds: 60 }));
+  assert.equal(control.ok, true, JSON.stringify(control));
+  try {
+    await within(
+      (async () => {
+        while (relayPublishes.length === before) await new Promise((res) => setTimeout(res, 20));
+      })(),
+      15_000,
+      "the control push's publish at the relay",
+    );
+  } finally {
+    await push.stop(control.ok ? control.jti : '');
+  }
+  assert.deepEqual(relayPublishes.slice(before), ['CAM-0001'], 'only the control published');
   const e = m.f.events.events.filter((x) => x.type === 'grant_refused' && x.reason === 'viewer_key_missing');
   assert.equal(e.length, 1);
   assert.equal(e[0]!.sub, 'bob');

@@ -154,3 +154,25 @@ test(
         assert.ok(!text.includes(secret), `${what} leaked into ${where}`);
   },
 );
+
+test('createLogger redacts message, fields, nested errors and child bindings', () => {
+  let out = '';
+  const log = createLogger({
+    level: 'debug',
+    destination: new Writable({
+      write(chunk, _enc, cb) {
+        out += chunk.toString();
+        cb();
+      },
+    }),
+  });
+  const url = `rtmp://h:1935/live/${SECRETS.path}?key=${SECRETS.query}`;
+  log
+    .child({ relay: url })
+    .error({ err: new Error(`${url}: Connection refused`), detail: { url } }, `failed on ${url}`);
+  const line = JSON.parse(out.trim()) as { err: { type: string; message: string }; msg: string };
+  assert.equal(line.err.type, 'Error');
+  assert.match(line.err.message, /Connection refused/);
+  assert.match(line.msg, /^failed on rtmp:\/\/h:1935\/live\/\[redacted\]/);
+  for (const s of Object.values(SECRETS)) assert.ok(!out.includes(s), `${s} in ${out}`);
+});

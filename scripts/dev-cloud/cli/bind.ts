@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { LenscapError } from '../../../agent/errors.ts';
 import { parseOptions, type Command } from '../../../agent/cli/command.ts';
 import { DEV_PORTS } from '../board-config.ts';
+import type { ToolCode } from '../../dev-codes.ts';
 
 /**
  * Delivers a binding record as the cloud would: the `binding` command over the dev cloud's broker,
@@ -24,7 +25,7 @@ async function sendBinding(o: {
     cert = readFileSync(paths.cloudClientCert, 'utf8');
     ca = readFileSync(paths.provisioningCaFile, 'utf8');
   } catch {
-    throw new LenscapError(
+    throw new LenscapError<ToolCode>(
       'ERR_DEV_CLOUD_STATE',
       `no dev cloud identity in ${paths.root} (run \`npx lenscap-dev\` first, with the same --dev-dir)`,
     );
@@ -33,7 +34,7 @@ async function sendBinding(o: {
   const cloud = await connectCloudClient({ url: o.url, key, cert, ca, protocolVersion: 4 });
   try {
     await cloud.waitOnline(o.serial, Math.max(1, deadline - Date.now())).catch(() => {
-      throw new LenscapError(
+      throw new LenscapError<ToolCode>(
         'ERR_CAMERA_OFFLINE',
         `${o.serial} is not online at ${o.url} (is the dev cloud running, and the camera connected to it?)`,
       );
@@ -45,7 +46,7 @@ async function sendBinding(o: {
       Math.max(1, deadline - Date.now()),
     );
     if (reply.status !== 'ok')
-      throw new LenscapError(
+      throw new LenscapError<ToolCode>(
         'ERR_CLAIM_REFUSED',
         `${o.serial} refused the binding record: ${reply.error?.code ?? '?'} ${reply.error?.message ?? ''}`.trim(),
       );
@@ -80,10 +81,10 @@ code and exits 1. URL defaults to mqtts://127.0.0.1:${DEV_PORTS.broker} (the dev
       timeout: { type: 'string' },
     });
     if (!values.serial || !values.owner)
-      throw new LenscapError('ERR_CLI_USAGE', '--serial and --owner are required');
+      throw new LenscapError<ToolCode>('ERR_CLI_USAGE', '--serial and --owner are required');
     const version = values.version === undefined ? undefined : Number(values.version);
     if (version !== undefined && (!Number.isInteger(version) || version <= 0))
-      throw new LenscapError(
+      throw new LenscapError<ToolCode>(
         'ERR_CLI_USAGE',
         `--version must be a positive integer, found ${JSON.stringify(values.version)}`,
       );
@@ -103,7 +104,7 @@ code and exits 1. URL defaults to mqtts://127.0.0.1:${DEV_PORTS.broker} (the dev
     }
     const timeoutS = values.timeout === undefined ? 20 : Number(values.timeout);
     if (!Number.isFinite(timeoutS) || timeoutS <= 0)
-      throw new LenscapError('ERR_CLI_USAGE', `--timeout must be a positive number of seconds`);
+      throw new LenscapError<ToolCode>('ERR_CLI_USAGE', `--timeout must be a positive number of seconds`);
     await sendBinding({
       devDir: values['dev-dir'] ?? '.lenscap/dev',
       url: values['broker-url'] ?? `mqtts://127.0.0.1:${DEV_PORTS.broker}`,

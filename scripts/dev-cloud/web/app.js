@@ -116,7 +116,8 @@ function play(grant) {
   const player = mpegts.createPlayer(
     { type: 'flv', isLive: true, hasAudio: false, url: grant.flvUrl },
     {
-      headers: { Authorization: `Bearer ${grant.token}` },
+      // Owner-held camera: the grant is bound to the user's key and needs its DPoP proof.
+      headers: { Authorization: `Bearer ${grant.token}`, ...(grant.dpop ? { DPoP: grant.dpop } : {}) },
       enableStashBuffer: false,
       liveBufferLatencyChasing: true,
       lazyLoad: false,
