@@ -1,5 +1,5 @@
 /**
- * `npm run bundle -- --arch arm64|armhf|x64`: the firmware payload for one board architecture,
+ * `npm run bundle -- --arch arm64|armhf|x64 [--pin DIR]`: the firmware payload for one board architecture,
  * dist/lenscap-<version>-linux-<arch>.tar.gz, holding the compiled agent (dist/), production
  * node_modules only, the service files, the default config, the installer and a manifest with
  * sha256 sums (MANIFEST.json + SHA256SUMS, which install-on-device.sh checks).
@@ -32,6 +32,7 @@ import { dirname, join, posix, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LenscapError } from '../agent/errors.ts';
+import { loadPins, PIN_FILES, pinDirProblems } from '../agent/identity/pins.ts';
 import type { ToolCode } from './dev-codes.ts';
 
 export const ARCHES = {
@@ -71,6 +72,11 @@ export interface BundleOptions {
   log?: (line: string) => void;
   /** Bundle even when tsc reports type errors (trying a bundle mid-change; never for release). */
   allowTypeErrors?: boolean;
+  /**
+   * A folder of public pins (certs/README.md: trust-root.jwk.json, provisioning-ca.pem,
+   * broker-ca.pem) embedded as the image's certs/. Without it the image is unpinned, as before.
+   */
+  pinDir?: string;
 }
 
 export interface BundleResult {
@@ -233,6 +239,24 @@ export function buildBundle(opts: BundleOptions): BundleResult {
     description?: string;
   };
   const name = `${pkg.name}-${pkg.version}-linux-${opts.arch}`;
+  // Before any work: certs/ (and the pin dir) must hold public material only.
+  const pinProblems = [
+    ...pinDirProblems(join(root, 'certs')).map((p) => `certs/${p}`),
+    ...(opts.pinDir ? pinDirProblems(opts.pinDir).map((p) => `${opts.pinDir}/${p}`) : []),
+  ];
+  if (opts.pinDir && !existsSync(opts.pinDir)) pinProblems.push(`--pin ${opts.pinDir}: no such folder`);
+  if (pinProblems.length > 0)
+    throw new LenscapError<ToolCode>(
+      'ERR_BUNDLE_PIN_SECRET',
+      `bundle ${name} refused: certs/ and the pin dir hold public material only:\n${pinProblems.map((p) => `  - ${p}`).join('\n')}`,
+      { problems: pinProblems },
+    );
+  const pins = opts.pinDir ? loadPins(opts.pinDir) : undefined;
+  if (opts.pinDir && !pins)
+    throw new LenscapError<ToolCode>(
+      'ERR_BUNDLE_PIN_SECRET',
+      `--pin ${opts.pinDir}: holds none of ${Object.values(PIN_FILES).join(', ')}`,
+    );
   const outDir = opts.outDir ?? join(root, 'dist');
   const work = mkdtempSync(join(tmpdir(), 'lenscap-bundle-'));
   const stage = join(work, name);
@@ -264,6 +288,16 @@ export function buildBundle(opts: BundleOptions): BundleResult {
     copy('packaging/agent.json');
     copy('scripts/install-on-device.sh', 'install-on-device.sh');
     if (existsSync(join(root, 'docs', 'shipping.md'))) copy('docs/shipping.md');
+    if (existsSync(join(root, 'certs', 'README.md'))) copy('certs/README.md');
+    if (pins) {
+      for (const f of Object.values(PIN_FILES))
+        if (existsSync(join(pins.dir, f))) cpSync(join(pins.dir, f), join(stage, 'certs', f));
+      log(
+        `pinned: ${Object.values(PIN_FILES)
+          .filter((f) => existsSync(join(pins.dir, f)))
+          .join(', ')}`,
+      );
+    }
     if (existsSync(join(root, 'LICENSE'))) copy('LICENSE');
     const shippedPkg = {
       name: pkg.name,
@@ -369,13 +403,18 @@ export function buildBundle(opts: BundleOptions): BundleResult {
 async function cli(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { arch: { type: 'string' }, out: { type: 'string' }, 'allow-type-errors': { type: 'boolean' } },
+    options: {
+      arch: { type: 'string' },
+      out: { type: 'string' },
+      pin: { type: 'string' },
+      'allow-type-errors': { type: 'boolean' },
+    },
     strict: true,
   });
   const archs = (values.arch ?? '').split(',').filter(Boolean) as BundleArch[];
   if (archs.length === 0) {
     process.stderr.write(
-      'usage: npm run bundle -- --arch arm64|armhf|x64[,...] [--out DIR] [--allow-type-errors]\n',
+      'usage: npm run bundle -- --arch arm64|armhf|x64[,...] [--pin DIR] [--out DIR] [--allow-type-errors]\n',
     );
     return 2;
   }
@@ -383,6 +422,7 @@ async function cli(argv: string[]): Promise<number> {
     buildBundle({
       arch,
       allowTypeErrors: values['allow-type-errors'] === true,
+      ...(values.pin ? { pinDir: values.pin } : {}),
       ...(values.out ? { outDir: values.out } : {}),
     });
   return 0;

@@ -399,8 +399,11 @@ async function main(): Promise<number> {
 
     await step('check each gate answers (a request without a grant is refused)', async () => {
       for (const c of cameras) {
+        const from = new Date().toISOString();
         const res = await fetch(`${c.gateUrl}/live/${c.serial}.flv`);
         await res.body?.cancel();
+        // The page labels the refusal this causes as the stack's own check (not an attack).
+        s.noteSelfCheck({ serial: c.serial, from, to: new Date().toISOString() });
         if (res.status !== 401 && res.status !== 403)
           throw new LenscapError<ToolCode>(
             'ERR_START_GATE',

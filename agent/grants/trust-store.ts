@@ -18,12 +18,18 @@ import { VersionFloors } from '../storage/version-floors.ts';
 import { isBoundViewer, verifyBindingRecord, type BindingRecord } from './binding.ts';
 import type { VerificationKey } from './jws.ts';
 import { verifyTrustBundle, type TrustBundle } from './trust-bundle.ts';
+import { checkAgainstPins, loadPins, type Pins } from '../identity/pins.ts';
 
 /** Document kinds in the version floor file (storage/version-floors.ts). */
 export const TRUST_BUNDLE_KIND = 'trust_bundle';
 export const BINDING_KIND = 'binding';
 
 export interface TrustStoreDeps {
+  /**
+   * The firmware image's pins (identity/pins.ts); default: read from the image's certs/. With a
+   * pinned trust root, the root in the state dir must be that key, or the agent does not start.
+   */
+  pins?: Pins | null;
   serial: string;
   paths: StateLayout;
   clock: Clock;
@@ -56,6 +62,10 @@ export class TrustStore {
   static load(deps: TrustStoreDeps): TrustStore {
     const { paths, logger, serial } = deps;
     const rootJwk = readJson(paths.trustRoot, 'ERR_TRUST_ROOT_MISSING', 'trust root');
+    // A pinned image trusts no other root, whatever the state dir holds.
+    checkAgainstPins(deps.pins === undefined ? loadPins() : (deps.pins ?? undefined), {
+      trustRootJwk: rootJwk,
+    });
     const floors = VersionFloors.open(paths.versionFloors);
     const bundle = verifyTrustBundle(
       readText(paths.trustBundle, 'ERR_TRUST_BUNDLE_MISSING', 'trust bundle'),

@@ -58,6 +58,14 @@ export const IDENTITY_START_CODES = {
     when: 'config `serial` is set and differs from the CN',
     fix: 'fix the config, or the camera has the wrong identity',
   },
+  ERR_PIN_INVALID: {
+    when: "the image's `certs/` holds a private key, a stray file, or a pin that does not parse (certs/README.md)",
+    fix: 'rebuild the image with a correct `--pin` folder',
+  },
+  ERR_TRUST_PIN_MISMATCH: {
+    when: "a pinned image met a trust root, broker CA or `--ca` that does not chain to its pins (at start: the state dir's trust root; in `lenscap provision`: what the service delivered, nothing installed)",
+    fix: 'provision against the service the image was built for; rotate keys with a trust bundle signed by the pinned root',
+  },
 } as const satisfies Record<string, { when: string; fix: string }>;
 
 /** `lenscap provision` and the provisioning service's answers. */

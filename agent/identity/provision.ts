@@ -22,6 +22,7 @@ import { checkIdentity, checkMaterial } from './check.ts';
 import { postJson } from './http.ts';
 import { ensureStateDirs, installFiles, recoverInstall, type InstallStep } from './install.ts';
 import { csrForKeyPem, generateDeviceKey } from './keygen.ts';
+import { checkAgainstPins, loadPins, type Pins } from './pins.ts';
 import {
   CLIENT_ERRORS,
   MAX_CLOCK_SKEW_MS,
@@ -59,6 +60,8 @@ export interface ProvisionOptions {
   clock: Clock;
   out: (line: string) => void;
   timeoutMs?: number;
+  /** The image's pins (pins.ts); default: read from the image's certs/; null: none. */
+  pins?: Pins | null;
   /** Tests: called after each install step (throw to simulate a power cut). */
   onInstallStep?: (step: InstallStep) => void;
 }
@@ -122,6 +125,9 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     );
   const endpoint = provisioningEndpoint(opts.url);
   const paths = stateLayout(opts.stateDir);
+  // A pinned image talks only to a provisioning service whose CA is (or is issued by) its pin.
+  const pins = opts.pins === undefined ? loadPins() : (opts.pins ?? undefined);
+  checkAgainstPins(pins, { provisioningCaPem: opts.caPem });
 
   // 1. State dir, and whatever an interrupted run left.
   const recovered = withDiskErrors('preparing the state dir', () => {
@@ -222,6 +228,7 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
 
   // 5. Verify everything before anything is installed.
   const facts = verifyResponse(resp, { keyPem, serial, now: clock.now() });
+  checkAgainstPins(pins, { trustRootJwk: resp.trustRootJwk, brokerCaPem: resp.brokerCaPem });
   step(
     `verified: certificate matches the key, CN ${facts.serial}, chains to the device CA, valid until ${facts.notAfter.toISOString()}; trust bundle v${facts.trustVersion} signed by the trust root`,
   );

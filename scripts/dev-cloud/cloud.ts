@@ -3,7 +3,8 @@
  * grant-issuer and binding keys — scripts/dev-cloud/server.ts and friends), the mTLS broker (aedes,
  * mosquitto or a 3-node RabbitMQ cluster), the dev cloud's own MQTT client, the relay for push mode, and the viewer page with
  * its API. `npm start` and `lenscap-dev` start it; it stops everything it started.
- * Must never listen beyond loopback, and never hand a camera anything but through provisioning
+ * Must never listen beyond loopback unless told to (`host`: provisioning and the broker only, for a
+ * board on the network), and never hand a camera anything but through provisioning
  * (identity) or signed cloud commands (binding).
  */
 import { mkdirSync } from 'node:fs';
@@ -45,6 +46,13 @@ export interface DevCloudIdentity {
     extra?: { relay?: string; scope?: string },
   ): Promise<MintedGrant>;
   close(): Promise<void>;
+}
+
+/** One start-up probe of a gate by the stack: which camera, and the window it ran in (ISO). */
+export interface SelfCheck {
+  serial: string;
+  from: string;
+  to: string;
 }
 
 export type BrokerKind = 'aedes' | 'mosquitto' | 'rabbitmq';
@@ -89,6 +97,11 @@ export interface DevCloudStack {
   ): Promise<MintedGrant>;
   /** Tells the page where a camera's gate is. */
   registerCamera(info: CameraInfo): void;
+  /**
+   * Records that the stack itself probed a camera's gate without a grant (npm start's start-up
+   * check), so the page labels the resulting `grant_refused missing` events as that, not an attack.
+   */
+  noteSelfCheck(check: SelfCheck): void;
   pids(): Record<string, number>;
   close(): Promise<void>;
 }
@@ -198,6 +211,7 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
     closers.push(() => relay.close());
 
     const cameras = new Map<string, CameraInfo>();
+    const selfChecks: SelfCheck[] = [];
     const api = await startApi({
       cloud,
       cameras: () => [...cameras.values()],
@@ -210,7 +224,7 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
               token,
             })
           : undefined,
-      info: () => ({ broker: `${kind} (mTLS)`, relay: relay.rtmpBase }),
+      info: () => ({ broker: `${kind} (mTLS)`, relay: relay.rtmpBase, selfChecks }),
       port: opts.pagePort,
       logger: log,
     });
@@ -243,6 +257,7 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
       },
       mintGrant: (serial, viewer, ttl, extra) => identity.mintGrant(serial, viewer, ttl, extra),
       registerCamera: (info) => void cameras.set(info.serial, info),
+      noteSelfCheck: (check) => void selfChecks.push(check),
       pids: (): Record<string, number> =>
         cluster
           ? Object.fromEntries(

@@ -4,7 +4,7 @@
 // Plus the native-binary refusal on synthetic trees (a .node addon, ELF for another arch).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import {
   type BundleResult,
 } from '../../scripts/bundle.ts';
 import { makeTempDir } from '../support/tmp.ts';
+import { makeCa } from '../stack/pki.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const BUILD_TIME = Date.parse('2026-01-02T03:04:05.000Z');
@@ -36,10 +37,23 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
   let dir: string;
   const files = () => result.manifest.files.map((f) => f.path);
 
+  const pins = join(tmp.dir, 'pins');
+  const pinFiles: Record<string, string> = {};
+
   before(() => {
+    // The image pins public material made here (certs/README.md): a CA certificate and a JWK.
+    mkdirSync(pins);
+    const { publicKey } = generateKeyPairSync('ed25519');
+    pinFiles['trust-root.jwk.json'] = JSON.stringify({
+      ...publicKey.export({ format: 'jwk' }),
+      kid: 'root-1',
+    });
+    pinFiles['broker-ca.pem'] = makeCa('pinned broker CA').cert;
+    for (const [f, v] of Object.entries(pinFiles)) writeFileSync(join(pins, f), v);
     // LENSCAP_TEST_ALLOW_TYPE_ERRORS=1: try with a tree mid-change (never in CI).
     result = buildBundle({
       arch: 'x64',
+      pinDir: pins,
       outDir: tmp.dir,
       buildTimeMs: BUILD_TIME,
       allowTypeErrors: process.env.LENSCAP_TEST_ALLOW_TYPE_ERRORS === '1',
@@ -110,6 +124,29 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
     assert.deepEqual(findNativeFiles(dir, 'x64'), []);
   });
 
+  test('carries the pins given with --pin as certs/, and the compiled agent finds them there', () => {
+    for (const [f, v] of Object.entries(pinFiles))
+      assert.equal(readFileSync(join(dir, 'certs', f), 'utf8'), v, f);
+    assert.ok(files().includes('certs/README.md'));
+    assert.ok(!files().includes('certs/provisioning-ca.pem'), 'only what was pinned');
+    const found = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { loadPins, defaultPinDir } = await import(${JSON.stringify(join(dir, 'dist/agent/identity/pins.js'))});
+         const p = loadPins(defaultPinDir()); console.log(JSON.stringify({ dir: p.dir, root: p.trustRootJwk.kid, broker: !!p.brokerCaPem }));`,
+      ],
+      { encoding: 'utf8', cwd: dir, env: { PATH: process.env.PATH } },
+    );
+    assert.equal(found.status, 0, found.stderr);
+    assert.deepEqual(JSON.parse(found.stdout), {
+      dir: join(dir, 'certs') + '/',
+      root: 'root-1',
+      broker: true,
+    });
+  });
+
   test('holds no private key outside third-party code', () => {
     const leaks = files().filter(
       (f) => !f.startsWith('node_modules/') && /PRIVATE KEY-----/.test(readFileSync(join(dir, f), 'latin1')),
@@ -171,6 +208,41 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
     );
     assert.equal(check.status, 0, check.stderr);
     assert.equal(JSON.parse(check.stdout).camera.driver, 'v4l2');
+  });
+});
+
+describe('pins: a private key under certs/ or the pin dir fails the build (before compiling)', () => {
+  test('a private key in the --pin folder', (t) => {
+    const tmp = makeTempDir();
+    t.after(tmp.cleanup);
+    const { privateKey } = generateKeyPairSync('ed25519');
+    writeFileSync(
+      join(tmp.dir, 'broker-ca.pem'),
+      privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+    );
+    assert.throws(
+      () => buildBundle({ arch: 'x64', pinDir: tmp.dir, outDir: tmp.dir, log: () => {} }),
+      (e: Error & { code?: string }) =>
+        e.code === 'ERR_BUNDLE_PIN_SECRET' && /broker-ca\.pem: holds a private key/.test(e.message),
+    );
+  });
+
+  test("a private key anywhere under the repository's certs/", (t) => {
+    const tmp = makeTempDir();
+    t.after(tmp.cleanup);
+    // A stand-in repository root: package.json and a certs/ with a key someone dropped there.
+    writeFileSync(join(tmp.dir, 'package.json'), JSON.stringify({ name: 'lenscap', version: '0.0.0' }));
+    mkdirSync(join(tmp.dir, 'certs', 'old'), { recursive: true });
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    writeFileSync(
+      join(tmp.dir, 'certs', 'old', 'device.key'),
+      privateKey.export({ format: 'pem', type: 'pkcs1' }) as string,
+    );
+    assert.throws(
+      () => buildBundle({ arch: 'x64', root: tmp.dir, outDir: tmp.dir, log: () => {} }),
+      (e: Error & { code?: string }) =>
+        e.code === 'ERR_BUNDLE_PIN_SECRET' && /certs\/old\/device\.key: holds a private key/.test(e.message),
+    );
   });
 });
 

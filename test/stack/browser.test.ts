@@ -62,7 +62,20 @@ test(
       );
       assert.equal(await page.textContent('[data-testid="grant-viewer"]'), 'alice');
       assert.equal(await page.textContent('[data-testid="grant-camera"]'), 'CAM-DEMO-1');
-      assert.match((await page.textContent('[data-testid="grant-expiry"]')) ?? '', /^\d+ s/);
+      assert.match(
+        (await page.textContent('[data-testid="grant-expiry"]')) ?? '',
+        /^\d+ s \(renews 20 s before expiry\)$/,
+      );
+      // npm start's own gate probes (no grant → refused `missing`) are labelled as such, not as attacks.
+      await page.waitForSelector('#events li[data-reason="missing"]', { timeout: 10_000 });
+      const missing = await page.$$eval('#events li[data-reason="missing"]', (lis) =>
+        lis.map((li) => ({ own: li.getAttribute('data-selfcheck'), text: li.textContent ?? '' })),
+      );
+      assert.ok(missing.length >= 2, JSON.stringify(missing));
+      for (const m of missing) {
+        assert.equal(m.own, '1', m.text);
+        assert.match(m.text, /start-up check by the stack \(expected\)/);
+      }
       t.diagnostic(`watch → playing: ${ttff} ms; ${later.frames} frames decoded in ${later.t.toFixed(1)} s`);
 
       const i0 = Date.now();

@@ -176,7 +176,7 @@ function tick() {
   $('frames').textContent = String(frames);
   if (state.grant) {
     const left = Math.max(0, Math.round(state.grant.exp - Date.now() / 1000));
-    $('grant-expiry').textContent = `${left} s (renewed ${RENEW_BEFORE_S} s before)`;
+    $('grant-expiry').textContent = `${left} s (renews ${RENEW_BEFORE_S} s before expiry)`;
     if (frames > 0 && video.currentTime > 0) {
       $('play-status').textContent = `playing, ${video.currentTime.toFixed(1)} s`;
       $('play-status').className = 'ok';
@@ -241,6 +241,18 @@ function matchIncident(e) {
 }
 
 // ---- events and telemetry -----------------------------------------------------------------
+/**
+ * A `grant_refused missing` the stack caused itself: npm start probes each gate without a grant
+ * to prove it refuses. Matched by serial and time (2 s slack for the camera's clock and delivery).
+ */
+function isSelfCheck(serial, ev) {
+  if (ev.type !== 'grant_refused' || ev.reason !== 'missing') return false;
+  const at = Date.parse(ev.at || '');
+  return (state.selfChecks || []).some(
+    (c) => c.serial === serial && at >= Date.parse(c.from) - 2000 && at <= Date.parse(c.to) + 2000,
+  );
+}
+
 function addEvent(e, fresh) {
   state.events.push(e);
   if (state.events.length > 50) state.events.shift();
@@ -248,10 +260,16 @@ function addEvent(e, fresh) {
   if (ol.firstElementChild && ol.firstElementChild.classList.contains('muted')) ol.replaceChildren();
   const ev = e.event || {};
   const time = new Date(e.receivedAt).toLocaleTimeString();
+  const own = isSelfCheck(e.serial, ev);
   const li = el(
     'li',
-    { class: fresh ? 'fresh' : '', 'data-serial': e.serial, 'data-reason': ev.reason || '' },
-    `${time} ${e.serial} ${ev.type}${ev.reason ? ` ${ev.reason}` : ''}${ev.sub ? ` sub=${ev.sub}` : ''}${ev.claimedAud ? ` aud=${ev.claimedAud}` : ''}${ev.source ? ` via ${ev.source}` : ''}`,
+    {
+      class: `${fresh ? 'fresh' : ''}${own ? ' selfcheck' : ''}`.trim(),
+      'data-serial': e.serial,
+      'data-reason': ev.reason || '',
+      ...(own ? { 'data-selfcheck': '1' } : {}),
+    },
+    `${time} ${own ? 'start-up check by the stack (expected): ' : ''}${e.serial} ${ev.type}${ev.reason ? ` ${ev.reason}` : ''}${ev.sub ? ` sub=${ev.sub}` : ''}${ev.claimedAud ? ` aud=${ev.claimedAud}` : ''}${ev.source ? ` via ${ev.source}` : ''}`,
   );
   ol.prepend(li);
   while (ol.children.length > 30) ol.lastElementChild.remove();
@@ -319,7 +337,9 @@ async function init() {
   $('incident').addEventListener('click', () => replayIncident());
   setInterval(tick, 250);
   const info = await api('/api/info').catch(() => ({}));
+  state.selfChecks = Array.isArray(info.selfChecks) ? info.selfChecks : [];
   $('info').textContent = Object.entries(info)
+    .filter(([k]) => k !== 'selfChecks')
     .map(([k, v]) => `${k}: ${v}`)
     .join(' · ');
   const past = await api('/api/events').catch(() => ({ events: [], telemetry: [] }));
