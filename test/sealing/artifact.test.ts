@@ -75,7 +75,7 @@ test('every single flipped byte is refused; nothing opens', async () => {
   const codes = new Set<string>();
   for (let i = 0; i < sealed.length; i++) {
     const t = Uint8Array.from(sealed);
-    t[i] ^= 0x01;
+    t[i] = t[i]! ^ 0x01;
     const r = await openArtifact(t, alice.keyPair, { serial: 'CAM-1' });
     assert.equal(r.ok, false, `flip at byte ${i} opened`);
     if (!r.ok) codes.add(r.code);
