@@ -141,7 +141,8 @@ function agentConfig(cam: DemoCamera, stateDir: string, stack: DevCloudStack) {
       // aedes and RabbitMQ 3.10 speak MQTT 3.1.1 only.
       protocolVersion: stack.brokerKind === 'mosquitto' ? 5 : 4,
       // RabbitMQ: a QoS 1 clean-session queue would strand the camera while its node is down.
-      ...(stack.brokerKind === 'rabbitmq' ? { commandQos: 0 } : {}),
+      // and its routing keys split on ".": `cmd/claim.nonce` arrives as `cmd/claim/nonce`.
+      ...(stack.brokerKind === 'rabbitmq' ? { commandQos: 0, dotsSplitLevels: true } : {}),
       keepaliveSeconds: 30,
       // One machine, two cameras: no stampede to avoid, so come online at once.
       backoff: { baseMs: 500, capMs: 5000, initialDelayMaxMs: 0 },

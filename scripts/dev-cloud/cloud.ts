@@ -197,7 +197,10 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
     closers.push(() => broker.close());
 
     const cloud = await connectCloudClient({
-      url: broker.url,
+      // Every node of a cluster, with a persistent (on RabbitMQ quorum-backed) session: the cloud's
+      // subscription and the cameras' messages survive the node it is on.
+      url: cluster ? cluster.urls : broker.url,
+      ...(cluster ? { persistentSession: true } : {}),
       key: identity.cloudClientTls.key,
       cert: identity.cloudClientTls.cert,
       ca: identity.brokerCaPem,

@@ -123,10 +123,13 @@ export function startStackProcess(dir: string, extraArgs: string[] = [], timeout
         tree = descendants(child.pid);
         child.kill('SIGTERM');
       }
+      let timer: NodeJS.Timeout | undefined;
       const code = await Promise.race([
         exited,
-        new Promise<null>((r) => setTimeout(() => r(null), stopTimeoutMs)),
+        new Promise<null>((r) => (timer = setTimeout(() => r(null), stopTimeoutMs))),
       ]);
+      // A pending bound would hold the test process open for its whole length after the stack exited.
+      clearTimeout(timer);
       const survivors = tree.filter(alive);
       // Never leave anything behind even when the assertion is about to fail.
       for (const p of [...survivors, ...(child.exitCode === null && child.pid ? [child.pid] : [])]) {
