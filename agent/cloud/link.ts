@@ -116,7 +116,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     setTimeout: (fn, ms) => setTimeout(fn, ms),
     clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
   };
-  const topics: Topics = topicsFor(deps.serial);
+  const topics: Topics = topicsFor(deps.serial, { dotsSplitLevels: cfg.dotsSplitLevels });
   const backoff = new Backoff(
     { ...cfg.backoff, followServerReference: cfg.followServerReference },
     deps.clock,
