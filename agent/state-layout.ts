@@ -19,6 +19,7 @@
  *     grants/replay.json              replay cache (used grant ids until they expire)
  *     audit/decisions.jsonl           append-only decision log (+ .1 after rotation)
  *     events/queue.jsonl              security events not yet delivered
+ *     events/uploads.json       0600  the upload queue's index: sealed artifacts not yet uploaded
  */
 import { join } from 'node:path';
 
@@ -50,6 +51,7 @@ export function stateLayout(stateDir: string) {
     auditLog: join(stateDir, 'audit', 'decisions.jsonl'),
     eventsDir: join(stateDir, 'events'),
     eventQueue: join(stateDir, 'events', 'queue.jsonl'),
+    uploadIndex: join(stateDir, 'events', 'uploads.json'),
   } as const;
 }
 

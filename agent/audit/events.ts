@@ -18,6 +18,7 @@ export const SECURITY_EVENT_TYPES = [
   'membership_changed',
   'membership_refused',
   'owner_reset',
+  'artifacts_dropped',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 

@@ -66,6 +66,11 @@ const CONFIG_CODES_V4: ReadonlySet<number> = new Set([1, 2]);
 /** 2^n overflows to Infinity past 1023; stop growing once the window is at the cap anyway. */
 const MAX_EXPONENT = 40;
 
+/** The capped window min(cap, base·2^n) that full jitter draws from (also the upload queue's retries). */
+export function cappedWindow(baseMs: number, capMs: number, n: number): number {
+  return Math.min(capMs, baseMs * 2 ** Math.min(Math.max(n, 0), MAX_EXPONENT));
+}
+
 export class Backoff {
   private n = 0;
   private upSince: number | undefined;
@@ -96,7 +101,7 @@ export class Backoff {
 
   /** The current window before jitter: min(cap, base·2^n). */
   window(n = this.n): number {
-    return Math.min(this.opts.capMs, this.opts.baseMs * 2 ** Math.min(n, MAX_EXPONENT));
+    return cappedWindow(this.opts.baseMs, this.opts.capMs, n);
   }
 
   /**

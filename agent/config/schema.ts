@@ -15,6 +15,7 @@ import { ownerSection } from './sections/owner.ts';
 import { ledSection, privacySection } from './sections/hardware.ts';
 import { streamSection } from './sections/stream.ts';
 import { telemetrySection } from './sections/telemetry.ts';
+import { uploadsSection } from './sections/uploads.ts';
 
 export const configSchema = z
   .object({
@@ -61,6 +62,7 @@ export const configSchema = z
     privacy: privacySection,
     led: ledSection,
     telemetry: telemetrySection,
+    uploads: uploadsSection,
   })
   .strict();
 
