@@ -39,6 +39,10 @@ export interface Topics {
   telemetry: string;
   /** Security events, QoS 1. */
   events: string;
+  /** Metadata of uploaded event artifacts (snapshots, clips), QoS 1. */
+  motion: string;
+  /** A request of the camera's own to the cloud (`req/<op>`); the answer comes as the command `<op>`. */
+  request(op: string): string;
   /** The one subscription: `cmd/+` (`cmd/#` where dots split levels). */
   commandFilter: string;
   reply(op: string): string;
@@ -62,6 +66,12 @@ export function topicsFor(serial: string, opts: TopicOptions = {}): Topics {
     state: `${prefix}state`,
     telemetry: `${prefix}telemetry`,
     events: `${prefix}events`,
+    motion: `${prefix}motion`,
+    request(op: string): string {
+      if (!isValidOp(op))
+        throw new LenscapError('ERR_CLOUD_TOPIC', `op "${op.slice(0, 40)}" cannot be a topic level`);
+      return `${prefix}req/${op}`;
+    },
     // `#`, not `+`: a dotted op is several levels on such a broker (the ACL still confines the filter).
     commandFilter: dotsSplitLevels ? `${prefix}cmd/#` : `${prefix}cmd/+`,
     reply(op: string): string {

@@ -71,7 +71,17 @@ export function startStackProcess(dir: string, extraArgs: string[] = [], timeout
   const stackFile = join(dir, 'stack.json');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(REPO, 'scripts', 'start.ts'), '--dir', dir, ...extraArgs],
+    [
+      '--import',
+      'tsx',
+      join(REPO, 'scripts', 'start.ts'),
+      '--dir',
+      dir,
+      // The page's default port is fixed (a stable origin for the browser's keys): tests run
+      // side by side, so any free port unless a test picks one.
+      ...(extraArgs.includes('--port') ? [] : ['--port', '0']),
+      ...extraArgs,
+    ],
     {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
