@@ -69,8 +69,12 @@ function shippedNodeFlags(): string {
 }
 /** The unit's Environment= lines that shape memory (MALLOC_*), as a board runs the agent. */
 function shippedEnv(): Record<string, string> {
+  const line = /^Environment=(MALLOC_.*)$/m.exec(unit())?.[1] ?? '';
   return Object.fromEntries(
-    [...unit().matchAll(/^Environment=(MALLOC_\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]),
+    line
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((kv) => kv.split('=') as [string, string]),
   );
 }
 
