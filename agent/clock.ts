@@ -29,7 +29,8 @@ export function unrefTimer(handle: TimerHandle): void {
   (handle as { unref?: () => void } | undefined)?.unref?.();
 }
 
-export const systemTime: Time = {
+/** The real clock and timers. */
+export const systemClock: Time = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout | undefined),
@@ -40,7 +41,6 @@ export const systemTime: Time = {
 /** Returns a float in [0, 1). */
 export type Random = () => number;
 
-export const systemClock: Clock = systemTime;
 export const systemRandom: Random = () => Math.random();
 
 /** A read-only clock tests can move by hand (for timers too, see test/support/test-clock.ts). */

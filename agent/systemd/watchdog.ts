@@ -8,7 +8,7 @@
  * (systemd's watchdog is the judge).
  */
 import { execFile } from 'node:child_process';
-import { systemTime, unrefTimer, type Timers, type TimerHandle } from '../clock.ts';
+import { systemClock, unrefTimer, type Timers, type TimerHandle } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { RunnerHealth } from '../service.ts';
 
@@ -62,7 +62,7 @@ export function createWatchdog(deps: WatchdogDeps): Watchdog {
   const pid = deps.pid ?? process.pid;
   const bin = deps.notifyBin ?? 'systemd-notify';
   const exec = deps.exec ?? defaultExec;
-  const clock = deps.clock ?? systemTime;
+  const clock = deps.clock ?? systemClock;
   const enabled = Boolean(env.NOTIFY_SOCKET);
   const intervalMs = enabled ? watchdogIntervalMs(env, pid) : 0;
   // The helper must see NOTIFY_SOCKET; nothing else of ours needs to reach it.
