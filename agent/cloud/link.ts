@@ -65,6 +65,12 @@ export interface CloudLink extends EventEmitter {
   isOnline(): boolean;
   /** Sends a telemetry sample (QoS 0). False when offline: telemetry is not queued. */
   publishTelemetry(sample: object): Promise<boolean>;
+  /**
+   * Publishes QoS 1 on `motion` (artifact metadata) or `req/<op>` (a request the cloud answers with
+   * the command `<op>`); resolves on PUBACK, rejects with ERR_CLOUD_OFFLINE when the link is down.
+   * Never queued here: the caller (the upload queue) owns retrying.
+   */
+  publishData(target: { kind: 'motion' } | { kind: 'request'; op: string }, payload: object): Promise<void>;
   counters(): LinkCounters;
   /** The last decision of the reconnect policy (tests, status). */
   lastDecision(): Decision | undefined;
@@ -102,7 +108,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     (async (host: string) => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address));
   const log = deps.logger.child({ component: 'cloud' });
   const timers = deps.clock;
-  const topics: Topics = topicsFor(deps.serial);
+  const topics: Topics = topicsFor(deps.serial, { dotsSplitLevels: cfg.dotsSplitLevels });
   const backoff = new Backoff(
     { ...cfg.backoff, followServerReference: cfg.followServerReference },
     deps.clock,
@@ -499,6 +505,13 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       } catch {
         return false;
       }
+    },
+
+    async publishData(target: { kind: 'motion' } | { kind: 'request'; op: string }, payload: object) {
+      const c = client;
+      if (!online || !c) throw new LenscapError('ERR_CLOUD_OFFLINE', 'the cloud link is down');
+      const topic = target.kind === 'motion' ? topics.motion : topics.request(target.op);
+      await publishAsync(c, topic, JSON.stringify(payload), { qos: 1 });
     },
 
     counters(): LinkCounters {

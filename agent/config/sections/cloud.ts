@@ -78,6 +78,12 @@ export const cloudSection = z
       .describe(
         'QoS of the command subscription (cmd/+). 0 on RabbitMQ 3.10: its clean-session QoS 1 subscription queue is a durable classic queue on one node, and while that node is down the camera cannot subscribe anywhere (see docs/fleet.md). Commands are live either way; the cloud retries one that got no reply.',
       ),
+    dotsSplitLevels: z
+      .boolean()
+      .default(false)
+      .describe(
+        'True on a broker that turns a "." in a topic into a level separator: RabbitMQ 3.10 maps MQTT "/" to "." in its routing keys and keeps ".", so a dotted op (cmd/claim.nonce) becomes two levels that cmd/+ never matches, and arrives as cmd/claim/nonce. When true the link subscribes cmd/# and reads cmd/claim/nonce as the op claim.nonce, and a serial containing "." is refused (its topics would collide with those of another serial).',
+      ),
     followServerReference: z
       .boolean()
       .default(false)
