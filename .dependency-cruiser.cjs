@@ -15,7 +15,7 @@ const NETWORK_AND_MEDIA = [
 const MEDIA_ROOMS = '^agent/(gate|stream|events|uploads|cloud)/|^agent/(controller|media)[.]ts$';
 // Contracts every room may use (docs/architecture.md, "Shared contracts").
 const SHARED = [
-  '^agent/(errors|clock|log|state-layout|redact)[.]ts$',
+  '^agent/(errors|clock|log|state-layout|redact|service)[.]ts$',
   '^agent/grants/(reasons|types)[.]ts$',
   '^agent/audit/events[.]ts$',
   // Each room's closed error-code list: data, importing nothing; errors.ts unions them.

@@ -1,12 +1,16 @@
 /**
- * Composition root: builds every service with an explicit deps object, starts them in order and
- * stops them in reverse. The only place that knows how the rooms fit together; it decides nothing
- * itself. Must never be imported by a service (only by `lenscap run`, tests and benches).
+ * Composition root: builds every service with an explicit deps object and hands each, as soon as
+ * it is built, to one ServiceRunner (agent/service.ts) that starts them in order and stops them in
+ * the exact reverse — also when a later start fails. Every dependency points backwards in that
+ * order, so nothing is wired through a late reference. The only place that knows how the rooms fit
+ * together; it decides nothing itself. Must never be imported by a service (only by `lenscap run`,
+ * tests and benches).
  *
- * Start: identity checks (refuse to start on any failure) → event queue → privacy → grant gate →
- * stream hub → viewer gate → push → cloud link with its commands → telemetry → renewal → watchdog.
+ * Start (docs/architecture.md, "Start and stop order"; test/agent/lifecycle.test.ts holds both to
+ * it): identity checks (refuse to start on any failure) → event-queue → privacy → grant-gate →
+ * reset-watch → status-light → stream → push → gate → cloud-link → telemetry → renewal → watchdog.
  * Stop: the reverse; sessions are closed before capture stops, `{"online":false}` is published,
- * the audit log and event queue are flushed last.
+ * the decision log and event queue are flushed last.
  */
 import { EventQueue } from './audit/event-queue.ts';
 import type { EventSink, SecurityEvent } from './audit/events.ts';
@@ -16,6 +20,7 @@ import { registerCoreCommands } from './cloud/core-commands.ts';
 import { createCloudLink, type CloudLink } from './cloud/link.ts';
 import type { Config } from './config/schema.ts';
 import { describeError } from './errors.ts';
+import { service, ServiceRunner, type RunnerHealth } from './service.ts';
 import { createGrantGate } from './grants/grant-gate.ts';
 import { loadIdentity } from './identity/load.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -23,7 +28,7 @@ import { stateLayout } from './state-layout.ts';
 import { ensureUsableStateDir } from './storage/state-dir-access.ts';
 import { createWatchdog } from './systemd/watchdog.ts';
 import { createTelemetry } from './telemetry/telemetry.ts';
-import { createMediaServices } from './media.ts';
+import { createMediaServices, createPrivacy } from './media.ts';
 import { OwnerTrust } from './owner/owner-trust.ts';
 import { membershipViewerKeys } from './sealing/viewer-keys.ts';
 import { guardLegacyBinding, registerOwnerCommands } from './cloud/owner-commands.ts';
@@ -36,6 +41,8 @@ export interface AgentDeps {
   random?: Random;
   /** Environment for the systemd watchdog (NOTIFY_SOCKET …); defaults to process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Sees every service start and stop, in order (tests hold the documented order with it). */
+  onService?: (phase: 'started' | 'stopped', name: string) => void;
 }
 
 export interface AgentHandle {
@@ -43,6 +50,10 @@ export interface AgentHandle {
   /** Where viewers connect, e.g. https://0.0.0.0:8443 (the bound address). */
   gateUrl: string;
   link: CloudLink | undefined;
+  /** Names of the running services, in start order. */
+  services(): string[];
+  /** Every service's health; the systemd watchdog pings only while it is ok. */
+  health(): RunnerHealth;
   stop(reason?: string): Promise<void>;
 }
 
@@ -51,20 +62,10 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
   const random = deps.random ?? systemRandom;
   const baseLogger = deps.logger ?? createLogger({ level: config.log.level, pretty: config.log.pretty });
   const paths = stateLayout(config.stateDir);
-  const stops: Array<{ name: string; stop: () => Promise<void> | void }> = [];
-  const stopAll = async (logger: Logger) => {
-    for (const s of stops.splice(0).reverse()) {
-      try {
-        await s.stop();
-      } catch (err) {
-        logger.warn({ service: s.name, err: describeError(err) }, 'error while stopping');
-      }
-    }
-  };
 
-  // 0. The state dir itself: wrong owner or a file in its place is a coded error naming the fix.
+  // The state dir itself: wrong owner or a file in its place is a coded error naming the fix.
   ensureUsableStateDir(paths.root);
-  // 1. Identity: the serial is the certificate's CN; any doubt stops the agent here.
+  // Identity: the serial is the certificate's CN; any doubt stops the agent here.
   const identity = loadIdentity({ paths, expectedSerial: config.serial, clock });
   const serial = identity.serial;
   const logger = baseLogger.child({ serial });
@@ -72,9 +73,10 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     { notAfter: identity.notAfter, stateDir: paths.root, recovered: identity.recovered },
     'identity checked',
   );
+  const run = new ServiceRunner(logger, deps.onService);
 
   try {
-    // 2. Security events: queued on disk first, so nothing emitted from here on can be lost.
+    // Security events: queued on disk first, so nothing emitted from here on can be lost.
     const queue = EventQueue.open({
       file: paths.eventQueue,
       serial,
@@ -83,27 +85,16 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
       clock,
       logger,
     });
-    stops.push({ name: 'event queue', stop: () => queue.close() });
+    await run.start(service('event-queue', { stop: () => queue.close() }));
     const events: EventSink = queue;
 
-    // 3–6. Privacy, grants, stream hub, viewer gate, push: the media side.
-    let grantsRef: ReturnType<typeof createGrantGate> | undefined;
-    // Owner-held trust: the owner's membership, once claimed, decides who may view
-    // and whose key live video is sealed to.
+    // Owner-held trust: the owner's membership, once claimed, decides who may view and whose key
+    // live video is sealed to.
     const owner = OwnerTrust.load({ serial, paths, clock, logger, events, config: config.owner });
-    const media = createMediaServices({
-      viewerKeys: membershipViewerKeys(owner),
-      config,
-      serial,
-      tls: {
-        key: identity.keyPem,
-        cert: identity.certPem + (identity.chainPem ? `\n${identity.chainPem}` : ''),
-      },
-      clock,
-      logger,
-      events,
-      grants: () => grantsRef!,
-    });
+
+    // Privacy before the grant gate, which asks it on every decision.
+    const privacy = createPrivacy({ config, serial, clock, logger, events });
+    await run.start(privacy.service);
     const grants = createGrantGate({
       owner,
       dpopWindowSeconds: config.owner.dpopWindowSeconds,
@@ -114,66 +105,66 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
       clock,
       logger,
       events,
-      isPrivacyOn: () => media.privacy.isOn(),
+      isPrivacyOn: () => privacy.state.isOn(),
     });
-    grantsRef = grants;
-    stops.push({ name: 'grants', stop: () => grants.close() });
-    // A local factory reset (button, or `lenscap reset` while running or before this start) takes
-    // effect at once: owner and binding gone, every session and push cut.
-    const resetWatch = startResetWatch({
-      paths,
-      logger,
-      input: createResetInput(config.owner.resetInput, (err) =>
-        logger.error({ code: 'ERR_RESET_INPUT', err: err.message }, 'reset button unreadable'),
-      ),
-      reset: (source) => {
-        owner.reset(source);
-        grants.trust.clearBinding();
-        media.cut(() => false, 'owner_reset');
+    await run.start(service('grant-gate', { stop: () => grants.close() }));
+
+    // The media side, built whole (nothing listens yet) so the reset watch can cut it.
+    const media = createMediaServices({
+      viewerKeys: membershipViewerKeys(owner),
+      config,
+      serial,
+      tls: {
+        key: identity.keyPem,
+        cert: identity.certPem + (identity.chainPem ? `\n${identity.chainPem}` : ''),
       },
-    });
-    resetWatch.check();
-    stops.push({ name: 'reset watch', stop: () => resetWatch.stop() });
-    await media.start();
-    stops.push({ name: 'media', stop: () => media.stop() });
-    owner.on('change', () => media.cut((sub) => owner.isMember(sub), 'not_a_member'));
-
-    // 7. Cloud link and the commands it carries.
-    const registry = new CommandRegistry();
-    let telemetryRef: ReturnType<typeof createTelemetry> | undefined;
-    registerCoreCommands(registry, {
       clock,
-      acceptBinding: guardLegacyBinding(owner, (jws) => grants.trust.acceptBinding(jws)),
-      acceptTrustBundle: (jws) => grants.trust.acceptTrustBundle(jws),
-      setPrivacy: (enabled) => media.privacy.set(enabled, 'cloud'),
-      sendTelemetry: async () => (await telemetryRef!.sendNow()).sample,
-      uptimeSeconds: () => Math.round(process.uptime()),
+      logger,
+      privacy: privacy.state,
+      grants,
     });
-    media.registerCommands(registry);
-    registerOwnerCommands(registry, owner);
-    let link: CloudLink | undefined;
-    if (config.cloud.url) {
-      link = createCloudLink({
-        config,
-        serial,
-        paths,
-        clock,
-        random,
-        logger,
-        events: queue,
-        commands: registry,
-        state: () => ({ gate: media.gateUrl(), version: process.env.npm_package_version }),
-      });
-      link.start();
-      stops.push({ name: 'cloud link', stop: () => link!.stop() });
-    } else {
-      logger.warn(
-        { code: 'CLOUD_DISABLED' },
-        'cloud.url not set: running without a cloud link; security events stay queued on disk',
-      );
-    }
+    // A local factory reset (button, or `lenscap reset` while running or before this start) takes
+    // effect at once — before the gate listens: owner and binding gone, every session and push cut.
+    let resetWatch: ReturnType<typeof startResetWatch> | undefined;
+    await run.start(
+      service('reset-watch', {
+        start: () => {
+          resetWatch = startResetWatch({
+            paths,
+            logger,
+            input: createResetInput(config.owner.resetInput, (err) =>
+              logger.error({ code: 'ERR_RESET_INPUT', err: err.message }, 'reset button unreadable'),
+            ),
+            reset: (source) => {
+              owner.reset(source);
+              grants.trust.clearBinding();
+              media.cut(() => false, 'owner_reset');
+            },
+          });
+          resetWatch.check();
+        },
+        stop: () => resetWatch?.stop(),
+      }),
+    );
+    owner.on('change', () => media.cut((sub) => owner.isMember(sub), 'not_a_member'));
+    await run.startAll(media.services);
 
-    // 8. Telemetry.
+    // Cloud link and the commands it carries. Telemetry is built before the core commands are
+    // registered (`cmd/telemetry` sends a sample), and both before the link starts.
+    const registry = new CommandRegistry();
+    const link: CloudLink | undefined = config.cloud.url
+      ? createCloudLink({
+          config,
+          serial,
+          paths,
+          clock,
+          random,
+          logger,
+          events: queue,
+          commands: registry,
+          state: () => ({ gate: media.gateUrl(), version: process.env.npm_package_version }),
+        })
+      : undefined;
     const telemetry = createTelemetry({
       intervalSeconds: config.telemetry.intervalSeconds,
       probe: { diskPath: paths.root },
@@ -189,11 +180,34 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
       publish: (sample) =>
         link ? link.publishTelemetry(sample as unknown as Record<string, unknown>) : Promise.resolve(false),
     });
-    telemetryRef = telemetry;
-    telemetry.start();
-    stops.push({ name: 'telemetry', stop: () => telemetry.stop() });
+    registerCoreCommands(registry, {
+      clock,
+      acceptBinding: guardLegacyBinding(owner, (jws) => grants.trust.acceptBinding(jws)),
+      acceptTrustBundle: (jws) => grants.trust.acceptTrustBundle(jws),
+      setPrivacy: (enabled) => privacy.state.set(enabled, 'cloud'),
+      sendTelemetry: async () => (await telemetry.sendNow()).sample,
+      uptimeSeconds: () => Math.round(process.uptime()),
+    });
+    media.registerCommands(registry);
+    registerOwnerCommands(registry, owner);
+    if (link) {
+      // Offline is not unhealthy: the link reconnects by itself, and a restart would not help.
+      await run.start(
+        service('cloud-link', {
+          start: () => link.start(),
+          stop: () => link.stop(),
+          health: () => ({ ok: true, detail: link.isOnline() ? 'online' : 'offline' }),
+        }),
+      );
+    } else {
+      logger.warn(
+        { code: 'CLOUD_DISABLED' },
+        'cloud.url not set: running without a cloud link; security events stay queued on disk',
+      );
+    }
+    await run.start(service('telemetry', { start: () => telemetry.start(), stop: () => telemetry.stop() }));
 
-    // 9. Certificate renewal. The cloud link reads the files at each connect; the gate's TLS
+    // Certificate renewal. The cloud link reads the files at each connect; the gate's TLS
     // context is swapped in place so viewers see the new certificate without a restart.
     const renewer = identity.createRenewer({
       config,
@@ -203,13 +217,15 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
       onRenewed: (id) =>
         media.updateTls({ key: id.keyPem, cert: id.certPem + (id.chainPem ? `\n${id.chainPem}` : '') }),
     });
-    renewer.start();
-    stops.push({ name: 'renewal', stop: () => renewer.stop() });
+    await run.start(service('renewal', { start: () => renewer.start(), stop: () => renewer.stop() }));
 
-    // 10. systemd watchdog: pings only while the media side is healthy.
-    const watchdog = createWatchdog({ logger, env: deps.env ?? process.env, healthy: () => media.healthy() });
-    await watchdog.start();
-    stops.push({ name: 'watchdog', stop: () => watchdog.stop() });
+    // systemd watchdog: pings only while every started service reports healthy.
+    const watchdog = createWatchdog({
+      logger,
+      env: deps.env ?? process.env,
+      health: () => run.health(),
+    });
+    await run.start(service('watchdog', { start: () => watchdog.start(), stop: () => watchdog.stop() }));
 
     const gateUrl = media.gateUrl();
     logger.info(
@@ -221,16 +237,18 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
       serial,
       gateUrl,
       link,
+      services: () => run.names(),
+      health: () => run.health(),
       stop: (reason = 'stop') =>
         (stopping ??= (async () => {
           logger.info({ reason }, 'lenscap stopping');
-          await stopAll(logger);
+          await run.stop();
           logger.info('lenscap stopped');
         })()),
     };
   } catch (err) {
     logger.error({ err: describeError(err) }, 'start failed; stopping what started');
-    await stopAll(logger);
+    await run.stop();
     throw err;
   }
 }

@@ -14,6 +14,7 @@ import type { OwnerCode } from './owner/codes.ts';
 import type { SealingCode } from './sealing/codes.ts';
 import type { StorageCode } from './storage/codes.ts';
 import type { StreamCode } from './stream/codes.ts';
+import type { UploadCode } from './uploads/codes.ts';
 
 /** Codes no single room owns. */
 export const SHARED_CODES = ['ERR_INTERNAL'] as const;
@@ -34,7 +35,8 @@ export type ErrorCode =
   | OwnerCode
   | SealingCode
   | StorageCode
-  | StreamCode;
+  | StreamCode
+  | UploadCode;
 
 /**
  * `C` is the room's code list; it defaults to every device code and is never inferred from the

@@ -2,7 +2,8 @@
  * The media side of the agent, composed: privacy state (config + cloud + hardware switch), the
  * stream service (loopback hub + supervised capture), the viewer gate (the camera's only media
  * port), push mode and the status light. Part of the composition root (see controller.ts): it
- * wires, it decides nothing. Must never open a port other than the gate's beyond loopback.
+ * builds every part up front from explicit deps and hands them back as services in start order;
+ * it decides nothing. Must never open a port other than the gate's beyond loopback.
  */
 import { createStatusLed } from '../drivers/led/registry.ts';
 import { createPrivacySwitch } from '../drivers/privacy/registry.ts';
@@ -10,15 +11,42 @@ import type { EventSink } from './audit/events.ts';
 import type { Clock } from './clock.ts';
 import type { CommandRegistry } from './cloud/commands.ts';
 import type { Config } from './config/schema.ts';
-import { createGate, type Gate } from './gate/gate.ts';
+import { createGate } from './gate/gate.ts';
 import type { GrantGateService } from './grants/grant-gate.ts';
 import type { Logger } from './log.ts';
+import { service, type Service } from './service.ts';
 import { Activity } from './stream/activity.ts';
 import { registerStreamCommands } from './stream/commands.ts';
+import { resolveFfmpegPath } from './stream/ffmpeg-path.ts';
 import { createPrivacyState, type PrivacyState } from './stream/privacy.ts';
-import { createPushService, type PushService } from './stream/push.ts';
-import { createStreamService, type StreamService } from './stream/service.ts';
+import { createPushService } from './stream/push.ts';
+import { createStreamService } from './stream/service.ts';
 import { noViewerKeys, type ViewerKeySource } from './sealing/viewer-keys.ts';
+
+export interface PrivacyBuildDeps {
+  config: Config;
+  serial: string;
+  clock: Clock;
+  logger: Logger;
+  events: EventSink;
+}
+
+/** The privacy state and its service (watches the hardware switch while started). */
+export function createPrivacy(deps: PrivacyBuildDeps): { state: PrivacyState; service: Service } {
+  const log = deps.logger.child({ component: 'media' });
+  const hardwareSwitch = createPrivacySwitch(deps.config.privacy.switch, (err) =>
+    log.error({ code: 'ERR_PRIVACY_SWITCH', err: err.message }, 'privacy switch unreadable'),
+  );
+  const state = createPrivacyState({
+    initial: deps.config.privacy.enabled,
+    hardware: hardwareSwitch,
+    serial: deps.serial,
+    clock: deps.clock,
+    logger: log,
+    events: deps.events,
+  });
+  return { state, service: service('privacy', { start: () => state.start(), stop: () => state.stop() }) };
+}
 
 export interface MediaDeps {
   config: Config;
@@ -27,9 +55,9 @@ export interface MediaDeps {
   tls: { key: string; cert: string };
   clock: Clock;
   logger: Logger;
-  events: EventSink;
-  /** The grant gate is built after privacy (it asks privacy), so it is handed over lazily. */
-  grants: () => GrantGateService;
+  /** Built (and started) before the media side: the grant gate asks it. */
+  privacy: PrivacyState;
+  grants: GrantGateService;
   /**
    * Viewer HPKE keys from the owner-signed membership. Absent (legacy cloud-signed mode): no
    * viewer has a key, so every push is refused `viewer_key_missing` — the gate still serves.
@@ -38,14 +66,11 @@ export interface MediaDeps {
 }
 
 export interface MediaServices {
-  privacy: PrivacyState;
-  start(): Promise<void>;
-  stop(): Promise<void>;
+  /** In start order: status light, stream (hub + capture), push, viewer gate (listens last). */
+  services: Service[];
   registerCommands(registry: CommandRegistry): void;
   gateUrl(): string;
   counters(): { sessionsStarted: number; sessionsOpen: number };
-  /** False when the gate is not listening (the watchdog withholds pings then). */
-  healthy(): boolean;
   cameraDescription(): string;
   /** A renewed device certificate for the HTTPS gate (new connections use it). */
   updateTls(tls: { key: string; cert: string }): void;
@@ -54,19 +79,8 @@ export interface MediaServices {
 }
 
 export function createMediaServices(deps: MediaDeps): MediaServices {
-  const { config, serial, logger, clock } = deps;
+  const { config, serial, logger, clock, privacy } = deps;
   const log = logger.child({ component: 'media' });
-  const hardwareSwitch = createPrivacySwitch(config.privacy.switch, (err) =>
-    log.error({ code: 'ERR_PRIVACY_SWITCH', err: err.message }, 'privacy switch unreadable'),
-  );
-  const privacy = createPrivacyState({
-    initial: config.privacy.enabled,
-    hardware: hardwareSwitch,
-    serial,
-    clock,
-    logger: log,
-    events: deps.events,
-  });
   const led = createStatusLed(
     {
       driver: config.led.driver,
@@ -76,83 +90,91 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
     (err) => log.warn({ code: 'ERR_LED', err: err.message }, 'status light unwritable'),
   );
   const activity = new Activity(led);
-  const stream: StreamService = createStreamService({
+  // Resolved once here so push and capture run the same binary (a missing ffmpeg refuses the start).
+  const ffmpegPath = resolveFfmpegPath({ configPath: config.stream.ffmpegPath }).path;
+  const stream = createStreamService({
     serial,
     stream: config.stream,
     camera: config.camera,
     logger: log,
     privacy,
+    ffmpegPath,
   });
-  let gate: Gate | undefined;
-  let push: PushService | undefined;
+  const gate = createGate({
+    serial,
+    config: config.gate,
+    grants: deps.grants,
+    stream,
+    privacy,
+    clock,
+    logger: log,
+    activity,
+    ...(config.gate.tls ? { tls: deps.tls } : {}),
+    viewerKeys: deps.viewerKeys ?? noViewerKeys,
+  });
+  const push = createPushService({
+    serial,
+    grants: deps.grants,
+    stream,
+    ffmpegPath,
+    relayAllowList: config.stream.relayAllowList,
+    clock,
+    logger: log,
+    activity,
+    closeSessions: (jti) => gate.closeByJti(jti),
+    privacy,
+    viewerKeys: deps.viewerKeys ?? noViewerKeys,
+  });
+  let streamRunning = false;
   let listening = false;
 
+  const services: Service[] = [
+    // Started first so it is stopped last: the light goes off once nothing can stream.
+    service('status-light', { stop: () => led.set(false) }),
+    {
+      name: 'stream',
+      async start() {
+        await stream.start();
+        streamRunning = true;
+      },
+      async stop() {
+        streamRunning = false;
+        await stream.stop();
+      },
+      health: () => (streamRunning ? { ok: true } : { ok: false, detail: 'hub not running' }),
+    },
+    service('push', { stop: () => push.close() }),
+    {
+      name: 'gate',
+      async start() {
+        await gate.listen();
+        listening = true;
+      },
+      // No session outlives the agent: viewers are cut before pushes and capture stop.
+      async stop() {
+        listening = false;
+        await gate.close();
+      },
+      health: () => (listening ? { ok: true } : { ok: false, detail: 'gate not listening' }),
+    },
+  ];
+
   return {
-    privacy,
-    async start() {
-      privacy.start();
-      await stream.start();
-      gate = createGate({
-        serial,
-        config: config.gate,
-        grants: deps.grants(),
-        stream,
-        privacy,
-        clock,
-        logger: log,
-        activity,
-        ...(config.gate.tls ? { tls: deps.tls } : {}),
-        viewerKeys: deps.viewerKeys ?? noViewerKeys,
-      });
-      push = createPushService({
-        serial,
-        grants: deps.grants(),
-        stream,
-        ffmpegPath: stream.ffmpegPath,
-        relayAllowList: config.stream.relayAllowList,
-        clock,
-        logger: log,
-        activity,
-        closeSessions: (jti) => gate?.closeByJti(jti) ?? 0,
-        privacy,
-        viewerKeys: deps.viewerKeys ?? noViewerKeys,
-      });
-      await gate.listen();
-      listening = true;
-    },
-    async stop() {
-      listening = false;
-      // Viewers first (no session outlives the agent), then pushes, then capture.
-      await gate?.close();
-      await push?.close();
-      await stream.stop();
-      privacy.stop();
-      led.set(false);
-    },
-    registerCommands(registry) {
-      if (!push) throw new Error('media services not started');
-      registerStreamCommands(registry, push);
-    },
-    gateUrl: () => gate?.url ?? '',
-    counters: () => ({
-      sessionsStarted: gate?.counters.accepted ?? 0,
-      sessionsOpen: gate?.sessions.size ?? 0,
-    }),
-    healthy: () => listening,
+    services,
+    registerCommands: (registry) => registerStreamCommands(registry, push),
+    gateUrl: () => gate.url ?? '',
+    counters: () => ({ sessionsStarted: gate.counters.accepted, sessionsOpen: gate.sessions.size }),
     cut: (keep, reason) => {
-      let n = gate?.sessions.closeUnless((s) => keep(s.sub), reason) ?? 0;
-      for (const p of push?.active() ?? []) {
+      let n = gate.sessions.closeUnless((s) => keep(s.sub), reason);
+      for (const p of push.active()) {
         if (keep(p.sub)) continue;
         n++;
-        void push!.stop(p.jti);
+        void push.stop(p.jti);
       }
       if (n) log.warn({ closed: n, reason }, 'sessions cut: viewer no longer admitted');
       return n;
     },
-    updateTls: (tls) => {
-      deps.tls = tls;
-      gate?.updateTls(tls);
-    },
+    updateTls: (tls) => gate.updateTls(tls),
     cameraDescription: () => {
       const s = stream.status();
       return `${s.camera ?? 'unknown'} (${s.cameraReason ?? ''})`;

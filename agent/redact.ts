@@ -23,6 +23,13 @@ const MEDIA_SCHEMES = new Set([
 /** Anything that looks like scheme://…, up to whitespace or a quote. */
 const URL_IN_TEXT = /[A-Za-z][A-Za-z0-9+.-]{0,15}:\/\/[^\s'"<>`]+/g;
 const REDACTED = '[redacted]';
+/**
+ * A presigned URL's signing parameters outside a URL (a bare `path?query`, an S3 error body, a
+ * header dump): `X-Amz-Signature=…`, `X-Amz-Credential=…`, S3 v2 `Signature=…`/`AWSAccessKeyId=…`.
+ */
+const PRESIGNED_PARAM = /\b((?:X-Amz-[A-Za-z0-9-]+|Signature|AWSAccessKeyId|Expires)=)[^\s&'"<>`]+/gi;
+/** A query after a path with no scheme (`/bucket/key?…`): everything after `?` up to whitespace. */
+const BARE_QUERY = /(\/[^\s?'"<>`]*)\?(?!\[redacted\])[^\s'"<>`]+/g;
 const MAX_SECRETS = 64;
 const MIN_SECRET_LENGTH = 6;
 
@@ -91,11 +98,14 @@ export function redactUrl(url: string): string {
 export function redactText(text: string): string {
   if (typeof text !== 'string') return text;
   return scrubKnown(
-    text.replace(URL_IN_TEXT, (m) => {
-      // ffmpeg writes "<url>: <error>": trailing punctuation belongs to the sentence, not the URL.
-      const tail = /[:,.;)\]]+$/.exec(m)?.[0] ?? '';
-      return redactUrl(m.slice(0, m.length - tail.length)) + tail;
-    }),
+    text
+      .replace(URL_IN_TEXT, (m) => {
+        // ffmpeg writes "<url>: <error>": trailing punctuation belongs to the sentence, not the URL.
+        const tail = /[:,.;)\]]+$/.exec(m)?.[0] ?? '';
+        return redactUrl(m.slice(0, m.length - tail.length)) + tail;
+      })
+      .replace(BARE_QUERY, (_m, path: string) => `${path}?${REDACTED}`)
+      .replace(PRESIGNED_PARAM, (_m, name: string) => `${name}${REDACTED}`),
   );
 }
 
@@ -126,7 +136,7 @@ export function redactValue<T>(value: T, depth = 0): T {
 
 /** Whether a string needs redaction at all (cheap pre-check for hot paths). */
 export function mayNeedRedaction(text: string): boolean {
-  if (text.includes('://')) return true;
+  if (text.includes('://') || text.includes('?') || /X-Amz-|Signature=/i.test(text)) return true;
   for (const s of known) if (text.includes(s)) return true;
   return false;
 }

@@ -21,6 +21,7 @@
  *     events/queue.jsonl              security events not yet delivered
  *     events/spool/<id>.sealed        sealed motion artifacts handed to the upload queue
  *     camera/testpattern-motion       test pattern motion hook (camera.testPatternMotionHook)
+ *     events/uploads.json       0600  the upload queue's index: sealed artifacts not yet uploaded
  */
 import { join } from 'node:path';
 
@@ -54,6 +55,7 @@ export function stateLayout(stateDir: string) {
     eventQueue: join(stateDir, 'events', 'queue.jsonl'),
     eventSpool: join(stateDir, 'events', 'spool'),
     testPatternMotion: join(stateDir, 'camera', 'testpattern-motion'),
+    uploadIndex: join(stateDir, 'events', 'uploads.json'),
   } as const;
 }
 

@@ -28,6 +28,7 @@ function walk(dir) {
 // The unit tier: no external program, no socket (not even loopback), no fetch; the whole list
 // runs in well under a minute. A new test joins by being added here (the full suite runs it anyway).
 const UNIT = [
+  'test/agent/service-runner.test.ts',
   'test/audit/event-queue.test.ts',
   'test/cli/main.test.ts',
   'test/cloud/backoff.test.ts',
@@ -48,6 +49,7 @@ const UNIT = [
   'test/identity/install.test.ts',
   'test/owner/owner-trust.test.ts',
   'test/sealing/frames.test.ts',
+  'test/stream/rtmp-wire.test.ts',
   'test/ship/dockerfile.test.ts',
   'test/stream/ffmpeg-path.test.ts',
   'test/stream/privacy-state.test.ts',

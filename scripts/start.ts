@@ -8,6 +8,9 @@
  * leave a child process or stack.json behind when it stops.
  *
  *   npm start [-- --reset] [--broker aedes|mosquitto|rabbitmq] [--open] [--port N] [--dir DIR]
+ *
+ * The page listens on 127.0.0.1:8470 unless --port says otherwise (a stable origin keeps the
+ * browser's keys across restarts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
@@ -31,6 +34,12 @@ import { loadOrCreatePhoneKeys } from './dev-cloud/owner-phone.ts';
 import type { ToolCode } from './dev-codes.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The page's fixed default port: the browser keeps each user's keys in IndexedDB per origin
+ * (scheme, host, port), so the same port across restarts keeps the same keys. `--port N` changes
+ * it (`--port 0`: any free port, a new origin each run — tests do that).
+ */
+const DEFAULT_PAGE_PORT = 8470;
 
 interface DemoCamera {
   serial: string;
@@ -132,7 +141,8 @@ function agentConfig(cam: DemoCamera, stateDir: string, stack: DevCloudStack) {
       // aedes and RabbitMQ 3.10 speak MQTT 3.1.1 only.
       protocolVersion: stack.brokerKind === 'mosquitto' ? 5 : 4,
       // RabbitMQ: a QoS 1 clean-session queue would strand the camera while its node is down.
-      ...(stack.brokerKind === 'rabbitmq' ? { commandQos: 0 } : {}),
+      // and its routing keys split on ".": `cmd/claim.nonce` arrives as `cmd/claim/nonce`.
+      ...(stack.brokerKind === 'rabbitmq' ? { commandQos: 0, dotsSplitLevels: true } : {}),
       keepaliveSeconds: 30,
       // One machine, two cameras: no stampede to avoid, so come online at once.
       backoff: { baseMs: 500, capMs: 5000, initialDelayMaxMs: 0 },
@@ -248,8 +258,14 @@ async function main(): Promise<number> {
         startStack({
           dir: join(root, 'dev'),
           broker: values.broker as BrokerKind,
-          pagePort: Number(values.port ?? 0),
+          pagePort: pagePort(values.port),
           logger,
+        }).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EADDRINUSE') throw err;
+          throw new LenscapError<ToolCode>(
+            'ERR_CLI_USAGE',
+            `the page's port is in use (${err.message}): another npm start? pass --port N (0 = any free port; the browser's keys are kept per port)`,
+          );
         }),
       (s) => s.pageUrl,
     );
@@ -464,6 +480,14 @@ async function main(): Promise<number> {
     await shutdown('start failed');
     return 1;
   }
+}
+
+function pagePort(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_PAGE_PORT;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > 65535)
+    throw new LenscapError<ToolCode>('ERR_CLI_USAGE', `--port must be 0..65535, not ${JSON.stringify(text)}`);
+  return n;
 }
 
 function openBrowser(url: string): void {

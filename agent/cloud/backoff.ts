@@ -23,6 +23,12 @@ export interface BackoffOptions {
    * Never above capMs. 0: the ordinary window.
    */
   dropDelayMaxMs: number;
+  /**
+   * After a lost connection the window also grows with how long the link has been down: at least
+   * this × the time down so far (capped). The longer an outage, the more of the fleet is waiting
+   * for the same broker, so the spread widens with it. 0: off.
+   */
+  outageSpread?: number;
   /** Pace of retries after the broker refused our identity (not authorized / bad credentials). */
   authRetryMs: number;
   followServerReference: boolean;
@@ -66,6 +72,11 @@ const CONFIG_CODES_V4: ReadonlySet<number> = new Set([1, 2]);
 /** 2^n overflows to Infinity past 1023; stop growing once the window is at the cap anyway. */
 const MAX_EXPONENT = 40;
 
+/** The capped window min(cap, base·2^n) that full jitter draws from (also the upload queue's retries). */
+export function cappedWindow(baseMs: number, capMs: number, n: number): number {
+  return Math.min(capMs, baseMs * 2 ** Math.min(Math.max(n, 0), MAX_EXPONENT));
+}
+
 export class Backoff {
   private n = 0;
   private upSince: number | undefined;
@@ -96,7 +107,7 @@ export class Backoff {
 
   /** The current window before jitter: min(cap, base·2^n). */
   window(n = this.n): number {
-    return Math.min(this.opts.capMs, this.opts.baseMs * 2 ** Math.min(n, MAX_EXPONENT));
+    return cappedWindow(this.opts.baseMs, this.opts.capMs, n);
   }
 
   /**
@@ -181,8 +192,7 @@ export class Backoff {
 
     let window = this.window();
     if (now - this.lastUp >= this.opts.longOutageMs) window = Math.max(window, this.opts.initialDelayMaxMs);
-    // capped like every window: a test rig or a small site with a short cap keeps its pace
-    if (this.afterDrop) window = Math.max(window, Math.min(this.opts.dropDelayMaxMs, this.opts.capMs));
+    if (this.afterDrop) window = Math.max(window, dropWindowMs(now - this.lastUp, this.opts));
     this.n = Math.min(this.n + 1, MAX_EXPONENT);
     return { delayMs: this.jitter(window), reason: 'backoff', attempt: this.n };
   }
@@ -198,4 +208,20 @@ export class Backoff {
   private upperHalf(window: number): number {
     return Math.floor(window / 2 + this.random() * (window / 2));
   }
+}
+
+/**
+ * The least window of a retry after a lost connection, `downForMs` after it was lost:
+ * max(dropDelayMaxMs, outageSpread × downForMs), never above capMs (a test rig or a small site with
+ * a short cap keeps its pace). Why it grows: when the broker comes back after an outage of T, the
+ * devices' next attempts are spread over their current windows W, so the broker sees about
+ * 2·devices/W connects per second at first; with W ≥ outageSpread·T a longer outage (which drops
+ * more of the fleet, and for longer) gets a proportionally wider spread.
+ */
+export function dropWindowMs(
+  downForMs: number,
+  o: Pick<BackoffOptions, 'dropDelayMaxMs' | 'capMs' | 'outageSpread'>,
+): number {
+  const grown = Math.max(0, downForMs) * Math.max(0, o.outageSpread ?? 0);
+  return Math.min(o.capMs, Math.max(o.dropDelayMaxMs, Math.round(grown)));
 }

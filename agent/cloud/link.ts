@@ -70,6 +70,12 @@ export interface CloudLink extends EventEmitter {
   isOnline(): boolean;
   /** Sends a telemetry sample (QoS 0). False when offline: telemetry is not queued. */
   publishTelemetry(sample: object): Promise<boolean>;
+  /**
+   * Publishes QoS 1 on `motion` (artifact metadata) or `req/<op>` (a request the cloud answers with
+   * the command `<op>`); resolves on PUBACK, rejects with ERR_CLOUD_OFFLINE when the link is down.
+   * Never queued here: the caller (the upload queue) owns retrying.
+   */
+  publishData(target: { kind: 'motion' } | { kind: 'request'; op: string }, payload: object): Promise<void>;
   counters(): LinkCounters;
   /** The last decision of the reconnect policy (tests, status). */
   lastDecision(): Decision | undefined;
@@ -110,7 +116,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     setTimeout: (fn, ms) => setTimeout(fn, ms),
     clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
   };
-  const topics: Topics = topicsFor(deps.serial);
+  const topics: Topics = topicsFor(deps.serial, { dotsSplitLevels: cfg.dotsSplitLevels });
   const backoff = new Backoff(
     { ...cfg.backoff, followServerReference: cfg.followServerReference },
     deps.clock,
@@ -355,6 +361,10 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       reconnectPeriod: 0,
       resubscribe: false,
       queueQoSZero: false,
+      // mqtt-packet's number cache: 65,536 two-byte Buffers (~6 MB of heap, the largest single
+      // thing in the idle agent) to save an allocation per packet id on a link that sends a
+      // few packets a minute (issue 18).
+      writeCache: false,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2',
       ...(servername ? { servername } : {}),
@@ -506,6 +516,13 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       } catch {
         return false;
       }
+    },
+
+    async publishData(target: { kind: 'motion' } | { kind: 'request'; op: string }, payload: object) {
+      const c = client;
+      if (!online || !c) throw new LenscapError('ERR_CLOUD_OFFLINE', 'the cloud link is down');
+      const topic = target.kind === 'motion' ? topics.motion : topics.request(target.op);
+      await publishAsync(c, topic, JSON.stringify(payload), { qos: 1 });
     },
 
     counters(): LinkCounters {

@@ -16,6 +16,7 @@ import { ownerSection } from './sections/owner.ts';
 import { ledSection, privacySection } from './sections/hardware.ts';
 import { streamSection } from './sections/stream.ts';
 import { telemetrySection } from './sections/telemetry.ts';
+import { uploadsSection } from './sections/uploads.ts';
 
 export const configSchema = z
   .object({
@@ -63,6 +64,7 @@ export const configSchema = z
     led: ledSection,
     telemetry: telemetrySection,
     events: eventsSection,
+    uploads: uploadsSection,
   })
   .strict();
 

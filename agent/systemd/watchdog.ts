@@ -9,6 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import type { Logger } from '../log.ts';
+import type { RunnerHealth } from '../service.ts';
 
 export type NotifyExec = (file: string, args: string[], env: NodeJS.ProcessEnv) => Promise<void>;
 
@@ -22,8 +23,11 @@ export interface WatchdogDeps {
   exec?: NotifyExec;
   /** The agent's pid (WATCHDOG_PID is compared with it); defaults to process.pid. */
   pid?: number;
-  /** Optional liveness check: pings are withheld while it returns false, so systemd restarts us. */
-  healthy?: () => boolean;
+  /**
+   * The health of every running service (ServiceRunner.health): pings are withheld while any one
+   * is not ok, so systemd restarts us.
+   */
+  health?: () => RunnerHealth;
   setInterval?: (fn: () => void, ms: number) => NodeJS.Timeout;
   clearInterval?: (t: NodeJS.Timeout) => void;
 }
@@ -96,8 +100,18 @@ export function createWatchdog(deps: WatchdogDeps): Watchdog {
       await send('READY=1', 'STATUS=running');
       if (intervalMs > 0 && !timer) {
         timer = setIv(() => {
-          if (deps.healthy && !deps.healthy()) {
-            deps.logger.warn({ code: 'WATCHDOG_WITHHELD' }, 'unhealthy: withholding the watchdog ping');
+          let health: RunnerHealth;
+          try {
+            health = deps.health?.() ?? { ok: true, failing: [] };
+          } catch (err) {
+            // Fail closed: a health check that cannot answer is not a healthy agent.
+            health = { ok: false, failing: [{ name: 'health', detail: (err as Error).message }] };
+          }
+          if (!health.ok) {
+            deps.logger.warn(
+              { code: 'WATCHDOG_WITHHELD', failing: health.failing },
+              'unhealthy: withholding the watchdog ping',
+            );
             return;
           }
           // READY=1 rides along: systemd 252 may drop a datagram whose helper exited before it was

@@ -7,6 +7,8 @@
  * the user does not own, and never log a grant whole.
  */
 import { serveSealedPage } from './sealed-page.ts';
+import { ownerApi, sendReply, type OwnerApiDeps } from './page-owner-api.ts';
+import { memberJkt, readMembership } from './memberships.ts';
 import http from 'node:http';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -26,6 +28,8 @@ export interface DemoUser {
 export const DEMO_USERS: DemoUser[] = [
   { id: 'alice', name: 'Alice', cameras: ['CAM-DEMO-1'] },
   { id: 'bob', name: 'Bob', cameras: ['CAM-DEMO-2'] },
+  // Owns nothing and is in no membership: the one a confused cloud tries to add.
+  { id: 'mallory', name: 'Mallory', cameras: [] },
 ];
 
 export interface MintedGrant {
@@ -59,6 +63,11 @@ export interface ApiDeps {
    * (its key listed in the owner's membership); undefined for a legacy-mode camera.
    */
   dpopFor?: (user: string, serial: string, token: string, url: string) => string | undefined;
+  /**
+   * Owner-held endpoints (page-owner-api.ts): key directory, claim and membership relays, push.
+   * With it, a camera with a relayed owner-signed membership grants to its members only.
+   */
+  owner?: Pick<OwnerApiDeps, 'devDir' | 'command' | 'relay'>;
   grantTtlSeconds?: number;
   host?: string;
   port?: number;
@@ -125,10 +134,22 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
   const mpegts = mpegtsPath();
   const sse = new Set<http.ServerResponse>();
 
+  const devDir = deps.owner?.devDir;
+  /** The owner-signed membership the cloud relayed last (the camera's word, not the cloud's). */
+  const membershipOf = (serial: string) => (devDir ? readMembership(devDir, serial) : undefined) ?? undefined;
+  /** Owner-held: members only. Legacy: the cloud's own record of owners. */
+  const mayView = (user: DemoUser, serial: string) => {
+    const m = membershipOf(serial);
+    return m ? m.members.some((x) => x.sub === user.id) : user.cameras.includes(serial);
+  };
   const cameraView = (info: CameraInfo, st: CameraState | undefined) => ({
     serial: info.serial,
     label: info.label,
-    owner: users.find((u) => u.cameras.includes(info.serial))?.id ?? null,
+    owner:
+      membershipOf(info.serial)?.members.find((m) => m.role === 'owner')?.sub ??
+      users.find((u) => u.cameras.includes(info.serial))?.id ??
+      null,
+    membershipVersion: membershipOf(info.serial)?.version ?? null,
     online: st?.online ?? false,
     stateAt: st?.stateAt ?? null,
     gateUrl: info.gateUrl,
@@ -167,7 +188,7 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
     const path = url.pathname;
     if (req.method === 'GET' && (path === '/' || path === '/index.html'))
       return sendFile(res, join(WEB_ROOT, 'index.html'));
-    if (req.method === 'GET' && /^\/(app\.js|style\.css)$/.test(path))
+    if (req.method === 'GET' && /^\/(app\.js|keys\.js|owner\.js|style\.css)$/.test(path))
       return sendFile(res, join(WEB_ROOT, path.slice(1)));
     if (req.method === 'GET' && serveSealedPage(path, res)) return;
     if (req.method === 'GET' && path === '/vendor/mpegts.js') {
@@ -184,7 +205,7 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
     if (req.method === 'GET' && path === '/api/cameras') {
       const user = users.find((u) => u.id === url.searchParams.get('user'));
       const all = deps.cameras();
-      const list = user ? all.filter((c) => user.cameras.includes(c.serial)) : all;
+      const list = user ? all.filter((c) => mayView(user, c.serial)) : all;
       return sendJson(
         res,
         200,
@@ -220,13 +241,19 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
       const cam = findCamera(serial);
       if (!cam) return sendJson(res, 404, { error: 'unknown_camera' });
       // The grant issuer's own check; the camera checks again against its signed binding record.
-      if (!user.cameras.includes(serial))
-        return sendJson(res, 403, { error: 'not_owner', message: `${user.id} does not own ${serial}` });
+      if (!mayView(user, serial))
+        return sendJson(res, 403, {
+          error: 'not_owner',
+          message: `${user.id} is not the owner or a member of ${serial}`,
+        });
       const g = await grantFor(user.id, serial);
       const flvUrl = cameraView(cam, undefined).flvUrl;
       const dpop = deps.dpopFor?.(user.id, serial, g.token, flvUrl);
+      const jkt = devDir ? memberJkt(devDir, serial, user.id) : undefined;
       return sendJson(res, 200, {
         ...(dpop ? { dpop } : {}),
+        // The key the grant is bound to (cnf.jkt): the page proves it when it holds that key.
+        ...(jkt ? { jkt } : {}),
         token: g.token,
         viewer: g.sub,
         serial: g.aud,
@@ -261,6 +288,21 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
           },
         },
       });
+    }
+    if (deps.owner && path.startsWith('/api/')) {
+      const r = await ownerApi(
+        {
+          ...deps.owner,
+          users: () => users.map((u) => u.id),
+          hasCamera: (serial) => findCamera(serial) !== undefined,
+          flvUrl: (serial) => cameraView(findCamera(serial)!, undefined).flvUrl,
+          logger: log,
+        },
+        req.method ?? 'GET',
+        url,
+        () => readJson(req),
+      );
+      if (r) return sendReply(res, r);
     }
     return sendJson(res, path.startsWith('/api/') ? 404 : 404, { error: 'not_found' });
   };

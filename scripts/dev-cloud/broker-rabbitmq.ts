@@ -76,12 +76,6 @@ export function rabbitmqInstalled(): boolean {
   }
 }
 
-/** RabbitMQ swaps MQTT's `/` and `.` in routing keys; then the result is escaped for a regex. */
-function routingKeyRegex(serial: string): string {
-  const swapped = serial.replace(/\./g, '/');
-  return swapped.replace(/[.*+?^${}()|[\]\\/]/g, (c) => (c === '/' ? '/' : `\\${c}`));
-}
-
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -92,12 +86,20 @@ function escapeRegex(s: string): string {
  * and its topic prefix on amq.topic. One import for the whole batch.
  */
 export function deviceDefinitions(serials: readonly string[]): Record<string, unknown> {
-  for (const s of serials)
+  for (const s of serials) {
     if (!isSafeIdentity(s) || s.length > 64)
       throw new LenscapError<ToolCode>(
         'ERR_BROKER_SERIAL',
         `not a serial usable as a broker user: ${JSON.stringify(s)}`,
       );
+    // RabbitMQ 3.10 turns MQTT `/` into `.` and keeps `.` (rabbit_mqtt_util:to_amqp): serial `A.B`
+    // would be routed as two levels, under the prefix `lenscap.v1.A.` that confines serial `A`.
+    if (s.includes('.'))
+      throw new LenscapError<ToolCode>(
+        'ERR_BROKER_SERIAL',
+        `serial ${JSON.stringify(s)} contains "." which RabbitMQ routes as a level separator: its topics would fall under another serial's rule`,
+      );
+  }
   return {
     users: serials.map((name) => ({
       name,
@@ -119,7 +121,7 @@ export function deviceDefinitions(serials: readonly string[]): Record<string, un
       };
     }),
     topic_permissions: serials.map((user) => {
-      const prefix = `^lenscap\\.v1\\.${routingKeyRegex(user)}\\.`;
+      const prefix = `^lenscap\\.v1\\.${escapeRegex(user)}\\.`;
       return { user, vhost: '/', exchange: 'amq.topic', write: prefix, read: prefix };
     }),
   };

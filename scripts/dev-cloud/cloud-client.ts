@@ -2,11 +2,17 @@
  * The dev cloud's own MQTT client (certificate CN `lenscap-cloud`): follows every camera's retained
  * `state`, its `telemetry` and its security `events`, and sends commands (`cmd/<op>`) awaiting the
  * matching `reply/<op>` by id. What the page shows comes from here, i.e. from what cameras said.
+ * Given several broker URLs (the nodes of a cluster) it fails over like a camera does: it starts at a
+ * random node, moves to the next one after a failed attempt or a lost connection, and waits the
+ * agent's own capped full-jitter backoff (agent/cloud/backoff.ts) between attempts; with a persistent
+ * session (RabbitMQ: a quorum queue) what cameras said while it moved is delivered when it is back.
  * Must never put a whole grant or binding record in a log line.
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
+import { Backoff, type BackoffOptions, type Outcome } from '../../agent/cloud/backoff.ts';
+import { systemClock, systemRandom, type Random } from '../../agent/clock.ts';
 import { LenscapError } from '../../agent/errors.ts';
 import { silentLogger, type Logger } from '../../agent/log.ts';
 import type { SecurityEvent } from '../../agent/audit/events.ts';
@@ -14,7 +20,8 @@ import { DEFAULT_CLOUD_IDENTITY, TOPIC_ROOT } from './broker-aedes.ts';
 import type { ToolCode } from '../dev-codes.ts';
 
 export interface CloudClientOptions {
-  url: string;
+  /** One broker URL, or every node of a cluster (failover in turn, from a random one). */
+  url: string | readonly string[];
   /** The cloud's client key/cert (issued by the device CA) and the broker's CA. */
   key: string;
   cert: string;
@@ -25,7 +32,27 @@ export interface CloudClientOptions {
   logger?: Logger;
   /** Security events kept per process for the page. */
   keepEvents?: number;
+  /**
+   * Keep the session (clean = false): on RabbitMQ its queue is a quorum queue, so the subscription
+   * and what was published meanwhile survive the loss of the node the client was on.
+   */
+  persistentSession?: boolean;
+  /** Reconnect pace (defaults: a few seconds; one client on a LAN, not a fleet). */
+  backoff?: Partial<BackoffOptions>;
+  random?: Random;
 }
+
+/** One client, near its broker: a short pace, still jittered and moving on to the next node. */
+const CLOUD_BACKOFF: BackoffOptions = {
+  baseMs: 250,
+  capMs: 4000,
+  resetAfterMs: 30_000,
+  initialDelayMaxMs: 0,
+  longOutageMs: 3_600_000,
+  dropDelayMaxMs: 1000,
+  authRetryMs: 30_000,
+  followServerReference: false,
+};
 
 export interface CameraState {
   serial: string;
@@ -64,6 +91,8 @@ export interface CloudClient extends EventEmitter {
   ): Promise<CommandReply>;
   /** Resolves once `serial` has said it is online (retained state). */
   waitOnline(serial: string, timeoutMs: number): Promise<void>;
+  /** The broker URL of the current (or last) connection, and how many times it connected. */
+  link(): { url: string; connects: number; online: boolean };
   close(): Promise<void>;
 }
 
@@ -86,17 +115,46 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
   const emitter = new EventEmitter();
   emitter.setMaxListeners(100);
 
-  const client: MqttClient = mqtt.connect(opts.url, {
+  const random = opts.random ?? systemRandom;
+  const list = typeof opts.url === 'string' ? [opts.url] : [...opts.url];
+  if (list.length === 0)
+    throw new LenscapError<ToolCode>('ERR_CLOUD_CONNECT', 'dev cloud client: no broker URL');
+  // Start at a random node (as cameras do), then mqtt.js takes the next server on every attempt.
+  const first = Math.floor(random() * list.length) % list.length;
+  const ordered = [...list.slice(first), ...list.slice(0, first)];
+  const servers = ordered.map((u) => {
+    const url = new URL(u);
+    return {
+      host: url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(url.port || 8883),
+      protocol: 'mqtts' as const,
+    };
+  });
+  const protocolVersion = opts.protocolVersion ?? 4;
+  const backoff = new Backoff({ ...CLOUD_BACKOFF, ...opts.backoff }, systemClock, random);
+  const client: MqttClient = mqtt.connect({
+    servers,
+    host: servers[0]!.host,
+    port: servers[0]!.port,
+    protocol: 'mqtts',
     key: opts.key,
     cert: opts.cert,
     ca: opts.ca,
     clientId: opts.clientId ?? `${DEFAULT_CLOUD_IDENTITY}-${randomUUID().slice(0, 8)}`,
-    protocolVersion: opts.protocolVersion ?? 4,
-    // One long-lived client on loopback: a fixed short retry is right here (a fleet is not).
-    reconnectPeriod: 1000,
+    protocolVersion,
+    // The pace is ours (below): mqtt.js only moves to the next server when we call reconnect().
+    reconnectPeriod: 0,
     connectTimeout: 5000,
-    clean: true,
+    clean: opts.persistentSession !== true,
   });
+  let connects = 0;
+  let attempts = 1;
+  let currentUrl = ordered[0]!;
+  let closing = false;
+  let retry: NodeJS.Timeout | undefined;
+  let lastError: (Error & { code?: unknown }) | undefined;
+  let failedBeforeFirst = 0;
+  let giveUp: ((err: Error) => void) | undefined;
 
   const cam = (serial: string): CameraState => {
     let c = cams.get(serial);
@@ -148,21 +206,55 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
       p.resolve(r);
     }
   });
-  client.on('error', (err) => log.warn({ err: err.message }, 'cloud client: link error'));
+  client.on('error', (err) => {
+    lastError = err;
+    log.warn({ err: err.message }, 'cloud client: link error');
+  });
+  client.on('connect', () => {
+    connects++;
+    // mqtt.js builds one stream per attempt, each on the next of `servers`.
+    currentUrl = ordered[(attempts - 1) % ordered.length]!;
+    backoff.connected();
+    lastError = undefined;
+    if (connects > 1) log.info({ url: currentUrl, connects }, 'cloud client: reconnected');
+  });
+  client.on('close', () => {
+    if (closing) return;
+    const err = lastError;
+    lastError = undefined;
+    if (connects === 0 && ++failedBeforeFirst >= servers.length) {
+      // Every node refused the very first connection: nothing to fail over to yet.
+      giveUp?.(err ?? new Error('connection closed'));
+      return;
+    }
+    const code = typeof err?.code === 'number' ? err.code : undefined;
+    const outcome: Outcome =
+      code !== undefined
+        ? { kind: 'connack', protocolVersion, code }
+        : { kind: 'network', ...(err ? { error: err.message } : {}) };
+    const d = backoff.next(outcome);
+    clearTimeout(retry);
+    retry = setTimeout(() => {
+      if (closing) return;
+      attempts++;
+      client.reconnect();
+    }, d.delayMs);
+  });
 
   await new Promise<void>((resolve, reject) => {
-    const onErr = (err: Error) => {
+    giveUp = (err: Error) => {
+      closing = true;
+      clearTimeout(retry);
       client.end(true);
       reject(
         new LenscapError<ToolCode>(
           'ERR_CLOUD_CONNECT',
-          `dev cloud client could not connect to ${opts.url}: ${err.message}`,
+          `dev cloud client could not connect to ${list.join(', ')}: ${err.message}`,
         ),
       );
     };
-    client.once('error', onErr);
     client.once('connect', () => {
-      client.off('error', onErr);
+      giveUp = undefined;
       resolve();
     });
   });
@@ -171,7 +263,9 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
       `${TOPIC_ROOT}/+/state`,
       `${TOPIC_ROOT}/+/telemetry`,
       `${TOPIC_ROOT}/+/events`,
-      `${TOPIC_ROOT}/+/reply/+`,
+      // `#`: RabbitMQ routes `reply/claim.nonce` as `reply.claim.nonce` (a "." splits levels there)
+      // and delivers it as `reply/claim/nonce`, which `reply/+` would never match. Matched by id.
+      `${TOPIC_ROOT}/+/reply/#`,
     ],
     { qos: 1 },
   );
@@ -242,7 +336,10 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
         emitter.on('state', onState);
       });
     },
+    link: () => ({ url: currentUrl, connects, online: client.connected }),
     async close() {
+      closing = true;
+      clearTimeout(retry);
       for (const [, p] of pending) clearTimeout(p.timer);
       pending.clear();
       await new Promise<void>((r) => client.end(false, {}, () => r()));

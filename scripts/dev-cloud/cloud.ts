@@ -7,7 +7,7 @@
  * board on the network), and never hand a camera anything but through provisioning
  * (identity) or signed cloud commands (binding).
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LenscapError } from '../../agent/errors.ts';
 import { silentLogger, type Logger } from '../../agent/log.ts';
@@ -197,7 +197,10 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
     closers.push(() => broker.close());
 
     const cloud = await connectCloudClient({
-      url: broker.url,
+      // Every node of a cluster, with a persistent (on RabbitMQ quorum-backed) session: the cloud's
+      // subscription and the cameras' messages survive the node it is on.
+      url: cluster ? cluster.urls : broker.url,
+      ...(cluster ? { persistentSession: true } : {}),
       key: identity.cloudClientTls.key,
       cert: identity.cloudClientTls.cert,
       ca: identity.brokerCaPem,
@@ -216,14 +219,16 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
       cloud,
       cameras: () => [...cameras.values()],
       mintGrant: (serial, viewer, ttl) => identity.mintGrant(serial, viewer, ttl),
-      dpopFor: (user, serial, token, url) =>
-        memberJkt(opts.dir, serial, user)
-          ? makeDpopProof(loadOrCreatePhoneKeys(join(opts.dir, 'phones'), user), {
-              htm: 'GET',
-              htu: url,
-              token,
-            })
-          : undefined,
+      // A user whose membership key is their simulated phone's (npm start's claim): the phone
+      // proves. A key held by the user's browser is proved by the page itself.
+      dpopFor: (user, serial, token, url) => {
+        const jkt = memberJkt(opts.dir, serial, user);
+        const phones = join(opts.dir, 'phones');
+        if (!jkt || !existsSync(join(phones, user, 'signing.key.pem'))) return undefined;
+        const phone = loadOrCreatePhoneKeys(phones, user);
+        return phone.jkt === jkt ? makeDpopProof(phone, { htm: 'GET', htu: url, token }) : undefined;
+      },
+      owner: { devDir: opts.dir, command: cloud.command.bind(cloud), relay },
       info: () => ({ broker: `${kind} (mTLS)`, relay: relay.rtmpBase, selfChecks }),
       port: opts.pagePort,
       logger: log,

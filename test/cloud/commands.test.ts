@@ -257,6 +257,30 @@ test('topics: everything under lenscap/v1/<serial>/, nothing else is acted on', 
   assert.ok(!t.owns('lenscap/v1/CAM-1/#'));
 });
 
+test('topics where the broker splits levels on "." (RabbitMQ): cmd/# and dotted ops read back', () => {
+  const t = topicsFor('CAM-1', { dotsSplitLevels: true });
+  assert.equal(t.commandFilter, 'lenscap/v1/CAM-1/cmd/#');
+  // RabbitMQ delivers `cmd/claim.nonce` as `cmd/claim/nonce` (routing key lenscap.v1.CAM-1.cmd.claim.nonce)
+  assert.deepEqual(classifyIncoming(t, 'lenscap/v1/CAM-1/cmd/claim/nonce'), {
+    kind: 'command',
+    op: 'claim.nonce',
+  });
+  assert.deepEqual(classifyIncoming(t, 'lenscap/v1/CAM-1/cmd/ping'), { kind: 'command', op: 'ping' });
+  assert.deepEqual(classifyIncoming(t, 'lenscap/v1/CAM-1/cmd/stream.start'), {
+    kind: 'command',
+    op: 'stream.start',
+  });
+  assert.equal(classifyIncoming(t, 'lenscap/v1/CAM-1/cmd/a//b').kind, 'bad_op');
+  assert.equal(classifyIncoming(t, 'lenscap/v1/CAM-1/cmd/a/').kind, 'bad_op');
+  assert.equal(classifyIncoming(t, 'lenscap/v1/CAM-1/cmd/').kind, 'bad_op');
+  assert.equal(classifyIncoming(t, 'lenscap/v1/CAM-1/cmd/A/b').kind, 'bad_op');
+  assert.equal(classifyIncoming(t, 'lenscap/v1/CAM-2/cmd/claim/nonce').kind, 'foreign');
+  assert.equal(classifyIncoming(t, 'lenscap/v1/CAM-1/reply/claim/nonce').kind, 'foreign');
+  // a serial with a dot would be two levels there, under serial `CAM`'s prefix: refused, coded
+  assert.throws(() => topicsFor('CAM.1', { dotsSplitLevels: true }), { code: 'ERR_CLOUD_SERIAL' });
+  assert.equal(topicsFor('CAM.1').commandFilter, 'lenscap/v1/CAM.1/cmd/+');
+});
+
 test('a foreign topic is dropped and reported', () => {
   const { d, events } = setup();
   d.refuseTopic('lenscap/v1/CAM-2/cmd/ping', 'foreign_topic');

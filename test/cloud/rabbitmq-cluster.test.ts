@@ -18,6 +18,8 @@ import { needs } from '../support/requires.ts';
 import { makeTempDir } from '../support/tmp.ts';
 import { startRabbitCluster, type RabbitCluster } from '../../scripts/dev-cloud/broker-rabbitmq.ts';
 import { registerCoreCommands } from '../../agent/cloud/core-commands.ts';
+import { commandEnvelope } from '../../agent/cloud/commands.ts';
+import { connectCloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { systemClock } from '../../agent/clock.ts';
 import { collect, makeLink, makePki, testConfig, waitFor, writeState, type TestLink } from './fixture.ts';
 
@@ -112,13 +114,14 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
   const cloud = await raw(urls[1]!, 'lenscap-cloud', { clientId: 'lenscap-cloud-main' });
   const seen = collect(cloud);
   await cloud.subscribeAsync(
-    ['lenscap/v1/+/state', 'lenscap/v1/+/events', 'lenscap/v1/+/reply/+', 'lenscap/v1/+/cmd/+'],
+    ['lenscap/v1/+/state', 'lenscap/v1/+/events', 'lenscap/v1/+/reply/#', 'lenscap/v1/+/cmd/+'],
     { qos: 1 },
   );
   const linkCfg = (cloud: Record<string, unknown> = {}) =>
     testConfig(urls, {
       protocolVersion: 4,
       commandQos: 0,
+      dotsSplitLevels: true,
       connectTimeoutMs: 10_000,
       backoff: { baseMs: 200, capMs: 2000, initialDelayMaxMs: 0, dropDelayMaxMs: 2000, resetAfterMs: 30_000 },
       ...cloud,
@@ -144,6 +147,8 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
     setPrivacy: () => undefined,
     sendTelemetry: async () => ({ sent: true }),
   });
+  // A dotted op, like claim.nonce and stream.start: RabbitMQ routes it as two levels.
+  a.registry.register({ op: 'probe.dotted', schema: commandEnvelope, handle: () => ({ dotted: true }) });
   a.link.start();
   await a.link.waitOnline(30_000);
 
@@ -190,6 +195,37 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
         'ping reply',
       );
       assert.equal(JSON.parse(reply.payload).status, 'ok');
+    },
+  );
+
+  await t.test(
+    'dotted ops (claim.nonce, stream.start): RabbitMQ routes them as levels; with cloud.dotsSplitLevels the camera answers',
+    async () => {
+      // cmd/probe.dotted is routed as lenscap.v1.CAM-A.cmd.probe.dotted, which cmd/+ never matches
+      // (npm start's claim step timed out on exactly this), and comes back as cmd/probe/dotted.
+      cloud.publish('lenscap/v1/CAM-A/cmd/probe.dotted', JSON.stringify({ id: 'rmq-dotted' }), { qos: 1 });
+      const reply = await seen.until(
+        () => seen.got.find((m) => m.payload.includes('rmq-dotted')),
+        10_000,
+        'reply to a dotted op',
+      );
+      // the camera replied on reply/probe.dotted; the cloud receives it as reply/probe/dotted
+      assert.equal(reply.topic, 'lenscap/v1/CAM-A/reply/probe/dotted');
+      assert.deepEqual(JSON.parse(reply.payload).data, { dotted: true });
+      // the same through the dev cloud's own client (reply/# there)
+      const dev = await connectCloudClient({
+        url: urls[2]!,
+        key: pki.cloud.key,
+        cert: pki.cloud.cert,
+        ca,
+        protocolVersion: 4,
+      });
+      try {
+        const r = await dev.command('CAM-A', 'probe.dotted', {}, 10_000);
+        assert.equal(r.status, 'ok');
+      } finally {
+        await dev.close();
+      }
     },
   );
 
@@ -363,6 +399,21 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
       let cloudConnects = 1;
       fc.on('connect', () => cloudConnects++);
       await fc.subscribeAsync(['lenscap/v1/+/state', 'lenscap/v1/+/events'], { qos: 1 });
+      // The dev cloud's own client, as `npm start -- --broker rabbitmq` runs it: every node, a
+      // persistent (quorum) session, starting on the node that will die.
+      let draws = 0;
+      const dev = await connectCloudClient({
+        url: urls,
+        key: pki.cloud.key,
+        cert: pki.cloud.cert,
+        ca,
+        protocolVersion: 4,
+        clientId: 'lenscap-cloud-dev',
+        persistentSession: true,
+        random: () => (draws++ === 0 ? 0 : 0.5),
+      });
+      t.after(() => dev.close());
+      assert.equal(dev.link().url, urls[0], 'the dev cloud client starts on node 0');
 
       const fleet: TestLink[] = [];
       for (let i = 0; i < 6; i++) {
@@ -373,6 +424,7 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
           config: linkCfg(),
           random: startAt(i % 3),
         });
+        l.registry.register({ op: 'ping', schema: commandEnvelope, handle: () => ({ pong: true }) });
         links.push(l);
         fleet.push(l);
         l.link.start();
@@ -441,6 +493,28 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
         `${want} events`,
       );
       await waitFor(() => fleet.every((l) => l.queue.size === 0), 10_000, 'every queue empty');
+      // The dev cloud client moved to a surviving node and its session kept every event.
+      await waitFor(
+        () => {
+          const keys = new Set(
+            dev
+              .events()
+              .map((e) => (e.event as unknown as { data?: { cam?: number; n?: number } }).data)
+              .filter((d) => typeof d?.cam === 'number')
+              .map((d) => `${d!.cam}:${d!.n}`),
+          );
+          return keys.size >= want;
+        },
+        60_000,
+        `the dev cloud client got all ${want} events`,
+      );
+      assert.notEqual(dev.link().url, urls[0], 'the dev cloud client failed over');
+      assert.ok(dev.link().connects >= 2 && dev.link().online);
+      // and it still commands a camera that moved too
+      const moved = fleet.indexOf(onNode0[0]!);
+      const pong = await dev.command(`CAM-F${moved}`, 'ping', {}, 10_000);
+      assert.equal(pong.status, 'ok');
+      t.diagnostic(`dev cloud client on ${dev.link().url} after ${dev.link().connects} connects`);
       // node-0 cameras republished their state after the kill (retained is per node: this is the cover)
       for (const l of onNode0) {
         const serial = fleet.indexOf(l);

@@ -13,6 +13,7 @@ import { OWNER_CODES } from '../../agent/owner/codes.ts';
 import { SEALING_CODES } from '../../agent/sealing/codes.ts';
 import { STORAGE_CODES } from '../../agent/storage/codes.ts';
 import { STREAM_CODES } from '../../agent/stream/codes.ts';
+import { UPLOAD_CODES } from '../../agent/uploads/codes.ts';
 import { CODE_DOCS, renderCodeTables } from '../../scripts/code-docs.ts';
 
 const root = new URL('../../', import.meta.url);
@@ -42,6 +43,7 @@ test('each code belongs to exactly one room, and every code reads ERR_<WORDS>', 
     sealing: SEALING_CODES,
     storage: Object.keys(STORAGE_CODES),
     stream: STREAM_CODES,
+    uploads: UPLOAD_CODES,
   };
   const seen = new Map<string, string>();
   for (const [room, codes] of Object.entries(lists)) {

@@ -85,7 +85,7 @@ test('users, cameras of a user, grant only for an owned camera', async () => {
   const users = await call('/api/users');
   assert.deepEqual(
     users.json.map((u: { id: string }) => u.id),
-    ['alice', 'bob'],
+    ['alice', 'bob', 'mallory'],
   );
   const cams = await call('/api/cameras?user=alice');
   assert.deepEqual(
@@ -101,7 +101,9 @@ test('users, cameras of a user, grant only for an owned camera', async () => {
   const refused = await call('/api/grant', { user: 'alice', serial: 'CAM-DEMO-2' });
   assert.equal(refused.status, 403);
   assert.equal(refused.json.error, 'not_owner');
-  assert.equal((await call('/api/grant', { user: 'mallory', serial: 'CAM-DEMO-1' })).status, 404);
+  // mallory is a user (the one a confused cloud tries to add) but owns nothing and is no member.
+  assert.equal((await call('/api/grant', { user: 'mallory', serial: 'CAM-DEMO-1' })).status, 403);
+  assert.equal((await call('/api/grant', { user: 'nobody', serial: 'CAM-DEMO-1' })).status, 404);
 });
 
 test("incident: alice's grant for camera 1, aimed at camera 2", async () => {

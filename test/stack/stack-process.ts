@@ -71,7 +71,17 @@ export function startStackProcess(dir: string, extraArgs: string[] = [], timeout
   const stackFile = join(dir, 'stack.json');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(REPO, 'scripts', 'start.ts'), '--dir', dir, ...extraArgs],
+    [
+      '--import',
+      'tsx',
+      join(REPO, 'scripts', 'start.ts'),
+      '--dir',
+      dir,
+      // The page's default port is fixed (a stable origin for the browser's keys): tests run
+      // side by side, so any free port unless a test picks one.
+      ...(extraArgs.includes('--port') ? [] : ['--port', '0']),
+      ...extraArgs,
+    ],
     {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -113,10 +123,13 @@ export function startStackProcess(dir: string, extraArgs: string[] = [], timeout
         tree = descendants(child.pid);
         child.kill('SIGTERM');
       }
+      let timer: NodeJS.Timeout | undefined;
       const code = await Promise.race([
         exited,
-        new Promise<null>((r) => setTimeout(() => r(null), stopTimeoutMs)),
+        new Promise<null>((r) => (timer = setTimeout(() => r(null), stopTimeoutMs))),
       ]);
+      // A pending bound would hold the test process open for its whole length after the stack exited.
+      clearTimeout(timer);
       const survivors = tree.filter(alive);
       // Never leave anything behind even when the assertion is about to fail.
       for (const p of [...survivors, ...(child.exitCode === null && child.pid ? [child.pid] : [])]) {

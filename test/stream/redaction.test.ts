@@ -176,3 +176,22 @@ test('createLogger redacts message, fields, nested errors and child bindings', (
   assert.match(line.msg, /^failed on rtmp:\/\/h:1935\/live\/\[redacted\]/);
   for (const s of Object.values(SECRETS)) assert.ok(!out.includes(s), `${s} in ${out}`);
 });
+
+test('presigned upload URLs: X-Amz-* values and any query never survive, in or out of a URL', () => {
+  const sig = 'f00dfeedbeefcafe0123456789abcdef0123456789abcdef0123456789abcdef';
+  const cred = 'AKIAPLANTED7%2F20261202%2Fus-east-1%2Fs3%2Faws4_request';
+  const url = `https://store.example:9000/lenscap-events/CAM-1/x.sealed?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=${cred}&X-Amz-Signature=${sig}&x-id=PutObject`;
+  const texts = [
+    url,
+    `PUT ${url}: ECONNRESET`,
+    // a bare path with its query (an access log line), and signing parameters alone (an S3 error body)
+    `PUT /lenscap-events/CAM-1/x.sealed?X-Amz-Signature=${sig}&X-Amz-Credential=${cred} 403`,
+    `<StringToSign>X-Amz-Signature=${sig}</StringToSign> Signature=${sig} AWSAccessKeyId=AKIAPLANTED7`,
+  ];
+  for (const t of texts) {
+    const r = redactText(t);
+    assert.doesNotMatch(r, new RegExp(sig), r);
+    assert.doesNotMatch(r, /AKIAPLANTED7/, r);
+  }
+  assert.equal(redactUrl(url), 'https://store.example:9000/lenscap-events/CAM-1/x.sealed?[redacted]');
+});

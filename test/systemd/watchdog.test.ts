@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createWatchdog, watchdogIntervalMs } from '../../agent/systemd/watchdog.ts';
-import { createLogger } from '../../agent/log.ts';
+import { createLogger, silentLogger } from '../../agent/log.ts';
+import { service, ServiceRunner } from '../../agent/service.ts';
 import { makeTempDir } from '../support/tmp.ts';
 import { PassThrough } from 'node:stream';
 
@@ -80,22 +81,67 @@ test('without NOTIFY_SOCKET nothing is sent and nothing fails', async (t) => {
   assert.deepEqual(fake.calls(), []);
 });
 
-test('an unhealthy agent withholds pings so systemd restarts it', async (t) => {
-  const { dir, cleanup } = makeTempDir();
-  t.after(cleanup);
-  const fake = fakeNotify(dir);
+test('one failed service withholds the ping (the watchdog judges every service), and pings resume once it recovers', async () => {
   const { logger, lines } = capturingLogger();
+  const calls: string[] = [];
+  let tick: (() => void) | undefined;
+  const runner = new ServiceRunner(silentLogger());
+  let streamOk = true;
+  await runner.startAll([
+    service('event-queue', {}),
+    service('stream', { health: () => (streamOk ? { ok: true } : { ok: false, detail: 'hub not running' }) }),
+    service('gate', {}),
+  ]);
   const wd = createWatchdog({
     logger,
-    notifyBin: fake.bin,
-    healthy: () => false,
-    env: { NOTIFY_SOCKET: '@x', WATCHDOG_USEC: '1000000', PATH: process.env.PATH },
+    exec: async (_file, args) => void calls.push(args.join(' ')),
+    health: () => runner.health(),
+    setInterval: (fn) => {
+      tick = fn;
+      return { unref() {} } as unknown as NodeJS.Timeout;
+    },
+    clearInterval: () => (tick = undefined),
+    env: { NOTIFY_SOCKET: '@x', WATCHDOG_USEC: '1000000' },
   });
   await wd.start();
-  await sleep(600);
+  const pings = () => calls.filter((c) => c.startsWith('WATCHDOG=1')).length;
+  tick!();
+  await Promise.resolve();
+  assert.equal(pings(), 1, 'all healthy: ping');
+  streamOk = false;
+  tick!();
+  tick!();
+  await Promise.resolve();
+  assert.equal(pings(), 1, 'stream unhealthy: no ping');
+  const withheld = lines.filter((l) => l.code === 'WATCHDOG_WITHHELD');
+  assert.equal(withheld.length, 2);
+  assert.deepEqual(withheld[0]!.failing, [{ name: 'stream', detail: 'hub not running' }]);
+  streamOk = true;
+  tick!();
+  await Promise.resolve();
+  assert.equal(pings(), 2, 'recovered: pings again');
+  // A stopped service is no longer judged; one that throws from health() counts as failed.
+  await runner.stop();
+  assert.equal(runner.health().ok, true);
   await wd.stop();
-  assert.equal(fake.calls().filter((c) => c.startsWith('WATCHDOG=1')).length, 0);
-  assert.ok(lines.some((l) => l.code === 'WATCHDOG_WITHHELD'));
+  assert.equal(tick, undefined);
+  assert.equal(calls.at(-1), 'STOPPING=1');
+});
+
+test('a health check that throws counts as unhealthy', async () => {
+  const runner = new ServiceRunner(silentLogger());
+  await runner.start({
+    name: 'bad',
+    start: async () => {},
+    stop: async () => {},
+    health: () => {
+      throw new Error('boom');
+    },
+  });
+  assert.deepEqual(runner.health(), {
+    ok: false,
+    failing: [{ name: 'bad', detail: 'health check threw: boom' }],
+  });
 });
 
 test('without a watchdog period READY=1 is still repeated, and stop cancels it', async (t) => {

@@ -86,6 +86,16 @@ function renderCameras() {
           { 'data-testid': `watch-${c.serial}`, onclick: () => watch(c.serial).catch(showPlayError) },
           'Watch',
         ),
+        // Push through the relay, sealed to this user's key (sealed.html, same keys in IndexedDB).
+        el(
+          'a',
+          {
+            href: `/sealed.html?user=${encodeURIComponent(state.user)}&serial=${encodeURIComponent(c.serial)}&push=1`,
+            target: '_blank',
+            'data-testid': `sealed-${c.serial}`,
+          },
+          'sealed via relay',
+        ),
       ),
     );
   }
@@ -102,7 +112,21 @@ async function watch(serial) {
   $('play-status').textContent = 'asking the dev cloud for a grant…';
   $('play-status').className = '';
   const grant = await api('/api/grant', { user: state.user, serial });
+  await prove(grant);
   play(grant);
+}
+
+/** Owner-held camera: the grant names a key (jkt); when this browser holds it, the page proves it. */
+async function prove(grant) {
+  const own = window.lenscapOwner && window.lenscapOwner.keys;
+  if (grant.jkt && own && own.jkt === grant.jkt) {
+    grant.dpop = await window.lenscapKeys.dpopProof(own, {
+      htm: 'GET',
+      htu: grant.flvUrl,
+      token: grant.token,
+    });
+    grant.provedBy = "DPoP by this browser's key";
+  } else grant.provedBy = grant.dpop ? `DPoP by ${grant.viewer}'s phone (dev)` : 'none (legacy camera)';
 }
 
 function play(grant) {
@@ -112,6 +136,7 @@ function play(grant) {
   state.grant = grant;
   $('grant-viewer').textContent = grant.viewer;
   $('grant-camera').textContent = grant.serial;
+  $('proof-by').textContent = grant.provedBy || '—';
   $('play-status').textContent = `connecting to ${grant.flvUrl}`;
   const player = mpegts.createPlayer(
     { type: 'flv', isLive: true, hasAudio: false, url: grant.flvUrl },
@@ -147,6 +172,7 @@ function play(grant) {
 async function renew(serial) {
   try {
     const grant = await api('/api/grant', { user: state.user, serial });
+    await prove(grant);
     play(grant); // a fresh grant opens a new session: the gate cuts the old one at its exp
   } catch (err) {
     showPlayError(err);
@@ -350,4 +376,5 @@ async function init() {
   await loadUsers();
 }
 
+window.lenscapApp = { reloadCameras: () => selectUser(state.user) };
 init().catch(showPlayError);
