@@ -14,7 +14,7 @@
  */
 import { EventQueue } from './audit/event-queue.ts';
 import type { EventSink, SecurityEvent } from './audit/events.ts';
-import { systemClock, systemRandom, type Clock, type Random } from './clock.ts';
+import { systemClock, systemRandom, type Random, type Time } from './clock.ts';
 import { CommandRegistry } from './cloud/commands.ts';
 import { registerCoreCommands } from './cloud/core-commands.ts';
 import { createCloudLink, type CloudLink } from './cloud/link.ts';
@@ -40,7 +40,7 @@ import { createEventsService } from './events/service.ts';
 
 export interface AgentDeps {
   logger?: Logger;
-  clock?: Clock;
+  clock?: Time;
   random?: Random;
   /** Environment for the systemd watchdog (NOTIFY_SOCKET …); defaults to process.env. */
   env?: NodeJS.ProcessEnv;
