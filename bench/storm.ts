@@ -3,7 +3,8 @@
  * online, the broker stops for an outage, restarts, and the return is measured per second: peak
  * connects/s, peak attempts/s, time to 50/99/100 % back. Once with lenscap's policy (full-jitter
  * backoff, defaults from the config schema), once with mqtt.js's default fixed 1 s retry.
- * Goal (issue 4): peak ≤ 10 % of the fleet per second, 99 % back within 2× the cap.
+ * Goal (issue 18): peak ≤ 8 % of the fleet per second in each of five runs, 99 % back within 2× the cap
+ * (issue 4 asked ≤ 10 %). The load average is printed and written with the figures (`loadAvg1`).
  * Usage: npx tsx bench/storm.ts [--clients 1000] [--outage 30] [--settle 30] [--policy both|lenscap|mqttjs]
  *        [--json FILE]
  *   On a broker cluster (./_storm-cluster.ts): --broker rabbitmq [--nodes 3] [--kill-node] [--clients 1000]
@@ -13,7 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -50,6 +51,8 @@ const OUTAGE_S = Number(values.outage);
 const SETTLE_S = Number(values.settle);
 const defaults = configSchema.parse({}).cloud;
 const CAP_MS = defaults.backoff.capMs;
+/** Issue 18: ≤ 8 % of the fleet per second. */
+const PEAK_GOAL = 0.08;
 
 const stormName = (i: number) => `STORM-${String(i).padStart(5, '0')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -254,6 +257,7 @@ function fmt(r: Result): string {
 }
 
 async function main() {
+  const loadAvgStart = loadavg()[0]!;
   const work = mkdtempSync(join(tmpdir(), 'lenscap-storm-'));
   try {
     const ca = makeCa('storm CA');
@@ -277,10 +281,10 @@ async function main() {
       `reconnect storm: ${N} clients, real TLS (RSA 2048, mTLS) to mosquitto on loopback, broker killed for ${OUTAGE_S} s`,
     );
     console.log(
-      `lenscap policy: base ${defaults.backoff.baseMs} ms, cap ${CAP_MS} ms, full jitter, reset after ${defaults.backoff.resetAfterMs} ms up, initial delay ≤ ${defaults.backoff.initialDelayMaxMs} ms`,
+      `lenscap policy: base ${defaults.backoff.baseMs} ms, cap ${CAP_MS} ms, full jitter, reset after ${defaults.backoff.resetAfterMs} ms up, initial delay ≤ ${defaults.backoff.initialDelayMaxMs} ms, after a drop ≥ max(${defaults.backoff.dropDelayMaxMs} ms, ${defaults.backoff.outageSpread} × time down)`,
     );
     console.log(
-      `goal: peak ≤ ${Math.floor(N * 0.1)} connects/s (10 %), 99 % back within ${(2 * CAP_MS) / 1000} s (2× cap)\n`,
+      `goal: peak ≤ ${Math.floor(N * PEAK_GOAL)} connects/s (${PEAK_GOAL * 100} %), 99 % back within ${(2 * CAP_MS) / 1000} s (2× cap); load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores\n`,
     );
     const policies =
       values.policy === 'both' ? (['lenscap', 'mqttjs'] as const) : [values.policy as 'lenscap' | 'mqttjs'];
@@ -292,7 +296,7 @@ async function main() {
     }
     const l = results.find((r) => r.policy === 'lenscap');
     if (l) {
-      const peakOk = l.peakPerSec <= N * 0.1;
+      const peakOk = l.peakPerSec <= N * PEAK_GOAL;
       const t99Ok = l.t99 !== null && l.t99 * 1000 <= 2 * CAP_MS;
       console.log(
         `lenscap goal: peak ${peakOk ? 'met' : 'MISSED'}, 99 % within 2× cap ${t99Ok ? 'met' : 'MISSED'}`,
@@ -311,6 +315,8 @@ async function main() {
       ...(l ? figs(l) : { clients: N }),
       outageS: OUTAGE_S,
       capS: CAP_MS / 1000,
+      loadAvg1: Math.round(loadAvgStart * 10) / 10,
+      loadAvg1End: Math.round(loadavg()[0]! * 10) / 10,
       ...(m ? { baseline: figs(m) } : {}),
     });
   } finally {

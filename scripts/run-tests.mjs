@@ -49,6 +49,7 @@ const UNIT = [
   'test/identity/install.test.ts',
   'test/owner/owner-trust.test.ts',
   'test/sealing/frames.test.ts',
+  'test/stream/rtmp-wire.test.ts',
   'test/ship/dockerfile.test.ts',
   'test/stream/ffmpeg-path.test.ts',
   'test/stream/privacy-state.test.ts',

@@ -23,6 +23,12 @@ export interface BackoffOptions {
    * Never above capMs. 0: the ordinary window.
    */
   dropDelayMaxMs: number;
+  /**
+   * After a lost connection the window also grows with how long the link has been down: at least
+   * this × the time down so far (capped). The longer an outage, the more of the fleet is waiting
+   * for the same broker, so the spread widens with it. 0: off.
+   */
+  outageSpread?: number;
   /** Pace of retries after the broker refused our identity (not authorized / bad credentials). */
   authRetryMs: number;
   followServerReference: boolean;
@@ -186,8 +192,7 @@ export class Backoff {
 
     let window = this.window();
     if (now - this.lastUp >= this.opts.longOutageMs) window = Math.max(window, this.opts.initialDelayMaxMs);
-    // capped like every window: a test rig or a small site with a short cap keeps its pace
-    if (this.afterDrop) window = Math.max(window, Math.min(this.opts.dropDelayMaxMs, this.opts.capMs));
+    if (this.afterDrop) window = Math.max(window, dropWindowMs(now - this.lastUp, this.opts));
     this.n = Math.min(this.n + 1, MAX_EXPONENT);
     return { delayMs: this.jitter(window), reason: 'backoff', attempt: this.n };
   }
@@ -203,4 +208,20 @@ export class Backoff {
   private upperHalf(window: number): number {
     return Math.floor(window / 2 + this.random() * (window / 2));
   }
+}
+
+/**
+ * The least window of a retry after a lost connection, `downForMs` after it was lost:
+ * max(dropDelayMaxMs, outageSpread × downForMs), never above capMs (a test rig or a small site with
+ * a short cap keeps its pace). Why it grows: when the broker comes back after an outage of T, the
+ * devices' next attempts are spread over their current windows W, so the broker sees about
+ * 2·devices/W connects per second at first; with W ≥ outageSpread·T a longer outage (which drops
+ * more of the fleet, and for longer) gets a proportionally wider spread.
+ */
+export function dropWindowMs(
+  downForMs: number,
+  o: Pick<BackoffOptions, 'dropDelayMaxMs' | 'capMs' | 'outageSpread'>,
+): number {
+  const grown = Math.max(0, downForMs) * Math.max(0, o.outageSpread ?? 0);
+  return Math.min(o.capMs, Math.max(o.dropDelayMaxMs, Math.round(grown)));
 }

@@ -6,7 +6,7 @@
  * Must never pass a coded video frame through unsealed.
  */
 import type { FrameSealer } from './sealer.ts';
-import { encodeTag, FlvTagReader } from './flv-tags.ts';
+import { encodeTag, FlvTagReader, type FlvTagOut } from './flv-tags.ts';
 
 export interface SealingCounters {
   tagsIn: number;
@@ -15,30 +15,43 @@ export interface SealingCounters {
   dropped: number;
 }
 
+/**
+ * Tag-level sealing: the FLV header is read and dropped, each tag comes out sealed (video),
+ * clear (script data) or not at all (audio). Throws on a broken stream.
+ */
+export function flvSealingTags(
+  sealer: FrameSealer,
+  onHeader: (header: Buffer) => void,
+  onTag: (tag: FlvTagOut) => void,
+): { write(chunk: Buffer): void; counters: SealingCounters } {
+  const counters: SealingCounters = { tagsIn: 0, sealed: 0, clear: 0, dropped: 0 };
+  const reader = new FlvTagReader(onHeader, (tag) => {
+    counters.tagsIn++;
+    if (tag.type === 9) {
+      const body = sealer.sealVideo(tag.body);
+      if (body === tag.body) counters.clear++;
+      else counters.sealed++;
+      onTag({ type: 9, ts: tag.ts, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) });
+    } else if (tag.type === 18) {
+      counters.clear++;
+      onTag(tag);
+    } else counters.dropped++;
+  });
+  return { write: (chunk) => reader.push(chunk), counters };
+}
+
 /** Returns a write function for FLV chunks; sealed FLV goes to `out`. Throws on a broken stream. */
 export function flvSealingWriter(
   sealer: FrameSealer,
   out: (chunk: Buffer) => void,
 ): { write(chunk: Buffer): void; counters: SealingCounters } {
-  const counters: SealingCounters = { tagsIn: 0, sealed: 0, clear: 0, dropped: 0 };
-  const reader = new FlvTagReader(
+  return flvSealingTags(
+    sealer,
     (header) => {
       const h = Buffer.from(header);
       h[4] = h[4]! & ~0x04; // no audio announced: none is sent
       out(h);
     },
-    (tag) => {
-      counters.tagsIn++;
-      if (tag.type === 9) {
-        const body = sealer.sealVideo(tag.body);
-        if (body === tag.body) counters.clear++;
-        else counters.sealed++;
-        out(encodeTag(9, tag.ts, body));
-      } else if (tag.type === 18) {
-        counters.clear++;
-        out(encodeTag(18, tag.ts, tag.body));
-      } else counters.dropped++;
-    },
+    (tag) => out(encodeTag(tag.type, tag.ts, tag.body)),
   );
-  return { write: (chunk) => reader.push(chunk), counters };
 }

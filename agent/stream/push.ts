@@ -2,24 +2,26 @@
  * Push mode (camera behind NAT → cloud relay): `start(grant)` verifies the grant through the same
  * grant gate as a viewer (purpose `push`), looks up the grant viewer's HPKE key in the owner-signed
  * membership (never a key from the grant or the cloud), then seals the hub's FLV frame by frame
- * (agent/sealing/) and pipes it into an ffmpeg that copies it to the relay URL carried INSIDE the
- * signed grant — a misrouted or forged command cannot redirect video, and a misrouting relay hands
- * out ciphertext only the bound viewer opens. Runs until the grant's exp or `stop(jti)`; a relay
- * hiccup is retried until exp (same sealed session, the counter keeps rising).
+ * (agent/sealing/) and publishes the sealed tags over RTMP itself (./rtmp/client.ts) to the relay
+ * URL carried INSIDE the signed grant — a misrouted or forged command cannot redirect video, and a
+ * misrouting relay hands out ciphertext only the bound viewer opens. No ffmpeg in this path: it
+ * cannot publish a stream whose slices it cannot decode (docs/streaming.md). Runs until the
+ * grant's exp or `stop(jti)`; a relay hiccup is retried until exp (same sealed session, the
+ * counter keeps rising).
  * Must never push to a URL that did not come from an accepted grant, nor push a coded frame unsealed.
  */
-import { PassThrough } from 'node:stream';
 import type { Activity } from './activity.ts';
 import type { Clock } from '../clock.ts';
 import type { Decision, DecisionContext, GrantGate } from '../grants/types.ts';
 import type { RefusalReason } from '../grants/reasons.ts';
 import type { Logger } from '../log.ts';
 import type { FlvSink } from './loopback-hub.ts';
-import { runFfmpeg, type FfmpegRun } from './ffmpeg-process.ts';
+import { openRtmp, type RtmpClient, type RtmpClientOptions } from './rtmp/client.ts';
 import { relayRefusal } from '../grants/verify.ts';
 import { redactText, redactUrl, registerUrlSecrets } from '../redact.ts';
 import { createFrameSealer, type FrameSealer } from '../sealing/sealer.ts';
-import { flvSealingWriter } from '../sealing/flv-sealer.ts';
+import { flvSealingTags } from '../sealing/flv-sealer.ts';
+import { isKeyVideo, isSealableVideo } from '../sealing/frame.ts';
 import type { ViewerKeySource } from '../sealing/viewer-keys.ts';
 
 export interface PushDeps {
@@ -33,7 +35,10 @@ export interface PushDeps {
     ): void;
   };
   stream: { acquire(): () => void; attach(sink: FlvSink): () => void };
-  ffmpegPath: string;
+  /** Unused since push publishes RTMP itself (kept so existing callers compile). */
+  ffmpegPath?: string;
+  /** The RTMP publisher (tests may wrap it); default ./rtmp/client.ts. */
+  publish?: (o: RtmpClientOptions) => RtmpClient;
   /** URL prefixes; empty = any rtmp(s) URL in a signed grant. */
   relayAllowList: readonly string[];
   clock: Clock;
@@ -101,7 +106,7 @@ export function relayAllowed(url: string, allow: readonly string[]): boolean {
 
 export class PushService {
   private readonly jobs = new Map<string, PushJob>();
-  readonly counters = { started: 0, refused: 0, stopped: 0, failures: 0, framesSealed: 0 };
+  readonly counters = { started: 0, refused: 0, stopped: 0, failures: 0, framesSealed: 0, framesDropped: 0 };
 
   private readonly onPrivacy = (on: boolean) => {
     if (!on || this.jobs.size === 0) return;
@@ -223,7 +228,7 @@ export class PushService {
     const endActivity = this.deps.activity?.begin();
     const release = this.deps.stream.acquire();
     let stopped = false;
-    let run: FfmpegRun | undefined;
+    let run: RtmpClient | undefined;
     let detach: (() => void) | undefined;
     let retry: NodeJS.Timeout | undefined;
     let resolveDone!: () => void;
@@ -244,7 +249,7 @@ export class PushService {
           clearTimeout(expiry);
           if (retry) clearTimeout(retry);
           detach?.();
-          await run?.stop();
+          await run?.close();
           release();
           endActivity?.();
           this.jobs.delete(jti);
@@ -259,13 +264,32 @@ export class PushService {
     const attempt = () => {
       if (stopped) return;
       job.attempts++;
-      const input = new PassThrough({ highWaterMark: 1 << 20 });
-      // The sealing writer clears the header's audio flag (capture has none; ffmpeg's flv demuxer
-      // would probe up to 5 MB waiting for it) and drops any audio tag: nothing leaves unsealed.
-      const sealing = flvSealingWriter(sealer, (out) => {
-        job.bytes += out.length;
-        if (input.writableLength < 8 << 20) input.write(out);
-      });
+      const client = (this.deps.publish ?? openRtmp)({ url: relayUrl, role: 'publish', timeoutMs: 10_000 });
+      // Timestamps start at the first coded frame, as ffmpeg's copy did: the hub's clock is the
+      // capture's, and a relay's player should not start at minutes.
+      let base: number | undefined;
+      // After a drop under back-pressure, inter frames are useless until the next keyframe.
+      let skipping = false;
+      const sealing = flvSealingTags(
+        sealer,
+        () => undefined,
+        (tag) => {
+          const raw = ((tag.ts[3]! << 24) | tag.ts.readUIntBE(0, 3)) >>> 0;
+          const coded = tag.type === 9 && isSealableVideo(tag.body);
+          if (coded && base === undefined) base = raw;
+          if (coded) {
+            if (skipping && !isKeyVideo(tag.body)) return void this.counters.framesDropped++;
+            skipping = client.bufferedBytes() > 8 << 20;
+            if (skipping) return void this.counters.framesDropped++;
+          }
+          job.bytes += tag.body.length + 15;
+          client.sendTag({
+            type: tag.type,
+            timestamp: base === undefined ? 0 : Math.max(0, raw - base),
+            body: tag.body,
+          });
+        },
+      );
       let broken = false;
       // Each attempt gets a fresh tap: FLV header, sequence header and GOP first.
       detach = this.deps.stream.attach({
@@ -285,7 +309,7 @@ export class PushService {
             // A broken FLV stream: stop feeding this attempt rather than forward anything unparsed.
             broken = true;
             log.error({ code: 'ERR_PUSH_SEAL', err: (err as Error).message }, 'push: stream not sealable');
-            input.end();
+            void client.close();
           }
           this.counters.framesSealed += sealing.counters.sealed - before;
         },
@@ -294,25 +318,17 @@ export class PushService {
       if (stopped) {
         // Stopped from inside attach (exp reached on the cached GOP): detach is only known now.
         detach();
-        input.destroy();
+        void client.close();
         return;
       }
-      run = runFfmpeg({
-        ffmpegPath: this.deps.ffmpegPath,
-        inputOptions: ['-f', 'flv', '-analyzeduration', '0', '-probesize', '32768'],
-        source: input,
-        outputOptions: ['-c', 'copy', '-f', 'flv', '-flvflags', 'no_duration_filesize'],
-        output: relayUrl,
-      });
-      const mine = run;
-      void mine.exited.then((x) => {
+      run = client;
+      void client.closed.then((x) => {
         detach?.();
-        input.destroy();
         if (stopped) return;
         this.counters.failures++;
         log.warn(
-          { code: 'ERR_PUSH_EXITED', exit: x.code, err: x.error && redactText(x.error) },
-          'push ffmpeg exited; retrying until the grant expires',
+          { code: 'ERR_PUSH_EXITED', cause: x.code, err: x.error && redactText(x.error) },
+          'push to the relay ended; retrying until the grant expires',
         );
         retry = setTimeout(attempt, this.deps.retryMs ?? 1000);
         retry.unref();

@@ -32,6 +32,8 @@ export interface StreamServiceDeps {
   /** Driver override (tests); default: the registry's choice from camera.driver. */
   cameraDriver?: CameraDriver;
   sysfsRoot?: string;
+  /** Test pattern motion hook file (camera.testPatternMotionHook): still picture, motion on demand. */
+  testPatternMotionFile?: string;
   random?: Random;
   backoff?: { initialMs: number; maxMs: number };
 }
@@ -70,6 +72,9 @@ export class StreamService {
         ffmpegPath: this.ffmpegPath,
         runner: execRunner,
         ...(this.deps.sysfsRoot ? { sysfsRoot: this.deps.sysfsRoot } : {}),
+        ...(this.deps.testPatternMotionFile
+          ? { testPatternMotionFile: this.deps.testPatternMotionFile }
+          : {}),
       });
       driver = sel.driver;
       this.cameraReason = sel.reason;

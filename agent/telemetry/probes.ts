@@ -1,20 +1,23 @@
 /**
  * The system figures of one telemetry sample, each from the cheapest source that does not block the
- * event loop (it also hosts the media server and the viewer gate). Measured on the dev machine
- * (x86_64, 2 cores; see docs/cloud.md): systeminformation's mem() reads /proc/meminfo (1–4 ms, no
- * block) and currentLoad() reads /proc/stat (<1 ms once warm; its first call waits ~0.5 s, async).
- * Its cpuTemperature(), networkStats() and fsSize() spawn or execSync (20–60 ms, up to 32 ms of
- * event-loop block), so temperature, network bytes and disk come from sysfs/procfs/statfs reads
- * instead (the sysfs/procfs readers live in drivers/sensors/). Must never spawn a process or call a *Sync API.
+ * event loop (it also hosts the media server and the viewer gate). Every figure is one async read
+ * of procfs/sysfs or a statfs (the readers live in drivers/sensors/; see docs/cloud.md):
+ * systeminformation, used here before, spawned or execSync'd for temperature, network and disk
+ * (20–60 ms, up to 32 ms of event-loop block), and even for CPU and memory it cost the idle agent
+ * ~1.3 MB of RSS for two reads of /proc (issue 18). Must never spawn a process or call a *Sync API.
  */
 import { statfs } from 'node:fs/promises';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import si from 'systeminformation';
+import { createCpuLoadReader } from '../../drivers/sensors/cpu-load.ts';
+import { readMemory } from '../../drivers/sensors/meminfo.ts';
 import { readNetworkBytes } from '../../drivers/sensors/net-counters.ts';
 import { readTemperature } from '../../drivers/sensors/thermal.ts';
 
-export { readNetworkBytes, readTemperature };
+export { readNetworkBytes, readTemperature, readMemory };
+
+/** Busy share since the previous sample; one reader per process, as the counters are the board's. */
+const readCpuLoad = createCpuLoadReader();
 
 export interface SystemFigures {
   cpu: { load1: number; load5: number; load15: number; percent: number | null };
@@ -34,6 +37,9 @@ export interface ProbeOptions {
   /** Where thermal zones and net counters live (tests point these at fixtures). */
   thermalDir?: string;
   netDevFile?: string;
+  meminfoFile?: string;
+  /** A CPU reader over another /proc/stat (tests); default: the board's, shared. */
+  cpuLoad?: () => Promise<number | null>;
 }
 
 async function timed<T>(
@@ -71,8 +77,8 @@ function round(n: number): number {
 export async function probeSystem(opts: ProbeOptions): Promise<SystemFigures> {
   const costMs: Record<string, number> = {};
   // Sequential on purpose: a sample is not urgent, and one probe at a time keeps each short.
-  const load = await timed(costMs, 'currentLoad', () => si.currentLoad(), null);
-  const mem = await timed(costMs, 'mem', () => si.mem(), null);
+  const load = await timed(costMs, 'currentLoad', opts.cpuLoad ?? readCpuLoad, null);
+  const mem = await timed(costMs, 'mem', () => readMemory(opts.meminfoFile), null);
   const temperatureC = await timed(costMs, 'temperature', () => readTemperature(opts.thermalDir), null);
   const disk = await timed(costMs, 'disk', () => readDisk(opts.diskPath), null);
   const network = await timed(costMs, 'network', () => readNetworkBytes(opts.netDevFile), null);
@@ -82,14 +88,14 @@ export async function probeSystem(opts: ProbeOptions): Promise<SystemFigures> {
       load1: round(load1 * 100) / 100,
       load5: round(load5 * 100) / 100,
       load15: round(load15 * 100) / 100,
-      percent: load ? round(load.currentLoad) : null,
+      percent: load === null ? null : round(load),
     },
     temperatureC: temperatureC === null ? null : round(temperatureC),
     memory: mem
       ? {
-          totalBytes: mem.total,
-          availableBytes: mem.available,
-          usedPercent: round(((mem.total - mem.available) / mem.total) * 100),
+          totalBytes: mem.totalBytes,
+          availableBytes: mem.availableBytes,
+          usedPercent: round(((mem.totalBytes - mem.availableBytes) / mem.totalBytes) * 100),
         }
       : {
           totalBytes: os.totalmem(),

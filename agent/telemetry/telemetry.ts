@@ -100,7 +100,8 @@ export function createTelemetry(deps: TelemetryDeps): Telemetry {
   return {
     start() {
       if (timer) return;
-      // systeminformation's first currentLoad() waits ~0.5 s to have two readings: do it now.
+      // The CPU share is measured since the previous reading: take the first one now, so the
+      // first sample covers its own interval, not the time since boot.
       if (!deps.probeSystem) void probe(deps.probe).catch(() => undefined);
       timer = setInterval(() => {
         sendNow().catch((err) => log.warn({ err: (err as Error).message }, 'telemetry sample failed'));

@@ -74,7 +74,7 @@ async function relay(deps: OwnerApiDeps, serial: string, op: string, payload: Js
 }
 
 /**
- * Answers `/api/keys`, `/api/claim*`, `/api/membership`, `/api/push*` and `/api/confused-cloud`;
+ * Answers `/api/keys`, `/api/claim*`, `/api/membership`, `/api/push*`, `/api/relay` and `/api/confused-cloud`;
  * undefined for any other path.
  */
 export async function ownerApi(
@@ -174,6 +174,17 @@ export async function ownerApi(
         htu: `urn:lenscap:push:${serial}`,
         flvUrl: `${deps.relay.httpBase}/live/${encodeURIComponent(serial)}.flv`,
       },
+    };
+  }
+  if (method === 'GET' && path === '/api/relay') {
+    // Where the relay serves a camera's pushed stream: anyone may read it, it is ciphertext.
+    const serial = str(url.searchParams.get('serial'));
+    const no = camera(serial);
+    if (no) return no;
+    if (!deps.relay) return bad('no_relay', 'this dev cloud runs no relay', 409);
+    return {
+      status: 200,
+      body: { flvUrl: `${deps.relay.httpBase}/live/${encodeURIComponent(serial)}.flv` },
     };
   }
   if (method === 'POST' && path === '/api/push/start') {

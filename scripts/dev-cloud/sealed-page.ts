@@ -1,8 +1,9 @@
 /**
- * Serves the sealed viewer page: `/sealed.html`, `/sealed.js` and `/sealed-worker.js` (the
+ * Serves the sealed viewer page: `/sealed.html`, `/sealed.js`, `/keys.js` (the user's keys in
+ * IndexedDB, shared with the main page) and `/sealed-worker.js` (the
  * Worker, bundled once from sealed-worker.ts with esbuild — tsx's own dependency — so the page
  * runs exactly the agent's FrameOpener and @hpke/core). Dev cloud only.
- * Must never serve anything but these three files.
+ * Must never serve anything but these four files.
  */
 import { readFileSync } from 'node:fs';
 import type http from 'node:http';
@@ -37,6 +38,7 @@ export function serveSealedPage(path: string, res: http.ServerResponse): boolean
       'text/javascript; charset=utf-8',
       () => readFileSync(join(HERE, 'web', 'sealed.js'), 'utf8'),
     ],
+    '/keys.js': ['text/javascript; charset=utf-8', () => readFileSync(join(HERE, 'web', 'keys.js'), 'utf8')],
     '/sealed-worker.js': ['text/javascript; charset=utf-8', sealedWorkerBundle],
   };
   const f = files[path];

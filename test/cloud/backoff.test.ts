@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../agent/clock.ts';
-import { Backoff, type BackoffOptions } from '../../agent/cloud/backoff.ts';
+import { Backoff, dropWindowMs, type BackoffOptions } from '../../agent/cloud/backoff.ts';
 
 const opts: BackoffOptions = {
   baseMs: 1000,
@@ -186,4 +186,42 @@ test('a lost connection: retries are spread over dropDelayMaxMs (capped) until t
   off.connected();
   clock.advance(60_000);
   assert.equal(off.next({ kind: 'network' }).delayMs, 500);
+});
+
+test('dropWindowMs: max(dropDelayMaxMs, outageSpread × time down), never above the cap', () => {
+  const o = { dropDelayMaxMs: 10_000, capMs: 120_000, outageSpread: 3 };
+  assert.equal(dropWindowMs(0, o), 10_000, 'the first retry after the drop: dropDelayMaxMs');
+  assert.equal(dropWindowMs(2000, o), 10_000);
+  assert.equal(dropWindowMs(5000, o), 15_000);
+  assert.equal(dropWindowMs(30_000, o), 90_000, 'a 30 s outage: retries spread over 90 s');
+  assert.equal(dropWindowMs(60_000, o), 120_000, 'capped');
+  assert.equal(dropWindowMs(-5000, o), 10_000, 'a clock step back never shrinks it');
+  assert.equal(dropWindowMs(30_000, { ...o, outageSpread: 0 }), 10_000, '0: off');
+  assert.equal(dropWindowMs(30_000, { dropDelayMaxMs: 10_000, capMs: 120_000 }), 10_000, 'unset: off');
+  assert.equal(dropWindowMs(30_000, { ...o, capMs: 2000 }), 2000, 'a short cap keeps its pace');
+});
+
+test('after a drop the retry window grows with how long the link has been down', () => {
+  const clock = new ManualClock(0);
+  const b = new Backoff({ ...opts, dropDelayMaxMs: 10_000, outageSpread: 3 }, clock, () => 0.5);
+  b.connected();
+  clock.advance(60_000);
+  // the drop itself: random(0, 10 s)
+  assert.equal(b.next({ kind: 'network' }).delayMs, 5000);
+  clock.advance(5000);
+  // 5 s down: window 15 s
+  assert.equal(b.next({ kind: 'network' }).delayMs, 7500);
+  clock.advance(25_000);
+  // 30 s down: window 90 s (the exponential window is only 4 s at n = 2)
+  assert.equal(b.next({ kind: 'network' }).delayMs, 45_000);
+  clock.advance(60_000);
+  assert.equal(b.next({ kind: 'network' }).delayMs, 60_000, '90 s down: the cap (120 s)');
+  // back up: the next drop starts from dropDelayMaxMs again
+  b.connected();
+  clock.advance(60_000);
+  assert.equal(b.next({ kind: 'network' }).delayMs, 5000);
+  // failed attempts that never connected are not a drop: the plain window, however long
+  const fresh = new Backoff({ ...opts, dropDelayMaxMs: 10_000, outageSpread: 3 }, clock, () => 0.5);
+  clock.advance(30_000);
+  assert.equal(fresh.next({ kind: 'network' }).delayMs, 500);
 });

@@ -15,6 +15,7 @@ import type { LenscapError } from '../../agent/errors.ts';
 import { makeTempDir } from '../support/tmp.ts';
 import { collect, makeLink, makePki, rawClient, testConfig, waitFor, writeState } from './fixture.ts';
 import { onceWithin } from '../support/bounded.ts';
+import { createRequire } from 'node:module';
 
 test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) => {
   const tmp = makeTempDir('lenscap-aedes-');
@@ -59,6 +60,11 @@ test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) 
   await a.link.waitOnline(5000);
   // The broker registers the client on its own tick after CONNACK: wait, bounded, for it.
   await waitFor(() => broker.connected().includes('CAM-A'), 5000, 'aedes to list CAM-A');
+  // Idle memory (issue 18): the link turns off mqtt-packet's number cache (65,536 Buffers, ~6 MB
+  // of heap); the switch is module-wide in the mqtt-packet that mqtt.js resolves.
+  const mqttRequire = createRequire(createRequire(import.meta.url).resolve('mqtt'));
+  const { writeToStream } = mqttRequire('mqtt-packet') as { writeToStream: { cacheNumbers: boolean } };
+  assert.equal(writeToStream.cacheNumbers, false, 'mqtt-packet number cache must be off');
 
   const st = await seen.until(() => seen.got.find((m) => m.topic === 'lenscap/v1/CAM-A/state'));
   assert.equal(JSON.parse(st.payload).online, true);

@@ -206,6 +206,45 @@ test(
       assert.match(await text(mallory, 'confused-event'), /grant_refused viewer_not_bound/);
       assert.match(await text(mallory, 'confused-event'), /membership_refused ERR_MEMBERSHIP_NOT_OWNER/);
 
+      // The sealed push: bob's sealed page (same origin, same IndexedDB key) asks the camera to push
+      // sealed to his enrolled key and opens it; mallory's page reads the relay's copy and opens nothing.
+      const bobSealed = await bob.context.newPage();
+      bobSealed.on('pageerror', (e) => bob.logs.push(`[pageerror] ${e.message}`));
+      await bobSealed.goto(`${info.pageUrl}/sealed.html?user=bob&serial=CAM-DEMO-1&push=1`);
+      await bobSealed
+        .waitForFunction(
+          () =>
+            ((window as unknown as { lenscapSealed: { decoded?: number } }).lenscapSealed.decoded ?? 0) > 5,
+          null,
+          { timeout: 45_000 },
+        )
+        .catch(async () =>
+          assert.fail(
+            `bob's sealed page never decoded: ${await bobSealed.textContent('[data-testid="push-status"]')} ${bob.logs.join(' | ')}`,
+          ),
+        );
+      assert.equal(await bobSealed.textContent('[data-testid="seal"]'), 'sealed for you');
+      const malSealed = await mallory.context.newPage();
+      await malSealed.goto(`${info.pageUrl}/sealed.html?user=mallory&serial=CAM-DEMO-1&relay=1`);
+      await malSealed.waitForFunction(
+        () =>
+          (window as unknown as { lenscapSealed: { sealedForMe?: boolean } }).lenscapSealed.sealedForMe ===
+          false,
+        null,
+        { timeout: 30_000 },
+      );
+      await malSealed.waitForTimeout(2000);
+      const mal = (await malSealed.evaluate(
+        `({ decoded: window.lenscapSealed.decoded, opened: window.lenscapSealed.opened, refused: window.lenscapSealed.refused })`,
+      )) as { decoded: number; opened: number; refused: number };
+      assert.equal(
+        await malSealed.textContent('[data-testid="seal"]'),
+        'sealed for someone else — nothing to show',
+      );
+      assert.deepEqual({ decoded: mal.decoded, opened: mal.opened }, { decoded: 0, opened: 0 });
+      assert.ok(mal.refused > 0, 'mallory did receive the (sealed) stream');
+      t.diagnostic(`sealed push: bob "sealed for you"; mallory refused ${mal.refused} frames, decoded 0`);
+
       // bob still plays; nobody's page threw.
       const f3 = Number(await text(bob, 'frames'));
       assert.ok(f3 >= f2);

@@ -2,7 +2,7 @@
  * Push and the exp edge: a push grant past its exp (even inside the clock tolerance) never
  * starts, and a push whose exp passes between the decision and the first media chunk sends
  * nothing towards the relay. Real grants, the real hub with the test pattern running through
- * ffmpeg, a real push ffmpeg; the relay is a TCP listener that counts who dials it.
+ * ffmpeg, the real push (its own RTMP client); the relay is a TCP listener that counts who dials it.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,11 +71,11 @@ test('a push grant 20 s past exp (inside the clock tolerance) is refused expired
     assert.equal(r.ok, false);
     assert.equal(!r.ok && r.reason, 'expired');
     assert.equal(push.active().length, 0);
-    // Positive control: the same relay, a fresh grant → the push ffmpeg dials it.
+    // Positive control: the same relay, a fresh grant → the push dials it.
     const before = dials.length;
     const ok = await push.start(m.f.mint({ relay: relayUrl }));
     assert.equal(ok.ok, true, JSON.stringify(ok));
-    await waitUntil(() => dials.length > before, 10_000, 'the push ffmpeg dials the relay');
+    await waitUntil(() => dials.length > before, 10_000, 'the push dials the relay');
   } finally {
     await push.close();
   }

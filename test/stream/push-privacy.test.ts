@@ -74,7 +74,7 @@ test(
       await viewer.waitForKeyframe(15_000);
       assert.equal(m.ledValue(), '255');
       m.privacy.set(true, 'test');
-      // The tap is detached at once; the relay ffmpeg then gets q → SIGTERM → SIGKILL.
+      // The tap is detached at once; the relay connection is then closed.
       const t0 = Date.now();
       while (push.active().length > 0 && Date.now() - t0 < 5000)
         await new Promise((res) => setTimeout(res, 20));

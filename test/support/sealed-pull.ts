@@ -1,10 +1,11 @@
 /**
  * Pulls a (sealed) stream back out of a relay as FLV tags: over HTTP-FLV (node-media-server) or
- * through `ffmpeg -c copy` from RTMP (nginx-rtmp has no HTTP-FLV). Collects video tag bodies as
+ * over RTMP play (nginx-rtmp has no HTTP-FLV). Collects video tag bodies as
  * they arrive; the caller opens them with a viewer key and decides what counts.
  */
 import http from 'node:http';
 import { spawn } from 'node:child_process';
+import { openRtmp } from '../../agent/stream/rtmp/client.ts';
 import { encodeTag, FlvTagReader, type FlvTagOut } from '../../agent/sealing/flv-tags.ts';
 import { ffmpegPath as agentFfmpeg } from './ffmpeg.ts';
 
@@ -47,30 +48,27 @@ export function pullHttpFlv(url: string, headers: Record<string, string> = {}): 
   return { video: c.video, tags: c.tags, waitFor: c.waitFor, close: () => req.destroy() };
 }
 
-export function pullRtmpWithFfmpeg(url: string, ffmpegPath = agentFfmpeg()): PulledStream {
+/**
+ * RTMP play with the agent's own RTMP client (nginx-rtmp has no HTTP-FLV). Not ffmpeg: its FLV
+ * muxer refuses to start on a sealed stream unless a ciphertext happens to parse as a slice
+ * header ("dimensions not set"), which made an ffmpeg puller pass or fail by chance.
+ */
+export function pullRtmp(url: string): PulledStream {
   const c = collector();
-  const ff = spawn(
-    ffmpegPath,
-    [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-analyzeduration',
-      '500000',
-      '-rw_timeout',
-      '3000000',
-      '-i',
-      url,
-      '-c',
-      'copy',
-      '-f',
-      'flv',
-      'pipe:1',
-    ],
-    { stdio: ['ignore', 'pipe', 'ignore'] },
-  );
-  ff.stdout!.on('data', (d: Buffer) => c.reader.push(d));
-  return { video: c.video, tags: c.tags, waitFor: c.waitFor, close: () => ff.kill('SIGKILL') };
+  const client = openRtmp({
+    url,
+    role: 'play',
+    timeoutMs: 15_000,
+    onTag: (t) => {
+      const ts = Buffer.alloc(4);
+      ts.writeUIntBE(t.timestamp & 0xffffff, 0, 3);
+      ts[3] = t.timestamp >>> 24;
+      const tag = { type: t.type, ts, body: t.body };
+      c.tags.push(tag);
+      if (t.type === 9) c.video.push(t.body);
+    },
+  });
+  return { video: c.video, tags: c.tags, waitFor: c.waitFor, close: () => void client.close() };
 }
 
 /** An FLV file (video only) from tags: for handing a capture to a plain decoder. */

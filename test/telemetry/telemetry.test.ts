@@ -17,6 +17,8 @@ import {
   type TelemetrySample,
 } from '../../agent/telemetry/telemetry.ts';
 import { makeTempDir } from '../support/tmp.ts';
+import { createCpuLoadReader, parseCpuTicks } from '../../drivers/sensors/cpu-load.ts';
+import { readMemory } from '../../drivers/sensors/meminfo.ts';
 
 test('real probes on this machine: every figure present, costs and event-loop delay reported', async (t) => {
   const tmp = makeTempDir();
@@ -74,6 +76,34 @@ test('temperature from thermal zones (highest), null without a sensor; network b
     ].join('\n'),
   );
   assert.deepEqual(await readNetworkBytes(join(tmp.dir, 'dev')), { rxBytes: 5300, txBytes: 720 });
+});
+
+test('CPU share since the previous reading from /proc/stat; memory from /proc/meminfo; no systeminformation', async (t) => {
+  const tmp = makeTempDir();
+  t.after(tmp.cleanup);
+  const stat = join(tmp.dir, 'stat');
+  // user nice system idle iowait irq softirq steal guest guest_nice
+  writeFileSync(stat, 'cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 50 0 50 350 50 0 0 0 0 0\nintr 1\n');
+  assert.deepEqual(parseCpuTicks('cpu  100 0 100 700 100 0 0 0 0 0\n'), { busy: 200, total: 1000 });
+  assert.equal(parseCpuTicks('intr 5\n'), null);
+  const read = createCpuLoadReader(stat);
+  assert.equal(await read(), 20); // since boot on the first call
+  writeFileSync(stat, 'cpu  160 0 140 800 100 0 0 0 0 0\n');
+  assert.equal(await read(), 50); // 100 busy of 200 ticks since the previous reading
+  assert.equal(await read(), 0); // no tick passed
+  const mem = join(tmp.dir, 'meminfo');
+  writeFileSync(
+    mem,
+    'MemTotal:        1000 kB\nMemFree:          100 kB\nMemAvailable:     400 kB\nBuffers: 1 kB\n',
+  );
+  assert.deepEqual(await readMemory(mem), { totalBytes: 1024000, availableBytes: 409600 });
+  writeFileSync(mem, 'MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 50 kB\nCached: 150 kB\n');
+  assert.deepEqual(await readMemory(mem), { totalBytes: 1024000, availableBytes: 307200 });
+  writeFileSync(mem, 'garbage\n');
+  assert.equal(await readMemory(mem), null);
+  const s = await probeSystem({ diskPath: tmp.dir, meminfoFile: join(tmp.dir, 'meminfo'), cpuLoad: read });
+  assert.equal(s.cpu.percent, 0);
+  assert.ok(s.memory.totalBytes > 0, 'falls back to os.totalmem() when meminfo is unreadable');
 });
 
 test('agent counters are reported as deltas since the last sample; sendNow publishes', async () => {

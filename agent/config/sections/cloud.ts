@@ -60,6 +60,14 @@ export const cloudSection = z
           .describe(
             'After a lost connection, every retry until the next connection waits a random time up to at least this: a broker node that dies drops all its cameras at once, and they must not all land on the other nodes (or on the returning broker) in the same second. Never above capMs; 0: the ordinary backoff window. A fleet needs about devices / broker connect budget (s).',
           ),
+        outageSpread: z
+          .number()
+          .min(0)
+          .max(20)
+          .default(3)
+          .describe(
+            'After a lost connection, every retry window is also at least this × how long the link has been down so far (capped by capMs): 3 spreads the retries of a fleet cut off for 30 s over 90 s, so when the broker returns about 2 × devices / 90 s connect per second (≈2 %/s, ≤ 8 %/s measured with 1,000 clients), and a longer outage, which leaves more of the fleet waiting, gets a wider spread. The first retry after the drop still uses dropDelayMaxMs. 0: off. See docs/fleet.md.',
+          ),
         authRetryMs: z
           .number()
           .int()

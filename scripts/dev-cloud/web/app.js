@@ -86,6 +86,16 @@ function renderCameras() {
           { 'data-testid': `watch-${c.serial}`, onclick: () => watch(c.serial).catch(showPlayError) },
           'Watch',
         ),
+        // Push through the relay, sealed to this user's key (sealed.html, same keys in IndexedDB).
+        el(
+          'a',
+          {
+            href: `/sealed.html?user=${encodeURIComponent(state.user)}&serial=${encodeURIComponent(c.serial)}&push=1`,
+            target: '_blank',
+            'data-testid': `sealed-${c.serial}`,
+          },
+          'sealed via relay',
+        ),
       ),
     );
   }

@@ -1,4 +1,6 @@
-// The sealed viewer page: key pair, Worker, mpegts.js custom loader, status. Plain JS, no build.
+// The sealed viewer page: key pair (the user's from IndexedDB with ?user=), Worker, mpegts.js
+// custom loader, status, and the push request (?push=1) or a look at the relay's copy (?relay=1).
+// Plain JS, no build. Must never export the private key: the Worker gets the CryptoKey handle.
 /* global mpegts, Worker */
 'use strict';
 (function () {
@@ -7,12 +9,23 @@
   const state = { opened: 0, refused: 0, decryptMs: 0, decryptBytes: 0, sealedForMe: undefined };
   window.lenscapSealed = state;
 
-  // The viewer's key: X25519, private half non-extractable. Its public JWK is what the owner puts
-  // in the membership for this viewer (window.lenscapSealed.publicJwk).
-  const ready = crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits']).then(async (keyPair) => {
+  // The viewer's key: X25519, private half non-extractable. With ?user=U it is U's key from this
+  // browser's IndexedDB (keys.js) — the one the owner put in the membership, the same the main page
+  // registered; without, a key made for this page view only. Its public JWK: state.publicJwk.
+  const user = q.get('user');
+  const ready = (
+    user
+      ? window.lenscapKeys.loadOrCreate(user).then((k) => {
+          state.keys = k;
+          return k.hpke;
+        })
+      : crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits'])
+  ).then(async (keyPair) => {
     state.keyPair = keyPair;
     state.publicJwk = await crypto.subtle.exportKey('jwk', keyPair.publicKey);
-    $('kid').textContent = state.publicJwk.x.slice(0, 12) + '…';
+    $('kid').textContent = state.keys
+      ? `${user}'s key ${state.keys.kid.slice(0, 12)}… (IndexedDB, non-extractable)`
+      : `${state.publicJwk.x.slice(0, 12)}… (this page view only)`;
     return keyPair;
   });
   state.ready = ready.then(() => true);
@@ -96,5 +109,47 @@
     state.player = player;
     return true;
   };
+
+  async function post(path, body) {
+    const res = await fetch(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(`${data.error || `HTTP ${res.status}`}: ${data.message || ''}`);
+    return data;
+  }
+  const pushStatus = (text, cls = '') => {
+    $('push-status').textContent = text;
+    $('push-status').className = cls;
+  };
+
+  // Asks the camera, through the dev cloud, to push a stream sealed to this user's key: a push
+  // grant bound to the user's signing key, proved here (DPoP, htm PUSH) and relayed in
+  // cmd/stream.start; then plays the relay's copy.
+  state.push = async function () {
+    await ready;
+    if (!state.keys) throw new Error('open this page with ?user=<you>');
+    const serial = q.get('serial');
+    pushStatus('asking for a push grant…');
+    const g = await post('/api/push', { user, serial });
+    const dpop = await window.lenscapKeys.dpopProof(state.keys, { htm: g.htm, htu: g.htu, token: g.token });
+    await post('/api/push/start', { serial, token: g.token, dpop });
+    pushStatus(`camera pushing to the relay, sealed to ${user}'s key`, 'ok');
+    state.start(g.flvUrl);
+  };
+  // Watches whatever the relay carries for the camera (as a relay that misroutes would hand it out).
+  state.watchRelay = async function () {
+    await ready;
+    const r = await fetch(`/api/relay?serial=${encodeURIComponent(q.get('serial'))}`).then((x) => x.json());
+    pushStatus(`watching the relay's copy of ${q.get('serial')}`);
+    state.start(r.flvUrl);
+  };
+  const fail = (err) => pushStatus(`error: ${err.message}`, 'refused');
+  $('push').addEventListener('click', () => state.push().catch(fail));
+  $('watch-relay').addEventListener('click', () => state.watchRelay().catch(fail));
   if (q.get('src')) state.start(q.get('src'));
+  else if (q.get('push') === '1') state.push().catch(fail);
+  else if (q.get('relay') === '1') state.watchRelay().catch(fail);
 })();
