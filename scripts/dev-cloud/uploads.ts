@@ -125,7 +125,8 @@ export function startDevUploads(opts: DevUploadsOptions): DevUploads {
       ...(fault === 'expired' ? { signingDate: new Date(Date.now() - (expires + 60) * 1000) } : {}),
     });
     if (fault === 'http') url = url.replace(/^https:/, 'http:');
-    if (fault === 'foreign_host') url = url.replace(opts.store.host, `evil.example:${opts.store.host.split(':')[1]}`);
+    if (fault === 'foreign_host')
+      url = url.replace(opts.store.host, `evil.example:${opts.store.host.split(':')[1]}`);
     counts.signed++;
     // The expiry the cloud states is the truth but for the `expired` fault, where the store must say it.
     await answer(m.serial, {
