@@ -14,7 +14,7 @@
  */
 import { EventQueue } from './audit/event-queue.ts';
 import type { EventSink, SecurityEvent } from './audit/events.ts';
-import { systemClock, systemRandom, type Clock, type Random } from './clock.ts';
+import { systemClock, systemRandom, type Random, type Time } from './clock.ts';
 import { CommandRegistry } from './cloud/commands.ts';
 import { registerCoreCommands } from './cloud/core-commands.ts';
 import { createCloudLink, type CloudLink } from './cloud/link.ts';
@@ -35,10 +35,12 @@ import { guardLegacyBinding, registerOwnerCommands } from './cloud/owner-command
 import { startResetWatch } from './owner/reset.ts';
 import { createResetInput } from '../drivers/reset/registry.ts';
 import { createUploadService } from './uploads/service.ts';
+import { registerEventsCommands } from './events/commands.ts';
+import { createEventsService } from './events/service.ts';
 
 export interface AgentDeps {
   logger?: Logger;
-  clock?: Clock;
+  clock?: Time;
   random?: Random;
   /** Environment for the systemd watchdog (NOTIFY_SOCKET …); defaults to process.env. */
   env?: NodeJS.ProcessEnv;
@@ -181,6 +183,26 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
           state: () => ({ gate: media.gateUrl(), version: process.env.npm_package_version }),
         })
       : undefined;
+    // Motion events (issue 16): sealed to the keys of the owner-signed membership at the trigger;
+    // built before the link so `cmd/events` is registered, started after it.
+    const motion = createEventsService({
+      serial,
+      config: config.events,
+      fps: config.camera.fps,
+      spoolDir: paths.eventSpool,
+      clock,
+      logger,
+      events,
+      stream: media.stream,
+      privacy: privacy.state,
+      membership: () => {
+        const m = owner.current();
+        return (
+          m && { version: m.version, keys: owner.viewerKeys().map((k) => ({ kid: k.kid, publicKey: k.jwk })) }
+        );
+      },
+      sink: uploads.sink,
+    });
     const telemetry = createTelemetry({
       intervalSeconds: config.telemetry.intervalSeconds,
       probe: { diskPath: paths.root },
@@ -192,6 +214,7 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
         sessionsStarted: media.counters().sessionsStarted,
         sessionsOpen: media.counters().sessionsOpen,
         eventsQueued: queue.size,
+        motionRingBytes: motion.status().ring.bytes,
       }),
       publish: (sample) =>
         link ? link.publishTelemetry(sample as unknown as Record<string, unknown>) : Promise.resolve(false),
@@ -206,6 +229,7 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     });
     media.registerCommands(registry);
     registerOwnerCommands(registry, owner);
+    registerEventsCommands(registry, motion);
     uploads.registerCommands(registry);
     linkRef = link;
     if (link) {
@@ -229,6 +253,14 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
         start: () => uploads.start(),
         stop: () => uploads.stop(),
         health: () => ({ ok: true, detail: `${uploads.status().queued} queued` }),
+      }),
+    );
+    // Healthy even when recording fails: a restart would not bring a viewer key or a camera back.
+    await run.start(
+      service('events', {
+        start: () => motion.start(),
+        stop: () => motion.stop(),
+        health: () => ({ ok: true }),
       }),
     );
     await run.start(service('telemetry', { start: () => telemetry.start(), stop: () => telemetry.stop() }));

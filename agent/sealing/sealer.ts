@@ -2,7 +2,8 @@
  * The camera side of a sealed session: a fresh AES-GCM content key per session (node:crypto),
  * wrapped once per key with HPKE to the bound viewer's key and carried in-band at every keyframe;
  * a 64-bit frame counter that never repeats within the session (it continues across key
- * rotations); rotation takes effect at a keyframe so a late joiner always finds the key it needs.
+ * rotations); rotation (on demand, or bounded by frames, time or bytes under one key) takes
+ * effect at a keyframe so a late joiner always finds the key it needs.
  * Must never emit a coded frame in the clear, never reuse a (key, counter) pair, and never wrap
  * to a key other than the one the caller took from its viewer-key source.
  */
@@ -24,8 +25,12 @@ export interface FrameSealerOptions {
   viewer: ViewerHpkeKey;
   /** Content key size: AES-128-GCM (16, default) or AES-256-GCM (32). */
   keyBytes?: 16 | 32;
-  /** Prepare a new content key after this many frames (0 = never). */
+  /** Prepare a new content key after this many frames under one key (0 = never). */
   rotateAfterFrames?: number;
+  /** …or after this long under one key (ms, by `now`; 0 = never). */
+  rotateAfterMs?: number;
+  /** …or after this many plaintext payload bytes under one key (0 = never). */
+  rotateAfterBytes?: number;
   now?: () => number;
   random?: (n: number) => Uint8Array;
 }
@@ -43,6 +48,8 @@ export interface FrameSealer {
   sealVideo(body: Uint8Array): Uint8Array;
   /** Prepares a new content key; it takes over at the next keyframe. */
   rotate(): Promise<void>;
+  /** Resolves once no key preparation is in flight (tests, shutdown). */
+  settled(): Promise<void>;
   readonly counters: { sealed: number; keyframes: number; rotations: number; counter: bigint };
 }
 
@@ -69,6 +76,8 @@ export async function createFrameSealer(o: FrameSealerOptions): Promise<FrameSea
   let preparing: Promise<void> | undefined;
   let counter = 0n;
   let sinceRotation = 0;
+  let bytesUnderKey = 0;
+  let keySince = now();
   const counters = { sealed: 0, keyframes: 0, rotations: 0, counter };
   const alg = keyBytes === 32 ? 'aes-256-gcm' : 'aes-128-gcm';
 
@@ -89,6 +98,7 @@ export async function createFrameSealer(o: FrameSealerOptions): Promise<FrameSea
     kid: o.viewer.kid,
     counters,
     rotate,
+    settled: () => preparing ?? Promise.resolve(),
     sealVideo(body) {
       if (!isSealableVideo(body)) return body;
       const key = isKeyVideo(body);
@@ -100,9 +110,20 @@ export async function createFrameSealer(o: FrameSealerOptions): Promise<FrameSea
           preparing = undefined;
           counters.rotations++;
           sinceRotation = 0;
+          bytesUnderKey = 0;
+          keySince = now();
         }
       }
-      if (o.rotateAfterFrames && ++sinceRotation >= o.rotateAfterFrames) void rotate();
+      sinceRotation++;
+      bytesUnderKey += body.length - 5;
+      // Bounded use of one key: whichever bound comes first prepares the next (in the background;
+      // it takes over at the next keyframe, so a late joiner always finds its envelope there).
+      if (
+        (o.rotateAfterFrames && sinceRotation >= o.rotateAfterFrames) ||
+        (o.rotateAfterBytes && bytesUnderKey >= o.rotateAfterBytes) ||
+        (o.rotateAfterMs && now() - keySince >= o.rotateAfterMs)
+      )
+        void rotate();
       const c = counter++;
       counters.counter = counter;
       const nal = key ? NAL_KEY : NAL_INTER;

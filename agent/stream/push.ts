@@ -55,9 +55,21 @@ export interface PushDeps {
   retryMs?: number;
   /** The owner-signed membership's viewer keys: a push seals to `hpkeKeyFor(grant.sub)` or does not start. */
   viewerKeys: ViewerKeySource;
-  /** Prepare a new content key after this many frames (0 = one key per push session). */
+  /** Prepare a new content key after this many frames (default: no frame bound). */
   rotateAfterFrames?: number;
+  /** …or after this long under one key (default SEAL_ROTATE_MS; 0 = no time bound). */
+  rotateAfterMs?: number;
+  /** …or after this many plaintext bytes under one key (default SEAL_ROTATE_BYTES; 0 = none). */
+  rotateAfterBytes?: number;
 }
+
+/**
+ * A long push does not live on one content key: a new one (new HPKE envelope) every 10 minutes or
+ * 256 MiB of video, whichever comes first, taking over at the next keyframe. Bounds what one
+ * leaked content key opens; HPKE costs ~1.5 ms per rotation.
+ */
+export const SEAL_ROTATE_MS = 10 * 60_000;
+export const SEAL_ROTATE_BYTES = 256 << 20;
 
 export type PushStartResult =
   | { ok: true; jti: string; exp: number; relay: string }
@@ -186,6 +198,8 @@ export class PushService {
           viewer: viewerKey,
           now: () => this.deps.clock.now(),
           ...(this.deps.rotateAfterFrames ? { rotateAfterFrames: this.deps.rotateAfterFrames } : {}),
+          rotateAfterMs: this.deps.rotateAfterMs ?? SEAL_ROTATE_MS,
+          rotateAfterBytes: this.deps.rotateAfterBytes ?? SEAL_ROTATE_BYTES,
         });
       } catch (err) {
         why = `viewer key unusable: ${(err as Error).message}`;
