@@ -8,7 +8,7 @@
 import { createStatusLed } from '../drivers/led/registry.ts';
 import { createPrivacySwitch } from '../drivers/privacy/registry.ts';
 import type { EventSink } from './audit/events.ts';
-import type { Clock } from './clock.ts';
+import type { Clock, Time } from './clock.ts';
 import type { CommandRegistry } from './cloud/commands.ts';
 import type { Config } from './config/schema.ts';
 import { createGate } from './gate/gate.ts';
@@ -54,7 +54,7 @@ export interface MediaDeps {
   serial: string;
   /** Device key and certificate (PEM) for the HTTPS gate. */
   tls: { key: string; cert: string };
-  clock: Clock;
+  clock: Time;
   logger: Logger;
   /** Built (and started) before the media side: the grant gate asks it. */
   privacy: PrivacyState;
