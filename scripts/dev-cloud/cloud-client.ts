@@ -109,6 +109,15 @@ export interface CloudClient extends EventEmitter {
 
 const SERIAL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+const SUBSCRIPTIONS = [
+  `${TOPIC_ROOT}/+/state`,
+  `${TOPIC_ROOT}/+/telemetry`,
+  `${TOPIC_ROOT}/+/events`,
+  // `#`: RabbitMQ routes `reply/claim.nonce` as `reply.claim.nonce` (a "." splits levels there)
+  // and delivers it as `reply/claim/nonce`, which `reply/+` would never match. Matched by id.
+  `${TOPIC_ROOT}/+/reply/#`,
+];
+
 function parseJson(buf: Buffer): unknown {
   try {
     return JSON.parse(buf.toString('utf8'));
@@ -237,8 +246,14 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
     lastError = err;
     log.warn({ err: err.message }, 'cloud client: link error');
   });
-  client.on('connect', () => {
+  client.on('connect', (connack) => {
     connects++;
+    // mqtt.js resubscribes only under its own reconnect timer; ours must do it where the broker kept
+    // no session (a clean session, or a persistent one the new node does not have).
+    if (connects > 1 && !connack.sessionPresent)
+      client.subscribe(SUBSCRIPTIONS, { qos: 1 }, (err) => {
+        if (err) log.warn({ err: err.message }, 'cloud client: resubscribe failed');
+      });
     // mqtt.js builds one stream per attempt, each on the next of `servers`.
     currentUrl = ordered[(attempts - 1) % ordered.length]!;
     backoff.connected();
@@ -303,17 +318,7 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
       resolve();
     });
   });
-  await client.subscribeAsync(
-    [
-      `${TOPIC_ROOT}/+/state`,
-      `${TOPIC_ROOT}/+/telemetry`,
-      `${TOPIC_ROOT}/+/events`,
-      // `#`: RabbitMQ routes `reply/claim.nonce` as `reply.claim.nonce` (a "." splits levels there)
-      // and delivers it as `reply/claim/nonce`, which `reply/+` would never match. Matched by id.
-      `${TOPIC_ROOT}/+/reply/#`,
-    ],
-    { qos: 1 },
-  );
+  await client.subscribeAsync(SUBSCRIPTIONS, { qos: 1 });
 
   return Object.assign(emitter, {
     cameras: () => [...cams.values()],
