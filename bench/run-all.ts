@@ -20,6 +20,7 @@ const LIMIT_S: Record<string, number> = {
   incident: 600,
   soak: 420,
   flood: 120,
+  motion: 180,
 };
 const jsonDir = mkdtempSync(join(os.tmpdir(), 'lenscap-bench-json-'));
 const figures: Record<string, unknown> = {};
