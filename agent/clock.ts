@@ -43,12 +43,19 @@ export type Random = () => number;
 
 export const systemRandom: Random = () => Math.random();
 
-/** A read-only clock tests can move by hand (for timers too, see test/support/test-clock.ts). */
-export class ManualClock implements Clock {
+/**
+ * A clock whose now() tests move by hand while its timers stay the real ones (tests that check a
+ * decision at a given time). Tests that drive timers too use test/support/test-clock.ts.
+ */
+export class ManualClock implements Time {
   constructor(private ms: number) {}
   now(): number {
     return this.ms;
   }
+  setTimeout = systemClock.setTimeout;
+  clearTimeout = systemClock.clearTimeout;
+  setInterval = systemClock.setInterval;
+  clearInterval = systemClock.clearInterval;
   set(ms: number): void {
     this.ms = ms;
   }

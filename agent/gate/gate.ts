@@ -18,7 +18,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { WebSocketServer } from 'ws';
-import type { Clock } from '../clock.ts';
+import type { Time } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { GrantClaims, GrantGate, DecisionContext } from '../grants/types.ts';
 import type { RefusalReason } from '../grants/reasons.ts';
@@ -46,7 +46,8 @@ export interface GateDeps {
   grants: GrantGate & { reportRefusal?(reason: RefusalReason, ctx: DecisionContext, detail: string): void };
   stream: GateStream;
   privacy: GatePrivacy;
-  clock: Clock;
+  /** The camera's clock: exp checks, session expiry timers and the refusal rate window. */
+  clock: Time;
   logger: Logger;
   activity?: Activity;
   /** HTTPS with the device certificate when config.tls is true. */

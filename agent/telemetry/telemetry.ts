@@ -21,6 +21,8 @@ export interface AgentCounters {
   sessionsOpen?: number;
   /** Security events waiting in the queue (gauge). */
   eventsQueued?: number;
+  /** Bytes held by the motion events' pre-roll ring (gauge; 0 while events are off). */
+  motionRingBytes?: number;
 }
 
 export interface TelemetrySample extends SystemFigures {
@@ -31,6 +33,7 @@ export interface TelemetrySample extends SystemFigures {
     sessionsStarted: number;
     sessionsOpen: number;
     eventsQueued: number;
+    motionRingBytes: number;
     intervalSeconds: number;
   };
 }
@@ -75,6 +78,7 @@ export function createTelemetry(deps: TelemetryDeps): Telemetry {
         sessionsStarted: Math.max(0, (now.sessionsStarted ?? 0) - (last.sessionsStarted ?? 0)),
         sessionsOpen: now.sessionsOpen ?? 0,
         eventsQueued: now.eventsQueued ?? 0,
+        motionRingBytes: now.motionRingBytes ?? 0,
         intervalSeconds: deps.intervalSeconds,
       },
     };

@@ -9,7 +9,8 @@
  * every frame (`reload=1`), so `setTestPatternMotion(file, on)` switches motion without
  * restarting capture. Deterministic for tests, and what the demo and the incident replay use.
  */
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { encoderArgs } from './encoder.ts';
 import type { CameraDriver, CameraRequest, CaptureArgs } from './types.ts';
@@ -35,6 +36,7 @@ const MOTION_TEXT = '\u2588\u2588\u2588';
 
 /** Switches the test pattern's moving block on or off (atomic rename: ffmpeg never reads a torn file). */
 export function setTestPatternMotion(file: string, on: boolean): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   writeFileSync(tmp, on ? MOTION_TEXT : '', { mode: 0o600 });
   renameSync(tmp, file);
