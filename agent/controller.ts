@@ -34,8 +34,8 @@ import { membershipViewerKeys } from './sealing/viewer-keys.ts';
 import { guardLegacyBinding, registerOwnerCommands } from './cloud/owner-commands.ts';
 import { startResetWatch } from './owner/reset.ts';
 import { createResetInput } from '../drivers/reset/registry.ts';
+import { createUploadService } from './uploads/service.ts';
 import { registerEventsCommands } from './events/commands.ts';
-import { loggingSink } from './events/log-sink.ts';
 import { createEventsService } from './events/service.ts';
 
 export interface AgentDeps {
@@ -90,6 +90,21 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     });
     await run.start(service('event-queue', { stop: () => queue.close() }));
     const events: EventSink = queue;
+
+    // The upload queue (the ArtifactSink sealed event artifacts are handed to): built now so an
+    // artifact is taken over durably at any time; it uploads once started after the cloud link.
+    let linkRef: CloudLink | undefined;
+    const uploads = createUploadService({
+      config,
+      indexFile: paths.uploadIndex,
+      spoolDir: paths.eventSpool,
+      serial,
+      clock,
+      random,
+      logger,
+      events,
+      link: () => linkRef,
+    });
 
     // Owner-held trust: the owner's membership, once claimed, decides who may view and whose key
     // live video is sealed to.
@@ -187,7 +202,7 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
           m && { version: m.version, keys: owner.viewerKeys().map((k) => ({ kid: k.kid, publicKey: k.jwk })) }
         );
       },
-      sink: loggingSink(logger),
+      sink: uploads.sink,
     });
     const telemetry = createTelemetry({
       intervalSeconds: config.telemetry.intervalSeconds,
@@ -216,6 +231,8 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     media.registerCommands(registry);
     registerOwnerCommands(registry, owner);
     registerEventsCommands(registry, motion);
+    uploads.registerCommands(registry);
+    linkRef = link;
     if (link) {
       // Offline is not unhealthy: the link reconnects by itself, and a restart would not help.
       await run.start(
@@ -231,6 +248,14 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
         'cloud.url not set: running without a cloud link; security events stay queued on disk',
       );
     }
+    // After the link (stopped before it): a queue over its bound is a health detail, not a fault.
+    await run.start(
+      service('uploads', {
+        start: () => uploads.start(),
+        stop: () => uploads.stop(),
+        health: () => ({ ok: true, detail: `${uploads.status().queued} queued` }),
+      }),
+    );
     // Healthy even when recording fails: a restart would not bring a viewer key or a camera back.
     await run.start(
       service('events', {

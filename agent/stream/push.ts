@@ -58,19 +58,11 @@ export interface PushDeps {
   viewerKeys: ViewerKeySource;
   /** Prepare a new content key after this many frames (default: no frame bound). */
   rotateAfterFrames?: number;
-  /** …or after this long under one key (default SEAL_ROTATE_MS; 0 = no time bound). */
+  /** …or after this long under one key (default SEAL_ROTATE_MS in agent/sealing/sealer.ts; 0 = none). */
   rotateAfterMs?: number;
   /** …or after this many plaintext bytes under one key (default SEAL_ROTATE_BYTES; 0 = none). */
   rotateAfterBytes?: number;
 }
-
-/**
- * A long push does not live on one content key: a new one (new HPKE envelope) every 10 minutes or
- * 256 MiB of video, whichever comes first, taking over at the next keyframe. Bounds what one
- * leaked content key opens; HPKE costs ~1.5 ms per rotation.
- */
-export const SEAL_ROTATE_MS = 10 * 60_000;
-export const SEAL_ROTATE_BYTES = 256 << 20;
 
 export type PushStartResult =
   | { ok: true; jti: string; exp: number; relay: string }
@@ -199,8 +191,10 @@ export class PushService {
           viewer: viewerKey,
           now: () => this.deps.clock.now(),
           ...(this.deps.rotateAfterFrames ? { rotateAfterFrames: this.deps.rotateAfterFrames } : {}),
-          rotateAfterMs: this.deps.rotateAfterMs ?? SEAL_ROTATE_MS,
-          rotateAfterBytes: this.deps.rotateAfterBytes ?? SEAL_ROTATE_BYTES,
+          ...(this.deps.rotateAfterMs !== undefined ? { rotateAfterMs: this.deps.rotateAfterMs } : {}),
+          ...(this.deps.rotateAfterBytes !== undefined
+            ? { rotateAfterBytes: this.deps.rotateAfterBytes }
+            : {}),
         });
       } catch (err) {
         why = `viewer key unusable: ${(err as Error).message}`;

@@ -222,6 +222,11 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
         'security event',
       );
       emitter.emit('event', ev);
+    } else if (kind === 'motion' || kind.startsWith('req/')) {
+      // Artifact metadata and camera-initiated requests: handled by scripts/dev-cloud/uploads.ts.
+      if (!body || typeof body !== 'object' || Array.isArray(body)) return;
+      if (kind === 'motion') emitter.emit('motion', { serial, body });
+      else emitter.emit('request', { serial, op: kind.slice(4).split('/').join('.'), body });
     } else if (kind.startsWith('reply/')) {
       const r = body as CommandReply | undefined;
       if (!r || typeof r.id !== 'string') return;
@@ -237,8 +242,24 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
     lastError = err;
     log.warn({ err: err.message }, 'cloud client: link error');
   });
-  client.on('connect', () => {
+  // Every topic the cloud follows. With reconnectPeriod 0 mqtt.js keeps no list to resubscribe, so a
+  // reconnect without a stored session (broker restarted, clean session) subscribes again here.
+  const subscriptions = [
+    `${TOPIC_ROOT}/+/state`,
+    `${TOPIC_ROOT}/+/telemetry`,
+    `${TOPIC_ROOT}/+/events`,
+    // `#`: RabbitMQ routes `reply/claim.nonce` as `reply.claim.nonce` (a "." splits levels there)
+    // and delivers it as `reply/claim/nonce`, which `reply/+` would never match. Matched by id.
+    `${TOPIC_ROOT}/+/reply/#`,
+    `${TOPIC_ROOT}/+/motion`,
+    `${TOPIC_ROOT}/+/req/#`,
+  ];
+  client.on('connect', (connack: { sessionPresent?: boolean }) => {
     connects++;
+    if (connects > 1 && !connack?.sessionPresent)
+      client.subscribe(subscriptions, { qos: 1 }, (err) => {
+        if (err) log.warn({ err: err.message }, 'cloud client: resubscribe failed');
+      });
     // mqtt.js builds one stream per attempt, each on the next of `servers`.
     currentUrl = ordered[(attempts - 1) % ordered.length]!;
     backoff.connected();
@@ -303,17 +324,7 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
       resolve();
     });
   });
-  await client.subscribeAsync(
-    [
-      `${TOPIC_ROOT}/+/state`,
-      `${TOPIC_ROOT}/+/telemetry`,
-      `${TOPIC_ROOT}/+/events`,
-      // `#`: RabbitMQ routes `reply/claim.nonce` as `reply.claim.nonce` (a "." splits levels there)
-      // and delivers it as `reply/claim/nonce`, which `reply/+` would never match. Matched by id.
-      `${TOPIC_ROOT}/+/reply/#`,
-    ],
-    { qos: 1 },
-  );
+  await client.subscribeAsync(subscriptions, { qos: 1 });
 
   return Object.assign(emitter, {
     cameras: () => [...cams.values()],
