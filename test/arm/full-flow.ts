@@ -233,7 +233,7 @@ export async function runFullFlowHost(opts: {
       // Online: from the host's "start" to the camera's retained online state at the broker.
       const tStart = Date.now();
       writeFileSync(join(share, 'start-agent'), '');
-      await stack.cloud.waitOnline(SERIAL, 180_000);
+      await stack.cloud.waitOnline(SERIAL, 420_000);
       figures['time to online (start → retained online at host broker, ms)'] = Date.now() - tStart;
       phases.done.push({ name: 'agent start → online', ms: Date.now() - tStart });
 

@@ -38,6 +38,8 @@ cat /var/lib/lenscap/owner/claim-secret >"$S/claim-code"
 
 wait_share start-agent 300 || fail "host never said start-agent"
 mark agent-start
+# The agent's journal, live, in the share: readable on the host even if the host gives up first.
+journalctl -u lenscap -f -o cat >"$S/agent.live.journal" 2>&1 &
 systemctl start lenscap.service || { systemctl status lenscap --no-pager; journalctl -u lenscap --no-pager | tail -40; fail "systemctl start lenscap"; }
 mark agent-started
 systemctl show -p MainPID -p ActiveState -p NRestarts lenscap.service
