@@ -150,6 +150,7 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
           resetWatch = startResetWatch({
             paths,
             logger,
+            clock,
             input: createResetInput(config.owner.resetInput, (err) =>
               logger.error({ code: 'ERR_RESET_INPUT', err: err.message }, 'reset button unreadable'),
             ),

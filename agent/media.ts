@@ -102,6 +102,7 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
     logger: log,
     privacy,
     ffmpegPath,
+    clock,
     ...(config.camera.testPatternMotionHook
       ? { testPatternMotionFile: stateLayout(config.stateDir).testPatternMotion }
       : {}),

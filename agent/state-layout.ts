@@ -12,9 +12,9 @@
  *     trust/root.jwk.json             pinned trust-root public key (JWK)
  *     trust/bundle.jws                trust bundle signed by the root
  *     trust/binding.jws               current binding record (absent: camera not claimed)
- *     trust/floors.json         0600  highest version ever installed, per signed-document kind
+ *     trust/floors.json         0600  highest version ever installed, per signed-document kind (incl. membership)
  *     owner/claim-secret        0600  the label's claim code (never leaves the camera but on the label)
- *     owner/state.json          0600  owner-held trust: {format, epoch, signer, membership, floor}
+ *     owner/state.json          0600  owner-held trust: {format, epoch, signer, membership, floor, claimSeq}
  *     owner/reset.request             a local factory reset asked for (`lenscap reset`), done at once
  *     grants/replay.json              replay cache (used grant ids until they expire)
  *     audit/decisions.jsonl           append-only decision log (+ .1 after rotation)

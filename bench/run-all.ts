@@ -2,7 +2,8 @@
  * `npm run bench`: runs every bench/*.ts (except this file) one after another — they measure CPU,
  * so never in parallel — and writes docs/benchmarks.md with the machine, date, commit and each
  * script's printed figures, and docs/benchmarks.json with each script's `--json FILE` figures.
- * Figures are ratios against a baseline measured in the same run; no figure is asserted here.
+ * Figures are ratios against a baseline measured in the same run; no figure is asserted here. A
+ * block of hand-measured notes (between NOTES_BEGIN and NOTES_END) is carried over from the last report.
  * `npm run bench -- NAME...` runs only the named scripts. Each script has a time limit (LIMIT_S).
  */
 import { spawnSync, execFileSync } from 'node:child_process';
@@ -78,6 +79,19 @@ for (const script of scripts) {
     `## ${script.replace(/\.ts$/, '')}\n\n\`npx tsx bench/${script}\` — ${ok ? 'ok' : `**failed** (exit ${res.status ?? res.signal})`}, ${secs} s\n\n\`\`\`\n${(res.stdout || '').trim()}\n${ok ? '' : (res.stderr || '').trim().split('\n').slice(-15).join('\n')}\n\`\`\`\n`,
   );
 }
+// Figures measured by hand (repeated runs, other machines) live between these markers and are
+// carried over from the previous report, so a refresh never drops them.
+const NOTES_BEGIN = '<!-- hand-measured notes: kept by npm run bench -->';
+const NOTES_END = '<!-- end of hand-measured notes -->';
+let notes = '';
+try {
+  const prev = readFileSync(new URL('../docs/benchmarks.md', import.meta.url), 'utf8');
+  const a = prev.indexOf(NOTES_BEGIN);
+  const b = prev.indexOf(NOTES_END);
+  if (a >= 0 && b > a) notes = `${prev.slice(a, b + NOTES_END.length)}\n\n`;
+} catch {
+  /* first report */
+}
 const report = `# Benchmarks
 
 <!-- Written by \`npm run bench\`. Re-run it to refresh; do not edit by hand. -->
@@ -97,7 +111,7 @@ ratios, not absolute numbers, across runs.
 
 ${headlines.join('\n') || '- (none)'}
 
-${sections.join('\n')}`;
+${notes}${sections.join('\n')}`;
 writeFileSync(new URL('../docs/benchmarks.md', import.meta.url), report);
 // `npm run bench -- NAME` refreshes only NAME's figures and keeps the others'.
 let previous: Record<string, unknown> = {};

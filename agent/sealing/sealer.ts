@@ -20,6 +20,14 @@ import {
 } from './frame.ts';
 import type { ViewerHpkeKey } from './viewer-keys.ts';
 
+/**
+ * No sealed session (push or `gate.seal`) lives on one content key: a new one (new HPKE envelope)
+ * every 10 minutes or 256 MiB of video, whichever comes first, taking over at the next keyframe.
+ * Bounds what one leaked content key opens; HPKE costs ~1.5 ms per rotation.
+ */
+export const SEAL_ROTATE_MS = 10 * 60_000;
+export const SEAL_ROTATE_BYTES = 256 << 20;
+
 export interface FrameSealerOptions {
   serial: string;
   viewer: ViewerHpkeKey;
@@ -27,9 +35,9 @@ export interface FrameSealerOptions {
   keyBytes?: 16 | 32;
   /** Prepare a new content key after this many frames under one key (0 = never). */
   rotateAfterFrames?: number;
-  /** …or after this long under one key (ms, by `now`; 0 = never). */
+  /** …or after this long under one key (ms, by `now`; default SEAL_ROTATE_MS, 0 = never). */
   rotateAfterMs?: number;
-  /** …or after this many plaintext payload bytes under one key (0 = never). */
+  /** …or after this many plaintext payload bytes under one key (default SEAL_ROTATE_BYTES, 0 = never). */
   rotateAfterBytes?: number;
   now?: () => number;
   random?: (n: number) => Uint8Array;
@@ -57,6 +65,8 @@ export async function createFrameSealer(o: FrameSealerOptions): Promise<FrameSea
   const random = o.random ?? ((n: number) => new Uint8Array(randomBytes(n)));
   const now = o.now ?? Date.now;
   const keyBytes = o.keyBytes ?? 16;
+  const rotateAfterMs = o.rotateAfterMs ?? SEAL_ROTATE_MS;
+  const rotateAfterBytes = o.rotateAfterBytes ?? SEAL_ROTATE_BYTES;
   const sessionId = random(16);
   const mkKey = async (keyId: number): Promise<KeyGen> => {
     const key = Buffer.from(random(keyBytes));
@@ -120,8 +130,8 @@ export async function createFrameSealer(o: FrameSealerOptions): Promise<FrameSea
       // it takes over at the next keyframe, so a late joiner always finds its envelope there).
       if (
         (o.rotateAfterFrames && sinceRotation >= o.rotateAfterFrames) ||
-        (o.rotateAfterBytes && bytesUnderKey >= o.rotateAfterBytes) ||
-        (o.rotateAfterMs && now() - keySince >= o.rotateAfterMs)
+        (rotateAfterBytes && bytesUnderKey >= rotateAfterBytes) ||
+        (rotateAfterMs && now() - keySince >= rotateAfterMs)
       )
         void rotate();
       const c = counter++;

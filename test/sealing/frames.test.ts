@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createFrameSealer } from '../../agent/sealing/sealer.ts';
+import { createFrameSealer, SEAL_ROTATE_BYTES, SEAL_ROTATE_MS } from '../../agent/sealing/sealer.ts';
 import { FrameOpener } from '../../agent/sealing/opener.ts';
 import { FRAME_OVERHEAD, parseSealedBody } from '../../agent/sealing/frame.ts';
 import { parseEnvelope } from '../../agent/sealing/envelope.ts';
@@ -200,6 +200,20 @@ test('bounded rotation by time and by bytes: a new key at the next keyframe afte
   }
   assert.deepEqual(b, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3]);
   assert.equal(byBytes.counters.rotations, 3);
+});
+
+test('by default a sealer is bounded: a new key after SEAL_ROTATE_MS under one key', async () => {
+  const alice = await makeViewer('alice#1');
+  let t = 0;
+  const sealer = await createFrameSealer({ serial: 'CAM-1', viewer: alice.key, now: () => t });
+  const ids: number[] = [];
+  for (const [i, f] of frames(10).entries()) {
+    if (i === 2) t += SEAL_ROTATE_MS;
+    ids.push(parseSealedBody(sealer.sealVideo(f)).keyId);
+    await sealer.settled();
+  }
+  assert.deepEqual(ids, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+  assert.ok(SEAL_ROTATE_MS <= 10 * 60_000 && SEAL_ROTATE_BYTES <= 256 << 20);
 });
 
 test('across rotations: a late joiner opens from the first keyframe after one; gaps pass; replay, reorder and splice do not', async () => {
