@@ -14,7 +14,7 @@
  */
 import { EventQueue } from './audit/event-queue.ts';
 import type { EventSink, SecurityEvent } from './audit/events.ts';
-import { systemClock, systemRandom, type Clock, type Random } from './clock.ts';
+import { systemClock, systemRandom, type Random, type Time } from './clock.ts';
 import { CommandRegistry } from './cloud/commands.ts';
 import { registerCoreCommands } from './cloud/core-commands.ts';
 import { createCloudLink, type CloudLink } from './cloud/link.ts';
@@ -34,10 +34,13 @@ import { membershipViewerKeys } from './sealing/viewer-keys.ts';
 import { guardLegacyBinding, registerOwnerCommands } from './cloud/owner-commands.ts';
 import { startResetWatch } from './owner/reset.ts';
 import { createResetInput } from '../drivers/reset/registry.ts';
+import { createUploadService } from './uploads/service.ts';
+import { registerEventsCommands } from './events/commands.ts';
+import { createEventsService } from './events/service.ts';
 
 export interface AgentDeps {
   logger?: Logger;
-  clock?: Clock;
+  clock?: Time;
   random?: Random;
   /** Environment for the systemd watchdog (NOTIFY_SOCKET …); defaults to process.env. */
   env?: NodeJS.ProcessEnv;
@@ -88,6 +91,21 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     await run.start(service('event-queue', { stop: () => queue.close() }));
     const events: EventSink = queue;
 
+    // The upload queue (the ArtifactSink sealed event artifacts are handed to): built now so an
+    // artifact is taken over durably at any time; it uploads once started after the cloud link.
+    let linkRef: CloudLink | undefined;
+    const uploads = createUploadService({
+      config,
+      indexFile: paths.uploadIndex,
+      spoolDir: paths.eventSpool,
+      serial,
+      clock,
+      random,
+      logger,
+      events,
+      link: () => linkRef,
+    });
+
     // Owner-held trust: the owner's membership, once claimed, decides who may view and whose key
     // live video is sealed to.
     const owner = OwnerTrust.load({ serial, paths, clock, logger, events, config: config.owner });
@@ -132,6 +150,7 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
           resetWatch = startResetWatch({
             paths,
             logger,
+            clock,
             input: createResetInput(config.owner.resetInput, (err) =>
               logger.error({ code: 'ERR_RESET_INPUT', err: err.message }, 'reset button unreadable'),
             ),
@@ -165,6 +184,26 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
           state: () => ({ gate: media.gateUrl(), version: process.env.npm_package_version }),
         })
       : undefined;
+    // Motion events (issue 16): sealed to the keys of the owner-signed membership at the trigger;
+    // built before the link so `cmd/events` is registered, started after it.
+    const motion = createEventsService({
+      serial,
+      config: config.events,
+      fps: config.camera.fps,
+      spoolDir: paths.eventSpool,
+      clock,
+      logger,
+      events,
+      stream: media.stream,
+      privacy: privacy.state,
+      membership: () => {
+        const m = owner.current();
+        return (
+          m && { version: m.version, keys: owner.viewerKeys().map((k) => ({ kid: k.kid, publicKey: k.jwk })) }
+        );
+      },
+      sink: uploads.sink,
+    });
     const telemetry = createTelemetry({
       intervalSeconds: config.telemetry.intervalSeconds,
       probe: { diskPath: paths.root },
@@ -176,6 +215,7 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
         sessionsStarted: media.counters().sessionsStarted,
         sessionsOpen: media.counters().sessionsOpen,
         eventsQueued: queue.size,
+        motionRingBytes: motion.status().ring.bytes,
       }),
       publish: (sample) =>
         link ? link.publishTelemetry(sample as unknown as Record<string, unknown>) : Promise.resolve(false),
@@ -190,6 +230,9 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     });
     media.registerCommands(registry);
     registerOwnerCommands(registry, owner);
+    registerEventsCommands(registry, motion);
+    uploads.registerCommands(registry);
+    linkRef = link;
     if (link) {
       // Offline is not unhealthy: the link reconnects by itself, and a restart would not help.
       await run.start(
@@ -205,6 +248,22 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
         'cloud.url not set: running without a cloud link; security events stay queued on disk',
       );
     }
+    // After the link (stopped before it): a queue over its bound is a health detail, not a fault.
+    await run.start(
+      service('uploads', {
+        start: () => uploads.start(),
+        stop: () => uploads.stop(),
+        health: () => ({ ok: true, detail: `${uploads.status().queued} queued` }),
+      }),
+    );
+    // Healthy even when recording fails: a restart would not bring a viewer key or a camera back.
+    await run.start(
+      service('events', {
+        start: () => motion.start(),
+        stop: () => motion.stop(),
+        health: () => ({ ok: true }),
+      }),
+    );
     await run.start(service('telemetry', { start: () => telemetry.start(), stop: () => telemetry.stop() }));
 
     // Certificate renewal. The cloud link reads the files at each connect; the gate's TLS

@@ -7,6 +7,7 @@ import type { AuditCode } from './audit/codes.ts';
 import type { CliCode } from './cli/codes.ts';
 import type { CloudCode } from './cloud/codes.ts';
 import type { ConfigCode } from './config/codes.ts';
+import type { EventsCode } from './events/codes.ts';
 import type { GrantsCode } from './grants/codes.ts';
 import type { IdentityCode } from './identity/codes.ts';
 import type { OwnerCode } from './owner/codes.ts';
@@ -28,6 +29,7 @@ export type ErrorCode =
   | CliCode
   | CloudCode
   | ConfigCode
+  | EventsCode
   | GrantsCode
   | IdentityCode
   | OwnerCode

@@ -8,7 +8,7 @@
 import { createStatusLed } from '../drivers/led/registry.ts';
 import { createPrivacySwitch } from '../drivers/privacy/registry.ts';
 import type { EventSink } from './audit/events.ts';
-import type { Clock } from './clock.ts';
+import type { Clock, Time } from './clock.ts';
 import type { CommandRegistry } from './cloud/commands.ts';
 import type { Config } from './config/schema.ts';
 import { createGate } from './gate/gate.ts';
@@ -20,7 +20,8 @@ import { registerStreamCommands } from './stream/commands.ts';
 import { resolveFfmpegPath } from './stream/ffmpeg-path.ts';
 import { createPrivacyState, type PrivacyState } from './stream/privacy.ts';
 import { createPushService } from './stream/push.ts';
-import { createStreamService } from './stream/service.ts';
+import { createStreamService, type StreamService } from './stream/service.ts';
+import { stateLayout } from './state-layout.ts';
 import { noViewerKeys, type ViewerKeySource } from './sealing/viewer-keys.ts';
 
 export interface PrivacyBuildDeps {
@@ -53,7 +54,7 @@ export interface MediaDeps {
   serial: string;
   /** Device key and certificate (PEM) for the HTTPS gate. */
   tls: { key: string; cert: string };
-  clock: Clock;
+  clock: Time;
   logger: Logger;
   /** Built (and started) before the media side: the grant gate asks it. */
   privacy: PrivacyState;
@@ -68,6 +69,8 @@ export interface MediaDeps {
 export interface MediaServices {
   /** In start order: status light, stream (hub + capture), push, viewer gate (listens last). */
   services: Service[];
+  /** The capture pipeline, for the motion events service (a lease, a hub tap, the same ffmpeg). */
+  stream: StreamService;
   registerCommands(registry: CommandRegistry): void;
   gateUrl(): string;
   counters(): { sessionsStarted: number; sessionsOpen: number };
@@ -99,6 +102,10 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
     logger: log,
     privacy,
     ffmpegPath,
+    clock,
+    ...(config.camera.testPatternMotionHook
+      ? { testPatternMotionFile: stateLayout(config.stateDir).testPatternMotion }
+      : {}),
   });
   const gate = createGate({
     serial,
@@ -161,6 +168,7 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
 
   return {
     services,
+    stream,
     registerCommands: (registry) => registerStreamCommands(registry, push),
     gateUrl: () => gate.url ?? '',
     counters: () => ({ sessionsStarted: gate.counters.accepted, sessionsOpen: gate.sessions.size }),

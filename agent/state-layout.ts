@@ -12,13 +12,15 @@
  *     trust/root.jwk.json             pinned trust-root public key (JWK)
  *     trust/bundle.jws                trust bundle signed by the root
  *     trust/binding.jws               current binding record (absent: camera not claimed)
- *     trust/floors.json         0600  highest version ever installed, per signed-document kind
+ *     trust/floors.json         0600  highest version ever installed, per signed-document kind (incl. membership)
  *     owner/claim-secret        0600  the label's claim code (never leaves the camera but on the label)
- *     owner/state.json          0600  owner-held trust: {format, epoch, signer, membership, floor}
+ *     owner/state.json          0600  owner-held trust: {format, epoch, signer, membership, floor, claimSeq}
  *     owner/reset.request             a local factory reset asked for (`lenscap reset`), done at once
  *     grants/replay.json              replay cache (used grant ids until they expire)
  *     audit/decisions.jsonl           append-only decision log (+ .1 after rotation)
  *     events/queue.jsonl              security events not yet delivered
+ *     events/spool/<id>.sealed        sealed motion artifacts handed to the upload queue
+ *     camera/testpattern-motion       test pattern motion hook (camera.testPatternMotionHook)
  *     events/uploads.json       0600  the upload queue's index: sealed artifacts not yet uploaded
  */
 import { join } from 'node:path';
@@ -51,6 +53,8 @@ export function stateLayout(stateDir: string) {
     auditLog: join(stateDir, 'audit', 'decisions.jsonl'),
     eventsDir: join(stateDir, 'events'),
     eventQueue: join(stateDir, 'events', 'queue.jsonl'),
+    eventSpool: join(stateDir, 'events', 'spool'),
+    testPatternMotion: join(stateDir, 'camera', 'testpattern-motion'),
     uploadIndex: join(stateDir, 'events', 'uploads.json'),
   } as const;
 }

@@ -9,6 +9,7 @@
  * only need their 200 head (a tap with nothing to send stands in for it).
  * Usage: npx tsx bench/flood.ts [--seconds N] [--sources N] [--concurrency N] [--json FILE]
  */
+import { systemClock } from '../agent/clock.ts';
 import { request } from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,7 +62,7 @@ const logger = createLogger({
   }),
 });
 const { config } = loadConfig(undefined, {});
-const clock = { now: () => Date.now() };
+const clock = systemClock;
 const queue = EventQueue.open({
   file: paths.eventQueue,
   serial: SERIAL,

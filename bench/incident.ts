@@ -7,12 +7,16 @@
  *        [--misroute 0.1] [--stale 0.05] [--sealed-pushes 6] [--json FILE]
  * The sealed-push phase (bench/_incident-seal.ts): a faulty relay hands a share of sealed pushes
  * (at least one, --misroute rounded to "every k-th") to the wrong viewer; 0 skips it.
+ * The events phase (bench/_incident-events.ts, issue 16): --event-cameras (default min(cameras, 20))
+ * keep recording sealed snapshots and clips through their own --outage; afterwards a mixed-up
+ * thumbnail cache serves a share (--misroute, at least one) of one user's thumbnails to another; 0 skips it.
  */
 import { parseArgs } from 'node:util';
 import { formatIncident, runIncident } from './_incident.ts';
 import { writeFigures } from './_json.ts';
 import { runSealedRelayIncident } from './_incident-seal.ts';
 import { runOwnerHeldIncident } from './_incident-owner.ts';
+import { formatEventsIncident, runEventsIncident } from './_incident-events.ts';
 
 const { values } = parseArgs({
   options: {
@@ -23,6 +27,7 @@ const { values } = parseArgs({
     misroute: { type: 'string', default: '0.1' },
     stale: { type: 'string', default: '0.05' },
     'sealed-pushes': { type: 'string', default: '6' },
+    'event-cameras': { type: 'string' },
     json: { type: 'string' },
   },
 });
@@ -62,7 +67,33 @@ const owned = await runOwnerHeldIncident({
 console.log(
   `owner-held: ${owned.cameras} cameras claimed with their codes; forged memberships ${owned.forgedMembershipsAccepted}/${owned.forgedMembershipsTried} accepted (goal 0), misdelivered grants ${owned.misdeliveredGrantsAccepted}/${owned.misdeliveredGrantsTried} accepted (goal 0), bound grants played ${owned.boundGrantsAccepted}, refusals without an event ${owned.ownerEventsLost}`,
 );
+// Events (issue 16): recording through an outage, uploads after it, a mixed-up thumbnail cache.
+const eventCameras = Number(values['event-cameras'] ?? Math.min(cameras, 20));
+const ev =
+  eventCameras > 0
+    ? await runEventsIncident({
+        cameras: eventCameras,
+        outageSeconds: Number(values.outage),
+        share: Math.max(Number(values.misroute), 0.1),
+        log: (l) => process.stderr.write(`${l}\n`),
+      })
+    : undefined;
+if (ev) console.log(formatEventsIncident(ev));
 writeFigures(values.json, 'incident', t0, {
+  ...(ev
+    ? {
+        eventCameras: ev.cameras,
+        snapshotsServedToWrongUser: ev.snapshotsServedToWrongUser,
+        snapshotsDecodedByWrongUser: ev.snapshotsDecodedByWrongUser,
+        snapshotsDecodedByOwner: ev.snapshotsDecodedByOwner,
+        clipsRecordedDuringOutage: ev.clipsRecordedDuringOutage,
+        clipsLost: ev.clipsLost,
+        snapshotsLost: ev.snapshotsLost,
+        artifactsDropped: ev.artifactsDropped,
+        eventDrainSeconds: ev.drainSeconds,
+        eventUploadMedianMs: ev.uploadLatencyMedianMs,
+      }
+    : {}),
   forgedMembershipsTried: owned.forgedMembershipsTried,
   forgedMembershipsAccepted: owned.forgedMembershipsAccepted,
   misdeliveredGrantsTried: owned.misdeliveredGrantsTried,
@@ -102,4 +133,4 @@ const ownedOk =
   owned.misdeliveredGrantsTried > 0 &&
   owned.ownerEventsLost === 0 &&
   owned.boundGrantsAccepted === owned.cameras;
-process.exitCode = r.ok && sealedOk && ownedOk ? 0 : 1;
+process.exitCode = r.ok && sealedOk && ownedOk && (!ev || ev.ok) ? 0 : 1;

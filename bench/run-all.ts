@@ -2,7 +2,8 @@
  * `npm run bench`: runs every bench/*.ts (except this file) one after another — they measure CPU,
  * so never in parallel — and writes docs/benchmarks.md with the machine, date, commit and each
  * script's printed figures, and docs/benchmarks.json with each script's `--json FILE` figures.
- * Figures are ratios against a baseline measured in the same run; no figure is asserted here.
+ * Figures are ratios against a baseline measured in the same run; no figure is asserted here. A
+ * block of hand-measured notes (between NOTES_BEGIN and NOTES_END) is carried over from the last report.
  * `npm run bench -- NAME...` runs only the named scripts and keeps the other scripts' sections and
  * figures from the previous report. Each script has a time limit (LIMIT_S).
  * The arm64 column comes from docs/benchmarks-arm64.json: the figures the QEMU board test
@@ -23,6 +24,7 @@ const LIMIT_S: Record<string, number> = {
   incident: 600,
   soak: 420,
   flood: 120,
+  motion: 180,
 };
 const jsonDir = mkdtempSync(join(os.tmpdir(), 'lenscap-bench-json-'));
 const figures: Record<string, unknown> = {};
@@ -97,6 +99,19 @@ if (only.length) {
   headlines.sort((a, b) => (/^- (\w+)/.exec(a)?.[1] ?? '').localeCompare(/^- (\w+)/.exec(b)?.[1] ?? ''));
 }
 const arm = armColumn();
+// Figures measured by hand (repeated runs, other machines) live between these markers and are
+// carried over from the previous report, so a refresh never drops them.
+const NOTES_BEGIN = '<!-- hand-measured notes: kept by npm run bench -->';
+const NOTES_END = '<!-- end of hand-measured notes -->';
+let notes = '';
+try {
+  const prev = readFileSync(new URL('../docs/benchmarks.md', import.meta.url), 'utf8');
+  const a = prev.indexOf(NOTES_BEGIN);
+  const b = prev.indexOf(NOTES_END);
+  if (a >= 0 && b > a) notes = `${prev.slice(a, b + NOTES_END.length)}\n\n`;
+} catch {
+  /* first report */
+}
 const report = `# Benchmarks
 
 <!-- Written by \`npm run bench\`. Re-run it to refresh; do not edit by hand. -->
@@ -116,7 +131,7 @@ ratios, not absolute numbers, across runs.
 
 ${headlines.join('\n') || '- (none)'}
 ${arm}
-${sections.join('\n')}`;
+${notes}${sections.join('\n')}`;
 writeFileSync(new URL('../docs/benchmarks.md', import.meta.url), report);
 // `npm run bench -- NAME` refreshes only NAME's figures and keeps the others'.
 let previous: Record<string, unknown> = {};

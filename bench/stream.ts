@@ -11,7 +11,7 @@
  *   file in the grant state directory and fdatasync it, interleaved with the joins) and
  *   `ffmpegFirstKeyframeMs` (the capture's own ffmpeg arguments writing FLV to a pipe, spawn → first
  *   keyframe tag, interleaved with the cold starts).
- * - sealed against plain push (bench/_seal.ts): sealedCpuRatio, sealedAddedLatencyMs, browserDecryptMbps.
+ * - sealed against plain push (bench/_seal.ts): sealedCpuRatio (+ sealedVsFfmpegPushCpuRatio), sealedAddedLatencyMs, browserDecryptMbps (the page Worker; + browserWorkerMbps, browserWebCryptoMbps).
  * Targets (issue 18): gateOverFloor = gate ÷ (bare + flush) ≤ 1.2; coldOverFfmpeg ≤ 1.2.
  * Targets (issue 15): sealedCpuRatio ≤ 1.15, sealedAddedLatencyMs ≤ 30, browserDecryptMbps ≥ 8.
  * Usage: npx tsx bench/stream.ts [--json FILE]   (BENCH_JOINS, BENCH_COLD, BENCH_CPU_SECONDS, BENCH_KBPS, BENCH_SEAL=0)

@@ -156,6 +156,8 @@ function agentConfig(cam: DemoCamera, stateDir: string, stack: DevCloudStack) {
       viewerOrigins: [stack.pageUrl, stack.pageUrl.replace('127.0.0.1', 'localhost')],
     },
     stream: { mode: 'on-demand', idleStopSeconds: 15 },
+    // Sealed event artifacts go to the dev object store (presigned PUT, its CA only).
+    uploads: { host: stack.objectStore.host, ca: stack.objectStore.caFile },
     camera: { driver: cam.driver, label: cam.label, color: cam.color },
     telemetry: { intervalSeconds: 5 },
   };
@@ -439,6 +441,7 @@ async function main(): Promise<number> {
         brokerKind: s.brokerKind,
         provisioningUrl: s.provisioningUrl,
         relay: s.relayRtmpBase,
+        objectStore: { url: s.objectStore.url, bucket: s.objectStore.bucket, caFile: s.objectStore.caFile },
         users: DEMO_USERS,
         cameras: cameras.map((c) => ({
           serial: c.serial,

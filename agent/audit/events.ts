@@ -18,6 +18,8 @@ export const SECURITY_EVENT_TYPES = [
   'membership_changed',
   'membership_refused',
   'owner_reset',
+  /** A motion event was detected but not recorded (reason: its ERR_EVENTS_* code, e.g. no viewer key). */
+  'motion_not_recorded',
   'artifacts_dropped',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];

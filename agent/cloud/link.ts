@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { MqttClient, type IClientOptions, type Packet } from 'mqtt';
-import type { Clock, Random } from '../clock.ts';
+import { unrefTimer, type Random, type Time } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { LenscapError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -29,16 +29,12 @@ import {
 } from './commands.ts';
 import { classifyIncoming, topicsFor, type Topics } from './topics.ts';
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export interface CloudLinkDeps {
   config: Pick<Config, 'cloud'>;
   serial: string;
   paths: Pick<StateLayout, 'deviceKey' | 'deviceCert' | 'chain' | 'brokerCa'>;
-  clock: Clock;
+  /** Reconnect backoff, the name-lookup guard and the stop grace run on it. */
+  clock: Time;
   random: Random;
   logger: Logger;
   /** Security events to deliver (the on-disk queue). Also receives command refusals. */
@@ -46,7 +42,6 @@ export interface CloudLinkDeps {
   commands: CommandRegistry;
   /** Extra fields of the retained online state (gate URL, versions). */
   state?: () => Record<string, unknown>;
-  timers?: Timers;
   /** Every address a broker host name resolves to (default: the system resolver, all families). */
   lookup?: (host: string) => Promise<string[]>;
 }
@@ -113,10 +108,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     deps.lookup ??
     (async (host: string) => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address));
   const log = deps.logger.child({ component: 'cloud' });
-  const timers: Timers = deps.timers ?? {
-    setTimeout: (fn, ms) => setTimeout(fn, ms),
-    clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-  };
+  const timers = deps.clock;
   const topics: Topics = topicsFor(deps.serial, { dotsSplitLevels: cfg.dotsSplitLevels });
   const backoff = new Backoff(
     { ...cfg.backoff, followServerReference: cfg.followServerReference },
@@ -488,16 +480,17 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
         // The retained offline state is our word; the will only covers a death.
         await Promise.race([
           publishAsync(c, topics.state, OFFLINE, { qos: 1, retain: true }).catch(() => undefined),
-          new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref()),
+          new Promise((r) => unrefTimer(timers.setTimeout(() => r(undefined), STOP_GRACE_MS))),
         ]);
       }
       await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
+        const t = timers.setTimeout(() => {
           c.end(true);
           resolve();
-        }, STOP_GRACE_MS).unref();
+        }, STOP_GRACE_MS);
+        unrefTimer(t);
         c.end(false, {}, () => {
-          clearTimeout(t);
+          timers.clearTimeout(t);
           resolve();
         });
       });
@@ -540,6 +533,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
 
     target: () => lastTarget,
 
+    // A bound on real I/O for callers (tests, start-up), so it stays on the real clock.
     waitOnline(timeoutMs: number) {
       if (online) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {

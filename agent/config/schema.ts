@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { CONFIG_VERSION } from './migrations.ts';
 import { cameraSection } from './sections/camera.ts';
 import { cloudSection } from './sections/cloud.ts';
+import { eventsSection } from './sections/events.ts';
 import { gateSection } from './sections/gate.ts';
 import { grantsSection } from './sections/grants.ts';
 import { identitySection } from './sections/identity.ts';
@@ -62,6 +63,7 @@ export const configSchema = z
     privacy: privacySection,
     led: ledSection,
     telemetry: telemetrySection,
+    events: eventsSection,
     uploads: uploadsSection,
   })
   .strict();

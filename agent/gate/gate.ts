@@ -1,6 +1,7 @@
 /**
  * The viewer gate: the camera's only media port. `GET /live/<serial>.flv` over HTTP(S), and the
- * same path over WebSocket. The grant (Authorization: Bearer, or `?grant=` only when allowed) is
+ * same path over WebSocket. The grant (Authorization: Bearer, or `?grant=` only when allowed; over
+ * WebSocket with the `lenscap-grant` sub-protocol, the first message `{grant, dpop}`) is
  * verified by the grant gate FIRST; only an accepted grant attaches the connection to the
  * loopback hub. Refusals are 401/403/429 with `{"error":"<reason>"}` and no media byte. Any other
  * method or path is 404/405 and reaches nothing. Publishing through the gate is impossible: the
@@ -17,7 +18,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { WebSocketServer } from 'ws';
-import type { Clock } from '../clock.ts';
+import type { Time } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { GrantClaims, GrantGate, DecisionContext } from '../grants/types.ts';
 import type { RefusalReason } from '../grants/reasons.ts';
@@ -45,7 +46,8 @@ export interface GateDeps {
   grants: GrantGate & { reportRefusal?(reason: RefusalReason, ctx: DecisionContext, detail: string): void };
   stream: GateStream;
   privacy: GatePrivacy;
-  clock: Clock;
+  /** The camera's clock: exp checks, session expiry timers and the refusal rate window. */
+  clock: Time;
   logger: Logger;
   activity?: Activity;
   /** HTTPS with the device certificate when config.tls is true. */
@@ -85,6 +87,10 @@ type Verdict =
   | { ok: false; status: number; error: string; headers?: Record<string, string> };
 
 const PATH = /^\/live\/([^/]+)\.flv$/;
+/** The WebSocket sub-protocol whose first message carries the grant and its DPoP proof. */
+export const FIRST_MESSAGE_PROTOCOL = 'lenscap-grant';
+const FIRST_MESSAGE_MS = 5000;
+const MAX_PENDING = 32;
 const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+) *$/;
 
 /** The path's serial, or undefined when its escaping is broken (answered 404). */
@@ -121,6 +127,7 @@ export function createGate(deps: GateDeps): Gate {
   const scheme = cfg.tls ? 'https' : 'http';
   if (cfg.tls && !deps.tls) throw new Error('gate.tls is true but no device key/cert was given');
   let nextId = 1;
+  let pendingFirstMessages = 0;
   let address: AddressInfo | undefined;
   let closing = false;
 
@@ -136,7 +143,8 @@ export function createGate(deps: GateDeps): Gate {
     (wss ??= new (await import('ws')).WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
-      maxPayload: 4096,
+      // A first message carries a grant (≤ 4 KiB) and a DPoP proof (≤ 2 KiB).
+      maxPayload: 8192,
     }));
 
   const onPrivacy = (on: boolean) => {
@@ -184,9 +192,11 @@ export function createGate(deps: GateDeps): Gate {
     req: IncomingMessage,
     pathSerial: string,
     transport: 'http' | 'ws' = 'http',
+    /** WebSocket `lenscap-grant`: the grant and proof from the first message, not from headers. */
+    presented?: { token: string | undefined; dpop: string | undefined },
   ): Promise<Verdict> {
     const remote = req.socket.remoteAddress ?? 'unknown';
-    const dpop = req.headers.dpop;
+    const dpop = presented ? presented.dpop : req.headers.dpop;
     const ctx: DecisionContext = {
       source: `gate:${remote}`,
       purpose: 'view',
@@ -215,8 +225,8 @@ export function createGate(deps: GateDeps): Gate {
         false,
       );
     }
-    const auth = req.headers.authorization;
-    let token: string | undefined;
+    const auth = presented ? undefined : req.headers.authorization;
+    let token: string | undefined = presented?.token;
     if (auth !== undefined) {
       const m = BEARER.exec(auth);
       if (!m) return refuse('malformed', ctx, 'Authorization header is not "Bearer <grant>"', remote, false);
@@ -481,6 +491,8 @@ export function createGate(deps: GateDeps): Gate {
       counters.methodNotAllowed++;
       return writeRawRefusal(socket, 405, { error: 'method_not_allowed' });
     }
+    if (protocols.split(',').some((p) => p.trim() === FIRST_MESSAGE_PROTOCOL))
+      return firstMessageUpgrade(req, socket, head, serial);
     const verdict = await authorize(req, serial, 'ws');
     if (!verdict.ok)
       return writeRawRefusal(socket, verdict.status, { error: verdict.error }, verdict.headers);
@@ -510,6 +522,114 @@ export function createGate(deps: GateDeps): Gate {
       // Viewers have nothing to say; anything they send is ignored (maxPayload bounds it).
       ws.on('close', () => session.close('client_gone'));
       ws.on('error', () => session.close('client_gone'));
+    });
+  }
+
+  /**
+   * A browser cannot set headers on a WebSocket: with the `lenscap-grant` sub-protocol the grant
+   * and its DPoP proof travel in the first message, `{"grant": "...", "dpop": "..."}`, decided
+   * exactly like the headers of an HTTP request (htu `ws(s)://host/live/<serial>.flv`). Until an
+   * accept nothing is attached to the hub; a refusal is a text message `{"error": reason}` and a
+   * close (4401/4403/4429, reason in the close frame), never a media byte. Bounded: a first
+   * message within FIRST_MESSAGE_MS, at most MAX_PENDING sockets waiting for one.
+   */
+  async function firstMessageUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    serial: string,
+  ): Promise<void> {
+    const remote = remoteOf(req);
+    if (pendingFirstMessages >= MAX_PENDING || limiter.limited(remote)) {
+      counters.refused++;
+      counters.refusedByReason.rate_limited = (counters.refusedByReason.rate_limited ?? 0) + 1;
+      return writeRawRefusal(socket, 429, { error: 'rate_limited' }, { 'retry-after': '60' });
+    }
+    const upgrader = await webSockets();
+    if (socket.destroyed) return;
+    pendingFirstMessages++;
+    let waiting = true;
+    const done = () => {
+      if (waiting) pendingFirstMessages--;
+      waiting = false;
+    };
+    upgrader.handleUpgrade(req, socket, head, (ws) => {
+      const refuseWs = (status: number, error: string) => {
+        done();
+        if (ws.readyState === ws.OPEN) {
+          ws.send(JSON.stringify({ error }));
+          ws.close(4000 + status, error);
+        }
+        setTimeout(() => ws.terminate(), 500).unref();
+      };
+      const timer = setTimeout(() => {
+        const v = refuse('missing', httpCtx(req), 'no first message with the grant in time', remote, false);
+        if (!v.ok) refuseWs(v.status, v.error);
+      }, FIRST_MESSAGE_MS);
+      timer.unref();
+      ws.on('error', () => undefined);
+      ws.once('close', () => {
+        clearTimeout(timer);
+        done();
+      });
+      ws.once('message', (data, isBinary) => {
+        clearTimeout(timer);
+        void (async () => {
+          let presented: { token: string | undefined; dpop: string | undefined } | undefined;
+          try {
+            const m: unknown = isBinary ? undefined : JSON.parse(String(data));
+            if (typeof m === 'object' && m !== null && !Array.isArray(m)) {
+              const { grant, dpop } = m as Record<string, unknown>;
+              if (typeof grant === 'string' && (dpop === undefined || typeof dpop === 'string'))
+                presented = { token: grant, dpop };
+            }
+          } catch {
+            /* not JSON: refused below */
+          }
+          const verdict = presented
+            ? await authorize(req, serial, 'ws', presented)
+            : refuse(
+                'malformed',
+                httpCtx(req),
+                'first message is not {"grant": string, "dpop"?: string}',
+                remote,
+                false,
+              );
+          if (!verdict.ok) return refuseWs(verdict.status, verdict.error);
+          if (ws.readyState !== ws.OPEN) return done();
+          if (pastExp(verdict.claims)) {
+            const late = refuse(
+              'expired',
+              httpCtx(req),
+              'grant expired before the first byte',
+              remote,
+              false,
+            );
+            if (!late.ok) return refuseWs(late.status, late.error);
+          }
+          done();
+          const session = startSession(
+            verdict.claims,
+            verdict.sealer,
+            remote,
+            'ws',
+            (b) => {
+              if (ws.readyState !== ws.OPEN) return true;
+              ws.send(b);
+              return ws.bufferedAmount <= maxBuffered;
+            },
+            (reason) => {
+              ws.close(reason === 'expired' ? 4001 : reason === 'privacy_mode' ? 4003 : 1000, reason);
+              setTimeout(() => ws.terminate(), 500).unref();
+            },
+          );
+          ws.on('close', () => session.close('client_gone'));
+          ws.on('error', () => session.close('client_gone'));
+        })().catch((err) => {
+          log.error({ err: (err as Error).message }, 'gate first-message decision failed');
+          refuseWs(503, 'internal');
+        });
+      });
     });
   }
 

@@ -3,7 +3,7 @@
  * at exp plus a sweep against the injected clock), when privacy turns on, or on stream.stop for
  * its jti. Cutting detaches from the hub first, so no media byte follows the decision to cut.
  */
-import type { Clock } from '../clock.ts';
+import { unrefTimer, type Time, type TimerHandle } from '../clock.ts';
 
 export type CloseReason =
   | 'expired'
@@ -31,16 +31,17 @@ export interface ViewerSession {
 
 export class SessionTable {
   private readonly byId = new Map<number, ViewerSession>();
-  private readonly timers = new Map<number, NodeJS.Timeout>();
-  private sweeper: NodeJS.Timeout | undefined;
+  private readonly timers = new Map<number, TimerHandle>();
+  private sweeper: TimerHandle | undefined;
   readonly counters = { started: 0, closed: 0, expired: 0 };
 
   constructor(
-    private readonly clock: Clock,
+    /** Expiry timers and the sweep run on it: a session ends at exp by this clock. */
+    private readonly clock: Time,
     sweepMs = 250,
   ) {
-    this.sweeper = setInterval(() => this.sweep(), sweepMs);
-    this.sweeper.unref();
+    this.sweeper = clock.setInterval(() => this.sweep(), sweepMs);
+    unrefTimer(this.sweeper);
   }
 
   get size(): number {
@@ -55,15 +56,15 @@ export class SessionTable {
     this.byId.set(s.id, s);
     this.counters.started++;
     const ms = s.exp * 1000 - this.clock.now();
-    const t = setTimeout(() => this.expire(s), Math.max(0, ms));
-    t.unref();
+    const t = this.clock.setTimeout(() => this.expire(s), Math.max(0, ms));
+    unrefTimer(t);
     this.timers.set(s.id, t);
   }
 
   /** Called by a session when it ends, whatever the reason. */
   remove(id: number): void {
     const t = this.timers.get(id);
-    if (t) clearTimeout(t);
+    if (t !== undefined) this.clock.clearTimeout(t);
     this.timers.delete(id);
     if (this.byId.delete(id)) this.counters.closed++;
   }
@@ -99,8 +100,8 @@ export class SessionTable {
   }
 
   stop(): void {
-    if (this.sweeper) clearInterval(this.sweeper);
+    if (this.sweeper !== undefined) this.clock.clearInterval(this.sweeper);
     this.sweeper = undefined;
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) this.clock.clearTimeout(t);
   }
 }

@@ -4,7 +4,7 @@
  * Must never return an identity that failed a check (the checks throw; the agent does not start).
  */
 import type { EventSink } from '../audit/events.ts';
-import type { Clock } from '../clock.ts';
+import type { Clock, Time } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { StateLayout } from '../state-layout.ts';
@@ -17,7 +17,7 @@ export interface LoadedIdentity extends CheckedIdentity {
   recovered: 'none' | 'finished' | 'discarded';
   createRenewer(deps: {
     config: Pick<Config, 'identity'>;
-    clock: Clock;
+    clock: Time;
     logger: Logger;
     events: EventSink;
     onRenewed?: (id: CheckedIdentity) => void;

@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { EventSink } from '../audit/events.ts';
-import type { Clock } from '../clock.ts';
+import { unrefTimer, type Time, type TimerHandle } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { describeError, LenscapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -26,7 +26,8 @@ export interface RenewerDeps {
   paths: StateLayout;
   serial: string;
   config: Pick<Config, 'identity'>;
-  clock: Clock;
+  /** Expiry checks and the check interval run on it. */
+  clock: Time;
   logger: Logger;
   events: EventSink;
   /** Called with the new identity after a swap (e.g. to reload the gate's TLS context). */
@@ -80,7 +81,7 @@ export function createRenewer(deps: RenewerDeps): Renewer {
   const { paths, serial, clock, logger } = deps;
   const thresholdMs = deps.config.identity.renewWhenRemainingDays * DAY_MS;
   const intervalMs = deps.config.identity.renewCheckIntervalHours * 3_600_000;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: TimerHandle | undefined;
   let inFlight: Promise<RenewResult> | undefined;
 
   const renew = async (): Promise<RenewResult> => {
@@ -190,11 +191,11 @@ export function createRenewer(deps: RenewerDeps): Renewer {
     start() {
       if (timer) return;
       tick();
-      timer = setInterval(tick, intervalMs);
-      timer.unref();
+      timer = clock.setInterval(tick, intervalMs);
+      unrefTimer(timer);
     },
     stop() {
-      if (timer) clearInterval(timer);
+      if (timer !== undefined) clock.clearInterval(timer);
       timer = undefined;
     },
     checkNow,

@@ -27,6 +27,11 @@ const stateSchema = z
       .max(64 * 1024),
     /** Highest membership version installed in this epoch: the next must be higher. */
     floor: z.number().int().positive(),
+    /**
+     * Which claim of this camera made this owner (1, 2, … — counted in trust/floors.json as
+     * `owner_claim`). Absent in files written before the floors moved there: read as 1.
+     */
+    claimSeq: z.number().int().positive().optional(),
   })
   .strict();
 

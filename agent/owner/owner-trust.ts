@@ -19,6 +19,7 @@ import { claimProofMatches } from './claim-proof.ts';
 import { jwkThumbprint, parseSigningJwk, type SealingJwk, type SigningJwk } from './jwk.ts';
 import { ClaimLockout } from './lockout.ts';
 import { verifyMembership, type Member, type Membership } from './membership.ts';
+import { MAX_MEMBERSHIP_VERSION, MembershipFloor } from './membership-floor.ts';
 import {
   clearOwnerState,
   readClaimSecret,
@@ -53,6 +54,8 @@ export class OwnerTrust extends EventEmitter {
   private readonly nonces = new Map<string, number>();
   private readonly lockout: ClaimLockout;
   private readonly random: (n: number) => Buffer;
+  /** The membership floor in trust/floors.json (undefined only while a damaged store poisons). */
+  private floor: MembershipFloor | undefined;
 
   private constructor(private readonly deps: OwnerTrustDeps) {
     super();
@@ -64,18 +67,24 @@ export class OwnerTrust extends EventEmitter {
   static load(deps: OwnerTrustDeps): OwnerTrust {
     const t = new OwnerTrust(deps);
     try {
+      t.floor = MembershipFloor.open(deps.paths);
       const state = readOwnerState(deps.paths);
       if (state) {
-        t.membership = verifyMembership(state.membership, {
+        const membership = verifyMembership(state.membership, {
           serial: deps.serial,
           epoch: state.epoch,
           signer: parseSigningJwk(state.signer, 'owner state signer'),
         });
+        // An older copy of owner/state.json (a removed viewer back, an earlier owner) stops here.
+        t.floor.checkInstalled(state.claimSeq ?? 1, membership.version);
+        t.membership = membership;
         t.state = state;
       }
     } catch (err) {
       // Fail closed: nobody may view (grants refused `not_claimed`) until a reset and a new claim.
       t.poisoned = true;
+      if (isLenscapError(err, 'ERR_MEMBERSHIP_ROLLBACK'))
+        t.emitEvent('membership_refused', 'state:owner', undefined, 'ERR_MEMBERSHIP_ROLLBACK');
       deps.logger.error(
         { code: isLenscapError(err) ? err.code : 'ERR_OWNER_STATE_INVALID', reason: 'not_claimed' },
         `owner state does not verify; every grant refused until a local reset: ${(err as Error).message}`,
@@ -204,6 +213,13 @@ export class OwnerTrust extends EventEmitter {
           'ERR_MEMBERSHIP_INVALID',
           'the claim membership must be signed by its own owner',
         );
+      if (membership.version > MAX_MEMBERSHIP_VERSION)
+        throw new LenscapError(
+          'ERR_MEMBERSHIP_INVALID',
+          `membership version above ${MAX_MEMBERSHIP_VERSION}`,
+        );
+      const floor = this.floorStore();
+      const claimSeq = floor.nextClaim();
       const state: OwnerState = {
         format: 1,
         epoch: p.nonce,
@@ -211,8 +227,10 @@ export class OwnerTrust extends EventEmitter {
         signer: { ...ownerJwk },
         membership: p.membership.trim(),
         floor: membership.version,
+        claimSeq,
       };
       writeOwnerState(this.deps.paths, state);
+      floor.record(claimSeq, membership.version);
       this.state = state;
       this.membership = membership;
       this.poisoned = false;
@@ -251,19 +269,28 @@ export class OwnerTrust extends EventEmitter {
           'camera has no owner: claim it with its code first',
         );
       const previous = this.membership;
+      const floor = this.floorStore();
+      const claimSeq = this.state.claimSeq ?? 1;
       const next = verifyMembership(jws, {
         serial: this.deps.serial,
         epoch: this.state.epoch,
         signer: previous.owner.jwk,
-        minVersion: Math.max(this.state.floor, previous.version),
+        minVersion: Math.max(this.state.floor, previous.version, floor.minVersion(claimSeq)),
       });
+      if (next.version > MAX_MEMBERSHIP_VERSION)
+        throw new LenscapError(
+          'ERR_MEMBERSHIP_INVALID',
+          `membership version above ${MAX_MEMBERSHIP_VERSION}`,
+        );
       const state: OwnerState = {
         ...this.state,
         signer: { ...previous.owner.jwk },
         membership: jws.trim(),
         floor: next.version,
+        claimSeq,
       };
       writeOwnerState(this.deps.paths, state);
+      floor.record(claimSeq, next.version);
       this.state = state;
       this.membership = next;
       const transferred = next.owner.jkt !== previous.owner.jkt;
@@ -303,6 +330,13 @@ export class OwnerTrust extends EventEmitter {
     this.emitEvent('owner_reset', source, { hadOwner: had });
     this.emit('reset');
     return had;
+  }
+
+  /** The floors store; a camera whose store could not be read at load is poisoned (never here). */
+  private floorStore(): MembershipFloor {
+    if (!this.floor)
+      throw new LenscapError('ERR_OWNER_STATE_INVALID', 'version floor store unreadable: reset the camera');
+    return this.floor;
   }
 
   private refuseUnlessClaimable(): void {

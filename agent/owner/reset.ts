@@ -6,6 +6,7 @@
  * Must never be reachable from the network: only local inputs reset.
  */
 import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { systemClock, unrefTimer, type Timers } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { StateLayout } from '../state-layout.ts';
 import { writeFileAtomic } from '../storage/atomic-file.ts';
@@ -18,6 +19,8 @@ export interface ResetDeps {
   /** Clears the owner, the binding, sessions and pushes (the controller wires it). */
   reset(source: string): void;
   pollMs?: number;
+  /** The request poll runs on it (default: the system clock). */
+  clock?: Timers;
 }
 
 /** What `lenscap reset` leaves for the running agent (or the next start). */
@@ -38,18 +41,19 @@ export function startResetWatch(deps: ResetDeps): { check(): boolean; stop(): vo
     return true;
   };
   const stopInput = deps.input.watch(() => deps.reset(`local:${deps.input.name}`));
-  const t = setInterval(() => {
+  const clock = deps.clock ?? systemClock;
+  const t = clock.setInterval(() => {
     try {
       check();
     } catch (err) {
       deps.logger.error({ err: (err as Error).message }, 'factory reset request could not be carried out');
     }
   }, deps.pollMs ?? 200);
-  t.unref();
+  unrefTimer(t);
   return {
     check,
     stop: () => {
-      clearInterval(t);
+      clock.clearInterval(t);
       stopInput();
     },
   };

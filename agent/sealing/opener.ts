@@ -67,13 +67,14 @@ export class FrameOpener {
       if (r) return r;
     }
     const s = this.session;
+    // Before the key lookup: an old frame under a key generation already dropped is a replay too.
+    if (s && parts.counter <= s.last) return this.refuse('ERR_SEAL_REPLAY', 'frame counter went backwards');
     const key = s?.keys.get(parts.keyId);
     if (!s || !key)
       return this.refuse(
         this.sealedForMe === false ? 'ERR_SEAL_NOT_FOR_YOU' : 'ERR_SEAL_NO_KEY',
         'no key for this frame yet',
       );
-    if (parts.counter <= s.last) return this.refuse('ERR_SEAL_REPLAY', 'frame counter went backwards');
     let pt: ArrayBuffer;
     try {
       pt = await crypto.subtle.decrypt(

@@ -2,7 +2,8 @@
  * The camera side of a sealed session: a fresh AES-GCM content key per session (node:crypto),
  * wrapped once per key with HPKE to the bound viewer's key and carried in-band at every keyframe;
  * a 64-bit frame counter that never repeats within the session (it continues across key
- * rotations); rotation takes effect at a keyframe so a late joiner always finds the key it needs.
+ * rotations); rotation (on demand, or bounded by frames, time or bytes under one key) takes
+ * effect at a keyframe so a late joiner always finds the key it needs.
  * Must never emit a coded frame in the clear, never reuse a (key, counter) pair, and never wrap
  * to a key other than the one the caller took from its viewer-key source.
  */
@@ -19,13 +20,25 @@ import {
 } from './frame.ts';
 import type { ViewerHpkeKey } from './viewer-keys.ts';
 
+/**
+ * No sealed session (push or `gate.seal`) lives on one content key: a new one (new HPKE envelope)
+ * every 10 minutes or 256 MiB of video, whichever comes first, taking over at the next keyframe.
+ * Bounds what one leaked content key opens; HPKE costs ~1.5 ms per rotation.
+ */
+export const SEAL_ROTATE_MS = 10 * 60_000;
+export const SEAL_ROTATE_BYTES = 256 << 20;
+
 export interface FrameSealerOptions {
   serial: string;
   viewer: ViewerHpkeKey;
   /** Content key size: AES-128-GCM (16, default) or AES-256-GCM (32). */
   keyBytes?: 16 | 32;
-  /** Prepare a new content key after this many frames (0 = never). */
+  /** Prepare a new content key after this many frames under one key (0 = never). */
   rotateAfterFrames?: number;
+  /** …or after this long under one key (ms, by `now`; default SEAL_ROTATE_MS, 0 = never). */
+  rotateAfterMs?: number;
+  /** …or after this many plaintext payload bytes under one key (default SEAL_ROTATE_BYTES, 0 = never). */
+  rotateAfterBytes?: number;
   now?: () => number;
   random?: (n: number) => Uint8Array;
 }
@@ -43,6 +56,8 @@ export interface FrameSealer {
   sealVideo(body: Uint8Array): Uint8Array;
   /** Prepares a new content key; it takes over at the next keyframe. */
   rotate(): Promise<void>;
+  /** Resolves once no key preparation is in flight (tests, shutdown). */
+  settled(): Promise<void>;
   readonly counters: { sealed: number; keyframes: number; rotations: number; counter: bigint };
 }
 
@@ -50,6 +65,8 @@ export async function createFrameSealer(o: FrameSealerOptions): Promise<FrameSea
   const random = o.random ?? ((n: number) => new Uint8Array(randomBytes(n)));
   const now = o.now ?? Date.now;
   const keyBytes = o.keyBytes ?? 16;
+  const rotateAfterMs = o.rotateAfterMs ?? SEAL_ROTATE_MS;
+  const rotateAfterBytes = o.rotateAfterBytes ?? SEAL_ROTATE_BYTES;
   const sessionId = random(16);
   const mkKey = async (keyId: number): Promise<KeyGen> => {
     const key = Buffer.from(random(keyBytes));
@@ -69,6 +86,8 @@ export async function createFrameSealer(o: FrameSealerOptions): Promise<FrameSea
   let preparing: Promise<void> | undefined;
   let counter = 0n;
   let sinceRotation = 0;
+  let bytesUnderKey = 0;
+  let keySince = now();
   const counters = { sealed: 0, keyframes: 0, rotations: 0, counter };
   const alg = keyBytes === 32 ? 'aes-256-gcm' : 'aes-128-gcm';
 
@@ -89,6 +108,7 @@ export async function createFrameSealer(o: FrameSealerOptions): Promise<FrameSea
     kid: o.viewer.kid,
     counters,
     rotate,
+    settled: () => preparing ?? Promise.resolve(),
     sealVideo(body) {
       if (!isSealableVideo(body)) return body;
       const key = isKeyVideo(body);
@@ -100,9 +120,20 @@ export async function createFrameSealer(o: FrameSealerOptions): Promise<FrameSea
           preparing = undefined;
           counters.rotations++;
           sinceRotation = 0;
+          bytesUnderKey = 0;
+          keySince = now();
         }
       }
-      if (o.rotateAfterFrames && ++sinceRotation >= o.rotateAfterFrames) void rotate();
+      sinceRotation++;
+      bytesUnderKey += body.length - 5;
+      // Bounded use of one key: whichever bound comes first prepares the next (in the background;
+      // it takes over at the next keyframe, so a late joiner always finds its envelope there).
+      if (
+        (o.rotateAfterFrames && sinceRotation >= o.rotateAfterFrames) ||
+        (rotateAfterBytes && bytesUnderKey >= rotateAfterBytes) ||
+        (rotateAfterMs && now() - keySince >= rotateAfterMs)
+      )
+        void rotate();
       const c = counter++;
       counters.counter = counter;
       const nal = key ? NAL_KEY : NAL_INTER;

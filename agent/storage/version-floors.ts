@@ -51,17 +51,38 @@ export class VersionFloors {
       );
     const current = this.floors.get(kind);
     if (current !== undefined && current >= version) return;
-    if (current === undefined && this.floors.size >= MAX_KINDS)
+    // Two rooms keep floors in this one file (grants: trust_bundle, binding; owner: membership,
+    // owner_claim), each through its own instance: merge with what is on disk so that one never
+    // writes back another's floor as it was when it opened the file (never lower, never forget).
+    const next = new Map(this.floors);
+    for (const [k, v] of onDisk(this.file)) if ((next.get(k) ?? -1) < v) next.set(k, v);
+    next.set(kind, version);
+    if (next.size > MAX_KINDS)
       throw new LenscapError('ERR_VERSION_FLOORS_INVALID', `more than ${MAX_KINDS} document kinds`);
-    const next = new Map(this.floors).set(kind, version);
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
     writeFileAtomic(this.file, `${JSON.stringify(Object.fromEntries([...next].sort()))}\n`, 0o600);
-    this.floors.set(kind, version);
+    for (const [k, v] of next) this.floors.set(k, v);
   }
 
   snapshot(): Record<string, number> {
     return Object.fromEntries(this.floors);
   }
+}
+
+/** The floors another instance may have written since we opened the file (empty when absent). */
+function onDisk(file: string): Map<string, number> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    throw new LenscapError(
+      'ERR_VERSION_FLOORS_INVALID',
+      `version floor file ${file} is unreadable (${(err as NodeJS.ErrnoException).code})`,
+      { path: file },
+    );
+  }
+  return parseFloors(text, file);
 }
 
 function checkKind(kind: string): string {

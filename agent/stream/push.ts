@@ -11,7 +11,7 @@
  * Must never push to a URL that did not come from an accepted grant, nor push a coded frame unsealed.
  */
 import type { Activity } from './activity.ts';
-import type { Clock } from '../clock.ts';
+import { unrefTimer, type Time, type TimerHandle } from '../clock.ts';
 import type { Decision, DecisionContext, GrantGate } from '../grants/types.ts';
 import type { RefusalReason } from '../grants/reasons.ts';
 import type { Logger } from '../log.ts';
@@ -41,7 +41,8 @@ export interface PushDeps {
   publish?: (o: RtmpClientOptions) => RtmpClient;
   /** URL prefixes; empty = any rtmp(s) URL in a signed grant. */
   relayAllowList: readonly string[];
-  clock: Clock;
+  /** exp checks, the expiry cut and the relay retry run on it. */
+  clock: Time;
   logger: Logger;
   activity?: Activity;
   /** stream.stop also cuts viewer sessions of that jti (the gate's closeByJti). */
@@ -55,8 +56,12 @@ export interface PushDeps {
   retryMs?: number;
   /** The owner-signed membership's viewer keys: a push seals to `hpkeKeyFor(grant.sub)` or does not start. */
   viewerKeys: ViewerKeySource;
-  /** Prepare a new content key after this many frames (0 = one key per push session). */
+  /** Prepare a new content key after this many frames (default: no frame bound). */
   rotateAfterFrames?: number;
+  /** …or after this long under one key (default SEAL_ROTATE_MS in agent/sealing/sealer.ts; 0 = none). */
+  rotateAfterMs?: number;
+  /** …or after this many plaintext bytes under one key (default SEAL_ROTATE_BYTES; 0 = none). */
+  rotateAfterBytes?: number;
 }
 
 export type PushStartResult =
@@ -76,6 +81,8 @@ export interface ActivePush {
   sub: string;
   /** The membership key id the session is sealed to. */
   sealedTo: string;
+  /** The sealed session's id (hex), as every keyframe's envelope carries it in the clear. */
+  sealedSession: string;
   exp: number;
   /** Host and path only: the relay URL may carry a stream key. */
   relay: string;
@@ -186,6 +193,10 @@ export class PushService {
           viewer: viewerKey,
           now: () => this.deps.clock.now(),
           ...(this.deps.rotateAfterFrames ? { rotateAfterFrames: this.deps.rotateAfterFrames } : {}),
+          ...(this.deps.rotateAfterMs !== undefined ? { rotateAfterMs: this.deps.rotateAfterMs } : {}),
+          ...(this.deps.rotateAfterBytes !== undefined
+            ? { rotateAfterBytes: this.deps.rotateAfterBytes }
+            : {}),
         });
       } catch (err) {
         why = `viewer key unusable: ${(err as Error).message}`;
@@ -230,7 +241,7 @@ export class PushService {
     let stopped = false;
     let run: RtmpClient | undefined;
     let detach: (() => void) | undefined;
-    let retry: NodeJS.Timeout | undefined;
+    let retry: TimerHandle | undefined;
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
 
@@ -238,6 +249,7 @@ export class PushService {
       jti,
       sub,
       sealedTo: sealer.kid,
+      sealedSession: Buffer.from(sealer.sessionId).toString('hex'),
       exp,
       relay: describeRelay(relayUrl),
       startedAt: this.deps.clock.now(),
@@ -246,8 +258,8 @@ export class PushService {
       stop: async () => {
         if (!stopped) {
           stopped = true;
-          clearTimeout(expiry);
-          if (retry) clearTimeout(retry);
+          this.deps.clock.clearTimeout(expiry);
+          if (retry !== undefined) this.deps.clock.clearTimeout(retry);
           detach?.();
           await run?.close();
           release();
@@ -330,18 +342,18 @@ export class PushService {
           { code: 'ERR_PUSH_EXITED', cause: x.code, err: x.error && redactText(x.error) },
           'push to the relay ended; retrying until the grant expires',
         );
-        retry = setTimeout(attempt, this.deps.retryMs ?? 1000);
-        retry.unref();
+        retry = this.deps.clock.setTimeout(attempt, this.deps.retryMs ?? 1000);
+        unrefTimer(retry);
       });
     };
-    const expiry = setTimeout(
+    const expiry = this.deps.clock.setTimeout(
       () => {
         log.info('push grant expired');
         void job.stop();
       },
       Math.max(0, exp * 1000 - this.deps.clock.now()),
     );
-    expiry.unref();
+    unrefTimer(expiry);
     log.info({ exp }, 'push started');
     attempt();
     return job;

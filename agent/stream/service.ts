@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import type { CameraDriver } from '../../drivers/camera/types.ts';
 import { execRunner } from '../../drivers/camera/runner.ts';
 import { selectCamera } from '../../drivers/camera/registry.ts';
-import type { Random } from '../clock.ts';
+import { systemClock, unrefTimer, type Random, type Time, type TimerHandle } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import { resolveFfmpegPath } from './ffmpeg-path.ts';
@@ -32,7 +32,11 @@ export interface StreamServiceDeps {
   /** Driver override (tests); default: the registry's choice from camera.driver. */
   cameraDriver?: CameraDriver;
   sysfsRoot?: string;
+  /** Test pattern motion hook file (camera.testPatternMotionHook): still picture, motion on demand. */
+  testPatternMotionFile?: string;
   random?: Random;
+  /** The idle stop and the capture restart backoff run on it (default: the system clock). */
+  clock?: Time;
   backoff?: { initialMs: number; maxMs: number };
 }
 
@@ -49,11 +53,15 @@ export class StreamService {
   hub!: LoopbackHub;
   private supervisor!: CaptureSupervisor;
   private leases = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
+  private idleTimer: TimerHandle | undefined;
   private cameraReason = '';
   private cameraName = '';
   ffmpegPath = '';
   private readonly onPrivacy = (on: boolean) => this.reconcile(on ? 'privacy on' : 'privacy off');
+
+  private get clock(): Time {
+    return this.deps.clock ?? systemClock;
+  }
 
   constructor(private readonly deps: StreamServiceDeps) {}
 
@@ -70,6 +78,9 @@ export class StreamService {
         ffmpegPath: this.ffmpegPath,
         runner: execRunner,
         ...(this.deps.sysfsRoot ? { sysfsRoot: this.deps.sysfsRoot } : {}),
+        ...(this.deps.testPatternMotionFile
+          ? { testPatternMotionFile: this.deps.testPatternMotionFile }
+          : {}),
       });
       driver = sel.driver;
       this.cameraReason = sel.reason;
@@ -102,6 +113,7 @@ export class StreamService {
       output: this.hub.publishUrl,
       logger: log.child({ module: 'capture' }),
       ...(this.deps.random ? { random: this.deps.random } : {}),
+      clock: this.clock,
       ...(this.deps.backoff ? { backoff: this.deps.backoff } : {}),
     });
     this.deps.privacy.on('change', this.onPrivacy);
@@ -148,7 +160,7 @@ export class StreamService {
     if (!this.supervisor) return;
     const want = !this.deps.privacy.isOn() && (this.deps.stream.mode === 'always' || this.leases > 0);
     if (want) {
-      if (this.idleTimer) clearTimeout(this.idleTimer);
+      if (this.idleTimer !== undefined) this.clock.clearTimeout(this.idleTimer);
       this.idleTimer = undefined;
       this.supervisor.start();
       return;
@@ -158,16 +170,16 @@ export class StreamService {
       return;
     }
     if (!this.idleTimer && this.supervisor.status.wanted) {
-      this.idleTimer = setTimeout(() => {
+      this.idleTimer = this.clock.setTimeout(() => {
         this.idleTimer = undefined;
         if (this.leases === 0 && this.deps.stream.mode !== 'always') void this.halt('idle');
       }, this.deps.stream.idleStopSeconds * 1000);
-      this.idleTimer.unref();
+      unrefTimer(this.idleTimer);
     }
   }
 
   private async halt(why: string): Promise<void> {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.idleTimer !== undefined) this.clock.clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     if (!this.supervisor.status.wanted && !this.supervisor.status.running) return;
     this.deps.logger.info({ why }, 'stopping capture');
@@ -178,7 +190,7 @@ export class StreamService {
 
   async stop(): Promise<void> {
     this.deps.privacy.off('change', this.onPrivacy);
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.idleTimer !== undefined) this.clock.clearTimeout(this.idleTimer);
     if (this.supervisor) await this.supervisor.stop();
     if (this.hub) await this.hub.close();
   }

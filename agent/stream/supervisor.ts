@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { CameraDriver, CameraRequest } from '../../drivers/camera/types.ts';
-import type { Random } from '../clock.ts';
+import { systemClock, unrefTimer, type Random, type Time, type TimerHandle } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { redactText } from '../redact.ts';
 import { runFfmpeg, splitInput, type FfmpegRun } from './ffmpeg-process.ts';
@@ -18,6 +18,8 @@ export interface SupervisorOptions {
   output: string;
   logger: Logger;
   random?: Random;
+  /** The restart backoff and the failure times run on it (default: the system clock). */
+  clock?: Time;
   /** First retry delay and cap (ms). */
   backoff?: { initialMs: number; maxMs: number };
 }
@@ -34,14 +36,17 @@ export interface SupervisorStatus {
 export class CaptureSupervisor extends EventEmitter {
   private wanted = false;
   private run: FfmpegRun | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private failures = 0;
   private startedAt = 0;
   private loop: Promise<void> = Promise.resolve();
   readonly status: SupervisorStatus = { wanted: false, running: false, restarts: 0 };
 
+  private readonly clock: Time;
+
   constructor(private readonly opts: SupervisorOptions) {
     super();
+    this.clock = opts.clock ?? systemClock;
   }
 
   start(): void {
@@ -54,7 +59,7 @@ export class CaptureSupervisor extends EventEmitter {
   /** Resolves once no capture process remains. */
   async stop(): Promise<void> {
     this.wanted = this.status.wanted = false;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     await this.loop;
     const r = this.run;
@@ -88,7 +93,7 @@ export class CaptureSupervisor extends EventEmitter {
     this.run = run;
     this.status.describe = args.describe;
     const pid = await run.started;
-    this.startedAt = Date.now();
+    this.startedAt = this.clock.now();
     if (pid) {
       this.status.running = true;
       this.status.pid = pid;
@@ -105,7 +110,7 @@ export class CaptureSupervisor extends EventEmitter {
         return;
       }
       // A run that lasted a while was healthy: start the backoff from the beginning.
-      if (Date.now() - this.startedAt > 10_000) this.failures = 0;
+      if (this.clock.now() - this.startedAt > 10_000) this.failures = 0;
       this.status.restarts++;
       this.fail(
         'ERR_CAPTURE_EXITED',
@@ -117,7 +122,7 @@ export class CaptureSupervisor extends EventEmitter {
   private fail(code: string, rawMessage: string): void {
     // ffmpeg's text carries the output URL (the hub's publish key rides in its query).
     const message = redactText(rawMessage);
-    this.status.lastError = { code, message, at: Date.now() };
+    this.status.lastError = { code, message, at: this.clock.now() };
     const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 300, maxMs: 30_000 };
     const ceiling = Math.min(maxMs, initialMs * 2 ** this.failures);
     // Half fixed, half jitter: quick first retry, no lockstep across restarts.
@@ -126,10 +131,10 @@ export class CaptureSupervisor extends EventEmitter {
     this.opts.logger.error({ code, err: message, retryInMs: delay }, 'capture failed; retrying');
     this.emit('failed', { code, message, retryInMs: delay });
     if (!this.wanted) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       this.loop = this.loop.then(() => this.launch());
     }, delay);
-    this.timer.unref();
+    unrefTimer(this.timer);
   }
 }

@@ -8,6 +8,7 @@
  * (systemd's watchdog is the judge).
  */
 import { execFile } from 'node:child_process';
+import { systemClock, unrefTimer, type Timers, type TimerHandle } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { RunnerHealth } from '../service.ts';
 
@@ -28,8 +29,8 @@ export interface WatchdogDeps {
    * is not ok, so systemd restarts us.
    */
   health?: () => RunnerHealth;
-  setInterval?: (fn: () => void, ms: number) => NodeJS.Timeout;
-  clearInterval?: (t: NodeJS.Timeout) => void;
+  /** The ping interval and the READY=1 repeats run on it; defaults to the system clock. */
+  clock?: Timers;
 }
 
 export interface Watchdog {
@@ -61,14 +62,13 @@ export function createWatchdog(deps: WatchdogDeps): Watchdog {
   const pid = deps.pid ?? process.pid;
   const bin = deps.notifyBin ?? 'systemd-notify';
   const exec = deps.exec ?? defaultExec;
-  const setIv = deps.setInterval ?? setInterval;
-  const clearIv = deps.clearInterval ?? clearInterval;
+  const clock = deps.clock ?? systemClock;
   const enabled = Boolean(env.NOTIFY_SOCKET);
   const intervalMs = enabled ? watchdogIntervalMs(env, pid) : 0;
   // The helper must see NOTIFY_SOCKET; nothing else of ours needs to reach it.
   const childEnv: NodeJS.ProcessEnv = { PATH: env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: env.NOTIFY_SOCKET };
-  let timer: NodeJS.Timeout | undefined;
-  let readyRetry: NodeJS.Timeout[] | undefined;
+  let timer: TimerHandle | undefined;
+  let readyRetry: TimerHandle[] | undefined;
   let failures = 0;
 
   async function send(...assignments: string[]): Promise<boolean> {
@@ -99,7 +99,7 @@ export function createWatchdog(deps: WatchdogDeps): Watchdog {
       if (!enabled) return;
       await send('READY=1', 'STATUS=running');
       if (intervalMs > 0 && !timer) {
-        timer = setIv(() => {
+        timer = clock.setInterval(() => {
           let health: RunnerHealth;
           try {
             health = deps.health?.() ?? { ok: true, failing: [] };
@@ -118,21 +118,21 @@ export function createWatchdog(deps: WatchdogDeps): Watchdog {
           // read, and a lost READY=1 would fail a Type=notify start; repeating it is harmless.
           void send('WATCHDOG=1', 'READY=1');
         }, intervalMs);
-        timer.unref?.();
+        unrefTimer(timer);
       } else if (!readyRetry) {
         // No watchdog period to piggyback on: repeat READY=1 a few times for the same reason.
         readyRetry = [1000, 5000, 15000].map((ms) => {
-          const t = setTimeout(() => void send('READY=1'), ms);
-          t.unref?.();
+          const t = clock.setTimeout(() => void send('READY=1'), ms);
+          unrefTimer(t);
           return t;
         });
       }
       deps.logger.info({ code: 'WATCHDOG_STARTED', intervalMs }, 'systemd notify enabled');
     },
     async stop() {
-      if (timer) clearIv(timer);
+      if (timer) clock.clearInterval(timer);
       timer = undefined;
-      readyRetry?.forEach((t) => clearTimeout(t));
+      readyRetry?.forEach((t) => clock.clearTimeout(t));
       await send('STOPPING=1');
     },
     async status(text: string) {

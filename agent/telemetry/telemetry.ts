@@ -5,7 +5,7 @@
  * Must never block the event loop, never overlap two samples, and never put identities or tokens in
  * a sample.
  */
-import type { Clock } from '../clock.ts';
+import { unrefTimer, type Time, type TimerHandle } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { probeSystem, type ProbeOptions, type SystemFigures } from './probes.ts';
 
@@ -21,6 +21,8 @@ export interface AgentCounters {
   sessionsOpen?: number;
   /** Security events waiting in the queue (gauge). */
   eventsQueued?: number;
+  /** Bytes held by the motion events' pre-roll ring (gauge; 0 while events are off). */
+  motionRingBytes?: number;
 }
 
 export interface TelemetrySample extends SystemFigures {
@@ -31,6 +33,7 @@ export interface TelemetrySample extends SystemFigures {
     sessionsStarted: number;
     sessionsOpen: number;
     eventsQueued: number;
+    motionRingBytes: number;
     intervalSeconds: number;
   };
 }
@@ -38,7 +41,8 @@ export interface TelemetrySample extends SystemFigures {
 export interface TelemetryDeps {
   intervalSeconds: number;
   probe: ProbeOptions;
-  clock: Clock;
+  /** Sample times and the sampling interval run on it. */
+  clock: Time;
   logger: Logger;
   counters: () => AgentCounters;
   /** Sends a sample; resolves false when it could not (offline). */
@@ -60,7 +64,7 @@ export function createTelemetry(deps: TelemetryDeps): Telemetry {
   const log = deps.logger.child({ component: 'telemetry' });
   const probe = deps.probeSystem ?? probeSystem;
   let last: AgentCounters = { reconnects: 0, refusals: 0, sessionsStarted: 0 };
-  let timer: NodeJS.Timeout | undefined;
+  let timer: TimerHandle | undefined;
   let running: Promise<{ sent: boolean; sample: TelemetrySample }> | undefined;
 
   const build = async (consume: boolean): Promise<TelemetrySample> => {
@@ -75,6 +79,7 @@ export function createTelemetry(deps: TelemetryDeps): Telemetry {
         sessionsStarted: Math.max(0, (now.sessionsStarted ?? 0) - (last.sessionsStarted ?? 0)),
         sessionsOpen: now.sessionsOpen ?? 0,
         eventsQueued: now.eventsQueued ?? 0,
+        motionRingBytes: now.motionRingBytes ?? 0,
         intervalSeconds: deps.intervalSeconds,
       },
     };
@@ -103,13 +108,13 @@ export function createTelemetry(deps: TelemetryDeps): Telemetry {
       // The CPU share is measured since the previous reading: take the first one now, so the
       // first sample covers its own interval, not the time since boot.
       if (!deps.probeSystem) void probe(deps.probe).catch(() => undefined);
-      timer = setInterval(() => {
+      timer = deps.clock.setInterval(() => {
         sendNow().catch((err) => log.warn({ err: (err as Error).message }, 'telemetry sample failed'));
       }, deps.intervalSeconds * 1000);
-      timer.unref();
+      unrefTimer(timer);
     },
     stop() {
-      if (timer) clearInterval(timer);
+      if (timer !== undefined) deps.clock.clearInterval(timer);
       timer = undefined;
     },
     sendNow,

@@ -6,14 +6,15 @@
  * UPLOAD_URL_REFUSALS); the camera replies on `reply/upload.url` like to any command. Also the check
  * every URL passes before a byte is sent: https, on the configured upload host, no userinfo.
  * Must never accept an answer for a request it did not make (or for another artifact), never act on
- * a URL that fails the check, and never log a URL's query (it is the signature: registered as a
- * secret the moment it arrives).
+ * a URL that fails the check, and never log a URL's query (it is the signature). Its values are not
+ * registered as known secrets: one upload per event would rotate the hub's and relays' keys out of
+ * that bounded set; agent/redact.ts cuts every query and every X-Amz-* value by pattern instead.
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { LenscapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { redactUrl, registerUrlSecrets } from '../redact.ts';
+import { redactUrl } from '../redact.ts';
 import { commandEnvelope, type CommandRegistry } from '../cloud/commands.ts';
 import type { SealedArtifact } from '../events/artifact.ts';
 import type { UploadTimers } from './queue.ts';
@@ -143,8 +144,6 @@ export function createUploadUrlClient(deps: UploadUrlDeps): UploadUrlClient {
   };
 
   const handle = (p: z.infer<typeof uploadUrlSchema>) => {
-    // Registered at once, before anything can log it: the query is the signature.
-    if (typeof p.url === 'string') registerUrlSecrets(p.url);
     const w = waiting.get(p.requestId);
     if (!w)
       throw new LenscapError(

@@ -19,6 +19,8 @@ export interface SelectCameraOptions {
   runner: Runner;
   sysfsRoot?: string;
   devRoot?: string;
+  /** Test pattern: the motion hook file (still picture, block moves on demand). */
+  testPatternMotionFile?: string;
 }
 
 export async function probeFfmpeg(
@@ -37,7 +39,11 @@ export async function selectCamera(opts: SelectCameraOptions): Promise<CameraSel
   const devs = listVideoDevices(opts.sysfsRoot, opts.devRoot);
   const m2mEncoder = caps.v4l2m2m && devs.some(isEncoderNode);
   const v4l2 = () => createV4l2Driver({ ffmpegPath: opts.ffmpegPath, runner: opts.runner, m2mEncoder });
-  const pattern = () => createTestPatternDriver({ hasDrawtext: caps.drawtext });
+  const pattern = () =>
+    createTestPatternDriver({
+      hasDrawtext: caps.drawtext,
+      ...(opts.testPatternMotionFile ? { motionFile: opts.testPatternMotionFile } : {}),
+    });
   if (opts.driver === 'v4l2') return { driver: v4l2(), reason: 'camera.driver is v4l2' };
   if (opts.driver === 'testpattern') return { driver: pattern(), reason: 'camera.driver is testpattern' };
   const capture = captureDevices(devs);

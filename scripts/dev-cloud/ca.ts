@@ -13,6 +13,7 @@ import forge from 'node-forge';
 import { LenscapError } from '../../agent/errors.ts';
 import { writeFileAtomic } from '../../agent/storage/atomic-file.ts';
 import type { ToolCode } from '../dev-codes.ts';
+import { systemClock, type Clock } from '../../agent/clock.ts';
 
 export interface IssuedPem {
   key: string;
@@ -20,8 +21,10 @@ export interface IssuedPem {
 }
 
 export interface CertOptions {
-  /** Validity start (default: now − 5 min, to tolerate small clock offsets). */
+  /** Validity start (default: the clock's now − 5 min, to tolerate small clock offsets). */
   notBefore?: Date;
+  /** Whose now the default validity starts from (default: the system clock). */
+  clock?: Clock;
   /** Validity end (default: notBefore + days). */
   notAfter?: Date;
   days?: number;
@@ -56,7 +59,7 @@ function serialNumber(): string {
 }
 
 function validity(cert: forge.pki.Certificate, opts: CertOptions, defaultDays: number): void {
-  const nb = opts.notBefore ?? new Date(Date.now() - 5 * 60_000);
+  const nb = opts.notBefore ?? new Date((opts.clock ?? systemClock).now() - 5 * 60_000);
   cert.validity.notBefore = nb;
   cert.validity.notAfter = opts.notAfter ?? new Date(nb.getTime() + (opts.days ?? defaultDays) * 86_400_000);
 }

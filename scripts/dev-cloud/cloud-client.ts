@@ -17,6 +17,7 @@ import { LenscapError } from '../../agent/errors.ts';
 import { silentLogger, type Logger } from '../../agent/log.ts';
 import type { SecurityEvent } from '../../agent/audit/events.ts';
 import { DEFAULT_CLOUD_IDENTITY, TOPIC_ROOT } from './broker-aedes.ts';
+import { silentCameras } from './liveness.ts';
 import type { ToolCode } from '../dev-codes.ts';
 
 export interface CloudClientOptions {
@@ -40,6 +41,12 @@ export interface CloudClientOptions {
   /** Reconnect pace (defaults: a few seconds; one client on a LAN, not a fleet). */
   backoff?: Partial<BackoffOptions>;
   random?: Random;
+  /**
+   * A camera not heard from (state, telemetry, events, replies) for this long is shown offline,
+   * since a last will does not always come (RabbitMQ loses it with the broker node). Default 3 ×
+   * the agent's default telemetry interval (60 s); 0: off.
+   */
+  staleAfterMs?: number;
 }
 
 /** One client, near its broker: a short pace, still jittered and moving on to the next node. */
@@ -62,6 +69,10 @@ export interface CameraState {
   stateAt?: string;
   telemetry?: Record<string, unknown>;
   telemetryAt?: string;
+  /** When the cloud last heard anything from it (ms since the epoch). */
+  lastHeardMs?: number;
+  /** Set when the cloud marked it offline for silence (no will arrived). */
+  silent?: boolean;
 }
 
 export interface CommandReply {
@@ -172,23 +183,38 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
     const kind = parts.slice(3).join('/');
     const body = parseJson(payload);
     const now = new Date().toISOString();
+    // Whatever the camera says counts as a sign of life (liveness.ts decides when silence is offline).
+    const heard = () => {
+      const c = cams.get(serial);
+      if (c) c.lastHeardMs = Date.now();
+    };
     if (kind === 'state') {
       const c = cam(serial);
       const obj = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
       c.online = obj.online === true;
       c.state = obj;
       c.stateAt = now;
+      c.lastHeardMs = Date.now();
+      c.silent = false;
       emitter.emit('state', c);
     } else if (kind === 'telemetry') {
       if (!body || typeof body !== 'object') return;
       const c = cam(serial);
       c.telemetry = body as Record<string, unknown>;
       c.telemetryAt = now;
+      heard();
+      if (c.silent) {
+        // Marked offline for silence, yet it speaks: it was only late.
+        c.silent = false;
+        c.online = true;
+        emitter.emit('state', c);
+      }
       emitter.emit('telemetry', { serial, at: now, telemetry: c.telemetry });
     } else if (kind === 'events') {
       if (!body || typeof body !== 'object') return;
       // The topic, not the payload, says which camera spoke: the broker's ACL vouches for it.
       const ev: ReceivedEvent = { receivedAt: now, serial, event: body as SecurityEvent };
+      heard();
       events.push(ev);
       if (events.length > keep) events.splice(0, events.length - keep);
       log.info(
@@ -196,9 +222,15 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
         'security event',
       );
       emitter.emit('event', ev);
+    } else if (kind === 'motion' || kind.startsWith('req/')) {
+      // Artifact metadata and camera-initiated requests: handled by scripts/dev-cloud/uploads.ts.
+      if (!body || typeof body !== 'object' || Array.isArray(body)) return;
+      if (kind === 'motion') emitter.emit('motion', { serial, body });
+      else emitter.emit('request', { serial, op: kind.slice(4).split('/').join('.'), body });
     } else if (kind.startsWith('reply/')) {
       const r = body as CommandReply | undefined;
       if (!r || typeof r.id !== 'string') return;
+      heard();
       const p = pending.get(r.id);
       if (!p) return;
       pending.delete(r.id);
@@ -210,8 +242,24 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
     lastError = err;
     log.warn({ err: err.message }, 'cloud client: link error');
   });
-  client.on('connect', () => {
+  // Every topic the cloud follows. With reconnectPeriod 0 mqtt.js keeps no list to resubscribe, so a
+  // reconnect without a stored session (broker restarted, clean session) subscribes again here.
+  const subscriptions = [
+    `${TOPIC_ROOT}/+/state`,
+    `${TOPIC_ROOT}/+/telemetry`,
+    `${TOPIC_ROOT}/+/events`,
+    // `#`: RabbitMQ routes `reply/claim.nonce` as `reply.claim.nonce` (a "." splits levels there)
+    // and delivers it as `reply/claim/nonce`, which `reply/+` would never match. Matched by id.
+    `${TOPIC_ROOT}/+/reply/#`,
+    `${TOPIC_ROOT}/+/motion`,
+    `${TOPIC_ROOT}/+/req/#`,
+  ];
+  client.on('connect', (connack: { sessionPresent?: boolean }) => {
     connects++;
+    if (connects > 1 && !connack?.sessionPresent)
+      client.subscribe(subscriptions, { qos: 1 }, (err) => {
+        if (err) log.warn({ err: err.message }, 'cloud client: resubscribe failed');
+      });
     // mqtt.js builds one stream per attempt, each on the next of `servers`.
     currentUrl = ordered[(attempts - 1) % ordered.length]!;
     backoff.connected();
@@ -241,8 +289,26 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
     }, d.delayMs);
   });
 
+  const staleAfterMs = opts.staleAfterMs ?? 180_000;
+  const sweep =
+    staleAfterMs > 0
+      ? setInterval(
+          () => {
+            for (const serial of silentCameras(cams.values(), Date.now(), staleAfterMs)) {
+              const c = cams.get(serial)!;
+              c.online = false;
+              c.silent = true;
+              log.warn({ serial, staleAfterMs }, 'cloud client: camera silent, shown offline (no will came)');
+              emitter.emit('state', c);
+            }
+          },
+          Math.max(200, Math.min(5000, Math.floor(staleAfterMs / 4))),
+        ).unref()
+      : undefined;
+
   await new Promise<void>((resolve, reject) => {
     giveUp = (err: Error) => {
+      clearInterval(sweep);
       closing = true;
       clearTimeout(retry);
       client.end(true);
@@ -258,17 +324,7 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
       resolve();
     });
   });
-  await client.subscribeAsync(
-    [
-      `${TOPIC_ROOT}/+/state`,
-      `${TOPIC_ROOT}/+/telemetry`,
-      `${TOPIC_ROOT}/+/events`,
-      // `#`: RabbitMQ routes `reply/claim.nonce` as `reply.claim.nonce` (a "." splits levels there)
-      // and delivers it as `reply/claim/nonce`, which `reply/+` would never match. Matched by id.
-      `${TOPIC_ROOT}/+/reply/#`,
-    ],
-    { qos: 1 },
-  );
+  await client.subscribeAsync(subscriptions, { qos: 1 });
 
   return Object.assign(emitter, {
     cameras: () => [...cams.values()],
@@ -339,6 +395,7 @@ export async function connectCloudClient(opts: CloudClientOptions): Promise<Clou
     link: () => ({ url: currentUrl, connects, online: client.connected }),
     async close() {
       closing = true;
+      clearInterval(sweep);
       clearTimeout(retry);
       for (const [, p] of pending) clearTimeout(p.timer);
       pending.clear();

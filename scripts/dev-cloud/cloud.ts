@@ -7,7 +7,7 @@
  * board on the network), and never hand a camera anything but through provisioning
  * (identity) or signed cloud commands (binding).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LenscapError } from '../../agent/errors.ts';
 import { silentLogger, type Logger } from '../../agent/log.ts';
@@ -17,6 +17,8 @@ import { startMosquittoBroker } from './broker-mosquitto.ts';
 import { startRabbitCluster, type RabbitCluster } from './broker-rabbitmq.ts';
 import { connectCloudClient, type CloudClient } from './cloud-client.ts';
 import { startRelay } from './relay.ts';
+import { startObjectStore } from './object-store.ts';
+import { startDevUploads, type DevUploads } from './uploads.ts';
 import { mintGrant, signBindingRecord } from './mint.ts';
 import { memberJkt } from './memberships.ts';
 import { loadOrCreatePhoneKeys, makeDpopProof } from './owner-phone.ts';
@@ -85,6 +87,13 @@ export interface DevCloudStack {
   provisioningUrl: string;
   provisioningCaFile: string;
   relayRtmpBase: string;
+  /**
+   * The object store sealed event artifacts are uploaded to (s3rver over HTTPS on loopback): what a
+   * camera's `uploads.host` and `uploads.ca` name.
+   */
+  objectStore: { url: string; host: string; caFile: string; bucket: string };
+  /** Presigned upload URLs per artifact, and the `motion` metadata cameras publish. */
+  uploads: DevUploads;
   cloud: CloudClient;
   createToken(serial: string): Promise<string>;
   /** Claims a camera: signed binding record sent as the `binding` command; resolves on the camera's ok. */
@@ -213,6 +222,19 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
     const relay = await startRelay({ dir: opts.dir, logger: log });
     closers.push(() => relay.close());
 
+    // The object store serves with the broker's loopback certificate (same dev server CA).
+    const store = await startObjectStore({
+      dir: join(opts.dir, 'objects'),
+      tls: identity.brokerTls,
+      caPem: identity.brokerCaPem,
+      logger: log,
+    });
+    closers.push(() => store.close());
+    const storeCaFile = join(opts.dir, 'object-store-ca.pem');
+    writeFileSync(storeCaFile, identity.brokerCaPem);
+    const uploads = startDevUploads({ cloud, store, logger: log });
+    closers.push(async () => uploads.close());
+
     const cameras = new Map<string, CameraInfo>();
     const selfChecks: SelfCheck[] = [];
     const api = await startApi({
@@ -243,6 +265,8 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
       provisioningUrl: identity.provisioningUrl,
       provisioningCaFile: identity.provisioningCaFile,
       relayRtmpBase: relay.rtmpBase,
+      objectStore: { url: store.url, host: store.host, caFile: storeCaFile, bucket: store.bucket },
+      uploads,
       cloud,
       // On RabbitMQ a serial needs its user and rules before it can connect: added with its token.
       createToken: async (serial) => {

@@ -6,7 +6,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { EndpointRotation, parseEndpoints } from '../../agent/cloud/endpoints.ts';
-import type { Timers } from '../../agent/cloud/link.ts';
+import { systemClock, type Time } from '../../agent/clock.ts';
 import { configSchema } from '../../agent/config/schema.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { isLenscapError } from '../../agent/errors.ts';
@@ -81,12 +81,12 @@ test('config: cloud.url takes a list, from the file or the environment; bad entr
 /** Timers that run at once but record every requested delay (the backoff's decisions). */
 function recordingTimers() {
   const delays: number[] = [];
-  const timers: Timers = {
+  const timers: Time = {
+    ...systemClock,
     setTimeout: (fn, ms) => {
       delays.push(ms);
       return setTimeout(fn, 0);
     },
-    clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
   };
   return { delays, timers };
 }
@@ -124,7 +124,7 @@ test(
         let first = true;
         return () => (first ? ((first = false), 0) : 0.5);
       })(),
-      timers: rec.timers,
+      clock: rec.timers,
     });
     t.after(async () => {
       await a.link.stop();
@@ -179,7 +179,7 @@ test(
         connectTimeoutMs: 20_000,
       }),
       random: () => 0,
-      timers: rec.timers,
+      clock: rec.timers,
       lookup: async (host) => {
         looked.push(host);
         return ['127.0.0.2', '127.0.0.1'];

@@ -6,13 +6,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { systemClock, type Random } from '../../agent/clock.ts';
+import { systemClock, type Random, type Time } from '../../agent/clock.ts';
 import { configSchema, type Config } from '../../agent/config/schema.ts';
 import { silentLogger, type Logger } from '../../agent/log.ts';
 import { stateLayout, type StateLayout } from '../../agent/state-layout.ts';
 import { EventQueue } from '../../agent/audit/event-queue.ts';
 import { CommandRegistry } from '../../agent/cloud/commands.ts';
-import { createCloudLink, type CloudLink, type Timers } from '../../agent/cloud/link.ts';
+import { createCloudLink, type CloudLink } from '../../agent/cloud/link.ts';
 import { issue, makeCa, type Pem } from '../stack/pki.ts';
 
 export interface TestPki {
@@ -75,7 +75,8 @@ export function makeLink(opts: {
   config: Config;
   logger?: Logger;
   random?: Random;
-  timers?: Timers;
+  /** The link's time seam (default: the system clock). */
+  clock?: Time;
   state?: () => Record<string, unknown>;
   lookup?: (host: string) => Promise<string[]>;
 }): TestLink {
@@ -93,13 +94,12 @@ export function makeLink(opts: {
     config: opts.config,
     serial: opts.serial,
     paths: opts.paths,
-    clock: systemClock,
+    clock: opts.clock ?? systemClock,
     random: opts.random ?? (() => 0.5),
     logger,
     events: queue,
     commands: registry,
     ...(opts.state ? { state: opts.state } : {}),
-    ...(opts.timers ? { timers: opts.timers } : {}),
     ...(opts.lookup ? { lookup: opts.lookup } : {}),
   });
   return { link, queue, registry, paths: opts.paths };
@@ -158,14 +158,14 @@ export function collect(c: MqttClient) {
   };
 }
 
-/** Timers whose callbacks wait until `open()` is called (so a test controls when a link reconnects). */
+/** A clock whose timeouts wait until `open()` is called (so a test controls when a link reconnects). */
 export function gatedTimers() {
   let release!: () => void;
   let gate = new Promise<void>((r) => (release = r));
   let isOpen = false;
-  const timers: Timers = {
+  const timers: Time = {
+    ...systemClock,
     setTimeout: (fn, ms) => setTimeout(() => (isOpen ? fn() : void gate.then(fn)), ms),
-    clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
   };
   return {
     timers,

@@ -8,6 +8,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { OP_MAX, isSafeSerial, topicsFor } from '../../agent/cloud/topics.ts';
+import { configSchema } from '../../agent/config/schema.ts';
 
 const DOC = readFileSync(new URL('../../docs/fleet.md', import.meta.url), 'utf8');
 
@@ -127,5 +128,46 @@ test('the AWS IoT policy in docs/fleet.md allows what a camera does, under its o
         false,
         `${serial} must not: ${action} ${resource}`,
       );
+  }
+});
+
+test('AWS: one filter per SUBSCRIBE, payloads under 128 KB, and cmd/# (RabbitMQ only) is outside the policy', () => {
+  const cfg = configSchema.parse({}).cloud;
+  assert.ok(cfg.commandMaxBytes <= 128 * 1024, 'the largest command payload the camera takes');
+  assert.match(
+    DOC,
+    new RegExp(`\\| payload \\| 128 KB \\| \`cloud.commandMaxBytes\` ${cfg.commandMaxBytes / 1024} KiB`),
+  );
+  // the link subscribes exactly one filter (topics.commandFilter), well under AWS's 8 per SUBSCRIBE
+  assert.match(DOC, /\| subscriptions per SUBSCRIBE \| 8 \| 1 \(`cmd\/\+`\) \|/);
+  assert.equal(cfg.dotsSplitLevels, false, 'cmd/+ by default');
+  const t = topicsFor('CAM-A', { dotsSplitLevels: true });
+  assert.equal(
+    allows(
+      awsPolicy(),
+      'CAM-A',
+      'iot:Subscribe',
+      `arn:aws:iot:REGION:ACCOUNT:topicfilter/${t.commandFilter}`,
+    ),
+    false,
+    'cloud.dotsSplitLevels is for RabbitMQ: the AWS policy refuses cmd/#',
+  );
+});
+
+test('EMQX profile: client id := CN, the ACL confines ${clientid} to its own prefix, no match denies', () => {
+  const section = DOC.slice(DOC.indexOf('## EMQX'), DOC.indexOf('## HiveMQ'));
+  assert.match(section, /mqtt\.peer_cert_as_clientid = cn/);
+  assert.match(section, /verify = verify_peer/);
+  assert.match(section, /fail_if_no_peer_cert = true/);
+  assert.match(section, /no_match = deny/);
+  assert.match(section, /listeners\.tcp\.default\.enable = false/);
+  const rule = /\{allow, all, all, \["([^"]+)"\]\}/.exec(section)?.[1];
+  assert.equal(rule, 'lenscap/v1/${clientid}/#');
+  // every topic a camera uses lies under the rule with its own serial, none under another's
+  const under = (serial: string, topic: string) =>
+    topic.startsWith(rule!.replace('${clientid}', serial).slice(0, -1));
+  for (const topic of cameraTopics('CAM-A', 'stream.start')) {
+    assert.ok(under('CAM-A', topic), topic);
+    assert.ok(!under('CAM-AB', topic) && !under('CAM', topic), topic);
   }
 });

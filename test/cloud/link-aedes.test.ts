@@ -15,6 +15,7 @@ import type { LenscapError } from '../../agent/errors.ts';
 import { makeTempDir } from '../support/tmp.ts';
 import { collect, makeLink, makePki, rawClient, testConfig, waitFor, writeState } from './fixture.ts';
 import { onceWithin } from '../support/bounded.ts';
+import { TestClock } from '../support/test-clock.ts';
 import { createRequire } from 'node:module';
 
 test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) => {
@@ -101,27 +102,39 @@ test(
     const broker = await startAedesBroker({
       tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
     });
+    // The backoff runs on the test clock: the retry pace is checked by moving it, not by sleeping.
+    const clock = new TestClock();
     // The state dir holds CAM-X's certificate but the link claims to be CAM-Y.
     const x = makeLink({
       serial: 'CAM-Y',
       paths: writeState(`${tmp.dir}/x`, pki, 'CAM-X'),
       config: testConfig(broker.url, { protocolVersion: 4 }),
+      clock,
     });
     t.after(async () => {
-      await x.link.stop();
+      const stopping = x.link.stop();
+      await clock.advance(5_000); // the stop grace, should the client not close by itself
+      await stopping;
       x.queue.close();
       await broker.close();
       tmp.cleanup();
     });
     const refused = onceWithin<LenscapError>(x.link, 'refused', 15_000, "the link's 'refused'");
     x.link.start();
+    await clock.advance(0); // the initial delay (initialDelayMaxMs 0)
     const err = await refused;
     assert.equal(err.code, 'ERR_CLOUD_NOT_AUTHORIZED');
     const d = x.link.lastDecision();
     assert.equal(d?.reason, 'not_authorized');
-    assert.ok((d?.delayMs ?? 0) >= 450_000, `retry in ${d?.delayMs} ms`);
-    await new Promise((r) => setTimeout(r, 300));
+    const delayMs = d?.delayMs ?? 0;
+    assert.ok(delayMs >= 450_000, `retry in ${delayMs} ms`);
+    // Up to one millisecond before the decided delay: one attempt, then quiet.
+    await clock.advance(delayMs - 1);
     assert.equal(x.link.counters().failedAttempts, 1, 'one attempt, then quiet');
+    // At the decided delay, and not before, the link tries again.
+    await clock.advance(1);
+    await waitFor(() => x.link.counters().failedAttempts === 2, 10_000, 'the second attempt');
+    assert.ok((x.link.lastDecision()?.delayMs ?? 0) >= 450_000, 'still slow after the second refusal');
   },
 );
 
@@ -157,7 +170,9 @@ test(
     });
     toEvil.link.start();
     wrongName.link.start();
-    await new Promise((r) => setTimeout(r, 1500));
+    // Refused during the TLS handshake: wait (bounded) for each first attempt to fail.
+    for (const l of [toEvil, wrongName])
+      await waitFor(() => l.link.counters().failedAttempts >= 1, 10_000, 'the first attempt to fail');
     for (const l of [toEvil, wrongName]) {
       assert.equal(l.link.isOnline(), false);
       assert.equal(l.link.counters().connects, 0);

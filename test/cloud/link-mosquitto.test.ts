@@ -76,7 +76,7 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     serial: 'CAM-A',
     paths: writeState(`${tmp.dir}/a`, pki, 'CAM-A'),
     config: testConfig(url),
-    timers: gate.timers,
+    clock: gate.timers,
     state: () => ({ gate: 'https://cam-a.local:8443' }),
   });
   links.push(a);

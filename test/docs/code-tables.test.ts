@@ -5,6 +5,7 @@ import { AUDIT_CODES } from '../../agent/audit/codes.ts';
 import { CLI_CODES } from '../../agent/cli/codes.ts';
 import { CLOUD_CODES } from '../../agent/cloud/codes.ts';
 import { CONFIG_CODES } from '../../agent/config/codes.ts';
+import { EVENTS_CODES } from '../../agent/events/codes.ts';
 import { SHARED_CODES } from '../../agent/errors.ts';
 import { GRANTS_CODES } from '../../agent/grants/codes.ts';
 import { IDENTITY_START_CODES, PROVISION_CODES, RENEW_CODES } from '../../agent/identity/codes.ts';
@@ -31,6 +32,7 @@ test('each code belongs to exactly one room, and every code reads ERR_<WORDS>', 
     cli: CLI_CODES,
     cloud: CLOUD_CODES,
     config: CONFIG_CODES,
+    events: EVENTS_CODES,
     grants: Object.keys(GRANTS_CODES),
     identity: [
       ...Object.keys(IDENTITY_START_CODES),

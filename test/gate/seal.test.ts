@@ -1,7 +1,8 @@
 /**
  * `gate.seal`: direct viewing sealed too. A bound viewer with a membership key gets a sealed
  * stream only their key opens; a bound viewer without a key is refused `viewer_key_missing` with
- * zero FLV bytes; with `gate.seal` off (the default) the gate serves as before.
+ * zero FLV bytes; with `gate.seal` off (the default) the gate serves as before. Over HTTP-FLV and
+ * over the gate's WebSocket path alike: what a wrong key or a plain decoder gets is nothing decodable.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import { silentLogger } from '../../agent/log.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
 import { FrameOpener } from '../../agent/sealing/opener.ts';
 import { isSealableVideo } from '../../agent/sealing/frame.ts';
-import { pullHttpFlv } from '../support/sealed-pull.ts';
+import { decodeLumaStddev, flvFile, pullHttpFlv, pullWsFlv } from '../support/sealed-pull.ts';
 import { makeViewer, type TestViewer } from '../sealing/keys.ts';
 
 let m: MediaFixture;
@@ -76,4 +77,44 @@ test('gate.seal: a bound viewer without a membership key is refused with zero FL
   assert.equal(r.flvBodyBytes, 0);
   assert.equal(r.parser.tags.length, 0);
   assert.ok(m.f.events.events.some((e) => e.type === 'grant_refused' && e.reason === 'viewer_key_missing'));
+});
+
+test('gate.seal over WebSocket: the bound viewer opens and decodes every frame; a wrong key or no key gets nothing decodable', async () => {
+  const wsUrl = `${String(gate.url).replace(/^http/, 'ws')}/live/CAM-0001.flv`;
+  const pulled = pullWsFlv(wsUrl, { authorization: `Bearer ${m.f.mint()}` });
+  try {
+    assert.ok(await pulled.waitFor(20, 15_000), `only ${pulled.video.length} video tags over WebSocket`);
+  } finally {
+    pulled.close();
+  }
+  const a = new FrameOpener({ serial: 'CAM-0001', keyPair: alice.keyPair });
+  const x = new FrameOpener({ serial: 'CAM-0001', keyPair: mallory.keyPair });
+  const video = pulled.tags.filter((t) => t.type === 9);
+  const coded = video.filter((t) => isSealableVideo(t.body));
+  assert.ok(coded.length >= 15);
+  const opened = [];
+  for (const t of video) {
+    const r = await a.open(t.body);
+    assert.ok(r.ok, !r.ok ? r.code : '');
+    if (r.ok) opened.push({ ...t, body: Buffer.from(r.body) });
+    if (isSealableVideo(t.body)) assert.equal((await x.open(t.body)).ok, false);
+  }
+  assert.equal(a.counters.opened, coded.length);
+  assert.equal(x.counters.opened, 0);
+  assert.equal(x.sealedForMe, false);
+  const plain = await decodeLumaStddev(flvFile(opened), m.stream.ffmpegPath);
+  const sealed = await decodeLumaStddev(flvFile(video), m.stream.ffmpegPath);
+  assert.ok(plain.length >= 10 && plain.every((s) => s > 10), `bound viewer decoded ${plain.length} frames`);
+  assert.equal(sealed.filter((s) => s > 4).length, 0, 'the sealed bytes decode to nothing of the picture');
+});
+
+test('gate.seal over WebSocket: a bound viewer without a membership key is refused before the upgrade, zero FLV bytes', async () => {
+  const c = FlvClient.ws({
+    url: `${String(gate.url).replace(/^http/, 'ws')}/live/CAM-0001.flv`,
+    headers: { authorization: `Bearer ${m.f.mint({ viewer: 'bob' })}` },
+  });
+  const r = await c.waitClosed(5000);
+  assert.equal(r.status, 403);
+  assert.equal(r.flvBodyBytes, 0);
+  assert.equal(r.parser.tags.length, 0);
 });

@@ -27,11 +27,15 @@ import { makeTempDir } from '../support/tmp.ts';
 const tmp = makeTempDir('lenscap-renew-');
 let cloud: StartedDevCloudIdentity;
 const config = configSchema.parse({});
+// The dev CA and the renewer share one clock; the power-cut test moves it on instead of sleeping.
+let aheadMs = 0;
+const clock = { ...systemClock, now: () => Date.now() + aheadMs };
 
 before(async () => {
   // Provisioned certs live 10 days (renewal due: default threshold 30 days); renewed ones 365.
   cloud = await startDevCloudIdentity({
     devDir: join(tmp.dir, 'dev'),
+    clock,
     certOptions: (kind) => ({ days: kind === 'provision' ? 10 : 365 }),
   });
 });
@@ -169,15 +173,16 @@ test('power cut at every renewal step leaves a working identity (old before the 
   ];
   const paths = await provisioned('CAM-R2');
   for (const cutAt of steps) {
-    // X.509 validity has one-second resolution and a renewal must outlive the current cert: on a
-    // fast machine two renewals within one second would be (rightly) refused as not newer.
-    await new Promise((r) => setTimeout(r, 1100));
-    const before = checkIdentity({ paths, clock: systemClock });
+    // X.509 validity has one-second resolution and a renewal must outlive the current cert: two
+    // renewals within one second would be (rightly) refused as not newer, so the shared clock
+    // (the dev CA's and the renewer's) moves on 1.1 s between steps.
+    aheadMs += 1100;
+    const before = checkIdentity({ paths, clock });
     const renewer = createRenewer({
       paths,
       serial: 'CAM-R2',
       config: configSchema.parse({ identity: { renewWhenRemainingDays: 400 } }), // always due
-      clock: systemClock,
+      clock,
       logger: silentLogger(),
       events: new MemoryEventSink(),
       onInstallStep: (s) => {
@@ -185,7 +190,7 @@ test('power cut at every renewal step leaves a working identity (old before the 
       },
     });
     await assert.rejects(renewer.checkNow(), { code: 'TEST_POWER_CUT' });
-    const afterBoot = loadIdentity({ paths, expectedSerial: 'CAM-R2', clock: systemClock });
+    const afterBoot = loadIdentity({ paths, expectedSerial: 'CAM-R2', clock });
     if (cutAt === 'staged') assert.equal(afterBoot.fingerprint256, before.fingerprint256, cutAt);
     else assert.notEqual(afterBoot.fingerprint256, before.fingerprint256, cutAt);
   }

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createFrameSealer } from '../../agent/sealing/sealer.ts';
+import { createFrameSealer, SEAL_ROTATE_BYTES, SEAL_ROTATE_MS } from '../../agent/sealing/sealer.ts';
 import { FrameOpener } from '../../agent/sealing/opener.ts';
 import { FRAME_OVERHEAD, parseSealedBody } from '../../agent/sealing/frame.ts';
 import { parseEnvelope } from '../../agent/sealing/envelope.ts';
@@ -173,6 +173,88 @@ test('key rotation takes effect at a keyframe; the counter never repeats; P-256 
   assert.equal(parseEnvelope(parseSealedBody(out[5]!).envelope!).kid, 'alice#p256');
   for (const b of out) assert.ok((await opener.open(b)).ok);
   assert.equal(sealer.counters.rotations, 1);
+});
+
+test('bounded rotation by time and by bytes: a new key at the next keyframe after the bound, not before', async () => {
+  const alice = await makeViewer('alice#1');
+  let t = 1_000_000;
+  const byTime = await createFrameSealer({
+    serial: 'CAM-1',
+    viewer: alice.key,
+    now: () => t,
+    rotateAfterMs: 60_000,
+  });
+  const ids: number[] = [];
+  for (const [i, f] of frames(20).entries()) {
+    if (i === 7) t += 60_000; // the bound passes mid-GOP
+    ids.push(parseSealedBody(byTime.sealVideo(f)).keyId);
+    await byTime.settled(); // the envelope for the next key is made in the background
+  }
+  assert.deepEqual(ids, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+  // 200-byte payloads, 1,000-byte bound: a new key every keyframe after 5 frames under one key.
+  const byBytes = await createFrameSealer({ serial: 'CAM-1', viewer: alice.key, rotateAfterBytes: 1000 });
+  const b: number[] = [];
+  for (const f of frames(16)) {
+    b.push(parseSealedBody(byBytes.sealVideo(f)).keyId);
+    await byBytes.settled();
+  }
+  assert.deepEqual(b, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3]);
+  assert.equal(byBytes.counters.rotations, 3);
+});
+
+test('by default a sealer is bounded: a new key after SEAL_ROTATE_MS under one key', async () => {
+  const alice = await makeViewer('alice#1');
+  let t = 0;
+  const sealer = await createFrameSealer({ serial: 'CAM-1', viewer: alice.key, now: () => t });
+  const ids: number[] = [];
+  for (const [i, f] of frames(10).entries()) {
+    if (i === 2) t += SEAL_ROTATE_MS;
+    ids.push(parseSealedBody(sealer.sealVideo(f)).keyId);
+    await sealer.settled();
+  }
+  assert.deepEqual(ids, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+  assert.ok(SEAL_ROTATE_MS <= 10 * 60_000 && SEAL_ROTATE_BYTES <= 256 << 20);
+});
+
+test('across rotations: a late joiner opens from the first keyframe after one; gaps pass; replay, reorder and splice do not', async () => {
+  const alice = await makeViewer('alice#1');
+  const sealer = await createFrameSealer({ serial: 'CAM-1', viewer: alice.key, rotateAfterFrames: 5 });
+  const other = await createFrameSealer({ serial: 'CAM-1', viewer: alice.key, rotateAfterFrames: 5 });
+  const s: Uint8Array[] = [];
+  const o: Uint8Array[] = [];
+  for (const f of frames(30)) {
+    s.push(sealer.sealVideo(f));
+    o.push(other.sealVideo(f));
+    await sealer.settled();
+    await other.settled();
+  }
+  const ids = s.map((b) => parseSealedBody(b).keyId);
+  assert.deepEqual(
+    ids.filter((_, i) => i % 5 === 0),
+    [0, 1, 2, 3, 4, 5],
+    'a new key at every keyframe',
+  );
+  // A viewer joining after two rotations: nothing before its first keyframe, everything from it.
+  const late = new FrameOpener({ serial: 'CAM-1', keyPair: alice.keyPair });
+  assert.equal((await late.open(s[12]!)).ok, false);
+  for (const b of s.slice(15)) assert.ok((await late.open(b)).ok);
+  // One viewer from the start, with a relay dropping frames — the keyframe that brings key 2 too.
+  const v = new FrameOpener({ serial: 'CAM-1', keyPair: alice.keyPair });
+  for (const b of s.slice(0, 8)) assert.ok((await v.open(b)).ok);
+  const noKey = await v.open(s[11]!); // key 2's envelope was in frame 10, which never arrived
+  assert.deepEqual([noKey.ok, !noKey.ok && noKey.code], [false, 'ERR_SEAL_NO_KEY']);
+  assert.ok((await v.open(s[15]!)).ok, 'the next keyframe (key 3) resumes the stream');
+  assert.ok(v.counters.gaps >= 1);
+  // Replay of an old-key frame, reordering across the key change, and a same-key-id frame of another session.
+  const replay = await v.open(s[7]!);
+  assert.deepEqual([replay.ok, !replay.ok && replay.code], [false, 'ERR_SEAL_REPLAY']);
+  assert.ok((await v.open(s[17]!)).ok);
+  const reorder = await v.open(s[16]!);
+  assert.deepEqual([reorder.ok, !reorder.ok && reorder.code], [false, 'ERR_SEAL_REPLAY']);
+  const spliced = await v.open(o[18]!); // key id 3, counter 18: only the session binding differs
+  assert.equal(parseSealedBody(o[18]!).keyId, parseSealedBody(s[18]!).keyId);
+  assert.deepEqual([spliced.ok, !spliced.ok && spliced.code], [false, 'ERR_SEAL_TAMPERED']);
+  assert.ok((await v.open(s[18]!)).ok, 'the genuine frame still opens');
 });
 
 test('viewer key sources refuse private keys and know only whom they list', async () => {

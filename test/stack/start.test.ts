@@ -59,6 +59,10 @@ test(
       assert.deepEqual(info.serials, ['CAM-DEMO-1', 'CAM-DEMO-2']);
       assert.match(info.pageUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
       assert.match(info.brokerUrl, /^mqtts:\/\/127\.0\.0\.1:\d+$/);
+      // The object store the cameras upload sealed event artifacts to: HTTPS on loopback.
+      const objectStore = (info as unknown as { objectStore: { url: string; caFile: string } }).objectStore;
+      assert.match(objectStore.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      assert.ok(existsSync(objectStore.caFile), 'the object store CA file named in stack.json exists');
       const out = stack.output();
       assert.match(out, /\[8\/8\] write stack\.json … ok/);
       // Each camera's label code, in the output and in stack.json; both claimed owner-held.
@@ -111,6 +115,7 @@ test(
       for (const url of [
         info.pageUrl,
         info.brokerUrl.replace('mqtts:', 'http:'),
+        (info as unknown as { objectStore: { url: string } }).objectStore.url.replace('https:', 'http:'),
         ...info.cameras.map((c) => c.gateUrl),
       ]) {
         assert.equal(await portClosed(url), true, `${url} still open`);

@@ -16,6 +16,7 @@ import { createStreamService } from '../../agent/stream/service.ts';
 import { createTestPatternDriver } from '../../drivers/camera/testpattern.ts';
 import { makeTempDir } from '../support/tmp.ts';
 import { onceWithin } from '../support/bounded.ts';
+import { TestClock } from '../support/test-clock.ts';
 
 function alive(pid: number): boolean {
   if (!existsSync(`/proc/${pid}`)) return false;
@@ -93,17 +94,20 @@ test('on demand: capture starts with the first lease and stops idleStopSeconds a
   const tmp = makeTempDir('lenscap-demand-');
   const { config } = loadConfig(undefined, {});
   const privacy = Object.assign(new EventEmitter(), { isOn: () => false });
+  // The idle stop runs on the test clock: "not before idleStopSeconds" is checked by moving it.
+  const clock = new TestClock();
   const s = createStreamService({
     serial: 'CAM-0001',
     stream: { ...config.stream, mode: 'on-demand', idleStopSeconds: 0.5 },
     camera: { ...config.camera, width: 160, height: 90 },
     logger: silentLogger(),
     privacy,
+    clock,
     cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
   });
   try {
     await s.start();
-    await new Promise((r) => setTimeout(r, 300));
+    await clock.advance(60_000);
     assert.equal(s.capturePid(), undefined, 'idle: no capture process');
     const started = onceWithin<number>(
       s.supervisorEvents,
@@ -115,13 +119,14 @@ test('on demand: capture starts with the first lease and stops idleStopSeconds a
     const pid = await started;
     const release2 = s.acquire();
     release();
-    await new Promise((r) => setTimeout(r, 900));
+    await clock.advance(60_000);
     assert.equal(s.capturePid(), pid, 'still held by the second lease');
     const exited = onceWithin(s.supervisorEvents, 'exited', 15_000, 'capture exited after the last lease');
-    const t0 = Date.now();
     release2();
+    await clock.advance(499);
+    assert.equal(s.capturePid(), pid, 'not before idleStopSeconds');
+    await clock.advance(1);
     await exited;
-    assert.ok(Date.now() - t0 >= 450, 'not before idleStopSeconds');
     assert.equal(await gone(pid, 2000), true);
   } finally {
     await s.stop();

@@ -11,7 +11,7 @@ import { makeMediaFixture, type MediaFixture } from './fixture.ts';
 import { createPushService } from '../../agent/stream/push.ts';
 import { silentLogger } from '../../agent/log.ts';
 import type { FlvSink } from '../../agent/stream/loopback-hub.ts';
-import type { Clock } from '../../agent/clock.ts';
+import { systemClock } from '../../agent/clock.ts';
 import { mapViewerKeys, type ViewerKeySource } from '../../agent/sealing/viewer-keys.ts';
 import { makeViewer } from '../sealing/keys.ts';
 
@@ -47,7 +47,7 @@ async function waitUntil(pred: () => boolean, ms: number, what: string): Promise
 }
 
 function pushWith(
-  clock: Clock,
+  now: () => number,
   stream: MediaFixture['stream'] | { acquire(): () => void; attach(s: FlvSink): () => void },
 ) {
   return createPushService({
@@ -56,7 +56,7 @@ function pushWith(
     stream,
     ffmpegPath: m.stream.ffmpegPath,
     relayAllowList: [],
-    clock,
+    clock: { ...systemClock, now },
     logger: silentLogger(),
     retryMs: 300,
     viewerKeys,
@@ -64,7 +64,7 @@ function pushWith(
 }
 
 test('a push grant 20 s past exp (inside the clock tolerance) is refused expired; a fresh one dials the relay', async () => {
-  const push = pushWith({ now: () => Date.now() }, m.stream);
+  const push = pushWith(() => Date.now(), m.stream);
   try {
     const stale = m.f.mint({ relay: relayUrl, now: Date.now() / 1000 - 320, ttlSeconds: 300 });
     const r = await push.start(stale);
@@ -95,7 +95,7 @@ test('exp passing between the decision and the first media chunk: the push stops
         end: () => sink.end(),
       }),
   };
-  const push = pushWith({ now: () => Date.now() + skew }, stream);
+  const push = pushWith(() => Date.now() + skew, stream);
   const dialsBefore = dials.length;
   try {
     const r = await push.start(m.f.mint({ relay: relayUrl, ttlSeconds: 30 }));
@@ -108,7 +108,7 @@ test('exp passing between the decision and the first media chunk: the push stops
   }
   // Positive signal instead of a fixed sleep: a control push on the same relay dials it now, so the
   // relay was reachable and a late dial of the expired push would have been counted before it.
-  const control = pushWith({ now: () => Date.now() }, m.stream);
+  const control = pushWith(() => Date.now(), m.stream);
   try {
     const ok = await control.start(m.f.mint({ relay: relayUrl }));
     assert.equal(ok.ok, true, JSON.stringify(ok));

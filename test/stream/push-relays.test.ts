@@ -2,7 +2,8 @@
  * A sealed push through two real relays: nginx with the RTMP module (Debian `nginx` +
  * `libnginx-mod-rtmp`, private instance on a free loopback port) and node-media-server (the dev
  * cloud's relay, in its own process). Pulled back over RTMP play (nginx has no HTTP-FLV) and over
- * HTTP-FLV (NMS): the tags arrive byte for byte as the camera sealed them, the bound viewer opens
+ * HTTP-FLV (NMS): the tags arrive byte for byte as the camera sealed them (with key rotations on the
+ * way), the bound viewer opens
  * every frame and a plain decoder shows the picture; a wrong viewer's key opens nothing; a plain
  * ffmpeg with no key decodes nothing of the picture (flat concealment). nginx's part skips by name
  * without nginx or the module (ffmpeg is the agent's own, as in every media test).
@@ -18,7 +19,7 @@ import { createPushService, type PushService } from '../../agent/stream/push.ts'
 import { silentLogger } from '../../agent/log.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
 import { FrameOpener } from '../../agent/sealing/opener.ts';
-import { isKeyVideo, isSealableVideo } from '../../agent/sealing/frame.ts';
+import { isKeyVideo, isSealableVideo, parseSealedBody } from '../../agent/sealing/frame.ts';
 import type { FlvTagOut } from '../../agent/sealing/flv-tags.ts';
 import type { RtmpClientOptions } from '../../agent/stream/rtmp/client.ts';
 import { openRtmp } from '../../agent/stream/rtmp/client.ts';
@@ -92,6 +93,8 @@ before(async () => {
     clock: m.f.clock,
     logger: silentLogger(),
     retryMs: 300,
+    // Rotate the content key every ~1.5 s: the relays must carry the new envelopes too.
+    rotateAfterMs: 1500,
     viewerKeys: mapViewerKeys({ alice: alice.key }),
   });
 });
@@ -142,6 +145,8 @@ async function checkSealed(relay: string, video: FlvTagOut[]): Promise<void> {
   const mine = new Set((sent.get(relay) ?? []).map((b) => b.toString('base64')));
   const coded = video.filter((t) => isSealableVideo(t.body));
   assert.ok(coded.length >= 25, `${coded.length} coded frames`);
+  const keyIds = new Set(coded.map((t) => parseSealedBody(t.body).keyId));
+  assert.ok(keyIds.size >= 2, `the key rotated during the push (key ids ${[...keyIds].join(',')})`);
   assert.equal(
     coded.filter((t) => !mine.has(t.body.toString('base64'))).length,
     0,

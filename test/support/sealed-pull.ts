@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { spawn } from 'node:child_process';
+import { WebSocket } from 'ws';
 import { openRtmp } from '../../agent/stream/rtmp/client.ts';
 import { encodeTag, FlvTagReader, type FlvTagOut } from '../../agent/sealing/flv-tags.ts';
 import { ffmpegPath as agentFfmpeg } from './ffmpeg.ts';
@@ -46,6 +47,16 @@ export function pullHttpFlv(url: string, headers: Record<string, string> = {}): 
   const req = http.get(url, { headers }, (res) => res.on('data', (d: Buffer) => c.reader.push(d)));
   req.on('error', () => undefined);
   return { video: c.video, tags: c.tags, waitFor: c.waitFor, close: () => req.destroy() };
+}
+
+/** WebSocket-FLV (the gate's second transport): each binary message is FLV bytes. */
+export function pullWsFlv(url: string, headers: Record<string, string> = {}): PulledStream {
+  const c = collector();
+  const ws = new WebSocket(url, { headers });
+  ws.binaryType = 'nodebuffer';
+  ws.on('message', (d: Buffer) => c.reader.push(d));
+  ws.on('error', () => undefined);
+  return { video: c.video, tags: c.tags, waitFor: c.waitFor, close: () => ws.terminate() };
 }
 
 /**

@@ -23,6 +23,12 @@ export const cameraSection = z
       .regex(/^[a-z]+$|^#[0-9a-fA-F]{6}$/)
       .default('white')
       .describe('Test pattern: label colour.'),
+    testPatternMotionHook: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Test pattern: a still picture with a block that moves while `<stateDir>/camera/testpattern-motion` holds text (motion on demand for tests and the demo; needs drawtext).',
+      ),
   })
   .strict()
   .prefault({})

@@ -32,6 +32,21 @@ export const devCommands: Loader[] = [
     load: async () => (await import('./view.ts')).devViewCommand,
   },
   {
+    name: 'claim',
+    summary: "Claim a camera with its label code, as the user's simulated phone.",
+    load: async () => (await import('./claim.ts')).devClaimCommand,
+  },
+  {
+    name: 'member add',
+    summary: "Add a viewer to a camera's membership, signed by the owner's simulated phone.",
+    load: async () => (await import('./member.ts')).devMemberAddCommand,
+  },
+  {
+    name: 'member remove',
+    summary: "Remove a viewer from a camera's membership, signed by the owner's simulated phone.",
+    load: async () => (await import('./member.ts')).devMemberRemoveCommand,
+  },
+  {
     name: 'bind',
     summary: 'Sign a binding record (claims a camera for an owner).',
     load: async () => (await import('./bind.ts')).devCloudBindCommand,

@@ -1,0 +1,122 @@
+/**
+ * The camera's event side for tests: the real stream service (test pattern with the motion hook
+ * through real ffmpeg into the real loopback hub), the privacy state, and an EventsService sealing
+ * to generated viewer keys, with a sink that collects what it is handed. One stream service per
+ * test process (node-media-server is a singleton); events services come and go on it.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { MemoryEventSink } from '../../agent/audit/events.ts';
+import { systemClock } from '../../agent/clock.ts';
+import { loadConfig } from '../../agent/config/load.ts';
+import type { Config } from '../../agent/config/schema.ts';
+import type { SealedArtifact } from '../../agent/events/artifact.ts';
+import { createEventsService, type EventsService } from '../../agent/events/service.ts';
+import type { MembershipKeys } from '../../agent/events/spool.ts';
+import { createLogger, silentLogger } from '../../agent/log.ts';
+import { createPrivacyState, type PrivacyState } from '../../agent/stream/privacy.ts';
+import { createStreamService, type StreamService } from '../../agent/stream/service.ts';
+import { createTestPatternDriver, setTestPatternMotion } from '../../drivers/camera/testpattern.ts';
+import { createNoSwitch } from '../../drivers/privacy/none.ts';
+import { DEJAVU_FONT } from '../support/ffmpeg.ts';
+import { makeTempDir } from '../support/tmp.ts';
+
+export const SERIAL = 'CAM-EV-1';
+
+export interface EventsFixture {
+  dir: string;
+  spoolDir: string;
+  stream: StreamService;
+  privacy: PrivacyState;
+  motion(on: boolean): void;
+  makeEvents(
+    membership: () => MembershipKeys | undefined,
+    over?: Partial<Config['events']>,
+  ): { svc: EventsService; got: SealedArtifact[]; events: MemoryEventSink };
+  spoolFiles(): string[];
+  close(): Promise<void>;
+}
+
+export async function makeEventsFixture(): Promise<EventsFixture> {
+  const { dir, cleanup } = makeTempDir('lenscap-events-');
+  const { config } = loadConfig(undefined, {});
+  const logger = process.env.LENSCAP_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger();
+  const motionFile = join(dir, 'testpattern-motion');
+  const spoolDir = join(dir, 'events', 'spool');
+  const privacy = createPrivacyState({
+    initial: false,
+    hardware: createNoSwitch(),
+    serial: SERIAL,
+    clock: systemClock,
+    logger,
+  });
+  privacy.start();
+  const stream = createStreamService({
+    serial: SERIAL,
+    stream: { ...config.stream, mode: 'on-demand', idleStopSeconds: 1 },
+    camera: { ...config.camera, width: 320, height: 180, fps: 15, gopSeconds: 1, bitrateKbps: 400 },
+    logger,
+    privacy,
+    cameraDriver: createTestPatternDriver({ hasDrawtext: true, fontFile: DEJAVU_FONT, motionFile }),
+    backoff: { initialMs: 200, maxMs: 2000 },
+  });
+  await stream.start();
+  const services: EventsService[] = [];
+  return {
+    dir,
+    spoolDir,
+    stream,
+    privacy,
+    motion: (on) => setTestPatternMotion(motionFile, on),
+    makeEvents(membership, over = {}) {
+      const got: SealedArtifact[] = [];
+      const events = new MemoryEventSink();
+      const svc = createEventsService({
+        serial: SERIAL,
+        config: {
+          ...config.events,
+          enabled: true,
+          preRollSeconds: 2,
+          postRollSeconds: 1,
+          maxClipSeconds: 8,
+          cooldownSeconds: 2,
+          ...over,
+        },
+        fps: 15,
+        spoolDir,
+        clock: systemClock,
+        logger,
+        events,
+        stream,
+        privacy,
+        membership,
+        sink: { enqueue: async (a) => void got.push(a) },
+        restartMs: 300,
+      });
+      services.push(svc);
+      return { svc, got, events };
+    },
+    spoolFiles: () => {
+      try {
+        return readdirSync(spoolDir);
+      } catch {
+        return [];
+      }
+    },
+    async close() {
+      for (const s of services) await s.stop();
+      await stream.stop();
+      privacy.stop();
+      cleanup();
+    },
+  };
+}
+
+/** Polls `cond` every 50 ms; fails naming `what` after `ms`. */
+export async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
