@@ -20,7 +20,8 @@ import { createPushService } from '../agent/stream/push.ts';
 import { silentLogger } from '../agent/log.ts';
 import { mapViewerKeys } from '../agent/sealing/viewer-keys.ts';
 import { FrameOpener } from '../agent/sealing/opener.ts';
-import { isSealableVideo } from '../agent/sealing/frame.ts';
+import { isSealableVideo, parseSealedBody } from '../agent/sealing/frame.ts';
+import { parseEnvelope } from '../agent/sealing/envelope.ts';
 import type { FlvTagOut } from '../agent/sealing/flv-tags.ts';
 import { decodeLumaStddev, flvFile, pullHttpFlv } from '../test/support/sealed-pull.ts';
 import { makeViewer } from '../test/sealing/keys.ts';
@@ -35,6 +36,23 @@ export interface SealedIncident {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Coded frames of one sealed session (hex id): from a keyframe whose envelope names it, until one that does not. */
+function thisSession(video: Buffer[], session: string): Buffer[] {
+  const out: Buffer[] = [];
+  let inside = false;
+  for (const b of video) {
+    if (!isSealableVideo(b)) continue;
+    try {
+      const p = parseSealedBody(b);
+      if (p.envelope) inside = Buffer.from(parseEnvelope(p.envelope).sessionId).toString('hex') === session;
+    } catch {
+      inside = false;
+    }
+    if (inside) out.push(b);
+  }
+  return out;
+}
 
 export async function runSealedRelayIncident(o: {
   pushes: number;
@@ -88,6 +106,7 @@ export async function runSealedRelayIncident(o: {
       const receiver = misrouted ? (bound === 'alice' ? 'bob' : 'alice') : bound;
       const s = await push.start(m.f.mint({ viewer: bound, relay: `${urls.rtmpBase}/CAM-0001` }));
       if (!s.ok) throw new Error(`sealed push refused: ${s.reason}`);
+      const session = push.active().find((a) => a.jti === s.jti)!.sealedSession;
       // Pull until the relay serves this push: a pull that comes before the publish gets
       // nothing, so retry it; then take `framesPerPush` frames (bounded, loaded machines are slow).
       const deadline = Date.now() + 30_000;
@@ -96,17 +115,22 @@ export async function runSealedRelayIncident(o: {
         pulled.close();
         pulled = pullHttpFlv(`${urls.httpBase}/live/CAM-0001.flv`);
       }
-      await pulled.waitFor(o.framesPerPush ?? 30, Math.max(1000, deadline - Date.now()));
+      while (thisSession(pulled.video, session).length < (o.framesPerPush ?? 30) && Date.now() < deadline)
+        await sleep(50);
       pulled.close();
       await push.stop(s.jti);
       r.sealedPushes++;
       if (misrouted) r.misroutedSealedPushes++;
       const opener = new FrameOpener({ serial: 'CAM-0001', keyPair: viewers[receiver].keyPair });
+      // Only this push's frames: node-media-server resumes a publish from the same address within
+      // 30 s and serves the previous push's cached GOP first — frames sealed to the previous
+      // viewer, not part of this (possibly misrouted) push. The session id is clear at keyframes.
+      const mine = thisSession(pulled.video, session);
       let opened = 0;
-      for (const b of pulled.video) if (isSealableVideo(b) && (await opener.open(b)).ok) opened++;
+      for (const b of mine) if ((await opener.open(b)).ok) opened++;
       if (misrouted) r.framesDecodedByWrongViewer += opened;
       else r.sealedFramesPlayedByBoundViewer += opened;
-      r.relayFramesCaptured += pulled.video.filter((b) => isSealableVideo(b)).length;
+      r.relayFramesCaptured += mine.length;
       capture.push(pulled.tags.filter((t) => t.type === 9));
       o.log?.(
         `sealed push ${i + 1}/${o.pushes}: for ${bound}, handed to ${receiver}: ${opened} frames opened`,

@@ -81,6 +81,8 @@ export interface ActivePush {
   sub: string;
   /** The membership key id the session is sealed to. */
   sealedTo: string;
+  /** The sealed session's id (hex), as every keyframe's envelope carries it in the clear. */
+  sealedSession: string;
   exp: number;
   /** Host and path only: the relay URL may carry a stream key. */
   relay: string;
@@ -247,6 +249,7 @@ export class PushService {
       jti,
       sub,
       sealedTo: sealer.kid,
+      sealedSession: Buffer.from(sealer.sessionId).toString('hex'),
       exp,
       relay: describeRelay(relayUrl),
       startedAt: this.deps.clock.now(),

@@ -33,7 +33,7 @@ test('simulation: the recommended windows (≈ devices / budget) keep the offere
   assert.ok(fit.backoff.capMs >= fit.backoff.dropDelayMaxMs, 'the drop window is capped by capMs');
 });
 
-test('the default policy: a 30 s outage of 1,000 devices returns at ≤ 6 %/s (20 seeds); without outageSpread it did not', () => {
+test('the default policy: a 30 s outage of 1,000 devices returns at ≤ 5 %/s (20 seeds); without outageSpread it did not', () => {
   const peaks = (backoff: typeof base) =>
     Array.from({ length: 20 }, (_, i) =>
       simulate({ devices: 1000, budget: 1e9, outageS: 30, backoff, seed: i + 1 }),
@@ -41,7 +41,7 @@ test('the default policy: a 30 s outage of 1,000 devices returns at ≤ 6 %/s (2
   const now = peaks(base);
   const worst = Math.max(...now.map((r) => r.peakOfferedPerSec));
   // the issue-18 goal is 8 %/s measured on real sockets; the policy alone keeps a margin under it
-  assert.ok(worst <= 60, `worst simulated peak ${worst}/s`);
+  assert.ok(worst <= 50, `worst simulated peak ${worst}/s`);
   assert.ok(
     now.every((r) => r.back === 1000 && r.t99S !== null && r.t99S <= 2 * (base.capMs / 1000)),
     '99 % back within 2× the cap',

@@ -19,6 +19,7 @@ import { resetCommand } from '../../agent/cli/reset.ts';
 import { clearOwnerState } from '../../agent/owner/owner-store.ts';
 import { requestReset } from '../../agent/owner/reset.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
+import { freePort } from '../support/mosquitto.ts';
 
 interface Cam {
   serial: string;
@@ -51,6 +52,67 @@ async function openAs(url: string, user: string): Promise<TestBrowser> {
   return b;
 }
 
+/** `lenscap reset` of a running camera (root: the verb itself; otherwise the same two steps). */
+async function localReset(pageUrl: string, cam: Cam): Promise<void> {
+  const paths = stateLayout(cam.stateDir);
+  const since = Date.now();
+  if (process.getuid?.() === 0)
+    assert.equal(
+      await resetCommand.run(['--yes', '--state-dir', cam.stateDir], { out: () => {}, err: () => {} }),
+      0,
+    );
+  else {
+    clearOwnerState(paths);
+    rmSync(paths.binding, { force: true });
+    requestReset(paths, 'test');
+  }
+  await waitFor(
+    'the owner_reset event',
+    async () => {
+      const r = (await (await fetch(`${pageUrl}/api/events`)).json()) as {
+        events: Array<{ serial: string; receivedAt: string; event: { type: string } }>;
+      };
+      return r.events.some(
+        (e) =>
+          e.serial === cam.serial &&
+          e.event.type === 'owner_reset' &&
+          Date.parse(e.receivedAt) >= since - 1000,
+      )
+        ? true
+        : undefined;
+    },
+    15_000,
+  );
+}
+
+/** Claims `serial` in the page with the label code; resolves with the status line. */
+async function claimInPage(b: TestBrowser, serial: string, code: string): Promise<string> {
+  await b.page.fill('[data-testid="member-serial"]', serial);
+  await b.page.fill('[data-testid="claim-code"]', code);
+  await b.page.click('[data-testid="claim"]');
+  await b.page.waitForFunction(
+    () => /^claimed|^refused/.test(document.querySelector('[data-testid="claim-status"]')?.textContent ?? ''),
+    null,
+    { timeout: 20_000 },
+  );
+  return text(b, 'claim-status');
+}
+
+async function framesGrow(b: TestBrowser, who: string): Promise<number> {
+  await b.page
+    .waitForFunction(() => Number(document.querySelector('[data-testid="frames"]')?.textContent) > 5, null, {
+      timeout: 45_000,
+    })
+    .catch(async () =>
+      assert.fail(`${who} never decoded: ${await text(b, 'play-status')} ${b.logs.join(' | ')}`),
+    );
+  const f1 = Number(await text(b, 'frames'));
+  await b.page.waitForTimeout(1500);
+  const f2 = Number(await text(b, 'frames'));
+  assert.ok(f2 > f1, `${who}'s decoded frames grow: ${f1} → ${f2}`);
+  return f2;
+}
+
 test(
   'page keys: claim in the browser, alice adds bob, bob watches with his key, mallory is refused',
   { ...needs('chromium'), timeout: 240_000 },
@@ -63,30 +125,7 @@ test(
       const cam = (info.cameras as unknown as Cam[]).find((c) => c.serial === 'CAM-DEMO-1')!;
       assert.match(cam.claimCode, /^[A-Z2-7]{4}(-[A-Z2-7]{4}){7}$/);
 
-      // Local factory reset of CAM-DEMO-1 (root: the verb itself; otherwise the same two steps).
-      const paths = stateLayout(cam.stateDir);
-      if (process.getuid?.() === 0)
-        assert.equal(
-          await resetCommand.run(['--yes', '--state-dir', cam.stateDir], { out: () => {}, err: () => {} }),
-          0,
-        );
-      else {
-        clearOwnerState(paths);
-        rmSync(paths.binding, { force: true });
-        requestReset(paths, 'test');
-      }
-      await waitFor(
-        'the owner_reset event',
-        async () => {
-          const r = (await (await fetch(`${info.pageUrl}/api/events`)).json()) as {
-            events: Array<{ serial: string; event: { type: string } }>;
-          };
-          return r.events.some((e) => e.serial === cam.serial && e.event.type === 'owner_reset')
-            ? true
-            : undefined;
-        },
-        15_000,
-      );
+      await localReset(info.pageUrl, cam);
 
       const alice = await openAs(info.pageUrl, 'alice');
       const bob = await openAs(info.pageUrl, 'bob');
@@ -255,6 +294,60 @@ test(
         );
     } finally {
       for (const b of browsers) await b.close();
+      const { survivors } = await stack.stop();
+      tmp.cleanup();
+      assert.deepEqual(survivors, []);
+    }
+  },
+);
+
+test(
+  'page keys survive an npm start restart on the same --port: the browser still owns and watches its camera',
+  { ...needs('chromium'), timeout: 300_000 },
+  async (t) => {
+    const tmp = makeTempDir('lenscap-pagekeys-restart-');
+    const port = await freePort();
+    let stack = startStackProcess(tmp.dir, ['--port', String(port)]);
+    let alice: TestBrowser | undefined;
+    try {
+      const info = await stack.ready;
+      assert.equal(info.pageUrl, `http://127.0.0.1:${port}`);
+      const cam = (info.cameras as unknown as Cam[]).find((c) => c.serial === 'CAM-DEMO-1')!;
+      await localReset(info.pageUrl, cam);
+      alice = await openAs(info.pageUrl, 'alice');
+      const jkt = await text(alice, 'my-jkt');
+      assert.match(await text(alice, 'keys-state'), /^made now/);
+      assert.match(
+        await claimInPage(alice, cam.serial, cam.claimCode),
+        /^claimed: CAM-DEMO-1 is owned by alice/,
+      );
+
+      const stopped = await stack.stop();
+      assert.deepEqual(stopped.survivors, []);
+      stack = startStackProcess(tmp.dir, ['--port', String(port)]);
+      const again = await stack.ready;
+      assert.equal(again.pageUrl, info.pageUrl, 'the same origin');
+
+      // Same browser profile, same origin: the same IndexedDB keys, and the camera still trusts them.
+      await alice.page.goto(`${again.pageUrl}/?user=alice`);
+      await alice.page.waitForFunction(
+        () => (window as unknown as { lenscapOwner: { ready?: boolean } }).lenscapOwner.ready,
+        null,
+        { timeout: 15_000 },
+      );
+      assert.equal(await text(alice, 'my-jkt'), jkt, 'the key survived the restart');
+      assert.match(await text(alice, 'keys-state'), /^kept since /);
+      const watch = alice.page.locator('[data-testid="watch-CAM-DEMO-1"]');
+      await watch.waitFor({ timeout: 10_000 });
+      await alice.page.waitForSelector('#cameras li[data-serial="CAM-DEMO-1"][data-online="true"]', {
+        timeout: 20_000,
+      });
+      await watch.click();
+      const frames = await framesGrow(alice, 'alice after the restart');
+      assert.equal(await text(alice, 'proof-by'), "DPoP by this browser's key");
+      t.diagnostic(`after the restart alice decoded ${frames} frames with the key made before it`);
+    } finally {
+      await alice?.close();
       const { survivors } = await stack.stop();
       tmp.cleanup();
       assert.deepEqual(survivors, []);

@@ -64,9 +64,9 @@ export const cloudSection = z
           .number()
           .min(0)
           .max(20)
-          .default(3)
+          .default(5)
           .describe(
-            'After a lost connection, every retry window is also at least this × how long the link has been down so far (capped by capMs): 3 spreads the retries of a fleet cut off for 30 s over 90 s, so when the broker returns about 2 × devices / 90 s connect per second (≈2 %/s, ≤ 8 %/s measured with 1,000 clients), and a longer outage, which leaves more of the fleet waiting, gets a wider spread. The first retry after the drop still uses dropDelayMaxMs. 0: off. See docs/fleet.md.',
+            "After a lost connection, every retry window is also at least this × how long the link has been down so far (capped by capMs). When the broker returns after an outage of T the fleet first offers about 2 × devices / W connects per second, W being the devices' current windows: with W ≥ 5 × T a longer outage, which leaves more of the fleet waiting, gets a proportionally wider spread (a 30 s outage: retries spread over the 120 s cap; simulated peak ≤ 4.4 %/s of a 1,000 fleet, 99 % back within ~115 s). 5 rather than 3 keeps room for the bunching a saturated machine adds (3 measured 5.0 and 8.1 %/s). The first retry after the drop still uses dropDelayMaxMs. 0: off. See docs/fleet.md.",
           ),
         authRetryMs: z
           .number()
