@@ -42,7 +42,7 @@ export function fullAgentConfig(base: Config, serial: string, root: string): Rec
 /** Runs bench/_agent-child.ts on a config file; resolves once the agent said it is ready. */
 export function runAgentChild(
   configFile: string,
-  opts: { compiledDir?: string; nodeFlags?: string[] } = {},
+  opts: { compiledDir?: string; nodeFlags?: string[]; env?: Record<string, string> } = {},
 ): Promise<{ child: ChildProcess; gateUrl: string }> {
   const args = opts.compiledDir
     ? [
@@ -52,7 +52,10 @@ export function runAgentChild(
         configFile,
       ]
     : ['--import', 'tsx', new URL('./_agent-child.ts', import.meta.url).pathname, configFile];
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+  });
   children.add(child);
   child.once('exit', () => children.delete(child));
   let err = '';

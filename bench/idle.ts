@@ -5,7 +5,8 @@
  * no tsx); RSS and CPU read from /proc over 60 s, in 10 s windows. Baseline measured at the same
  * time: a bare Node process doing nothing. `--tsx` runs the agent from source under tsx instead.
  * Goal (issue 8): ≤ 64 MB RSS, ≤ 1 % of one core.
- * Usage: npx tsx bench/idle.ts [--json FILE] [--seconds 60] [--warmup 10] [--tsx] [--node-flags "--max-semi-space-size=1"] [--no-build]
+ * Usage: npx tsx bench/idle.ts [--json FILE] [--seconds 60] [--warmup 10] [--tsx] [--no-build]
+ *        [--node-flags shipped|none|"FLAGS"]   (default: the V8 flags and MALLOC_* env of packaging/lenscap.service)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +29,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '60' },
     warmup: { type: 'string', default: '10' },
     tsx: { type: 'boolean', default: false },
-    'node-flags': { type: 'string', default: '' },
+    // 'shipped' = the V8 flags of packaging/lenscap.service's ExecStart (what a board runs); 'none' = none.
+    'node-flags': { type: 'string', default: 'shipped' },
     'no-build': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
@@ -57,6 +59,23 @@ interface Watched {
   pid: number;
   rss: number[];
   cpuPct: number[];
+}
+
+const unit = () => readFileSync(new URL('../packaging/lenscap.service', import.meta.url), 'utf8');
+/** The V8 flags between @NODE@ and the app in the shipped systemd unit. */
+function shippedNodeFlags(): string {
+  const m = /^ExecStart=@NODE@ (.*?)\s*\/opt\/lenscap\/bin\/lenscap\.js /m.exec(unit());
+  return m?.[1] ?? '';
+}
+/** The unit's Environment= lines that shape memory (MALLOC_*), as a board runs the agent. */
+function shippedEnv(): Record<string, string> {
+  const line = /^Environment=(MALLOC_.*)$/m.exec(unit())?.[1] ?? '';
+  return Object.fromEntries(
+    line
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((kv) => kv.split('=') as [string, string]),
+  );
 }
 
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -127,8 +146,17 @@ try {
       throw new Error(`build failed: ${(b.stderr || b.stdout).trim().split('\n').slice(-3).join(' | ')}`);
     process.stderr.write(`idle: compiled the agent in ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
   }
-  const nodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
-  const started = await runAgentChild(file, compiledDir ? { compiledDir, nodeFlags } : {});
+  const nodeFlags = (
+    values['node-flags'] === 'shipped'
+      ? shippedNodeFlags()
+      : values['node-flags'] === 'none'
+        ? ''
+        : values['node-flags']
+  )
+    .split(/\s+/)
+    .filter(Boolean);
+  const env = values['node-flags'] === 'shipped' ? shippedEnv() : {};
+  const started = await runAgentChild(file, compiledDir ? { compiledDir, nodeFlags, env } : { env });
   agent = started.child;
   if (!(await cloud.waitOnline(serial, 30_000))) throw new Error('agent did not come online');
   const baseNode = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
@@ -142,7 +170,7 @@ try {
     {
       name: values.tsx
         ? 'agent (from source, under tsx)'
-        : `agent (compiled, plain node${nodeFlags.length ? ` ${nodeFlags.join(' ')}` : ''})`,
+        : `agent (compiled, node${[...Object.entries(env).map(([k, v]) => ` ${k}=${v}`), ...nodeFlags.map((f) => ` ${f}`)].join('')})`,
       pid: agent.pid!,
       rss: [],
       cpuPct: [],
@@ -180,6 +208,7 @@ try {
     `goal ≤ 64 MB RSS: ${rssOk ? 'met' : `MISSED (${med(a.rss).toFixed(1)} MB)`}; goal ≤ 1 % CPU: ${cpuOk ? 'met' : 'MISSED'} (${med(a.cpuPct).toFixed(2)} %)`,
   );
   writeFigures(values.json, 'idle', STARTED, {
+    nodeFlags: [...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...nodeFlags].join(' '),
     rssMb: med(a.rss),
     cpuPercent: med(a.cpuPct),
     bareNodeRssMb: med(bn.rss),

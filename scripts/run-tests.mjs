@@ -29,6 +29,7 @@ function walk(dir) {
 // runs in well under a minute. A new test joins by being added here (the full suite runs it anyway).
 const UNIT = [
   'test/agent/service-runner.test.ts',
+  'test/audit/event-shape.test.ts',
   'test/audit/event-queue.test.ts',
   'test/cli/main.test.ts',
   'test/cloud/backoff.test.ts',
@@ -37,6 +38,7 @@ const UNIT = [
   'test/cloud/storm-sim.test.ts',
   'test/config/load.test.ts',
   'test/config/migrate.test.ts',
+  'test/docs/code-rooms.test.ts',
   'test/docs/code-tables.test.ts',
   'test/drivers/hardware.test.ts',
   'test/drivers/v4l2.test.ts',
@@ -52,7 +54,7 @@ const UNIT = [
   'test/stream/rtmp-wire.test.ts',
   'test/ship/dockerfile.test.ts',
   'test/stream/ffmpeg-path.test.ts',
-  'test/stream/privacy-state.test.ts',
+  'test/privacy/privacy-state.test.ts',
   'test/telemetry/telemetry.test.ts',
 ];
 

@@ -3,6 +3,7 @@
  * something security-relevant happens. Stable: the cloud's alarms parse it.
  * Must never carry a whole token, a key or a certificate.
  */
+import type { ErrorCode } from '../errors.ts';
 import type { RefusalReason } from '../grants/reasons.ts';
 
 export const SECURITY_EVENT_TYPES = [
@@ -24,23 +25,41 @@ export const SECURITY_EVENT_TYPES = [
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 
-export interface SecurityEvent {
-  type: SecurityEventType;
+/** Fields every security event carries. */
+interface EventBase {
   /** ISO 8601 time of the decision on the camera. */
   at: string;
   /** This camera's serial. */
   serial: string;
-  /** Refusal reason (grant_refused) or error code (command_refused). */
-  reason?: RefusalReason | string;
-  /** Where the attempt came from: `gate:<addr>` or `mqtt:<op>`. */
+  /** Where the attempt came from: `gate:<addr>`, `mqtt:<op>`, `state:<file>`, `local:<input>`. */
   source?: string;
   jti?: string;
   sub?: string;
-  /** The audience the refused grant claimed: on `wrong_audience` this is the cloud's misroute alarm. */
-  claimedAud?: string;
   /** Small, type-specific facts (versions, counts). Never secrets. */
   data?: Record<string, unknown>;
 }
+
+/** Refusals whose reason is an error code from a room's closed list. */
+export type CodedRefusalType =
+  'command_refused' | 'claim_refused' | 'membership_refused' | 'motion_not_recorded';
+
+/**
+ * A security event, keyed by `type`: a grant refusal carries one of the closed refusal reasons
+ * (and, on `wrong_audience`, the audience the grant claimed: the cloud's misroute alarm); a coded
+ * refusal carries the error code of its room; every other type carries no reason.
+ */
+/** Why the upload queue dropped artifacts (its bounds, or a spooled file that no longer matches). */
+export type ArtifactDropReason = 'bytes' | 'count' | 'free_space' | 'too_large' | 'file_mismatch';
+
+export type SecurityEvent =
+  | (EventBase & { type: 'grant_refused'; reason: RefusalReason; claimedAud?: string })
+  | (EventBase & { type: 'artifacts_dropped'; reason: ArtifactDropReason; claimedAud?: never })
+  | (EventBase & { type: CodedRefusalType; reason: ErrorCode; claimedAud?: never })
+  | (EventBase & {
+      type: Exclude<SecurityEventType, 'grant_refused' | 'artifacts_dropped' | CodedRefusalType>;
+      reason?: never;
+      claimedAud?: never;
+    });
 
 /**
  * How hard a queued event holds on when the bounded queue must drop one: the oldest event of the

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
-import { LenscapError, isLenscapError } from '../errors.ts';
+import { LenscapError, isLenscapError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { EventSink } from '../audit/events.ts';
 import { duplicateKey } from '../strict-json.ts';
@@ -112,7 +112,7 @@ export function createCommandDispatcher(deps: DispatcherDeps): CommandDispatcher
   const seen = new Map<string, { op: string; reply: CommandReply | undefined }>();
   const counters: CommandCounters = { handled: 0, refused: 0, duplicates: 0 };
 
-  const refuse = (op: string, id: string | null, code: string, message: string): CommandReply => {
+  const refuse = (op: string, id: string | null, code: ErrorCode, message: string): CommandReply => {
     counters.refused++;
     log.warn({ op, id, code }, `command refused: ${message}`);
     deps.events.emit({

@@ -10,7 +10,8 @@ import { EventEmitter } from 'node:events';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { MqttClient, type IClientOptions, type Packet } from 'mqtt';
 import { unrefTimer, type Random, type Time } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { LenscapError, describeError } from '../errors.ts';
@@ -368,7 +369,7 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
     let outcome: Outcome = { kind: 'network' };
     let finished = false;
     const spoken = protocolVersion;
-    const c = mqtt.connect(opts);
+    const c = new MqttClient((cl) => mqttsStream(cl, opts), opts);
     client = c;
     c.on('packetreceive', (packet: Packet) => {
       if (packet.cmd === 'connack') {
@@ -548,4 +549,32 @@ export function createCloudLink(deps: CloudLinkDeps): CloudLink {
       });
     },
   }) as CloudLink;
+}
+
+/**
+ * The MQTT-over-TLS stream, as mqtt.js's own `mqtts` builder makes it (lib/connect/tls.js: a TLS
+ * error reaches the client as 'error' and ends the socket; an unauthorized peer is an error).
+ * Built here rather than through `mqtt.connect()`, whose first call loads every transport mqtt.js
+ * has — its WebSocket client (ws) and SOCKS proxy (socks, ip-address): ~0.5 MB of source the
+ * link never uses, resident for the agent's life (issue 18).
+ */
+function mqttsStream(client: MqttClient, opts: IClientOptions) {
+  const host = opts.host ?? 'localhost';
+  const socket = tlsConnect({
+    ...(opts as ConnectionOptions),
+    host,
+    port: opts.port ?? 8883,
+    // As mqtt.js: a name is its own SNI unless one is given; an address sends none.
+    ...(!opts.servername && net.isIP(host) === 0 ? { servername: host } : {}),
+  });
+  const onTlsError = (err: Error) => {
+    client.emit('error', err);
+    socket.end();
+  };
+  socket.on('secureConnect', () => {
+    if (!socket.authorized) socket.emit('error', new Error('TLS not authorized'));
+    else socket.removeListener('error', onTlsError);
+  });
+  socket.on('error', onTlsError);
+  return socket;
 }

@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { EventSink } from '../audit/events.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
-import { LenscapError, isLenscapError } from '../errors.ts';
+import { LenscapError, isLenscapError, type ErrorCode } from '../errors.ts';
 import { JwsError, parseCompact } from '../grants/jws.ts';
 import type { Logger } from '../log.ts';
 import type { StateLayout } from '../state-layout.ts';
@@ -84,7 +84,7 @@ export class OwnerTrust extends EventEmitter {
       // Fail closed: nobody may view (grants refused `not_claimed`) until a reset and a new claim.
       t.poisoned = true;
       if (isLenscapError(err, 'ERR_MEMBERSHIP_ROLLBACK'))
-        t.emitEvent('membership_refused', 'state:owner', undefined, 'ERR_MEMBERSHIP_ROLLBACK');
+        t.emitRefusal('membership_refused', 'state:owner', 'ERR_MEMBERSHIP_ROLLBACK');
       deps.logger.error(
         { code: isLenscapError(err) ? err.code : 'ERR_OWNER_STATE_INVALID', reason: 'not_claimed' },
         `owner state does not verify; every grant refused until a local reset: ${(err as Error).message}`,
@@ -355,26 +355,41 @@ export class OwnerTrust extends EventEmitter {
   private refused(type: 'claim_refused' | 'membership_refused', source: string, err: unknown): void {
     const code = isLenscapError(err) ? err.code : 'ERR_INTERNAL';
     this.deps.logger.warn({ code, source }, `${type.replace('_', ' ')}: ${(err as Error).message}`);
-    this.emitEvent(
+    this.emitRefusal(
       type,
       source,
-      isLenscapError(err) && err.detail ? pickNumbers(err.detail) : undefined,
       code,
+      isLenscapError(err) && err.detail ? pickNumbers(err.detail) : undefined,
     );
   }
 
-  private emitEvent(
-    type: 'claim_refused' | 'owner_claimed' | 'membership_changed' | 'membership_refused' | 'owner_reset',
+  /** A refused claim or membership: the reason is the error code from the room's closed list. */
+  private emitRefusal(
+    type: 'claim_refused' | 'membership_refused',
     source: string,
+    reason: ErrorCode,
     data?: Record<string, unknown>,
-    reason?: string,
   ): void {
     this.deps.events.emit({
       type,
       at: new Date(this.deps.clock.now()).toISOString(),
       serial: this.deps.serial,
       source,
-      ...(reason ? { reason } : {}),
+      reason,
+      ...(data ? { data } : {}),
+    });
+  }
+
+  private emitEvent(
+    type: 'owner_claimed' | 'membership_changed' | 'owner_reset',
+    source: string,
+    data?: Record<string, unknown>,
+  ): void {
+    this.deps.events.emit({
+      type,
+      at: new Date(this.deps.clock.now()).toISOString(),
+      serial: this.deps.serial,
+      source,
       ...(data ? { data } : {}),
     });
   }

@@ -12,7 +12,9 @@ import {
   sign,
   type KeyObject,
 } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { LenscapError } from '../../agent/errors.ts';
+import type { ToolCode } from '../dev-codes.ts';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../agent/storage/atomic-file.ts';
 import { claimProof } from '../../agent/owner/claim-proof.ts';
@@ -68,12 +70,22 @@ export function loadOrCreatePhoneKeys(dir: string, sub: string): PhoneKeys {
   const home = join(dir, sub);
   const sigFile = join(home, 'signing.key.pem');
   const hpkeFile = join(home, 'hpke.key.pem');
-  if (existsSync(sigFile) && existsSync(hpkeFile))
+  if (existsSync(sigFile) && existsSync(hpkeFile)) {
+    // As ssh does with ~/.ssh/id_*: a private key others can read is not used.
+    for (const f of [sigFile, hpkeFile]) {
+      const mode = statSync(f).mode & 0o777;
+      if (mode & 0o077)
+        throw new LenscapError<ToolCode>(
+          'ERR_KEY_INVALID',
+          `private key ${f} is accessible by others (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 it, or delete the phone's directory to make new keys`,
+        );
+    }
     return fromPrivate(
       sub,
       createPrivateKey(readFileSync(sigFile)),
       createPrivateKey(readFileSync(hpkeFile)),
     );
+  }
   const keys = newPhoneKeys(sub);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   writeFileAtomic(sigFile, keys.signing.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);

@@ -147,7 +147,12 @@ test('eviction order: junk goes first, then normal; critical events (the misrout
   };
   q.emit(alarm, 'critical');
   q.emit({ type: 'trust_updated', at: '2026-01-01T00:00:00.000Z', serial: 'CAM-1', data: { version: 2 } });
-  q.emit({ type: 'command_refused', at: '2026-01-01T00:00:00.000Z', serial: 'CAM-1', reason: 'ERR_X' });
+  q.emit({
+    type: 'command_refused',
+    at: '2026-01-01T00:00:00.000Z',
+    serial: 'CAM-1',
+    reason: 'ERR_COMMAND_BAD_OP',
+  });
   for (let i = 0; i < 1000; i++) q.emit(ev(i), 'junk');
   assert.equal(q.size, 100);
   assert.equal(q.dropped, 903);

@@ -168,7 +168,9 @@ test('refusals carry 0 FLV body bytes, each with its reason', async (t) => {
       }
     });
   }
-  const events = m.f.events.events.filter((e) => e.type === 'grant_refused').map((e) => e.reason);
+  const events = m.f.events.events
+    .filter((e) => e.type === 'grant_refused')
+    .map((e): string | undefined => e.reason);
   for (const r of [
     'missing',
     'malformed',
