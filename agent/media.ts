@@ -18,7 +18,7 @@ import { service, type Service } from './service.ts';
 import { Activity } from './stream/activity.ts';
 import { registerStreamCommands } from './stream/commands.ts';
 import { resolveFfmpegPath } from './stream/ffmpeg-path.ts';
-import { createPrivacyState, type PrivacyState } from './stream/privacy.ts';
+import { createPrivacyState, type PrivacyState } from './privacy/state.ts';
 import { createPushService } from './stream/push.ts';
 import { createStreamService, type StreamService } from './stream/service.ts';
 import { stateLayout } from './state-layout.ts';

@@ -22,7 +22,7 @@ import { loadConfig } from '../agent/config/load.ts';
 import { createLogger } from '../agent/log.ts';
 import { stateLayout } from '../agent/state-layout.ts';
 import { createGate } from '../agent/gate/gate.ts';
-import { createPrivacyState } from '../agent/stream/privacy.ts';
+import { createPrivacyState } from '../agent/privacy/state.ts';
 import { createNoSwitch } from '../drivers/privacy/none.ts';
 import { loadOrCreateSigningKeys } from '../scripts/dev-cloud/signing-keys.ts';
 import { mintGrant, signBindingRecord } from '../scripts/dev-cloud/mint.ts';

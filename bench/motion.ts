@@ -17,7 +17,7 @@ import type { SealedArtifact } from '../agent/events/artifact.ts';
 import { createEventsService } from '../agent/events/service.ts';
 import { silentLogger } from '../agent/log.ts';
 import { suiteFor } from '../agent/sealing/suite.ts';
-import { createPrivacyState } from '../agent/stream/privacy.ts';
+import { createPrivacyState } from '../agent/privacy/state.ts';
 import { createStreamService } from '../agent/stream/service.ts';
 import { createTestPatternDriver, setTestPatternMotion } from '../drivers/camera/testpattern.ts';
 import { createNoSwitch } from '../drivers/privacy/none.ts';

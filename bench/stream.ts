@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../agent/config/load.ts';
 import { silentLogger } from '../agent/log.ts';
 import { createStreamService, type StreamService } from '../agent/stream/service.ts';
-import { createPrivacyState } from '../agent/stream/privacy.ts';
+import { createPrivacyState } from '../agent/privacy/state.ts';
 import { createGate } from '../agent/gate/gate.ts';
 import { createTestPatternDriver } from '../drivers/camera/testpattern.ts';
 import { createNoSwitch } from '../drivers/privacy/none.ts';

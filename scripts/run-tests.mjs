@@ -54,7 +54,7 @@ const UNIT = [
   'test/stream/rtmp-wire.test.ts',
   'test/ship/dockerfile.test.ts',
   'test/stream/ffmpeg-path.test.ts',
-  'test/stream/privacy-state.test.ts',
+  'test/privacy/privacy-state.test.ts',
   'test/telemetry/telemetry.test.ts',
 ];
 

@@ -19,7 +19,7 @@ import { isLenscapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { FlvTagReader, encodeTag } from '../sealing/flv-tags.ts';
 import type { FlvSink } from '../stream/loopback-hub.ts';
-import type { PrivacySource } from '../stream/service.ts';
+import type { PrivacySource } from '../privacy/state.ts';
 import { FrameAnalysis } from './analysis.ts';
 import type { ArtifactKind, ArtifactSink } from './artifact.ts';
 import { ClipRecorder } from './clip.ts';

@@ -25,7 +25,7 @@ import type { RefusalReason } from '../grants/reasons.ts';
 import type { Logger } from '../log.ts';
 import type { FlvSink } from '../stream/loopback-hub.ts';
 import type { Activity } from '../stream/activity.ts';
-import type { PrivacySource } from '../stream/service.ts';
+import type { PrivacySource } from '../privacy/state.ts';
 import { RefusalRateLimit } from './rate-limit.ts';
 import { SessionTable, type CloseReason, type ViewerSession } from './sessions.ts';
 import { createFrameSealer, type FrameSealer } from '../sealing/sealer.ts';

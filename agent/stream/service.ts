@@ -14,12 +14,7 @@ import type { Logger } from '../log.ts';
 import { resolveFfmpegPath } from './ffmpeg-path.ts';
 import { createLoopbackHub, type FlvSink, type LoopbackHub } from './loopback-hub.ts';
 import { CaptureSupervisor, type SupervisorStatus } from './supervisor.ts';
-
-export interface PrivacySource {
-  isOn(): boolean;
-  on(ev: 'change', fn: (on: boolean) => void): unknown;
-  off(ev: 'change', fn: (on: boolean) => void): unknown;
-}
+import type { PrivacySource } from '../privacy/state.ts';
 
 export interface StreamServiceDeps {
   serial: string;

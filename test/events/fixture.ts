@@ -14,7 +14,7 @@ import type { SealedArtifact } from '../../agent/events/artifact.ts';
 import { createEventsService, type EventsService } from '../../agent/events/service.ts';
 import type { MembershipKeys } from '../../agent/events/spool.ts';
 import { createLogger, silentLogger } from '../../agent/log.ts';
-import { createPrivacyState, type PrivacyState } from '../../agent/stream/privacy.ts';
+import { createPrivacyState, type PrivacyState } from '../../agent/privacy/state.ts';
 import { createStreamService, type StreamService } from '../../agent/stream/service.ts';
 import { createTestPatternDriver, setTestPatternMotion } from '../../drivers/camera/testpattern.ts';
 import { createNoSwitch } from '../../drivers/privacy/none.ts';

@@ -10,7 +10,7 @@ import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger, createLogger, type Logger } from '../../agent/log.ts';
 import type { EventSink } from '../../agent/audit/events.ts';
 import { createStreamService, type StreamService } from '../../agent/stream/service.ts';
-import { createPrivacyState, type PrivacyState } from '../../agent/stream/privacy.ts';
+import { createPrivacyState, type PrivacyState } from '../../agent/privacy/state.ts';
 import { Activity } from '../../agent/stream/activity.ts';
 import { createGate, type Gate } from '../../agent/gate/gate.ts';
 import { createTestPatternDriver } from '../../drivers/camera/testpattern.ts';

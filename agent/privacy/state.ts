@@ -10,6 +10,13 @@ import type { EventSink } from '../audit/events.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 
+/** What the gate, the stream and the event side read of privacy: its value and its changes. */
+export interface PrivacySource {
+  isOn(): boolean;
+  on(ev: 'change', fn: (on: boolean) => void): unknown;
+  off(ev: 'change', fn: (on: boolean) => void): unknown;
+}
+
 export interface PrivacyDeps {
   initial: boolean;
   hardware: PrivacySwitch;

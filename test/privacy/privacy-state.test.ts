@@ -10,7 +10,7 @@ import { createSysfsLed } from '../../drivers/led/sysfs.ts';
 import { createStatusLed } from '../../drivers/led/registry.ts';
 import { createGpioSwitch } from '../../drivers/privacy/sysfs-gpio.ts';
 import { createPrivacySwitch } from '../../drivers/privacy/registry.ts';
-import { createPrivacyState } from '../../agent/stream/privacy.ts';
+import { createPrivacyState } from '../../agent/privacy/state.ts';
 import { Activity } from '../../agent/stream/activity.ts';
 import { MemoryEventSink } from '../../agent/audit/events.ts';
 import { ManualClock } from '../../agent/clock.ts';
