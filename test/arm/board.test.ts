@@ -77,7 +77,6 @@ describe(
         'nms-check.mjs',
         'watchdog-check.mjs',
         'net-check.mjs',
-        'arm-figures.mjs',
       ])
         copyFileSync(join(here, 'guest', f), join(share, f));
       copyFileSync(join(root, 'scripts', 'install-on-device.sh'), join(share, 'install-on-device.sh'));
