@@ -203,9 +203,9 @@ function armColumn(): string {
 ## x64 and arm64 (emulated)
 
 arm64: ${a.emulated ?? 'QEMU TCG'}; measured ${a.measuredAt ?? '?'} by \`npm run test:arm\`
-(inside the guest: the installed agent under systemd with the shipped flags \`${a.nodeFlags ?? '?'}\`,
+(inside the guest: the installed agent under systemd with \`${a.nodeFlags ?? '?'}\`,
 idle with its cloud link up; cold start and warm join played from the host through the guest's
-forwarded gate port, so they include the emulated network). Compare ratios, not absolutes.
+forwarded gate port, so they include the emulated network). Compare ratios, not absolutes.${a.note ? `\nNote: ${a.note}.` : ''}
 
 | figure | x64 (this machine) | arm64 (QEMU, emulated) |
 |---|---|---|

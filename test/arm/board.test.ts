@@ -77,6 +77,7 @@ describe(
         'nms-check.mjs',
         'watchdog-check.mjs',
         'net-check.mjs',
+        'arm-figures.mjs',
       ])
         copyFileSync(join(here, 'guest', f), join(share, f));
       copyFileSync(join(root, 'scripts', 'install-on-device.sh'), join(share, 'install-on-device.sh'));

@@ -228,6 +228,12 @@ export async function runFullFlowHost(opts: {
       figures['time to online (start → retained online at host broker, ms)'] = Date.now() - tStart;
       phases.done.push({ name: 'agent start → online', ms: Date.now() - tStart });
 
+      // Idle figures, measured in the guest (arm-figures.mjs): link up, capture idle, no viewer.
+      phases.start('idle figures in guest');
+      writeFileSync(join(share, 'measure-idle'), '');
+      await waitForAnyMark(guest, share, ['idle-measured', 'arm-figures-failed'], 240_000);
+      phases.end('idle figures in guest');
+
       await stack.claim(SERIAL, 'alice');
       const ca = readFileSync(join(share, 'device-ca.pem'), 'utf8');
 
@@ -237,6 +243,19 @@ export async function runFullFlowHost(opts: {
         throw new Error(`valid grant: HTTP ${ok.status}, ${ok.flvBytes} FLV bytes, no video tag`);
       figures['time to first frame (valid grant request → first FLV video tag, on demand, ms)'] =
         ok.firstVideoMs;
+      // Warm joins: capture running now; each a fresh grant (one use each), one after the other.
+      const warm: number[] = [];
+      for (let i = 0; i < WARM_JOINS; i++) {
+        const g = await stack.mintGrant(SERIAL, 'alice', 300);
+        const w = await play({ port: gatePort, serial: SERIAL, token: g.token, ca, timeoutMs: 60_000 });
+        if (w.status !== 200 || w.firstVideoMs === undefined)
+          throw new Error(`warm join ${i + 1}: HTTP ${w.status}, ${w.flvBytes} FLV bytes, no video tag`);
+        warm.push(w.firstVideoMs);
+      }
+      const warmJoinMs = median(warm);
+      figures[
+        `warm join through the gate (grant request → first FLV video tag, median of ${WARM_JOINS}, ms)`
+      ] = warmJoinMs;
 
       // Misrouted: a real grant, but for another camera (what the mixed-up cache did).
       const misrouted = await stack.mintGrant('CAM-QEMU-OTHER', 'alice', 300);
@@ -275,13 +294,88 @@ export async function runFullFlowHost(opts: {
           `${SERIAL} still online at the broker after SIGTERM: ${JSON.stringify(stack.cloud.camera(SERIAL))}`,
         );
       figures['SIGTERM → offline at host broker (ms)'] = Date.now() - tStop;
-      await waitForMark(guest, share, 'stage2-done', 120_000);
+      await waitForMark(guest, share, 'stage2-done', 420_000);
+      const arm = armFigures(share, ok.firstVideoMs, warmJoinMs);
+      Object.assign(figures, arm.printable);
+      writeFileSync(join(share, '..', 'arm-figures.json'), JSON.stringify(arm.json, null, 2) + '\n');
       return { figures };
     },
     async stop() {
       await stack.close();
     },
   };
+}
+
+const WARM_JOINS = 5;
+
+function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
+async function waitForAnyMark(guest: Guest, share: string, names: string[], timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const marks = existsSync(join(share, 'marks')) ? readFileSync(join(share, 'marks'), 'utf8') : '';
+    if (names.some((n) => new RegExp(`^${n} `, 'm').test(marks))) return;
+    if (guest.proc.exitCode !== null) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * The arm64 figures (issue 18 goal 4) from the guest's measurements and the host's plays: idle RSS
+ * and CPU of the agent (and a bare node beside it), cold start (capture idle → first video tag
+ * through the gate, as the host sees it: it includes the emulated network) over ffmpeg alone on
+ * the capture's own arguments, warm join through the gate. Emulated (TCG): ratios, not absolutes.
+ * Written to .qemu-cache/last-run/arm-figures.json for docs/benchmarks.md's arm64 column.
+ */
+function armFigures(
+  share: string,
+  coldStartMs: number,
+  warmJoinMs: number,
+): { json: Record<string, unknown>; printable: Record<string, string | number> } {
+  const read = (f: string) =>
+    existsSync(join(share, f))
+      ? (JSON.parse(readFileSync(join(share, f), 'utf8')) as Record<string, number> & { [k: string]: number })
+      : null;
+  const idle = read('arm-idle.json') as {
+    rssMb: number;
+    cpuPercent: number;
+    bareNodeRssMb: number;
+    nodeFlags: string;
+  } | null;
+  const ff = read('arm-ffmpeg.json') as { ffmpegFirstKeyframeMs: number } | null;
+  const failed = existsSync(join(share, 'arm-figures.failed'))
+    ? readFileSync(join(share, 'arm-figures.failed'), 'utf8').trim()
+    : null;
+  const json: Record<string, unknown> = {
+    arch: 'arm64',
+    emulated: 'QEMU TCG cortex-a53 × 2 on this host: compare ratios, not absolutes',
+    measuredAt: new Date().toISOString(),
+    rssMb: idle?.rssMb ?? null,
+    cpuPercent: idle?.cpuPercent ?? null,
+    bareNodeRssMb: idle?.bareNodeRssMb ?? null,
+    nodeFlags: idle?.nodeFlags ?? null,
+    coldStartMs,
+    ffmpegFirstKeyframeMs: ff?.ffmpegFirstKeyframeMs ?? null,
+    coldOverFfmpeg: ff?.ffmpegFirstKeyframeMs ? coldStartMs / ff.ffmpegFirstKeyframeMs : null,
+    warmJoinMs,
+    warmOverCold: warmJoinMs / coldStartMs,
+    ...(failed ? { failed } : {}),
+  };
+  const printable: Record<string, string | number> = {
+    'arm64 idle RSS (MB; bare node beside it)': idle
+      ? `${idle.rssMb.toFixed(1)} (bare node ${idle.bareNodeRssMb.toFixed(1)}; ratio ${(idle.rssMb / idle.bareNodeRssMb).toFixed(2)})`
+      : `not measured${failed ? `: ${failed}` : ''}`,
+    'arm64 idle CPU (% of one core)': idle ? idle.cpuPercent.toFixed(2) : 'not measured',
+    'arm64 ffmpeg alone, spawn → first keyframe (ms)': ff
+      ? Math.round(ff.ffmpegFirstKeyframeMs)
+      : 'not measured',
+    'arm64 cold start over ffmpeg alone': ff
+      ? (coldStartMs / ff.ffmpegFirstKeyframeMs).toFixed(2)
+      : 'not measured',
+  };
+  return { json, printable };
 }
 
 async function waitFor<T>(fn: () => T | undefined | false, timeoutMs: number): Promise<T | undefined> {

@@ -67,9 +67,11 @@ async function idle() {
     cpuPercent,
     bareNodeRssMb: med(bareRss),
     seconds: IDLE_S,
+    // node's own flags: the arguments between the binary and the script.
     nodeFlags: readFileSync(`/proc/${pid}/cmdline`, 'utf8')
       .split('\0')
-      .filter((a) => a.startsWith('--max') || a.startsWith('--lite'))
+      .slice(1)
+      .filter((a, i, all) => a.startsWith('--') && all.slice(0, i).every((b) => b.startsWith('--')))
       .join(' '),
   };
   writeFileSync(join(S, 'arm-idle.json'), JSON.stringify(out) + '\n');

@@ -90,7 +90,8 @@ mark node-checks-done
 # sandbox (hardening, user, syscall filter, notify settings), with WatchdogSec=8 for 20 s: lost
 # pings, or a sandbox that breaks node or its helper, fail it (Result=watchdog / exit-code).
 # (A unit file, not systemd-run: the board has no D-Bus.)
-sed -e "s|^ExecStart=.*|ExecStart=/usr/local/bin/node $S/watchdog-check.mjs /opt/lenscap 20|" \
+# Only the program changes: the installed node and its V8 flags stay, so the flags are proven here.
+sed -e "s|/opt/lenscap/bin/lenscap.js run --config /etc/lenscap/agent.json|$S/watchdog-check.mjs /opt/lenscap 20|" \
     -e 's|^WatchdogSec=.*|WatchdogSec=8|' -e 's|^Restart=.*|Restart=no|' -e 's|^Description=.*|Description=lenscap watchdog check|' \
     /etc/systemd/system/lenscap.service >/run/systemd/system/lenscap-wdcheck.service
 systemctl daemon-reload

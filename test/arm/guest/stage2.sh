@@ -33,6 +33,9 @@ wait_share start-agent 300 || fail "host never said start-agent"
 mark agent-start
 systemctl start lenscap.service || { systemctl status lenscap --no-pager; journalctl -u lenscap --no-pager | tail -40; fail "systemctl start lenscap"; }
 mark agent-started
+# The agent's own figures on this board (idle, then ffmpeg alone on the capture's arguments), in
+# the background while the host drives the flow: arm-idle.json, arm-ffmpeg.json (issue 18 goal 4).
+node "$S/arm-figures.mjs" "$S" >/tmp/arm-figures.log 2>&1 &
 systemctl show -p MainPID -p ActiveState -p NRestarts lenscap.service
 
 wait_share stop-agent 600 || { journalctl -u lenscap --no-pager | tail -60; fail "host never said stop-agent"; }
@@ -46,4 +49,8 @@ check "unit result success" grep -qx 'Result=success' "$S/agent-stop.txt"
 # systemd counts death by SIGTERM as success too; the agent must have handled it and exited 0.
 check "agent handled SIGTERM and exited 0" sh -c "grep -qx 'ExecMainCode=1' '$S/agent-stop.txt' && grep -qx 'ExecMainStatus=0' '$S/agent-stop.txt'"
 check "no ffmpeg left behind" sh -c '! pgrep -x ffmpeg >/dev/null'
+# ffmpeg alone runs now that the camera is free; a failed measurement is reported, not a failed flow.
+mark camera-free
+i=0; while ! grep -qE '^(ffmpeg-measured|arm-figures-failed) ' "$S/marks" && [ $i -lt 3000 ]; do sleep 0.1; i=$((i + 1)); done
+cat /tmp/arm-figures.log
 mark stage2-done
