@@ -33,6 +33,9 @@ wait_share start-agent 300 || fail "host never said start-agent"
 mark agent-start
 systemctl start lenscap.service || { systemctl status lenscap --no-pager; journalctl -u lenscap --no-pager | tail -40; fail "systemctl start lenscap"; }
 mark agent-started
+# The agent's journal, live in the share, so a failed host-side step can be read afterwards
+# (.qemu-cache/last-run/share/agent-journal.log).
+journalctl -u lenscap -f -o short-monotonic --no-pager >"$S/agent-journal.log" 2>&1 &
 # The agent's own figures on this board (idle, then ffmpeg alone on the capture's arguments), in
 # the background while the host drives the flow: arm-idle.json, arm-ffmpeg.json (issue 18 goal 4).
 node "$S/arm-figures.mjs" "$S" >/tmp/arm-figures.log 2>&1 &
