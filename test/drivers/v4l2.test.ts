@@ -18,7 +18,7 @@ import {
 } from '../../drivers/camera/v4l2.ts';
 import { gopFrames } from '../../drivers/camera/encoder.ts';
 import { CameraError, type CameraRequest, type Runner } from '../../drivers/camera/types.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 /** Given to fake runners only: no ffmpeg runs in those tests. */
 const NOT_RUN = '/not-run/ffmpeg';

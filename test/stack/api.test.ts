@@ -12,8 +12,8 @@ import mqtt from 'mqtt';
 import { startAedesBroker, type RunningBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import { connectCloudClient, type CloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { startApi, type MintedGrant, type RunningApi } from '../../scripts/dev-cloud/api.ts';
-import { issue, makeCa } from './pki.ts';
-import { within } from '../support/bounded.ts';
+import { issue, makeCa } from '../../harness/forge-pki.ts';
+import { within } from '../../harness/wait.ts';
 
 const ca = makeCa('test device CA');
 const server = issue(ca, 'broker', 'server');
