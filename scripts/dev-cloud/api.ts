@@ -8,7 +8,7 @@
  */
 import { serveSealedPage } from './sealed-page.ts';
 import { ownerApi, sendReply, type OwnerApiDeps } from './page-owner-api.ts';
-import { memberJkt, readMembership } from './memberships.ts';
+import { forgetMembership, memberJkt, readMembership } from './memberships.ts';
 import http from 'node:http';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -168,7 +168,11 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
     if (info) broadcast('camera', cameraView(info, c));
   };
   const onTelemetry = (t: { serial: string; at: string; telemetry: unknown }) => broadcast('telemetry', t);
-  const onEvent = (e: ReceivedEvent) => broadcast('security', e);
+  const onEvent = (e: ReceivedEvent) => {
+    // A camera reset locally has no owner and no membership: stop granting by the old one.
+    if (devDir && e.event.type === 'owner_reset' && findCamera(e.serial)) forgetMembership(devDir, e.serial);
+    broadcast('security', e);
+  };
   deps.cloud.on('state', onState);
   deps.cloud.on('telemetry', onTelemetry);
   deps.cloud.on('event', onEvent);
