@@ -52,7 +52,11 @@ async function relayed(pageUrl: string, serial: string): Promise<{ status: numbe
   return { status: r.status, body: (await r.json()) as Relayed };
 }
 
-async function post(pageUrl: string, path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+async function post(
+  pageUrl: string,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const r = await fetch(`${pageUrl}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
