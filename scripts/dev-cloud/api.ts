@@ -10,7 +10,7 @@ import { serveSealedPage } from './sealed-page.ts';
 import { createEventsApi, sendEventsReply, serveArtifactOpener } from './page-events-api.ts';
 import type { DevUploads, MotionRecord } from './uploads.ts';
 import { ownerApi, sendReply, type OwnerApiDeps } from './page-owner-api.ts';
-import { memberJkt, readMembership } from './memberships.ts';
+import { forgetMembership, memberJkt, readMembership } from './memberships.ts';
 import http from 'node:http';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -174,7 +174,11 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
     if (info) broadcast('camera', cameraView(info, c));
   };
   const onTelemetry = (t: { serial: string; at: string; telemetry: unknown }) => broadcast('telemetry', t);
-  const onEvent = (e: ReceivedEvent) => broadcast('security', e);
+  const onEvent = (e: ReceivedEvent) => {
+    // A camera reset locally has no owner and no membership: stop granting by the old one.
+    if (devDir && e.event.type === 'owner_reset' && findCamera(e.serial)) forgetMembership(devDir, e.serial);
+    broadcast('security', e);
+  };
   // Only that something arrived: the page asks for its own user's listing.
   const onMotion = (r: MotionRecord) => broadcast('motion', { serial: r.serial, id: r.id, kind: r.kind });
   deps.uploads?.on('motion', onMotion);

@@ -11,22 +11,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { needs } from '../support/requires.ts';
 import { needsDrawtext } from '../support/ffmpeg.ts';
-import { launchBrowser, type TestBrowser } from '../support/browser.ts';
+import type { TestBrowser } from '../support/browser.ts';
 import { makeTempDir } from '../support/tmp.ts';
 import { startStackProcess } from './stack-process.ts';
-import { clearOwnerState } from '../../agent/owner/owner-store.ts';
-import { requestReset } from '../../agent/owner/reset.ts';
-import { stateLayout } from '../../agent/state-layout.ts';
-
-interface Cam {
-  serial: string;
-  claimCode: string;
-  stateDir: string;
-  events: boolean;
-}
+import { claimInPage, localReset, openAs as openPage, text, waitFor, type Cam } from './page-helpers.ts';
 
 interface Item {
   id: string;
@@ -39,53 +29,13 @@ interface Item {
 const chromium = needs('chromium');
 const skip = chromium.skip ? chromium : needsDrawtext();
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
-
-const text = (b: TestBrowser, id: string) => b.page.textContent(`[data-testid="${id}"]`).then((t) => t ?? '');
-
+/** The page as `user`, with the Events panel ready (its keys opened, first listing shown). */
 async function openAs(url: string, user: string): Promise<TestBrowser> {
-  const b = await launchBrowser();
-  await b.page.goto(`${url}/?user=${user}`);
-  await b.page.waitForFunction(
-    '!!(window.lenscapOwner && window.lenscapOwner.ready && window.lenscapMotion && window.lenscapMotion.ready)',
-    null,
-    { timeout: 20_000 },
-  );
+  const b = await openPage(url, user);
+  await b.page.waitForFunction('!!(window.lenscapMotion && window.lenscapMotion.ready)', null, {
+    timeout: 20_000,
+  });
   return b;
-}
-
-/** The same two steps `lenscap reset` takes on a running camera (page-keys.test.ts does the verb). */
-async function localReset(pageUrl: string, cam: Cam): Promise<void> {
-  const paths = stateLayout(cam.stateDir);
-  const since = Date.now();
-  clearOwnerState(paths);
-  rmSync(paths.binding, { force: true });
-  requestReset(paths, 'test');
-  await waitFor(
-    'the owner_reset event',
-    async () => {
-      const r = (await (await fetch(`${pageUrl}/api/events`)).json()) as {
-        events: Array<{ serial: string; receivedAt: string; event: { type: string } }>;
-      };
-      return r.events.some(
-        (e) =>
-          e.serial === cam.serial &&
-          e.event.type === 'owner_reset' &&
-          Date.parse(e.receivedAt) >= since - 1000,
-      )
-        ? true
-        : undefined;
-    },
-    15_000,
-  );
 }
 
 test(
@@ -97,7 +47,7 @@ test(
     const browsers: TestBrowser[] = [];
     try {
       const info = await stack.ready;
-      const cams = info.cameras as unknown as Cam[];
+      const cams = info.cameras as unknown as Array<Cam & { events: boolean }>;
       assert.deepEqual(
         cams.map((c) => [c.serial, c.events]),
         [
@@ -114,16 +64,10 @@ test(
       browsers.push(alice, bob);
 
       // alice claims CAM-DEMO-1 in her browser: her browser's X25519 key is the viewer key now.
-      await alice.page.fill('[data-testid="member-serial"]', cam.serial);
-      await alice.page.fill('[data-testid="claim-code"]', cam.claimCode);
-      await alice.page.click('[data-testid="claim"]');
-      await alice.page.waitForFunction(
-        () =>
-          /^claimed|^refused/.test(document.querySelector('[data-testid="claim-status"]')?.textContent ?? ''),
-        null,
-        { timeout: 20_000 },
+      assert.match(
+        await claimInPage(alice, cam.serial, cam.claimCode),
+        /^claimed: CAM-DEMO-1 is owned by alice/,
       );
-      assert.match(await text(alice, 'claim-status'), /^claimed: CAM-DEMO-1 is owned by alice/);
       const aliceKid = await text(alice, 'motion-kid');
       assert.equal(aliceKid, await text(alice, 'my-kid'));
 
