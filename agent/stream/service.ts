@@ -92,19 +92,22 @@ export class StreamService {
       rtmpPort: this.deps.stream.hubRtmpPort,
     });
     const c = this.deps.camera;
+    const request = {
+      device: c.device,
+      width: c.width,
+      height: c.height,
+      fps: c.fps,
+      gopSeconds: c.gopSeconds,
+      bitrateKbps: c.bitrateKbps,
+      label: c.label,
+      color: c.color,
+    };
+    // The format probe is a whole ffmpeg start; done now, the first viewer waits only for capture.
+    driver.warm?.(request);
     this.supervisor = new CaptureSupervisor({
       ffmpegPath: this.ffmpegPath,
       camera: driver,
-      request: {
-        device: c.device,
-        width: c.width,
-        height: c.height,
-        fps: c.fps,
-        gopSeconds: c.gopSeconds,
-        bitrateKbps: c.bitrateKbps,
-        label: c.label,
-        color: c.color,
-      },
+      request,
       output: this.hub.publishUrl,
       logger: log.child({ module: 'capture' }),
       ...(this.deps.random ? { random: this.deps.random } : {}),
