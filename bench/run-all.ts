@@ -91,7 +91,10 @@ if (only.length) {
     : '';
   const oldHeadlines = /## Headlines\n\n([\s\S]*?)\n\n## /.exec(old)?.[1]?.split('\n') ?? [];
   headlines.push(
-    ...oldHeadlines.filter((l) => !ran.has(/^- (\w+):/.exec(l)?.[1] ?? '') && !/^- arm64/.test(l)),
+    // Only headline lines: the hand-measured notes that follow them are carried over on their own.
+    ...oldHeadlines.filter(
+      (l) => /^- \w+:/.test(l) && !/^- arm64/.test(l) && !ran.has(/^- (\w+):/.exec(l)![1]!),
+    ),
   );
   for (const m of old.matchAll(/^## (\w+)\n\n`npx tsx bench\/[\s\S]*?\n```\n[\s\S]*?\n```\n/gm))
     if (!ran.has(m[1]!)) sections.push(`${m[0]}`);
@@ -106,9 +109,14 @@ const NOTES_END = '<!-- end of hand-measured notes -->';
 let notes = '';
 try {
   const prev = readFileSync(new URL('../docs/benchmarks.md', import.meta.url), 'utf8');
-  const a = prev.indexOf(NOTES_BEGIN);
-  const b = prev.indexOf(NOTES_END);
-  if (a >= 0 && b > a) notes = `${prev.slice(a, b + NOTES_END.length)}\n\n`;
+  // Every block, each once (a block repeated by an older report is kept a single time).
+  const blocks = new Set<string>();
+  for (let a = prev.indexOf(NOTES_BEGIN); a >= 0; a = prev.indexOf(NOTES_BEGIN, a + 1)) {
+    const b = prev.indexOf(NOTES_END, a);
+    if (b < 0) break;
+    blocks.add(prev.slice(a, b + NOTES_END.length));
+  }
+  notes = [...blocks].map((x) => `${x}\n\n`).join('');
 } catch {
   /* first report */
 }
