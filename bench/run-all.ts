@@ -25,6 +25,7 @@ const LIMIT_S: Record<string, number> = {
   soak: 420,
   flood: 120,
   motion: 180,
+  viewers: 540,
 };
 const jsonDir = mkdtempSync(join(os.tmpdir(), 'lenscap-bench-json-'));
 const figures: Record<string, unknown> = {};
@@ -91,10 +92,7 @@ if (only.length) {
     : '';
   const oldHeadlines = /## Headlines\n\n([\s\S]*?)\n\n## /.exec(old)?.[1]?.split('\n') ?? [];
   headlines.push(
-    // Only headline lines: the hand-measured notes that follow them are carried over on their own.
-    ...oldHeadlines.filter(
-      (l) => /^- \w+:/.test(l) && !/^- arm64/.test(l) && !ran.has(/^- (\w+):/.exec(l)![1]!),
-    ),
+    ...oldHeadlines.filter((l) => !ran.has(/^- (\w+):/.exec(l)?.[1] ?? '') && !/^- arm64/.test(l)),
   );
   for (const m of old.matchAll(/^## (\w+)\n\n`npx tsx bench\/[\s\S]*?\n```\n[\s\S]*?\n```\n/gm))
     if (!ran.has(m[1]!)) sections.push(`${m[0]}`);
@@ -109,7 +107,8 @@ const NOTES_END = '<!-- end of hand-measured notes -->';
 let notes = '';
 try {
   const prev = readFileSync(new URL('../docs/benchmarks.md', import.meta.url), 'utf8');
-  // Every block, each once (a block repeated by an older report is kept a single time).
+  // Every block, each once: keeping only the first dropped the later ones (the storm runs), and
+  // carrying them all without dedup multiplied the first one at every refresh.
   const blocks = new Set<string>();
   for (let a = prev.indexOf(NOTES_BEGIN); a >= 0; a = prev.indexOf(NOTES_BEGIN, a + 1)) {
     const b = prev.indexOf(NOTES_END, a);
