@@ -5,7 +5,9 @@
  * verified by the grant gate FIRST; only an accepted grant attaches the connection to the
  * loopback hub. Refusals are 401/403/429 with `{"error":"<reason>"}` and no media byte. Any other
  * method or path is 404/405 and reaches nothing. Publishing through the gate is impossible: the
- * gate only ever creates hub subscribers.
+ * gate only ever creates hub subscribers. An accepted viewer's response head waits for the first
+ * keyframe; a session that gets none is answered 503 `capture_failed`/`no_media` within
+ * gate.firstKeyframeTimeoutSeconds, never held.
  * Must never forward a byte before the decision, and never log a token whole.
  */
 import {
@@ -17,8 +19,8 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
-import type { WebSocketServer } from 'ws';
-import type { Time } from '../clock.ts';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { unrefTimer, type Time, type TimerHandle } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { GrantClaims, GrantGate, DecisionContext } from '../grants/types.ts';
 import type { RefusalReason } from '../grants/reasons.ts';
@@ -29,12 +31,31 @@ import type { PrivacySource } from '../privacy/state.ts';
 import { RefusalRateLimit } from './rate-limit.ts';
 import { SessionTable, type CloseReason, type ViewerSession } from './sessions.ts';
 import { createFrameSealer, type FrameSealer } from '../sealing/sealer.ts';
+import { classifyChunk } from './first-keyframe.ts';
 import { flvSealingWriter } from '../sealing/flv-sealer.ts';
 import type { ViewerKeySource } from '../sealing/viewer-keys.ts';
+
+/** A capture failure as the stream reports it: a coded error (ERR_CAMERA_*, ERR_CAPTURE_EXITED). */
+export interface CaptureFailure {
+  code: string;
+  /** Failures in a row (1 = a single exit the supervisor restarts from at once). */
+  consecutive?: number;
+}
+
+/**
+ * Capture failures in a row that answer a waiting viewer `capture_failed`: one exit after a good
+ * run is restarted within a few hundred ms and the viewer gets its keyframe; a camera whose probe
+ * fails again (or whose ffmpeg exits again) is not coming back soon.
+ */
+const FAILURES_BEFORE_ANSWER = 2;
 
 export interface GateStream {
   acquire(): () => void;
   attach(sink: FlvSink): () => void;
+  /** Calls `fn` with each capture failure; returns the unsubscribe. Without it only the bound applies. */
+  onCaptureFailed?(fn: (f: CaptureFailure) => void): () => void;
+  /** The last capture failure while capture is not running (named in a `no_media` answer). */
+  captureError?(): CaptureFailure | undefined;
 }
 
 /** The gate watches the same privacy source as the stream service. */
@@ -66,6 +87,8 @@ export interface GateCounters {
   notFound: number;
   methodNotAllowed: number;
   bytesOut: number;
+  /** Viewer sessions ended, by close reason (`capture_failed`, `no_media`, `expired`, …). */
+  closedByReason: Partial<Record<CloseReason, number>>;
 }
 
 export interface Gate {
@@ -82,6 +105,38 @@ export interface Gate {
   updateTls(tls: { key: string | Buffer; cert: string | Buffer }): void;
 }
 
+/** How a session reaches its viewer: an HTTP response or a WebSocket. */
+interface ViewerLink {
+  transport: 'http' | 'ws';
+  /** The first keyframe is here: the HTTP response head goes out now. False when the viewer is gone. */
+  open(): boolean;
+  /** One media chunk; false when the viewer cannot keep up. */
+  send(chunk: Buffer): boolean;
+  /** The session ended before its first keyframe: a coded JSON answer instead of media. */
+  answer(status: number, body: { error: string; code?: string }): void;
+  /** The session ended after media began (or the viewer is gone): hang up. */
+  hangUp(reason: CloseReason): void;
+}
+
+/**
+ * The status a session cut before its first keyframe answers with, or undefined when there is
+ * nobody to answer (the viewer left) and the link just hangs up.
+ */
+function answerStatus(reason: CloseReason): number | undefined {
+  switch (reason) {
+    case 'client_gone':
+    case 'slow_viewer':
+      return undefined;
+    case 'capture_failed':
+    case 'no_media':
+    case 'hub_closed':
+    case 'shutdown':
+      return 503;
+    default:
+      return 403;
+  }
+}
+
 type Verdict =
   | { ok: true; claims: GrantClaims; sealer?: FrameSealer }
   | { ok: false; status: number; error: string; headers?: Record<string, string> };
@@ -91,6 +146,8 @@ const PATH = /^\/live\/([^/]+)\.flv$/;
 export const FIRST_MESSAGE_PROTOCOL = 'lenscap-grant';
 const FIRST_MESSAGE_MS = 5000;
 const MAX_PENDING = 32;
+/** Header, metadata and sequence headers held before the first keyframe: a few hundred bytes in practice. */
+const MAX_HELD_BYTES = 256 * 1024;
 const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+) *$/;
 
 /** The path's serial, or undefined when its escaping is broken (answered 404). */
@@ -122,6 +179,7 @@ export function createGate(deps: GateDeps): Gate {
     notFound: 0,
     methodNotAllowed: 0,
     bytesOut: 0,
+    closedByReason: {},
   };
   const maxBuffered = deps.maxBufferedBytes ?? 4 * 1024 * 1024;
   const scheme = cfg.tls ? 'https' : 'http';
@@ -335,26 +393,42 @@ export function createGate(deps: GateDeps): Gate {
     setTimeout(() => socket.destroy(), 1000).unref();
   }
 
-  /** Joins an accepted viewer to the hub; `send` returns false when the viewer cannot keep up. */
+  /**
+   * Joins an accepted viewer to the hub. The link's head (HTTP 200) waits for the first keyframe:
+   * a session cut before it (capture failed, no keyframe in time, exp, privacy …) answers with a
+   * coded JSON error instead; after it, the cut hangs up. `send` returns false when the viewer
+   * cannot keep up.
+   */
   function startSession(
     claims: GrantClaims,
     sealer: FrameSealer | undefined,
     remote: string,
-    transport: 'http' | 'ws',
-    send: (b: Buffer) => boolean,
-    hangUp: (reason: CloseReason) => void,
+    link: ViewerLink,
   ): ViewerSession {
     let detach: (() => void) | undefined;
     let release: (() => void) | undefined;
     let endActivity: (() => void) | undefined;
+    let unwatchCapture: (() => void) | undefined;
+    let waitTimer: TimerHandle | undefined;
     let closed = false;
+    let opened = false;
+    /** Header, metadata and sequence headers held until the first keyframe. */
+    let held: Buffer[] = [];
+    let heldBytes = 0;
+    let captureCode: string | undefined;
+    const stopWaiting = () => {
+      unwatchCapture?.();
+      unwatchCapture = undefined;
+      if (waitTimer !== undefined) deps.clock.clearTimeout(waitTimer);
+      waitTimer = undefined;
+    };
     const session: ViewerSession = {
       id: nextId++,
       jti: claims.jti,
       sub: claims.sub,
       exp: claims.exp,
       remote,
-      transport,
+      transport: link.transport,
       startedAt: deps.clock.now(),
       bytes: 0,
       close(reason) {
@@ -362,44 +436,99 @@ export function createGate(deps: GateDeps): Gate {
         closed = true;
         // Detach first: nothing more is written once the cut is decided.
         detach?.();
+        stopWaiting();
+        held = [];
         release?.();
         endActivity?.();
         sessions.remove(session.id);
+        counters.closedByReason[reason] = (counters.closedByReason[reason] ?? 0) + 1;
         log.info(
-          { session: session.id, jti: session.jti, sub: session.sub, reason, bytes: session.bytes },
+          {
+            session: session.id,
+            jti: session.jti,
+            sub: session.sub,
+            reason,
+            bytes: session.bytes,
+            ...(opened ? {} : { beforeMedia: true }),
+            ...(captureCode && !opened ? { code: captureCode } : {}),
+          },
           'viewer session closed',
         );
-        hangUp(reason);
+        const status = opened ? undefined : answerStatus(reason);
+        if (status === undefined) return link.hangUp(reason);
+        link.answer(status, { error: reason, ...(captureCode ? { code: captureCode } : {}) });
       },
     };
     sessions.add(session);
     counters.accepted++;
+    // Watched before the lease: the lease may start capture, and its first failure must be seen.
+    unwatchCapture = deps.stream.onCaptureFailed?.((f) => {
+      if (closed || opened) return;
+      captureCode = f.code;
+      if ((f.consecutive ?? FAILURES_BEFORE_ANSWER) < FAILURES_BEFORE_ANSWER) return;
+      session.close('capture_failed');
+    });
+    waitTimer = deps.clock.setTimeout(() => {
+      if (closed || opened) return;
+      captureCode = deps.stream.captureError?.()?.code;
+      session.close('no_media');
+    }, cfg.firstKeyframeTimeoutSeconds * 1000);
+    unrefTimer(waitTimer);
     endActivity = deps.activity?.begin();
     release = deps.stream.acquire();
     log.info(
-      { session: session.id, jti: claims.jti, sub: claims.sub, exp: claims.exp, remote, transport },
+      {
+        session: session.id,
+        jti: claims.jti,
+        sub: claims.sub,
+        exp: claims.exp,
+        remote,
+        transport: link.transport,
+      },
       'viewer session started',
     );
     const out = (chunk: Buffer) => {
       if (closed) return;
       session.bytes += chunk.length;
       counters.bytesOut += chunk.length;
-      if (!send(chunk)) session.close('slow_viewer');
+      if (!link.send(chunk)) session.close('slow_viewer');
     };
     const sealing = sealer ? flvSealingWriter(sealer, out) : undefined;
+    const forward = (chunk: Buffer) => {
+      if (closed) return;
+      if (!sealing) return out(chunk);
+      try {
+        sealing.write(chunk);
+      } catch {
+        // Not parseable as FLV: nothing unsealed may leave, so the session ends.
+        session.close('hub_closed');
+      }
+    };
     detach = deps.stream.attach({
       write(chunk) {
         if (closed) return;
         // Checked before every chunk, the first one above all (the hub writes the FLV header and
         // the cached GOP the moment we attach): timers and sweeps only ever come after the edge.
         if (pastExp(session)) return session.close('expired');
-        if (!sealing) return out(chunk);
-        try {
-          sealing.write(chunk);
-        } catch {
-          // Not parseable as FLV: nothing unsealed may leave, so the session ends.
-          session.close('hub_closed');
+        if (!opened) {
+          const kind = classifyChunk(chunk);
+          // Inter frames before the first keyframe cannot be decoded: never held, never sent.
+          if (kind === 'frame') return;
+          if (kind === 'other') {
+            if (heldBytes + chunk.length <= MAX_HELD_BYTES) {
+              held.push(chunk);
+              heldBytes += chunk.length;
+            }
+            return;
+          }
+          opened = true;
+          stopWaiting();
+          if (!link.open()) return session.close('client_gone');
+          const before = held;
+          held = [];
+          for (const c of before) forward(c);
         }
+        forward(chunk);
       },
       end() {
         session.close('hub_closed');
@@ -452,27 +581,59 @@ export function createGate(deps: GateDeps): Gate {
       );
       if (!late.ok) return sendJson(res, late.status, { error: late.error }, { ...late.headers, ...cors });
     }
-    res.writeHead(200, {
-      'content-type': 'video/x-flv',
-      'cache-control': 'no-store',
-      connection: 'close',
-      'x-content-type-options': 'nosniff',
-      ...cors,
-    });
-    res.flushHeaders();
     const remote = req.socket.remoteAddress ?? 'unknown';
-    const session = startSession(
-      verdict.claims,
-      verdict.sealer,
-      remote,
-      'http',
-      (b) => {
+    const session = startSession(verdict.claims, verdict.sealer, remote, {
+      transport: 'http',
+      open() {
+        if (res.destroyed || req.socket.destroyed) return false;
+        res.writeHead(200, {
+          'content-type': 'video/x-flv',
+          'cache-control': 'no-store',
+          connection: 'close',
+          'x-content-type-options': 'nosniff',
+          ...cors,
+        });
+        res.flushHeaders();
+        return true;
+      },
+      send(b) {
         res.write(b);
         return res.writableLength <= maxBuffered;
       },
-      () => res.destroy(),
-    );
+      answer(status, body) {
+        if (res.headersSent || res.destroyed) return void res.destroy();
+        sendJson(res, status, body, cors);
+      },
+      hangUp: () => res.destroy(),
+    });
     res.on('close', () => session.close('client_gone'));
+  }
+
+  /**
+   * A WebSocket viewer's link. The upgrade (101) has already gone out, so an answer before the
+   * first keyframe is a text message `{"error": reason, "code"?}` and a close 4000 + status, like a
+   * first-message refusal; after media began, exp closes 4001, privacy 4003, anything else 1000.
+   */
+  function wsLink(ws: WebSocket): ViewerLink {
+    const closeSoon = (code: number, reason: string) => {
+      if (ws.readyState === ws.OPEN) ws.close(code, reason);
+      setTimeout(() => ws.terminate(), 500).unref();
+    };
+    return {
+      transport: 'ws',
+      open: () => ws.readyState === ws.OPEN,
+      send(b) {
+        if (ws.readyState !== ws.OPEN) return true;
+        ws.send(b);
+        return ws.bufferedAmount <= maxBuffered;
+      },
+      answer(status, body) {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(body));
+        closeSoon(4000 + status, body.error);
+      },
+      hangUp: (reason) =>
+        closeSoon(reason === 'expired' ? 4001 : reason === 'privacy_mode' ? 4003 : 1000, reason),
+    };
   }
 
   async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -504,21 +665,7 @@ export function createGate(deps: GateDeps): Gate {
     }
     upgrader.handleUpgrade(req, socket, head, (ws) => {
       const remote = req.socket.remoteAddress ?? 'unknown';
-      const session = startSession(
-        verdict.claims,
-        verdict.sealer,
-        remote,
-        'ws',
-        (b) => {
-          if (ws.readyState !== ws.OPEN) return true;
-          ws.send(b);
-          return ws.bufferedAmount <= maxBuffered;
-        },
-        (reason) => {
-          ws.close(reason === 'expired' ? 4001 : reason === 'privacy_mode' ? 4003 : 1000, reason);
-          setTimeout(() => ws.terminate(), 500).unref();
-        },
-      );
+      const session = startSession(verdict.claims, verdict.sealer, remote, wsLink(ws));
       // Viewers have nothing to say; anything they send is ignored (maxPayload bounds it).
       ws.on('close', () => session.close('client_gone'));
       ws.on('error', () => session.close('client_gone'));
@@ -608,21 +755,7 @@ export function createGate(deps: GateDeps): Gate {
             if (!late.ok) return refuseWs(late.status, late.error);
           }
           done();
-          const session = startSession(
-            verdict.claims,
-            verdict.sealer,
-            remote,
-            'ws',
-            (b) => {
-              if (ws.readyState !== ws.OPEN) return true;
-              ws.send(b);
-              return ws.bufferedAmount <= maxBuffered;
-            },
-            (reason) => {
-              ws.close(reason === 'expired' ? 4001 : reason === 'privacy_mode' ? 4003 : 1000, reason);
-              setTimeout(() => ws.terminate(), 500).unref();
-            },
-          );
+          const session = startSession(verdict.claims, verdict.sealer, remote, wsLink(ws));
           ws.on('close', () => session.close('client_gone'));
           ws.on('error', () => session.close('client_gone'));
         })().catch((err) => {

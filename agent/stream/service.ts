@@ -135,6 +135,26 @@ export class StreamService {
     return this.hub.attach(sink);
   }
 
+  /**
+   * Calls `fn` with each capture failure (camera driver error or ffmpeg exit, coded, with the count
+   * of failures in a row), so a viewer waiting for its first keyframe gets an answer instead of
+   * silence. Returns the unsubscribe.
+   */
+  onCaptureFailed(fn: (f: { code: string; consecutive: number }) => void): () => void {
+    const s = this.supervisor;
+    if (!s) return () => undefined;
+    const listener = (f: { code: string; consecutive: number }) =>
+      fn({ code: f.code, consecutive: f.consecutive });
+    s.on('failed', listener);
+    return () => s.off('failed', listener);
+  }
+
+  /** The last capture failure while no capture runs (undefined once capture is up). */
+  captureError(): { code: string } | undefined {
+    const st = this.supervisor?.status;
+    return st && !st.running && st.lastError ? { code: st.lastError.code } : undefined;
+  }
+
   capturePid(): number | undefined {
     return this.supervisor?.pid();
   }
