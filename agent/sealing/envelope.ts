@@ -151,11 +151,9 @@ export async function unwrapContentKey(
   recipientKey: CryptoKeyPair,
 ): Promise<Uint8Array | undefined> {
   try {
-    const pt = await (await suiteFor(env.kem)).open(
-      { recipientKey, enc: env.enc, info: HPKE_INFO },
-      env.wrapped,
-      aadFor(env.headerBytes, serial),
-    );
+    const pt = await (
+      await suiteFor(env.kem)
+    ).open({ recipientKey, enc: env.enc, info: HPKE_INFO }, env.wrapped, aadFor(env.headerBytes, serial));
     const k = new Uint8Array(pt);
     return k.length === 16 || k.length === 32 ? k : undefined;
   } catch {
