@@ -610,6 +610,23 @@ export function createGate(deps: GateDeps): Gate {
   }
 
   /**
+   * The one start of an accepted WebSocket viewer's session, for both ways in (grant in the
+   * upgrade's headers, or in the first message): the link below, and the viewer's close or error
+   * ends the session. Viewers have nothing to say; anything they send is ignored (maxPayload
+   * bounds it).
+   */
+  function startWsSession(
+    ws: WebSocket,
+    verdict: { claims: GrantClaims; sealer?: FrameSealer },
+    remote: string,
+  ): ViewerSession {
+    const session = startSession(verdict.claims, verdict.sealer, remote, wsLink(ws));
+    ws.on('close', () => session.close('client_gone'));
+    ws.on('error', () => session.close('client_gone'));
+    return session;
+  }
+
+  /**
    * A WebSocket viewer's link. The upgrade (101) has already gone out, so an answer before the
    * first keyframe is a text message `{"error": reason, "code"?}` and a close 4000 + status, like a
    * first-message refusal; after media began, exp closes 4001, privacy 4003, anything else 1000.
@@ -664,11 +681,7 @@ export function createGate(deps: GateDeps): Gate {
       if (!late.ok) return writeRawRefusal(socket, late.status, { error: late.error }, late.headers);
     }
     upgrader.handleUpgrade(req, socket, head, (ws) => {
-      const remote = req.socket.remoteAddress ?? 'unknown';
-      const session = startSession(verdict.claims, verdict.sealer, remote, wsLink(ws));
-      // Viewers have nothing to say; anything they send is ignored (maxPayload bounds it).
-      ws.on('close', () => session.close('client_gone'));
-      ws.on('error', () => session.close('client_gone'));
+      startWsSession(ws, verdict, req.socket.remoteAddress ?? 'unknown');
     });
   }
 
@@ -755,9 +768,7 @@ export function createGate(deps: GateDeps): Gate {
             if (!late.ok) return refuseWs(late.status, late.error);
           }
           done();
-          const session = startSession(verdict.claims, verdict.sealer, remote, wsLink(ws));
-          ws.on('close', () => session.close('client_gone'));
-          ws.on('error', () => session.close('client_gone'));
+          startWsSession(ws, verdict, remote);
         })().catch((err) => {
           log.error({ err: (err as Error).message }, 'gate first-message decision failed');
           refuseWs(503, 'internal');
