@@ -6,7 +6,7 @@
  * volume per minute of flood (goal ≤ 1 MB), the refusals served per second, whether valid grants
  * are still accepted during the flood, and whether the alarm is still queued afterwards.
  * The hub is left out: every flood request is refused before any tap exists, and the valid grants
- * only need their 200 head (a tap with nothing to send stands in for it).
+ * only need their 200 head (a tap that hands over one empty keyframe stands in for it).
  * Usage: npx tsx bench/flood.ts [--seconds N] [--sources N] [--concurrency N] [--json FILE]
  */
 import { systemClock } from '../agent/clock.ts';
@@ -27,6 +27,7 @@ import { createNoSwitch } from '../drivers/privacy/none.ts';
 import { loadOrCreateSigningKeys } from '../scripts/dev-cloud/signing-keys.ts';
 import { mintGrant, signBindingRecord } from '../scripts/dev-cloud/mint.ts';
 import { writeFigures } from './_json.ts';
+import { noCaptureStream } from '../harness/fleet/camera.ts';
 
 const args = parseArgs({
   options: {
@@ -91,7 +92,7 @@ const gate = createGate({
   serial: SERIAL,
   config: { ...config.gate, host: '127.0.0.1', port: 0, tls: false },
   grants,
-  stream: { acquire: () => () => undefined, attach: () => () => undefined },
+  stream: noCaptureStream,
   privacy,
   clock,
   logger,

@@ -25,6 +25,7 @@ const LIMIT_S: Record<string, number> = {
   soak: 420,
   flood: 120,
   motion: 180,
+  viewers: 540,
 };
 const jsonDir = mkdtempSync(join(os.tmpdir(), 'lenscap-bench-json-'));
 const figures: Record<string, unknown> = {};
@@ -106,9 +107,15 @@ const NOTES_END = '<!-- end of hand-measured notes -->';
 let notes = '';
 try {
   const prev = readFileSync(new URL('../docs/benchmarks.md', import.meta.url), 'utf8');
-  const a = prev.indexOf(NOTES_BEGIN);
-  const b = prev.indexOf(NOTES_END);
-  if (a >= 0 && b > a) notes = `${prev.slice(a, b + NOTES_END.length)}\n\n`;
+  // Every block, each once: keeping only the first dropped the later ones (the storm runs), and
+  // carrying them all without dedup multiplied the first one at every refresh.
+  const blocks = new Set<string>();
+  for (let a = prev.indexOf(NOTES_BEGIN); a >= 0; a = prev.indexOf(NOTES_BEGIN, a + 1)) {
+    const b = prev.indexOf(NOTES_END, a);
+    if (b < 0) break;
+    blocks.add(prev.slice(a, b + NOTES_END.length));
+  }
+  notes = [...blocks].map((x) => `${x}\n\n`).join('');
 } catch {
   /* first report */
 }

@@ -117,6 +117,10 @@ interface Fleet {
   attempts(): number;
   /** Called with the time of every successful (re)connect. */
   onConnect(fn: (t: number) => void): void;
+  /** Marks the broker's return: stragglers() reports on the clients not back since then. */
+  mark?(): void;
+  /** The clients with no connect since mark(): what their reconnect policy did meanwhile. */
+  stragglers?(): string[];
   close(): Promise<void>;
 }
 
@@ -126,6 +130,9 @@ function lenscapFleet(url: string, root: string): Fleet {
   const events = { emit() {}, deliver: async () => {}, onEnqueued() {} };
   const listeners: Array<(t: number) => void> = [];
   const links: CloudLink[] = [];
+  const backSinceMark: boolean[] = [];
+  let failedAtMark: number[] = [];
+  let markedAt = 0;
   for (let i = 0; i < N; i++) {
     const link = createCloudLink({
       config,
@@ -137,7 +144,10 @@ function lenscapFleet(url: string, root: string): Fleet {
       events,
       commands: registry,
     });
-    link.on('online', () => listeners.forEach((f) => f(Date.now())));
+    link.on('online', () => {
+      backSinceMark[i] = true;
+      listeners.forEach((f) => f(Date.now()));
+    });
     links.push(link);
   }
   // The fleet forms in batches (setup, not the measurement): 1,000 mTLS handshakes in one process
@@ -154,6 +164,22 @@ function lenscapFleet(url: string, root: string): Fleet {
     online: () => links.filter((l) => l.isOnline()).length,
     attempts: () => links.reduce((n, l) => n + l.counters().connects + l.counters().failedAttempts, 0),
     onConnect: (fn) => listeners.push(fn),
+    mark() {
+      markedAt = Date.now();
+      failedAtMark = links.map((l) => l.counters().failedAttempts);
+      backSinceMark.fill(false, 0, N);
+    },
+    stragglers() {
+      const out: string[] = [];
+      links.forEach((l, i) => {
+        if (backSinceMark[i]) return;
+        const d = l.lastDecision();
+        out.push(
+          `${stormName(i)}: online ${l.isOnline()}, ${l.counters().failedAttempts - failedAtMark[i]!} failed attempts since the restart, last decision ${d ? `${d.reason} ${d.delayMs} ms (attempt ${d.attempt})` : 'none'}, ${((Date.now() - markedAt) / 1000).toFixed(0)} s after the restart`,
+        );
+      });
+      return out;
+    },
     close: async () => void (await Promise.all(links.map((l) => l.stop()))),
   };
 }
@@ -193,6 +219,9 @@ interface Result {
   back: number;
   curve: number[];
   attemptsDuringOutage: number;
+  onlineAtEnd: number;
+  /** lenscap: the clients not back within the window, and why (their policy's last decision). */
+  stragglers: string[];
 }
 
 async function run(
@@ -223,10 +252,14 @@ async function run(
     process.stderr.write(`storm ${policy}: broker down for ${OUTAGE_S} s\n`);
     await sleep(OUTAGE_S * 1000);
     const attemptsDuringOutage = fleet.attempts() - a0;
-    broker = await startMosquitto(work, port);
+    // t0 is the broker's return (its spawn), and connects are counted from then: a client that got
+    // in while startMosquitto was still probing the port is back too (counting from after that
+    // probe lost such clients under load — they showed as stragglers although they were online).
     const t0 = Date.now();
     const times: number[] = [];
     fleet.onConnect((t) => times.push(t - t0));
+    fleet.mark?.();
+    broker = await startMosquitto(work, port);
     const attemptSeconds: number[] = [];
     let lastAttempts = fleet.attempts();
     const limit = t0 + 2 * CAP_MS + 30_000;
@@ -237,6 +270,7 @@ async function run(
       lastAttempts = a;
     }
     times.sort((x, y) => x - y);
+    const stragglers = fleet.stragglers?.() ?? [];
     const curve: number[] = [];
     for (const t of times) curve[Math.floor(t / 1000)] = (curve[Math.floor(t / 1000)] ?? 0) + 1;
     for (let i = 0; i < curve.length; i++) curve[i] ??= 0;
@@ -248,9 +282,12 @@ async function run(
       t50: at(0.5),
       t99: at(0.99),
       t100: at(1),
-      back: times.length,
+      // Distinct clients back (a client that connected twice counts once) where the fleet knows.
+      back: fleet.stragglers ? N - stragglers.length : times.length,
       curve,
       attemptsDuringOutage,
+      onlineAtEnd: fleet.online(),
+      stragglers,
     };
   } finally {
     await fleet.close().catch(() => undefined);
@@ -270,6 +307,13 @@ function fmt(r: Result): string {
     `  peak attempts/s after restart ${r.peakAttemptsPerSec}; attempts during the ${OUTAGE_S} s outage ${r.attemptsDuringOutage}`,
     `  time to 50 % ${s(r.t50)}, 99 % ${s(r.t99)}, 100 % ${s(r.t100)}`,
     `  connects after restart per 5 s: ${curve}`,
+    `  online at the end of the window: ${r.onlineAtEnd}/${N}`,
+    ...(r.stragglers.length
+      ? [
+          `  not back within the window (${r.stragglers.length}):`,
+          ...r.stragglers.slice(0, 20).map((x) => `    ${x}`),
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -349,6 +393,7 @@ async function main() {
       p99BackS: r.t99,
       p50BackS: r.t50,
       attemptsDuringOutage: r.attemptsDuringOutage,
+      stragglers: r.stragglers.length,
     });
     const m = results.find((r) => r.policy === 'mqttjs');
     writeFigures(values.json, 'storm', STARTED, {

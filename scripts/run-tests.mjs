@@ -51,6 +51,7 @@ const UNIT = [
   'test/identity/install.test.ts',
   'test/owner/owner-trust.test.ts',
   'test/sealing/frames.test.ts',
+  'test/stack/key-code.test.ts',
   'test/stream/rtmp-wire.test.ts',
   'test/ship/dockerfile.test.ts',
   'test/stream/ffmpeg-path.test.ts',

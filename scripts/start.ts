@@ -3,7 +3,9 @@
  * broker, grant endpoint, relay, viewer page), provisions CAM-DEMO-1 and CAM-DEMO-2 through the real
  * provisioning flow (a one-time token and `lenscap provision`), starts both agents with
  * `lenscap run`, claims them for alice and bob with signed binding records sent as cloud `binding`
- * commands, writes .lenscap/stack.json, and stops every child on Ctrl-C/SIGTERM.
+ * commands, turns motion events on with the owner's `events` command (test pattern cameras with
+ * the motion hook, so the page's "Wave at the camera" makes motion), writes .lenscap/stack.json,
+ * and stops every child on Ctrl-C/SIGTERM.
  * Must never copy identity files into a camera's state dir (provisioning does that), and must never
  * leave a child process or stack.json behind when it stops.
  *
@@ -12,7 +14,7 @@
  * The page listens on 127.0.0.1:8470 unless --port says otherwise (a stable origin keeps the
  * browser's keys across restarts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import {
   createWriteStream,
   existsSync,
@@ -27,6 +29,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeError, isLenscapError, LenscapError } from '../agent/errors.ts';
 import { createLogger } from '../agent/log.ts';
+import { stateLayout } from '../agent/state-layout.ts';
+import { resolveFfmpegPath } from '../agent/stream/ffmpeg-path.ts';
+import { testPatternFont } from '../drivers/camera/testpattern.ts';
 import { DEMO_USERS } from './dev-cloud/api.ts';
 import { startStack, type BrokerKind, type DevCloudStack } from './dev-cloud/cloud.ts';
 import { claimWithCode } from './dev-cloud/owner-flow.ts';
@@ -58,6 +63,8 @@ interface RunningCamera extends DemoCamera {
   exited: Promise<number | null>;
   /** The label's claim code (as printed at provisioning). */
   claimCode?: string;
+  /** Motion events turned on (cmd/events), and the test pattern's motion hook file if any. */
+  events?: { on: boolean; why: string; motionFile?: string };
 }
 
 function demoCameras(): DemoCamera[] {
@@ -76,7 +83,7 @@ function demoCameras(): DemoCamera[] {
 
 // ---- progress output ----------------------------------------------------------------------
 let stepNo = 0;
-const STEPS = 8;
+const STEPS = 9;
 async function step<T>(title: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> {
   stepNo += 1;
   const t0 = Date.now();
@@ -130,6 +137,25 @@ function runLenscap(
   });
 }
 
+/**
+ * The test pattern's motion hook needs ffmpeg's drawtext and a font; without them the pattern is
+ * testsrc2, which a detector rightly calls motion all the time, so events stay off there.
+ */
+function motionHookAvailable(): { ok: boolean; why: string } {
+  if (!testPatternFont()) return { ok: false, why: 'no DejaVu font for the test pattern motion hook' };
+  try {
+    const filters = execFileSync(resolveFfmpegPath().path, ['-hide_banner', '-filters'], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    return /\bdrawtext\b/.test(filters)
+      ? { ok: true, why: 'test pattern motion hook' }
+      : { ok: false, why: 'this ffmpeg has no drawtext filter (test pattern motion hook)' };
+  } catch (err) {
+    return { ok: false, why: `ffmpeg -filters failed: ${(err as Error).message}` };
+  }
+}
+
 function agentConfig(cam: DemoCamera, stateDir: string, stack: DevCloudStack) {
   return {
     serial: cam.serial,
@@ -158,7 +184,16 @@ function agentConfig(cam: DemoCamera, stateDir: string, stack: DevCloudStack) {
     stream: { mode: 'on-demand', idleStopSeconds: 15 },
     // Sealed event artifacts go to the dev object store (presigned PUT, its CA only).
     uploads: { host: stack.objectStore.host, ca: stack.objectStore.caFile },
-    camera: { driver: cam.driver, label: cam.label, color: cam.color },
+    // Still picture with a block that moves on demand (the page's "Wave at the camera").
+    camera: {
+      driver: cam.driver,
+      label: cam.label,
+      color: cam.color,
+      ...(cam.driver === 'testpattern' ? { testPatternMotionHook: true } : {}),
+    },
+    // Off until the owner's `events` command (sent once the cameras are claimed); shorter than the
+    // defaults so a demo event's clip is uploaded a few seconds after the motion stops.
+    events: { enabled: false, preRollSeconds: 2, postRollSeconds: 2, maxClipSeconds: 15, cooldownSeconds: 3 },
     telemetry: { intervalSeconds: 5 },
   };
 }
@@ -415,6 +450,39 @@ async function main(): Promise<number> {
       () => cameras.map((c) => `${c.serial} code ${c.claimCode}`).join(', '),
     );
 
+    await step(
+      "turn motion events on (the owner's `events` command)",
+      async () => {
+        const hook = motionHookAvailable();
+        for (const c of cameras) {
+          const motionFile =
+            c.driver === 'testpattern' && hook.ok ? stateLayout(c.stateDir).testPatternMotion : undefined;
+          if (c.driver === 'testpattern' && !hook.ok) {
+            c.events = { on: false, why: hook.why };
+            continue;
+          }
+          const reply = await s.cloud.command(c.serial, 'events', { enabled: true }, 10_000);
+          if (reply.status !== 'ok')
+            throw new LenscapError<ToolCode>(
+              'ERR_START_AGENT',
+              `${c.serial} refused cmd/events: ${reply.error?.code ?? '?'} ${reply.error?.message ?? ''}`.trim(),
+            );
+          c.events = {
+            on: true,
+            why: motionFile ? hook.why : 'the camera',
+            ...(motionFile ? { motionFile } : {}),
+          };
+          s.registerCamera({
+            serial: c.serial,
+            label: c.driver === 'v4l2' ? '/dev/video0' : `test pattern, ${c.color} label`,
+            gateUrl: c.gateUrl,
+            ...(motionFile ? { motionFile } : {}),
+          });
+        }
+      },
+      () => cameras.map((c) => `${c.serial} ${c.events?.on ? 'on' : `off (${c.events?.why})`}`).join(', '),
+    );
+
     await step('check each gate answers (a request without a grant is refused)', async () => {
       for (const c of cameras) {
         const from = new Date().toISOString();
@@ -450,6 +518,8 @@ async function main(): Promise<number> {
           gateUrl: c.gateUrl,
           flvUrl: `${c.gateUrl}/live/${c.serial}.flv`,
           claimCode: c.claimCode,
+          events: c.events?.on ?? false,
+          ...(c.events?.motionFile ? { motionFile: c.events.motionFile } : {}),
           pid: c.child.pid,
           stateDir: c.stateDir,
           config: c.configPath,
@@ -469,6 +539,7 @@ async function main(): Promise<number> {
       `lenscap is up. Open ${s.pageUrl} — pick "alice", click Watch, then "Replay the incident".`,
       `  cameras : ${cameras.map((c) => `${c.serial} (${c.driver}, owner ${c.owner}) gate ${c.gateUrl}`).join('\n            ')}`,
       `  claim   : ${cameras.map((c) => `${c.serial} label code ${c.claimCode}`).join('\n            ')}`,
+      `  events  : ${cameras.map((c) => `${c.serial} ${c.events?.on ? `on (${c.events.why})` : `off (${c.events?.why})`}`).join(', ')}; the page's Events panel`,
       `  broker  : ${s.brokerUrl} (${s.brokerKind}, mTLS)   relay: ${s.relayRtmpBase}`,
       `  logs    : ${show(join(root, 'logs'))}/   stack: ${show(stackFile)}`,
       '  stop    : Ctrl-C (stops every agent, ffmpeg and server)',

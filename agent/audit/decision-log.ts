@@ -1,14 +1,20 @@
 /**
  * The device's own record of every grant decision: append-only JSON lines in the state dir,
- * rotated by size (one previous generation kept), surviving reboots. An accept is fsync'd before
- * the caller may start a stream, so a session never exists without its audit line — and that
- * line doubles as the replay record (see agent/grants/replay-cache.ts): one fsync per accept.
- * Must never write a whole token, and never let an audit failure turn into an accept.
+ * rotated by size (one previous generation kept), surviving reboots. An accept is durable
+ * (fdatasync'd) before the caller may start a stream, so a session never exists without its audit
+ * line — and that line doubles as the replay record (see agent/grants/replay-cache.ts).
+ * Group commit: `appendDurable` writes the line at once and resolves only after an fdatasync that
+ * was issued after that write completed; accepts that arrive while one flush is in flight share
+ * the next one, and the flush runs off the event loop (libuv's pool), so media of the viewers
+ * already watching keeps flowing while a join waits for the disk.
+ * Must never write a whole token, never resolve an accept before its line is durable, and never
+ * let an audit failure turn into an accept.
  */
 import { redactValue } from '../redact.ts';
 import {
   closeSync,
   constants,
+  fdatasync,
   fstatSync,
   fsyncSync,
   mkdirSync,
@@ -41,9 +47,26 @@ export interface DecisionLine {
 /** Written after a torn last line (power cut mid-write), so readers know that line never completed. */
 export const TORN_TAIL_MARKER = '{"decision":"repair","note":"the line above was cut mid-write"}';
 
+/** The one flush the log issues; tests pass their own to watch what is durable when. */
+export interface DecisionLogIo {
+  /** fs.fdatasync's contract: data and the metadata needed to read it back (the size) are on disk. */
+  fdatasync(fd: number, done: (err: Error | null) => void): void;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
 export class DecisionLog {
   private fd: number | undefined;
   private size = 0;
+  /** Lines written and not yet covered by an issued flush. */
+  private pending: Waiter[] = [];
+  /** The flush in flight (issued after every line it covers was written), if any. */
+  private inFlight: Waiter[] | undefined;
+  /** Bumped when the fd is closed (rotation, close): a flush of an old fd settles nothing. */
+  private generation = 0;
 
   /**
    * `beforeRotate` runs before the current file becomes `.1` (and the old `.1` is dropped); the
@@ -53,23 +76,72 @@ export class DecisionLog {
     private readonly file: string,
     private readonly maxBytes = 1024 * 1024,
     private readonly beforeRotate?: () => void,
+    private readonly io: DecisionLogIo = { fdatasync },
   ) {}
 
-  /** Appends a line; `durable` fsyncs before returning (accepts). Throws on I/O failure. */
-  append(line: DecisionLine, durable: boolean): void {
+  /** Appends a line without waiting for the disk (refusals, summaries). Throws on I/O failure. */
+  append(line: DecisionLine): void {
     const buf = Buffer.from(JSON.stringify(redactValue(line)) + '\n');
     if (this.fd === undefined) this.open();
     if (this.size + buf.length > this.maxBytes && this.size > 0) this.rotate();
     writeSync(this.fd!, buf);
     this.size += buf.length;
-    if (durable) fsyncSync(this.fd!);
+  }
+
+  /**
+   * Appends a line and resolves once it is durable (accepts); rejects on any I/O failure, and then
+   * the caller must refuse. The write itself is synchronous, so lines keep the order of the calls.
+   */
+  appendDurable(line: DecisionLine): Promise<void> {
+    this.append(line);
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ resolve, reject });
+      if (!this.inFlight) this.flush();
+    });
+  }
+
+  /** Issues one fdatasync for every line written so far; lines written meanwhile wait for the next. */
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    if (this.fd === undefined) {
+      // close() already synced and settled everything it saw; a line cannot be pending without an fd.
+      for (const w of batch) w.reject(new Error('decision log closed before the flush'));
+      return;
+    }
+    this.inFlight = batch;
+    const gen = this.generation;
+    this.io.fdatasync(this.fd, (err) => {
+      // Rotated or closed meanwhile: close() fsync'd this fd synchronously and settled this batch.
+      if (gen !== this.generation || this.inFlight !== batch) return;
+      this.inFlight = undefined;
+      for (const w of batch)
+        if (err) w.reject(err);
+        else w.resolve();
+      if (this.pending.length) this.flush();
+    });
   }
 
   close(): void {
     if (this.fd !== undefined) {
-      fsyncSync(this.fd);
+      const waiting = [...(this.inFlight ?? []), ...this.pending];
+      this.inFlight = undefined;
+      this.pending = [];
+      this.generation++;
+      let failed: Error | undefined;
+      try {
+        fsyncSync(this.fd);
+      } catch (err) {
+        failed = err as Error;
+      }
       closeSync(this.fd);
       this.fd = undefined;
+      // Every line written to this fd is durable now (or the sync failed and none may count as such).
+      for (const w of waiting)
+        if (failed) w.reject(failed);
+        else w.resolve();
+      if (failed) throw failed;
     }
   }
 

@@ -2,6 +2,7 @@
  * The table of live viewer sessions. Each session is cut within 1 s of its grant's exp (a timer
  * at exp plus a sweep against the injected clock), when privacy turns on, or on stream.stop for
  * its jti. Cutting detaches from the hub first, so no media byte follows the decision to cut.
+ * Must never keep a session whose cut was decided.
  */
 import { unrefTimer, type Time, type TimerHandle } from '../clock.ts';
 
@@ -14,7 +15,11 @@ export type CloseReason =
   | 'hub_closed'
   | 'shutdown'
   | 'owner_reset'
-  | 'not_a_member';
+  | 'not_a_member'
+  /** Capture reported a failure (camera probe, ffmpeg exit) before the session's first keyframe. */
+  | 'capture_failed'
+  /** No first keyframe within gate.firstKeyframeTimeoutSeconds. */
+  | 'no_media';
 
 export interface ViewerSession {
   id: number;

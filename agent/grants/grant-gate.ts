@@ -8,7 +8,7 @@
  * Must never touch HTTP, MQTT or media, and never log a token whole.
  */
 import type { EventSink } from '../audit/events.ts';
-import { DecisionLog, type DecisionLine } from '../audit/decision-log.ts';
+import { DecisionLog, type DecisionLine, type DecisionLogIo } from '../audit/decision-log.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { isLenscapError, LenscapError } from '../errors.ts';
@@ -46,6 +46,8 @@ export interface GrantGateDeps {
   trust?: TrustStore;
   /** Audit log rotation size; default 1 MiB (one previous generation kept). */
   auditMaxBytes?: number;
+  /** The audit log's flush (default node:fs fdatasync); tests watch what is durable when. */
+  auditIo?: DecisionLogIo;
   /**
    * Owner-held trust. Once the owner has claimed the camera, its membership replaces the cloud's
    * binding record and every grant must be key-bound (cnf.jkt) with a DPoP proof.
@@ -103,7 +105,12 @@ export class GrantGateService implements GrantGate {
       journalFiles: [`${deps.paths.auditLog}.1`, deps.paths.auditLog],
     });
     // The accept lines are the replay records: before a generation is dropped, snapshot the ids.
-    this.audit = new DecisionLog(deps.paths.auditLog, deps.auditMaxBytes, () => this.replay.snapshot());
+    this.audit = new DecisionLog(
+      deps.paths.auditLog,
+      deps.auditMaxBytes,
+      () => this.replay.snapshot(),
+      deps.auditIo,
+    );
   }
 
   async decide(token: string | undefined, ctx: DecisionContext): Promise<Decision> {
@@ -136,8 +143,9 @@ export class GrantGateService implements GrantGate {
       const { claims } = decision;
       try {
         // The jti is consumed in memory before anything else, so no second session can race in on
-        // the same grant; then the audit line — fsync'd, and itself the durable replay record —
-        // before the caller hears "accept" and before any stream can start. One fsync per accept.
+        // the same grant; then the audit line — fdatasync'd, and itself the durable replay record —
+        // before the caller hears "accept" and before any stream can start. Concurrent accepts
+        // share one flush (group commit, agent/audit/decision-log.ts); none is answered before it.
         // A failure is a refusal: a burnt jti costs the viewer one new grant, an unaudited or
         // forgettable session costs the model.
         this.replay.consume(claims.jti, (claims.exp + this.policy.clockToleranceSeconds) * 1000);
@@ -148,20 +156,17 @@ export class GrantGateService implements GrantGate {
           !this.dpopReplay.consume(decision.proof.jkt, decision.proof.jti, decision.proof.iat, now)
         )
           throw new LenscapError('ERR_REPLAY_CACHE_FULL', 'DPoP proof cache full of live ids');
-        this.audit.append(
-          {
-            at: new Date(now).toISOString(),
-            decision: 'accept',
-            jti: claims.jti,
-            sub: claims.sub,
-            aud: claims.aud,
-            source: ctx.source,
-            purpose: ctx.purpose,
-            exp: claims.exp,
-            token: redactToken(token),
-          },
-          true,
-        );
+        await this.audit.appendDurable({
+          at: new Date(now).toISOString(),
+          decision: 'accept',
+          jti: claims.jti,
+          sub: claims.sub,
+          aud: claims.aud,
+          source: ctx.source,
+          purpose: ctx.purpose,
+          exp: claims.exp,
+          token: redactToken(token),
+        });
       } catch (err) {
         const full = isLenscapError(err, 'ERR_REPLAY_CACHE_FULL');
         this.deps.logger.error(
@@ -297,7 +302,7 @@ export class GrantGateService implements GrantGate {
 
   private writeAudit(line: DecisionLine): void {
     try {
-      this.audit.append(line, false);
+      this.audit.append(line);
     } catch (err) {
       this.deps.logger.error(
         { code: 'AUDIT_WRITE_FAILED', err: (err as Error).message },

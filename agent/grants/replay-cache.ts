@@ -35,6 +35,8 @@ export interface ReplayCacheOptions {
 export class ReplayCache {
   /** jti → forget-after (ms). */
   private readonly entries = new Map<string, number>();
+  /** When the last sweep of expired ids ran (consume sweeps at most once a second). */
+  private prunedAt = Number.NEGATIVE_INFINITY;
   /**
    * Set when the persisted set was lost (corrupt file): grants issued before this moment (ms)
    * may have been used before the loss, so they count as replayed.
@@ -77,7 +79,11 @@ export class ReplayCache {
    * before the accept returns. Throws ERR_REPLAY_CACHE_FULL when every slot holds a live id.
    */
   consume(jti: string, forgetAfterMs: number): void {
-    this.prune();
+    // The sweep walks every live id: once a second is enough (has() compares each id's own time,
+    // so an id past its time is never "used" meanwhile), and always before calling the cache full.
+    const now = this.opts.clock.now();
+    if (now - this.prunedAt >= 1000 || now < this.prunedAt || this.entries.size >= this.opts.maxEntries)
+      this.prune();
     if (this.entries.size >= this.opts.maxEntries) {
       this.opts.logger.warn(
         { code: 'ERR_REPLAY_CACHE_FULL', maxEntries: this.opts.maxEntries },
@@ -103,6 +109,7 @@ export class ReplayCache {
 
   private prune(): void {
     const now = this.opts.clock.now();
+    this.prunedAt = now;
     for (const [jti, until] of this.entries) if (until <= now) this.entries.delete(jti);
     if (
       this.lostAtMs !== undefined &&

@@ -92,19 +92,22 @@ export class StreamService {
       rtmpPort: this.deps.stream.hubRtmpPort,
     });
     const c = this.deps.camera;
+    const request = {
+      device: c.device,
+      width: c.width,
+      height: c.height,
+      fps: c.fps,
+      gopSeconds: c.gopSeconds,
+      bitrateKbps: c.bitrateKbps,
+      label: c.label,
+      color: c.color,
+    };
+    // The format probe is a whole ffmpeg start; done now, the first viewer waits only for capture.
+    driver.warm?.(request);
     this.supervisor = new CaptureSupervisor({
       ffmpegPath: this.ffmpegPath,
       camera: driver,
-      request: {
-        device: c.device,
-        width: c.width,
-        height: c.height,
-        fps: c.fps,
-        gopSeconds: c.gopSeconds,
-        bitrateKbps: c.bitrateKbps,
-        label: c.label,
-        color: c.color,
-      },
+      request,
       output: this.hub.publishUrl,
       logger: log.child({ module: 'capture' }),
       ...(this.deps.random ? { random: this.deps.random } : {}),
@@ -130,6 +133,26 @@ export class StreamService {
 
   attach(sink: FlvSink): () => void {
     return this.hub.attach(sink);
+  }
+
+  /**
+   * Calls `fn` with each capture failure (camera driver error or ffmpeg exit, coded, with the count
+   * of failures in a row), so a viewer waiting for its first keyframe gets an answer instead of
+   * silence. Returns the unsubscribe.
+   */
+  onCaptureFailed(fn: (f: { code: string; consecutive: number }) => void): () => void {
+    const s = this.supervisor;
+    if (!s) return () => undefined;
+    const listener = (f: { code: string; consecutive: number }) =>
+      fn({ code: f.code, consecutive: f.consecutive });
+    s.on('failed', listener);
+    return () => s.off('failed', listener);
+  }
+
+  /** The last capture failure while no capture runs (undefined once capture is up). */
+  captureError(): { code: string } | undefined {
+    const st = this.supervisor?.status;
+    return st && !st.running && st.lastError ? { code: st.lastError.code } : undefined;
   }
 
   capturePid(): number | undefined {

@@ -129,7 +129,9 @@ export class CaptureSupervisor extends EventEmitter {
     const delay = Math.round(ceiling / 2 + (this.opts.random ?? Math.random)() * (ceiling / 2));
     this.failures++;
     this.opts.logger.error({ code, err: message, retryInMs: delay }, 'capture failed; retrying');
-    this.emit('failed', { code, message, retryInMs: delay });
+    // `consecutive`: failures since capture was last wanted afresh or ran healthy for 10 s — one
+    // exit after a good run is 1 (restarted at once), a camera that cannot start climbs.
+    this.emit('failed', { code, message, retryInMs: delay, consecutive: this.failures });
     if (!this.wanted) return;
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;

@@ -4,6 +4,7 @@
  * Says which it chose through the callback; never throws for `auto`.
  */
 import type { CameraDriver, Runner } from './types.ts';
+import { PROBE_TIMEOUT_MS } from './v4l2.ts';
 import { createTestPatternDriver } from './testpattern.ts';
 import { captureDevices, createV4l2Driver, isEncoderNode, listVideoDevices } from './v4l2.ts';
 
@@ -27,9 +28,12 @@ export async function probeFfmpeg(
   ffmpegPath: string,
   runner: Runner,
 ): Promise<{ drawtext: boolean; v4l2m2m: boolean }> {
+  // Generous: ffmpeg takes seconds just to load on a busy or emulated board, and a listing cut
+  // short would silently drop drawtext or the hardware encoder.
+  const opts = { timeoutMs: PROBE_TIMEOUT_MS };
   const [filters, encoders] = await Promise.all([
-    runner(ffmpegPath, ['-hide_banner', '-filters']),
-    runner(ffmpegPath, ['-hide_banner', '-encoders']),
+    runner(ffmpegPath, ['-hide_banner', '-filters'], opts),
+    runner(ffmpegPath, ['-hide_banner', '-encoders'], opts),
   ]);
   return { drawtext: /\bdrawtext\b/.test(filters.out), v4l2m2m: /\bh264_v4l2m2m\b/.test(encoders.out) };
 }

@@ -50,8 +50,13 @@ export function safeLabel(s: string): string {
   return s.replace(/[^A-Za-z0-9 _.@#+-]/g, ' ').slice(0, 64);
 }
 
+/** The font the overlay (and the motion hook) uses here, or undefined when none is installed. */
+export function testPatternFont(): string | undefined {
+  return FONTS.find((f) => existsSync(f));
+}
+
 export function testPatternArgs(req: CameraRequest, opts: TestPatternOptions): CaptureArgs {
-  const font = opts.fontFile ?? FONTS.find((f) => existsSync(f));
+  const font = opts.fontFile ?? testPatternFont();
   const filters: string[] = [];
   if (opts.hasDrawtext && font) {
     const common = `fontfile=${font}:fontcolor=${req.color}:box=1:boxcolor=black@0.5:boxborderw=6`;

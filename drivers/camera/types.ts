@@ -8,7 +8,11 @@
 export class CameraError extends Error {
   constructor(
     readonly code:
-      'ERR_CAMERA_MISSING' | 'ERR_CAMERA_BUSY' | 'ERR_CAMERA_MODE_UNSUPPORTED' | 'ERR_CAMERA_PROBE',
+      | 'ERR_CAMERA_MISSING'
+      | 'ERR_CAMERA_BUSY'
+      | 'ERR_CAMERA_MODE_UNSUPPORTED'
+      | 'ERR_CAMERA_PROBE'
+      | 'ERR_CAMERA_PROBE_TIMEOUT',
     message: string,
   ) {
     super(message);
@@ -41,7 +45,19 @@ export interface CameraDriver {
   readonly name: 'v4l2' | 'testpattern';
   /** Resolves the capture arguments for the request; throws CameraError when it cannot. */
   prepare(req: CameraRequest): Promise<CaptureArgs>;
+  /**
+   * Optional: do the slow part of `prepare` ahead of the first viewer (a format probe), so a cold
+   * start pays only for the capture itself. Never throws; a failure is met again by `prepare`.
+   */
+  warm?(req: CameraRequest): void;
+}
+
+export interface RunResult {
+  code: number | null;
+  out: string;
+  /** True when the program was killed for running past `timeoutMs`. */
+  timedOut?: boolean;
 }
 
 /** Runs a program and returns its stdout+stderr; injectable so probes are testable. */
-export type Runner = (cmd: string, args: string[]) => Promise<{ code: number | null; out: string }>;
+export type Runner = (cmd: string, args: string[], opts?: { timeoutMs?: number }) => Promise<RunResult>;

@@ -3,9 +3,9 @@
  * `-list_formats all`, and picks the cheapest way to H.264 — the device's own H.264 copied as is,
  * else MJPEG/YUYV through the hardware encoder (h264_v4l2m2m) when the board has one, else
  * libx264 ultrafast/zerolatency. Never opens the device for capture itself (ffmpeg does), never
- * runs a shell.
+ * runs a shell, never reuses a probe for a device node that was replaced (replug, other camera).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { encoderArgs, type Encoder } from './encoder.ts';
 import {
@@ -153,40 +153,96 @@ export function v4l2Args(req: CameraRequest, mode: ModeChoice): CaptureArgs {
   };
 }
 
+/**
+ * How long a format probe may take. ffmpeg needs seconds just to start on a loaded or emulated
+ * board (about 5 s under QEMU's arm64 emulation), and a probe cut short reads as "no formats":
+ * the 5 s that used to be here left a QEMU camera retrying forever.
+ */
+export const PROBE_TIMEOUT_MS = 30_000;
+
 export interface V4l2Options {
   ffmpegPath: string;
   runner: Runner;
   /** Whether ffmpeg lists h264_v4l2m2m AND the board has an encoder node. */
   m2mEncoder: boolean;
   exists?: (path: string) => boolean;
+  /** Default PROBE_TIMEOUT_MS. */
+  probeTimeoutMs?: number;
+  /**
+   * Identity of the device node (default: rdev, inode and ctime from stat): formats are probed
+   * once per identity, so a replugged or different camera is probed again. `undefined` = unknown,
+   * probe every time.
+   */
+  identify?: (path: string) => string | undefined;
+}
+
+function statIdentity(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return `${st.rdev}:${st.ino}:${st.ctimeMs}`;
+  } catch {
+    return undefined;
+  }
 }
 
 export function createV4l2Driver(opts: V4l2Options): CameraDriver {
   const exists = opts.exists ?? existsSync;
+  const identify = opts.identify ?? statIdentity;
+  const timeoutMs = opts.probeTimeoutMs ?? PROBE_TIMEOUT_MS;
+  // One entry per device path; an in-flight probe is shared, so a warm-up and the first viewer
+  // never run two probes. Failed probes are forgotten (the next prepare asks the device again).
+  const probes = new Map<string, { id: string; formats: Promise<DeviceFormat[]> }>();
+
+  async function probe(device: string): Promise<DeviceFormat[]> {
+    const { out, timedOut } = await opts.runner(
+      opts.ffmpegPath,
+      ['-hide_banner', '-f', 'v4l2', '-list_formats', 'all', '-i', device],
+      { timeoutMs },
+    );
+    if (/Device or resource busy/i.test(out))
+      throw new CameraError('ERR_CAMERA_BUSY', `${device} is busy (another process holds it)`);
+    if (/No such file or directory/i.test(out))
+      throw new CameraError('ERR_CAMERA_MISSING', `${device} vanished`);
+    const formats = parseFfmpegFormats(out);
+    if (formats.length > 0) return formats;
+    if (timedOut)
+      throw new CameraError(
+        'ERR_CAMERA_PROBE_TIMEOUT',
+        `format probe of ${device} did not finish within ${timeoutMs} ms`,
+      );
+    throw new CameraError(
+      'ERR_CAMERA_PROBE',
+      `${device} reported no capture formats (not a capture device?)`,
+    );
+  }
+
+  function formatsOf(device: string): Promise<DeviceFormat[]> {
+    const id = identify(device);
+    const known = probes.get(device);
+    if (id !== undefined && known && known.id === id) return known.formats;
+    const formats = probe(device);
+    if (id === undefined) {
+      probes.delete(device);
+      return formats;
+    }
+    const entry = { id, formats };
+    probes.set(device, entry);
+    formats.catch(() => {
+      if (probes.get(device) === entry) probes.delete(device);
+    });
+    return formats;
+  }
+
   return {
     name: 'v4l2',
     async prepare(req) {
       if (!exists(req.device)) throw new CameraError('ERR_CAMERA_MISSING', `${req.device} does not exist`);
-      const { out } = await opts.runner(opts.ffmpegPath, [
-        '-hide_banner',
-        '-f',
-        'v4l2',
-        '-list_formats',
-        'all',
-        '-i',
-        req.device,
-      ]);
-      if (/Device or resource busy/i.test(out))
-        throw new CameraError('ERR_CAMERA_BUSY', `${req.device} is busy (another process holds it)`);
-      if (/No such file or directory/i.test(out))
-        throw new CameraError('ERR_CAMERA_MISSING', `${req.device} vanished`);
-      const formats = parseFfmpegFormats(out);
-      if (formats.length === 0)
-        throw new CameraError(
-          'ERR_CAMERA_PROBE',
-          `${req.device} reported no capture formats (not a capture device?)`,
-        );
+      const formats = await formatsOf(req.device);
       return v4l2Args(req, selectMode(formats, req, { m2mEncoder: opts.m2mEncoder }));
+    },
+    warm(req) {
+      if (!exists(req.device)) return;
+      formatsOf(req.device).catch(() => undefined);
     },
   };
 }

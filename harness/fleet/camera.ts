@@ -2,7 +2,8 @@
  * A "light" camera for the fleet benches: the real agent code per camera — on-disk event queue,
  * grant gate (agent/grants), viewer gate (agent/gate) and cloud link with its command dispatcher
  * (agent/cloud) — composed in one process with the capture pipeline DISABLED: the gate's stream
- * never produces a byte, so an accepted viewer gets the gate's response and no media. `stream.start`
+ * hands each tap an FLV header and one empty keyframe (`noCaptureStream`), so an accepted viewer
+ * gets the gate's 200 and no picture. `stream.start`
  * is answered by a capture-disabled stand-in that asks the real grant gate (purpose `push`) and
  * never spawns ffmpeg. Must never share state between cameras (one state dir, one queue, one gate each).
  */
@@ -108,12 +109,12 @@ export async function startLightCamera(opts: {
     events,
     isPrivacyOn: () => false,
   });
-  // Capture disabled: a lease costs nothing and no byte is ever written to a viewer.
+  // Capture disabled: a lease costs nothing and no picture is ever made.
   const gate: Gate = createGate({
     serial,
     config: { ...config.gate, host: '127.0.0.1', port: 0, tls: false },
     grants,
-    stream: { acquire: () => () => undefined, attach: () => () => undefined },
+    stream: noCaptureStream,
     privacy,
     clock: systemClock,
     logger,
@@ -161,3 +162,23 @@ export async function startLightCamera(opts: {
     },
   };
 }
+
+/**
+ * The capture-disabled stand-in for the gate's stream: a lease costs nothing, and each tap gets an
+ * FLV header and one empty keyframe tag — the gate holds an accepted viewer's response head until
+ * a keyframe, so without it every accept would wait out gate.firstKeyframeTimeoutSeconds.
+ */
+export const noCaptureStream = {
+  acquire: () => () => undefined,
+  attach(sink: { write(b: Buffer): void }): () => void {
+    sink.write(Buffer.from('464c5601010000000900000000', 'hex'));
+    const body = Buffer.from([0x17, 0x01, 0, 0, 0]);
+    const tag = Buffer.alloc(11 + body.length + 4);
+    tag[0] = 9;
+    tag.writeUIntBE(body.length, 1, 3);
+    body.copy(tag, 11);
+    tag.writeUInt32BE(11 + body.length, 11 + body.length);
+    sink.write(tag);
+    return () => undefined;
+  },
+};

@@ -7,8 +7,10 @@
  * the user does not own, and never log a grant whole.
  */
 import { serveSealedPage } from './sealed-page.ts';
+import { createEventsApi, sendEventsReply, serveArtifactOpener } from './page-events-api.ts';
+import type { DevUploads, MotionRecord } from './uploads.ts';
 import { ownerApi, sendReply, type OwnerApiDeps } from './page-owner-api.ts';
-import { memberJkt, readMembership } from './memberships.ts';
+import { forgetMembership, memberJkt, readMembership } from './memberships.ts';
 import http from 'node:http';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -46,6 +48,8 @@ export interface CameraInfo {
   label: string;
   /** Base URL of the camera's viewer gate, e.g. http://127.0.0.1:41234 */
   gateUrl: string;
+  /** The test pattern's motion hook file (npm start, events on): "Wave at the camera". */
+  motionFile?: string;
 }
 
 export interface ApiDeps {
@@ -68,6 +72,8 @@ export interface ApiDeps {
    * With it, a camera with a relayed owner-signed membership grants to its members only.
    */
   owner?: Pick<OwnerApiDeps, 'devDir' | 'command' | 'relay'>;
+  /** Motion events (issue 16): the cameras' `motion` metadata and the sealed artifacts. */
+  uploads?: Pick<DevUploads, 'motion' | 'fetch' | 'on' | 'off'>;
   grantTtlSeconds?: number;
   host?: string;
   port?: number;
@@ -142,13 +148,13 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
     const m = membershipOf(serial);
     return m ? m.members.some((x) => x.sub === user.id) : user.cameras.includes(serial);
   };
+  const ownerOf = (serial: string) =>
+    membershipOf(serial)?.members.find((m) => m.role === 'owner')?.sub ??
+    users.find((u) => u.cameras.includes(serial))?.id;
   const cameraView = (info: CameraInfo, st: CameraState | undefined) => ({
     serial: info.serial,
     label: info.label,
-    owner:
-      membershipOf(info.serial)?.members.find((m) => m.role === 'owner')?.sub ??
-      users.find((u) => u.cameras.includes(info.serial))?.id ??
-      null,
+    owner: ownerOf(info.serial) ?? null,
     membershipVersion: membershipOf(info.serial)?.version ?? null,
     online: st?.online ?? false,
     stateAt: st?.stateAt ?? null,
@@ -168,7 +174,14 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
     if (info) broadcast('camera', cameraView(info, c));
   };
   const onTelemetry = (t: { serial: string; at: string; telemetry: unknown }) => broadcast('telemetry', t);
-  const onEvent = (e: ReceivedEvent) => broadcast('security', e);
+  const onEvent = (e: ReceivedEvent) => {
+    // A camera reset locally has no owner and no membership: stop granting by the old one.
+    if (devDir && e.event.type === 'owner_reset' && findCamera(e.serial)) forgetMembership(devDir, e.serial);
+    broadcast('security', e);
+  };
+  // Only that something arrived: the page asks for its own user's listing.
+  const onMotion = (r: MotionRecord) => broadcast('motion', { serial: r.serial, id: r.id, kind: r.kind });
+  deps.uploads?.on('motion', onMotion);
   deps.cloud.on('state', onState);
   deps.cloud.on('telemetry', onTelemetry);
   deps.cloud.on('event', onEvent);
@@ -176,6 +189,21 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
     for (const res of sse) res.write(': keep-alive\n\n');
   }, 15_000);
   keepAlive.unref();
+
+  const eventsApi = deps.uploads
+    ? createEventsApi({
+        uploads: deps.uploads,
+        users: () => users.map((u) => u.id),
+        hasCamera: (serial) => findCamera(serial) !== undefined,
+        mayView: (user, serial) => {
+          const u = users.find((x) => x.id === user);
+          return u ? mayView(u, serial) : false;
+        },
+        ownerOf,
+        motionFile: (serial) => findCamera(serial)?.motionFile,
+        logger: log,
+      })
+    : undefined;
 
   const grantFor = async (userId: string, serial: string) => {
     const g = await deps.mintGrant(serial, userId, ttl);
@@ -188,9 +216,10 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
     const path = url.pathname;
     if (req.method === 'GET' && (path === '/' || path === '/index.html'))
       return sendFile(res, join(WEB_ROOT, 'index.html'));
-    if (req.method === 'GET' && /^\/(app\.js|keys\.js|owner\.js|style\.css)$/.test(path))
+    if (req.method === 'GET' && /^\/(app\.js|keys\.js|owner\.js|motion\.js|style\.css)$/.test(path))
       return sendFile(res, join(WEB_ROOT, path.slice(1)));
     if (req.method === 'GET' && serveSealedPage(path, res)) return;
+    if (req.method === 'GET' && serveArtifactOpener(path, res)) return;
     if (req.method === 'GET' && path === '/vendor/mpegts.js') {
       if (!mpegts) return sendJson(res, 404, { error: 'mpegts.js not installed (npm ci)' });
       return sendFile(res, mpegts);
@@ -289,6 +318,10 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
         },
       });
     }
+    if (eventsApi && path.startsWith('/api/')) {
+      const r = await eventsApi.handle(req.method ?? 'GET', url, () => readJson(req));
+      if (r) return sendEventsReply(res, r);
+    }
     if (deps.owner && path.startsWith('/api/')) {
       const r = await ownerApi(
         {
@@ -345,6 +378,8 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
       deps.cloud.off('state', onState);
       deps.cloud.off('telemetry', onTelemetry);
       deps.cloud.off('event', onEvent);
+      deps.uploads?.off('motion', onMotion);
+      eventsApi?.close();
       for (const res of sse) res.end();
       sse.clear();
       server.closeAllConnections();

@@ -251,6 +251,7 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
         return phone.jkt === jkt ? makeDpopProof(phone, { htm: 'GET', htu: url, token }) : undefined;
       },
       owner: { devDir: opts.dir, command: cloud.command.bind(cloud), relay },
+      uploads,
       info: () => ({ broker: `${kind} (mTLS)`, relay: relay.rtmpBase, selfChecks }),
       port: opts.pagePort,
       logger: log,

@@ -1,8 +1,10 @@
 /**
  * The dev cloud's thumbnail "cache" in front of the object store, with the fault of the incident
  * on purpose: asked for a user's event thumbnails, a mixed-up cache hands back, for a share of
- * them, another user's thumbnail under the asker's name. What it serves is whatever the store
- * holds: sealed artifacts, so a mix-up can only ever serve ciphertext.
+ * them, another user's thumbnail under the asker's name (`thumbnailsFor`, the incident replay's
+ * figures); or, as the page's third incident button replays it, a cache key that forgot the user
+ * answers the asker with another user's listing, thumbnails and clips (`mixedUpListing`). What it
+ * serves is whatever the store holds: sealed artifacts, so a mix-up can only ever serve ciphertext.
  * Must never decrypt anything (it has no key) and never change the bytes it serves.
  */
 import type { DevUploads, MotionRecord } from './uploads.ts';
@@ -48,4 +50,23 @@ export function createEventCache(opts: EventCacheOptions): EventCache {
       return out;
     },
   };
+}
+
+/**
+ * What a cache whose key forgot the user answers `user` with: the newest entries it cached for
+ * other users' cameras (snapshots and clips), served under the asker's name. Pure.
+ */
+export function mixedUpListing(
+  records: readonly MotionRecord[],
+  user: string,
+  ownerOf: (serial: string) => string | undefined,
+  max = 40,
+): MotionRecord[] {
+  return records
+    .filter((r) => {
+      const owner = ownerOf(r.serial);
+      return owner !== undefined && owner !== user;
+    })
+    .slice(-max)
+    .reverse();
 }

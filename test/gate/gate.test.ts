@@ -299,8 +299,11 @@ for (const transport of ['http', 'ws'] as const) {
         : FlvClient.ws({ url: url.replace('http:', 'ws:'), headers: bearer(token) });
     try {
       const r = await c.waitClosed(5000);
-      // The grant was good at decision time: the response head went out, the hub delivered.
-      assert.equal(r.status, transport === 'http' ? 200 : 101);
+      // The grant was good at decision time and the hub delivered, but the head waits for the
+      // first keyframe: HTTP gets 403 expired instead of a 200; WebSocket (already upgraded) gets
+      // the same answer as a text message and a close.
+      assert.equal(r.status, transport === 'http' ? 403 : 101);
+      assert.deepEqual(c.json(), { error: 'expired' });
       assert.ok(chunks() >= 1, 'the hub handed the gate media (header + cached GOP)');
       assert.equal(r.flvBodyBytes, 0, `${r.flvBodyBytes} FLV bytes left after exp`);
       assert.equal(r.parser.tags.length, 0);
@@ -320,9 +323,11 @@ test('device faults are refused as internal (503), not blamed on the caller: a t
   const held = new Promise<void>((r) => (release = r));
   let mode: 'throw' | 'hold' = 'throw';
   let entered = 0;
+  const contexts: DecisionContext[] = [];
   const grants = {
     async decide(token: string | undefined, ctx: DecisionContext) {
       entered++;
+      contexts.push(ctx);
       if (mode === 'throw') throw new Error('grant gate bug');
       await held;
       return m.f.gate.decide(token, ctx);
@@ -356,6 +361,15 @@ test('device faults are refused as internal (503), not blamed on the caller: a t
       w.close();
     }
     assert.deepEqual(reported, ['internal', 'internal']);
+    // The decision context carries the viewer's origin as typed fields; the printed source the
+    // audit lines and events carry is derived from it, unchanged (`gate:<addr>`).
+    assert.deepEqual(
+      contexts.map((c) => ({ viewer: c.viewer, source: c.source, purpose: c.purpose })),
+      [
+        { viewer: { remote: '127.0.0.1', transport: 'http' }, source: 'gate:127.0.0.1', purpose: 'view' },
+        { viewer: { remote: '127.0.0.1', transport: 'ws' }, source: 'gate:127.0.0.1', purpose: 'view' },
+      ],
+    );
     // A good grant whose decision is still running when the gate starts closing.
     mode = 'hold';
     const late = FlvClient.http({ url, headers: bearer(m.f.mint()) });

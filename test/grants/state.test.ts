@@ -149,7 +149,7 @@ test('the audit log has every decision with its facts and never the token', asyn
   assert.equal(statSync(f.paths.auditLog).mode & 0o777, 0o600);
 });
 
-test('the audit log rotates by size and keeps one previous generation', (t) => {
+test('the audit log rotates by size and keeps one previous generation', async (t) => {
   const { dir, cleanup } = makeTempDir();
   t.after(cleanup);
   const file = `${dir}/audit/decisions.jsonl`;
@@ -161,7 +161,12 @@ test('the audit log rotates by size and keeps one previous generation', (t) => {
     source: 'gate:x',
     purpose: 'view',
   };
-  for (let i = 0; i < 500; i++) log.append({ ...line, jti: `j${i}` }, i % 50 === 0);
+  // Some lines durable (accepts), their flushes still in flight while later lines rotate the file.
+  const durable: Promise<void>[] = [];
+  for (let i = 0; i < 500; i++)
+    if (i % 50 === 0) durable.push(log.appendDurable({ ...line, jti: `j${i}` }));
+    else log.append({ ...line, jti: `j${i}` });
+  await Promise.all(durable);
   log.close();
   assert.ok(existsSync(`${file}.1`));
   assert.ok(statSync(file).size <= 4096);
@@ -170,7 +175,7 @@ test('the audit log rotates by size and keeps one previous generation', (t) => {
   assert.equal((JSON.parse(last) as { jti: string }).jti, 'j499');
   // Reopening appends to the current file (survives restarts).
   const again = new DecisionLog(file, 4096);
-  again.append({ ...line, jti: 'after-restart' }, true);
+  await again.appendDurable({ ...line, jti: 'after-restart' });
   again.close();
   assert.match(readFileSync(file, 'utf8'), /after-restart/);
 });

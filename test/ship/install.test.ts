@@ -100,7 +100,7 @@ describe('install-on-device.sh into a fake root', { timeout: 120_000 }, () => {
     assert.doesNotMatch(unit, /@[A-Z_]+@/, 'every placeholder filled');
     assert.match(
       unit,
-      /^ExecStart=\/usr\/local\/bin\/node \/opt\/lenscap\/bin\/lenscap\.js run --config \/etc\/lenscap\/agent\.json$/m,
+      /^ExecStart=\/usr\/local\/bin\/node --max-semi-space-size=1 --optimize-for-size \/opt\/lenscap\/bin\/lenscap\.js run --config \/etc\/lenscap\/agent\.json$/m,
     );
     assert.deepEqual(unit.match(/^DeviceAllow=.*$/gm), ['DeviceAllow=/dev/video2 rw'], 'the camera only');
     assert.equal(
@@ -168,7 +168,22 @@ describe('install-on-device.sh into a fake root', { timeout: 120_000 }, () => {
     assert.equal(res.status, 0, res.stderr);
     const script = join(r, 'etc/init.d/lenscap');
     assert.equal(statSync(script).mode & 0o111, 0o111);
-    assert.match(readFileSync(script, 'utf8'), /^NODE="\/usr\/bin\/node"$/m);
+    const text = readFileSync(script, 'utf8');
+    assert.match(text, /^NODE="\/usr\/bin\/node"$/m);
+    // Both init systems run node with the same V8 flags (the idle figures rely on them).
+    const unitFlags = /^ExecStart=@NODE@ (.*?) \/opt\/lenscap\/bin\/lenscap\.js /m.exec(
+      readFileSync(join(root, 'packaging/lenscap.service'), 'utf8'),
+    )?.[1];
+    assert.ok(unitFlags, 'the unit passes V8 flags');
+    assert.match(text, new RegExp(`^NODE_FLAGS="${unitFlags}"$`, 'm'));
+    assert.match(text, /exec \\"\$NODE\\" \$NODE_FLAGS \\"\$APP\\" run/);
+    // …and the same malloc arena cap (the idle figures rely on it too).
+    const unitEnv = /^Environment=(MALLOC_.*)$/m.exec(
+      readFileSync(join(root, 'packaging/lenscap.service'), 'utf8'),
+    )?.[1];
+    assert.ok(unitEnv, 'the unit sets the malloc environment');
+    assert.match(text, new RegExp(`^MALLOC_ENV="${unitEnv}"$`, 'm'));
+    assert.match(text, /export \$MALLOC_ENV; exec/);
     assert.equal(spawnSync('/bin/sh', ['-n', script]).status, 0);
     assert.ok(!existsSync(join(r, 'etc/systemd/system/lenscap.service')));
   });

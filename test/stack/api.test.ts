@@ -1,7 +1,8 @@
 /**
  * The dev cloud's API and its MQTT view, over a real aedes broker with mTLS: retained state makes a
  * camera online, a security event published by a camera reaches the page's event stream, grants
- * are minted only for an owned camera, the incident hands alice's camera-1 grant towards camera 2.
+ * are minted only for an owned camera, the incident hands alice's camera-1 grant towards camera 2,
+ * and a camera's `owner_reset` makes the cloud forget the membership it relayed.
  * Grants here are signed by a test key (the grant format itself is tested by the grants suite).
  */
 import { after, before, test } from 'node:test';
@@ -14,6 +15,11 @@ import { connectCloudClient, type CloudClient } from '../../scripts/dev-cloud/cl
 import { startApi, type MintedGrant, type RunningApi } from '../../scripts/dev-cloud/api.ts';
 import { issue, makeCa } from '../../harness/forge-pki.ts';
 import { within } from '../../harness/wait.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { memberOf, newPhoneKeys, signMembership } from '../../scripts/dev-cloud/owner-phone.ts';
+import { readMembership, recordMembership } from '../../scripts/dev-cloud/memberships.ts';
 
 const ca = makeCa('test device CA');
 const server = issue(ca, 'broker', 'server');
@@ -169,5 +175,64 @@ test("retained state and a camera's security event reach the page's event stream
     await dev.publishAsync('lenscap/v1/CAM-DEMO-2/state', '', { qos: 1, retain: true });
   } finally {
     await dev.endAsync(true);
+  }
+});
+
+test("a camera's owner_reset makes the dev cloud forget its relayed membership (no grants by the old one)", async () => {
+  const devDir = mkdtempSync(join(tmpdir(), 'lenscap-api-reset-'));
+  const ownerApi = await startApi({
+    cloud,
+    mintGrant: testMint,
+    cameras: () => [{ serial: 'CAM-DEMO-2', label: 'two', gateUrl: 'http://127.0.0.1:2' }],
+    owner: { devDir, command: async () => ({ id: 'x', status: 'ok', data: {} }) },
+  });
+  const dev = await mqtt.connectAsync(broker.url, {
+    key: cam2.key,
+    cert: cam2.cert,
+    ca: ca.cert,
+    clientId: 'CAM-DEMO-2',
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+  });
+  try {
+    const bob = newPhoneKeys('bob');
+    const alice = newPhoneKeys('alice');
+    recordMembership(
+      devDir,
+      signMembership(bob, {
+        serial: 'CAM-DEMO-2',
+        epoch: 'epoch-of-the-old-claim',
+        version: 2,
+        members: [memberOf(bob, 'owner'), memberOf(alice, 'viewer')],
+      }),
+    );
+    const get = async (path: string, body?: object) => {
+      const r = await fetch(
+        `${ownerApi.url}${path}`,
+        body
+          ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
+          : {},
+      );
+      return r.status;
+    };
+    assert.equal(await get('/api/membership?serial=CAM-DEMO-2'), 200);
+    assert.equal(await get('/api/grant', { user: 'alice', serial: 'CAM-DEMO-2' }), 200, 'a member before');
+    const event = { type: 'owner_reset', at: new Date().toISOString(), serial: 'CAM-DEMO-2', source: 'cli' };
+    await dev.publishAsync('lenscap/v1/CAM-DEMO-2/events', JSON.stringify(event), { qos: 1 });
+    await within(
+      (async () => {
+        while ((await get('/api/membership?serial=CAM-DEMO-2')) !== 404)
+          await new Promise((r) => setTimeout(r, 100));
+      })(),
+      10_000,
+      'the membership forgotten after owner_reset',
+    );
+    assert.equal(readMembership(devDir, 'CAM-DEMO-2') ?? undefined, undefined);
+    // alice was a member of the old claim only: the cloud mints her nothing now.
+    assert.equal(await get('/api/grant', { user: 'alice', serial: 'CAM-DEMO-2' }), 403);
+  } finally {
+    await dev.endAsync(true);
+    await ownerApi.close();
+    rmSync(devDir, { recursive: true, force: true });
   }
 });

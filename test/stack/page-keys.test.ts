@@ -20,6 +20,7 @@ import { clearOwnerState } from '../../agent/owner/owner-store.ts';
 import { requestReset } from '../../agent/owner/reset.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
 import { freePort } from '../../harness/mosquitto.ts';
+import { keyCode } from '../../scripts/dev-cloud/key-code.ts';
 
 interface Cam {
   serial: string;
@@ -187,6 +188,11 @@ test(
       // alice adds bob from her browser: the page signs membership v2 with her key.
       await alice.page.fill('[data-testid="member-user"]', 'bob');
       await alice.page.click('[data-testid="member-add"]');
+      // Nothing is signed until alice confirms the key code; it is the code bob's page shows.
+      await alice.page.waitForSelector('[data-testid="confirm-box"]:not([hidden])', { timeout: 10_000 });
+      assert.equal(await text(alice, 'confirm-code'), await text(bob, 'my-code'));
+      assert.equal(await text(bob, 'my-code'), keyCode(probe.jkt));
+      await alice.page.click('[data-testid="confirm-yes"]');
       await alice.page.waitForFunction(
         () =>
           /accepted|error/.test(document.querySelector('[data-testid="member-status"]')?.textContent ?? ''),
@@ -225,7 +231,8 @@ test(
       assert.ok(f2 > f1, `bob's decoded frames grow: ${f1} → ${f2}`);
       assert.equal(await text(bob, 'grant-viewer'), 'bob');
       assert.equal(await text(bob, 'proof-by'), "DPoP by this browser's key");
-      t.diagnostic(`bob decoded ${f2} frames with his browser key`);
+      assert.match(await text(bob, 'transport'), /^WebSocket, grant \+ DPoP in the first message/);
+      t.diagnostic(`bob decoded ${f2} frames with his browser key over the gate's WebSocket`);
 
       // A confused cloud adds mallory: binding, membership and grant all refused, 0 media bytes.
       await mallory.page.click('[data-testid="confused"]');

@@ -47,7 +47,7 @@ test(
       const out = stack.output();
       assert.match(out, /\[5\/8\] claim cameras: signed binding records .* ok/);
       assert.match(out, /\[6\/8\] claim cameras with their label codes .* ok/);
-      assert.match(out, /\[8\/8\] write stack\.json … ok/);
+      assert.match(out, /\[9\/9\] write stack\.json … ok/);
 
       const cams = (await (await fetch(`${info.pageUrl}/api/cameras?user=alice`)).json()) as Array<{
         serial: string;

@@ -64,7 +64,12 @@ test(
       assert.match(objectStore.url, /^https:\/\/127\.0\.0\.1:\d+$/);
       assert.ok(existsSync(objectStore.caFile), 'the object store CA file named in stack.json exists');
       const out = stack.output();
-      assert.match(out, /\[8\/8\] write stack\.json … ok/);
+      assert.match(out, /\[9\/9\] write stack\.json … ok/);
+      // Events on through the owner's command (off, saying why, where the motion hook cannot work).
+      assert.match(
+        out,
+        /\[7\/9\] turn motion events on \(the owner's `events` command\) … ok .*CAM-DEMO-2 (on|off \()/,
+      );
       // Each camera's label code, in the output and in stack.json; both claimed owner-held.
       for (const c of info.cameras as Array<{ serial: string; claimCode?: string }>) {
         assert.match(c.claimCode ?? '', /^([A-Z2-7]{4}-){7}[A-Z2-7]{4}$/, c.serial);

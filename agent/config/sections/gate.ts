@@ -29,6 +29,14 @@ export const gateSection = z
         "Seal direct viewing too: frames leave the gate encrypted to the viewer's key in the owner-signed membership (a viewer without one is refused `viewer_key_missing`). Off by default: on a LAN the gate's TLS already ends at the viewer, with nobody in between (see docs/streaming.md).",
       ),
     maxViewers: z.number().int().positive().default(8).describe('Concurrent viewer sessions.'),
+    firstKeyframeTimeoutSeconds: z
+      .number()
+      .positive()
+      .max(300)
+      .default(20)
+      .describe(
+        'An accepted viewer waits at most this long for the first keyframe; then (or as soon as capture fails twice in a row) it gets 503 `no_media` / `capture_failed` with the camera error code instead of a response head.',
+      ),
     refusalRateLimit: z
       .object({
         perMinute: z

@@ -7,6 +7,7 @@ import { LenscapError } from '../../../agent/errors.ts';
 import { EXIT } from '../../../agent/cli/exit-codes.ts';
 import { parseOptions, type Command, type CliIo } from '../../../agent/cli/command.ts';
 import { CameraRefusal, callCloud, cloudUrl, relayedMembership } from './phone-api.ts';
+import { keyCode } from '../key-code.ts';
 
 const USAGE_OPTS = '--serial S --owner U --user V [--cloud URL] [--dev-dir DIR]';
 
@@ -52,7 +53,7 @@ async function change(op: 'add' | 'remove', argv: string[], io: CliIo): Promise<
         const pub = await callCloud(base, `/api/keys?user=${encodeURIComponent(values.user)}`);
         entry = { sub: values.user, role: 'viewer', jwk: pub.jwk, hpke: pub.hpke };
         io.err(
-          `note: ${values.user}'s key from the cloud's directory: ${String(pub.jkt)} (compare it on their device)`,
+          `note: ${values.user}'s key from the cloud's directory: key code ${keyCode(String(pub.jkt))}, thumbprint ${String(pub.jkt)} (compare it with their device's "Your keys")`,
         );
       }
       members = [...members, entry];

@@ -116,17 +116,27 @@ async function watch(serial) {
   play(grant);
 }
 
-/** Owner-held camera: the grant names a key (jkt); when this browser holds it, the page proves it. */
+/**
+ * Owner-held camera: the grant names a key (jkt). When this browser holds it, the page plays over
+ * the gate's WebSocket with the grant and a DPoP proof (htu ws://…) in the first message, made
+ * fresh when the socket opens (owner.js firstMessageLoader). A proof by the user's simulated phone
+ * (dev) was made for the HTTP URL, so that one travels as HTTP-FLV headers, as for a legacy camera.
+ */
 async function prove(grant) {
   const own = window.lenscapOwner && window.lenscapOwner.keys;
   if (grant.jkt && own && own.jkt === grant.jkt) {
-    grant.dpop = await window.lenscapKeys.dpopProof(own, {
-      htm: 'GET',
-      htu: grant.flvUrl,
-      token: grant.token,
-    });
+    grant.wsUrl = grant.flvUrl.replace(/^http/, 'ws');
+    grant.first = async () =>
+      JSON.stringify({
+        grant: grant.token,
+        dpop: await window.lenscapKeys.dpopProof(own, { htm: 'GET', htu: grant.wsUrl, token: grant.token }),
+      });
     grant.provedBy = "DPoP by this browser's key";
-  } else grant.provedBy = grant.dpop ? `DPoP by ${grant.viewer}'s phone (dev)` : 'none (legacy camera)';
+    grant.transport = 'WebSocket, grant + DPoP in the first message (lenscap-grant)';
+  } else {
+    grant.provedBy = grant.dpop ? `DPoP by ${grant.viewer}'s phone (dev)` : 'none (legacy camera)';
+    grant.transport = `HTTP-FLV, Authorization${grant.dpop ? ' + DPoP' : ''} header`;
+  }
 }
 
 function play(grant) {
@@ -137,12 +147,19 @@ function play(grant) {
   $('grant-viewer').textContent = grant.viewer;
   $('grant-camera').textContent = grant.serial;
   $('proof-by').textContent = grant.provedBy || '—';
-  $('play-status').textContent = `connecting to ${grant.flvUrl}`;
+  if ($('transport')) $('transport').textContent = grant.transport || '—';
+  state.ended = false;
+  const url = grant.first ? grant.wsUrl : grant.flvUrl;
+  $('play-status').textContent = `connecting to ${url}`;
   const player = mpegts.createPlayer(
-    { type: 'flv', isLive: true, hasAudio: false, url: grant.flvUrl },
+    { type: 'flv', isLive: true, hasAudio: false, url },
     {
-      // Owner-held camera: the grant is bound to the user's key and needs its DPoP proof.
-      headers: { Authorization: `Bearer ${grant.token}`, ...(grant.dpop ? { DPoP: grant.dpop } : {}) },
+      ...(grant.first
+        ? { customLoader: window.lenscapOwner.firstMessageLoader(grant.first) }
+        : // The grant (and, owner-held, the phone's DPoP proof) in the request's headers.
+          {
+            headers: { Authorization: `Bearer ${grant.token}`, ...(grant.dpop ? { DPoP: grant.dpop } : {}) },
+          }),
       enableStashBuffer: false,
       liveBufferLatencyChasing: true,
       lazyLoad: false,
@@ -151,6 +168,12 @@ function play(grant) {
   player.on(mpegts.Events.ERROR, (type, detail, info) => {
     const code = info && info.code ? ` ${info.code}` : '';
     $('play-status').textContent = `refused or failed: ${type} ${detail}${code}`;
+    $('play-status').className = 'refused';
+  });
+  // The camera ended the session (a local reset, a removed member, the grant's exp): say so.
+  player.on(mpegts.Events.LOADING_COMPLETE, () => {
+    state.ended = true;
+    $('play-status').textContent = 'stream ended by the camera';
     $('play-status').className = 'refused';
   });
   player.on(mpegts.Events.STATISTICS_INFO, (s) => {
@@ -203,7 +226,7 @@ function tick() {
   if (state.grant) {
     const left = Math.max(0, Math.round(state.grant.exp - Date.now() / 1000));
     $('grant-expiry').textContent = `${left} s (renews ${RENEW_BEFORE_S} s before expiry)`;
-    if (frames > 0 && video.currentTime > 0) {
+    if (frames > 0 && video.currentTime > 0 && !state.ended) {
       $('play-status').textContent = `playing, ${video.currentTime.toFixed(1)} s`;
       $('play-status').className = 'ok';
     }

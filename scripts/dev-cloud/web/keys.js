@@ -159,6 +159,27 @@
     return b64u(mac);
   }
 
+  /**
+   * The short key code people compare across two screens (as Signal's safety numbers): the first
+   * 40 bits of the key's RFC 7638 thumbprint in base32, `ABCD-EFGH`. Same as key-code.ts.
+   */
+  function keyCode(jkt) {
+    const bin = atob(String(jkt).replace(/-/g, '+').replace(/_/g, '/'));
+    let bits = 0;
+    let value = 0;
+    let out = '';
+    for (let i = 0; i < 5 && i < bin.length; i++) {
+      value = (value << 8) | bin.charCodeAt(i);
+      bits += 8;
+      while (bits >= 5) {
+        out += B32[(value >>> (bits - 5)) & 31];
+        bits -= 5;
+      }
+      value &= 0xff;
+    }
+    return `${out.slice(0, 4)}-${out.slice(4, 8)}`;
+  }
+
   const member = (keys, role) => ({ sub: keys.user, role, jwk: keys.jwk, hpke: keys.hpkeJwk });
 
   /** A membership (`lenscap-membership+jwt`) signed by this browser's key: it must be the owner's. */
@@ -181,6 +202,7 @@
     loadOrCreate,
     load,
     thumbprint,
+    keyCode,
     dpopProof,
     claimProof,
     member,

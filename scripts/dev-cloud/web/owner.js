@@ -2,8 +2,11 @@
 // non-extractable), registering their PUBLIC halves with the dev cloud's directory, claiming a
 // camera with its label code (the proof is computed here: the code never leaves the page), the
 // members of a camera and adding or removing one (the page signs the membership with the owner's
-// key; the cloud only relays it), and the incident "a confused cloud adds mallory".
-// Must never send a private key or the claim code to the cloud.
+// key; the cloud only relays it), transferring ownership to another user's key (signed by the
+// current owner's key), and the incident "a confused cloud adds mallory". Before it signs a key the
+// cloud's directory handed over, the page shows that key's short code and waits for the owner to
+// confirm it matches the code on the other user's own screen (a swapped key shows another code).
+// Must never send a private key or the claim code to the cloud, nor sign a directory key unconfirmed.
 'use strict';
 (function () {
   const $ = (id) => document.getElementById(id);
@@ -38,6 +41,7 @@
     st.keys = null;
     say('my-jkt', '—');
     say('my-kid', '—');
+    say('my-code', '—');
     say('keys-state', user ? 'opening IndexedDB…' : 'pick a user');
     if (!user) return;
     const keys = await K.loadOrCreate(user);
@@ -45,6 +49,7 @@
     st.keys = keys;
     say('my-jkt', keys.jkt);
     say('my-kid', keys.kid);
+    say('my-code', K.keyCode(keys.jkt));
     say(
       'keys-state',
       `${keys.created ? 'made now' : `kept since ${keys.createdAt}`} · non-extractable, in this browser's IndexedDB`,
@@ -103,7 +108,8 @@
       const li = document.createElement('li');
       li.dataset.sub = m.sub;
       li.dataset.role = m.role;
-      li.textContent = `${m.sub} (${m.role}) key ${short(jkt)}${jkt === mine ? ' — this browser' : ''} `;
+      li.dataset.code = K.keyCode(jkt);
+      li.textContent = `${m.sub} (${m.role}) key ${K.keyCode(jkt)} ${short(jkt)}${jkt === mine ? ' — this browser' : ''} `;
       if (m.role !== 'owner' && ownerJkt === mine) {
         const b = document.createElement('button');
         b.textContent = 'Remove';
@@ -118,6 +124,33 @@
       'members-version',
       `v${p.version}, signed by ${ownerJkt === mine ? 'this browser (owner)' : 'the owner'}`,
     );
+    $('members-version').dataset.version = String(p.version);
+    $('members-version').dataset.owner = p.members.find((m) => m.role === 'owner').sub;
+  }
+
+  /**
+   * The cloud's directory says which key is `user`'s; a cloud that swaps it would get the owner to
+   * sign the wrong key. Shows the key's short code and resolves true only if the owner confirms it
+   * matches the code `user`'s own page shows under "Your keys".
+   */
+  function confirmKey(user, pub, what) {
+    const code = K.keyCode(pub.jkt);
+    $('confirm-box').hidden = false;
+    say('confirm-text', `${what}: the cloud's directory says ${user}'s key is`);
+    say('confirm-code', code);
+    $('confirm-code').dataset.jkt = pub.jkt;
+    $('confirm-code').title = pub.jkt;
+    say('confirm-hint', `Sign only if ${user}'s own screen shows the same code under "Your keys".`);
+    return new Promise((resolve) => {
+      const done = (ok) => {
+        $('confirm-yes').onclick = null;
+        $('confirm-no').onclick = null;
+        $('confirm-box').hidden = true;
+        resolve(ok);
+      };
+      $('confirm-yes').onclick = () => done(true);
+      $('confirm-no').onclick = () => done(false);
+    });
   }
 
   /** Signs the next membership with this browser's key (it must be the owner's) and relays it. */
@@ -137,11 +170,122 @@
     const role = $('member-role').value || 'viewer';
     // The directory is the cloud's: compare this fingerprint with the one on the other user's screen.
     const pub = await api(`/api/keys?user=${encodeURIComponent(user)}`);
-    say('member-status', `adding ${user} with key ${short(pub.jkt)} (compare it on their screen)…`);
+    say('member-status', `adding ${user}: compare the key code with their screen…`);
+    if (!(await confirmKey(user, pub, `Add ${user} to ${serial}`)))
+      return say('member-status', `not added: the key code for ${user} was not confirmed`, 'refused');
     await changeMembers(serial, (ms) =>
       ms.filter((x) => x.sub !== user).concat([{ sub: user, role, jwk: pub.jwk, hpke: pub.hpke }]),
     );
   }
+
+  /**
+   * Transfer: the next membership, signed by this browser's (the current owner's) key, names
+   * `user`'s directory key as owner; this user stays a viewer if asked. From then on only that key
+   * signs memberships.
+   */
+  async function transfer() {
+    const serial = $('member-serial').value.trim();
+    const user = $('transfer-user').value.trim();
+    const keep = $('transfer-keep').checked;
+    const me = st.keys;
+    if (!me) throw new Error('pick a user first');
+    if (!user || user === me.user) throw new Error('name another user to transfer to');
+    const pub = await api(`/api/keys?user=${encodeURIComponent(user)}`);
+    say('member-status', `transferring ${serial} to ${user}: compare the key code with their screen…`);
+    if (!(await confirmKey(user, pub, `Make ${user} the owner of ${serial}`)))
+      return say('member-status', `not transferred: the key code for ${user} was not confirmed`, 'refused');
+    await changeMembers(serial, (ms) =>
+      ms
+        .filter((x) => x.sub !== user && x.sub !== me.user)
+        .concat(keep ? [K.member(me, 'viewer')] : [])
+        .concat([{ sub: user, role: 'owner', jwk: pub.jwk, hpke: pub.hpke }]),
+    );
+    say('member-status', `ownership of ${serial} transferred to ${user}`, 'ok');
+  }
+
+  // ---- live video over WebSocket, grant and DPoP proof in the first message ---------------------
+  /**
+   * An mpegts.js loader for the gate's `lenscap-grant` WebSocket path (a browser cannot put an
+   * Authorization or DPoP header on a WebSocket): on open it sends `{"grant", "dpop"}` made by
+   * `first()` — a fresh proof per connection, over `ws://host/live/<serial>.flv` — then hands the
+   * binary FLV messages to the player. A refusal is one text message `{"error"}` and a close with
+   * 4000 + the HTTP status: reported as an error with that status and reason, never as media.
+   */
+  st.firstMessageLoader = function (first) {
+    const M = window.mpegts;
+    return class FirstMessageLoader extends M.BaseLoader {
+      static isSupported() {
+        return typeof WebSocket !== 'undefined';
+      }
+      constructor() {
+        super('lenscap-grant-websocket-loader');
+        this._needStash = true;
+        this._ws = null;
+        this._received = 0;
+        this._aborted = false;
+        this.refusal = '';
+      }
+      open(dataSource) {
+        const ws = new WebSocket(dataSource.url, ['lenscap-grant']);
+        this._ws = ws;
+        ws.binaryType = 'arraybuffer';
+        this._status = M.LoaderStatus.kConnecting;
+        const fail = (type, info) => {
+          this._status = M.LoaderStatus.kError;
+          if (this._onError) this._onError(type, info);
+        };
+        ws.onopen = () => {
+          first().then(
+            (msg) => {
+              if (ws.readyState !== WebSocket.OPEN) return;
+              ws.send(msg);
+              this._status = M.LoaderStatus.kBuffering;
+            },
+            (err) => {
+              ws.close();
+              fail(M.LoaderErrors.EXCEPTION, { code: -1, msg: `no proof: ${err.message}` });
+            },
+          );
+        };
+        ws.onmessage = (m) => {
+          if (typeof m.data === 'string') {
+            try {
+              this.refusal = JSON.parse(m.data).error || '';
+            } catch {
+              this.refusal = 'unreadable refusal';
+            }
+            return;
+          }
+          const from = this._received;
+          this._received += m.data.byteLength;
+          if (this._onDataArrival) this._onDataArrival(m.data, from, this._received);
+        };
+        ws.onclose = (c) => {
+          if (this._aborted) return;
+          if (c.code >= 4000)
+            return fail(M.LoaderErrors.HTTP_STATUS_CODE_INVALID, {
+              code: c.code - 4000,
+              msg: c.reason || this.refusal,
+            });
+          this._status = M.LoaderStatus.kComplete;
+          if (this._onComplete) this._onComplete(0, this._received - 1);
+        };
+        ws.onerror = () => undefined; // the close that follows says what happened
+      }
+      abort() {
+        const ws = this._ws;
+        if (ws && (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN)) {
+          this._aborted = true;
+          ws.close();
+        }
+      }
+      destroy() {
+        if (this._ws) this.abort();
+        this._ws = null;
+        super.destroy();
+      }
+    };
+  };
 
   // ---- the incident: a confused cloud adds mallory ------------------------------------------
   async function confusedCloud() {
@@ -214,6 +358,7 @@
       claim().catch((err) => say('claim-status', `refused: ${err.message}`, 'refused')),
     );
     $('member-add').addEventListener('click', () => addMember().catch(showErr));
+    $('transfer').addEventListener('click', () => transfer().catch(showErr));
     $('member-serial').addEventListener('change', () => showMembers().catch(showErr));
     $('confused').addEventListener('click', () => confusedCloud());
     const es = new EventSource('/api/stream');
@@ -222,6 +367,13 @@
       st.events.push(e);
       if (st.events.length > 100) st.events.shift();
       matchConfused(e);
+      // The camera's own word that its owner or members changed: show the new state.
+      const ev = e.event || {};
+      if (
+        e.serial === $('member-serial').value.trim() &&
+        ['owner_claimed', 'membership_changed', 'owner_reset'].includes(ev.type)
+      )
+        setTimeout(() => showMembers().catch(() => undefined), 300);
     });
     $('user').addEventListener('change', (e) =>
       st.selectUser(e.target.value).catch((err) => say('keys-state', `error: ${err.message}`, 'refused')),
