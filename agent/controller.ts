@@ -37,6 +37,7 @@ import { createResetInput } from '../drivers/reset/registry.ts';
 import { createUploadService } from './uploads/service.ts';
 import { registerEventsCommands } from './events/commands.ts';
 import { createEventsService } from './events/service.ts';
+import { openEventsSwitch } from './events/switch.ts';
 
 export interface AgentDeps {
   logger?: Logger;
@@ -185,10 +186,16 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
         })
       : undefined;
     // Motion events (issue 16): sealed to the keys of the owner-signed membership at the trigger;
-    // built before the link so `cmd/events` is registered, started after it.
+    // built before the link so `cmd/events` is registered, started after it. The owner's last
+    // `cmd/events` (saved) wins over config's events.enabled.
+    const motionSwitch = openEventsSwitch({
+      file: paths.eventsSwitch,
+      configEnabled: config.events.enabled,
+      logger,
+    });
     const motion = createEventsService({
       serial,
-      config: config.events,
+      config: { ...config.events, enabled: motionSwitch.initial },
       fps: config.camera.fps,
       spoolDir: paths.eventSpool,
       clock,
@@ -230,7 +237,7 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     });
     media.registerCommands(registry);
     registerOwnerCommands(registry, owner);
-    registerEventsCommands(registry, motion);
+    registerEventsCommands(registry, motion, { switch: motionSwitch, clock });
     uploads.registerCommands(registry);
     linkRef = link;
     if (link) {

@@ -22,6 +22,7 @@
  *     events/spool/<id>.sealed        sealed motion artifacts handed to the upload queue
  *     camera/testpattern-motion       test pattern motion hook (camera.testPatternMotionHook)
  *     events/uploads.json       0600  the upload queue's index: sealed artifacts not yet uploaded
+ *     events/switch.json        0600  the owner's last cmd/events switch (wins over events.enabled)
  */
 import { join } from 'node:path';
 
@@ -56,6 +57,7 @@ export function stateLayout(stateDir: string) {
     eventSpool: join(stateDir, 'events', 'spool'),
     testPatternMotion: join(stateDir, 'camera', 'testpattern-motion'),
     uploadIndex: join(stateDir, 'events', 'uploads.json'),
+    eventsSwitch: join(stateDir, 'events', 'switch.json'),
   } as const;
 }
 

@@ -125,7 +125,7 @@ function renderMedia(dir: string): { jpeg: Buffer; mp4: Buffer } {
 }
 
 async function makeViewer(user: string): Promise<Viewer> {
-  const keyPair = await suiteFor('X25519').kem.generateKeyPair();
+  const keyPair = await (await suiteFor('X25519')).kem.generateKeyPair();
   const publicKey = await crypto.subtle.exportKey('jwk', keyPair.publicKey);
   return { user, kid: `${user}-phone`, keyPair, publicKey };
 }

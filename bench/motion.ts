@@ -81,7 +81,7 @@ const stream = createStreamService({
   cameraDriver: createTestPatternDriver({ hasDrawtext: true, fontFile: FONT, motionFile }),
 });
 await stream.start();
-const kp = await suiteFor('X25519').kem.generateKeyPair();
+const kp = await (await suiteFor('X25519')).kem.generateKeyPair();
 const pub = await crypto.subtle.exportKey('jwk', kp.publicKey);
 const got: Array<SealedArtifact & { at: number }> = [];
 const events = createEventsService({

@@ -87,7 +87,7 @@ export async function wrapContentKey(p: {
   if (!kem) throw new SealFormatError('ERR_SEAL_VIEWER_KEY', 'viewer key is neither X25519 nor P-256');
   if ('d' in p.publicKey)
     throw new SealFormatError('ERR_SEAL_VIEWER_KEY', 'viewer key carries a private member');
-  const suite = suiteFor(kem);
+  const suite = await suiteFor(kem);
   const recipientPublicKey = await suite.kem.importKey('jwk', p.publicKey, true);
   const header = headerBytes({
     kem,
@@ -151,11 +151,9 @@ export async function unwrapContentKey(
   recipientKey: CryptoKeyPair,
 ): Promise<Uint8Array | undefined> {
   try {
-    const pt = await suiteFor(env.kem).open(
-      { recipientKey, enc: env.enc, info: HPKE_INFO },
-      env.wrapped,
-      aadFor(env.headerBytes, serial),
-    );
+    const pt = await (
+      await suiteFor(env.kem)
+    ).open({ recipientKey, enc: env.enc, info: HPKE_INFO }, env.wrapped, aadFor(env.headerBytes, serial));
     const k = new Uint8Array(pt);
     return k.length === 16 || k.length === 32 ? k : undefined;
   } catch {

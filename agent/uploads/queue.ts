@@ -14,7 +14,7 @@ import { readFileSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import type { EventSink } from '../audit/events.ts';
-import type { Clock, Random } from '../clock.ts';
+import type { Clock, Random, Timers } from '../clock.ts';
 import { LenscapError, isLenscapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { redactText } from '../redact.ts';
@@ -23,10 +23,8 @@ import type { ArtifactSink, SealedArtifact } from '../events/artifact.ts';
 import { DROP_REASONS, type DropReason, type UploadCode } from './codes.ts';
 import { nextUpload, planDrops, retryDelay, type QueueBounds, type QueuedView } from './decide.ts';
 
-export interface UploadTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** The part of the time seam (agent/clock.ts) the uploader schedules on. */
+export type UploadTimers = Pick<Timers, 'setTimeout' | 'clearTimeout'>;
 
 /** What the queue asks of the file system (injected: tests fake a full disk). */
 export interface UploadFs {

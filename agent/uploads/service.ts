@@ -4,7 +4,7 @@
  * link comes (back) online. Must never start uploading before start() nor keep a timer after stop().
  */
 import type { EventSink } from '../audit/events.ts';
-import type { Clock, Random } from '../clock.ts';
+import { unrefTimer, type Random, type Time } from '../clock.ts';
 import type { CloudLink } from '../cloud/link.ts';
 import type { CommandRegistry } from '../cloud/commands.ts';
 import type { Config } from '../config/schema.ts';
@@ -24,13 +24,13 @@ export interface UploadServiceDeps {
   /** Where the event side writes sealed files (`<state dir>/events/spool`). */
   spoolDir: string;
   serial: string;
-  clock: Clock;
+  /** The time seam: the queue's clock and every retry and timeout. */
+  clock: Time;
   random: Random;
   logger: Logger;
   events: EventSink;
   /** The cloud link, once built (undefined: no cloud; artifacts stay queued). */
   link: () => Pick<CloudLink, 'isOnline' | 'publishData' | 'on' | 'off'> | undefined;
-  timers?: UploadTimers;
   fs?: UploadFs;
 }
 
@@ -45,9 +45,15 @@ export interface UploadService {
 
 export function createUploadService(deps: UploadServiceDeps): UploadService {
   const cfg = deps.config.uploads;
-  const timers: UploadTimers = deps.timers ?? {
-    setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-    clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  // Retries, URL-request and PUT timeouts run on the agent's one time seam (tests drive it); a
+  // pending retry never holds the process up.
+  const timers: UploadTimers = {
+    setTimeout: (fn, ms) => {
+      const h = deps.clock.setTimeout(fn, ms);
+      unrefTimer(h);
+      return h;
+    },
+    clearTimeout: (h) => deps.clock.clearTimeout(h),
   };
   const offline = () => new LenscapError('ERR_UPLOAD_OFFLINE', 'no cloud link');
   const urls = createUploadUrlClient({

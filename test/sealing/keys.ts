@@ -9,7 +9,7 @@ export interface TestViewer {
 }
 
 export async function makeViewer(kid: string, kem: KemName = 'X25519'): Promise<TestViewer> {
-  const suite = suiteFor(kem);
+  const suite = await suiteFor(kem);
   const keyPair = await suite.kem.generateKeyPair();
   const jwk = await crypto.subtle.exportKey('jwk', keyPair.publicKey);
   return { kid, keyPair, key: { kid, publicKey: jwk } };

@@ -15,7 +15,7 @@ import { makeOwnerFixture, SERIAL } from '../owner/fixture.ts';
 
 async function pairOf(priv: KeyObject): Promise<CryptoKeyPair> {
   const jwk = priv.export({ format: 'jwk' });
-  const kem = suiteFor('X25519').kem;
+  const kem = (await suiteFor('X25519')).kem;
   const { d: _d, ...pub } = jwk;
   return {
     privateKey: await kem.importKey('jwk', jwk as JsonWebKey, false),

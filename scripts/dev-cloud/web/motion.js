@@ -65,7 +65,7 @@
   }
 
   /** Renders `items` into `ul`, opening each; counts into `counts`. */
-  async function render(ul, items, counts, keys) {
+  async function render(ul, items, counts, keys, hint = '') {
     ul.replaceChildren();
     if (items.length === 0) {
       ul.append(Object.assign(document.createElement('li'), { className: 'muted', textContent: 'none yet' }));
@@ -94,7 +94,7 @@
         li.dataset.state = r.state;
         if (r.state === 'not-for-you') {
           counts.notForMe++;
-          status.textContent = 'sealed for someone else — nothing to show';
+          status.textContent = `sealed for someone else — nothing to show${hint}`;
           status.className = 'seal refused';
           return;
         }
@@ -160,7 +160,10 @@
       if (!force && ids === st.shown) return;
       st.shown = ids;
       st.mine = { listed: 0, opened: 0, decoded: 0, notForMe: 0, errors: 0 };
-      await render($('motion-list'), r.items, st.mine, st.keys);
+      // Your camera, but not your browser's key: sealed at capture to the membership of that moment.
+      const hint =
+        ' (this browser’s key was not in the camera’s membership at capture: claim it here or ask the owner to add you)';
+      await render($('motion-list'), r.items, st.mine, st.keys, hint);
       showCounts();
       st.refreshed = (st.refreshed || 0) + 1;
     });
