@@ -323,9 +323,11 @@ test('device faults are refused as internal (503), not blamed on the caller: a t
   const held = new Promise<void>((r) => (release = r));
   let mode: 'throw' | 'hold' = 'throw';
   let entered = 0;
+  const contexts: DecisionContext[] = [];
   const grants = {
     async decide(token: string | undefined, ctx: DecisionContext) {
       entered++;
+      contexts.push(ctx);
       if (mode === 'throw') throw new Error('grant gate bug');
       await held;
       return m.f.gate.decide(token, ctx);
@@ -359,6 +361,15 @@ test('device faults are refused as internal (503), not blamed on the caller: a t
       w.close();
     }
     assert.deepEqual(reported, ['internal', 'internal']);
+    // The decision context carries the viewer's origin as typed fields; the printed source the
+    // audit lines and events carry is derived from it, unchanged (`gate:<addr>`).
+    assert.deepEqual(
+      contexts.map((c) => ({ viewer: c.viewer, source: c.source, purpose: c.purpose })),
+      [
+        { viewer: { remote: '127.0.0.1', transport: 'http' }, source: 'gate:127.0.0.1', purpose: 'view' },
+        { viewer: { remote: '127.0.0.1', transport: 'ws' }, source: 'gate:127.0.0.1', purpose: 'view' },
+      ],
+    );
     // A good grant whose decision is still running when the gate starts closing.
     mode = 'hold';
     const late = FlvClient.http({ url, headers: bearer(m.f.mint()) });
