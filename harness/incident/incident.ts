@@ -11,13 +11,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema, type Config } from '../../agent/config/schema.ts';
-import { loadOrCreateDevCas } from '../../scripts/dev-cloud/ca.ts';
 import { mintGrant, signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
-import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
 import { FlvClient } from '../flv-client.ts';
-import { startAclBroker, type AclBroker } from '../acl-broker.ts';
+import { startFleetBackend, type FleetBackend } from '../fleet/backend.ts';
 import { startLightCamera, type FleetCamera } from '../fleet/camera.ts';
-import { connectBenchCloud, type BenchCloud } from '../fleet/cloud.ts';
 import { startFullAgent, fullAgentsAvailable } from '../fleet/full-agent.ts';
 import { makeKeyPool } from '../fleet/identities.ts';
 
@@ -144,24 +141,12 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
   const playMs = opts.playMs ?? 1500;
   const work = mkdtempSync(join(tmpdir(), 'lenscap-incident-'));
   const cameras: FleetCamera[] = [];
-  let broker: AclBroker | undefined;
-  let cloud: BenchCloud | undefined;
+  let backend: FleetBackend | undefined;
   const clients = new Set<FlvClient>();
   try {
     const t00 = Date.now();
-    const devDir = join(work, 'dev');
-    const { deviceCa, serverCa } = loadOrCreateDevCas(devDir);
-    const keys = await loadOrCreateSigningKeys(devDir);
-    broker = await startAclBroker({
-      dir: join(work, 'broker'),
-      ca: deviceCa.certPem,
-      ...serverCa.issueServer('localhost'),
-    });
-    cloud = await connectBenchCloud({
-      url: broker.url,
-      ca: serverCa.certPem,
-      ...deviceCa.issueClient('lenscap-cloud'),
-    });
+    backend = await startFleetBackend(work);
+    const { deviceCa, serverCa, keys, broker, cloud } = backend;
 
     const config: Config = configSchema.parse({
       cloud: { url: broker.url, protocolVersion: 5, servername: 'localhost', backoff: opts.backoff ?? {} },
@@ -442,8 +427,7 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
   } finally {
     for (const c of clients) c.close();
     await Promise.all(cameras.map((c) => c.stop().catch(() => undefined)));
-    await cloud?.close().catch(() => undefined);
-    await broker?.stop('SIGKILL').catch(() => undefined);
+    await backend?.close();
     rmSync(work, { recursive: true, force: true });
   }
 }
