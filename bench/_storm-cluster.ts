@@ -19,7 +19,8 @@ import { EventQueue } from '../agent/audit/event-queue.ts';
 import { CommandRegistry } from '../agent/cloud/commands.ts';
 import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
 import { startRabbitCluster, type RabbitCluster } from '../scripts/dev-cloud/broker-rabbitmq.ts';
-import { issue, issueMany, makeCa } from '../harness/forge-pki.ts';
+import { DevCa } from '../scripts/dev-cloud/ca.ts';
+import { issueMany } from '../harness/pki.ts';
 import type { Figures } from './_json.ts';
 
 export interface ClusterStormOptions {
@@ -56,15 +57,15 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
   const cams: Camera[] = [];
   let cloud: mqtt.MqttClient | undefined;
   try {
-    const ca = makeCa('storm CA');
-    const server = issue(ca, 'localhost', 'server');
-    const cloudPem = issue(ca, 'lenscap-cloud', 'client');
-    const pems = issueMany(ca, serials);
+    const ca = DevCa.create('storm CA');
+    const server = ca.issueServer('localhost');
+    const cloudPem = ca.issueClient('lenscap-cloud');
+    const pems = await issueMany(ca, serials);
     const t0 = Date.now();
     cluster = await startRabbitCluster({
       dir: join(work, 'rmq'),
       nodes: o.nodes,
-      tls: { key: server.key, cert: server.cert, ca: ca.cert },
+      tls: { key: server.key, cert: server.cert, ca: ca.certPem },
       devices: serials,
     });
     o.log(`cluster of ${o.nodes} ready with ${N} device users in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -84,7 +85,7 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
       })),
       key: cloudPem.key,
       cert: cloudPem.cert,
-      ca: ca.cert,
+      ca: ca.certPem,
       protocolVersion: 4,
       clientId: 'lenscap-cloud-storm',
       clean: false,
@@ -115,7 +116,7 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
       const pem = pems[i]!;
       writeFileSync(paths.deviceKey, pem.key, { mode: 0o600 });
       writeFileSync(paths.deviceCert, pem.cert);
-      writeFileSync(paths.brokerCa, ca.cert);
+      writeFileSync(paths.brokerCa, ca.certPem);
       const queue = EventQueue.open({
         file: paths.eventQueue,
         serial,

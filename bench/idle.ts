@@ -18,7 +18,7 @@ import { signBindingRecord } from '../scripts/dev-cloud/mint.ts';
 import { startFleetBackend, type FleetBackend } from '../harness/fleet/backend.ts';
 import { writeCameraState } from '../harness/fleet/camera.ts';
 import { fullAgentConfig, runAgentChild, stopAgentChild } from '../harness/fleet/full-agent.ts';
-import { makeKeyPool } from '../harness/fleet/identities.ts';
+import { makeKeyPool } from '../harness/pki.ts';
 import { writeFigures } from './_json.ts';
 
 const { values } = parseArgs({

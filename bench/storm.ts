@@ -23,7 +23,8 @@ import { stateLayout } from '../agent/state-layout.ts';
 import { CommandRegistry } from '../agent/cloud/commands.ts';
 import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
 import { startMosquitto } from '../harness/mosquitto.ts';
-import { issue, issueMany, makeCa } from '../harness/forge-pki.ts';
+import { DevCa } from '../scripts/dev-cloud/ca.ts';
+import { issueMany } from '../harness/pki.ts';
 import { writeFigures, type Figures } from './_json.ts';
 import { clusterStorm } from './_storm-cluster.ts';
 import { recommend, simulate, type SimResult } from '../harness/storm-sim.ts';
@@ -240,16 +241,16 @@ interface StormPki {
  * A throwaway CA, the broker's and N clients' certificates. Issuing 1,000 with node-forge takes
  * minutes on a loaded machine: `--pki FILE` keeps them for repeated runs (test keys, never committed).
  */
-function loadOrIssuePki(names: string[]): StormPki {
+async function loadOrIssuePki(names: string[]): Promise<StormPki> {
   if (values.pki && existsSync(values.pki)) {
     const p = JSON.parse(readFileSync(values.pki, 'utf8')) as StormPki;
     if (p.clients.length >= names.length) return { ...p, clients: p.clients.slice(0, names.length) };
   }
-  const ca = makeCa('storm CA');
+  const ca = DevCa.create('storm CA');
   const pki: StormPki = {
-    ca: { cert: ca.cert },
-    broker: issue(ca, 'localhost', 'server'),
-    clients: issueMany(ca, names),
+    ca: { cert: ca.certPem },
+    broker: ca.issueServer('localhost'),
+    clients: await issueMany(ca, names),
   };
   if (values.pki) writeFileSync(values.pki, JSON.stringify(pki), { mode: 0o600 });
   return pki;
@@ -260,7 +261,7 @@ async function main() {
   const work = mkdtempSync(join(tmpdir(), 'lenscap-storm-'));
   try {
     const names = Array.from({ length: N }, (_, i) => stormName(i));
-    const pki = loadOrIssuePki(names);
+    const pki = await loadOrIssuePki(names);
     const { ca, clients } = pki;
     clients.forEach((client, i) => {
       const paths = stateLayout(join(work, 'state', names[i]!));

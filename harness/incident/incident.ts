@@ -16,7 +16,7 @@ import { FlvClient } from '../flv-client.ts';
 import { startFleetBackend, type FleetBackend } from '../fleet/backend.ts';
 import { startLightCamera, type FleetCamera } from '../fleet/camera.ts';
 import { startFullAgent, fullAgentsAvailable } from '../fleet/full-agent.ts';
-import { makeKeyPool } from '../fleet/identities.ts';
+import { makeKeyPool } from '../pki.ts';
 
 export interface IncidentOptions {
   cameras: number;

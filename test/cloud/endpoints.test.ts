@@ -97,7 +97,7 @@ test(
   async (t) => {
     const tmp = makeTempDir('lenscap-endpoints-');
     const pki = makePki();
-    const tls = { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert };
+    const tls = { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem };
     const live1 = await startAedesBroker({ tls });
     const live2 = await startAedesBroker({ tls });
     // Dead nodes that hold their ports (a merely free port may be taken by another test meanwhile):
@@ -166,7 +166,7 @@ test(
     const tmp = makeTempDir('lenscap-endpoints-');
     const pki = makePki(); // broker certificate for "localhost"
     const broker = await startAedesBroker({
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     });
     const rec = recordingTimers();
     const looked: string[] = [];
@@ -212,7 +212,7 @@ test(
     const tmp = makeTempDir('lenscap-endpoints-');
     const pki = makePki();
     const broker = await startAedesBroker({
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     });
     const a = makeLink({
       serial: 'CAM-A',

@@ -22,7 +22,7 @@ test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) 
   const tmp = makeTempDir('lenscap-aedes-');
   const pki = makePki();
   const broker: RunningBroker = await startAedesBroker({
-    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
   });
   const cfg = testConfig(broker.url, { protocolVersion: 4 });
   const a = makeLink({ serial: 'CAM-A', paths: writeState(`${tmp.dir}/a`, pki, 'CAM-A'), config: cfg });
@@ -33,7 +33,7 @@ test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) 
     setPrivacy: () => undefined,
     sendTelemetry: async () => ({ sent: await a.link.publishTelemetry({ cpu: 0.5 }) }),
   });
-  const cloud = await rawClient(broker.url, pki.cloud, pki.ca.cert, {
+  const cloud = await rawClient(broker.url, pki.cloud, pki.ca.certPem, {
     clientId: 'lenscap-cloud-aedes',
     protocolVersion: 4,
   });
@@ -100,7 +100,7 @@ test(
     const tmp = makeTempDir('lenscap-aedes-');
     const pki = makePki();
     const broker = await startAedesBroker({
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     });
     // The backoff runs on the test clock: the retry pace is checked by moving it, not by sleeping.
     const clock = new TestClock();
@@ -147,10 +147,10 @@ test(
     const rogue = makePki();
     // A broker whose certificate comes from another CA (it still accepts our device CA's clients).
     const evil = await startAedesBroker({
-      tls: { key: rogue.broker.key, cert: rogue.broker.cert, ca: pki.ca.cert },
+      tls: { key: rogue.broker.key, cert: rogue.broker.cert, ca: pki.ca.certPem },
     });
     const good = await startAedesBroker({
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     });
     const paths = writeState(`${tmp.dir}/a`, pki, 'CAM-A');
     const toEvil = makeLink({ serial: 'CAM-A', paths, config: testConfig(evil.url, { protocolVersion: 4 }) });
@@ -202,7 +202,7 @@ test(
     const tmp = makeTempDir('lenscap-aedes-');
     const pki = makePki();
     const broker = await startAedesBroker({
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     });
     const { lines, logger } = capturedLogger();
     const cfg = testConfig(broker.url); // protocolVersion 5, as the agent's default

@@ -60,12 +60,12 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
   const started = Date.now();
   const cluster: RabbitCluster = await startRabbitCluster({
     dir: `${tmp.dir}/rmq`,
-    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     devices: ['CAM-A', 'CAM-B', 'CAM-W', ...Array.from({ length: 6 }, (_, i) => `CAM-F${i}`)],
   });
   t.diagnostic(`cluster of ${cluster.nodes.length} ready in ${Date.now() - started} ms`);
   const urls = cluster.urls;
-  const ca = pki.ca.cert;
+  const ca = pki.ca.certPem;
   const links: TestLink[] = [];
   const clients: MqttClient[] = [];
   t.after(async () => {

@@ -99,7 +99,7 @@ test(
     queue.close();
     const pki = makePki();
     const broker = await startAedesBroker({
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     });
     t.after(() => broker.close());
     const cam = makeLink({
@@ -113,7 +113,7 @@ test(
     });
     const pending = cam.queue.size;
     assert.ok(pending > 0, 'the queue came back from disk');
-    const cloud = await rawClient(broker.url, pki.cloud, pki.ca.cert, {
+    const cloud = await rawClient(broker.url, pki.cloud, pki.ca.certPem, {
       clientId: 'lenscap-cloud-flood',
       protocolVersion: 4,
     });

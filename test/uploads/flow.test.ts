@@ -43,16 +43,16 @@ async function rig(t: { after(fn: () => unknown): void }): Promise<Rig> {
   const tmp = makeTempDir('lenscap-upflow-');
   const pki = makePki();
   const broker = await startAedesBroker({
-    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
   });
-  const store = await startObjectStore({ dir: join(tmp.dir, 's3'), tls: pki.broker, caPem: pki.ca.cert });
+  const store = await startObjectStore({ dir: join(tmp.dir, 's3'), tls: pki.broker, caPem: pki.ca.certPem });
   const caFile = join(tmp.dir, 'store-ca.pem');
-  writeFileSync(caFile, pki.ca.cert);
+  writeFileSync(caFile, pki.ca.certPem);
   const cloud = await connectCloudClient({
     url: broker.url,
     key: pki.cloud.key,
     cert: pki.cloud.cert,
-    ca: pki.ca.cert,
+    ca: pki.ca.certPem,
     protocolVersion: 4,
   });
   const dev = startDevUploads({ cloud, store, expiresInSeconds: 60 });
@@ -188,7 +188,7 @@ test(
     assert.equal(r.uploads.status().queued, 6, 'all queued during the outage');
     assert.equal(r.uploads.status().uploaded, 0);
     const again = await startAedesBroker({
-      tls: { key: r.pki.broker.key, cert: r.pki.broker.cert, ca: r.pki.ca.cert },
+      tls: { key: r.pki.broker.key, cert: r.pki.broker.cert, ca: r.pki.ca.certPem },
       port,
     });
     t.after(() => again.close());

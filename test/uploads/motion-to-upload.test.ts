@@ -41,13 +41,15 @@ before(async () => {
   fx = await makeEventsFixture();
   tmp = makeTempDir('lenscap-m2u-');
   const pki = makePki();
-  broker = await startAedesBroker({ tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert } });
-  store = await startObjectStore({ dir: join(tmp.dir, 's3'), tls: pki.broker, caPem: pki.ca.cert });
+  broker = await startAedesBroker({
+    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
+  });
+  store = await startObjectStore({ dir: join(tmp.dir, 's3'), tls: pki.broker, caPem: pki.ca.certPem });
   cloud = await connectCloudClient({
     url: broker.url,
     key: pki.cloud.key,
     cert: pki.cloud.cert,
-    ca: pki.ca.cert,
+    ca: pki.ca.certPem,
     protocolVersion: 4,
   });
   dev = startDevUploads({ cloud, store });
@@ -59,7 +61,7 @@ before(async () => {
   alice = await makeViewer('kid-alice');
   mallory = await makeViewer('kid-mallory');
   const { writeFileSync } = await import('node:fs');
-  writeFileSync(join(tmp.dir, 'ca.pem'), pki.ca.cert);
+  writeFileSync(join(tmp.dir, 'ca.pem'), pki.ca.certPem);
 });
 after(async () => {
   if (skip.skip) return;
