@@ -22,6 +22,7 @@ import { startRabbitCluster, type RabbitCluster } from '../scripts/dev-cloud/bro
 import { DevCa } from '../scripts/dev-cloud/ca.ts';
 import { issueMany } from '../harness/pki.ts';
 import type { Figures } from './_json.ts';
+import { reached } from '../harness/wait.ts';
 
 export interface ClusterStormOptions {
   clients: number;
@@ -33,15 +34,6 @@ export interface ClusterStormOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(pred: () => boolean, timeoutMs: number, stepMs = 250): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) return false;
-    await sleep(stepMs);
-  }
-  return true;
-}
 
 interface Camera {
   serial: string;
@@ -139,7 +131,7 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
     }
     const tBoot = Date.now();
     for (const c of cams) c.link.start();
-    const up = await until(() => cams.every((c) => c.link.isOnline()), 180_000);
+    const up = await reached(() => cams.every((c) => c.link.isOnline()), 180_000, { stepMs: 250 });
     const online = cams.filter((c) => c.link.isOnline()).length;
     o.log(`${online}/${N} online in ${((Date.now() - tBoot) / 1000).toFixed(1)} s; settling ${o.settleS} s`);
     if (!up) throw new Error(`only ${online}/${N} online after 180 s`);
@@ -179,13 +171,15 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
     o.log(`node 1 killed (${victims.length} cameras on it)`);
     raise(1); // just after: queued on disk by the cameras that lost their node
     const victimSet = new Set(victims.map((c) => c.serial));
-    const allBack = await until(
+    const allBack = await reached(
       () => victims.every((c) => backAt.has(c.serial)) && cams.every((c) => c.link.isOnline()),
       240_000,
+      { stepMs: 250 },
     );
-    const drained = await until(
+    const drained = await reached(
       () => cams.every((c) => c.queue.size === 0) && received.size >= sent,
       120_000,
+      { stepMs: 250 },
     );
     o.log(
       `back: ${allBack ? 'all' : 'NOT all'}; queues drained: ${drained}; events ${received.size}/${sent}`,

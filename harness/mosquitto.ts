@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, waitForPort } from '../scripts/dev-cloud/broker-mosquitto.ts';
 import { programPath } from './requires.ts';
-import { waitUntil } from './wait.ts';
+import { waitForOutput } from './wait.ts';
 
 export interface MosquittoTestOptions {
   /** Directory for conf, certs, ACL, log and persistence (the test's temp dir or a subdir). */
@@ -133,11 +133,9 @@ export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMo
     usernames: () =>
       [...log().matchAll(/New client connected from \S+ as \S+ \([^)]*\bu'([^']*)'\)/g)].map((m) => m[1]!),
     async waitForLog(pattern, timeoutMs = 5000) {
-      const m = await waitUntil(() => pattern.exec(log()), timeoutMs, `mosquitto log to match ${pattern}`, {
-        stepMs: 40,
-        detail: () => log().slice(-1500),
-      });
-      return m[0];
+      return (
+        await waitForOutput(log, pattern, timeoutMs, `mosquitto log to match ${pattern}`, { stepMs: 40 })
+      )[0];
     },
     stop,
     async restart() {

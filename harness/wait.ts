@@ -73,3 +73,25 @@ export async function waitUntil<T>(
     await new Promise((r) => setTimeout(r, Math.min(step, Math.max(1, deadline - Date.now()))));
   }
 }
+
+/** {@link waitUntil} as a yes/no, for benches and runs that report a miss rather than fail on it. */
+export function reached(cond: () => unknown, ms: number, opts: WaitUntilOptions = {}): Promise<boolean> {
+  return waitUntil(cond, ms, 'a condition', opts).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * {@link waitUntil} on a growing text (a child's stdout, a log file): the first match of `re`; on
+ * timeout the message carries the text's last 1,500 characters.
+ */
+export function waitForOutput(
+  get: () => string,
+  re: RegExp,
+  ms: number,
+  what = `output matching ${re}`,
+  opts: WaitUntilOptions = {},
+): Promise<RegExpExecArray> {
+  return waitUntil(() => re.exec(get()), ms, what, { detail: () => `got:\n${get().slice(-1500)}`, ...opts });
+}

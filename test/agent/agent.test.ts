@@ -21,6 +21,7 @@ import { startMosquitto } from '../../harness/mosquitto.ts';
 import { makeTestPki } from '../../harness/pki.ts';
 import { needs } from '../../harness/requires.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const SERIAL = 'CAM-E2E-1';
 
@@ -95,7 +96,7 @@ test(
     });
     assert.equal(agent.serial, SERIAL, 'the serial is the certificate CN');
     await agent.link!.waitOnline(15_000);
-    await waitFor(
+    await waitUntil(
       () => messages.some((m) => m.topic.endsWith('/state') && m.json.online === true),
       10_000,
       'retained online state',
@@ -126,7 +127,7 @@ test(
     assert.equal(stranger.result.status, 403);
     assert.equal(stranger.result.flvBodyBytes, 0, 'not one media byte to the wrong viewer');
     assert.deepEqual(stranger.json(), { error: 'wrong_audience' });
-    await waitFor(
+    await waitUntil(
       () =>
         messages.some(
           (m) =>
@@ -140,29 +141,17 @@ test(
 
     // A command round trip, then a clean stop publishes offline.
     await cloud.publishAsync(`lenscap/v1/${SERIAL}/cmd/ping`, JSON.stringify({ id: 'p1' }), { qos: 1 });
-    await waitFor(
+    await waitUntil(
       () => messages.some((m) => m.topic.endsWith('/reply/ping') && m.json.status === 'ok'),
       10_000,
       'ping reply',
     );
     await agent.stop('test');
     stopped = true;
-    await waitFor(
+    await waitUntil(
       () => messages.some((m) => m.topic.endsWith('/state') && m.json.online === false),
       10_000,
       'offline state',
     );
   },
 );
-
-function waitFor(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (pred()) return resolve();
-      if (Date.now() - t0 > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 50);
-    };
-    tick();
-  });
-}

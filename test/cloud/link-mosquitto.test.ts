@@ -22,11 +22,10 @@ import {
   makePki,
   rawClient,
   testConfig,
-  waitFor,
   writeState,
   type TestLink,
 } from './fixture.ts';
-import { onceWithin } from '../../harness/wait.ts';
+import { onceWithin, waitUntil } from '../../harness/wait.ts';
 
 const opt = { ...needs('mosquitto'), timeout: 60_000 };
 const CLOUD_IDS = [
@@ -335,7 +334,7 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
         got,
         Array.from({ length: 40 }, (_, i) => i),
       );
-      await waitFor(() => a.queue.size === 0, 3000, 'queue empty after acks');
+      await waitUntil(() => a.queue.size === 0, 3000, 'queue empty after acks');
       assert.ok(a.link.counters().reconnects >= 1);
     },
   );

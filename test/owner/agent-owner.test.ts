@@ -30,6 +30,7 @@ import { startMosquitto } from '../../harness/mosquitto.ts';
 import { makeTestPki } from '../../harness/pki.ts';
 import { needs } from '../../harness/requires.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const SERIAL = 'CAM-OWN-1';
 
@@ -110,7 +111,7 @@ test(
       await cloud.publishAsync(`lenscap/v1/${serial}/cmd/${op}`, JSON.stringify({ id, ...payload }), {
         qos: 1,
       });
-      await waitFor(
+      await waitUntil(
         () => messages.some((m) => m.topic.endsWith(`/reply/${op}`) && m.json.id === id),
         10_000,
         `reply to ${op}`,
@@ -158,7 +159,7 @@ test(
     });
     assert.equal(wrong.status, 'error');
     await claimWithCode(command, { devDir, serial: SERIAL, code, owner: alice });
-    await waitFor(
+    await waitUntil(
       () => messages.some((m) => m.topic.endsWith('/events') && m.json.type === 'owner_claimed'),
       10_000,
       'owner_claimed event',
@@ -169,7 +170,7 @@ test(
       record: signBindingRecord(keys.binding, { serial: SERIAL, owner: 'mallory', viewers: [], version: 99 }),
     });
     assert.equal(confused.error?.code, 'ERR_BINDING_OWNER_HELD');
-    await waitFor(
+    await waitUntil(
       () => messages.some((m) => m.topic.endsWith('/events') && m.json.reason === 'ERR_BINDING_OWNER_HELD'),
       10_000,
       'the confused binding reported',
@@ -221,22 +222,10 @@ test(
     await after.waitClosed(10_000);
     assert.deepEqual(after.json(), { error: 'not_claimed' });
     assert.equal(after.result.flvBodyBytes, 0);
-    await waitFor(
+    await waitUntil(
       () => messages.some((m) => m.topic.endsWith('/events') && m.json.type === 'owner_reset'),
       10_000,
       'owner_reset event',
     );
   },
 );
-
-function waitFor(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (pred()) return resolve();
-      if (Date.now() - t0 > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 50);
-    };
-    tick();
-  });
-}
