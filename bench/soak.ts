@@ -24,7 +24,7 @@ import { configSchema } from '../agent/config/schema.ts';
 import { mintGrant, signBindingRecord } from '../scripts/dev-cloud/mint.ts';
 import { FlvClient } from '../harness/flv-client.ts';
 import { startFleetBackend, type FleetBackend } from '../harness/fleet/backend.ts';
-import { writeCameraState } from '../harness/fleet/camera.ts';
+import { writeCameraState } from '../harness/agent-runner.ts';
 import { fullAgentConfig, runAgentChild, stopAgentChild } from '../harness/fleet/full-agent.ts';
 import { makeKeyPool } from '../harness/pki.ts';
 import { writeFigures } from './_json.ts';
