@@ -19,8 +19,10 @@ import { EventQueue } from '../agent/audit/event-queue.ts';
 import { CommandRegistry } from '../agent/cloud/commands.ts';
 import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
 import { startRabbitCluster, type RabbitCluster } from '../scripts/dev-cloud/broker-rabbitmq.ts';
-import { issue, issueMany, makeCa } from '../harness/forge-pki.ts';
+import { DevCa } from '../scripts/dev-cloud/ca.ts';
+import { issueMany } from '../harness/pki.ts';
 import type { Figures } from './_json.ts';
+import { reached } from '../harness/wait.ts';
 
 export interface ClusterStormOptions {
   clients: number;
@@ -32,15 +34,6 @@ export interface ClusterStormOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(pred: () => boolean, timeoutMs: number, stepMs = 250): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) return false;
-    await sleep(stepMs);
-  }
-  return true;
-}
 
 interface Camera {
   serial: string;
@@ -56,15 +49,15 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
   const cams: Camera[] = [];
   let cloud: mqtt.MqttClient | undefined;
   try {
-    const ca = makeCa('storm CA');
-    const server = issue(ca, 'localhost', 'server');
-    const cloudPem = issue(ca, 'lenscap-cloud', 'client');
-    const pems = issueMany(ca, serials);
+    const ca = DevCa.create('storm CA');
+    const server = ca.issueServer('localhost');
+    const cloudPem = ca.issueClient('lenscap-cloud');
+    const pems = await issueMany(ca, serials);
     const t0 = Date.now();
     cluster = await startRabbitCluster({
       dir: join(work, 'rmq'),
       nodes: o.nodes,
-      tls: { key: server.key, cert: server.cert, ca: ca.cert },
+      tls: { key: server.key, cert: server.cert, ca: ca.certPem },
       devices: serials,
     });
     o.log(`cluster of ${o.nodes} ready with ${N} device users in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -84,7 +77,7 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
       })),
       key: cloudPem.key,
       cert: cloudPem.cert,
-      ca: ca.cert,
+      ca: ca.certPem,
       protocolVersion: 4,
       clientId: 'lenscap-cloud-storm',
       clean: false,
@@ -115,7 +108,7 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
       const pem = pems[i]!;
       writeFileSync(paths.deviceKey, pem.key, { mode: 0o600 });
       writeFileSync(paths.deviceCert, pem.cert);
-      writeFileSync(paths.brokerCa, ca.cert);
+      writeFileSync(paths.brokerCa, ca.certPem);
       const queue = EventQueue.open({
         file: paths.eventQueue,
         serial,
@@ -138,7 +131,7 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
     }
     const tBoot = Date.now();
     for (const c of cams) c.link.start();
-    const up = await until(() => cams.every((c) => c.link.isOnline()), 180_000);
+    const up = await reached(() => cams.every((c) => c.link.isOnline()), 180_000, { stepMs: 250 });
     const online = cams.filter((c) => c.link.isOnline()).length;
     o.log(`${online}/${N} online in ${((Date.now() - tBoot) / 1000).toFixed(1)} s; settling ${o.settleS} s`);
     if (!up) throw new Error(`only ${online}/${N} online after 180 s`);
@@ -178,13 +171,15 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
     o.log(`node 1 killed (${victims.length} cameras on it)`);
     raise(1); // just after: queued on disk by the cameras that lost their node
     const victimSet = new Set(victims.map((c) => c.serial));
-    const allBack = await until(
+    const allBack = await reached(
       () => victims.every((c) => backAt.has(c.serial)) && cams.every((c) => c.link.isOnline()),
       240_000,
+      { stepMs: 250 },
     );
-    const drained = await until(
+    const drained = await reached(
       () => cams.every((c) => c.queue.size === 0) && received.size >= sent,
       120_000,
+      { stepMs: 250 },
     );
     o.log(
       `back: ${allBack ? 'all' : 'NOT all'}; queues drained: ${drained}; events ${received.size}/${sent}`,

@@ -14,14 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { configSchema } from '../agent/config/schema.ts';
-import { loadOrCreateDevCas } from '../scripts/dev-cloud/ca.ts';
 import { signBindingRecord } from '../scripts/dev-cloud/mint.ts';
-import { loadOrCreateSigningKeys } from '../scripts/dev-cloud/signing-keys.ts';
-import { startAclBroker, type AclBroker } from '../harness/acl-broker.ts';
-import { writeCameraState } from '../harness/fleet/camera.ts';
-import { connectBenchCloud, type BenchCloud } from '../harness/fleet/cloud.ts';
+import { startFleetBackend, type FleetBackend } from '../harness/fleet/backend.ts';
+import { writeCameraState } from '../harness/agent-runner.ts';
 import { fullAgentConfig, runAgentChild, stopAgentChild } from '../harness/fleet/full-agent.ts';
-import { makeKeyPool } from '../harness/fleet/identities.ts';
+import { makeKeyPool } from '../harness/pki.ts';
 import { writeFigures } from './_json.ts';
 
 const { values } = parseArgs({
@@ -83,24 +80,12 @@ const stat = (xs: number[], d = 1) =>
   `${med(xs).toFixed(d)} (min ${Math.min(...xs).toFixed(d)}, max ${Math.max(...xs).toFixed(d)})`;
 
 const work = mkdtempSync(join(tmpdir(), 'lenscap-idle-'));
-let broker: AclBroker | undefined;
-let cloud: BenchCloud | undefined;
+let backend: FleetBackend | undefined;
 const kids: ChildProcess[] = [];
 let agent: ChildProcess | undefined;
 try {
-  const devDir = join(work, 'dev');
-  const { deviceCa, serverCa } = loadOrCreateDevCas(devDir);
-  const keys = await loadOrCreateSigningKeys(devDir);
-  broker = await startAclBroker({
-    dir: join(work, 'broker'),
-    ca: deviceCa.certPem,
-    ...serverCa.issueServer('localhost'),
-  });
-  cloud = await connectBenchCloud({
-    url: broker.url,
-    ca: serverCa.certPem,
-    ...deviceCa.issueClient('lenscap-cloud'),
-  });
+  backend = await startFleetBackend(work);
+  const { deviceCa, serverCa, keys, broker, cloud } = backend;
   const serial = 'CAM-IDLE';
   const root = join(work, 'cam');
   const pool = await makeKeyPool(deviceCa, 1);
@@ -216,7 +201,6 @@ try {
 } finally {
   if (agent) await stopAgentChild(agent);
   for (const k of kids) k.kill('SIGKILL');
-  await cloud?.close().catch(() => undefined);
-  await broker?.stop('SIGKILL').catch(() => undefined);
+  await backend?.close();
   rmSync(work, { recursive: true, force: true });
 }

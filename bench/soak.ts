@@ -21,15 +21,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { configSchema } from '../agent/config/schema.ts';
-import { loadOrCreateDevCas } from '../scripts/dev-cloud/ca.ts';
 import { mintGrant, signBindingRecord } from '../scripts/dev-cloud/mint.ts';
-import { loadOrCreateSigningKeys } from '../scripts/dev-cloud/signing-keys.ts';
 import { FlvClient } from '../harness/flv-client.ts';
-import { startAclBroker, type AclBroker } from '../harness/acl-broker.ts';
-import { writeCameraState } from '../harness/fleet/camera.ts';
-import { connectBenchCloud, type BenchCloud } from '../harness/fleet/cloud.ts';
+import { startFleetBackend, type FleetBackend } from '../harness/fleet/backend.ts';
+import { writeCameraState } from '../harness/agent-runner.ts';
 import { fullAgentConfig, runAgentChild, stopAgentChild } from '../harness/fleet/full-agent.ts';
-import { makeKeyPool } from '../harness/fleet/identities.ts';
+import { makeKeyPool } from '../harness/pki.ts';
 import { writeFigures } from './_json.ts';
 
 const { values } = parseArgs({
@@ -95,24 +92,12 @@ function hostileRequest(gateUrl: string): Promise<number> {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'lenscap-soak-'));
-let broker: AclBroker | undefined;
-let cloud: BenchCloud | undefined;
+let backend: FleetBackend | undefined;
 let agent: ChildProcess | undefined;
 let failed: boolean | undefined;
 try {
-  const devDir = join(work, 'dev');
-  const { deviceCa, serverCa } = loadOrCreateDevCas(devDir);
-  const keys = await loadOrCreateSigningKeys(devDir);
-  broker = await startAclBroker({
-    dir: join(work, 'broker'),
-    ca: deviceCa.certPem,
-    ...serverCa.issueServer('localhost'),
-  });
-  cloud = await connectBenchCloud({
-    url: broker.url,
-    ca: serverCa.certPem,
-    ...deviceCa.issueClient('lenscap-cloud'),
-  });
+  backend = await startFleetBackend(work);
+  const { deviceCa, serverCa, keys, broker, cloud } = backend;
   const root = join(work, 'cam');
   const pool = await makeKeyPool(deviceCa, 1);
   writeCameraState(
@@ -309,8 +294,7 @@ try {
       }
     }
   }
-  await cloud?.close().catch(() => undefined);
-  await broker?.stop('SIGKILL').catch(() => undefined);
+  await backend?.close();
   rmSync(work, { recursive: true, force: true });
 }
 process.exitCode = failed === false ? 0 : 1;

@@ -8,12 +8,10 @@
  * Usage: npx tsx bench/storm.ts [--clients 1000] [--outage 30] [--settle 30] [--policy both|lenscap|mqttjs]
  *        [--json FILE] [--pki FILE (reuse the throwaway certificates across runs)]
  *   On a broker cluster (./_storm-cluster.ts): --broker rabbitmq [--nodes 3] [--kill-node] [--clients 1000]
- *   By simulation (./_storm-sim.ts): --simulate 100000 [--connect-budget 500] [--outage 30]
+ *   By simulation (harness/storm-sim.ts): --simulate 100000 [--connect-budget 500] [--outage 30]
  * Must never leave a broker or client behind (everything is closed in finally blocks).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,9 +22,9 @@ import { silentLogger } from '../agent/log.ts';
 import { stateLayout } from '../agent/state-layout.ts';
 import { CommandRegistry } from '../agent/cloud/commands.ts';
 import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
-import { freePort } from '../scripts/dev-cloud/broker-mosquitto.ts';
-import { findBinary } from '../harness/requires.ts';
-import { issue, issueMany, makeCa } from '../harness/forge-pki.ts';
+import { startMosquitto } from '../harness/mosquitto.ts';
+import { DevCa } from '../scripts/dev-cloud/ca.ts';
+import { issueMany } from '../harness/pki.ts';
 import { writeFigures, type Figures } from './_json.ts';
 import { clusterStorm } from './_storm-cluster.ts';
 import { recommend, simulate, type SimResult } from '../harness/storm-sim.ts';
@@ -60,56 +58,6 @@ const PEAK_GOAL = 0.08;
 
 const stormName = (i: number) => `STORM-${String(i).padStart(5, '0')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Broker {
-  stop(): Promise<void>;
-}
-
-async function startMosquitto(dir: string, port: number): Promise<Broker> {
-  const bin = findBinary('mosquitto');
-  if (!bin) throw new Error('storm needs mosquitto (apt-get install mosquitto)');
-  // No per-serial ACL here: the storm measures connections, the ACL is covered by
-  // test/cloud/link-mosquitto.test.ts. The client id is the certificate CN (as in production), so
-  // every storm client has a certificate of its own (issueMany: one key, N certificates).
-  const conf = [
-    process.getuid?.() === 0 ? 'user root' : '',
-    'per_listener_settings false',
-    'persistence false',
-    'allow_anonymous false',
-    'log_dest none',
-    'max_connections -1',
-    `listener ${port} 127.0.0.1`,
-    `cafile ${join(dir, 'ca.pem')}`,
-    `certfile ${join(dir, 'broker.crt')}`,
-    `keyfile ${join(dir, 'broker.key')}`,
-    'require_certificate true',
-    'use_identity_as_username true',
-    'use_username_as_clientid true',
-    'tls_version tlsv1.2',
-    '',
-  ].join('\n');
-  writeFileSync(join(dir, 'mosquitto.conf'), conf);
-  const child: ChildProcess = spawn(bin, ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), r(true)));
-      s.once('error', () => (s.destroy(), r(false)));
-    });
-    if (ok) break;
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('mosquitto did not start');
-    await sleep(50);
-  }
-  return {
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL'); // an outage, not a polite shutdown
-      await exited;
-    },
-  };
-}
 
 interface Fleet {
   online(): number;
@@ -230,10 +178,20 @@ async function run(
   policy: 'lenscap' | 'mqttjs',
   work: string,
   pems: ReadonlyArray<{ key: string; cert: string; ca: string }>,
+  pki: StormPki,
 ): Promise<Result> {
-  const port = await freePort();
-  const url = `mqtts://127.0.0.1:${port}`;
-  let broker = await startMosquitto(work, port);
+  // No per-serial ACL here: the storm measures connections, the ACL is covered by
+  // test/cloud/link-mosquitto.test.ts. The client id is the certificate CN (as in production), so
+  // every storm client has a certificate of its own (issueMany: one key, N certificates).
+  const broker = await startMosquitto({
+    dir: join(work, `broker-${policy}`),
+    caPem: pki.ca.cert,
+    serverCert: pki.broker.cert,
+    serverKey: pki.broker.key,
+    log: false,
+    extraConf: ['max_connections -1', 'tls_version tlsv1.2'],
+  });
+  const url = broker.url;
   const fleet = policy === 'lenscap' ? lenscapFleet(url, join(work, 'state')) : mqttjsFleet(url, pems);
   try {
     // Setup, not the measurement: on a saturated machine 1,000 mTLS handshakes in the first 10 s time
@@ -249,19 +207,19 @@ async function run(
     const settle = policy === 'lenscap' ? SETTLE_S : 0;
     process.stderr.write(`storm ${policy}: ${N} online; settling ${settle} s\n`);
     await sleep(settle * 1000);
-    await broker.stop();
+    await broker.stop('SIGKILL'); // an outage, not a polite shutdown
     const a0 = fleet.attempts();
     process.stderr.write(`storm ${policy}: broker down for ${OUTAGE_S} s\n`);
     await sleep(OUTAGE_S * 1000);
     const attemptsDuringOutage = fleet.attempts() - a0;
     // t0 is the broker's return (its spawn), and connects are counted from then: a client that got
-    // in while startMosquitto was still probing the port is back too (counting from after that
+    // in while the launcher was still probing the port is back too (counting from after that
     // probe lost such clients under load — they showed as stragglers although they were online).
     const t0 = Date.now();
     const times: number[] = [];
     fleet.onConnect((t) => times.push(t - t0));
     fleet.mark?.();
-    broker = await startMosquitto(work, port);
+    await broker.restart();
     const beforeProbe = times.length;
     const attemptSeconds: number[] = [];
     let lastAttempts = fleet.attempts();
@@ -295,7 +253,7 @@ async function run(
     };
   } finally {
     await fleet.close().catch(() => undefined);
-    await broker.stop();
+    await broker.stop('SIGKILL');
   }
 }
 
@@ -331,16 +289,16 @@ interface StormPki {
  * A throwaway CA, the broker's and N clients' certificates. Issuing 1,000 with node-forge takes
  * minutes on a loaded machine: `--pki FILE` keeps them for repeated runs (test keys, never committed).
  */
-function loadOrIssuePki(names: string[]): StormPki {
+async function loadOrIssuePki(names: string[]): Promise<StormPki> {
   if (values.pki && existsSync(values.pki)) {
     const p = JSON.parse(readFileSync(values.pki, 'utf8')) as StormPki;
     if (p.clients.length >= names.length) return { ...p, clients: p.clients.slice(0, names.length) };
   }
-  const ca = makeCa('storm CA');
+  const ca = DevCa.create('storm CA');
   const pki: StormPki = {
-    ca: { cert: ca.cert },
-    broker: issue(ca, 'localhost', 'server'),
-    clients: issueMany(ca, names),
+    ca: { cert: ca.certPem },
+    broker: ca.issueServer('localhost'),
+    clients: await issueMany(ca, names),
   };
   if (values.pki) writeFileSync(values.pki, JSON.stringify(pki), { mode: 0o600 });
   return pki;
@@ -351,10 +309,8 @@ async function main() {
   const work = mkdtempSync(join(tmpdir(), 'lenscap-storm-'));
   try {
     const names = Array.from({ length: N }, (_, i) => stormName(i));
-    const { ca, broker, clients } = loadOrIssuePki(names);
-    writeFileSync(join(work, 'ca.pem'), ca.cert);
-    writeFileSync(join(work, 'broker.crt'), broker.cert);
-    writeFileSync(join(work, 'broker.key'), broker.key, { mode: 0o600 });
+    const pki = await loadOrIssuePki(names);
+    const { ca, clients } = pki;
     clients.forEach((client, i) => {
       const paths = stateLayout(join(work, 'state', names[i]!));
       mkdirSync(paths.identityDir, { recursive: true });
@@ -378,7 +334,7 @@ async function main() {
       values.policy === 'both' ? (['lenscap', 'mqttjs'] as const) : [values.policy as 'lenscap' | 'mqttjs'];
     const results: Result[] = [];
     for (const p of policies) {
-      const r = await run(p, work, pems);
+      const r = await run(p, work, pems, pki);
       results.push(r);
       console.log(fmt(r) + '\n');
     }

@@ -36,6 +36,7 @@ import { resolveFfmpegPath } from '../agent/stream/ffmpeg-path.ts';
 import { splitInput } from '../agent/stream/ffmpeg-process.ts';
 import { writeFigures } from './_json.ts';
 import { measureSealing } from './_seal.ts';
+import { reached } from '../harness/wait.ts';
 
 const { values: args } = parseArgs({ options: { json: { type: 'string' } } });
 const STARTED = Date.now();
@@ -58,15 +59,6 @@ function procCpuSeconds(pid: number): number {
   } catch {
     return NaN;
   }
-}
-
-async function until(pred: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) return false;
-    await sleep(10);
-  }
-  return true;
 }
 
 /** One durable flush of one accept-sized line in `dir`: the physical floor of an audited accept. */
@@ -257,7 +249,7 @@ async function main(): Promise<void> {
   const ffFirst: number[] = [];
   for (let i = 0; i < COLD; i++) {
     ffFirst.push(await ffmpegFirstKeyframe(ffmpegPath, ffArgs));
-    await until(() => !stream.status().capture.running && !stream.hub.isLive(), 10_000);
+    await reached(() => !stream.status().capture.running && !stream.hub.isLive(), 10_000, { stepMs: 10 });
     await sleep(300);
     const c = FlvClient.http({
       url: gateUrl,
@@ -276,7 +268,7 @@ async function main(): Promise<void> {
 
   // Warm joins: keep one holder so capture stays up; interleave gate / bare / in-process.
   const holder = stream.acquire();
-  await until(() => stream.hub.isLive(), 15_000);
+  await reached(() => stream.hub.isLive(), 15_000, { stepMs: 10 });
   await sleep(1500);
   const viaGate: number[] = [];
   const viaBare: number[] = [];
@@ -311,7 +303,7 @@ async function main(): Promise<void> {
       if (!at && t.type === 'video' && t.frameType === 1 && t.avcPacketType === 1) at = t.at;
     });
     const detach = stream.attach({ write: (buf) => p.push(buf), end: () => undefined });
-    await until(() => at > 0, 5000);
+    await reached(() => at > 0, 5000, { stepMs: 10 });
     detach();
     inProc.push(at);
     await sleep(30);

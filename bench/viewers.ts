@@ -23,14 +23,11 @@ import { resolveFfmpegPath } from '../agent/stream/ffmpeg-path.ts';
 import { pickLoopbackPort } from '../agent/stream/loopback-hub.ts';
 import { splitInput } from '../agent/stream/ffmpeg-process.ts';
 import { createTestPatternDriver } from '../drivers/camera/testpattern.ts';
-import { loadOrCreateDevCas } from '../scripts/dev-cloud/ca.ts';
 import { mintGrant, signBindingRecord } from '../scripts/dev-cloud/mint.ts';
-import { loadOrCreateSigningKeys } from '../scripts/dev-cloud/signing-keys.ts';
-import { startAclBroker, type AclBroker } from '../harness/acl-broker.ts';
-import { writeCameraState } from '../harness/fleet/camera.ts';
-import { connectBenchCloud, type BenchCloud } from '../harness/fleet/cloud.ts';
+import { startFleetBackend, type FleetBackend } from '../harness/fleet/backend.ts';
+import { writeCameraState } from '../harness/agent-runner.ts';
 import { fullAgentConfig, runAgentChild, stopAgentChild } from '../harness/fleet/full-agent.ts';
-import { makeKeyPool } from '../harness/fleet/identities.ts';
+import { makeKeyPool } from '../harness/pki.ts';
 import { writeFigures } from './_json.ts';
 
 const { values } = parseArgs({
@@ -178,25 +175,13 @@ async function ladder(pid: number, url: string, grant: () => string): Promise<La
 }
 
 const work = mkdtempSync(join(tmpdir(), 'lenscap-viewers-'));
-let broker: AclBroker | undefined;
-let cloud: BenchCloud | undefined;
+let backend: FleetBackend | undefined;
 let agent: ChildProcess | undefined;
 const kids: ChildProcess[] = [];
 try {
   const load0 = loadavg()[0]!;
-  const devDir = join(work, 'dev');
-  const { deviceCa, serverCa } = loadOrCreateDevCas(devDir);
-  const keys = await loadOrCreateSigningKeys(devDir);
-  broker = await startAclBroker({
-    dir: join(work, 'broker'),
-    ca: deviceCa.certPem,
-    ...serverCa.issueServer('localhost'),
-  });
-  cloud = await connectBenchCloud({
-    url: broker.url,
-    ca: serverCa.certPem,
-    ...deviceCa.issueClient('lenscap-cloud'),
-  });
+  backend = await startFleetBackend(work);
+  const { deviceCa, serverCa, keys, broker, cloud } = backend;
   const serial = 'CAM-VIEWERS';
   const root = join(work, 'cam');
   const pool = await makeKeyPool(deviceCa, 1);
@@ -344,7 +329,6 @@ try {
 } finally {
   if (agent) await stopAgentChild(agent);
   for (const k of kids) k.kill('SIGKILL');
-  await cloud?.close().catch(() => undefined);
-  await broker?.stop('SIGKILL').catch(() => undefined);
+  await backend?.close();
   rmSync(work, { recursive: true, force: true });
 }

@@ -1,19 +1,22 @@
 /**
- * A real mosquitto for tests: 127.0.0.1 on a free port, mTLS with `require_certificate true` and
- * `use_identity_as_username true` + `use_username_as_clientid true` (the cert CN is the username and
- * the client id), an optional ACL, and a log file the
- * test can read back (e.g. to see which username connected). stop() and restart() keep the port.
- * Must never listen beyond loopback, and must never outlive the test (call stop()).
+ * The one mosquitto launcher of tests and benches: 127.0.0.1 on a free (or given) port, mTLS with
+ * `require_certificate true` and `use_identity_as_username true` + `use_username_as_clientid true`
+ * (the cert CN is the username and the client id, as on the dev cloud's broker), an optional ACL
+ * (benches pass the dev cloud's `mosquittoAcl()`), optional persistence (a bench's cloud session and
+ * the events queued for it survive a staged outage), and a log file the test can read back (e.g. to
+ * see which username connected) unless `log: false` (a storm of connections). stop() and restart()
+ * keep the port.
+ * Must never listen beyond loopback, and must never outlive the test or bench (call stop()).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { freePort } from '../scripts/dev-cloud/broker-mosquitto.ts';
 import { join } from 'node:path';
+import { freePort, waitForPort } from '../scripts/dev-cloud/broker-mosquitto.ts';
 import { programPath } from './requires.ts';
+import { waitForOutput } from './wait.ts';
 
 export interface MosquittoTestOptions {
-  /** Directory for conf, certs, ACL and log (the test's temp dir or a subdir). */
+  /** Directory for conf, certs, ACL, log and persistence (the test's temp dir or a subdir). */
   dir: string;
   /** CA that client certificates must chain to (PEM). */
   caPem: string;
@@ -22,7 +25,11 @@ export interface MosquittoTestOptions {
   serverKey: string;
   /** ACL file content; absent: no ACL (every authenticated client may use every topic). */
   acl?: string;
-  /** Extra mosquitto.conf lines appended to the listener (e.g. 'max_inflight_messages 10'). */
+  /** Keep persistent sessions across stop/restart (saved on SIGTERM into `dir`). Default false. */
+  persistence?: boolean;
+  /** Write the connection log to `logFile` (default true); false: `log_dest none`. */
+  log?: boolean;
+  /** Extra mosquitto.conf lines appended to the listener (e.g. 'max_connections -1'). */
   extraConf?: string[];
   /** Fixed port (restart uses the same); default: a free one. */
   port?: number;
@@ -33,45 +40,28 @@ export interface TestMosquitto {
   port: number;
   logFile: string;
   pid(): number | undefined;
-  /** The log so far. */
+  running(): boolean;
+  /** The log so far ('' with `log: false`). */
   log(): string;
   /** Usernames mosquitto reported for new clients ("New client connected ... u'CAM-0001'"). */
   usernames(): string[];
   /** Resolves when the log matches (polls). */
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  stop(): Promise<void>;
-  /** Stop then start again on the same port with the same config. */
+  /** SIGTERM (a clean stop that saves persistent sessions; SIGKILL after 5 s) or SIGKILL (an outage). */
+  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Stop (when running) then start again on the same port with the same config. */
   restart(): Promise<void>;
 }
 
 /** One free-port helper for the whole repo (the dev cloud's); re-exported for tests. */
 export { freePort };
 
-function waitListening(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      if (child.exitCode !== null) return reject(new Error(`mosquitto exited with code ${child.exitCode}`));
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve();
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > deadline) reject(new Error(`mosquitto did not listen on 127.0.0.1:${port}`));
-        else setTimeout(attempt, 40);
-      });
-    };
-    attempt();
-  });
-}
-
 export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMosquitto> {
   const binary = programPath('mosquitto');
-  if (!binary) throw new Error('mosquitto is not installed');
+  if (!binary) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   const port = opts.port ?? (await freePort());
+  const logging = opts.log ?? true;
   const f = {
     conf: join(opts.dir, 'mosquitto.conf'),
     ca: join(opts.dir, 'mq-ca.pem'),
@@ -86,14 +76,15 @@ export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMo
   if (opts.acl !== undefined) writeFileSync(f.acl, opts.acl, { mode: 0o600 });
   writeFileSync(f.log, '', { mode: 0o600 });
   const conf = [
+    // As root, mosquitto would drop to user "mosquitto", which cannot read our 0700 dir.
     ...(process.getuid?.() === 0 ? ['user root'] : []),
     'per_listener_settings false',
-    'persistence false',
+    ...(opts.persistence
+      ? ['persistence true', `persistence_location ${opts.dir}/`, 'autosave_interval 0']
+      : ['persistence false']),
     'allow_anonymous false',
     ...(opts.acl !== undefined ? [`acl_file ${f.acl}`] : []),
-    `log_dest file ${f.log}`,
-    'log_type all',
-    'connection_messages true',
+    ...(logging ? [`log_dest file ${f.log}`, 'log_type all', 'connection_messages true'] : ['log_dest none']),
     `listener ${port} 127.0.0.1`,
     `cafile ${f.ca}`,
     `certfile ${f.cert}`,
@@ -106,25 +97,27 @@ export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMo
   writeFileSync(f.conf, conf.join('\n') + '\n', { mode: 0o600 });
 
   let child: ChildProcess | undefined;
+  const alive = (c: ChildProcess | undefined): c is ChildProcess =>
+    !!c && c.exitCode === null && c.signalCode === null;
   const start = async () => {
     const c = spawn(binary, ['-c', f.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     c.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     child = c;
     try {
-      await waitListening(port, c, 5000);
+      await waitForPort('127.0.0.1', port, c, 5000);
     } catch (err) {
       c.kill('SIGKILL');
       throw new Error(`${(err as Error).message}: ${stderr.trim()}`, { cause: err });
     }
   };
-  const stop = async () => {
+  const stop = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') => {
     const c = child;
     child = undefined;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    if (!alive(c)) return;
     const exited = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGTERM');
-    const t = setTimeout(() => c.kill('SIGKILL'), 2000);
+    c.kill(signal);
+    const t = setTimeout(() => c.kill('SIGKILL'), 5000);
     await exited;
     clearTimeout(t);
   };
@@ -135,21 +128,14 @@ export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMo
     port,
     logFile: f.log,
     pid: () => child?.pid,
+    running: () => alive(child),
     log,
     usernames: () =>
       [...log().matchAll(/New client connected from \S+ as \S+ \([^)]*\bu'([^']*)'\)/g)].map((m) => m[1]!),
     async waitForLog(pattern, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const text = log();
-        const m = pattern.exec(text);
-        if (m) return m[0];
-        if (Date.now() > deadline)
-          throw new Error(
-            `mosquitto log did not match ${pattern} within ${timeoutMs} ms:\n${text.slice(-1500)}`,
-          );
-        await new Promise((r) => setTimeout(r, 40));
-      }
+      return (
+        await waitForOutput(log, pattern, timeoutMs, `mosquitto log to match ${pattern}`, { stepMs: 40 })
+      )[0];
     },
     stop,
     async restart() {

@@ -9,6 +9,7 @@ import { WebSocket } from 'ws';
 import { openRtmp } from '../agent/stream/rtmp/client.ts';
 import { encodeTag, FlvTagReader, type FlvTagOut } from '../agent/sealing/flv-tags.ts';
 import { ffmpegPath as agentFfmpeg } from './ffmpeg.ts';
+import { reached } from './wait.ts';
 
 export interface PulledStream {
   video: Buffer[];
@@ -34,11 +35,7 @@ function collector(): {
       if (t.type === 9) video.push(t.body);
     },
   );
-  const waitFor = async (n: number, ms: number) => {
-    const end = Date.now() + ms;
-    while (video.length < n && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-    return video.length >= n;
-  };
+  const waitFor = (n: number, ms: number) => reached(() => video.length >= n, ms);
   return { video, tags, reader, waitFor };
 }
 

@@ -1,7 +1,7 @@
 /**
- * Bounded waits for tests. A test that awaits an event, a child or a socket with no bound hangs
- * the whole run when the thing never happens (a missing program, a refused connection); these
- * fail instead, after `ms`, with a message naming what was awaited.
+ * Bounded waits for tests and benches. A test that awaits an event, a child, a socket or a condition
+ * with no bound hangs the whole run when the thing never happens (a missing program, a refused
+ * connection); these fail instead, after `ms`, with a message naming what was awaited.
  * Must never: leave a timer or a listener behind once the wait is over.
  */
 import type { EventEmitter } from 'node:events';
@@ -40,4 +40,58 @@ export function onceWithin<T = unknown>(
     }, ms);
     emitter.once(event, onEvent);
   });
+}
+
+export interface WaitUntilOptions {
+  /** Pause between two looks (default 50 ms). */
+  stepMs?: number;
+  /** What to add to the timeout message (a log tail, the state seen last). */
+  detail?: () => string;
+}
+
+/**
+ * The one polling wait: calls `cond` (sync or async) until it returns something truthy and resolves
+ * with that value; rejects "timed out after N ms waiting for WHAT" once `ms` have passed without
+ * it. A `cond` that throws fails the wait at once (a broken probe is not "not yet").
+ * Benches that only want to know use `.then(() => true, () => false)`.
+ */
+export async function waitUntil<T>(
+  cond: () => T | Promise<T>,
+  ms: number,
+  what: string,
+  opts: WaitUntilOptions = {},
+): Promise<NonNullable<T>> {
+  const step = opts.stepMs ?? 50;
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await cond();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() >= deadline) {
+      const more = opts.detail ? `\n${opts.detail()}` : '';
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${more}`);
+    }
+    await new Promise((r) => setTimeout(r, Math.min(step, Math.max(1, deadline - Date.now()))));
+  }
+}
+
+/** {@link waitUntil} as a yes/no, for benches and runs that report a miss rather than fail on it. */
+export function reached(cond: () => unknown, ms: number, opts: WaitUntilOptions = {}): Promise<boolean> {
+  return waitUntil(cond, ms, 'a condition', opts).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * {@link waitUntil} on a growing text (a child's stdout, a log file): the first match of `re`; on
+ * timeout the message carries the text's last 1,500 characters.
+ */
+export function waitForOutput(
+  get: () => string,
+  re: RegExp,
+  ms: number,
+  what = `output matching ${re}`,
+  opts: WaitUntilOptions = {},
+): Promise<RegExpExecArray> {
+  return waitUntil(() => re.exec(get()), ms, what, { detail: () => `got:\n${get().slice(-1500)}`, ...opts });
 }

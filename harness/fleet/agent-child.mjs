@@ -1,15 +1,18 @@
-// One full agent from a COMPILED build (plain JS, no tsx: what a device runs), for benches that
-// measure the agent's own footprint. argv[2] = build dir (holding agent/), argv[3] = config JSON.
+// One full agent in its own process (node-media-server is a per-process singleton, so a fleet with
+// several full agents needs one process each). argv[2] = the directory holding agent/: a COMPILED
+// build (plain JS, no tsx: what a device runs, for benches that measure the agent's own footprint)
+// or the repository itself (run under `--import tsx`); argv[3] = config JSON.
 // Prints {"ready":true,"gateUrl":...}; stops on SIGTERM or when stdin closes. Never outlives its parent.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 
 const dir = process.argv[2];
-const mod = (p) => import(pathToFileURL(join(dir, p)).href);
-const { startAgent } = await mod('agent/controller.js');
-const { configSchema } = await mod('agent/config/schema.js');
-const { silentLogger } = await mod('agent/log.js');
+const ext = existsSync(join(dir, 'agent/controller.js')) ? '.js' : '.ts';
+const mod = (p) => import(pathToFileURL(join(dir, `${p}${ext}`)).href);
+const { startAgent } = await mod('agent/controller');
+const { configSchema } = await mod('agent/config/schema');
+const { silentLogger } = await mod('agent/log');
 const config = configSchema.parse(JSON.parse(readFileSync(process.argv[3], 'utf8')));
 try {
   const handle = await startAgent(config, { logger: silentLogger() });

@@ -8,7 +8,6 @@
  * never spawns ffmpeg. Must never share state between cameras (one state dir, one queue, one gate each).
  */
 import { EventEmitter } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { EventQueue } from '../../agent/audit/event-queue.ts';
 import type { SecurityEvent } from '../../agent/audit/events.ts';
@@ -20,38 +19,7 @@ import { LenscapError } from '../../agent/errors.ts';
 import { createGate, type Gate } from '../../agent/gate/gate.ts';
 import { createGrantGate, type GrantGateService } from '../../agent/grants/grant-gate.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { stateLayout, type StateLayout } from '../../agent/state-layout.ts';
-
-export interface CameraIdentity {
-  key: string;
-  cert: string;
-  /** The CA that signed the broker's certificate. */
-  brokerCa: string;
-  /** The pinned device CA (what the agent's start checks chain the device certificate to). */
-  deviceCa?: string;
-}
-
-export interface CameraTrust {
-  trustRootJwk: object;
-  trustBundle: string;
-  /** Signed binding record for this serial. */
-  binding: string;
-}
-
-/** Writes identity and trust where the agent reads them (agent/state-layout.ts). */
-export function writeCameraState(root: string, id: CameraIdentity, trust: CameraTrust): StateLayout {
-  const paths = stateLayout(root);
-  for (const d of [paths.identityDir, paths.cloudDir, paths.trustDir])
-    mkdirSync(d, { recursive: true, mode: 0o700 });
-  writeFileSync(paths.deviceKey, id.key, { mode: 0o600 });
-  writeFileSync(paths.deviceCert, id.cert);
-  writeFileSync(paths.brokerCa, id.brokerCa);
-  if (id.deviceCa) writeFileSync(paths.deviceCa, id.deviceCa);
-  writeFileSync(paths.trustRoot, JSON.stringify(trust.trustRootJwk));
-  writeFileSync(paths.trustBundle, trust.trustBundle);
-  writeFileSync(paths.binding, trust.binding);
-  return paths;
-}
+import { writeCameraState, type CameraIdentity, type CameraTrust } from '../agent-runner.ts';
 
 export interface FleetCamera {
   serial: string;

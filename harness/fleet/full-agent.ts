@@ -1,6 +1,6 @@
 /**
  * A "full" camera for the fleet benches: the whole agent through the lead's composition root
- * (agent/controller.ts `startAgent`), in its own process (harness/fleet/agent-child.ts), with the
+ * (agent/controller.ts `startAgent`), in its own process (harness/fleet/agent-child.mjs), with the
  * test-pattern camera at the smallest size, the gate on 127.0.0.1 (HTTPS with the device
  * certificate) and the cloud link to the bench broker. Falls back to a light camera, and says so,
  * when the composition root cannot start here. Must never leave a child behind.
@@ -9,13 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../agent/config/schema.ts';
-import {
-  startLightCamera,
-  writeCameraState,
-  type CameraIdentity,
-  type CameraTrust,
-  type FleetCamera,
-} from './camera.ts';
+import { writeCameraState, type CameraIdentity, type CameraTrust } from '../agent-runner.ts';
+import { startLightCamera, type FleetCamera } from './camera.ts';
 
 let mode = 'startAgent in its own process (test-pattern pipeline, 160x90 @ 10 fps)';
 const children = new Set<ChildProcess>();
@@ -39,19 +34,18 @@ export function fullAgentConfig(base: Config, serial: string, root: string): Rec
   };
 }
 
-/** Runs harness/fleet/agent-child.ts on a config file; resolves once the agent said it is ready. */
+/**
+ * Runs harness/fleet/agent-child.mjs on a config file (the repository's sources under tsx, or a compiled
+ * build); resolves once the agent said it is ready.
+ */
 export function runAgentChild(
   configFile: string,
   opts: { compiledDir?: string; nodeFlags?: string[]; env?: Record<string, string> } = {},
 ): Promise<{ child: ChildProcess; gateUrl: string }> {
+  const script = new URL('./agent-child.mjs', import.meta.url).pathname;
   const args = opts.compiledDir
-    ? [
-        ...(opts.nodeFlags ?? []),
-        new URL('./agent-child.mjs', import.meta.url).pathname,
-        opts.compiledDir,
-        configFile,
-      ]
-    : ['--import', 'tsx', new URL('./agent-child.ts', import.meta.url).pathname, configFile];
+    ? [...(opts.nodeFlags ?? []), script, opts.compiledDir, configFile]
+    : ['--import', 'tsx', script, new URL('../..', import.meta.url).pathname, configFile];
   const child = spawn(process.execPath, args, {
     stdio: ['pipe', 'pipe', 'pipe'],
     ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),

@@ -34,6 +34,7 @@ import { connectCloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { createEventCache } from '../../scripts/dev-cloud/event-cache.ts';
 import { startObjectStore } from '../../scripts/dev-cloud/object-store.ts';
 import { startDevUploads } from '../../scripts/dev-cloud/uploads.ts';
+import { reached } from '../wait.ts';
 
 export interface EventsIncidentOptions {
   cameras: number;
@@ -84,15 +85,6 @@ interface Camera {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(pred: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) return false;
-    await sleep(50);
-  }
-  return true;
-}
 
 /** One JPEG and one short MP4 of the test pattern with a moving block. */
 function renderMedia(dir: string): { jpeg: Buffer; mp4: Buffer } {
@@ -229,7 +221,7 @@ export async function runEventsIncident(opts: EventsIncidentOptions): Promise<Ev
         queue.close();
       });
     }
-    const online = await until(() => cams.every((c) => c.link.isOnline()), 60_000);
+    const online = await reached(() => cams.every((c) => c.link.isOnline()), 60_000);
     if (!online) throw new Error('the event cameras did not all come online');
     log(`events incident: ${cams.length} event cameras online (owners alice and bob, alternating)`);
 
@@ -276,12 +268,12 @@ export async function runEventsIncident(opts: EventsIncidentOptions): Promise<Ev
 
     // Online: one event per camera, uploaded as it happens.
     await Promise.all(cams.map((c) => record(c, false)));
-    await until(() => dev.motion().length >= recorded.length, patience);
+    await reached(() => dev.motion().length >= recorded.length, patience);
 
     // The outage: the broker goes away; cameras keep recording into their queues.
     const port = broker.port;
     await broker.close();
-    await until(() => cams.every((c) => !c.link.isOnline()), 15_000);
+    await reached(() => cams.every((c) => !c.link.isOnline()), 15_000);
     log(`events incident: broker down for ${opts.outageSeconds} s; cameras keep recording`);
     const outageEnd = Date.now() + opts.outageSeconds * 1000;
     for (let k = 0; k < perOutage; k++) {
@@ -294,7 +286,7 @@ export async function runEventsIncident(opts: EventsIncidentOptions): Promise<Ev
     const back = Date.now();
     const outageIds = new Set(recorded.filter((r) => r.duringOutage).map((r) => r.a.id));
     const received = () => new Set(dev.motion().map((m) => m.id));
-    await until(() => {
+    await reached(() => {
       const got = received();
       return [...outageIds].every((id) => got.has(id));
     }, patience);

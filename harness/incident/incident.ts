@@ -11,15 +11,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema, type Config } from '../../agent/config/schema.ts';
-import { loadOrCreateDevCas } from '../../scripts/dev-cloud/ca.ts';
 import { mintGrant, signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
-import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
 import { FlvClient } from '../flv-client.ts';
-import { startAclBroker, type AclBroker } from '../acl-broker.ts';
+import { startFleetBackend, type FleetBackend } from '../fleet/backend.ts';
 import { startLightCamera, type FleetCamera } from '../fleet/camera.ts';
-import { connectBenchCloud, type BenchCloud } from '../fleet/cloud.ts';
 import { startFullAgent, fullAgentsAvailable } from '../fleet/full-agent.ts';
-import { makeKeyPool } from '../fleet/identities.ts';
+import { makeKeyPool } from '../pki.ts';
+import { reached } from '../wait.ts';
 
 export interface IncidentOptions {
   cameras: number;
@@ -128,15 +126,6 @@ function routes(n: number, misroute: number, stale: number): Route[] {
   ]);
 }
 
-async function until(pred: () => boolean, timeoutMs: number, stepMs = 100): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) return false;
-    await sleep(stepMs);
-  }
-  return true;
-}
-
 export async function runIncident(opts: IncidentOptions): Promise<IncidentResult> {
   const log = opts.log ?? (() => undefined);
   const N = opts.cameras;
@@ -144,24 +133,12 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
   const playMs = opts.playMs ?? 1500;
   const work = mkdtempSync(join(tmpdir(), 'lenscap-incident-'));
   const cameras: FleetCamera[] = [];
-  let broker: AclBroker | undefined;
-  let cloud: BenchCloud | undefined;
+  let backend: FleetBackend | undefined;
   const clients = new Set<FlvClient>();
   try {
     const t00 = Date.now();
-    const devDir = join(work, 'dev');
-    const { deviceCa, serverCa } = loadOrCreateDevCas(devDir);
-    const keys = await loadOrCreateSigningKeys(devDir);
-    broker = await startAclBroker({
-      dir: join(work, 'broker'),
-      ca: deviceCa.certPem,
-      ...serverCa.issueServer('localhost'),
-    });
-    cloud = await connectBenchCloud({
-      url: broker.url,
-      ca: serverCa.certPem,
-      ...deviceCa.issueClient('lenscap-cloud'),
-    });
+    backend = await startFleetBackend(work);
+    const { deviceCa, serverCa, keys, broker, cloud } = backend;
 
     const config: Config = configSchema.parse({
       cloud: { url: broker.url, protocolVersion: 5, servername: 'localhost', backoff: opts.backoff ?? {} },
@@ -194,7 +171,7 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
     }
     const fullMode = fullN === 0 ? 'none' : fullAgentsAvailable();
     const byserial = new Map(cameras.map((c) => [c.serial, c]));
-    if (!(await until(() => cameras.every((c) => cloud!.online(c.serial)), patience, 200))) {
+    if (!(await reached(() => cameras.every((c) => cloud!.online(c.serial)), patience, { stepMs: 200 }))) {
       throw new Error(`fleet not up: ${cameras.filter((c) => cloud!.online(c.serial)).length}/${N} online`);
     }
     const setupSeconds = (Date.now() - t00) / 1000;
@@ -343,15 +320,15 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
     log(
       `incident: ${records.length} sessions routed ${((Date.now() - t0) / 1000).toFixed(1)} s after the restart; waiting for the events`,
     );
-    await until(() => backAt.size === N, patience, 200);
+    await reached(() => backAt.size === N, patience, { stepMs: 200 });
     offOnline();
 
     // Every refusal must reach the cloud: wait for each expected event (by the grant's jti).
     const expected = records.filter((r) => r.route !== 'correct' && r.outcome !== 'undelivered');
     const match = (r: SessionRecord) =>
       cloud!.events.find((e) => e.serial === r.dest && e.event.jti === r.jti);
-    await until(() => expected.every((r) => match(r)), 60_000, 200);
-    await until(() => cameras.every((c) => c.queued() <= 0), 10_000, 200);
+    await reached(() => expected.every((r) => match(r)), 60_000, { stepMs: 200 });
+    await reached(() => cameras.every((c) => c.queued() <= 0), 10_000, { stepMs: 200 });
     for (const r of expected) r.eventAt = match(r)?.at;
 
     // The reconnect curve, per second after the restart.
@@ -442,8 +419,7 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
   } finally {
     for (const c of clients) c.close();
     await Promise.all(cameras.map((c) => c.stop().catch(() => undefined)));
-    await cloud?.close().catch(() => undefined);
-    await broker?.stop('SIGKILL').catch(() => undefined);
+    await backend?.close();
     rmSync(work, { recursive: true, force: true });
   }
 }

@@ -102,7 +102,13 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+/** Resolves once `host:port` accepts a connection; rejects when `child` exits or after `timeoutMs`. */
+export function waitForPort(
+  host: string,
+  port: number,
+  child: ChildProcess,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {

@@ -3,16 +3,13 @@
 // A start that fails half way (the gate's port is taken) stops exactly what started, in reverse.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { startAgent } from '../../agent/controller.ts';
 import { configSchema } from '../../agent/config/schema.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { stateLayout } from '../../agent/state-layout.ts';
-import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
-import { signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
-import { makeTestPki } from '../../harness/pki.ts';
+import { provisionCamera } from '../../harness/agent-runner.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
 
 const SERIAL = 'CAM-LIFE-1';
@@ -32,26 +29,7 @@ function documentedOrder(): { start: string[]; stop: string[] } {
 }
 
 async function provisionedState(dir: string) {
-  const pki = makeTestPki(dir, [SERIAL]);
-  const keys = await loadOrCreateSigningKeys(join(dir, 'dev'));
-  const paths = stateLayout(join(dir, 'state'));
-  for (const d of [paths.root, paths.identityDir, paths.cloudDir, paths.trustDir])
-    mkdirSync(d, { recursive: true, mode: 0o700 });
-  chmodSync(paths.root, 0o700);
-  chmodSync(paths.identityDir, 0o700);
-  const device = pki.devices.get(SERIAL)!;
-  writeFileSync(paths.deviceKey, device.key, { mode: 0o600 });
-  writeFileSync(paths.deviceCert, device.cert);
-  writeFileSync(paths.chain, '');
-  writeFileSync(paths.deviceCa, pki.caPem);
-  writeFileSync(paths.brokerCa, pki.serverCaPem);
-  writeFileSync(paths.trustRoot, JSON.stringify(keys.trustRootJwk));
-  writeFileSync(paths.trustBundle, keys.trustBundle);
-  writeFileSync(
-    paths.binding,
-    signBindingRecord(keys.binding, { serial: SERIAL, owner: 'alice', version: 1 }),
-  );
-  return paths;
+  return (await provisionCamera(dir, SERIAL, { owner: 'alice' })).paths;
 }
 
 function config(stateDir: string, port: number) {

@@ -23,7 +23,7 @@ test(
     const pki = makePki();
     const broker = await startMosquittoBroker({
       dir: `${tmp.dir}/broker`,
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     });
     const clients: MqttClient[] = [];
     const a = makeLink({
@@ -48,7 +48,7 @@ test(
     a.link.start();
     await a.link.waitOnline(5000);
 
-    const cloud = await rawClient(broker.url, pki.cloud, pki.ca.cert, { clientId: 'lenscap-cloud' });
+    const cloud = await rawClient(broker.url, pki.cloud, pki.ca.certPem, { clientId: 'lenscap-cloud' });
     clients.push(cloud);
     let cloudClosed = 0;
     cloud.on('close', () => cloudClosed++);
@@ -60,7 +60,7 @@ test(
 
     const attempt = async (clientId: string, n: number) => {
       // The attacker holds a genuine device certificate of its own (CAM-B).
-      const evil = await rawClient(broker.url, pki.device('CAM-B'), pki.ca.cert, { clientId });
+      const evil = await rawClient(broker.url, pki.device('CAM-B'), pki.ca.certPem, { clientId });
       clients.push(evil);
       // Positive signal that the attacker really was connected and able to act: it publishes on
       // its own prefix and the cloud receives it.

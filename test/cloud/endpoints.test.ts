@@ -13,7 +13,8 @@ import { isLenscapError } from '../../agent/errors.ts';
 import { startAedesBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import net from 'node:net';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { makeLink, makePki, testConfig, waitFor, writeState } from './fixture.ts';
+import { makeLink, makePki, testConfig, writeState } from './fixture.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 test('parseEndpoints: one URL or a list; bad entries get a coded error naming the index', () => {
   assert.deepEqual(parseEndpoints('mqtts://b.example'), [
@@ -97,7 +98,7 @@ test(
   async (t) => {
     const tmp = makeTempDir('lenscap-endpoints-');
     const pki = makePki();
-    const tls = { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert };
+    const tls = { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem };
     const live1 = await startAedesBroker({ tls });
     const live2 = await startAedesBroker({ tls });
     // Dead nodes that hold their ports (a merely free port may be taken by another test meanwhile):
@@ -140,7 +141,7 @@ test(
     assert.equal(a.link.counters().failedAttempts, 2, 'both dead endpoints tried once, in order');
     // aedes records the client just after it sends CONNACK: on a loaded machine the link can be
     // online a moment before the broker lists it.
-    await waitFor(() => live1.connected().includes('CAM-A'), 5_000, 'aedes lists CAM-A');
+    await waitUntil(() => live1.connected().includes('CAM-A'), 5_000, 'aedes lists CAM-A');
     assert.deepEqual(live1.connected(), ['CAM-A']);
     // the decisions between attempts are the backoff's: initial, then attempts 1 and 2
     const decisions = a.link.lastDecision();
@@ -151,8 +152,8 @@ test(
 
     // The node holding the connection dies: the next attempt goes to the next endpoint, not back.
     await live1.close();
-    await waitFor(() => a.link.isOnline() && a.link.target()?.url === live2.url, 10_000, 'failover');
-    await waitFor(() => live2.connected().includes('CAM-A'), 5_000, 'aedes lists CAM-A');
+    await waitUntil(() => a.link.isOnline() && a.link.target()?.url === live2.url, 10_000, 'failover');
+    await waitUntil(() => live2.connected().includes('CAM-A'), 5_000, 'aedes lists CAM-A');
     assert.deepEqual(live2.connected(), ['CAM-A']);
     assert.equal(a.link.counters().reconnects, 1);
     assert.equal(a.link.counters().failedAttempts, 2, 'no attempt wasted on the dead node');
@@ -166,7 +167,7 @@ test(
     const tmp = makeTempDir('lenscap-endpoints-');
     const pki = makePki(); // broker certificate for "localhost"
     const broker = await startAedesBroker({
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     });
     const rec = recordingTimers();
     const looked: string[] = [];
@@ -212,7 +213,7 @@ test(
     const tmp = makeTempDir('lenscap-endpoints-');
     const pki = makePki();
     const broker = await startAedesBroker({
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     });
     const a = makeLink({
       serial: 'CAM-A',
@@ -228,7 +229,7 @@ test(
       tmp.cleanup();
     });
     a.link.start();
-    await waitFor(() => a.link.counters().failedAttempts >= 2, 10_000, 'two failed attempts');
+    await waitUntil(() => a.link.counters().failedAttempts >= 2, 10_000, 'two failed attempts');
     assert.equal(a.link.counters().connects, 0);
     assert.deepEqual(broker.connected(), []);
   },

@@ -13,25 +13,25 @@ import { stateLayout, type StateLayout } from '../../agent/state-layout.ts';
 import { EventQueue } from '../../agent/audit/event-queue.ts';
 import { CommandRegistry } from '../../agent/cloud/commands.ts';
 import { createCloudLink, type CloudLink } from '../../agent/cloud/link.ts';
-import { issue, makeCa, type Pem } from '../../harness/forge-pki.ts';
+import { DevCa, type IssuedPem as Pem } from '../../scripts/dev-cloud/ca.ts';
 
 export interface TestPki {
-  ca: ReturnType<typeof makeCa>;
+  ca: DevCa;
   broker: Pem;
   cloud: Pem;
   device(cn: string): Pem;
 }
 
 export function makePki(): TestPki {
-  const ca = makeCa('lenscap test device CA');
+  const ca = DevCa.create('lenscap test device CA');
   const cache = new Map<string, Pem>();
   return {
     ca,
-    broker: issue(ca, 'localhost', 'server'),
-    cloud: issue(ca, 'lenscap-cloud', 'client'),
+    broker: ca.issueServer('localhost'),
+    cloud: ca.issueClient('lenscap-cloud'),
     device(cn: string) {
       let p = cache.get(cn);
-      if (!p) cache.set(cn, (p = issue(ca, cn, 'client')));
+      if (!p) cache.set(cn, (p = ca.issueClient(cn)));
       return p;
     },
   };
@@ -45,7 +45,7 @@ export function writeState(root: string, pki: TestPki, cn: string): StateLayout 
   const pem = pki.device(cn);
   writeFileSync(paths.deviceKey, pem.key, { mode: 0o600 });
   writeFileSync(paths.deviceCert, pem.cert);
-  writeFileSync(paths.brokerCa, pki.ca.cert);
+  writeFileSync(paths.brokerCa, pki.ca.certPem);
   return paths;
 }
 
@@ -178,18 +178,6 @@ export function gatedTimers() {
       gate = new Promise<void>((r) => (release = r));
     },
   };
-}
-
-export function waitFor(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (pred()) return resolve();
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
 }
 
 export function stateDir(root: string, name: string): string {

@@ -13,8 +13,8 @@ import { registerCoreCommands } from '../../agent/cloud/core-commands.ts';
 import { systemClock } from '../../agent/clock.ts';
 import type { LenscapError } from '../../agent/errors.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { collect, makeLink, makePki, rawClient, testConfig, waitFor, writeState } from './fixture.ts';
-import { onceWithin } from '../../harness/wait.ts';
+import { collect, makeLink, makePki, rawClient, testConfig, writeState } from './fixture.ts';
+import { onceWithin, waitUntil } from '../../harness/wait.ts';
 import { TestClock } from '../../harness/test-clock.ts';
 import { createRequire } from 'node:module';
 
@@ -22,7 +22,7 @@ test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) 
   const tmp = makeTempDir('lenscap-aedes-');
   const pki = makePki();
   const broker: RunningBroker = await startAedesBroker({
-    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
   });
   const cfg = testConfig(broker.url, { protocolVersion: 4 });
   const a = makeLink({ serial: 'CAM-A', paths: writeState(`${tmp.dir}/a`, pki, 'CAM-A'), config: cfg });
@@ -33,7 +33,7 @@ test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) 
     setPrivacy: () => undefined,
     sendTelemetry: async () => ({ sent: await a.link.publishTelemetry({ cpu: 0.5 }) }),
   });
-  const cloud = await rawClient(broker.url, pki.cloud, pki.ca.cert, {
+  const cloud = await rawClient(broker.url, pki.cloud, pki.ca.certPem, {
     clientId: 'lenscap-cloud-aedes',
     protocolVersion: 4,
   });
@@ -60,7 +60,7 @@ test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) 
   a.link.start();
   await a.link.waitOnline(5000);
   // The broker registers the client on its own tick after CONNACK: wait, bounded, for it.
-  await waitFor(() => broker.connected().includes('CAM-A'), 5000, 'aedes to list CAM-A');
+  await waitUntil(() => broker.connected().includes('CAM-A'), 5000, 'aedes to list CAM-A');
   // Idle memory (issue 18): the link turns off mqtt-packet's number cache (65,536 Buffers, ~6 MB
   // of heap); the switch is module-wide in the mqtt-packet that mqtt.js resolves.
   const mqttRequire = createRequire(createRequire(import.meta.url).resolve('mqtt'));
@@ -100,7 +100,7 @@ test(
     const tmp = makeTempDir('lenscap-aedes-');
     const pki = makePki();
     const broker = await startAedesBroker({
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     });
     // The backoff runs on the test clock: the retry pace is checked by moving it, not by sleeping.
     const clock = new TestClock();
@@ -133,7 +133,7 @@ test(
     assert.equal(x.link.counters().failedAttempts, 1, 'one attempt, then quiet');
     // At the decided delay, and not before, the link tries again.
     await clock.advance(1);
-    await waitFor(() => x.link.counters().failedAttempts === 2, 10_000, 'the second attempt');
+    await waitUntil(() => x.link.counters().failedAttempts === 2, 10_000, 'the second attempt');
     assert.ok((x.link.lastDecision()?.delayMs ?? 0) >= 450_000, 'still slow after the second refusal');
   },
 );
@@ -147,10 +147,10 @@ test(
     const rogue = makePki();
     // A broker whose certificate comes from another CA (it still accepts our device CA's clients).
     const evil = await startAedesBroker({
-      tls: { key: rogue.broker.key, cert: rogue.broker.cert, ca: pki.ca.cert },
+      tls: { key: rogue.broker.key, cert: rogue.broker.cert, ca: pki.ca.certPem },
     });
     const good = await startAedesBroker({
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     });
     const paths = writeState(`${tmp.dir}/a`, pki, 'CAM-A');
     const toEvil = makeLink({ serial: 'CAM-A', paths, config: testConfig(evil.url, { protocolVersion: 4 }) });
@@ -172,7 +172,7 @@ test(
     wrongName.link.start();
     // Refused during the TLS handshake: wait (bounded) for each first attempt to fail.
     for (const l of [toEvil, wrongName])
-      await waitFor(() => l.link.counters().failedAttempts >= 1, 10_000, 'the first attempt to fail');
+      await waitUntil(() => l.link.counters().failedAttempts >= 1, 10_000, 'the first attempt to fail');
     for (const l of [toEvil, wrongName]) {
       assert.equal(l.link.isOnline(), false);
       assert.equal(l.link.counters().connects, 0);
@@ -202,7 +202,7 @@ test(
     const tmp = makeTempDir('lenscap-aedes-');
     const pki = makePki();
     const broker = await startAedesBroker({
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     });
     const { lines, logger } = capturedLogger();
     const cfg = testConfig(broker.url); // protocolVersion 5, as the agent's default
@@ -221,7 +221,7 @@ test(
     });
     a.link.start();
     await a.link.waitOnline(10_000);
-    await waitFor(() => broker.connected().includes('CAM-A'), 5000, 'aedes to list CAM-A');
+    await waitUntil(() => broker.connected().includes('CAM-A'), 5000, 'aedes to list CAM-A');
     const fallbacks = lines.filter((l) => /falling back to MQTT 3\.1\.1/.test(l.msg));
     assert.equal(fallbacks.length, 1, JSON.stringify(lines, null, 1));
     assert.equal(fallbacks[0]!.level, WARN);
@@ -255,7 +255,7 @@ test(
       tmp.cleanup();
     });
     a.link.start();
-    await waitFor(() => a.link.counters().failedAttempts >= 3, 10_000, 'three failed attempts');
+    await waitUntil(() => a.link.counters().failedAttempts >= 3, 10_000, 'three failed attempts');
     const failed = lines.filter((l) => l.msg === 'cloud link: connect attempt failed');
     assert.ok(failed.length >= 3);
     assert.ok(failed[0]!.level < WARN, 'a single failure is not yet worth a warning');

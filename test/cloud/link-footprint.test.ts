@@ -11,7 +11,8 @@ import Module from 'node:module';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { makeLink, makePki, testConfig, waitFor, writeState } from './fixture.ts';
+import { makeLink, makePki, testConfig, writeState } from './fixture.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 test('connecting over mqtts loads neither ws nor socks', { timeout: 30_000 }, async (t) => {
   const tmp = makeTempDir('lenscap-footprint-');
@@ -40,7 +41,7 @@ test('connecting over mqtts loads neither ws nor socks', { timeout: 30_000 }, as
     tmp.cleanup();
   });
   a.link.start();
-  await waitFor(() => handshakes > 0, 10_000, 'the link to reach the TLS server');
+  await waitUntil(() => handshakes > 0, 10_000, 'the link to reach the TLS server');
   const loaded = Object.keys((Module as unknown as { _cache: Record<string, unknown> })._cache);
   const heavy = loaded.filter((f) => /\/node_modules\/(ws|socks|ip-address)\//.test(f));
   assert.deepEqual(heavy, [], 'transports the link never uses stay unloaded');

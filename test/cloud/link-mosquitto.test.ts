@@ -22,11 +22,10 @@ import {
   makePki,
   rawClient,
   testConfig,
-  waitFor,
   writeState,
   type TestLink,
 } from './fixture.ts';
-import { onceWithin } from '../../harness/wait.ts';
+import { onceWithin, waitUntil } from '../../harness/wait.ts';
 
 const opt = { ...needs('mosquitto'), timeout: 60_000 };
 const CLOUD_IDS = [
@@ -46,7 +45,7 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     startMosquittoBroker({
       dir: brokerDir,
       port,
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
       // The client id is the certificate CN: each cloud-side client below has a certificate of its own.
       cloudIdentities: CLOUD_IDS,
     });
@@ -62,7 +61,7 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     tmp.cleanup();
   });
 
-  const cloud = await rawClient(url, pki.cloud, pki.ca.cert, { clientId: 'lenscap-cloud-t1' });
+  const cloud = await rawClient(url, pki.cloud, pki.ca.certPem, { clientId: 'lenscap-cloud-t1' });
   clients.push(cloud);
   const seen = collect(cloud);
   await cloud.subscribeAsync(
@@ -119,7 +118,7 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     assert.equal(body.online, true);
     assert.equal(body.gate, 'https://cam-a.local:8443');
     // A late subscriber gets it as a retained message.
-    const late = await rawClient(url, pki.device('lenscap-cloud-late'), pki.ca.cert, {
+    const late = await rawClient(url, pki.device('lenscap-cloud-late'), pki.ca.certPem, {
       clientId: 'lenscap-cloud-late',
     });
     clients.push(late);
@@ -211,7 +210,7 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
   });
 
   await t.test("ACL: camera B can neither read nor write camera A's topics", async () => {
-    const b = await rawClient(url, pki.device('CAM-B'), pki.ca.cert, { clientId: 'CAM-B' });
+    const b = await rawClient(url, pki.device('CAM-B'), pki.ca.certPem, { clientId: 'CAM-B' });
     clients.push(b);
     const bSeen = collect(b);
     const sub = await b.subscribeAsync(['lenscap/v1/CAM-A/#', 'lenscap/v1/+/state', 'lenscap/v1/CAM-B/#'], {
@@ -240,7 +239,7 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     );
     assert.equal(a.link.counters().commandsHandled, before + 1, "only the cloud's ping acted");
     assert.equal(privacy.length, privacyBefore, "B's privacy command never reached A");
-    const late = await rawClient(url, pki.device('lenscap-cloud-acl'), pki.ca.cert, {
+    const late = await rawClient(url, pki.device('lenscap-cloud-acl'), pki.ca.certPem, {
       clientId: 'lenscap-cloud-acl',
     });
     clients.push(late);
@@ -311,7 +310,7 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
         });
       assert.ok(a.queue.size >= 40);
       broker = await startBroker();
-      const cloud2 = await rawClient(url, pki.device('lenscap-cloud-t2'), pki.ca.cert, {
+      const cloud2 = await rawClient(url, pki.device('lenscap-cloud-t2'), pki.ca.certPem, {
         clientId: 'lenscap-cloud-t2',
       });
       clients.push(cloud2);
@@ -335,13 +334,13 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
         got,
         Array.from({ length: 40 }, (_, i) => i),
       );
-      await waitFor(() => a.queue.size === 0, 3000, 'queue empty after acks');
+      await waitUntil(() => a.queue.size === 0, 3000, 'queue empty after acks');
       assert.ok(a.link.counters().reconnects >= 1);
     },
   );
 
   await t.test('stop publishes {"online":false} before closing', async () => {
-    const late = await rawClient(url, pki.device('lenscap-cloud-stop'), pki.ca.cert, {
+    const late = await rawClient(url, pki.device('lenscap-cloud-stop'), pki.ca.certPem, {
       clientId: 'lenscap-cloud-stop',
     });
     clients.push(late);

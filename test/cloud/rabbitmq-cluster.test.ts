@@ -21,7 +21,8 @@ import { registerCoreCommands } from '../../agent/cloud/core-commands.ts';
 import { commandEnvelope } from '../../agent/cloud/commands.ts';
 import { connectCloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { systemClock } from '../../agent/clock.ts';
-import { collect, makeLink, makePki, testConfig, waitFor, writeState, type TestLink } from './fixture.ts';
+import { collect, makeLink, makePki, testConfig, writeState, type TestLink } from './fixture.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const opt = { ...needs('rabbitmq-server'), timeout: 420_000 };
 
@@ -60,12 +61,12 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
   const started = Date.now();
   const cluster: RabbitCluster = await startRabbitCluster({
     dir: `${tmp.dir}/rmq`,
-    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     devices: ['CAM-A', 'CAM-B', 'CAM-W', ...Array.from({ length: 6 }, (_, i) => `CAM-F${i}`)],
   });
   t.diagnostic(`cluster of ${cluster.nodes.length} ready in ${Date.now() - started} ms`);
   const urls = cluster.urls;
-  const ca = pki.ca.cert;
+  const ca = pki.ca.certPem;
   const links: TestLink[] = [];
   const clients: MqttClient[] = [];
   t.after(async () => {
@@ -187,7 +188,7 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
         '10 events',
       );
       assert.deepEqual(ns, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-      await waitFor(() => a.queue.size === 0, 5000, 'PUBACKs empty the queue');
+      await waitUntil(() => a.queue.size === 0, 5000, 'PUBACKs empty the queue');
       cloud.publish('lenscap/v1/CAM-A/cmd/ping', JSON.stringify({ id: 'rmq-ping' }), { qos: 1 });
       const reply = await seen.until(
         () => seen.got.find((m) => m.topic === 'lenscap/v1/CAM-A/reply/ping'),
@@ -323,7 +324,7 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
       t.diagnostic(`squatters let in under CAM-A's client id: ${squatters} of 3, none could subscribe`);
       // CAM-A comes back by its backoff (each kick is one more lost connection) and answers again;
       // commands are live, so one sent while it was kicked off is simply not there: send until one lands.
-      await waitFor(
+      await waitUntil(
         () => a.link.isOnline() && a.link.counters().reconnects > reconnects,
         30_000,
         'CAM-A back',
@@ -453,7 +454,7 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
           });
       });
 
-      await waitFor(() => onNode0.every((l) => backAt.has(l)), 90_000, 'node-0 cameras back');
+      await waitUntil(() => onNode0.every((l) => backAt.has(l)), 90_000, 'node-0 cameras back');
       for (const l of onNode0) {
         assert.notEqual(l.link.target()?.index, 0, 'moved to another node');
         const gap = backAt.get(l)! - offlineAt.get(l)!;
@@ -492,9 +493,9 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
         60_000,
         `${want} events`,
       );
-      await waitFor(() => fleet.every((l) => l.queue.size === 0), 10_000, 'every queue empty');
+      await waitUntil(() => fleet.every((l) => l.queue.size === 0), 10_000, 'every queue empty');
       // The dev cloud client moved to a surviving node and its session kept every event.
-      await waitFor(
+      await waitUntil(
         () => {
           const keys = new Set(
             dev

@@ -14,7 +14,8 @@ import { readFileSync } from 'node:fs';
 import { openArtifact } from '../../agent/sealing/artifact.ts';
 import { ffmpegPath, needsDrawtext } from '../../harness/ffmpeg.ts';
 import { makeViewer, type TestViewer } from '../../harness/viewer-keys.ts';
-import { makeEventsFixture, SERIAL, until, type EventsFixture } from './fixture.ts';
+import { makeEventsFixture, SERIAL, type EventsFixture } from './fixture.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const skip = needsDrawtext();
 let fx: EventsFixture;
@@ -73,7 +74,7 @@ test(
     }));
     svc.start();
     // A still picture first: the ring fills, no event.
-    await until(
+    await waitUntil(
       () => svc.status().ring.gops >= 3 && svc.status().analysis.frames >= 10,
       20_000,
       'ring and analysis warm',
@@ -83,10 +84,10 @@ test(
     assert.ok(ring.bytes > 0 && ring.bytes <= ring.maxBytes, `ring bounded: ${JSON.stringify(ring)}`);
     assert.ok(ring.spanMs <= 2000 + 1100, `ring holds only the pre-roll (+1 GOP): ${ring.spanMs} ms`);
     fx.motion(true);
-    await until(() => svc.status().counters.events === 1, 10_000, 'the motion event');
+    await waitUntil(() => svc.status().counters.events === 1, 10_000, 'the motion event');
     await new Promise((r) => setTimeout(r, 1500));
     fx.motion(false);
-    await until(
+    await waitUntil(
       () => svc.status().counters.snapshots === 1 && svc.status().counters.clips === 1,
       20_000,
       'snapshot + clip',
@@ -150,9 +151,9 @@ test(
     const before = new Set(fx.spoolFiles());
     const { svc, got } = fx.makeEvents(() => ({ version: 1, keys: [alice.key] }), { postRollSeconds: 5 });
     svc.start();
-    await until(() => svc.status().ring.gops >= 2 && svc.status().analysis.frames >= 5, 20_000, 'warm');
+    await waitUntil(() => svc.status().ring.gops >= 2 && svc.status().analysis.frames >= 5, 20_000, 'warm');
     fx.motion(true);
-    await until(() => svc.status().phase === 'event', 10_000, 'the motion event');
+    await waitUntil(() => svc.status().phase === 'event', 10_000, 'the motion event');
     const pid = svc.status().analysis.pid!;
     assert.ok(alive(pid));
     const snapsBefore = got.filter((a) => a.kind === 'snapshot').length;
@@ -161,7 +162,7 @@ test(
     assert.equal(s.running, false);
     assert.equal(s.ring.bytes, 0, 'ring discarded at once');
     assert.equal(s.ring.gops, 0);
-    await until(() => !alive(pid), 3000, 'analysis ffmpeg gone');
+    await waitUntil(() => !alive(pid), 3000, 'analysis ffmpeg gone');
     // Motion goes on under privacy: nothing more is recorded.
     await new Promise((r) => setTimeout(r, 3000));
     await svc.settled();
@@ -185,9 +186,9 @@ test(
     for (const m of [() => undefined, () => ({ version: 2, keys: [] })]) {
       const { svc, got, events } = fx.makeEvents(m);
       svc.start();
-      await until(() => svc.status().ring.gops >= 2 && svc.status().analysis.frames >= 5, 20_000, 'warm');
+      await waitUntil(() => svc.status().ring.gops >= 2 && svc.status().analysis.frames >= 5, 20_000, 'warm');
       fx.motion(true);
-      await until(() => svc.status().counters.events === 1, 10_000, 'the motion event');
+      await waitUntil(() => svc.status().counters.events === 1, 10_000, 'the motion event');
       await new Promise((r) => setTimeout(r, 1000));
       fx.motion(false);
       await svc.settled();
@@ -214,13 +215,13 @@ test(
     assert.equal(svc.status().analysis.pid, null);
     assert.equal(fx.stream.status().leases, 0, 'no capture lease');
     svc.setEnabled(true, 'test');
-    await until(() => svc.status().analysis.pid !== null, 5000, 'analysis on');
+    await waitUntil(() => svc.status().analysis.pid !== null, 5000, 'analysis on');
     assert.equal(fx.stream.status().leases, 1);
     const pid = svc.status().analysis.pid!;
     svc.setEnabled(false, 'test');
     assert.equal(fx.stream.status().leases, 0);
     assert.equal(svc.status().ring.bytes, 0);
-    await until(() => !alive(pid), 3000, 'analysis ffmpeg gone');
+    await waitUntil(() => !alive(pid), 3000, 'analysis ffmpeg gone');
     await svc.stop();
   },
 );

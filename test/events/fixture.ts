@@ -111,12 +111,3 @@ export async function makeEventsFixture(): Promise<EventsFixture> {
     },
   };
 }
-
-/** Polls `cond` every 50 ms; fails naming `what` after `ms`. */
-export async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlvClient } from '../../harness/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
-import { onceWithin } from '../../harness/wait.ts';
+import { onceWithin, waitUntil } from '../../harness/wait.ts';
 import { TestClock } from '../../harness/test-clock.ts';
 import { ffmpegPath } from '../../harness/ffmpeg.ts';
 import { createGate, type Gate } from '../../agent/gate/gate.ts';
@@ -51,7 +51,7 @@ test('a valid grant gets an FLV header, the AVC sequence header and a keyframe (
   } finally {
     c.close();
   }
-  await waitUntil(() => m.gate.sessions.size === 0);
+  await waitUntil(() => m.gate.sessions.size === 0, 3000, 'no gate session left');
   assert.equal(m.ledValue(), '0', 'status light off after the last viewer');
 });
 
@@ -374,7 +374,7 @@ test('device faults are refused as internal (503), not blamed on the caller: a t
     mode = 'hold';
     const late = FlvClient.http({ url, headers: bearer(m.f.mint()) });
     try {
-      await waitUntil(() => entered === 3, 3000);
+      await waitUntil(() => entered === 3, 3000, 'three viewers inside the gate');
       const closed = gate.close();
       release();
       await closed;
@@ -419,7 +419,7 @@ test('privacy on closes every session and stops capture; off lets a fresh grant 
     await c.waitForKeyframe();
     m.privacy.set(true);
     await c.waitClosed(1000);
-    await waitUntil(() => m.stream.capturePid() === undefined, 4000);
+    await waitUntil(() => m.stream.capturePid() === undefined, 4000, 'capture stopped');
   } finally {
     c.close();
     m.privacy.set(false);
@@ -554,14 +554,6 @@ test('ffmpeg killed mid-stream: the pipeline comes back and viewers rejoin', asy
     rejoin.close();
   }
 });
-
-async function waitUntil(pred: () => boolean, ms = 3000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('the hub itself: a local RTMP player gets no media, a publisher without the key is refused', async () => {
   const { execFile } = await import('node:child_process');

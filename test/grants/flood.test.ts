@@ -15,7 +15,8 @@ import { loadConfig } from '../../agent/config/load.ts';
 import { createLogger } from '../../agent/log.ts';
 import { makeGrantFixture, SERIAL } from '../../harness/grants-fixture.ts';
 import { startAedesBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
-import { collect, makeLink, makePki, rawClient, testConfig, waitFor, writeState } from '../cloud/fixture.ts';
+import { collect, makeLink, makePki, rawClient, testConfig, writeState } from '../cloud/fixture.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const SOURCES = 10_100;
 const FLOOD_MS = 60_000;
@@ -99,7 +100,7 @@ test(
     queue.close();
     const pki = makePki();
     const broker = await startAedesBroker({
-      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+      tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
     });
     t.after(() => broker.close());
     const cam = makeLink({
@@ -113,7 +114,7 @@ test(
     });
     const pending = cam.queue.size;
     assert.ok(pending > 0, 'the queue came back from disk');
-    const cloud = await rawClient(broker.url, pki.cloud, pki.ca.cert, {
+    const cloud = await rawClient(broker.url, pki.cloud, pki.ca.certPem, {
       clientId: 'lenscap-cloud-flood',
       protocolVersion: 4,
     });
@@ -123,7 +124,7 @@ test(
     cam.link.start();
     await cam.link.waitOnline(10_000);
     await seen.until(() => (seen.got.length >= pending ? true : undefined), 15_000, `${pending} events`);
-    await waitFor(() => cam.queue.size === 0, 5000, 'queue drained');
+    await waitUntil(() => cam.queue.size === 0, 5000, 'queue drained');
     const delivered = seen.got.map((m) => JSON.parse(m.payload) as Record<string, unknown>);
     const alarm = delivered.find((e) => e.type === 'grant_refused' && e.reason === 'wrong_audience');
     assert.ok(alarm, 'the misroute alarm was delivered on reconnect');

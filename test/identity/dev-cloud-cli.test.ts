@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { main } from '../../scripts/dev-cloud/cli.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { within } from '../../harness/wait.ts';
+import { waitForOutput, within } from '../../harness/wait.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -36,16 +36,6 @@ function lenscap(args: string[], bin = 'lenscap.js') {
     out: () => out,
     err: () => err,
   };
-}
-
-async function waitFor(get: () => string, re: RegExp, ms: number): Promise<RegExpExecArray> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const m = re.exec(get());
-    if (m) return m;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}; got:\n${get()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 test('lenscap-dev token: usage errors are coded; prints one token', async () => {
@@ -76,9 +66,9 @@ test(
     const stateDir = join(tmp.dir, 'cam');
     const svc = lenscap(['--provisioning-only', '--dev-dir', devDir], 'lenscap-dev.js');
     try {
-      await waitFor(svc.out, /ready/, 45_000);
-      const url = (await waitFor(svc.out, /provisioning service:\s+(\S+)/, 1000))[1]!;
-      const caFile = (await waitFor(svc.out, /provisioning CA:\s+(\S+)/, 1000))[1]!;
+      await waitForOutput(svc.out, /ready/, 45_000);
+      const url = (await waitForOutput(svc.out, /provisioning service:\s+(\S+)/, 1000))[1]!;
+      const caFile = (await waitForOutput(svc.out, /provisioning CA:\s+(\S+)/, 1000))[1]!;
 
       const tok = lenscap(['token', '--serial', 'CAM-0100', '--dev-dir', devDir], 'lenscap-dev.js');
       assert.equal(await tok.exited, 0, tok.err());

@@ -8,28 +8,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
-import { startAgent } from '../../agent/controller.ts';
-import { configSchema } from '../../agent/config/schema.ts';
-import { silentLogger } from '../../agent/log.ts';
-import { stateLayout } from '../../agent/state-layout.ts';
 import { formatClaimCode } from '../../agent/owner/claim-code.ts';
 import { writeClaimSecret } from '../../agent/owner/owner-store.ts';
 import { resetCommand } from '../../agent/cli/reset.ts';
-import { mosquittoAcl } from '../../scripts/dev-cloud/broker-mosquitto.ts';
-import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
 import { mintGrant, signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
+import { provisionCamera, runAgent, startTestCloud, testAgentConfig } from '../../harness/agent-runner.ts';
 import { claimWithCode, updateMembership } from '../../scripts/dev-cloud/owner-flow.ts';
 import { memberJkt } from '../../scripts/dev-cloud/memberships.ts';
 import { makeDpopProof, memberOf, newPhoneKeys } from '../../scripts/dev-cloud/owner-phone.ts';
 import type { CommandReply } from '../../scripts/dev-cloud/cloud-client.ts';
 import { FlvClient } from '../../harness/flv-client.ts';
-import { startMosquitto } from '../../harness/mosquitto.ts';
-import { makeTestPki } from '../../harness/pki.ts';
 import { needs } from '../../harness/requires.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const SERIAL = 'CAM-OWN-1';
 
@@ -39,66 +31,13 @@ test(
   async (t) => {
     const { dir, cleanup } = makeTempDir('lenscap-agent-');
     t.after(cleanup);
-    const pki = makeTestPki(dir, [SERIAL]);
-    const keys = await loadOrCreateSigningKeys(join(dir, 'dev'));
-    const paths = stateLayout(join(dir, 'state'));
-    for (const d of [paths.root, paths.identityDir, paths.cloudDir, paths.trustDir])
-      mkdirSync(d, { recursive: true, mode: 0o700 });
-    chmodSync(paths.root, 0o700);
-    chmodSync(paths.identityDir, 0o700);
-    const device = pki.devices.get(SERIAL)!;
-    writeFileSync(paths.deviceKey, device.key, { mode: 0o600 });
-    writeFileSync(paths.deviceCert, device.cert);
-    writeFileSync(paths.chain, '');
-    writeFileSync(paths.deviceCa, pki.caPem);
-    writeFileSync(paths.brokerCa, pki.serverCaPem);
-    writeFileSync(paths.trustRoot, JSON.stringify(keys.trustRootJwk));
-    writeFileSync(paths.trustBundle, keys.trustBundle);
     // Claimed the old way first (cloud-signed binding naming alice and mallory): legacy mode.
-    writeFileSync(
-      paths.binding,
-      signBindingRecord(keys.binding, { serial: SERIAL, owner: 'alice', viewers: ['mallory'], version: 1 }),
-    );
+    const cam = await provisionCamera(dir, SERIAL, { owner: 'alice', viewers: ['mallory'] });
+    const { pki, keys, paths } = cam;
     const code = formatClaimCode(randomBytes(20));
     writeClaimSecret(paths, code);
-
-    const broker = await startMosquitto({
-      dir: join(dir, 'mosquitto'),
-      caPem: pki.caPem,
-      serverCert: pki.server.cert,
-      serverKey: pki.server.key,
-      acl: mosquittoAcl('lenscap-cloud-test'),
-    });
-    t.after(() => broker.stop());
-
-    const config = configSchema.parse({
-      stateDir: paths.root,
-      cloud: {
-        url: broker.url.replace(/^mqtts:\/\/[^:]+/, 'mqtts://localhost'),
-        backoff: { initialDelayMaxMs: 0, baseMs: 200, capMs: 2000 },
-      },
-      gate: { host: '127.0.0.1', port: 0, tls: true },
-      stream: { mode: 'on-demand', idleStopSeconds: 5 },
-      camera: { driver: 'testpattern', width: 320, height: 180, fps: 15 },
-      telemetry: { intervalSeconds: 5 },
-    });
-
-    // The cloud's side: a client with the cloud identity, reading this camera's topics.
-    const cloudCert = pki.device('lenscap-cloud-test');
-    const cloud = await mqtt.connectAsync(broker.url.replace(/^mqtts:\/\/[^:]+/, 'mqtts://localhost'), {
-      key: cloudCert.key,
-      cert: cloudCert.cert,
-      ca: pki.serverCaPem,
-      clientId: 'lenscap-cloud-test',
-      protocolVersion: 5,
-      reconnectPeriod: 0,
-    });
-    t.after(() => cloud.endAsync());
-    const messages: Array<{ topic: string; json: Record<string, unknown> }> = [];
-    cloud.on('message', (topic, payload) =>
-      messages.push({ topic, json: JSON.parse(payload.toString()) as Record<string, unknown> }),
-    );
-    await cloud.subscribeAsync(`lenscap/v1/${SERIAL}/#`, { qos: 1 });
+    const cloud = await startTestCloud(t, dir, cam);
+    const { messages } = cloud;
 
     let n = 0;
     const command = async (
@@ -107,10 +46,10 @@ test(
       payload: Record<string, unknown>,
     ): Promise<CommandReply> => {
       const id = `c${++n}`;
-      await cloud.publishAsync(`lenscap/v1/${serial}/cmd/${op}`, JSON.stringify({ id, ...payload }), {
+      await cloud.client.publishAsync(`lenscap/v1/${serial}/cmd/${op}`, JSON.stringify({ id, ...payload }), {
         qos: 1,
       });
-      await waitFor(
+      await waitUntil(
         () => messages.some((m) => m.topic.endsWith(`/reply/${op}`) && m.json.id === id),
         10_000,
         `reply to ${op}`,
@@ -119,8 +58,7 @@ test(
         .json as unknown as CommandReply;
     };
 
-    const agent = await startAgent(config, { logger: silentLogger(), env: {} });
-    t.after(() => agent.stop('test end'));
+    const agent = await runAgent(t, testAgentConfig(cam, cloud.url));
     await agent.link!.waitOnline(15_000);
     const url = `${agent.gateUrl}/live/${SERIAL}.flv`;
     const watch = (headers: Record<string, string>) =>
@@ -158,7 +96,7 @@ test(
     });
     assert.equal(wrong.status, 'error');
     await claimWithCode(command, { devDir, serial: SERIAL, code, owner: alice });
-    await waitFor(
+    await waitUntil(
       () => messages.some((m) => m.topic.endsWith('/events') && m.json.type === 'owner_claimed'),
       10_000,
       'owner_claimed event',
@@ -169,7 +107,7 @@ test(
       record: signBindingRecord(keys.binding, { serial: SERIAL, owner: 'mallory', viewers: [], version: 99 }),
     });
     assert.equal(confused.error?.code, 'ERR_BINDING_OWNER_HELD');
-    await waitFor(
+    await waitUntil(
       () => messages.some((m) => m.topic.endsWith('/events') && m.json.reason === 'ERR_BINDING_OWNER_HELD'),
       10_000,
       'the confused binding reported',
@@ -221,22 +159,10 @@ test(
     await after.waitClosed(10_000);
     assert.deepEqual(after.json(), { error: 'not_claimed' });
     assert.equal(after.result.flvBodyBytes, 0);
-    await waitFor(
+    await waitUntil(
       () => messages.some((m) => m.topic.endsWith('/events') && m.json.type === 'owner_reset'),
       10_000,
       'owner_reset event',
     );
   },
 );
-
-function waitFor(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (pred()) return resolve();
-      if (Date.now() - t0 > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 50);
-    };
-    tick();
-  });
-}

@@ -24,6 +24,7 @@ import { resetCommand } from '../../agent/cli/reset.ts';
 import { createNoResetInput } from '../../drivers/reset/none.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { isLenscapError } from '../../agent/errors.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const SERIAL = 'CAM-0001';
 let m: MediaFixture;
@@ -71,14 +72,6 @@ async function refused(c: FlvClient, status: number, error: string): Promise<voi
   assert.equal(r.flvBodyBytes, 0, 'no FLV body bytes');
   assert.equal(r.body.includes(Buffer.from('FLV')), false);
   assert.equal(r.parser.tags.length, 0);
-}
-
-async function waitUntil(pred: () => boolean, ms = 3000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test('a member with a key-bound grant and a fresh DPoP proof watches (HTTP and WebSocket)', async () => {
@@ -266,7 +259,7 @@ test('the owner removes bob: his next grant is refused; lenscap reset cuts open 
       }),
       0,
     );
-    await waitUntil(() => m.gate.sessions.size === 0, 2000);
+    await waitUntil(() => m.gate.sessions.size === 0, 2000, 'no gate session left');
     const cutMs = Date.now() - t0;
     assert.ok(cutMs < 1000, `session cut ${cutMs} ms after lenscap reset`);
     await c.waitClosed(3000);

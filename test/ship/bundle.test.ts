@@ -16,7 +16,7 @@ import {
   type BundleResult,
 } from '../../scripts/bundle.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { makeCa } from '../../harness/forge-pki.ts';
+import { DevCa } from '../../scripts/dev-cloud/ca.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const BUILD_TIME = Date.parse('2026-01-02T03:04:05.000Z');
@@ -48,7 +48,7 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
       ...publicKey.export({ format: 'jwk' }),
       kid: 'root-1',
     });
-    pinFiles['broker-ca.pem'] = makeCa('pinned broker CA').cert;
+    pinFiles['broker-ca.pem'] = DevCa.create('pinned broker CA').certPem;
     for (const [f, v] of Object.entries(pinFiles)) writeFileSync(join(pins, f), v);
     // LENSCAP_TEST_ALLOW_TYPE_ERRORS=1: try with a tree mid-change (never in CI).
     result = buildBundle({

@@ -13,7 +13,7 @@ import mqtt from 'mqtt';
 import { startAedesBroker, type RunningBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import { connectCloudClient, type CloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { startApi, type MintedGrant, type RunningApi } from '../../scripts/dev-cloud/api.ts';
-import { issue, makeCa } from '../../harness/forge-pki.ts';
+import { DevCa } from '../../scripts/dev-cloud/ca.ts';
 import { within } from '../../harness/wait.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,10 +21,10 @@ import { join } from 'node:path';
 import { memberOf, newPhoneKeys, signMembership } from '../../scripts/dev-cloud/owner-phone.ts';
 import { readMembership, recordMembership } from '../../scripts/dev-cloud/memberships.ts';
 
-const ca = makeCa('test device CA');
-const server = issue(ca, 'broker', 'server');
-const cam2 = issue(ca, 'CAM-DEMO-2', 'client');
-const cloudId = issue(ca, 'lenscap-cloud', 'client');
+const ca = DevCa.create('test device CA');
+const server = ca.issueServer('broker');
+const cam2 = ca.issueClient('CAM-DEMO-2');
+const cloudId = ca.issueClient('lenscap-cloud');
 const { privateKey } = generateKeyPairSync('ed25519');
 
 async function testMint(serial: string, viewer: string, ttl: number): Promise<MintedGrant> {
@@ -49,8 +49,8 @@ let cloud: CloudClient;
 let api: RunningApi;
 
 before(async () => {
-  broker = await startAedesBroker({ tls: { key: server.key, cert: server.cert, ca: ca.cert } });
-  cloud = await connectCloudClient({ url: broker.url, key: cloudId.key, cert: cloudId.cert, ca: ca.cert });
+  broker = await startAedesBroker({ tls: { key: server.key, cert: server.cert, ca: ca.certPem } });
+  cloud = await connectCloudClient({ url: broker.url, key: cloudId.key, cert: cloudId.cert, ca: ca.certPem });
   api = await startApi({
     cloud,
     mintGrant: testMint,
@@ -146,7 +146,7 @@ test("retained state and a camera's security event reach the page's event stream
   const dev = await mqtt.connectAsync(broker.url, {
     key: cam2.key,
     cert: cam2.cert,
-    ca: ca.cert,
+    ca: ca.certPem,
     clientId: 'CAM-DEMO-2',
     protocolVersion: 4,
     reconnectPeriod: 0,
@@ -189,7 +189,7 @@ test("a camera's owner_reset makes the dev cloud forget its relayed membership (
   const dev = await mqtt.connectAsync(broker.url, {
     key: cam2.key,
     cert: cam2.cert,
-    ca: ca.cert,
+    ca: ca.certPem,
     clientId: 'CAM-DEMO-2',
     protocolVersion: 4,
     reconnectPeriod: 0,

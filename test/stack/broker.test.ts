@@ -10,7 +10,7 @@ import { startAedesBroker, topicAllowed, type RunningBroker } from '../../script
 import { startMosquittoBroker } from '../../scripts/dev-cloud/broker-mosquitto.ts';
 import { needs } from '../../harness/requires.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { issue, makeCa, type Pem } from '../../harness/forge-pki.ts';
+import { DevCa, type IssuedPem as Pem } from '../../scripts/dev-cloud/ca.ts';
 import { within } from '../../harness/wait.ts';
 
 test('topicAllowed: own prefix only, no wildcard in the serial level', () => {
@@ -29,20 +29,20 @@ test('topicAllowed: own prefix only, no wildcard in the serial level', () => {
   assert.equal(topicAllowed('lenscap-cloud', '$SYS/#'), false);
 });
 
-const ca = makeCa('test device CA');
-const server = issue(ca, 'broker', 'server');
-const cam1 = issue(ca, 'CAM-1', 'client');
-const cam2 = issue(ca, 'CAM-2', 'client');
-const cloud = issue(ca, 'lenscap-cloud', 'client');
-const foreignCa = makeCa('foreign CA');
-const foreign = issue(foreignCa, 'CAM-1', 'client');
+const ca = DevCa.create('test device CA');
+const server = ca.issueServer('broker');
+const cam1 = ca.issueClient('CAM-1');
+const cam2 = ca.issueClient('CAM-2');
+const cloud = ca.issueClient('lenscap-cloud');
+const foreignCa = DevCa.create('foreign CA');
+const foreign = foreignCa.issueClient('CAM-1');
 
 function connect(url: string, id: Pem, clientId: string, protocolVersion: 4 | 5 = 4): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
     const c = mqtt.connect(url, {
       key: id.key,
       cert: id.cert,
-      ca: ca.cert,
+      ca: ca.certPem,
       clientId,
       protocolVersion,
       reconnectPeriod: 0,
@@ -137,7 +137,7 @@ function brokerSuite(
       const c = mqtt.connect(broker.url, {
         key: foreign.key,
         cert: foreign.cert,
-        ca: ca.cert,
+        ca: ca.certPem,
         clientId: 'CAM-1',
         protocolVersion,
         reconnectPeriod: 0,
@@ -160,13 +160,13 @@ function brokerSuite(
 
 brokerSuite(
   'aedes',
-  () => startAedesBroker({ tls: { key: server.key, cert: server.cert, ca: ca.cert } }),
+  () => startAedesBroker({ tls: { key: server.key, cert: server.cert, ca: ca.certPem } }),
   4,
   {},
 );
 
 test('aedes: client id must be the certificate CN', async () => {
-  const broker = await startAedesBroker({ tls: { key: server.key, cert: server.cert, ca: ca.cert } });
+  const broker = await startAedesBroker({ tls: { key: server.key, cert: server.cert, ca: ca.certPem } });
   try {
     await assert.rejects(connect(broker.url, cam1, 'CAM-2'));
   } finally {
@@ -178,7 +178,7 @@ const tmp = makeTempDir('lenscap-mosq-');
 after(() => tmp.cleanup());
 brokerSuite(
   'mosquitto',
-  () => startMosquittoBroker({ tls: { key: server.key, cert: server.cert, ca: ca.cert }, dir: tmp.dir }),
+  () => startMosquittoBroker({ tls: { key: server.key, cert: server.cert, ca: ca.certPem }, dir: tmp.dir }),
   5,
   needs('mosquitto'),
 );

@@ -10,22 +10,22 @@ import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { startAedesBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import { connectCloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
-import { issue, makeCa } from '../../harness/forge-pki.ts';
+import { DevCa } from '../../scripts/dev-cloud/ca.ts';
 
 test('the dev cloud client moves to the next broker when its broker dies, and keeps hearing cameras', async (t) => {
-  const ca = makeCa('failover CA');
-  const server = issue(ca, 'broker', 'server');
-  const tls = { key: server.key, cert: server.cert, ca: ca.cert };
+  const ca = DevCa.create('failover CA');
+  const server = ca.issueServer('broker');
+  const tls = { key: server.key, cert: server.cert, ca: ca.certPem };
   const a = await startAedesBroker({ tls });
   const b = await startAedesBroker({ tls });
   t.after(() => b.close());
-  const cloudId = issue(ca, 'lenscap-cloud', 'client');
+  const cloudId = ca.issueClient('lenscap-cloud');
   let draws = 0;
   const cloud = await connectCloudClient({
     url: [a.url, b.url],
     key: cloudId.key,
     cert: cloudId.cert,
-    ca: ca.cert,
+    ca: ca.certPem,
     // the first draw picks the starting broker (a); later ones are backoff jitter
     random: () => (draws++ === 0 ? 0 : 0.5),
     backoff: { baseMs: 100, capMs: 400, dropDelayMaxMs: 200 },
@@ -40,11 +40,11 @@ test('the dev cloud client moves to the next broker when its broker dies, and ke
   }
   assert.equal(cloud.link().connects, 2);
   // a camera on the surviving broker: its state reaches the cloud (the subscriptions came along)
-  const pem = issue(ca, 'CAM-B', 'client');
+  const pem = ca.issueClient('CAM-B');
   const cam = await mqtt.connectAsync(b.url, {
     key: pem.key,
     cert: pem.cert,
-    ca: ca.cert,
+    ca: ca.certPem,
     clientId: 'CAM-B',
     protocolVersion: 4,
     reconnectPeriod: 0,
@@ -69,14 +69,14 @@ test('the dev cloud client moves to the next broker when its broker dies, and ke
 });
 
 test('every broker refuses the first connection: a coded error naming them, no retry loop left behind', async () => {
-  const ca = makeCa('failover CA 2');
-  const cloudId = issue(ca, 'lenscap-cloud', 'client');
+  const ca = DevCa.create('failover CA 2');
+  const cloudId = ca.issueClient('lenscap-cloud');
   await assert.rejects(
     connectCloudClient({
       url: ['mqtts://127.0.0.1:1', 'mqtts://127.0.0.1:2'],
       key: cloudId.key,
       cert: cloudId.cert,
-      ca: ca.cert,
+      ca: ca.certPem,
       backoff: { baseMs: 50, capMs: 100 },
     }),
     (e: Error & { code?: string }) =>

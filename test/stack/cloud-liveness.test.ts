@@ -11,7 +11,7 @@ import mqtt from 'mqtt';
 import { startAedesBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import { connectCloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { silentCameras } from '../../scripts/dev-cloud/liveness.ts';
-import { issue, makeCa } from '../../harness/forge-pki.ts';
+import { DevCa } from '../../scripts/dev-cloud/ca.ts';
 
 test('silentCameras: online and not heard from for longer than the window; 0 turns it off', () => {
   const cams = [
@@ -26,25 +26,25 @@ test('silentCameras: online and not heard from for longer than the window; 0 tur
 });
 
 test('a camera gone without a will is shown offline after staleAfterMs; one sending telemetry is not', async (t) => {
-  const ca = makeCa('liveness CA');
-  const server = issue(ca, 'broker', 'server');
-  const broker = await startAedesBroker({ tls: { key: server.key, cert: server.cert, ca: ca.cert } });
+  const ca = DevCa.create('liveness CA');
+  const server = ca.issueServer('broker');
+  const broker = await startAedesBroker({ tls: { key: server.key, cert: server.cert, ca: ca.certPem } });
   t.after(() => broker.close());
-  const cloudId = issue(ca, 'lenscap-cloud', 'client');
+  const cloudId = ca.issueClient('lenscap-cloud');
   const cloud = await connectCloudClient({
     url: broker.url,
     key: cloudId.key,
     cert: cloudId.cert,
-    ca: ca.cert,
+    ca: ca.certPem,
     staleAfterMs: 1500,
   });
   t.after(() => cloud.close());
   const cam = async (serial: string) => {
-    const pem = issue(ca, serial, 'client');
+    const pem = ca.issueClient(serial);
     const c = await mqtt.connectAsync(broker.url, {
       key: pem.key,
       cert: pem.cert,
-      ca: ca.cert,
+      ca: ca.certPem,
       clientId: serial,
       protocolVersion: 4,
       reconnectPeriod: 0,

@@ -10,12 +10,12 @@ import net from 'node:net';
 import mqtt from 'mqtt';
 import { composeStack, signingSide, type DevCloudIdentity } from '../../scripts/dev-cloud/cloud.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { issue, makeCa } from '../../harness/forge-pki.ts';
+import { DevCa } from '../../scripts/dev-cloud/ca.ts';
 
-const ca = makeCa('test device CA');
-const server = issue(ca, 'broker', 'server');
-const cloudId = issue(ca, 'lenscap-cloud', 'client');
-const cam = issue(ca, 'CAM-DEMO-1', 'client');
+const ca = DevCa.create('test device CA');
+const server = ca.issueServer('broker');
+const cloudId = ca.issueClient('lenscap-cloud');
+const cam = ca.issueClient('CAM-DEMO-1');
 const { privateKey } = generateKeyPairSync('ed25519');
 
 function signJws(payload: object, typ: string): string {
@@ -27,9 +27,9 @@ function signJws(payload: object, typ: string): string {
 const identity: DevCloudIdentity = {
   provisioningUrl: 'https://127.0.0.1:1',
   provisioningCaFile: '/dev/null',
-  deviceCaPem: ca.cert,
+  deviceCaPem: ca.certPem,
   brokerTls: server,
-  brokerCaPem: ca.cert,
+  brokerCaPem: ca.certPem,
   cloudClientTls: cloudId,
   createToken: async () => 'token',
   bindingCommand: async (serial, owner, viewers) => ({
@@ -68,7 +68,7 @@ test(
     const dev = await mqtt.connectAsync(stack.brokerUrl, {
       key: cam.key,
       cert: cam.cert,
-      ca: ca.cert,
+      ca: ca.certPem,
       clientId: 'CAM-DEMO-1',
       protocolVersion: 4,
       reconnectPeriod: 0,

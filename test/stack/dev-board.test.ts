@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEV_PORTS } from '../../scripts/dev-cloud/board-config.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
+import { waitForOutput } from '../../harness/wait.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -25,17 +26,6 @@ function start(bin: string, args: string[]) {
   child.stderr!.on('data', (d: Buffer) => (io.err += d));
   const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
   return { child, io, exited };
-}
-
-async function waitFor(get: () => string, re: RegExp, ms: number, what: string): Promise<RegExpExecArray> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const m = re.exec(get());
-    if (m) return m;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${ms} ms waiting for ${what}; got:\n${get()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function stop(c: ChildProcess) {
@@ -67,7 +57,7 @@ test(
       'testpattern',
     ]);
     t.after(() => stop(cloud.child));
-    await waitFor(() => cloud.io.out, /ready \(Ctrl-C stops\)/, 150_000, 'the dev cloud to be ready');
+    await waitForOutput(() => cloud.io.out, /ready \(Ctrl-C stops\)/, 150_000, 'the dev cloud to be ready');
     const out = cloud.io.out;
     const url = /provisioning service:\s+(\S+)/.exec(out)![1]!;
     const caFile = /provisioning CA:\s+(\S+)/.exec(out)![1]!;
@@ -119,7 +109,7 @@ test(
     );
     const agent = start('lenscap.js', ['run', '--config', config]);
     t.after(() => stop(agent.child));
-    await waitFor(
+    await waitForOutput(
       () => agent.io.out + agent.io.err,
       /cloud link: online/,
       90_000,
@@ -146,7 +136,7 @@ test(
     );
     assert.equal(bind.status, 0, bind.stdout + bind.stderr);
     assert.equal(bind.stdout, 'bound CAM-B1 to alice\n');
-    await waitFor(() => agent.io.out, /binding/i, 10_000, 'the board to log the binding');
+    await waitForOutput(() => agent.io.out, /binding/i, 10_000, 'the board to log the binding');
 
     // A camera that is not online: a coded refusal, exit 1.
     const offline = spawnSync(

@@ -21,21 +21,12 @@ import { requestReset } from '../../agent/owner/reset.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
 import { freePort } from '../../harness/mosquitto.ts';
 import { keyCode } from '../../scripts/dev-cloud/key-code.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 interface Cam {
   serial: string;
   claimCode: string;
   stateDir: string;
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const text = (b: TestBrowser, id: string) => b.page.textContent(`[data-testid="${id}"]`).then((t) => t ?? '');
@@ -67,8 +58,7 @@ async function localReset(pageUrl: string, cam: Cam): Promise<void> {
     rmSync(paths.binding, { force: true });
     requestReset(paths, 'test');
   }
-  await waitFor(
-    'the owner_reset event',
+  await waitUntil(
     async () => {
       const r = (await (await fetch(`${pageUrl}/api/events`)).json()) as {
         events: Array<{ serial: string; receivedAt: string; event: { type: string } }>;
@@ -78,11 +68,11 @@ async function localReset(pageUrl: string, cam: Cam): Promise<void> {
           e.serial === cam.serial &&
           e.event.type === 'owner_reset' &&
           Date.parse(e.receivedAt) >= since - 1000,
-      )
-        ? true
-        : undefined;
+      );
     },
     15_000,
+    'the owner_reset event',
+    { stepMs: 200 },
   );
 }
 

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { startRelay } from '../../scripts/dev-cloud/relay.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { within } from '../../harness/wait.ts';
+import { reached, within } from '../../harness/wait.ts';
 import { ffmpegPath } from '../../harness/ffmpeg.ts';
 
 function push(url: string) {
@@ -41,22 +41,13 @@ function push(url: string) {
   );
 }
 
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return cond();
-}
-
 test('relay accepts a push on /live/<serial> and serves it back', { timeout: 20_000 }, async () => {
   const tmp = makeTempDir('lenscap-relay-');
   const relay = await startRelay({ dir: tmp.dir });
   const ff = push(relay.pushUrl('CAM-DEMO-1'));
   try {
     assert.match(relay.rtmpBase, /^rtmp:\/\/127\.0\.0\.1:\d+\/live$/);
-    assert.ok(await until(() => relay.active().includes('CAM-DEMO-1'), 8000), 'push not seen');
+    assert.ok(await reached(() => relay.active().includes('CAM-DEMO-1'), 8000), 'push not seen');
     const bytes = await within(
       new Promise<number>((resolve, reject) => {
         const req = http.get(`${relay.httpBase}/live/CAM-DEMO-1.flv`, (res) => {

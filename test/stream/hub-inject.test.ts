@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { FlvClient } from '../../harness/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const require = createRequire(import.meta.url);
 const AMF = require('node-media-server/src/protocol/amf.js') as {
@@ -98,14 +99,6 @@ function tap(): { bytes: () => Buffer; detach: () => void } {
   const got: Buffer[] = [];
   const detach = m.stream.attach({ write: (c) => void got.push(Buffer.from(c)), end: () => undefined });
   return { bytes: () => Buffer.concat(got), detach };
-}
-
-async function waitUntil(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const until = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > until) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });

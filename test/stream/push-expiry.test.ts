@@ -14,6 +14,7 @@ import type { FlvSink } from '../../agent/stream/loopback-hub.ts';
 import { systemClock } from '../../agent/clock.ts';
 import { mapViewerKeys, type ViewerKeySource } from '../../agent/sealing/viewer-keys.ts';
 import { makeViewer } from '../../harness/viewer-keys.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 let m: MediaFixture;
 let relay: Server;
@@ -37,14 +38,6 @@ after(async () => {
   await new Promise<void>((r) => relay?.close(() => r()));
   await m?.close();
 });
-
-async function waitUntil(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const until = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > until) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function pushWith(
   now: () => number,

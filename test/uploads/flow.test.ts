@@ -20,7 +20,8 @@ import { startObjectStore, type ObjectStore } from '../../scripts/dev-cloud/obje
 import { startDevUploads, type DevUploads } from '../../scripts/dev-cloud/uploads.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
 import { makeLink, makePki, testConfig, writeState, type TestLink } from '../cloud/fixture.ts';
-import { until, writeArtifact } from './helpers.ts';
+import { writeArtifact } from './helpers.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const SERIAL = 'CAM-UP1';
 
@@ -43,16 +44,16 @@ async function rig(t: { after(fn: () => unknown): void }): Promise<Rig> {
   const tmp = makeTempDir('lenscap-upflow-');
   const pki = makePki();
   const broker = await startAedesBroker({
-    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert },
+    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
   });
-  const store = await startObjectStore({ dir: join(tmp.dir, 's3'), tls: pki.broker, caPem: pki.ca.cert });
+  const store = await startObjectStore({ dir: join(tmp.dir, 's3'), tls: pki.broker, caPem: pki.ca.certPem });
   const caFile = join(tmp.dir, 'store-ca.pem');
-  writeFileSync(caFile, pki.ca.cert);
+  writeFileSync(caFile, pki.ca.certPem);
   const cloud = await connectCloudClient({
     url: broker.url,
     key: pki.cloud.key,
     cert: pki.cloud.cert,
-    ca: pki.ca.cert,
+    ca: pki.ca.certPem,
     protocolVersion: 4,
   });
   const dev = startDevUploads({ cloud, store, expiresInSeconds: 60 });
@@ -154,14 +155,14 @@ test(
     const bytes = new Map([snap, clip].map((a) => [a.id, readFileSync(a.path)]));
     await r.uploads.sink.enqueue(snap);
     await r.uploads.sink.enqueue(clip);
-    await until(() => r.dev.motion(SERIAL).length === 2, 20_000, 'both motion records');
+    await waitUntil(() => r.dev.motion(SERIAL).length === 2, 20_000, 'both motion records');
     for (const m of r.dev.motion(SERIAL)) {
       assert.equal(m.key, `${SERIAL}/${m.id}.sealed`);
       assert.deepEqual(m.sealedTo, ['kid-alice']);
       const stored = await r.dev.fetch(m.key);
       assert.ok(stored?.equals(bytes.get(m.id)!), `${m.id} stored exactly`);
     }
-    await until(
+    await waitUntil(
       () => spoolFiles(r.spool).length === 0,
       5_000,
       'the spool to empty (files deleted after PUBACK)',
@@ -177,7 +178,7 @@ test(
     const r = await rig(t);
     const port = r.broker.port;
     await r.broker.close();
-    await until(() => !r.cam.link.isOnline(), 10_000, 'the link to go down');
+    await waitUntil(() => !r.cam.link.isOnline(), 10_000, 'the link to go down');
     const arts = [];
     for (let i = 0; i < 6; i++)
       arts.push(
@@ -188,31 +189,33 @@ test(
     assert.equal(r.uploads.status().queued, 6, 'all queued during the outage');
     assert.equal(r.uploads.status().uploaded, 0);
     const again = await startAedesBroker({
-      tls: { key: r.pki.broker.key, cert: r.pki.broker.cert, ca: r.pki.ca.cert },
+      tls: { key: r.pki.broker.key, cert: r.pki.broker.cert, ca: r.pki.ca.certPem },
       port,
     });
     t.after(() => again.close());
-    await until(() => r.dev.motion(SERIAL).length === 6, 40_000, 'all six after reconnect').catch((err) => {
-      console.log(
-        JSON.stringify({
-          st: r.uploads.status(),
-          online: r.cam.link.isOnline(),
-          cloud: r.cloud.cameras(),
-          dev: r.dev.counters(),
-        }),
-      );
-      console.log(
-        r
-          .logText()
-          .split('\n')
-          .filter((l) => /upload|cloud link/.test(l))
-          .slice(-15)
-          .join('\n'),
-      );
-      throw err;
-    });
+    await waitUntil(() => r.dev.motion(SERIAL).length === 6, 40_000, 'all six after reconnect').catch(
+      (err) => {
+        console.log(
+          JSON.stringify({
+            st: r.uploads.status(),
+            online: r.cam.link.isOnline(),
+            cloud: r.cloud.cameras(),
+            dev: r.dev.counters(),
+          }),
+        );
+        console.log(
+          r
+            .logText()
+            .split('\n')
+            .filter((l) => /upload|cloud link/.test(l))
+            .slice(-15)
+            .join('\n'),
+        );
+        throw err;
+      },
+    );
     assert.equal(r.uploads.status().dropped.total, 0, 'nothing lost');
-    await until(
+    await waitUntil(
       () => spoolFiles(r.spool).length === 0,
       5_000,
       'the spool to empty (files deleted after PUBACK)',
@@ -239,7 +242,7 @@ test(
       const a = writeArtifact(r.spool, { serial: SERIAL, kind: 'clip', size: 1_000 });
       ids.push(a.id);
       await r.uploads.sink.enqueue(a);
-      await until(() => r.uploads.status().lastError?.code === code, 15_000, `${code} for ${fault}`);
+      await waitUntil(() => r.uploads.status().lastError?.code === code, 15_000, `${code} for ${fault}`);
       assert.equal(r.store.counters().accepted, 0, `${fault}: nothing stored`);
     }
     assert.equal(r.uploads.status().queued, faults.length, 'every artifact still queued');
@@ -254,7 +257,7 @@ test(
     assert.doesNotMatch(index, /X-Amz-Signature=[0-9a-f]/);
     // The cloud heals: everything arrives.
     r.dev.setFault('none');
-    await until(() => r.dev.motion(SERIAL).length === faults.length, 40_000, 'all after the faults');
+    await waitUntil(() => r.dev.motion(SERIAL).length === faults.length, 40_000, 'all after the faults');
     assert.deepEqual(
       r.dev
         .motion(SERIAL)
@@ -278,7 +281,7 @@ test(
     const forgedPath = join(r.spool, `${forged.id}.sealed`);
     renameSync(foreign.path, forgedPath);
     await r.uploads.sink.enqueue({ ...forged, path: forgedPath });
-    await until(
+    await waitUntil(
       () => r.uploads.status().lastError?.code === 'ERR_UPLOAD_URL_REFUSED',
       10_000,
       'wrong_serial',
@@ -289,10 +292,10 @@ test(
     r.dev.setFault('silent');
     const a = writeArtifact(r.spool, { serial: SERIAL, kind: 'clip', size: 4_000 });
     await r.uploads.sink.enqueue(a);
-    await until(() => r.dev.counters().requests >= 2, 10_000, 'the URL request for the clip');
+    await waitUntil(() => r.dev.counters().requests >= 2, 10_000, 'the URL request for the clip');
     r.dev.setFault('none');
     const again = await r.restart();
-    await until(
+    await waitUntil(
       () => r.dev.motion(SERIAL).some((m) => m.id === a.id),
       20_000,
       'the queued clip after restart',

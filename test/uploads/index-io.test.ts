@@ -16,7 +16,8 @@ import { createLogger } from '../../agent/log.ts';
 import { nodeUploadFs } from '../../agent/uploads/fs.ts';
 import { UploadQueue } from '../../agent/uploads/queue.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { until, writeArtifact } from './helpers.ts';
+import { writeArtifact } from './helpers.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const SERIAL = 'CAM-IDX-1';
 
@@ -87,7 +88,7 @@ test('ERR_UPLOAD_INDEX_IO: an unwritable index is logged, kept in memory, writte
   // And everything is uploaded once the link is up.
   online = true;
   q.online();
-  await until(() => q.status().uploaded === 3, 5000, 'every artifact uploaded');
+  await waitUntil(() => q.status().uploaded === 3, 5000, 'every artifact uploaded');
   assert.deepEqual(sent.map((a) => a.id).sort(), [clip.id, snap.id, later.id].sort());
   await q.close();
 });
@@ -108,6 +109,6 @@ test('ERR_UPLOAD_INDEX_IO at close: an index still pending is written then, and 
   const again = open(tmp.dir, [], () => true, sent);
   assert.deepEqual(again.ids(), [clip.id], 'the restart found the artifact in the index written at close');
   again.online();
-  await until(() => again.status().uploaded === 1, 5000, 'uploaded after the restart');
+  await waitUntil(() => again.status().uploaded === 1, 5000, 'uploaded after the restart');
   await again.close();
 });

@@ -19,11 +19,12 @@ import { startAedesBroker, type RunningBroker } from '../../scripts/dev-cloud/br
 import { connectCloudClient, type CloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { startObjectStore, type ObjectStore } from '../../scripts/dev-cloud/object-store.ts';
 import { startDevUploads, type DevUploads } from '../../scripts/dev-cloud/uploads.ts';
-import { makeEventsFixture, SERIAL, until, type EventsFixture } from '../events/fixture.ts';
+import { makeEventsFixture, SERIAL, type EventsFixture } from '../events/fixture.ts';
 import { needsDrawtext } from '../../harness/ffmpeg.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
 import { makeViewer, type TestViewer } from '../../harness/viewer-keys.ts';
 import { makeLink, makePki, testConfig, writeState, type TestLink } from '../cloud/fixture.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const skip = needsDrawtext();
 let fx: EventsFixture;
@@ -41,13 +42,15 @@ before(async () => {
   fx = await makeEventsFixture();
   tmp = makeTempDir('lenscap-m2u-');
   const pki = makePki();
-  broker = await startAedesBroker({ tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.cert } });
-  store = await startObjectStore({ dir: join(tmp.dir, 's3'), tls: pki.broker, caPem: pki.ca.cert });
+  broker = await startAedesBroker({
+    tls: { key: pki.broker.key, cert: pki.broker.cert, ca: pki.ca.certPem },
+  });
+  store = await startObjectStore({ dir: join(tmp.dir, 's3'), tls: pki.broker, caPem: pki.ca.certPem });
   cloud = await connectCloudClient({
     url: broker.url,
     key: pki.cloud.key,
     cert: pki.cloud.cert,
-    ca: pki.ca.cert,
+    ca: pki.ca.certPem,
     protocolVersion: 4,
   });
   dev = startDevUploads({ cloud, store });
@@ -59,7 +62,7 @@ before(async () => {
   alice = await makeViewer('kid-alice');
   mallory = await makeViewer('kid-mallory');
   const { writeFileSync } = await import('node:fs');
-  writeFileSync(join(tmp.dir, 'ca.pem'), pki.ca.cert);
+  writeFileSync(join(tmp.dir, 'ca.pem'), pki.ca.certPem);
 });
 after(async () => {
   if (skip.skip) return;
@@ -118,12 +121,20 @@ test(
     });
     svc.start();
     try {
-      await until(() => svc.status().ring.gops >= 3 && svc.status().analysis.frames >= 10, 30_000, 'warm');
+      await waitUntil(
+        () => svc.status().ring.gops >= 3 && svc.status().analysis.frames >= 10,
+        30_000,
+        'warm',
+      );
       fx.motion(true);
-      await until(() => svc.status().counters.events >= 1, 15_000, 'the motion event');
+      await waitUntil(() => svc.status().counters.events >= 1, 15_000, 'the motion event');
       await new Promise((r) => setTimeout(r, 1500));
       fx.motion(false);
-      await until(() => dev.motion(SERIAL).length >= 2, 40_000, 'snapshot and clip uploaded and announced');
+      await waitUntil(
+        () => dev.motion(SERIAL).length >= 2,
+        40_000,
+        'snapshot and clip uploaded and announced',
+      );
     } finally {
       await svc.stop();
     }
@@ -146,7 +157,7 @@ test(
       assert.ok(yes.ok, `alice opens the ${m.kind}`);
       if (m.kind === 'snapshot') assert.deepEqual([...yes.plaintext.subarray(0, 2)], [0xff, 0xd8]);
     }
-    await until(
+    await waitUntil(
       () => fx.spoolFiles().filter((f) => f.endsWith('.sealed')).length === 0,
       5_000,
       'an empty spool',

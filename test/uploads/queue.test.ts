@@ -14,7 +14,8 @@ import type { SealedArtifact } from '../../agent/events/artifact.ts';
 import { nodeUploadFs } from '../../agent/uploads/fs.ts';
 import { UploadQueue, type Transfer, type UploadFs } from '../../agent/uploads/queue.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { until, writeArtifact } from './helpers.ts';
+import { writeArtifact } from './helpers.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const SERIAL = 'CAM-Q1';
 
@@ -66,7 +67,7 @@ test('an enqueued artifact is uploaded once and its sealed file deleted', async 
   const s = setup(t);
   const a = writeArtifact(s.spool, { serial: SERIAL, kind: 'snapshot', size: 100 });
   await s.queue.enqueue(a);
-  await until(() => s.queue.status().uploaded === 1, 5000, 'upload');
+  await waitUntil(() => s.queue.status().uploaded === 1, 5000, 'upload');
   assert.deepEqual(
     s.sent.map((x) => x.id),
     [a.id],
@@ -90,7 +91,7 @@ test('offline: artifacts wait; after online() every one is uploaded, snapshots f
   assert.equal(s.queue.status().queued, 2);
   s.setOnline(true);
   s.queue.online();
-  await until(() => s.queue.status().uploaded === 2, 5000, 'both uploads');
+  await waitUntil(() => s.queue.status().uploaded === 2, 5000, 'both uploads');
   assert.deepEqual(
     s.sent.map((x) => x.kind),
     ['snapshot', 'clip'],
@@ -157,7 +158,7 @@ test('restart mid-queue: the index reloads and every queued artifact is uploaded
   const second = setup(t, { dir: tmp.dir });
   assert.deepEqual(second.queue.ids().sort(), arts.map((a) => a.id).sort());
   second.queue.online();
-  await until(() => second.queue.status().uploaded === 2, 5000, 'uploads after restart');
+  await waitUntil(() => second.queue.status().uploaded === 2, 5000, 'uploads after restart');
   assert.ok(arts.every((a) => !existsSync(a.path)));
 });
 
@@ -175,11 +176,11 @@ test('failures are retried with backoff, coded, redacted; the file stays until i
   });
   const a = writeArtifact(s.spool, { serial: SERIAL, kind: 'clip', size: 64 });
   await s.queue.enqueue(a);
-  await until(() => calls >= 2, 5000, 'a retry');
+  await waitUntil(() => calls >= 2, 5000, 'a retry');
   const le = s.queue.status().lastError;
   assert.equal(le?.code, 'ERR_UPLOAD_URL_HOST');
   assert.doesNotMatch(le?.message ?? '', /deadbeefcafe/);
-  await until(() => s.queue.status().uploaded === 1, 5000, 'the upload after retries');
+  await waitUntil(() => s.queue.status().uploaded === 1, 5000, 'the upload after retries');
   assert.equal(calls, 3);
   assert.equal(existsSync(a.path), false);
 });
@@ -192,7 +193,7 @@ test('a sealed file that no longer matches its record is dropped and counted', a
   });
   const a = writeArtifact(s.spool, { serial: SERIAL, kind: 'clip', size: 64 });
   await s.queue.enqueue(a);
-  await until(() => s.queue.status().dropped.total === 1, 5000, 'the drop');
+  await waitUntil(() => s.queue.status().dropped.total === 1, 5000, 'the drop');
   assert.equal(s.queue.status().dropped.byReason.file_mismatch, 1);
 });
 

@@ -12,7 +12,8 @@ import { silentLogger } from '../../agent/log.ts';
 import { createUploadService } from '../../agent/uploads/service.ts';
 import { TestClock } from '../../harness/test-clock.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { until, writeArtifact } from './helpers.ts';
+import { writeArtifact } from './helpers.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const SERIAL = 'CAM-TIME-1';
 
@@ -53,14 +54,18 @@ test('upload URL timeout and retry run on the injected clock', { timeout: 20_000
   await uploads.sink.enqueue(
     writeArtifact(join(tmp.dir, 'spool'), { serial: SERIAL, kind: 'snapshot', size: 500 }),
   );
-  await until(() => requests.length === 1, 5000, 'the first URL request');
+  await waitUntil(() => requests.length === 1, 5000, 'the first URL request');
   assert.equal(uploads.status().lastError, undefined, 'nothing fails before the clock moves');
 
   await clock.advance(60_000);
-  await until(() => uploads.status().lastError?.code === 'ERR_UPLOAD_URL_TIMEOUT', 5000, 'the URL timeout');
+  await waitUntil(
+    () => uploads.status().lastError?.code === 'ERR_UPLOAD_URL_TIMEOUT',
+    5000,
+    'the URL timeout',
+  );
   assert.equal(requests.length, 1, 'no retry before its delay');
   assert.equal(uploads.status().queued, 1, 'the artifact stays queued');
 
   await clock.advance(30_000);
-  await until(() => requests.length === 2, 5000, 'the retry, on the same clock');
+  await waitUntil(() => requests.length === 2, 5000, 'the retry, on the same clock');
 });
