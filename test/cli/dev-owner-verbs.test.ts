@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { startStackProcess } from '../stack/stack-process.ts';
 import { clearOwnerState } from '../../agent/owner/owner-store.ts';
 import { requestReset } from '../../agent/owner/reset.ts';
