@@ -35,9 +35,26 @@ export interface PresentedProof {
   htu: string;
 }
 
+/** Where a viewer's request reached the camera, typed: the viewer gate's side of a decision. */
+export interface ViewerOrigin {
+  /** The peer address as the socket reports it. */
+  remote: string;
+  transport: 'http' | 'ws';
+}
+
+/** The printed source of a viewer gate decision, as audit lines and events have always carried it. */
+export function gateSource(viewer: ViewerOrigin): string {
+  return `gate:${viewer.remote}`;
+}
+
 export interface DecisionContext {
-  /** `gate:<remote address>` or `mqtt:<op>`; goes into audit lines and events. */
+  /**
+   * The printed origin for audit lines, events and refusal damping: `gate:<addr>` (derived from
+   * `viewer` with `gateSource`), `mqtt:<op>`, `cli:<verb>`, `state:<file>`.
+   */
   source: string;
+  /** Set by the viewer gate: the viewer's address and transport as typed fields. */
+  viewer?: ViewerOrigin;
   /** What the caller is about to do with the grant. `relay` requires a relay claim. */
   purpose: 'view' | 'push';
   /** The DPoP proof that came with the grant (owner-held mode requires it). */

@@ -23,8 +23,8 @@ import { stateLayout } from '../../agent/state-layout.ts';
 import { requestReset } from '../../agent/owner/reset.ts';
 import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
 import { signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
-import { makeTestPki } from '../support/pki.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTestPki } from '../../harness/pki.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const SERIAL = 'CAM-SWITCH-1';
 

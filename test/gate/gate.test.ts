@@ -5,11 +5,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { FlvClient } from '../support/flv-client.ts';
-import { makeMediaFixture, type MediaFixture } from '../stream/fixture.ts';
-import { onceWithin } from '../support/bounded.ts';
-import { TestClock } from '../support/test-clock.ts';
-import { ffmpegPath } from '../support/ffmpeg.ts';
+import { FlvClient } from '../../harness/flv-client.ts';
+import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
+import { onceWithin } from '../../harness/wait.ts';
+import { TestClock } from '../../harness/test-clock.ts';
+import { ffmpegPath } from '../../harness/ffmpeg.ts';
 import { createGate, type Gate } from '../../agent/gate/gate.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
@@ -323,9 +323,11 @@ test('device faults are refused as internal (503), not blamed on the caller: a t
   const held = new Promise<void>((r) => (release = r));
   let mode: 'throw' | 'hold' = 'throw';
   let entered = 0;
+  const contexts: DecisionContext[] = [];
   const grants = {
     async decide(token: string | undefined, ctx: DecisionContext) {
       entered++;
+      contexts.push(ctx);
       if (mode === 'throw') throw new Error('grant gate bug');
       await held;
       return m.f.gate.decide(token, ctx);
@@ -359,6 +361,15 @@ test('device faults are refused as internal (503), not blamed on the caller: a t
       w.close();
     }
     assert.deepEqual(reported, ['internal', 'internal']);
+    // The decision context carries the viewer's origin as typed fields; the printed source the
+    // audit lines and events carry is derived from it, unchanged (`gate:<addr>`).
+    assert.deepEqual(
+      contexts.map((c) => ({ viewer: c.viewer, source: c.source, purpose: c.purpose })),
+      [
+        { viewer: { remote: '127.0.0.1', transport: 'http' }, source: 'gate:127.0.0.1', purpose: 'view' },
+        { viewer: { remote: '127.0.0.1', transport: 'ws' }, source: 'gate:127.0.0.1', purpose: 'view' },
+      ],
+    );
     // A good grant whose decision is still running when the gate starts closing.
     mode = 'hold';
     const late = FlvClient.http({ url, headers: bearer(m.f.mint()) });

@@ -11,10 +11,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { needs } from '../support/requires.ts';
-import { needsDrawtext } from '../support/ffmpeg.ts';
-import type { TestBrowser } from '../support/browser.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { needs } from '../../harness/requires.ts';
+import { needsDrawtext } from '../../harness/ffmpeg.ts';
+import type { TestBrowser } from '../../harness/browser.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { startStackProcess } from './stack-process.ts';
 import { claimInPage, localReset, openAs as openPage, text, waitFor, type Cam } from './page-helpers.ts';
 
