@@ -39,15 +39,38 @@ module.exports = {
       severity: 'error',
       comment: 'drivers/ is hardware behind one interface each; it knows nothing of the agent.',
       from: { path: '^drivers/' },
-      to: { path: '^(agent|scripts|test|bench)/' },
+      to: { path: '^(agent|scripts|test|bench|harness)/' },
     },
     {
       name: 'device-code-imports-no-scripts',
       severity: 'error',
       comment:
-        'agent/ and drivers/ ship in the device bundle; scripts/ (dev cloud, build, QEMU) does not, and tests/benches never ship.',
+        'agent/ and drivers/ ship in the device bundle; scripts/ (dev cloud, build, QEMU) does not, and tests/benches/the harness never ship.',
       from: { path: '^(agent|drivers)/' },
-      to: { path: '^(scripts|test|bench)/' },
+      to: { path: '^(scripts|test|bench|harness)/' },
+    },
+    {
+      name: 'tests-and-benches-share-only-the-harness',
+      severity: 'error',
+      comment:
+        'test/ and bench/ never import each other: what both start (brokers, PKI, FLV client, agent runner, waits, incident runs) lives in harness/.',
+      from: { path: '^(test|bench)/' },
+      to: { path: '^(test|bench)/', pathNot: '^$1/' },
+    },
+    {
+      name: 'harness-imports-no-tests-or-benches',
+      severity: 'error',
+      comment: 'harness/ sits below test/ and bench/ (both import it); it imports neither.',
+      from: { path: '^harness/' },
+      to: { path: '^(test|bench)/' },
+    },
+    {
+      name: 'dev-tools-import-no-harness',
+      severity: 'error',
+      comment:
+        'scripts/ and bin/ (the dev cloud, build, QEMU) run without the test harness; the harness uses them, not the other way round.',
+      from: { path: '^(scripts|bin)/' },
+      to: { path: '^(test|bench|harness)/' },
     },
     {
       name: 'decision-rooms-touch-no-network-or-media',

@@ -3,7 +3,7 @@
  * periodic work deterministically. `Time` is the one time seam: reading the clock and scheduling
  * on it (timeouts and intervals); `Clock` is its read-only view for pure decisions.
  * Production code must take these from its deps, never call Date.now(), setTimeout/setInterval
- * or Math.random() where a decision or a schedule depends on them (test/support/test-clock.ts
+ * or Math.random() where a decision or a schedule depends on them (harness/test-clock.ts
  * is the manual implementation tests drive).
  */
 export interface Clock {
@@ -45,7 +45,7 @@ export const systemRandom: Random = () => Math.random();
 
 /**
  * A clock whose now() tests move by hand while its timers stay the real ones (tests that check a
- * decision at a given time). Tests that drive timers too use test/support/test-clock.ts.
+ * decision at a given time). Tests that drive timers too use harness/test-clock.ts.
  */
 export class ManualClock implements Time {
   constructor(private ms: number) {}

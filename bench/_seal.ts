@@ -34,9 +34,9 @@ import { isKeyVideo, isSealableVideo } from '../agent/sealing/frame.ts';
 import { createFrameSealer } from '../agent/sealing/sealer.ts';
 import { openRtmp } from '../agent/stream/rtmp/client.ts';
 import { sealedWorkerBundle } from '../scripts/dev-cloud/sealed-page.ts';
-import { makeViewer } from '../test/sealing/keys.ts';
-import type { GrantFixture } from '../test/support/grants-fixture.ts';
-import { findBinary } from '../test/support/requires.ts';
+import { makeViewer } from '../harness/viewer-keys.ts';
+import type { GrantFixture } from '../harness/grants-fixture.ts';
+import { findBinary } from '../harness/requires.ts';
 import http from 'node:http';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -81,7 +81,7 @@ export async function measureSealing(o: {
 }): Promise<SealFigures> {
   const relay = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('../test/stream/relay-child.ts', import.meta.url))],
+    ['--import', 'tsx', fileURLToPath(new URL('../harness/relay-child.ts', import.meta.url))],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const lines = createInterface({ input: relay.stdout! });
@@ -296,7 +296,7 @@ async function browserDecrypt(size: number, say: (s: string) => void): Promise<n
     say('browserDecryptMbps: skipped (needs chromium)');
     return NaN;
   }
-  const { launchBrowser } = await import('../test/support/browser.ts');
+  const { launchBrowser } = await import('../harness/browser.ts');
   const b = await launchBrowser();
   // WebCrypto needs a secure context: a loopback http origin is one, about:blank is not.
   const srv = http.createServer((_q, res) =>
@@ -345,7 +345,7 @@ async function browserWorker(
     say('browserDecryptMbps: skipped (needs chromium and captured frames)');
     return { decryptMbps: NaN, wallMbps: NaN };
   }
-  const { launchBrowser } = await import('../test/support/browser.ts');
+  const { launchBrowser } = await import('../harness/browser.ts');
   const b = await launchBrowser();
   let flv = Buffer.alloc(0);
   const srv = http.createServer((q, res) => {

@@ -19,7 +19,7 @@ import { EventQueue } from '../agent/audit/event-queue.ts';
 import { CommandRegistry } from '../agent/cloud/commands.ts';
 import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
 import { startRabbitCluster, type RabbitCluster } from '../scripts/dev-cloud/broker-rabbitmq.ts';
-import { issue, issueMany, makeCa } from '../test/stack/pki.ts';
+import { issue, issueMany, makeCa } from '../harness/forge-pki.ts';
 import type { Figures } from './_json.ts';
 
 export interface ClusterStormOptions {

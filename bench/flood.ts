@@ -27,7 +27,7 @@ import { createNoSwitch } from '../drivers/privacy/none.ts';
 import { loadOrCreateSigningKeys } from '../scripts/dev-cloud/signing-keys.ts';
 import { mintGrant, signBindingRecord } from '../scripts/dev-cloud/mint.ts';
 import { writeFigures } from './_json.ts';
-import { noCaptureStream } from './_camera.ts';
+import { noCaptureStream } from '../harness/fleet/camera.ts';
 
 const args = parseArgs({
   options: {

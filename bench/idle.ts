@@ -17,11 +17,11 @@ import { configSchema } from '../agent/config/schema.ts';
 import { loadOrCreateDevCas } from '../scripts/dev-cloud/ca.ts';
 import { signBindingRecord } from '../scripts/dev-cloud/mint.ts';
 import { loadOrCreateSigningKeys } from '../scripts/dev-cloud/signing-keys.ts';
-import { startAclBroker, type AclBroker } from './_broker.ts';
-import { writeCameraState } from './_camera.ts';
-import { connectBenchCloud, type BenchCloud } from './_cloud.ts';
-import { fullAgentConfig, runAgentChild, stopAgentChild } from './_full-agent.ts';
-import { makeKeyPool } from './_identities.ts';
+import { startAclBroker, type AclBroker } from '../harness/acl-broker.ts';
+import { writeCameraState } from '../harness/fleet/camera.ts';
+import { connectBenchCloud, type BenchCloud } from '../harness/fleet/cloud.ts';
+import { fullAgentConfig, runAgentChild, stopAgentChild } from '../harness/fleet/full-agent.ts';
+import { makeKeyPool } from '../harness/fleet/identities.ts';
 import { writeFigures } from './_json.ts';
 
 const { values } = parseArgs({

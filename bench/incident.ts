@@ -2,21 +2,21 @@
  * Incident replay: a fleet on one machine, a broker outage, and a faulty cloud that misroutes
  * viewer connections and stream.start commands while the fleet comes back. Prints one table and
  * exits non-zero if any frame reached a wrong viewer, any misroute was accepted or any security
- * event was lost. The logic lives in bench/_incident.ts (test/incident runs it small).
+ * event was lost. The logic lives in harness/incident/incident.ts (test/incident runs it small).
  * Usage: npx tsx bench/incident.ts [--cameras 200] [--fleet-1000] [--full 3] [--outage 30]
  *        [--misroute 0.1] [--stale 0.05] [--sealed-pushes 6] [--json FILE]
- * The sealed-push phase (bench/_incident-seal.ts): a faulty relay hands a share of sealed pushes
+ * The sealed-push phase (harness/incident/seal.ts): a faulty relay hands a share of sealed pushes
  * (at least one, --misroute rounded to "every k-th") to the wrong viewer; 0 skips it.
- * The events phase (bench/_incident-events.ts, issue 16): --event-cameras (default min(cameras, 20))
+ * The events phase (harness/incident/events.ts, issue 16): --event-cameras (default min(cameras, 20))
  * keep recording sealed snapshots and clips through their own --outage; afterwards a mixed-up
  * thumbnail cache serves a share (--misroute, at least one) of one user's thumbnails to another; 0 skips it.
  */
 import { parseArgs } from 'node:util';
-import { formatIncident, runIncident } from './_incident.ts';
+import { formatIncident, runIncident } from '../harness/incident/incident.ts';
 import { writeFigures } from './_json.ts';
-import { runSealedRelayIncident } from './_incident-seal.ts';
-import { runOwnerHeldIncident } from './_incident-owner.ts';
-import { formatEventsIncident, runEventsIncident } from './_incident-events.ts';
+import { runSealedRelayIncident } from '../harness/incident/seal.ts';
+import { runOwnerHeldIncident } from '../harness/incident/owner.ts';
+import { formatEventsIncident, runEventsIncident } from '../harness/incident/events.ts';
 
 const { values } = parseArgs({
   options: {

@@ -21,7 +21,7 @@ import { createPrivacyState } from '../agent/privacy/state.ts';
 import { createStreamService } from '../agent/stream/service.ts';
 import { createTestPatternDriver, setTestPatternMotion } from '../drivers/camera/testpattern.ts';
 import { createNoSwitch } from '../drivers/privacy/none.ts';
-import { makeTempDir } from '../test/support/tmp.ts';
+import { makeTempDir } from '../harness/tmp.ts';
 import { writeFigures } from './_json.ts';
 
 const { values } = parseArgs({

@@ -25,11 +25,11 @@ import { stateLayout } from '../agent/state-layout.ts';
 import { CommandRegistry } from '../agent/cloud/commands.ts';
 import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
 import { freePort } from '../scripts/dev-cloud/broker-mosquitto.ts';
-import { findBinary } from '../test/support/requires.ts';
-import { issue, issueMany, makeCa } from '../test/stack/pki.ts';
+import { findBinary } from '../harness/requires.ts';
+import { issue, issueMany, makeCa } from '../harness/forge-pki.ts';
 import { writeFigures, type Figures } from './_json.ts';
 import { clusterStorm } from './_storm-cluster.ts';
-import { recommend, simulate, type SimResult } from './_storm-sim.ts';
+import { recommend, simulate, type SimResult } from '../harness/storm-sim.ts';
 
 const { values } = parseArgs({
   options: {

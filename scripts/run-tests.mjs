@@ -4,7 +4,7 @@
 // .ts files, so a pattern here would let tests be silently left out.
 // Usage: node scripts/run-tests.mjs [--unit] [substring ...]  (filters files by path substring)
 // test/arm/ (the QEMU board test: root, a VM, minutes) runs only when named: `npm run test:arm`.
-// --unit (`npm run test:unit`): only the files in UNIT below, with test/support/unit-guard.mjs
+// --unit (`npm run test:unit`): only the files in UNIT below, with harness/unit-guard.mjs
 // preloaded so that a listed file which starts a program or opens a socket fails instead of
 // quietly making the tier slow. `npm test` still runs every file (unit ones included) in one run.
 // Each file gets a bound (LENSCAP_TEST_FILE_TIMEOUT_MS, default 10 min; 40 min for test/arm/): on Node 20 `--test-timeout`
@@ -90,7 +90,7 @@ console.error(`running ${files.length} test files (each bounded to ${fileTimeout
 const res = spawnSync(
   process.execPath,
   [
-    ...(unit ? ['--import', './test/support/unit-guard.mjs'] : []),
+    ...(unit ? ['--import', './harness/unit-guard.mjs'] : []),
     '--import',
     'tsx',
     '--test',

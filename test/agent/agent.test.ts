@@ -16,11 +16,11 @@ import { stateLayout } from '../../agent/state-layout.ts';
 import { mosquittoAcl } from '../../scripts/dev-cloud/broker-mosquitto.ts';
 import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
 import { mintGrant, signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
-import { FlvClient } from '../support/flv-client.ts';
-import { startMosquitto } from '../support/mosquitto.ts';
-import { makeTestPki } from '../support/pki.ts';
-import { needs } from '../support/requires.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { FlvClient } from '../../harness/flv-client.ts';
+import { startMosquitto } from '../../harness/mosquitto.ts';
+import { makeTestPki } from '../../harness/pki.ts';
+import { needs } from '../../harness/requires.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const SERIAL = 'CAM-E2E-1';
 

@@ -12,8 +12,8 @@ import { silentLogger } from '../../agent/log.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
 import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
 import { signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
-import { makeTestPki } from '../support/pki.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTestPki } from '../../harness/pki.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const SERIAL = 'CAM-LIFE-1';
 const root = new URL('../..', import.meta.url).pathname;

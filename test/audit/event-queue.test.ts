@@ -6,7 +6,7 @@ import { ManualClock } from '../../agent/clock.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { EventQueue } from '../../agent/audit/event-queue.ts';
 import type { SecurityEvent } from '../../agent/audit/events.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const ev = (n: number, pad = 0): SecurityEvent => ({
   type: 'grant_refused',

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { main } from '../../agent/main.ts';
 import { devBinPath } from '../../agent/cli/dev-alias.ts';
 import type { CliIo } from '../../agent/cli/command.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;

@@ -5,15 +5,17 @@
  * (npm start's claim) adds bob; bob's `lenscap-dev view` request plays; a non-owner's membership is
  * refused (exit 3, ERR_MEMBERSHIP_NOT_OWNER); removing bob makes his next request
  * `viewer_not_bound`; after a reset carol claims camera 2 (a wrong code first: exit 3
- * ERR_CLAIM_WRONG_PROOF) and watches it. Usage errors exit 2.
+ * ERR_CLAIM_WRONG_PROOF) and watches it; carol transfers it to dave (`member transfer --keep`):
+ * her owner signatures are then refused (exit 3, ERR_MEMBERSHIP_NOT_OWNER, state file unchanged),
+ * dave adds erin, and erin and carol (a viewer now) watch. Usage errors exit 2.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { startStackProcess } from '../stack/stack-process.ts';
 import { clearOwnerState } from '../../agent/owner/owner-store.ts';
 import { requestReset } from '../../agent/owner/reset.ts';
@@ -177,6 +179,90 @@ test(
       assert.match(ok.stdout, /^claimed CAM-DEMO-2 for carol \(membership v1, owner key [\w-]{43}\)/);
       const carol = await watch(devDir, 'CAM-DEMO-2', 'carol', cam2.gateUrl);
       assert.equal(carol.status, 200, carol.body);
+
+      // carol transfers camera 2 to dave, staying a viewer; then dave's key decides.
+      const tr = await dev([
+        'member',
+        'transfer',
+        '--serial',
+        'CAM-DEMO-2',
+        '--owner',
+        'carol',
+        '--to',
+        'dave',
+        '--keep',
+        '--dev-dir',
+        devDir,
+      ]);
+      assert.equal(tr.status, 0, tr.stderr);
+      assert.match(
+        tr.stdout,
+        /^transferred CAM-DEMO-2 from carol to dave \(membership v2, signed by carol; carol stays a viewer\)/,
+      );
+      const stateAfterTransfer = readFileSync(stateLayout(cam2.stateDir).ownerState);
+      const byCarol = await dev([
+        'member',
+        'add',
+        '--serial',
+        'CAM-DEMO-2',
+        '--owner',
+        'carol',
+        '--user',
+        'erin',
+        '--dev-dir',
+        devDir,
+      ]);
+      assert.equal(byCarol.status, 3, byCarol.stderr);
+      assert.match(byCarol.stderr, /^ERR_MEMBERSHIP_NOT_OWNER: CAM-DEMO-2 refused the membership/);
+      assert.deepEqual(
+        readFileSync(stateLayout(cam2.stateDir).ownerState),
+        stateAfterTransfer,
+        'nothing changed on disk',
+      );
+      const back = await dev([
+        'member',
+        'transfer',
+        '--serial',
+        'CAM-DEMO-2',
+        '--owner',
+        'carol',
+        '--to',
+        'carol2',
+        '--dev-dir',
+        devDir,
+      ]);
+      assert.equal(back.status, 3, back.stderr);
+      const byDave = await dev([
+        'member',
+        'add',
+        '--serial',
+        'CAM-DEMO-2',
+        '--owner',
+        'dave',
+        '--user',
+        'erin',
+        '--dev-dir',
+        devDir,
+      ]);
+      assert.equal(byDave.status, 0, byDave.stderr);
+      assert.match(byDave.stdout, /^added erin to CAM-DEMO-2 \(membership v3, signed by dave\)/);
+      const erin = await watch(devDir, 'CAM-DEMO-2', 'erin', cam2.gateUrl);
+      assert.equal(erin.status, 200, erin.body);
+      const carolStill = await watch(devDir, 'CAM-DEMO-2', 'carol', cam2.gateUrl);
+      assert.equal(carolStill.status, 200, carolStill.body);
+      const usageTo = await dev([
+        'member',
+        'transfer',
+        '--serial',
+        'CAM-DEMO-2',
+        '--owner',
+        'dave',
+        '--to',
+        'dave',
+        '--dev-dir',
+        devDir,
+      ]);
+      assert.equal(usageTo.status, 2, usageTo.stderr);
       t.diagnostic(`bob ${bob.flv} B, carol ${carol.flv} B of FLV through lenscap-dev view`);
     } finally {
       const { survivors } = await stack.stop();

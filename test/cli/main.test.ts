@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { main } from '../../agent/main.ts';
 import { commands } from '../../agent/cli/registry.ts';
 import type { CliIo } from '../../agent/cli/command.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 function capture(): CliIo & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [];

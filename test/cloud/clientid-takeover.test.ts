@@ -8,8 +8,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
-import { needs } from '../support/requires.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { needs } from '../../harness/requires.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { startMosquittoBroker } from '../../scripts/dev-cloud/broker-mosquitto.ts';
 import { registerCoreCommands } from '../../agent/cloud/core-commands.ts';
 import { systemClock } from '../../agent/clock.ts';

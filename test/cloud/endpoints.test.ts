@@ -12,7 +12,7 @@ import { loadConfig } from '../../agent/config/load.ts';
 import { isLenscapError } from '../../agent/errors.ts';
 import { startAedesBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import net from 'node:net';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { makeLink, makePki, testConfig, waitFor, writeState } from './fixture.ts';
 
 test('parseEndpoints: one URL or a list; bad entries get a coded error naming the index', () => {

@@ -13,7 +13,7 @@ import { stateLayout, type StateLayout } from '../../agent/state-layout.ts';
 import { EventQueue } from '../../agent/audit/event-queue.ts';
 import { CommandRegistry } from '../../agent/cloud/commands.ts';
 import { createCloudLink, type CloudLink } from '../../agent/cloud/link.ts';
-import { issue, makeCa, type Pem } from '../stack/pki.ts';
+import { issue, makeCa, type Pem } from '../../harness/forge-pki.ts';
 
 export interface TestPki {
   ca: ReturnType<typeof makeCa>;

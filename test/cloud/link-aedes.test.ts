@@ -12,10 +12,10 @@ import { startAedesBroker, type RunningBroker } from '../../scripts/dev-cloud/br
 import { registerCoreCommands } from '../../agent/cloud/core-commands.ts';
 import { systemClock } from '../../agent/clock.ts';
 import type { LenscapError } from '../../agent/errors.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { collect, makeLink, makePki, rawClient, testConfig, waitFor, writeState } from './fixture.ts';
-import { onceWithin } from '../support/bounded.ts';
-import { TestClock } from '../support/test-clock.ts';
+import { onceWithin } from '../../harness/wait.ts';
+import { TestClock } from '../../harness/test-clock.ts';
 import { createRequire } from 'node:module';
 
 test('cloud link over aedes (MQTT 3.1.1, mTLS)', { timeout: 30_000 }, async (t) => {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import Module from 'node:module';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { makeLink, makePki, testConfig, waitFor, writeState } from './fixture.ts';
 
 test('connecting over mqtts loads neither ws nor socks', { timeout: 30_000 }, async (t) => {

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { MqttClient } from 'mqtt';
-import { needs } from '../support/requires.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { needs } from '../../harness/requires.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { freePort, startMosquittoBroker } from '../../scripts/dev-cloud/broker-mosquitto.ts';
 import type { RunningBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import { registerCoreCommands } from '../../agent/cloud/core-commands.ts';
@@ -26,7 +26,7 @@ import {
   writeState,
   type TestLink,
 } from './fixture.ts';
-import { onceWithin } from '../support/bounded.ts';
+import { onceWithin } from '../../harness/wait.ts';
 
 const opt = { ...needs('mosquitto'), timeout: 60_000 };
 const CLOUD_IDS = [

@@ -1,12 +1,12 @@
 /**
- * The fleet-size simulation behind `bench/storm.ts --simulate` (bench/_storm-sim.ts): it runs the
+ * The fleet-size simulation behind `bench/storm.ts --simulate` (harness/storm-sim.ts): it runs the
  * agent's own reconnect policy on a simulated clock, so its figures must be reproducible, respect
  * the connect budget it models, and its recommendation must actually keep the fleet under budget.
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { configSchema } from '../../agent/config/schema.ts';
-import { recommend, simulate } from '../../bench/_storm-sim.ts';
+import { recommend, simulate } from '../../harness/storm-sim.ts';
 
 const base = { ...configSchema.parse({}).cloud.backoff, followServerReference: false };
 

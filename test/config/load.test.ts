@@ -6,7 +6,7 @@ import { loadConfig } from '../../agent/config/load.ts';
 import { renderConfigDocs } from '../../agent/config/docs.ts';
 import { configFields } from '../../agent/config/fields.ts';
 import { isLenscapError } from '../../agent/errors.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 function writeConfig(dir: string, body: string): string {
   const file = join(dir, 'agent.json');

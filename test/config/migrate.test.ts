@@ -12,7 +12,7 @@ import {
 } from '../../agent/config/migrations.ts';
 import { main } from '../../agent/main.ts';
 import { isLenscapError } from '../../agent/errors.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 // A config file as written before config versions existed (version 0): no `version` key.
 const VERSION_0_FILE = {

@@ -22,8 +22,8 @@ import { testPatternArgs } from '../../drivers/camera/testpattern.ts';
 import { encoderArgs, gopFrames } from '../../drivers/camera/encoder.ts';
 import { selectCamera } from '../../drivers/camera/registry.ts';
 import { CameraError, type CameraRequest, type Runner } from '../../drivers/camera/types.ts';
-import { makeTempDir } from '../support/tmp.ts';
-import { ffmpegPath, needsDrawtext } from '../support/ffmpeg.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
+import { ffmpegPath, needsDrawtext } from '../../harness/ffmpeg.ts';
 
 /** Given to fake runners only: no ffmpeg runs in those tests. */
 const NOT_RUN = '/not-run/ffmpeg';

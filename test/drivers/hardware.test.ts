@@ -11,7 +11,7 @@ import { createStatusLed } from '../../drivers/led/registry.ts';
 import { createSysfsLed } from '../../drivers/led/sysfs.ts';
 import { createPrivacySwitch } from '../../drivers/privacy/registry.ts';
 import { createGpioSwitch } from '../../drivers/privacy/sysfs-gpio.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 function fakeLed(root: string, name: string, max?: string): string {
   const dir = join(root, 'class', 'leds', name);

@@ -19,7 +19,7 @@ import {
 import { gopFrames } from '../../drivers/camera/encoder.ts';
 import { CameraError, type CameraRequest, type Runner } from '../../drivers/camera/types.ts';
 import { execRunner } from '../../drivers/camera/runner.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 /** Given to fake runners only: no ffmpeg runs in those tests. */
 const NOT_RUN = '/not-run/ffmpeg';

@@ -12,8 +12,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { openArtifact } from '../../agent/sealing/artifact.ts';
-import { ffmpegPath, needsDrawtext } from '../support/ffmpeg.ts';
-import { makeViewer, type TestViewer } from '../sealing/keys.ts';
+import { ffmpegPath, needsDrawtext } from '../../harness/ffmpeg.ts';
+import { makeViewer, type TestViewer } from '../../harness/viewer-keys.ts';
 import { makeEventsFixture, SERIAL, until, type EventsFixture } from './fixture.ts';
 
 const skip = needsDrawtext();

@@ -18,8 +18,8 @@ import { createPrivacyState, type PrivacyState } from '../../agent/privacy/state
 import { createStreamService, type StreamService } from '../../agent/stream/service.ts';
 import { createTestPatternDriver, setTestPatternMotion } from '../../drivers/camera/testpattern.ts';
 import { createNoSwitch } from '../../drivers/privacy/none.ts';
-import { DEJAVU_FONT } from '../support/ffmpeg.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { DEJAVU_FONT } from '../../harness/ffmpeg.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 export const SERIAL = 'CAM-EV-1';
 

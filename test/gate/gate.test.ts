@@ -5,11 +5,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { FlvClient } from '../support/flv-client.ts';
-import { makeMediaFixture, type MediaFixture } from '../stream/fixture.ts';
-import { onceWithin } from '../support/bounded.ts';
-import { TestClock } from '../support/test-clock.ts';
-import { ffmpegPath } from '../support/ffmpeg.ts';
+import { FlvClient } from '../../harness/flv-client.ts';
+import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
+import { onceWithin } from '../../harness/wait.ts';
+import { TestClock } from '../../harness/test-clock.ts';
+import { ffmpegPath } from '../../harness/ffmpeg.ts';
 import { createGate, type Gate } from '../../agent/gate/gate.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';

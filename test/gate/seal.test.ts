@@ -6,16 +6,16 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { FlvClient } from '../support/flv-client.ts';
-import { makeMediaFixture, type MediaFixture } from '../stream/fixture.ts';
+import { FlvClient } from '../../harness/flv-client.ts';
+import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
 import { createGate, type Gate } from '../../agent/gate/gate.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
 import { FrameOpener } from '../../agent/sealing/opener.ts';
 import { isSealableVideo } from '../../agent/sealing/frame.ts';
-import { decodeLumaStddev, flvFile, pullHttpFlv, pullWsFlv } from '../support/sealed-pull.ts';
-import { makeViewer, type TestViewer } from '../sealing/keys.ts';
+import { decodeLumaStddev, flvFile, pullHttpFlv, pullWsFlv } from '../../harness/sealed-pull.ts';
+import { makeViewer, type TestViewer } from '../../harness/viewer-keys.ts';
 
 let m: MediaFixture;
 let gate: Gate;

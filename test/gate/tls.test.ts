@@ -13,8 +13,8 @@ import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { createGate } from '../../agent/gate/gate.ts';
 import type { FlvSink } from '../../agent/stream/loopback-hub.ts';
-import { FlvClient } from '../support/flv-client.ts';
-import { makeGrantFixture } from '../support/grants-fixture.ts';
+import { FlvClient } from '../../harness/flv-client.ts';
+import { makeGrantFixture } from '../../harness/grants-fixture.ts';
 
 function flvTag(type: number, body: Buffer): Buffer {
   const h = Buffer.alloc(11);

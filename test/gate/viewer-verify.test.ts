@@ -14,8 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { generateDeviceKey } from '../../agent/identity/keygen.ts';
 import { DevCa } from '../../scripts/dev-cloud/ca.ts';
-import { needs, programPath } from '../support/requires.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { needs, programPath } from '../../harness/requires.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 test(
   'curl --connect-to checks the camera: serial named, signed by the device CA',

@@ -7,7 +7,7 @@ import { main as devMain } from '../../scripts/dev-cloud/cli.ts';
 import type { CliIo } from '../../agent/cli/command.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
 import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 function capture(): CliIo & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [];

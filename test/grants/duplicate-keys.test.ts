@@ -10,7 +10,7 @@ import { sign } from 'node:crypto';
 import { duplicateKey } from '../../agent/strict-json.ts';
 import { GRANT_TYP } from '../../agent/grants/verify.ts';
 import { DEV_ISSUER } from '../../scripts/dev-cloud/mint.ts';
-import { makeGrantFixture, OWNER, SERIAL } from '../support/grants-fixture.ts';
+import { makeGrantFixture, OWNER, SERIAL } from '../../harness/grants-fixture.ts';
 
 const view = { source: 'gate:test', purpose: 'view' as const };
 const b64 = (s: string) => Buffer.from(s).toString('base64url');

@@ -17,10 +17,10 @@ import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { createGate } from '../../agent/gate/gate.ts';
 import type { FlvSink } from '../../agent/stream/loopback-hub.ts';
-import { makeGrantFixture, SERIAL, type GrantFixture } from '../support/grants-fixture.ts';
-import { FlvClient } from '../support/flv-client.ts';
-import { within } from '../support/bounded.ts';
-import { makeMediaFixture } from '../stream/fixture.ts';
+import { makeGrantFixture, SERIAL, type GrantFixture } from '../../harness/grants-fixture.ts';
+import { FlvClient } from '../../harness/flv-client.ts';
+import { within } from '../../harness/wait.ts';
+import { makeMediaFixture } from '../../harness/media-fixture.ts';
 
 const view = { source: 'gate:127.0.0.1', purpose: 'view' as const };
 const reasonOf = (d: Decision) => (d.ok ? 'accepted' : d.reason);

@@ -13,7 +13,7 @@ import { createGrantGate } from '../../agent/grants/grant-gate.ts';
 import { EventQueue } from '../../agent/audit/event-queue.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { createLogger } from '../../agent/log.ts';
-import { makeGrantFixture, SERIAL } from '../support/grants-fixture.ts';
+import { makeGrantFixture, SERIAL } from '../../harness/grants-fixture.ts';
 import { startAedesBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import { collect, makeLink, makePki, rawClient, testConfig, waitFor, writeState } from '../cloud/fixture.ts';
 

@@ -12,7 +12,7 @@ import { GRANT_TYP, verifyGrant, type GrantPolicy, type GrantState } from '../..
 import { TrustStore } from '../../agent/grants/trust-store.ts';
 import { MemoryEventSink } from '../../agent/audit/events.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { makeGrantFixture, NOW_MS, OWNER, SERIAL } from '../support/grants-fixture.ts';
+import { makeGrantFixture, NOW_MS, OWNER, SERIAL } from '../../harness/grants-fixture.ts';
 
 test('thousands of mutated and hostile grants: zero accepted', async (t) => {
   const f = await makeGrantFixture();

@@ -8,7 +8,7 @@ import { generateKeyPairSync, createHmac } from 'node:crypto';
 import { signCompact } from '../../agent/grants/jws.ts';
 import { GRANT_TYP, relayRefusal } from '../../agent/grants/verify.ts';
 import { REFUSAL_REASONS, type RefusalReason } from '../../agent/grants/reasons.ts';
-import { makeGrantFixture, NOW_MS, OWNER, SERIAL, type GrantFixture } from '../support/grants-fixture.ts';
+import { makeGrantFixture, NOW_MS, OWNER, SERIAL, type GrantFixture } from '../../harness/grants-fixture.ts';
 
 const b64 = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)).toString('base64url');
 const nowS = NOW_MS / 1000;

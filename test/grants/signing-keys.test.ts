@@ -9,7 +9,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyTrustBundle } from '../../agent/grants/trust-bundle.ts';
 import { loadOrCreateSigningKeys, rotateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 test('created once, reused, private files 0600, the bundle lists exactly the issuer and binding keys', async (t) => {
   const { dir, cleanup } = makeTempDir();

@@ -22,8 +22,8 @@ import { DecisionLog } from '../../agent/audit/decision-log.ts';
 import { MemoryEventSink } from '../../agent/audit/events.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { makeGrantFixture, NOW_MS, SERIAL, type GrantFixture } from '../support/grants-fixture.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeGrantFixture, NOW_MS, SERIAL, type GrantFixture } from '../../harness/grants-fixture.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const view = { source: 'gate:127.0.0.1', purpose: 'view' as const };
 

@@ -22,8 +22,8 @@ import {
   loadOrCreateSigningKeys,
 } from '../../scripts/dev-cloud/signing-keys.ts';
 import { mintGrant, signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
-import { makeGrantFixture, OWNER, SERIAL, type GrantFixture } from '../support/grants-fixture.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeGrantFixture, OWNER, SERIAL, type GrantFixture } from '../../harness/grants-fixture.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const view = { source: 'gate:test', purpose: 'view' as const };
 const throwsCode = (fn: () => unknown, code: ErrorCode) =>

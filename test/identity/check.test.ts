@@ -10,7 +10,7 @@ import { checkIdentity } from '../../agent/identity/check.ts';
 import { loadIdentity } from '../../agent/identity/load.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
 import { DevCa } from '../../scripts/dev-cloud/ca.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { writeIdentity } from './fixture.ts';
 
 const ca = DevCa.create('check test device CA');

@@ -11,8 +11,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../scripts/dev-cloud/cli.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
-import { makeTempDir } from '../support/tmp.ts';
-import { within } from '../support/bounded.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
+import { within } from '../../harness/wait.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 

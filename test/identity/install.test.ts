@@ -12,7 +12,7 @@ import { checkIdentity } from '../../agent/identity/check.ts';
 import { installFiles, recoverInstall, STAGING_DIR, type InstallStep } from '../../agent/identity/install.ts';
 import { loadIdentity } from '../../agent/identity/load.ts';
 import { DevCa } from '../../scripts/dev-cloud/ca.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { writeIdentity } from './fixture.ts';
 
 const ca = DevCa.create('install test CA');

@@ -27,7 +27,7 @@ import { DevCa } from '../../scripts/dev-cloud/ca.ts';
 import { devLayout } from '../../scripts/dev-cloud/layout.ts';
 import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
 import { startDevCloudIdentity, type StartedDevCloudIdentity } from '../../scripts/dev-cloud/server.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const tmp = makeTempDir('lenscap-pins-');
 let cloud: StartedDevCloudIdentity;

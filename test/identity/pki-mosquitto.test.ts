@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
-import { makeTempDir } from '../support/tmp.ts';
-import { makeTestPki } from '../support/pki.ts';
-import { startMosquitto } from '../support/mosquitto.ts';
-import { needs } from '../support/requires.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
+import { makeTestPki } from '../../harness/pki.ts';
+import { startMosquitto } from '../../harness/mosquitto.ts';
+import { needs } from '../../harness/requires.ts';
 import { DevCa } from '../../scripts/dev-cloud/ca.ts';
 
 function connect(url: string, pem: { key: string; cert: string }, ca: string): Promise<mqtt.MqttClient> {

@@ -19,9 +19,9 @@ import { stateLayout } from '../../agent/state-layout.ts';
 import { DevCa } from '../../scripts/dev-cloud/ca.ts';
 import { startDevCloudIdentity, type StartedDevCloudIdentity } from '../../scripts/dev-cloud/server.ts';
 import { createToken } from '../../scripts/dev-cloud/tokens.ts';
-import { startMosquitto, type TestMosquitto } from '../support/mosquitto.ts';
-import { needs } from '../support/requires.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { startMosquitto, type TestMosquitto } from '../../harness/mosquitto.ts';
+import { needs } from '../../harness/requires.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const tmp = makeTempDir('lenscap-provision-');
 let cloud: StartedDevCloudIdentity;

@@ -20,9 +20,9 @@ import { createRenewer } from '../../agent/identity/renew.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
 import { startDevCloudIdentity, type StartedDevCloudIdentity } from '../../scripts/dev-cloud/server.ts';
-import { startMosquitto } from '../support/mosquitto.ts';
-import { needs } from '../support/requires.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { startMosquitto } from '../../harness/mosquitto.ts';
+import { needs } from '../../harness/requires.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const tmp = makeTempDir('lenscap-renew-');
 let cloud: StartedDevCloudIdentity;

@@ -30,9 +30,9 @@ import {
   startDevCloudIdentity,
   type StartedDevCloudIdentity,
 } from '../../scripts/dev-cloud/server.ts';
-import { startMosquitto } from '../support/mosquitto.ts';
-import { needs } from '../support/requires.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { startMosquitto } from '../../harness/mosquitto.ts';
+import { needs } from '../../harness/requires.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const clock = new ManualClock(Date.now());
 const tmp = makeTempDir('lenscap-svc-');

@@ -19,7 +19,7 @@ import { PENDING_FILE, provisionDevice, type ProvisionOptions } from '../../agen
 import { ensureUsableStateDir } from '../../agent/storage/state-dir-access.ts';
 import { DevCa } from '../../scripts/dev-cloud/ca.ts';
 import { startDevCloudIdentity, type StartedDevCloudIdentity } from '../../scripts/dev-cloud/server.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tmp = makeTempDir('lenscap-start-errors-');

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ffmpegHasEncoder, needsFfmpeg } from '../support/ffmpeg.ts';
-import { formatEventsIncident, runEventsIncident } from '../../bench/_incident-events.ts';
+import { ffmpegHasEncoder, needsFfmpeg } from '../../harness/ffmpeg.ts';
+import { formatEventsIncident, runEventsIncident } from '../../harness/incident/events.ts';
 
 test(
   'incident events: recorded through the outage, 0 clips lost, wrong users decode 0 thumbnails',

@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { needs } from '../support/requires.ts';
-import { formatIncident, runIncident } from '../../bench/_incident.ts';
+import { needs } from '../../harness/requires.ts';
+import { formatIncident, runIncident } from '../../harness/incident/incident.ts';
 
 test(
   'incident replay: 20 cameras, 5 s outage, misroutes refused, 0 frames to wrong viewers, 0 events lost',

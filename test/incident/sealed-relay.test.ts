@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runSealedRelayIncident } from '../../bench/_incident-seal.ts';
+import { runSealedRelayIncident } from '../../harness/incident/seal.ts';
 
 test(
   'sealed pushes through a misrouting relay: 0 frames to the wrong viewer, 0 decodable at the relay',

@@ -25,11 +25,11 @@ import { claimWithCode, updateMembership } from '../../scripts/dev-cloud/owner-f
 import { memberJkt } from '../../scripts/dev-cloud/memberships.ts';
 import { makeDpopProof, memberOf, newPhoneKeys } from '../../scripts/dev-cloud/owner-phone.ts';
 import type { CommandReply } from '../../scripts/dev-cloud/cloud-client.ts';
-import { FlvClient } from '../support/flv-client.ts';
-import { startMosquitto } from '../support/mosquitto.ts';
-import { makeTestPki } from '../support/pki.ts';
-import { needs } from '../support/requires.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { FlvClient } from '../../harness/flv-client.ts';
+import { startMosquitto } from '../../harness/mosquitto.ts';
+import { makeTestPki } from '../../harness/pki.ts';
+import { needs } from '../../harness/requires.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const SERIAL = 'CAM-OWN-1';
 

@@ -19,7 +19,7 @@ import {
   type MemberEntry,
   type PhoneKeys,
 } from '../../scripts/dev-cloud/owner-phone.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 export const SERIAL = 'CAM-0001';
 export const NOW_MS = Date.parse('2026-11-20T00:00:00Z');

@@ -7,8 +7,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { FlvClient } from '../support/flv-client.ts';
-import { makeMediaFixture, type MediaFixture } from '../stream/fixture.ts';
+import { FlvClient } from '../../harness/flv-client.ts';
+import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
 import {
   makeClaim,
   makeDpopProof,

@@ -1,7 +1,7 @@
 /** The owner-held phase of the incident replay, small: 0 forged memberships and 0 misdelivered grants accepted. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runOwnerHeldIncident } from '../../bench/_incident-owner.ts';
+import { runOwnerHeldIncident } from '../../harness/incident/owner.ts';
 
 test('a confused cloud: forged memberships and misdelivered grants all refused, each reported', async () => {
   const r = await runOwnerHeldIncident({ cameras: 4, share: 0.5 });

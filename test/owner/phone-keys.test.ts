@@ -9,7 +9,7 @@ import { chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadOrCreatePhoneKeys } from '../../scripts/dev-cloud/owner-phone.ts';
 import { isLenscapError } from '../../agent/errors.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 test('phone keys: 0700 dir, 0600 private keys, reused, refused when readable by others', (t) => {
   const tmp = makeTempDir('lenscap-phone-');

@@ -13,12 +13,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { makeMediaFixture, type MediaFixture } from '../stream/fixture.ts';
+import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
 import { createPushService, type PushService } from '../../agent/stream/push.ts';
 import { membershipViewerKeys } from '../../agent/sealing/viewer-keys.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { FlvClient } from '../support/flv-client.ts';
-import { within } from '../support/bounded.ts';
+import { FlvClient } from '../../harness/flv-client.ts';
+import { within } from '../../harness/wait.ts';
 import {
   makeClaim,
   makeDpopProof,
@@ -49,7 +49,7 @@ before(async () => {
   );
   relay = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('../stream/relay-child.ts', import.meta.url))],
+    ['--import', 'tsx', fileURLToPath(new URL('../../harness/relay-child.ts', import.meta.url))],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const lines = createInterface({ input: relay.stdout! });

@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { makeMediaFixture, type MediaFixture } from '../stream/fixture.ts';
+import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
 import {
   makeClaim,
   makeDpopProof,

@@ -15,7 +15,7 @@ import { Activity } from '../../agent/stream/activity.ts';
 import { MemoryEventSink } from '../../agent/audit/events.ts';
 import { ManualClock } from '../../agent/clock.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 test('sysfs LED: max_brightness when on, 0 when off, through Activity counting', () => {
   const tmp = makeTempDir();

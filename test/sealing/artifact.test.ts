@@ -13,7 +13,7 @@ import {
   type SealArtifactInput,
 } from '../../agent/sealing/artifact.ts';
 import { SealFormatError } from '../../agent/sealing/envelope.ts';
-import { makeViewer } from './keys.ts';
+import { makeViewer } from '../../harness/viewer-keys.ts';
 
 const plaintext = new Uint8Array(5000).map((_, i) => (i * 31) & 0xff);
 

@@ -10,7 +10,7 @@ import { FrameOpener } from '../../agent/sealing/opener.ts';
 import { FRAME_OVERHEAD, parseSealedBody } from '../../agent/sealing/frame.ts';
 import { parseEnvelope } from '../../agent/sealing/envelope.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
-import { makeViewer } from './keys.ts';
+import { makeViewer } from '../../harness/viewer-keys.ts';
 
 /** An AVC video tag body: header (key/inter, NALU) + a length-prefixed NAL with a recognisable payload. */
 function frame(i: number, key: boolean, size = 200): Uint8Array {

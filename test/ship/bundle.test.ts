@@ -15,8 +15,8 @@ import {
   productionPackages,
   type BundleResult,
 } from '../../scripts/bundle.ts';
-import { makeTempDir } from '../support/tmp.ts';
-import { makeCa } from '../stack/pki.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
+import { makeCa } from '../../harness/forge-pki.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const BUILD_TIME = Date.parse('2026-01-02T03:04:05.000Z');

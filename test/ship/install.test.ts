@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { buildBundle } from '../../scripts/bundle.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const isRoot = process.getuid?.() === 0;

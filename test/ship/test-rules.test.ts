@@ -1,7 +1,7 @@
 /**
  * Rules the test suite keeps so that `npm ci && npm test` holds on a machine with only Node 20:
  * no test or bench runs a bare `ffmpeg`/`ffprobe` or a fixed /usr/bin path (ffmpeg comes from
- * test/support/ffmpeg.ts, the agent's own resolver; other programs from requires.ts, on PATH).
+ * harness/ffmpeg.ts, the agent's own resolver; other programs from requires.ts, on PATH).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 function grep(pattern: string): string | undefined {
-  const r = spawnSync('git', ['grep', '-n', '-E', '-e', pattern, '--', 'test', 'bench'], {
+  const r = spawnSync('git', ['grep', '-n', '-E', '-e', pattern, '--', 'test', 'bench', 'harness'], {
     cwd: ROOT,
     encoding: 'utf8',
   });

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { needs } from '../support/requires.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { needs } from '../../harness/requires.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 test(
   'soak (1 min): sessions play and are cut, events queued while the broker is down all arrive',

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startAedesBroker, topicAllowed, type RunningBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import { startMosquittoBroker } from '../../scripts/dev-cloud/broker-mosquitto.ts';
-import { needs } from '../support/requires.ts';
-import { makeTempDir } from '../support/tmp.ts';
-import { issue, makeCa, type Pem } from './pki.ts';
-import { within } from '../support/bounded.ts';
+import { needs } from '../../harness/requires.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
+import { issue, makeCa, type Pem } from '../../harness/forge-pki.ts';
+import { within } from '../../harness/wait.ts';
 
 test('topicAllowed: own prefix only, no wildcard in the serial level', () => {
   assert.equal(topicAllowed('CAM-1', 'lenscap/v1/CAM-1/state'), true);

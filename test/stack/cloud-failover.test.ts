@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { startAedesBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import { connectCloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
-import { issue, makeCa } from './pki.ts';
+import { issue, makeCa } from '../../harness/forge-pki.ts';
 
 test('the dev cloud client moves to the next broker when its broker dies, and keeps hearing cameras', async (t) => {
   const ca = makeCa('failover CA');

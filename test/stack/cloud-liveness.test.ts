@@ -11,7 +11,7 @@ import mqtt from 'mqtt';
 import { startAedesBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import { connectCloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { silentCameras } from '../../scripts/dev-cloud/liveness.ts';
-import { issue, makeCa } from './pki.ts';
+import { issue, makeCa } from '../../harness/forge-pki.ts';
 
 test('silentCameras: online and not heard from for longer than the window; 0 turns it off', () => {
   const cams = [

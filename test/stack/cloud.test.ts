@@ -9,8 +9,8 @@ import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import net from 'node:net';
 import mqtt from 'mqtt';
 import { composeStack, signingSide, type DevCloudIdentity } from '../../scripts/dev-cloud/cloud.ts';
-import { makeTempDir } from '../support/tmp.ts';
-import { issue, makeCa } from './pki.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
+import { issue, makeCa } from '../../harness/forge-pki.ts';
 
 const ca = makeCa('test device CA');
 const server = issue(ca, 'broker', 'server');

@@ -13,7 +13,7 @@ import { silentLogger } from '../../agent/log.ts';
 import { mixedUpListing } from '../../scripts/dev-cloud/event-cache.ts';
 import { createEventsApi, type EventsReply } from '../../scripts/dev-cloud/page-events-api.ts';
 import type { MotionRecord } from '../../scripts/dev-cloud/uploads.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 const OWNERS: Record<string, string> = { 'CAM-A': 'alice', 'CAM-B': 'bob' };
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { ownerApi, type OwnerApiDeps } from '../../scripts/dev-cloud/page-owner-api.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 function setup() {
   const tmp = makeTempDir('lenscap-ownerapi-');

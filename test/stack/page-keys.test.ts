@@ -11,15 +11,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { needs } from '../support/requires.ts';
-import { launchBrowser, type TestBrowser } from '../support/browser.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { needs } from '../../harness/requires.ts';
+import { launchBrowser, type TestBrowser } from '../../harness/browser.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { startStackProcess } from './stack-process.ts';
 import { resetCommand } from '../../agent/cli/reset.ts';
 import { clearOwnerState } from '../../agent/owner/owner-store.ts';
 import { requestReset } from '../../agent/owner/reset.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
-import { freePort } from '../support/mosquitto.ts';
+import { freePort } from '../../harness/mosquitto.ts';
 import { keyCode } from '../../scripts/dev-cloud/key-code.ts';
 
 interface Cam {

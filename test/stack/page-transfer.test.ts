@@ -19,9 +19,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { needs } from '../support/requires.ts';
-import type { TestBrowser } from '../support/browser.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { needs } from '../../harness/requires.ts';
+import type { TestBrowser } from '../../harness/browser.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { startStackProcess } from './stack-process.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
 import { keyCode } from '../../scripts/dev-cloud/key-code.ts';

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { startRelay } from '../../scripts/dev-cloud/relay.ts';
-import { makeTempDir } from '../support/tmp.ts';
-import { within } from '../support/bounded.ts';
-import { ffmpegPath } from '../support/ffmpeg.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
+import { within } from '../../harness/wait.ts';
+import { ffmpegPath } from '../../harness/ffmpeg.ts';
 
 function push(url: string) {
   return spawn(

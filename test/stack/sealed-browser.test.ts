@@ -15,11 +15,11 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { needs } from '../support/requires.ts';
-import { launchBrowser, type TestBrowser } from '../support/browser.ts';
-import { within } from '../support/bounded.ts';
+import { needs } from '../../harness/requires.ts';
+import { launchBrowser, type TestBrowser } from '../../harness/browser.ts';
+import { within } from '../../harness/wait.ts';
 import { serveSealedPage } from '../../scripts/dev-cloud/sealed-page.ts';
-import { makeMediaFixture } from '../stream/fixture.ts';
+import { makeMediaFixture } from '../../harness/media-fixture.ts';
 import { createPushService } from '../../agent/stream/push.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
@@ -74,7 +74,7 @@ test(
     const m = await makeMediaFixture({ mode: 'on-demand', idleStopSeconds: 1 });
     const relay = spawn(
       process.execPath,
-      ['--import', 'tsx', fileURLToPath(new URL('../stream/relay-child.ts', import.meta.url))],
+      ['--import', 'tsx', fileURLToPath(new URL('../../harness/relay-child.ts', import.meta.url))],
       { stdio: ['pipe', 'pipe', 'inherit'] },
     );
     const published: string[] = [];

@@ -7,8 +7,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { needs } from '../support/requires.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { needs } from '../../harness/requires.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { startStackProcess } from './stack-process.ts';
 
 async function flvHead(url: string, token: string, dpop: string): Promise<{ status: number; head: string }> {

@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveFfmpegPath } from '../../agent/stream/ffmpeg-path.ts';
 import { isLenscapError } from '../../agent/errors.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 
 test('config, then FFMPEG_PATH, then PATH, then @ffmpeg-installer/ffmpeg', () => {
   const tmp = makeTempDir();

@@ -12,8 +12,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
-import { FlvClient } from '../support/flv-client.ts';
-import { makeMediaFixture, type MediaFixture } from './fixture.ts';
+import { FlvClient } from '../../harness/flv-client.ts';
+import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
 
 const require = createRequire(import.meta.url);
 const AMF = require('node-media-server/src/protocol/amf.js') as {

@@ -14,9 +14,9 @@ import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { createStreamService } from '../../agent/stream/service.ts';
 import { createTestPatternDriver } from '../../drivers/camera/testpattern.ts';
-import { makeTempDir } from '../support/tmp.ts';
-import { onceWithin } from '../support/bounded.ts';
-import { TestClock } from '../support/test-clock.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
+import { onceWithin } from '../../harness/wait.ts';
+import { TestClock } from '../../harness/test-clock.ts';
 
 function alive(pid: number): boolean {
   if (!existsSync(`/proc/${pid}`)) return false;

@@ -7,13 +7,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { makeMediaFixture, type MediaFixture } from './fixture.ts';
+import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
 import { createPushService } from '../../agent/stream/push.ts';
 import { silentLogger } from '../../agent/log.ts';
 import type { FlvSink } from '../../agent/stream/loopback-hub.ts';
 import { systemClock } from '../../agent/clock.ts';
 import { mapViewerKeys, type ViewerKeySource } from '../../agent/sealing/viewer-keys.ts';
-import { makeViewer } from '../sealing/keys.ts';
+import { makeViewer } from '../../harness/viewer-keys.ts';
 
 let m: MediaFixture;
 let relay: Server;

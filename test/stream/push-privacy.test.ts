@@ -9,13 +9,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { FlvClient } from '../support/flv-client.ts';
-import { makeMediaFixture, type MediaFixture } from './fixture.ts';
+import { FlvClient } from '../../harness/flv-client.ts';
+import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
 import { createPushService, type PushService } from '../../agent/stream/push.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
-import { makeViewer } from '../sealing/keys.ts';
-import { within } from '../support/bounded.ts';
+import { makeViewer } from '../../harness/viewer-keys.ts';
+import { within } from '../../harness/wait.ts';
 
 let m: MediaFixture;
 let relay: ChildProcess;
@@ -26,7 +26,7 @@ before(async () => {
   m = await makeMediaFixture({ mode: 'on-demand', idleStopSeconds: 1 });
   relay = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./relay-child.ts', import.meta.url))],
+    ['--import', 'tsx', fileURLToPath(new URL('../../harness/relay-child.ts', import.meta.url))],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const lines = createInterface({ input: relay.stdout! });

@@ -14,7 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { makeMediaFixture, type MediaFixture } from './fixture.ts';
+import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
 import { createPushService, type PushService } from '../../agent/stream/push.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
@@ -23,16 +23,16 @@ import { isKeyVideo, isSealableVideo, parseSealedBody } from '../../agent/sealin
 import type { FlvTagOut } from '../../agent/sealing/flv-tags.ts';
 import type { RtmpClientOptions } from '../../agent/stream/rtmp/client.ts';
 import { openRtmp } from '../../agent/stream/rtmp/client.ts';
-import { needsNginxRtmp, startNginxRtmp, type NginxRtmp } from '../support/nginx-rtmp.ts';
+import { needsNginxRtmp, startNginxRtmp, type NginxRtmp } from '../../harness/nginx-rtmp.ts';
 import {
   decodeLumaStddev,
   flvFile,
   pullHttpFlv,
   pullRtmp,
   type PulledStream,
-} from '../support/sealed-pull.ts';
-import { makeViewer, type TestViewer } from '../sealing/keys.ts';
-import { within } from '../support/bounded.ts';
+} from '../../harness/sealed-pull.ts';
+import { makeViewer, type TestViewer } from '../../harness/viewer-keys.ts';
+import { within } from '../../harness/wait.ts';
 
 const skipNginx = needsNginxRtmp().skip;
 let m: MediaFixture;
@@ -50,7 +50,7 @@ before(async () => {
   if (!skipNginx) nginx = await startNginxRtmp();
   nms = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./relay-child.ts', import.meta.url))],
+    ['--import', 'tsx', fileURLToPath(new URL('../../harness/relay-child.ts', import.meta.url))],
     {
       stdio: ['pipe', 'pipe', 'inherit'],
     },

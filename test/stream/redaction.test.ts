@@ -13,13 +13,13 @@ import { createLogger } from '../../agent/log.ts';
 import { EventQueue } from '../../agent/audit/event-queue.ts';
 import { createPushService } from '../../agent/stream/push.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
-import { makeViewer } from '../sealing/keys.ts';
+import { makeViewer } from '../../harness/viewer-keys.ts';
 import { CaptureSupervisor } from '../../agent/stream/supervisor.ts';
 import { redactText, redactUrl } from '../../agent/redact.ts';
 import { testPatternArgs } from '../../drivers/camera/testpattern.ts';
 import type { CameraRequest } from '../../drivers/camera/types.ts';
-import { freePort } from '../support/mosquitto.ts';
-import { makeMediaFixture } from './fixture.ts';
+import { freePort } from '../../harness/mosquitto.ts';
+import { makeMediaFixture } from '../../harness/media-fixture.ts';
 
 const SECRETS = {
   query: 'QuerySecret7f3a9c',

@@ -8,8 +8,8 @@ import { CaptureSupervisor } from '../../agent/stream/supervisor.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CameraError, type CameraDriver, type CameraRequest } from '../../drivers/camera/types.ts';
 import { testPatternArgs } from '../../drivers/camera/testpattern.ts';
-import { onceWithin } from '../support/bounded.ts';
-import { ffmpegPath } from '../support/ffmpeg.ts';
+import { onceWithin } from '../../harness/wait.ts';
+import { ffmpegPath } from '../../harness/ffmpeg.ts';
 
 const req: CameraRequest = {
   device: '/dev/video0',

@@ -1,6 +1,6 @@
 // systemd watchdog notifications through a real helper process standing in for systemd-notify
 // (it records its arguments), with the environment systemd gives a service. The ping period runs
-// on the manual test clock (test/support/test-clock.ts): the counts below are exact, not "at least
+// on the manual test clock (harness/test-clock.ts): the counts below are exact, not "at least
 // after a sleep", and no test waits real time for a timer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { createWatchdog, watchdogIntervalMs, type NotifyExec } from '../../agent/systemd/watchdog.ts';
 import { createLogger, silentLogger } from '../../agent/log.ts';
 import { service, ServiceRunner } from '../../agent/service.ts';
-import { makeTempDir } from '../support/tmp.ts';
-import { TestClock } from '../support/test-clock.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
+import { TestClock } from '../../harness/test-clock.ts';
 import { PassThrough } from 'node:stream';
 
 function fakeNotify(dir: string): { bin: string; calls: () => string[] } {

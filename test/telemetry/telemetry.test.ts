@@ -16,7 +16,7 @@ import {
   type AgentCounters,
   type TelemetrySample,
 } from '../../agent/telemetry/telemetry.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { createCpuLoadReader, parseCpuTicks } from '../../drivers/sensors/cpu-load.ts';
 import { readMemory } from '../../drivers/sensors/meminfo.ts';
 

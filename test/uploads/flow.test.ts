@@ -18,7 +18,7 @@ import { startAedesBroker, type RunningBroker } from '../../scripts/dev-cloud/br
 import { connectCloudClient, type CloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { startObjectStore, type ObjectStore } from '../../scripts/dev-cloud/object-store.ts';
 import { startDevUploads, type DevUploads } from '../../scripts/dev-cloud/uploads.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { makeLink, makePki, testConfig, writeState, type TestLink } from '../cloud/fixture.ts';
 import { until, writeArtifact } from './helpers.ts';
 

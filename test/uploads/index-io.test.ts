@@ -15,7 +15,7 @@ import type { SealedArtifact } from '../../agent/events/artifact.ts';
 import { createLogger } from '../../agent/log.ts';
 import { nodeUploadFs } from '../../agent/uploads/fs.ts';
 import { UploadQueue } from '../../agent/uploads/queue.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { until, writeArtifact } from './helpers.ts';
 
 const SERIAL = 'CAM-IDX-1';

@@ -20,9 +20,9 @@ import { connectCloudClient, type CloudClient } from '../../scripts/dev-cloud/cl
 import { startObjectStore, type ObjectStore } from '../../scripts/dev-cloud/object-store.ts';
 import { startDevUploads, type DevUploads } from '../../scripts/dev-cloud/uploads.ts';
 import { makeEventsFixture, SERIAL, until, type EventsFixture } from '../events/fixture.ts';
-import { needsDrawtext } from '../support/ffmpeg.ts';
-import { makeTempDir } from '../support/tmp.ts';
-import { makeViewer, type TestViewer } from '../sealing/keys.ts';
+import { needsDrawtext } from '../../harness/ffmpeg.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
+import { makeViewer, type TestViewer } from '../../harness/viewer-keys.ts';
 import { makeLink, makePki, testConfig, writeState, type TestLink } from '../cloud/fixture.ts';
 
 const skip = needsDrawtext();

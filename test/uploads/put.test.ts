@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { isLenscapError } from '../../agent/errors.ts';
 import { putArtifact } from '../../agent/uploads/put.ts';
 import { startObjectStore, type ObjectStore } from '../../scripts/dev-cloud/object-store.ts';
-import { makeTestPki } from '../support/pki.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTestPki } from '../../harness/pki.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { writeArtifact } from './helpers.ts';
 
 const tmp = makeTempDir('lenscap-put-');

@@ -13,7 +13,7 @@ import { silentLogger } from '../../agent/log.ts';
 import type { SealedArtifact } from '../../agent/events/artifact.ts';
 import { nodeUploadFs } from '../../agent/uploads/fs.ts';
 import { UploadQueue, type Transfer, type UploadFs } from '../../agent/uploads/queue.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { until, writeArtifact } from './helpers.ts';
 
 const SERIAL = 'CAM-Q1';

@@ -10,8 +10,8 @@ import { MemoryEventSink } from '../../agent/audit/events.ts';
 import { configSchema } from '../../agent/config/schema.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { createUploadService } from '../../agent/uploads/service.ts';
-import { TestClock } from '../support/test-clock.ts';
-import { makeTempDir } from '../support/tmp.ts';
+import { TestClock } from '../../harness/test-clock.ts';
+import { makeTempDir } from '../../harness/tmp.ts';
 import { until, writeArtifact } from './helpers.ts';
 
 const SERIAL = 'CAM-TIME-1';

@@ -1,7 +1,8 @@
 /**
- * `lenscap-dev member add|remove`: the owner's simulated phone signs the next membership of a
- * camera (adding or removing a viewer) and the running dev cloud relays it; the camera accepts it
- * only if the key that signed it is the current owner's. Development only.
+ * `lenscap-dev member add|remove|transfer`: the owner's simulated phone signs the next membership
+ * of a camera (adding or removing a viewer, or naming another user's key as owner) and the running
+ * dev cloud relays it; the camera accepts it only if the key that signed it is the current
+ * owner's. After a transfer only the new owner's key signs. Development only.
  */
 import { LenscapError } from '../../../agent/errors.ts';
 import { EXIT } from '../../../agent/cli/exit-codes.ts';
@@ -78,6 +79,66 @@ async function change(op: 'add' | 'remove', argv: string[], io: CliIo): Promise<
   }
 }
 
+/** `member transfer`: the current owner U signs a membership naming V's key as owner. */
+async function transfer(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseOptions(argv, {
+    serial: { type: 'string' },
+    owner: { type: 'string' },
+    to: { type: 'string' },
+    keep: { type: 'boolean' },
+    keys: { type: 'string' },
+    cloud: { type: 'string' },
+    'dev-dir': { type: 'string' },
+  });
+  if (!values.serial || !values.owner || !values.to)
+    throw new LenscapError('ERR_CLI_USAGE', '--serial, --owner and --to are required');
+  if (values.to === values.owner)
+    throw new LenscapError('ERR_CLI_USAGE', '--to must name another user than --owner');
+  const keySource = values.keys ?? 'phone';
+  if (keySource !== 'phone' && keySource !== 'directory')
+    throw new LenscapError('ERR_CLI_USAGE', '--keys must be phone or directory');
+  const devDir = values['dev-dir'] ?? '.lenscap/dev';
+  const { join } = await import('node:path');
+  const { loadOrCreatePhoneKeys, signMembership, memberOf } = await import('../owner-phone.ts');
+  const phones = join(devDir, 'phones');
+  const base = cloudUrl(devDir, values.cloud);
+  const owner = loadOrCreatePhoneKeys(phones, values.owner);
+  try {
+    const cur = await relayedMembership(base, values.serial);
+    let next: Record<string, unknown>;
+    if (keySource === 'phone') {
+      const v = loadOrCreatePhoneKeys(phones, values.to);
+      next = { ...memberOf(v, 'owner') };
+    } else {
+      const pub = await callCloud(base, `/api/keys?user=${encodeURIComponent(values.to)}`);
+      next = { sub: values.to, role: 'owner', jwk: pub.jwk, hpke: pub.hpke };
+      io.err(
+        `note: ${values.to}'s key from the cloud's directory: key code ${keyCode(String(pub.jkt))}, thumbprint ${String(pub.jkt)} (compare it with their device's "Your keys")`,
+      );
+    }
+    const members = [
+      ...cur.members.filter((m) => m.sub !== values.to && m.sub !== values.owner),
+      ...(values.keep ? [memberOf(owner, 'viewer')] : []),
+      next,
+    ];
+    const jws = signMembership(owner, {
+      serial: values.serial,
+      epoch: cur.epoch,
+      version: cur.version + 1,
+      members: members as never,
+    });
+    await callCloud(base, '/api/membership', { serial: values.serial, membership: jws });
+    io.out(
+      `transferred ${values.serial} from ${values.owner} to ${values.to} (membership v${cur.version + 1}, signed by ${values.owner}${values.keep ? `; ${values.owner} stays a viewer` : ''})`,
+    );
+    return EXIT.ok;
+  } catch (err) {
+    if (!(err instanceof CameraRefusal)) throw err;
+    io.err(`${err.code}: ${values.serial} refused the membership: ${err.message}`);
+    return EXIT.refused;
+  }
+}
+
 const help = (
   op: 'add' | 'remove',
 ) => `usage: lenscap-dev member ${op} ${USAGE_OPTS}${op === 'add' ? ' [--role viewer] [--keys phone|directory]' : ''}
@@ -106,4 +167,19 @@ export const devMemberRemoveCommand: Command = {
   summary: "Remove a viewer from a camera's membership, signed by the owner's simulated phone.",
   help: help('remove'),
   run: (argv, io) => change('remove', argv, io),
+};
+
+export const devMemberTransferCommand: Command = {
+  name: 'member transfer',
+  summary: "Transfer a camera's ownership to another user's key, signed by the current owner's phone.",
+  help: `usage: lenscap-dev member transfer --serial S --owner U --to V [--keep] [--keys phone|directory] [--cloud URL] [--dev-dir DIR]
+
+As current owner U's simulated phone (DIR/phones/U/), signs camera S's next membership naming V
+as its owner — V's key from V's own simulated phone (--keys phone, the default; made on first use)
+or what V registered with the cloud's directory (--keys directory, e.g. V's browser: compare the
+printed key code with V's screen) — with U kept as a viewer if --keep. The dev cloud only relays
+it. From then on the camera accepts memberships signed by V's key only (U's are refused
+ERR_MEMBERSHIP_NOT_OWNER). Exit 0 done, 3 the camera refused (its code on stderr), 1 the tool
+failed, 2 usage. DIR defaults to ./.lenscap/dev. Development only.`,
+  run: (argv, io) => transfer(argv, io),
 };

@@ -47,6 +47,11 @@ export const devCommands: Loader[] = [
     load: async () => (await import('./member.ts')).devMemberRemoveCommand,
   },
   {
+    name: 'member transfer',
+    summary: "Transfer a camera's ownership to another user's key, signed by the owner's simulated phone.",
+    load: async () => (await import('./member.ts')).devMemberTransferCommand,
+  },
+  {
     name: 'bind',
     summary: 'Sign a binding record (claims a camera for an owner).',
     load: async () => (await import('./bind.ts')).devCloudBindCommand,

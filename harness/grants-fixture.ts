@@ -3,19 +3,19 @@
  * Tests mint real signed grants with `mint(...)` and get real decisions.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createGrantGate, type GrantGateService } from '../../agent/grants/grant-gate.ts';
-import { ManualClock } from '../../agent/clock.ts';
-import { MemoryEventSink, type EventSink } from '../../agent/audit/events.ts';
-import { loadConfig } from '../../agent/config/load.ts';
-import { silentLogger, type Logger } from '../../agent/log.ts';
-import { stateLayout, type StateLayout } from '../../agent/state-layout.ts';
-import { loadOrCreateSigningKeys, type DevSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
-import { mintGrant, signBindingRecord, type GrantRequest } from '../../scripts/dev-cloud/mint.ts';
+import { createGrantGate, type GrantGateService } from '../agent/grants/grant-gate.ts';
+import { ManualClock } from '../agent/clock.ts';
+import { MemoryEventSink, type EventSink } from '../agent/audit/events.ts';
+import { loadConfig } from '../agent/config/load.ts';
+import { silentLogger, type Logger } from '../agent/log.ts';
+import { stateLayout, type StateLayout } from '../agent/state-layout.ts';
+import { loadOrCreateSigningKeys, type DevSigningKeys } from '../scripts/dev-cloud/signing-keys.ts';
+import { mintGrant, signBindingRecord, type GrantRequest } from '../scripts/dev-cloud/mint.ts';
 import { makeTempDir } from './tmp.ts';
 import { randomBytes } from 'node:crypto';
-import { OwnerTrust } from '../../agent/owner/owner-trust.ts';
-import { formatClaimCode } from '../../agent/owner/claim-code.ts';
-import { writeClaimSecret } from '../../agent/owner/owner-store.ts';
+import { OwnerTrust } from '../agent/owner/owner-trust.ts';
+import { formatClaimCode } from '../agent/owner/claim-code.ts';
+import { writeClaimSecret } from '../agent/owner/owner-store.ts';
 
 export const SERIAL = 'CAM-0001';
 export const OWNER = 'alice';

@@ -8,7 +8,7 @@
 import { constants, createPrivateKey, generateKeyPair, privateEncrypt, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
-import type { DevCa } from '../scripts/dev-cloud/ca.ts';
+import type { DevCa } from '../../scripts/dev-cloud/ca.ts';
 
 const genKeyPair = promisify(generateKeyPair);
 /** DER prefix of a PKCS#1 v1.5 DigestInfo for SHA-256. */

@@ -1,7 +1,7 @@
 /**
  * Tests that need a program the machine may lack (mosquitto, chromium, nginx, …) skip themselves by
  * name when it is missing, except under CI (LENSCAP_TEST_REQUIRE_ALL=1), where a missing program fails
- * the run instead of hiding behind a skip. ffmpeg is not looked up here: test/support/ffmpeg.ts finds
+ * the run instead of hiding behind a skip. ffmpeg is not looked up here: harness/ffmpeg.ts finds
  * it the way the agent does.
  * Must never: look outside PATH (no fixed /usr/bin fallbacks): CI's Node-only pass hides programs
  * by PATH, and a lookup that goes around it would run tests that a Node-only machine cannot.
@@ -57,9 +57,7 @@ export function programPath(name: string): string | undefined {
 /** Returns `{ skip: "needs X" }` for node:test options when X is absent (and not required). */
 export function needs(name: string): { skip?: string } {
   if (name === 'ffmpeg')
-    throw new Error(
-      "ffmpeg is not looked up on PATH in tests: use test/support/ffmpeg.ts (the agent's resolver)",
-    );
+    throw new Error("ffmpeg is not looked up on PATH in tests: use harness/ffmpeg.ts (the agent's resolver)");
   if (programPath(name)) return {};
   if (process.env.LENSCAP_TEST_REQUIRE_ALL === '1') {
     throw new Error(`${name} is required (LENSCAP_TEST_REQUIRE_ALL=1) but not on PATH`);

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { freePort, mosquittoAcl } from '../scripts/dev-cloud/broker-mosquitto.ts';
-import { findBinary } from '../test/support/requires.ts';
+import { findBinary } from './requires.ts';
 
 export interface AclBrokerOptions {
   dir: string;

@@ -1,6 +1,6 @@
 /** Viewer key pairs for sealing tests: generated per run through @hpke/core, never stored. */
-import { suiteFor, type KemName } from '../../agent/sealing/suite.ts';
-import type { ViewerHpkeKey } from '../../agent/sealing/viewer-keys.ts';
+import { suiteFor, type KemName } from '../agent/sealing/suite.ts';
+import type { ViewerHpkeKey } from '../agent/sealing/viewer-keys.ts';
 
 export interface TestViewer {
   kid: string;

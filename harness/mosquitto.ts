@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { freePort } from '../../scripts/dev-cloud/broker-mosquitto.ts';
+import { freePort } from '../scripts/dev-cloud/broker-mosquitto.ts';
 import { join } from 'node:path';
 import { programPath } from './requires.ts';
 

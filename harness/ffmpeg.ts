@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { resolveFfmpegPath, type FfmpegResolution } from '../../agent/stream/ffmpeg-path.ts';
+import { resolveFfmpegPath, type FfmpegResolution } from '../agent/stream/ffmpeg-path.ts';
 
 let resolved: FfmpegResolution | undefined;
 

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import type { SecurityEvent } from '../agent/audit/events.ts';
+import type { SecurityEvent } from '../../agent/audit/events.ts';
 
 export interface CloudEvent {
   serial: string;

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DevCa, type CertOptions, type IssuedPem } from '../../scripts/dev-cloud/ca.ts';
+import { DevCa, type CertOptions, type IssuedPem } from '../scripts/dev-cloud/ca.ts';
 
 export interface TestPki {
   deviceCa: DevCa;

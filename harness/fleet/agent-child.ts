@@ -5,10 +5,10 @@
  * stdin closes (the parent died). Must never outlive its parent.
  */
 import { readFileSync } from 'node:fs';
-import { configSchema } from '../agent/config/schema.ts';
-import { silentLogger } from '../agent/log.ts';
+import { configSchema } from '../../agent/config/schema.ts';
+import { silentLogger } from '../../agent/log.ts';
 
-const spec = '../agent/controller.ts';
+const spec = '../../agent/controller.ts';
 const { startAgent } = (await import(spec)) as {
   startAgent: (c: unknown, d: unknown) => Promise<{ gateUrl: string; stop(r?: string): Promise<void> }>;
 };

@@ -5,7 +5,7 @@
  * fires. Tests that used to sleep a fixed real time and count what happened run on this instead.
  * Must never fire a timer early, twice (timeouts), or after it was cleared.
  */
-import type { Time, TimerHandle } from '../../agent/clock.ts';
+import type { Time, TimerHandle } from '../agent/clock.ts';
 
 interface Pending {
   id: number;

@@ -3,9 +3,9 @@
  * singleton and the camera's hub already lives in the test process. Prints its URLs as one JSON
  * line and exits when stdin closes.
  */
-import { startRelay } from '../../scripts/dev-cloud/relay.ts';
-import { makeTempDir } from '../support/tmp.ts';
-import { createLogger } from '../../agent/log.ts';
+import { startRelay } from '../scripts/dev-cloud/relay.ts';
+import { makeTempDir } from './tmp.ts';
+import { createLogger } from '../agent/log.ts';
 
 const tmp = makeTempDir('lenscap-relay-');
 // Its log lines (push started/ended) go to stdout: the test counts publishes from them.

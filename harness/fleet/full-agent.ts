@@ -1,6 +1,6 @@
 /**
  * A "full" camera for the fleet benches: the whole agent through the lead's composition root
- * (agent/controller.ts `startAgent`), in its own process (bench/_agent-child.ts), with the
+ * (agent/controller.ts `startAgent`), in its own process (harness/fleet/agent-child.ts), with the
  * test-pattern camera at the smallest size, the gate on 127.0.0.1 (HTTPS with the device
  * certificate) and the cloud link to the bench broker. Falls back to a light camera, and says so,
  * when the composition root cannot start here. Must never leave a child behind.
@@ -8,14 +8,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../agent/config/schema.ts';
+import type { Config } from '../../agent/config/schema.ts';
 import {
   startLightCamera,
   writeCameraState,
   type CameraIdentity,
   type CameraTrust,
   type FleetCamera,
-} from './_camera.ts';
+} from './camera.ts';
 
 let mode = 'startAgent in its own process (test-pattern pipeline, 160x90 @ 10 fps)';
 const children = new Set<ChildProcess>();
@@ -39,7 +39,7 @@ export function fullAgentConfig(base: Config, serial: string, root: string): Rec
   };
 }
 
-/** Runs bench/_agent-child.ts on a config file; resolves once the agent said it is ready. */
+/** Runs harness/fleet/agent-child.ts on a config file; resolves once the agent said it is ready. */
 export function runAgentChild(
   configFile: string,
   opts: { compiledDir?: string; nodeFlags?: string[]; env?: Record<string, string> } = {},
@@ -47,11 +47,11 @@ export function runAgentChild(
   const args = opts.compiledDir
     ? [
         ...(opts.nodeFlags ?? []),
-        new URL('./_agent-child.mjs', import.meta.url).pathname,
+        new URL('./agent-child.mjs', import.meta.url).pathname,
         opts.compiledDir,
         configFile,
       ]
-    : ['--import', 'tsx', new URL('./_agent-child.ts', import.meta.url).pathname, configFile];
+    : ['--import', 'tsx', new URL('./agent-child.ts', import.meta.url).pathname, configFile];
   const child = spawn(process.execPath, args, {
     stdio: ['pipe', 'pipe', 'pipe'],
     ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),

@@ -6,17 +6,17 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from '../../agent/config/load.ts';
-import { silentLogger, createLogger, type Logger } from '../../agent/log.ts';
-import type { EventSink } from '../../agent/audit/events.ts';
-import { createStreamService, type StreamService } from '../../agent/stream/service.ts';
-import { createPrivacyState, type PrivacyState } from '../../agent/privacy/state.ts';
-import { Activity } from '../../agent/stream/activity.ts';
-import { createGate, type Gate } from '../../agent/gate/gate.ts';
-import { createTestPatternDriver } from '../../drivers/camera/testpattern.ts';
-import { createSysfsLed } from '../../drivers/led/sysfs.ts';
-import { createNoSwitch } from '../../drivers/privacy/none.ts';
-import { makeGrantFixture, type GrantFixture } from '../support/grants-fixture.ts';
+import { loadConfig } from '../agent/config/load.ts';
+import { silentLogger, createLogger, type Logger } from '../agent/log.ts';
+import type { EventSink } from '../agent/audit/events.ts';
+import { createStreamService, type StreamService } from '../agent/stream/service.ts';
+import { createPrivacyState, type PrivacyState } from '../agent/privacy/state.ts';
+import { Activity } from '../agent/stream/activity.ts';
+import { createGate, type Gate } from '../agent/gate/gate.ts';
+import { createTestPatternDriver } from '../drivers/camera/testpattern.ts';
+import { createSysfsLed } from '../drivers/led/sysfs.ts';
+import { createNoSwitch } from '../drivers/privacy/none.ts';
+import { makeGrantFixture, type GrantFixture } from './grants-fixture.ts';
 
 export interface MediaFixture {
   f: GrantFixture;

@@ -11,27 +11,27 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { MemoryEventSink } from '../agent/audit/events.ts';
-import { ManualClock } from '../agent/clock.ts';
-import { loadConfig } from '../agent/config/load.ts';
-import { signCompact } from '../agent/grants/jws.ts';
-import { createGrantGate } from '../agent/grants/grant-gate.ts';
-import { silentLogger } from '../agent/log.ts';
-import { formatClaimCode } from '../agent/owner/claim-code.ts';
-import { MEMBERSHIP_TYP } from '../agent/owner/membership.ts';
-import { OwnerTrust } from '../agent/owner/owner-trust.ts';
-import { writeClaimSecret } from '../agent/owner/owner-store.ts';
-import { guardLegacyBinding } from '../agent/cloud/owner-commands.ts';
-import { stateLayout } from '../agent/state-layout.ts';
-import { loadOrCreateSigningKeys } from '../scripts/dev-cloud/signing-keys.ts';
-import { mintGrant, signBindingRecord } from '../scripts/dev-cloud/mint.ts';
+import { MemoryEventSink } from '../../agent/audit/events.ts';
+import { ManualClock } from '../../agent/clock.ts';
+import { loadConfig } from '../../agent/config/load.ts';
+import { signCompact } from '../../agent/grants/jws.ts';
+import { createGrantGate } from '../../agent/grants/grant-gate.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { formatClaimCode } from '../../agent/owner/claim-code.ts';
+import { MEMBERSHIP_TYP } from '../../agent/owner/membership.ts';
+import { OwnerTrust } from '../../agent/owner/owner-trust.ts';
+import { writeClaimSecret } from '../../agent/owner/owner-store.ts';
+import { guardLegacyBinding } from '../../agent/cloud/owner-commands.ts';
+import { stateLayout } from '../../agent/state-layout.ts';
+import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
+import { mintGrant, signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
 import {
   makeClaim,
   makeDpopProof,
   memberOf,
   newPhoneKeys,
   signMembership,
-} from '../scripts/dev-cloud/owner-phone.ts';
+} from '../../scripts/dev-cloud/owner-phone.ts';
 
 export interface OwnerIncident {
   cameras: number;

@@ -15,16 +15,16 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { makeMediaFixture } from '../test/stream/fixture.ts';
-import { createPushService } from '../agent/stream/push.ts';
-import { silentLogger } from '../agent/log.ts';
-import { mapViewerKeys } from '../agent/sealing/viewer-keys.ts';
-import { FrameOpener } from '../agent/sealing/opener.ts';
-import { isSealableVideo, parseSealedBody } from '../agent/sealing/frame.ts';
-import { parseEnvelope } from '../agent/sealing/envelope.ts';
-import type { FlvTagOut } from '../agent/sealing/flv-tags.ts';
-import { decodeLumaStddev, flvFile, pullHttpFlv } from '../test/support/sealed-pull.ts';
-import { makeViewer } from '../test/sealing/keys.ts';
+import { makeMediaFixture } from '../media-fixture.ts';
+import { createPushService } from '../../agent/stream/push.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
+import { FrameOpener } from '../../agent/sealing/opener.ts';
+import { isSealableVideo, parseSealedBody } from '../../agent/sealing/frame.ts';
+import { parseEnvelope } from '../../agent/sealing/envelope.ts';
+import type { FlvTagOut } from '../../agent/sealing/flv-tags.ts';
+import { decodeLumaStddev, flvFile, pullHttpFlv } from '../sealed-pull.ts';
+import { makeViewer } from '../viewer-keys.ts';
 
 export interface SealedIncident {
   sealedPushes: number;
@@ -64,7 +64,7 @@ export async function runSealedRelayIncident(o: {
   const m = await makeMediaFixture({ mode: 'on-demand', idleStopSeconds: 5 });
   const relay = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('../test/stream/relay-child.ts', import.meta.url))],
+    ['--import', 'tsx', fileURLToPath(new URL('../relay-child.ts', import.meta.url))],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   try {

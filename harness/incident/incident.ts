@@ -10,16 +10,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configSchema, type Config } from '../agent/config/schema.ts';
-import { loadOrCreateDevCas } from '../scripts/dev-cloud/ca.ts';
-import { mintGrant, signBindingRecord } from '../scripts/dev-cloud/mint.ts';
-import { loadOrCreateSigningKeys } from '../scripts/dev-cloud/signing-keys.ts';
-import { FlvClient } from '../test/support/flv-client.ts';
-import { startAclBroker, type AclBroker } from './_broker.ts';
-import { startLightCamera, type FleetCamera } from './_camera.ts';
-import { connectBenchCloud, type BenchCloud } from './_cloud.ts';
-import { startFullAgent, fullAgentsAvailable } from './_full-agent.ts';
-import { makeKeyPool } from './_identities.ts';
+import { configSchema, type Config } from '../../agent/config/schema.ts';
+import { loadOrCreateDevCas } from '../../scripts/dev-cloud/ca.ts';
+import { mintGrant, signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
+import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
+import { FlvClient } from '../flv-client.ts';
+import { startAclBroker, type AclBroker } from '../acl-broker.ts';
+import { startLightCamera, type FleetCamera } from '../fleet/camera.ts';
+import { connectBenchCloud, type BenchCloud } from '../fleet/cloud.ts';
+import { startFullAgent, fullAgentsAvailable } from '../fleet/full-agent.ts';
+import { makeKeyPool } from '../fleet/identities.ts';
 
 export interface IncidentOptions {
   cameras: number;

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { freePort } from '../../scripts/dev-cloud/broker-mosquitto.ts';
+import { freePort } from '../scripts/dev-cloud/broker-mosquitto.ts';
 import { needs, programPath } from './requires.ts';
 import { makeTempDir } from './tmp.ts';
 

@@ -10,17 +10,17 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
-import { EventQueue } from '../agent/audit/event-queue.ts';
-import type { SecurityEvent } from '../agent/audit/events.ts';
-import { systemClock, systemRandom } from '../agent/clock.ts';
-import { CommandRegistry, commandEnvelope } from '../agent/cloud/commands.ts';
-import { createCloudLink } from '../agent/cloud/link.ts';
-import type { Config } from '../agent/config/schema.ts';
-import { LenscapError } from '../agent/errors.ts';
-import { createGate, type Gate } from '../agent/gate/gate.ts';
-import { createGrantGate, type GrantGateService } from '../agent/grants/grant-gate.ts';
-import { silentLogger } from '../agent/log.ts';
-import { stateLayout, type StateLayout } from '../agent/state-layout.ts';
+import { EventQueue } from '../../agent/audit/event-queue.ts';
+import type { SecurityEvent } from '../../agent/audit/events.ts';
+import { systemClock, systemRandom } from '../../agent/clock.ts';
+import { CommandRegistry, commandEnvelope } from '../../agent/cloud/commands.ts';
+import { createCloudLink } from '../../agent/cloud/link.ts';
+import type { Config } from '../../agent/config/schema.ts';
+import { LenscapError } from '../../agent/errors.ts';
+import { createGate, type Gate } from '../../agent/gate/gate.ts';
+import { createGrantGate, type GrantGateService } from '../../agent/grants/grant-gate.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { stateLayout, type StateLayout } from '../../agent/state-layout.ts';
 
 export interface CameraIdentity {
   key: string;
