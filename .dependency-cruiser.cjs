@@ -12,7 +12,7 @@ const NETWORK_AND_MEDIA = [
   '^node_modules/(mqtt|ws|node-media-server|fluent-ffmpeg|@ffmpeg-installer)/',
 ];
 // The rooms that move media or speak to the network.
-const MEDIA_ROOMS = '^agent/(gate|stream|events|uploads|cloud)/|^agent/(controller|media)[.]ts$';
+const MEDIA_ROOMS = '^agent/(gate|stream|push|events|uploads|cloud)/|^agent/(controller|media)[.]ts$';
 // Contracts every room may use (docs/architecture.md, "Shared contracts").
 const SHARED = [
   '^agent/(errors|clock|log|state-layout|redact|service)[.]ts$',
@@ -137,13 +137,13 @@ module.exports = {
       severity: 'error',
       comment: 'telemetry/ and systemd/ observe; they never reach grants, identity or media rooms.',
       from: { path: '^agent/(telemetry|systemd)/' },
-      to: { path: ['^agent/(grants|identity|owner|sealing|gate|stream|cloud|events|uploads)/'] },
+      to: { path: ['^agent/(grants|identity|owner|sealing|gate|stream|push|cloud|events|uploads)/'] },
     },
     {
       name: 'stream-does-not-reach-the-gate',
       severity: 'error',
       comment: 'The gate uses the stream, never the other way round (the gate is the only media port).',
-      from: { path: '^agent/(stream|events|uploads)/' },
+      from: { path: '^agent/(stream|push|events|uploads)/' },
       to: { path: '^agent/gate/' },
     },
     {
@@ -151,7 +151,7 @@ module.exports = {
       severity: 'error',
       comment: 'The cloud link carries commands; media rooms register into it, it never imports them.',
       from: { path: '^agent/cloud/' },
-      to: { path: '^agent/(gate|stream|events|uploads)/' },
+      to: { path: '^agent/(gate|stream|push|events|uploads)/' },
     },
     {
       name: 'no-unresolvable',

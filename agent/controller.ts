@@ -142,8 +142,16 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
       privacy: privacy.state,
       grants,
     });
+    // The owner's saved events switch (cmd/events): opened before the reset watch, which forgets it.
+    const motionSwitch = openEventsSwitch({
+      file: paths.eventsSwitch,
+      configEnabled: config.events.enabled,
+      logger,
+    });
+    let motionRef: { setEnabled(on: boolean, by?: string): unknown } | undefined;
     // A local factory reset (button, or `lenscap reset` while running or before this start) takes
-    // effect at once — before the gate listens: owner and binding gone, every session and push cut.
+    // effect at once — before the gate listens: owner and binding gone, every session and push cut,
+    // the previous owner's events switch forgotten (config's events.enabled applies again).
     let resetWatch: ReturnType<typeof startResetWatch> | undefined;
     await run.start(
       service('reset-watch', {
@@ -159,6 +167,8 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
               owner.reset(source);
               grants.trust.clearBinding();
               media.cut(() => false, 'owner_reset');
+              motionSwitch.clear();
+              motionRef?.setEnabled(config.events.enabled, 'owner_reset');
             },
           });
           resetWatch.check();
@@ -187,12 +197,7 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
       : undefined;
     // Motion events (issue 16): sealed to the keys of the owner-signed membership at the trigger;
     // built before the link so `cmd/events` is registered, started after it. The owner's last
-    // `cmd/events` (saved) wins over config's events.enabled.
-    const motionSwitch = openEventsSwitch({
-      file: paths.eventsSwitch,
-      configEnabled: config.events.enabled,
-      logger,
-    });
+    // `cmd/events` (saved, motionSwitch above) wins over config's events.enabled.
     const motion = createEventsService({
       serial,
       config: { ...config.events, enabled: motionSwitch.initial },
@@ -238,6 +243,7 @@ export async function startAgent(config: Config, deps: AgentDeps = {}): Promise<
     media.registerCommands(registry);
     registerOwnerCommands(registry, owner);
     registerEventsCommands(registry, motion, { switch: motionSwitch, clock });
+    motionRef = motion;
     uploads.registerCommands(registry);
     linkRef = link;
     if (link) {

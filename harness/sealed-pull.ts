@@ -6,7 +6,7 @@
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { WebSocket } from 'ws';
-import { openRtmp } from '../agent/stream/rtmp/client.ts';
+import { openRtmp } from '../agent/push/rtmp/client.ts';
 import { encodeTag, FlvTagReader, type FlvTagOut } from '../agent/sealing/flv-tags.ts';
 import { ffmpegPath as agentFfmpeg } from './ffmpeg.ts';
 import { reached } from './wait.ts';

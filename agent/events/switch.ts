@@ -5,15 +5,16 @@
  * the command is the owner's later word). A switch file that exists but cannot be read or parsed
  * means events OFF (fail closed: recording is what needs the owner's yes), logged with
  * ERR_EVENTS_COMMAND. A switch that cannot be saved is still applied now, and the command answers
- * ERR_EVENTS_COMMAND saying a restart would bring config's value back.
+ * ERR_EVENTS_COMMAND saying a restart would bring config's value back. A local factory reset
+ * forgets the switch (the next owner starts from config, not from the last owner's choice).
  * Must never turn events on from anything but a parsed `true` the owner's command saved, nor leave
  * a torn file behind.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LenscapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { writeFileAtomic } from '../storage/atomic-file.ts';
+import { fsyncDir, writeFileAtomic } from '../storage/atomic-file.ts';
 
 export interface SavedSwitch {
   v: 1;
@@ -70,6 +71,8 @@ export interface EventsSwitch {
   readonly source: SwitchRead['kind'] | 'config';
   /** Saves the owner's switch; throws LenscapError ERR_EVENTS_COMMAND when it cannot. */
   save(enabled: boolean, by: string, at: Date): void;
+  /** Factory reset: forgets the saved switch (config applies again); false if it could not. */
+  clear(): boolean;
 }
 
 export function openEventsSwitch(opts: {
@@ -77,8 +80,7 @@ export function openEventsSwitch(opts: {
   configEnabled: boolean;
   logger: Logger;
 }): EventsSwitch {
-  const read = readSwitch(opts.file);
-  const initial = enabledAtStart(opts.configEnabled, read);
+  let read = readSwitch(opts.file);
   if (read.kind === 'unreadable')
     opts.logger.error(
       { code: 'ERR_EVENTS_COMMAND', file: opts.file, reason: read.reason },
@@ -90,13 +92,33 @@ export function openEventsSwitch(opts: {
       "motion events as the owner last switched them (over config's events.enabled)",
     );
   return {
-    initial,
-    source: read.kind === 'none' ? 'config' : read.kind,
+    // Read when asked: a reset done before the events service is built is already reflected.
+    get initial() {
+      return enabledAtStart(opts.configEnabled, read);
+    },
+    get source() {
+      return read.kind === 'none' ? ('config' as const) : read.kind;
+    },
+    clear() {
+      try {
+        rmSync(opts.file, { force: true });
+        if (existsSync(dirname(opts.file))) fsyncDir(dirname(opts.file));
+        read = { kind: 'none' };
+        return true;
+      } catch (err) {
+        opts.logger.error(
+          { code: 'ERR_EVENTS_COMMAND', err: (err as NodeJS.ErrnoException).code ?? (err as Error).message },
+          'the saved events switch could not be forgotten at the reset',
+        );
+        return false;
+      }
+    },
     save(enabled, by, at) {
       const s: SavedSwitch = { v: 1, enabled, by, at: at.toISOString() };
       try {
         mkdirSync(dirname(opts.file), { recursive: true, mode: 0o700 });
         writeFileAtomic(opts.file, `${JSON.stringify(s)}\n`);
+        read = { kind: 'saved', saved: s };
       } catch (err) {
         throw new LenscapError(
           'ERR_EVENTS_COMMAND',

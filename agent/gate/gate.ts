@@ -8,8 +8,9 @@
  * 404/405 and reaches nothing. Publishing through the gate is impossible: the gate only ever
  * creates hub subscribers. An accepted viewer's response head waits for the first keyframe; a
  * session that gets none is answered 503 `capture_failed`/`no_media` within
- * gate.firstKeyframeTimeoutSeconds, never held. This file composes the parts and owns the server,
- * the session table's cuts (privacy, stream.stop, shutdown) and the TLS context.
+ * gate.firstKeyframeTimeoutSeconds, never held. This file composes the parts and owns the server
+ * and the TLS context; the cuts (exp, privacy, stream.stop, shutdown) are the session table's
+ * (agent/sessions/).
  * Must never forward a byte before the decision, and never log a token whole.
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -18,7 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { createAuthorizer } from './authorize.ts';
 import { createHttpHandler, sendJson } from './http.ts';
 import { RefusalRateLimit } from './rate-limit.ts';
-import { SessionTable } from './sessions.ts';
+import { SessionTable } from '../sessions/table.ts';
 import type { Gate, GateCounters, GateDeps } from './types.ts';
 import { createSessionStarter } from './viewer-session.ts';
 import { createWsHandler } from './ws.ts';
@@ -64,12 +65,9 @@ export function createGate(deps: GateDeps): Gate {
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
 
-  const onPrivacy = (on: boolean) => {
-    if (!on) return;
-    const n = sessions.closeAll('privacy_mode');
-    if (n) log.warn({ closed: n }, 'privacy on: every viewer session closed');
-  };
-  deps.privacy.on('change', onPrivacy);
+  const unwatchPrivacy = sessions.watchPrivacy(deps.privacy, (n) =>
+    log.warn({ closed: n }, 'privacy on: every viewer session closed'),
+  );
 
   server.on('request', (req, res) => {
     onRequest(req, res).catch((err) => {
@@ -119,7 +117,7 @@ export function createGate(deps: GateDeps): Gate {
     },
     async close() {
       closing = true;
-      deps.privacy.off('change', onPrivacy);
+      unwatchPrivacy();
       sessions.closeAll('shutdown');
       sessions.stop();
       ws.close();

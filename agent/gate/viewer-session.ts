@@ -12,7 +12,7 @@ import type { Logger } from '../log.ts';
 import { flvSealingWriter } from '../sealing/flv-sealer.ts';
 import type { FrameSealer } from '../sealing/sealer.ts';
 import { classifyChunk } from './first-keyframe.ts';
-import type { CloseReason, SessionTable, ViewerSession } from './sessions.ts';
+import type { CloseReason, SessionTable, ViewerSession } from '../sessions/table.ts';
 import type { GateCounters, GateDeps, ViewerLink } from './types.ts';
 
 /**

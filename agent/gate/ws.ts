@@ -13,7 +13,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log.ts';
 import { remoteOf, type Authorizer, type Presented } from './authorize.ts';
 import { serialOfPath } from './path.ts';
-import type { ViewerSession } from './sessions.ts';
+import type { ViewerSession } from '../sessions/table.ts';
 import type { Accepted, GateCounters, ViewerLink } from './types.ts';
 import type { StartSession } from './viewer-session.ts';
 

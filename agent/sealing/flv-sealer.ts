@@ -6,7 +6,7 @@
  * Must never pass a coded video frame through unsealed.
  */
 import type { FrameSealer } from './sealer.ts';
-import { encodeTag, FlvTagReader, type FlvTagOut } from './flv-tags.ts';
+import { encodeTag, FlvTagReader, videoOnlyHeader, type FlvTagOut } from './flv-tags.ts';
 
 export interface SealingCounters {
   tagsIn: number;
@@ -47,11 +47,7 @@ export function flvSealingWriter(
 ): { write(chunk: Buffer): void; counters: SealingCounters } {
   return flvSealingTags(
     sealer,
-    (header) => {
-      const h = Buffer.from(header);
-      h[4] = h[4]! & ~0x04; // no audio announced: none is sent
-      out(h);
-    },
+    (header) => out(videoOnlyHeader(header)),
     (tag) => out(encodeTag(tag.type, tag.ts, tag.body)),
   );
 }

@@ -52,6 +52,19 @@ export class FlvTagReader {
   }
 }
 
+/**
+ * The FLV file header (9 bytes, or 13 with PreviousTagSize0) with its audio flag cleared — the one
+ * place this patch is made. node-media-server's header always announces audio while capture is
+ * video only (`-an`); players (flv.js/mpegts.js) and ffmpeg's flv demuxer would wait for audio that
+ * never comes. Returns a copy; anything that is not an FLV header is returned as it is.
+ */
+export function videoOnlyHeader(header: Buffer): Buffer {
+  if (header.length < 9 || header.toString('latin1', 0, 3) !== 'FLV') return header;
+  const h = Buffer.from(header);
+  h[4] = h[4]! & ~0x04;
+  return h;
+}
+
 /** One tag with its trailing PreviousTagSize; stream id 0. */
 export function encodeTag(type: number, ts: Uint8Array, body: Uint8Array): Buffer {
   const out = Buffer.alloc(11 + body.length + 4);

@@ -12,6 +12,7 @@
  * Must never listen on anything but loopback.
  */
 import { redactText, registerSecret } from '../redact.ts';
+import { videoOnlyHeader } from '../sealing/flv-tags.ts';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -310,12 +311,8 @@ async function startLoopbackHub(opts: LoopbackHubOptions): Promise<LoopbackHub> 
     attach(sink: FlvSink) {
       let first = true;
       const send = (buf: Buffer) => {
-        if (first && buf.length === 13 && buf.toString('latin1', 0, 3) === 'FLV') {
-          // NMS's header always announces audio; capture is video only (-an). Players
-          // (flv.js/mpegts.js) and ffmpeg's flv demuxer would wait for audio that never comes.
-          buf = Buffer.from(buf);
-          buf[4] = buf[4]! & ~0x04;
-        }
+        // NMS's header always announces audio; capture is video only (-an).
+        if (first && buf.length === 13) buf = videoOnlyHeader(buf);
         first = false;
         sink.write(buf);
       };

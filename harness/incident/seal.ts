@@ -16,7 +16,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { makeMediaFixture } from '../media-fixture.ts';
-import { createPushService } from '../../agent/stream/push.ts';
+import { createPushService } from '../../agent/push/push.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
 import { FrameOpener } from '../../agent/sealing/opener.ts';

@@ -201,6 +201,7 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
         },
         ownerOf,
         motionFile: (serial) => findCamera(serial)?.motionFile,
+        ...(deps.owner ? { command: deps.owner.command } : {}),
         logger: log,
       })
     : undefined;

@@ -97,7 +97,8 @@ export interface DevCloudStack {
   cloud: CloudClient;
   createToken(serial: string): Promise<string>;
   /** Claims a camera: signed binding record sent as the `binding` command; resolves on the camera's ok. */
-  claim(serial: string, owner: string, viewers?: string[]): Promise<void>;
+  /** `timeoutMs` (default 10 s) bounds the camera's answer; an emulated board needs more. */
+  claim(serial: string, owner: string, viewers?: string[], timeoutMs?: number): Promise<void>;
   mintGrant(
     serial: string,
     viewer: string,
@@ -274,9 +275,9 @@ export async function composeStack(identity: DevCloudIdentity, opts: StackOption
         await cluster?.addDevices([serial]);
         return identity.createToken(serial);
       },
-      async claim(serial, owner, viewers = []) {
+      async claim(serial, owner, viewers = [], timeoutMs = 10_000) {
         const payload = await identity.bindingCommand(serial, owner, viewers);
-        const reply = await cloud.command(serial, 'binding', payload, 10_000);
+        const reply = await cloud.command(serial, 'binding', payload, timeoutMs);
         if (reply.status !== 'ok') {
           throw new LenscapError<ToolCode>(
             'ERR_CLAIM_REFUSED',

@@ -2,7 +2,8 @@
  * The viewer page's Events endpoints (issue 16): the motion metadata cameras published on
  * `lenscap/v1/<serial>/motion` for a user's cameras, the sealed artifacts from the object store
  * (ciphertext: the page opens them with the user's own key), "Wave at the camera" (the test
- * pattern's motion hook, the dev stand-in for someone walking past), the third incident button —
+ * pattern's motion hook, the dev stand-in for someone walking past), the owner's events switch
+ * (relayed as `cmd/events`, owner only), the third incident button —
  * a cache that mixed up users hands another user's thumbnails and clips to the asker — and the
  * browser bundle of the artifact opener (`/artifacts.js`).
  * Must never decrypt anything (the cloud has no key), change the bytes it serves, nor hand out an
@@ -15,6 +16,7 @@ import { buildSync } from 'esbuild';
 import { setTestPatternMotion } from '../../drivers/camera/testpattern.ts';
 import type { Logger } from '../../agent/log.ts';
 import { mixedUpListing } from './event-cache.ts';
+import type { CloudClient } from './cloud-client.ts';
 import type { DevUploads, MotionRecord } from './uploads.ts';
 
 type Json = Record<string, unknown>;
@@ -30,6 +32,8 @@ export interface EventsApiDeps {
   ownerOf(serial: string): string | undefined;
   /** The test pattern's motion hook file of a camera (npm start registers it), if any. */
   motionFile(serial: string): string | undefined;
+  /** Relays a command to a camera (the owner's `events` switch). */
+  command?: CloudClient['command'];
   logger: Logger;
 }
 
@@ -159,6 +163,21 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
         motionTimers.set(serial, t);
         log.info({ serial, seconds }, 'test pattern motion on');
         return { status: 200, body: { serial, seconds } };
+      }
+      if (method === 'POST' && path === '/api/events/switch') {
+        // The owner's wish, relayed: the camera applies and keeps it (agent/events/switch.ts).
+        const b = await body();
+        const user = userOf(b.user);
+        const serial = typeof b.serial === 'string' ? b.serial : '';
+        if (!user) return bad('unknown_user', 'pick a demo user', 404);
+        if (!deps.hasCamera(serial)) return bad('unknown_camera', 'no such camera', 404);
+        if (typeof b.enabled !== 'boolean') return bad('bad_request', 'enabled must be true or false');
+        if (deps.ownerOf(serial) !== user)
+          return bad('not_owner', `only the owner of ${serial} switches its events`, 403);
+        if (!deps.command) return bad('unavailable', 'no cloud link', 503);
+        const r = await deps.command(serial, 'events', { enabled: b.enabled }, 10_000);
+        if (r.status !== 'ok') return bad(r.error?.code ?? 'ERR_COMMAND_FAILED', r.error?.message ?? '', 409);
+        return { status: 200, body: { serial, status: r.data ?? {} } };
       }
       if (method === 'POST' && path === '/api/incident/events') {
         // The third incident: the cache in front of the event listing keyed its entries without

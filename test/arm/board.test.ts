@@ -152,7 +152,7 @@ describe(
 
     test('stage 1: vivid camera, ffmpeg capture, install-on-device.sh, Node 20 and 18', async (t) => {
       phases.start('stage 1 in guest');
-      await waitForMark(guest!, share, 'net-guest-listening', 120_000);
+      await waitForMark(guest!, share, 'net-guest-listening', 300_000);
       const answer = await fetch(`http://127.0.0.1:${netGuestHostPort}/`).then((r) => r.text());
       assert.equal(answer, 'lenscap-guest-ok', 'hostfwd: guest service reachable on host loopback');
       writeFileSync(join(share, 'net-host-fetched'), '');

@@ -11,6 +11,8 @@ import { waitForMark, type Phases } from './marks.ts';
 
 export const SERIAL = 'CAM-QEMU-1';
 const GUEST_GATE_PORT = 8443;
+/** Bound on a command's answer from the emulated board. */
+const CMD_TIMEOUT_MS = 120_000;
 
 export interface FullFlowHost {
   guestEnv: Record<string, string>;
@@ -82,7 +84,7 @@ interface HostCloud {
     camera(serial: string): { online: boolean } | undefined;
   };
   createToken(serial: string): Promise<string>;
-  claim(serial: string, owner: string, viewers?: string[]): Promise<void>;
+  claim(serial: string, owner: string, viewers?: string[], timeoutMs?: number): Promise<void>;
   mintGrant(serial: string, viewer: string, ttlSeconds: number): Promise<{ token: string }>;
   close(): Promise<void>;
 }
@@ -234,7 +236,8 @@ export async function runFullFlowHost(opts: {
       await waitForAnyMark(guest, share, ['idle-measured', 'arm-figures-failed'], 240_000);
       phases.end('idle figures in guest');
 
-      await stack.claim(SERIAL, 'alice');
+      // Commands get minutes, not the dev cloud's seconds: TCG on a busy host is 10–50× slower.
+      await stack.claim(SERIAL, 'alice', [], CMD_TIMEOUT_MS);
       const ca = readFileSync(join(share, 'device-ca.pem'), 'utf8');
 
       const valid = await stack.mintGrant(SERIAL, 'alice', 300);

@@ -2,12 +2,12 @@
  * The owner's events switch survives an agent restart: `cmd/events` through the real command
  * dispatcher saves it crash-safe; the whole agent (controller, real ffmpeg test pattern) started
  * again takes the saved switch over config's `events.enabled`, both ways; an unreadable switch
- * file keeps events off (fail closed, ERR_EVENTS_COMMAND logged); a switch that cannot be saved is
- * applied anyway and answered ERR_EVENTS_COMMAND.
+ * file keeps events off (fail closed, ERR_EVENTS_COMMAND logged); a factory reset forgets it; a
+ * switch that cannot be saved is applied anyway and answered ERR_EVENTS_COMMAND.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { MemoryEventSink } from '../../agent/audit/events.ts';
@@ -20,6 +20,7 @@ import type { EventsStatus } from '../../agent/events/service.ts';
 import { enabledAtStart, openEventsSwitch, parseSwitch } from '../../agent/events/switch.ts';
 import { createLogger, silentLogger } from '../../agent/log.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
+import { requestReset } from '../../agent/owner/reset.ts';
 import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts';
 import { signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
 import { makeTestPki } from '../../harness/pki.ts';
@@ -184,6 +185,11 @@ test(
         lines.some((l) => l.code === 'ERR_EVENTS_COMMAND'),
         'and said why',
       );
+      // A factory reset (here `lenscap reset` before the start) forgets the last owner's switch.
+      writeFileSync(paths.eventsSwitch, JSON.stringify({ v: 1, enabled: true, by: 'cloud', at: 'x' }));
+      requestReset(paths, 'test');
+      assert.equal(started(await startOnce(paths.root, false)), false, 'after a reset config applies');
+      assert.equal(existsSync(paths.eventsSwitch), false, 'the switch file is gone');
     } finally {
       cleanup();
     }

@@ -14,7 +14,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
-import { createPushService, type PushService } from '../../agent/stream/push.ts';
+import { createPushService, type PushService } from '../../agent/push/push.ts';
 import { membershipViewerKeys } from '../../agent/sealing/viewer-keys.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { FlvClient } from '../../harness/flv-client.ts';

@@ -45,8 +45,14 @@ const records = [
   rec('CAM-A', 3, 'snapshot'),
 ];
 
+const relayed: Array<{ serial: string; op: string; payload: unknown }> = [];
+
 function api(motionFiles: Record<string, string> = {}) {
   return createEventsApi({
+    command: async (serial, op, payload) => {
+      relayed.push({ serial, op, payload });
+      return { id: 'c1', status: 'ok', data: { enabled: (payload as { enabled: boolean }).enabled } };
+    },
     uploads: {
       motion: () => records,
       fetch: async (key) => Buffer.from(`sealed:${key}`),
@@ -145,4 +151,20 @@ test('Wave at the camera: validated, switches the real hook file on, then off', 
   await post(a, '/api/motion/now', { serial: 'CAM-A', seconds: 10 });
   a.close();
   assert.equal(readFileSync(file, 'utf8'), '');
+});
+
+test('the events switch: the owner only, a boolean only, relayed as cmd/events', async () => {
+  const a = api();
+  const send = (body: Record<string, unknown>) => post(a, '/api/events/switch', body).then(json);
+  assert.deepEqual((await send({ user: 'bob', serial: 'CAM-A', enabled: true })).body, {
+    error: 'not_owner',
+    message: 'only the owner of CAM-A switches its events',
+  });
+  assert.equal((await send({ user: 'alice', serial: 'CAM-A', enabled: 'yes' })).status, 400);
+  assert.equal((await send({ user: 'alice', serial: 'CAM-X', enabled: true })).status, 404);
+  assert.deepEqual(relayed, [], 'nothing relayed for a refused switch');
+  const ok = await send({ user: 'alice', serial: 'CAM-A', enabled: true });
+  assert.deepEqual(ok, { status: 200, body: { serial: 'CAM-A', status: { enabled: true } } });
+  assert.deepEqual(relayed, [{ serial: 'CAM-A', op: 'events', payload: { enabled: true } }]);
+  a.close();
 });

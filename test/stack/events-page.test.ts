@@ -1,8 +1,9 @@
 /**
  * The page's Events panel and the third incident button, in the real Debian Chromium against the
  * real `npm start` (temp dir): the stack turns motion events on with the owner's `events` command;
- * after `lenscap reset` alice claims CAM-DEMO-1 in her browser (her non-extractable X25519 key from
- * IndexedDB is the membership's viewer key), waves at the camera (the test pattern's motion hook),
+ * after `lenscap reset` (which forgets that switch) alice claims CAM-DEMO-1 in her browser (her
+ * non-extractable X25519 key from IndexedDB is the membership's viewer key), turns events on from
+ * her page (relayed `cmd/events`; bob may not), waves at the camera (the test pattern's motion hook),
  * and her page lists the snapshot and the clip the camera sealed and uploaded to the dev cloud's S3
  * server, opens both IN THE BROWSER, decodes the thumbnail and plays the fMP4 clip (readyState ≥ 2,
  * frames decoded). "A cache mixes up users' event thumbnails": bob's page is served alice's very
@@ -70,6 +71,26 @@ test(
       );
       const aliceKid = await text(alice, 'motion-kid');
       assert.equal(aliceKid, await text(alice, 'my-kid'));
+
+      // The reset forgot the last owner's events switch: alice, the new owner, turns events on.
+      await alice.page.click('[data-testid="events-on-CAM-DEMO-1"]');
+      await alice.page.waitForFunction(
+        () =>
+          /events on|refused|error|not_owner/.test(
+            document.querySelector('[data-testid="motion-wave"]')?.textContent ?? '',
+          ),
+        null,
+        { timeout: 15_000 },
+      );
+      assert.match(await text(alice, 'motion-wave'), /^CAM-DEMO-1: events on/);
+      // bob is not the owner: the dev cloud does not relay his switch.
+      const bobSwitch = await fetch(`${info.pageUrl}/api/events/switch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'bob', serial: 'CAM-DEMO-1', enabled: false }),
+      });
+      assert.equal(bobSwitch.status, 403);
+      await bobSwitch.body?.cancel();
 
       // Motion in front of the camera (the test pattern's hook), from alice's page.
       await alice.page.click('[data-testid="wave-CAM-DEMO-1"]');

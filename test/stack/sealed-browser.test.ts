@@ -20,7 +20,7 @@ import { launchBrowser, type TestBrowser } from '../../harness/browser.ts';
 import { within } from '../../harness/wait.ts';
 import { serveSealedPage } from '../../scripts/dev-cloud/sealed-page.ts';
 import { makeMediaFixture } from '../../harness/media-fixture.ts';
-import { createPushService } from '../../agent/stream/push.ts';
+import { createPushService } from '../../agent/push/push.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
 

@@ -45,8 +45,8 @@ test(
       const urls = (info as unknown as { brokerUrls: string[] }).brokerUrls;
       assert.equal(urls.length, 3, 'three nodes in every camera cloud.url');
       const out = stack.output();
-      assert.match(out, /\[5\/8\] claim cameras: signed binding records .* ok/);
-      assert.match(out, /\[6\/8\] claim cameras with their label codes .* ok/);
+      assert.match(out, /\[5\/9\] claim cameras: signed binding records .* ok/);
+      assert.match(out, /\[6\/9\] claim cameras with their label codes .* ok/);
       assert.match(out, /\[9\/9\] write stack\.json … ok/);
 
       const cams = (await (await fetch(`${info.pageUrl}/api/cameras?user=alice`)).json()) as Array<{

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
-import { createPushService } from '../../agent/stream/push.ts';
+import { createPushService } from '../../agent/push/push.ts';
 import { silentLogger } from '../../agent/log.ts';
 import type { FlvSink } from '../../agent/stream/loopback-hub.ts';
 import { systemClock } from '../../agent/clock.ts';

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { FlvClient } from '../../harness/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
-import { createPushService, type PushService } from '../../agent/stream/push.ts';
+import { createPushService, type PushService } from '../../agent/push/push.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
 import { makeViewer } from '../../harness/viewer-keys.ts';

@@ -15,14 +15,14 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
-import { createPushService, type PushService } from '../../agent/stream/push.ts';
+import { createPushService, type PushService } from '../../agent/push/push.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
 import { FrameOpener } from '../../agent/sealing/opener.ts';
 import { isKeyVideo, isSealableVideo, parseSealedBody } from '../../agent/sealing/frame.ts';
 import type { FlvTagOut } from '../../agent/sealing/flv-tags.ts';
-import type { RtmpClientOptions } from '../../agent/stream/rtmp/client.ts';
-import { openRtmp } from '../../agent/stream/rtmp/client.ts';
+import type { RtmpClientOptions } from '../../agent/push/rtmp/client.ts';
+import { openRtmp } from '../../agent/push/rtmp/client.ts';
 import { needsNginxRtmp, startNginxRtmp, type NginxRtmp } from '../../harness/nginx-rtmp.ts';
 import {
   decodeLumaStddev,

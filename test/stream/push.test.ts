@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { FlvClient } from '../../harness/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
-import { createPushService, relayAllowed, describeRelay, type PushService } from '../../agent/stream/push.ts';
+import { createPushService, relayAllowed, describeRelay, type PushService } from '../../agent/push/push.ts';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../agent/log.ts';
 import { freePort } from '../../harness/mosquitto.ts';

@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { createLogger } from '../../agent/log.ts';
 import { EventQueue } from '../../agent/audit/event-queue.ts';
-import { createPushService } from '../../agent/stream/push.ts';
+import { createPushService } from '../../agent/push/push.ts';
 import { mapViewerKeys } from '../../agent/sealing/viewer-keys.ts';
 import { makeViewer } from '../../harness/viewer-keys.ts';
 import { CaptureSupervisor } from '../../agent/stream/supervisor.ts';

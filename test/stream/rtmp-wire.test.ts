@@ -5,14 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeAmf0, encodeAmf0 } from '../../agent/stream/rtmp/amf0.ts';
+import { decodeAmf0, encodeAmf0 } from '../../agent/push/rtmp/amf0.ts';
 import {
   ChunkReader,
   encodeMessage,
   MAX_MESSAGE_BYTES,
   type RtmpMessage,
-} from '../../agent/stream/rtmp/chunks.ts';
-import { parseRtmpUrl } from '../../agent/stream/rtmp/url.ts';
+} from '../../agent/push/rtmp/chunks.ts';
+import { parseRtmpUrl } from '../../agent/push/rtmp/url.ts';
 import { LenscapError } from '../../agent/errors.ts';
 
 const coded = (code: string) => (e: unknown) => e instanceof LenscapError && e.code === code;

@@ -195,7 +195,20 @@
             ),
           (err) => say('motion-wave', err.message, 'refused'),
         );
-      $('motion-cameras').append(b);
+      const on = document.createElement('button');
+      on.textContent = `Turn events on (${c.serial})`;
+      on.setAttribute('data-testid', `events-on-${c.serial}`);
+      on.onclick = () =>
+        api('/api/events/switch', { user, serial: c.serial, enabled: true }).then(
+          (r) =>
+            say(
+              'motion-wave',
+              `${c.serial}: events ${r.status.enabled ? 'on' : 'off'}${r.status.running ? ', detecting' : ''}`,
+              'ok',
+            ),
+          (err) => say('motion-wave', err.message, 'refused'),
+        );
+      $('motion-cameras').append(b, on);
     }
     await st.refresh();
     st.ready = true;

@@ -23,10 +23,12 @@ cat >/etc/lenscap/agent.json <<JSON
   "log": { "level": "info" },
   "cloud": { "url": "$BROKER_URL", "protocolVersion": $CLOUD_PROTO, "backoff": { "initialDelayMaxMs": 0 } },
   "camera": { "driver": "v4l2", "device": "/dev/video0", "width": 320, "height": 180, "fps": 15 },
-  "gate": { "host": "0.0.0.0", "port": $GATE_PORT, "tls": true },
+  "gate": { "host": "0.0.0.0", "port": $GATE_PORT, "tls": true, "firstKeyframeTimeoutSeconds": 120 },
   "stream": { "mode": "on-demand" }
 }
 JSON
+# firstKeyframeTimeoutSeconds: ffmpeg alone needs ~12 s to its first keyframe under TCG and a cold
+# play ~28 s end to end; the default 20 s suits a real board, not an emulated one.
 runuser -u lenscap -- /usr/local/bin/lenscap config check /etc/lenscap/agent.json >/dev/null || fail "config check"
 
 wait_share start-agent 300 || fail "host never said start-agent"

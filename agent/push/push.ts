@@ -10,12 +10,12 @@
  * counter keeps rising).
  * Must never push to a URL that did not come from an accepted grant, nor push a coded frame unsealed.
  */
-import type { Activity } from './activity.ts';
+import type { Activity } from '../stream/activity.ts';
 import { unrefTimer, type Time, type TimerHandle } from '../clock.ts';
 import type { Decision, DecisionContext, GrantGate } from '../grants/types.ts';
 import type { RefusalReason } from '../grants/reasons.ts';
 import type { Logger } from '../log.ts';
-import type { FlvSink } from './loopback-hub.ts';
+import type { FlvSink } from '../stream/loopback-hub.ts';
 import { openRtmp, type RtmpClient, type RtmpClientOptions } from './rtmp/client.ts';
 import { relayRefusal } from '../grants/verify.ts';
 import { redactText, redactUrl, registerUrlSecrets } from '../redact.ts';

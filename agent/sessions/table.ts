@@ -1,10 +1,14 @@
 /**
- * The table of live viewer sessions. Each session is cut within 1 s of its grant's exp (a timer
- * at exp plus a sweep against the injected clock), when privacy turns on, or on stream.stop for
- * its jti. Cutting detaches from the hub first, so no media byte follows the decision to cut.
- * Must never keep a session whose cut was decided.
+ * The one session table and its cut policy: every live session (viewer sessions of the gate
+ * today; push sessions are to join it) is cut within 1 s of its grant's exp (a timer at exp plus a
+ * sweep against the injected clock), when privacy turns on (`watchPrivacy`), on stream.stop for its
+ * jti (`closeByJti`), when its viewer leaves the membership (`closeUnless`) and at shutdown
+ * (`closeAll`). A session's own close() detaches it from the hub first, so no media byte follows
+ * the decision to cut.
+ * Must never keep a session whose cut was decided, nor touch HTTP, MQTT, processes or media.
  */
 import { unrefTimer, type Time, type TimerHandle } from '../clock.ts';
+import type { PrivacySource } from '../privacy/state.ts';
 
 export type CloseReason =
   | 'expired'
@@ -85,6 +89,19 @@ export class SessionTable {
     const hit = this.list().filter((s) => !keep(s));
     for (const s of hit) s.close(reason);
     return hit.length;
+  }
+
+  /**
+   * Privacy on cuts every session (`privacy_mode`); `onCut` hears how many. Returns the unwatch.
+   */
+  watchPrivacy(privacy: PrivacySource, onCut?: (closed: number) => void): () => void {
+    const onChange = (on: boolean) => {
+      if (!on) return;
+      const n = this.closeAll('privacy_mode');
+      if (n) onCut?.(n);
+    };
+    privacy.on('change', onChange);
+    return () => privacy.off('change', onChange);
   }
 
   closeAll(reason: CloseReason): number {

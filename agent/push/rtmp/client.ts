@@ -13,7 +13,7 @@ import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { LenscapError } from '../../errors.ts';
-import type { StreamCode } from '../codes.ts';
+import type { StreamCode } from '../../stream/codes.ts';
 import { decodeAmf0, encodeAmf0, type Amf0Object, type Amf0Value } from './amf0.ts';
 import {
   ChunkReader,
