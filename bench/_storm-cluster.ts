@@ -7,22 +7,20 @@
  * (of the whole fleet), the time until 99 % of the dropped cameras are back, events sent and lost.
  * Must never leave a node, epmd or client behind (everything closed in finally blocks).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { systemClock, systemRandom } from '../agent/clock.ts';
 import { configSchema } from '../agent/config/schema.ts';
-import { silentLogger } from '../agent/log.ts';
-import { stateLayout } from '../agent/state-layout.ts';
 import { EventQueue } from '../agent/audit/event-queue.ts';
 import { CommandRegistry } from '../agent/cloud/commands.ts';
-import { createCloudLink, type CloudLink } from '../agent/cloud/link.ts';
+import type { CloudLink } from '../agent/cloud/link.ts';
 import { startRabbitCluster, type RabbitCluster } from '../scripts/dev-cloud/broker-rabbitmq.ts';
 import { DevCa } from '../scripts/dev-cloud/ca.ts';
 import { issueMany } from '../harness/pki.ts';
 import type { Figures } from './_json.ts';
 import { reached } from '../harness/wait.ts';
+import { openLinkCamera } from '../harness/fleet/camera.ts';
 
 export interface ClusterStormOptions {
   clients: number;
@@ -102,29 +100,11 @@ export async function clusterStorm(o: ClusterStormOptions): Promise<Figures> {
     const config = configSchema.parse({ cloud: { url: urls, protocolVersion: 4, commandQos: 0 } });
     const registry = new CommandRegistry();
     for (const [i, serial] of serials.entries()) {
-      const paths = stateLayout(join(work, 'cams', serial));
-      mkdirSync(paths.identityDir, { recursive: true });
-      mkdirSync(paths.cloudDir, { recursive: true });
-      const pem = pems[i]!;
-      writeFileSync(paths.deviceKey, pem.key, { mode: 0o600 });
-      writeFileSync(paths.deviceCert, pem.cert);
-      writeFileSync(paths.brokerCa, ca.certPem);
-      const queue = EventQueue.open({
-        file: paths.eventQueue,
+      const { link, queue } = openLinkCamera({
+        root: join(work, 'cams', serial),
         serial,
-        maxEvents: 1000,
-        maxBytes: 1 << 20,
-        clock: systemClock,
-        logger: silentLogger(),
-      });
-      const link = createCloudLink({
+        identity: { ...pems[i]!, brokerCa: ca.certPem },
         config,
-        serial,
-        paths,
-        clock: systemClock,
-        random: systemRandom,
-        logger: silentLogger(),
-        events: queue,
         commands: registry,
       });
       cams.push({ serial, link, queue });

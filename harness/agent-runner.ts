@@ -36,8 +36,8 @@ export interface CameraTrust {
   binding: string;
 }
 
-/** Writes identity and trust where the agent reads them (agent/state-layout.ts), dirs 0700. */
-export function writeCameraState(root: string, id: CameraIdentity, trust: CameraTrust): StateLayout {
+/** Writes the identity (key, cert, pinned CAs) where the cloud link and the agent read it, dirs 0700. */
+export function writeIdentity(root: string, id: CameraIdentity): StateLayout {
   const paths = stateLayout(root);
   for (const d of [paths.root, paths.identityDir, paths.cloudDir, paths.trustDir])
     mkdirSync(d, { recursive: true, mode: 0o700 });
@@ -48,6 +48,12 @@ export function writeCameraState(root: string, id: CameraIdentity, trust: Camera
   writeFileSync(paths.chain, '');
   writeFileSync(paths.brokerCa, id.brokerCa);
   if (id.deviceCa) writeFileSync(paths.deviceCa, id.deviceCa);
+  return paths;
+}
+
+/** Writes identity and trust where the agent reads them (agent/state-layout.ts), dirs 0700. */
+export function writeCameraState(root: string, id: CameraIdentity, trust: CameraTrust): StateLayout {
+  const paths = writeIdentity(root, id);
   writeFileSync(paths.trustRoot, JSON.stringify(trust.trustRootJwk));
   writeFileSync(paths.trustBundle, trust.trustBundle);
   writeFileSync(paths.binding, trust.binding);

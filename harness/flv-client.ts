@@ -340,3 +340,43 @@ export class FlvClient {
     this.ws?.terminate();
   }
 }
+
+/**
+ * The head of an HTTP-FLV response read through fetch (a stack's grant URL): the status, the first
+ * three bytes ("FLV" when media flows) and how many bytes came, reading up to `max` bytes for at
+ * most `ms`. A stalled stream ends the read at the bound instead of hanging the test.
+ */
+export async function readFlvHead(
+  url: string,
+  token: string,
+  dpop?: string,
+  opts: { max?: number; ms?: number } = {},
+): Promise<{ status: number; head: string; bytes: number }> {
+  const max = opts.max ?? 4096;
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), opts.ms ?? 20_000);
+  let head = '';
+  let bytes = 0;
+  try {
+    const res = await fetch(url, {
+      headers: { authorization: `Bearer ${token}`, ...(dpop ? { dpop } : {}) },
+      signal: ac.signal,
+    });
+    if (!res.ok || !res.body) return { status: res.status, head: '', bytes: 0 };
+    const reader = res.body.getReader();
+    try {
+      while (bytes < max) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        if (!head) head = Buffer.from(value).subarray(0, 3).toString('latin1');
+        bytes += value.length;
+      }
+    } catch {
+      /* the bound ran out: report what came */
+    }
+    return { status: res.status, head, bytes };
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+}

@@ -19,7 +19,9 @@ import { LenscapError } from '../../agent/errors.ts';
 import { createGate, type Gate } from '../../agent/gate/gate.ts';
 import { createGrantGate, type GrantGateService } from '../../agent/grants/grant-gate.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { writeCameraState, type CameraIdentity, type CameraTrust } from '../agent-runner.ts';
+import type { StateLayout } from '../../agent/state-layout.ts';
+import type { CloudLink } from '../../agent/cloud/link.ts';
+import { writeCameraState, writeIdentity, type CameraIdentity, type CameraTrust } from '../agent-runner.ts';
 
 export interface FleetCamera {
   serial: string;
@@ -150,3 +152,45 @@ export const noCaptureStream = {
     return () => undefined;
   },
 };
+
+/** One fleet member's cloud side: its state dir, on-disk security-event queue and cloud link. */
+export interface LinkCamera {
+  serial: string;
+  paths: StateLayout;
+  queue: EventQueue;
+  link: CloudLink;
+}
+
+/**
+ * A cloud link with its on-disk event queue for one serial, identity written under `root` (not
+ * started: register commands, then `link.start()`). The storm and events runs build fleets of these.
+ */
+export function openLinkCamera(o: {
+  root: string;
+  serial: string;
+  identity: CameraIdentity;
+  config: Config;
+  commands: CommandRegistry;
+  random?: () => number;
+}): LinkCamera {
+  const paths = writeIdentity(o.root, o.identity);
+  const queue = EventQueue.open({
+    file: paths.eventQueue,
+    serial: o.serial,
+    maxEvents: 1000,
+    maxBytes: 1 << 20,
+    clock: systemClock,
+    logger: silentLogger(),
+  });
+  const link = createCloudLink({
+    config: o.config,
+    serial: o.serial,
+    paths,
+    clock: systemClock,
+    random: o.random ?? systemRandom,
+    logger: silentLogger(),
+    events: queue,
+    commands: o.commands,
+  });
+  return { serial: o.serial, paths, queue, link };
+}

@@ -18,13 +18,12 @@ import { join } from 'node:path';
 import { EventQueue } from '../../agent/audit/event-queue.ts';
 import { systemClock } from '../../agent/clock.ts';
 import { CommandRegistry } from '../../agent/cloud/commands.ts';
-import { createCloudLink, type CloudLink } from '../../agent/cloud/link.ts';
+import type { CloudLink } from '../../agent/cloud/link.ts';
 import { configSchema } from '../../agent/config/schema.ts';
 import type { SealedArtifact } from '../../agent/events/artifact.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { openArtifact, sealArtifact } from '../../agent/sealing/artifact.ts';
 import { suiteFor } from '../../agent/sealing/suite.ts';
-import { stateLayout } from '../../agent/state-layout.ts';
 import { writeFileAtomic } from '../../agent/storage/atomic-file.ts';
 import { resolveFfmpegPath } from '../../agent/stream/ffmpeg-path.ts';
 import { createUploadService, type UploadService } from '../../agent/uploads/service.ts';
@@ -35,6 +34,7 @@ import { createEventCache } from '../../scripts/dev-cloud/event-cache.ts';
 import { startObjectStore } from '../../scripts/dev-cloud/object-store.ts';
 import { startDevUploads } from '../../scripts/dev-cloud/uploads.ts';
 import { reached } from '../wait.ts';
+import { openLinkCamera } from '../fleet/camera.ts';
 
 export interface EventsIncidentOptions {
   cameras: number;
@@ -170,23 +170,15 @@ export async function runEventsIncident(opts: EventsIncidentOptions): Promise<Ev
     const cams: Camera[] = [];
     for (let i = 0; i < opts.cameras; i++) {
       const serial = `CAM-EV-${String(i + 1).padStart(3, '0')}`;
-      const paths = stateLayout(join(root, serial));
-      mkdirSync(paths.identityDir, { recursive: true, mode: 0o700 });
-      mkdirSync(paths.cloudDir, { recursive: true, mode: 0o700 });
-      const id = deviceCa.issueClient(serial);
-      writeFileSync(paths.deviceKey, id.key, { mode: 0o600 });
-      writeFileSync(paths.deviceCert, id.cert);
-      writeFileSync(paths.brokerCa, serverCa.certPem);
-      const queue = EventQueue.open({
-        file: paths.eventQueue,
-        serial,
-        maxEvents: 1000,
-        maxBytes: 1 << 20,
-        clock: systemClock,
-        logger: silentLogger(),
-      });
       const registry = new CommandRegistry();
-      let linkRef: CloudLink | undefined;
+      const { paths, queue, link } = openLinkCamera({
+        root: join(root, serial),
+        serial,
+        identity: { ...deviceCa.issueClient(serial), brokerCa: serverCa.certPem },
+        config,
+        commands: registry,
+        random: Math.random,
+      });
       const uploads = createUploadService({
         config,
         indexFile: paths.uploadIndex,
@@ -196,20 +188,9 @@ export async function runEventsIncident(opts: EventsIncidentOptions): Promise<Ev
         random: Math.random,
         logger: silentLogger(),
         events: queue,
-        link: () => linkRef,
+        link: () => link,
       });
       uploads.registerCommands(registry);
-      const link = createCloudLink({
-        config,
-        serial,
-        paths,
-        clock: systemClock,
-        random: Math.random,
-        logger: silentLogger(),
-        events: queue,
-        commands: registry,
-      });
-      linkRef = link;
       link.start();
       uploads.start();
       mkdirSync(paths.eventSpool, { recursive: true, mode: 0o700 });

@@ -143,3 +143,27 @@ export function startStackProcess(dir: string, extraArgs: string[] = [], timeout
     },
   };
 }
+
+/** The page API's camera list for `user`: serial and online, as the page shows them. */
+export async function pageCameras(pageUrl: string, user: string): Promise<Array<[string, boolean]>> {
+  const cams = (await (await fetch(`${pageUrl}/api/cameras?user=${user}`)).json()) as Array<{
+    serial: string;
+    online: boolean;
+  }>;
+  return cams.map((c) => [c.serial, c.online]);
+}
+
+/** Asks the page API for a grant; `body` is the grant (token, flvUrl, dpop) when `status` is 200. */
+export async function pageGrant(
+  pageUrl: string,
+  user: string,
+  serial: string,
+): Promise<{ status: number; body: { token: string; flvUrl: string; dpop?: string } }> {
+  const res = await fetch(`${pageUrl}/api/grant`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user, serial }),
+  });
+  const body = (await res.json().catch(() => ({}))) as { token: string; flvUrl: string; dpop?: string };
+  return { status: res.status, body };
+}

@@ -8,28 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { needs } from '../../harness/requires.ts';
+import { readFlvHead } from '../../harness/flv-client.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { startStackProcess } from './stack-process.ts';
-
-async function flvHead(url: string, token: string, dpop: string): Promise<{ status: number; head: string }> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), 20_000);
-  try {
-    const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, dpop }, signal: ac.signal });
-    if (!res.ok || !res.body) return { status: res.status, head: '' };
-    const reader = res.body.getReader();
-    let buf = Buffer.alloc(0);
-    while (buf.length < 1024) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf = Buffer.concat([buf, Buffer.from(value)]);
-    }
-    return { status: res.status, head: buf.subarray(0, 3).toString('latin1') };
-  } finally {
-    clearTimeout(timer);
-    ac.abort();
-  }
-}
+import { pageCameras, pageGrant, startStackProcess } from './stack-process.ts';
 
 test(
   'npm start -- --broker rabbitmq: cameras online, claimed (claim.nonce), a grant plays, nothing left behind',
@@ -49,23 +30,10 @@ test(
       assert.match(out, /\[6\/9\] claim cameras with their label codes .* ok/);
       assert.match(out, /\[9\/9\] write stack\.json … ok/);
 
-      const cams = (await (await fetch(`${info.pageUrl}/api/cameras?user=alice`)).json()) as Array<{
-        serial: string;
-        online: boolean;
-      }>;
-      assert.deepEqual(
-        cams.map((c) => [c.serial, c.online]),
-        [['CAM-DEMO-1', true]],
-      );
-      const grant = (await (
-        await fetch(`${info.pageUrl}/api/grant`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ user: 'alice', serial: 'CAM-DEMO-1' }),
-        })
-      ).json()) as { token: string; flvUrl: string; dpop?: string };
+      assert.deepEqual(await pageCameras(info.pageUrl, 'alice'), [['CAM-DEMO-1', true]]);
+      const { body: grant } = await pageGrant(info.pageUrl, 'alice', 'CAM-DEMO-1');
       assert.ok(grant.dpop, 'owner-held through the cluster: the grant comes with a DPoP proof');
-      const flv = await flvHead(grant.flvUrl, grant.token, grant.dpop);
+      const flv = await readFlvHead(grant.flvUrl, grant.token, grant.dpop, { max: 1024 });
       assert.equal(flv.status, 200);
       assert.equal(flv.head, 'FLV');
 

@@ -8,8 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
+import { readFlvHead } from '../../harness/flv-client.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { startStackProcess } from './stack-process.ts';
+import { pageCameras, pageGrant, startStackProcess } from './stack-process.ts';
 
 function portClosed(url: string): Promise<boolean> {
   const u = new URL(url);
@@ -21,31 +22,6 @@ function portClosed(url: string): Promise<boolean> {
     });
     s.once('error', () => resolve(true));
   });
-}
-
-async function readFlvHead(
-  url: string,
-  token: string,
-  dpop?: string,
-): Promise<{ status: number; head: string; bytes: number }> {
-  const ac = new AbortController();
-  const res = await fetch(url, {
-    headers: { authorization: `Bearer ${token}`, ...(dpop ? { dpop } : {}) },
-    signal: ac.signal,
-  });
-  if (!res.ok || !res.body) return { status: res.status, head: '', bytes: 0 };
-  const reader = res.body.getReader();
-  let bytes = 0;
-  let head = '';
-  const deadline = Date.now() + 15_000;
-  while (bytes < 4096 && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    if (!head) head = Buffer.from(value).subarray(0, 3).toString('latin1');
-    bytes += value.length;
-  }
-  ac.abort();
-  return { status: res.status, head, bytes };
 }
 
 test(
@@ -80,23 +56,10 @@ test(
       const page = await fetch(info.pageUrl);
       assert.equal(page.status, 200);
       assert.match(await page.text(), /Replay the incident/);
-      const cams = (await (await fetch(`${info.pageUrl}/api/cameras?user=alice`)).json()) as Array<{
-        serial: string;
-        online: boolean;
-      }>;
-      assert.deepEqual(
-        cams.map((c) => [c.serial, c.online]),
-        [['CAM-DEMO-1', true]],
-      );
+      assert.deepEqual(await pageCameras(info.pageUrl, 'alice'), [['CAM-DEMO-1', true]]);
 
       // A real grant from the dev cloud opens camera 1's stream; bob may not get one for it.
-      const grant = (await (
-        await fetch(`${info.pageUrl}/api/grant`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ user: 'alice', serial: 'CAM-DEMO-1' }),
-        })
-      ).json()) as { token: string; flvUrl: string; dpop?: string };
+      const { body: grant } = await pageGrant(info.pageUrl, 'alice', 'CAM-DEMO-1');
       // Owner-held: the grant is bound to alice's phone key; without its DPoP proof it is refused.
       assert.ok(grant.dpop, 'an owner-held camera gets a DPoP proof with the grant');
       const bare = await readFlvHead(grant.flvUrl, grant.token);
@@ -106,12 +69,7 @@ test(
       assert.equal(flv.status, 200);
       assert.equal(flv.head, 'FLV');
       assert.ok(flv.bytes > 1000, `only ${flv.bytes} bytes`);
-      const denied = await fetch(`${info.pageUrl}/api/grant`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ user: 'bob', serial: 'CAM-DEMO-1' }),
-      });
-      assert.equal(denied.status, 403);
+      assert.equal((await pageGrant(info.pageUrl, 'bob', 'CAM-DEMO-1')).status, 403);
 
       const { code, survivors } = await stack.stop();
       assert.equal(code, 0, stack.output());
