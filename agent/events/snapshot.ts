@@ -9,8 +9,19 @@ import { FlvWriter } from './flv-out.ts';
 import type { RingTag } from './ring.ts';
 
 export const MAX_SNAPSHOT_BYTES = 4 << 20;
+/**
+ * One GOP decoded and one JPEG encoded. Generous because ffmpeg alone needs seconds to start on a
+ * slow board: 10 s failed every snapshot on the QEMU arm64 board (clips, with their 15 min bound,
+ * were sealed), while a real event is worth the wait.
+ */
+export const SNAPSHOT_TIMEOUT_MS = 60_000;
 
-export function startSnapshot(ffmpegPath: string, seq: RingTag | undefined, gop: RingTag[]): FfmpegRun {
+export function startSnapshot(
+  ffmpegPath: string,
+  seq: RingTag | undefined,
+  gop: RingTag[],
+  timeoutMs = SNAPSHOT_TIMEOUT_MS,
+): FfmpegRun {
   const frames = gop.filter((t) => t.type === 9);
   if (!seq || frames.length === 0)
     throw new LenscapError('ERR_EVENTS_SNAPSHOT', 'no keyframe in the ring yet: nothing to snapshot');
@@ -36,7 +47,7 @@ export function startSnapshot(ffmpegPath: string, seq: RingTag | undefined, gop:
       'image2pipe',
       'pipe:1',
     ],
-    { code: 'ERR_EVENTS_SNAPSHOT', timeoutMs: 10_000, maxOutBytes: MAX_SNAPSHOT_BYTES },
+    { code: 'ERR_EVENTS_SNAPSHOT', timeoutMs, maxOutBytes: MAX_SNAPSHOT_BYTES },
   );
   const w = new FlvWriter();
   run.stdin.write(w.start(seq));
