@@ -40,6 +40,8 @@ export class CaptureSupervisor extends EventEmitter {
   private failures = 0;
   private startedAt = 0;
   private loop: Promise<void> = Promise.resolve();
+  /** Bumped by start() and stop(): a run's exit belongs to the period that launched it. */
+  private period = 0;
   readonly status: SupervisorStatus = { wanted: false, running: false, restarts: 0 };
 
   private readonly clock: Time;
@@ -52,13 +54,18 @@ export class CaptureSupervisor extends EventEmitter {
   start(): void {
     if (this.wanted) return;
     this.wanted = this.status.wanted = true;
+    this.period++;
     this.failures = 0;
+    // A fresh start owes nothing to the last run: its error must not be named as the reason a new
+    // viewer gets no media (the gate's no_media answer reads it).
+    delete this.status.lastError;
     this.loop = this.loop.then(() => this.launch());
   }
 
   /** Resolves once no capture process remains. */
   async stop(): Promise<void> {
     this.wanted = this.status.wanted = false;
+    this.period++;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     await this.loop;
@@ -72,6 +79,7 @@ export class CaptureSupervisor extends EventEmitter {
 
   private async launch(): Promise<void> {
     if (!this.wanted || this.run) return;
+    const period = this.period;
     const log = this.opts.logger;
     let args;
     try {
@@ -101,12 +109,17 @@ export class CaptureSupervisor extends EventEmitter {
       this.emit('started', pid);
     }
     void run.exited.then((x) => {
-      this.run = undefined;
-      this.status.running = false;
-      delete this.status.pid;
+      if (this.run === run) {
+        this.run = undefined;
+        this.status.running = false;
+        delete this.status.pid;
+      }
       this.emit('exited', x);
-      if (!this.wanted) {
+      if (!this.wanted || period !== this.period) {
         log.info({ code: x.code, signal: x.signal }, 'capture stopped');
+        // Stopped and wanted again before this exit was seen: not a failure of now, and this
+        // period's own launch found the old run still there, so it starts here.
+        if (this.wanted) this.loop = this.loop.then(() => this.launch());
         return;
       }
       // A run that lasted a while was healthy: start the backoff from the beginning.
