@@ -63,3 +63,41 @@ test('busy → missing → usable: coded errors, backoff, then capture', async (
   }
   assert.equal(sup.pid(), undefined);
 });
+
+// Seen in CI's Node-only pass: a viewer left (stop) and the next one came (start) before the old
+// ffmpeg's exit was seen; that exit counted as a failure of the new period (ERR_CAPTURE_EXITED
+// named to a viewer that never had a capture) and the new capture waited out a backoff.
+test('stop then start before the old run has exited: no failure, the new period captures', async () => {
+  const driver: CameraDriver = {
+    name: 'testpattern',
+    prepare: async (r) => testPatternArgs(r, { hasDrawtext: false }),
+  };
+  const sup = new CaptureSupervisor({
+    ffmpegPath: ffmpegPath(),
+    camera: driver,
+    request: req,
+    output: '/dev/null',
+    logger: silentLogger(),
+    random: () => 0.5,
+    backoff: { initialMs: 20_000, maxMs: 20_000 },
+  });
+  const failures: string[] = [];
+  sup.on('failed', (f: { code: string }) => failures.push(f.code));
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    const first = onceWithin<number>(sup, 'started', 30_000, 'the first capture');
+    sup.start();
+    const pid1 = await first;
+    const second = onceWithin<number>(sup, 'started', 15_000, "the second period's capture (no backoff)");
+    const stopped = sup.stop();
+    sup.start();
+    await stopped;
+    const pid2 = await second;
+    assert.notEqual(pid2, pid1);
+    assert.deepEqual(failures, []);
+    assert.equal(sup.status.lastError, undefined);
+  } finally {
+    await sup.stop();
+    clearInterval(keepAlive);
+  }
+});
