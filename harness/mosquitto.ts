@@ -25,8 +25,13 @@ export interface MosquittoTestOptions {
   serverKey: string;
   /** ACL file content; absent: no ACL (every authenticated client may use every topic). */
   acl?: string;
-  /** Keep persistent sessions across stop/restart (saved on SIGTERM into `dir`). Default false. */
-  persistence?: boolean;
+  /**
+   * Keep persistent sessions across stop/restart, in `dir`. `true`: saved on SIGTERM only, so a
+   * SIGKILL loses them. `'every-change'`: saved after every subscription, retained or queued message
+   * (mosquitto's autosave_on_changes), so they survive a SIGKILL as a production broker's durable
+   * sessions would. Default false.
+   */
+  persistence?: boolean | 'every-change';
   /** Write the connection log to `logFile` (default true); false: `log_dest none`. */
   log?: boolean;
   /** Extra mosquitto.conf lines appended to the listener (e.g. 'max_connections -1'). */
@@ -80,7 +85,13 @@ export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMo
     ...(process.getuid?.() === 0 ? ['user root'] : []),
     'per_listener_settings false',
     ...(opts.persistence
-      ? ['persistence true', `persistence_location ${opts.dir}/`, 'autosave_interval 0']
+      ? [
+          'persistence true',
+          `persistence_location ${opts.dir}/`,
+          ...(opts.persistence === 'every-change'
+            ? ['autosave_on_changes true', 'autosave_interval 1']
+            : ['autosave_interval 0']),
+        ]
       : ['persistence false']),
     'allow_anonymous false',
     ...(opts.acl !== undefined ? [`acl_file ${f.acl}`] : []),

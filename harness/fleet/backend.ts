@@ -1,7 +1,8 @@
 /**
  * The cloud side of the fleet runs (bench/idle.ts, bench/soak.ts, the incident run): the dev CAs and
  * signing keys under `work/dev`, a real mosquitto with the dev cloud's per-serial ACL
- * (`mosquittoAcl`) and persistent sessions (the cloud's queued events survive a staged outage),
+ * (`mosquittoAcl`) and persistent sessions saved on every change (the cloud's subscription and its
+ * queued events survive a staged outage, even a SIGKILL, as with a production broker's durable sessions),
  * restartable on the same port, and the bench cloud connected as `lenscap-cloud`.
  * Must never be left running: close() in a finally block (it also stops a half-started backend).
  */
@@ -22,7 +23,7 @@ export interface FleetBackend {
   close(): Promise<void>;
 }
 
-/** mosquitto as the fleet benches run it: dev ACL, persistence, no log, no connection cap. */
+/** mosquitto as the fleet benches run it: dev ACL, durable persistence, no log, no connection cap. */
 export function startFleetBroker(dir: string, deviceCa: DevCa, serverCa: DevCa): Promise<TestMosquitto> {
   const server = serverCa.issueServer('localhost');
   return startMosquitto({
@@ -31,7 +32,7 @@ export function startFleetBroker(dir: string, deviceCa: DevCa, serverCa: DevCa):
     serverCert: server.cert,
     serverKey: server.key,
     acl: mosquittoAcl(),
-    persistence: true,
+    persistence: 'every-change',
     log: false,
     extraConf: ['max_connections -1', 'max_queued_messages 100000', 'tls_version tlsv1.2'],
   });

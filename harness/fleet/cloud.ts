@@ -48,6 +48,8 @@ export async function connectBenchCloud(opts: {
   key: string;
   cert: string;
   ca: string;
+  /** Fixed reconnect period (default 250 ms); a test makes the cloud come back late with it. */
+  reconnectPeriodMs?: number;
 }): Promise<BenchCloud> {
   const states = new Map<string, boolean>();
   const events: CloudEvent[] = [];
@@ -64,7 +66,7 @@ export async function connectBenchCloud(opts: {
     clean: false,
     properties: { sessionExpiryInterval: 3600 },
     // One client on loopback, and the cloud wants to be back before the fleet: a short fixed retry.
-    reconnectPeriod: 250,
+    reconnectPeriod: opts.reconnectPeriodMs ?? 250,
     connectTimeout: 5000,
   });
   client.on('error', () => undefined);
