@@ -34,6 +34,10 @@ const { values } = parseArgs({
 });
 const STARTED = Date.now();
 const SECONDS = Number(values.seconds);
+if (!Number.isInteger(SECONDS) || SECONDS < 1) {
+  console.error(`--seconds must be a whole number of seconds ≥ 1, found ${values.seconds}`);
+  process.exit(2);
+}
 const WARMUP = Number(values.warmup);
 const WINDOW = 10;
 const TICK = 100; // USER_HZ on Linux
@@ -168,7 +172,8 @@ try {
   for (let s = 1; s <= SECONDS; s++) {
     await sleep(1000);
     watched.forEach((w) => w.rss.push(procRssMb(w.pid)));
-    if (s % WINDOW === 0) {
+    // The last window may be shorter (--seconds not a multiple of 10): it still yields a CPU sample.
+    if (s % WINDOW === 0 || s === SECONDS) {
       const now = performance.now();
       watched.forEach((w, i) => {
         const t = procCpuTicks(w.pid);

@@ -95,3 +95,25 @@ export function waitForOutput(
 ): Promise<RegExpExecArray> {
   return waitUntil(() => re.exec(get()), ms, what, { detail: () => `got:\n${get().slice(-1500)}`, ...opts });
 }
+
+/**
+ * A bounded window in which the test proves that nothing happens (no byte after the cut, no second
+ * upload, no answer before the bound): the only fixed real-time pause a test should need. `why`
+ * names what must not happen, so each remaining real-time wait is named and countable
+ * (`grep -rn "quietFor(" test harness`). A window that only waits for something to happen is a
+ * {@link waitUntil}; code on the Time seam is driven by harness/test-clock.ts instead.
+ */
+export function quietFor(ms: number, why: string): Promise<void> {
+  if (!why) throw new Error('quietFor: say what must not happen in the window');
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * A bounded real-time span a real child (ffmpeg, a relay) needs to produce media for the test to
+ * measure (motion that lasts 1.5 s of frames, a pause between two pushes): real media runs on the
+ * wall clock, not on the Time seam. `why` names what the span is for; counted like {@link quietFor}.
+ */
+export function holdFor(ms: number, why: string): Promise<void> {
+  if (!why) throw new Error('holdFor: say what the span is for');
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,7 +1,8 @@
 /**
  * Per-address limit on refused requests: after `perMinute` refusals in a sliding minute an
  * address is answered 429 without its token being looked at. Bounded memory: old entries are
- * pruned and the table has a hard cap. Never limits accepted viewers.
+ * pruned and the table has a hard cap.
+ * Must never limit an accepted viewer, nor grow without bound.
  */
 import type { Clock } from '../clock.ts';
 

@@ -92,7 +92,9 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     events: deps.events,
     fs: deps.fs ?? nodeUploadFs,
     transfer,
-    isOnline: () => started && (deps.link()?.isOnline() ?? false),
+    // Without a configured host there is nowhere to upload: the queue waits as if offline (bounded
+    // as always) instead of failing every backoff; config is read at start, so a restart resumes.
+    isOnline: () => started && !!cfg.host && (deps.link()?.isOnline() ?? false),
   });
   const onOnline = () => queue.online();
   return {
@@ -102,6 +104,11 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     start() {
       if (started) return;
       started = true;
+      if (!cfg.host)
+        deps.logger.warn(
+          { code: 'ERR_UPLOAD_NOT_CONFIGURED' },
+          'uploads.host is not set: sealed artifacts stay queued (within the queue bounds) until it is',
+        );
       const l = deps.link();
       l?.on('online', onOnline);
       if (l?.isOnline()) queue.online();

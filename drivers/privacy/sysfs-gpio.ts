@@ -4,13 +4,21 @@
  * the camera stream. Read-only: never exports or configures the pin.
  */
 import { readFileSync } from 'node:fs';
-import type { PrivacySwitch } from './types.ts';
+import type { PollTimers, PrivacySwitch } from './types.ts';
+
+const systemTimers: PollTimers = {
+  // unref: watching the switch never keeps the process alive on its own.
+  setInterval: (fn, ms) => setInterval(fn, ms).unref(),
+  clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
+};
 
 export interface GpioSwitchOptions {
   path: string;
   activeLow?: boolean;
   pollMs?: number;
   onError?: (err: Error) => void;
+  /** The poll's timers (default: the system's); tests drive them with harness/test-clock.ts. */
+  timers?: PollTimers;
 }
 
 export function createGpioSwitch(opts: GpioSwitchOptions): PrivacySwitch {
@@ -31,16 +39,16 @@ export function createGpioSwitch(opts: GpioSwitchOptions): PrivacySwitch {
     name: `sysfs-gpio:${opts.path}`,
     read,
     watch(onChange) {
+      const timers = opts.timers ?? systemTimers;
       let last = read();
-      const t = setInterval(() => {
+      const t = timers.setInterval(() => {
         const now = read();
         if (now !== last) {
           last = now;
           onChange(now);
         }
       }, opts.pollMs ?? 250);
-      t.unref();
-      return () => clearInterval(t);
+      return () => timers.clearInterval(t);
     },
   };
 }

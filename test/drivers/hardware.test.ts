@@ -11,6 +11,7 @@ import { createStatusLed } from '../../drivers/led/registry.ts';
 import { createSysfsLed } from '../../drivers/led/sysfs.ts';
 import { createPrivacySwitch } from '../../drivers/privacy/registry.ts';
 import { createGpioSwitch } from '../../drivers/privacy/sysfs-gpio.ts';
+import { TestClock } from '../../harness/test-clock.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
 
 function fakeLed(root: string, name: string, max?: string): string {
@@ -104,17 +105,29 @@ test('GPIO switch: watch reports each change by polling, and stops when asked', 
   try {
     const value = join(dir, 'value');
     writeFileSync(value, '0');
-    const sw = createPrivacySwitch({ driver: 'sysfs-gpio', path: value, activeLow: false, pollMs: 10 });
+    const clock = new TestClock();
+    const sw = createPrivacySwitch(
+      { driver: 'sysfs-gpio', path: value, activeLow: false, pollMs: 10 },
+      undefined,
+      clock,
+    );
     const seen: boolean[] = [];
     const stop = sw.watch((on) => seen.push(on));
     writeFileSync(value, '1');
-    await new Promise((r) => setTimeout(r, 60));
+    await clock.advance(9);
+    assert.deepEqual(seen, [], 'no poll before pollMs');
+    await clock.advance(1);
+    assert.deepEqual(seen, [true], 'the first poll reports the change');
+    await clock.advance(50);
+    assert.deepEqual(seen, [true], 'an unchanged value is not reported again');
     writeFileSync(value, '0');
-    await new Promise((r) => setTimeout(r, 60));
-    stop();
-    writeFileSync(value, '1');
-    await new Promise((r) => setTimeout(r, 40));
+    await clock.advance(10);
     assert.deepEqual(seen, [true, false]);
+    stop();
+    assert.equal(clock.timers, 0, 'stop clears the poll');
+    writeFileSync(value, '1');
+    await clock.advance(100);
+    assert.deepEqual(seen, [true, false], 'nothing after stop');
     assert.throws(() => createPrivacySwitch({ driver: 'sysfs-gpio', activeLow: false, pollMs: 10 }));
     const none = createPrivacySwitch({ driver: 'none', activeLow: false, pollMs: 10 });
     assert.equal(none.read(), false);

@@ -15,7 +15,7 @@ import { openArtifact } from '../../agent/sealing/artifact.ts';
 import { ffmpegPath, needsDrawtext } from '../../harness/ffmpeg.ts';
 import { makeViewer, type TestViewer } from '../../harness/viewer-keys.ts';
 import { makeEventsFixture, SERIAL, type EventsFixture } from './fixture.ts';
-import { waitUntil } from '../../harness/wait.ts';
+import { holdFor, quietFor, waitUntil } from '../../harness/wait.ts';
 
 const skip = needsDrawtext();
 let fx: EventsFixture;
@@ -85,7 +85,7 @@ test(
     assert.ok(ring.spanMs <= 2000 + 1100, `ring holds only the pre-roll (+1 GOP): ${ring.spanMs} ms`);
     fx.motion(true);
     await waitUntil(() => svc.status().counters.events === 1, 10_000, 'the motion event');
-    await new Promise((r) => setTimeout(r, 1500));
+    await holdFor(1500, 'motion lasts 1.5 s of real frames, so the clip has motion between its rolls');
     fx.motion(false);
     await waitUntil(
       () => svc.status().counters.snapshots === 1 && svc.status().counters.clips === 1,
@@ -164,7 +164,7 @@ test(
     assert.equal(s.ring.gops, 0);
     await waitUntil(() => !alive(pid), 3000, 'analysis ffmpeg gone');
     // Motion goes on under privacy: nothing more is recorded.
-    await new Promise((r) => setTimeout(r, 3000));
+    await quietFor(3000, 'no snapshot or clip while privacy is on, with motion going on');
     await svc.settled();
     assert.equal(got.filter((a) => a.kind === 'clip').length, 0, 'no clip');
     assert.equal(got.filter((a) => a.kind === 'snapshot').length, snapsBefore, 'no snapshot after privacy');
@@ -189,7 +189,7 @@ test(
       await waitUntil(() => svc.status().ring.gops >= 2 && svc.status().analysis.frames >= 5, 20_000, 'warm');
       fx.motion(true);
       await waitUntil(() => svc.status().counters.events === 1, 10_000, 'the motion event');
-      await new Promise((r) => setTimeout(r, 1000));
+      await holdFor(1000, 'motion lasts 1 s of real frames (an event that would be recorded)');
       fx.motion(false);
       await svc.settled();
       const s = svc.status();
@@ -210,7 +210,7 @@ test(
   async () => {
     const { svc } = fx.makeEvents(() => ({ version: 1, keys: [alice.key] }), { enabled: false });
     svc.start();
-    await new Promise((r) => setTimeout(r, 1500));
+    await quietFor(1500, 'no analysis process and no capture lease while events are off');
     assert.equal(svc.status().running, false);
     assert.equal(svc.status().analysis.pid, null);
     assert.equal(fx.stream.status().leases, 0, 'no capture lease');

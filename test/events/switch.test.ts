@@ -25,6 +25,7 @@ import { loadOrCreateSigningKeys } from '../../scripts/dev-cloud/signing-keys.ts
 import { signBindingRecord } from '../../scripts/dev-cloud/mint.ts';
 import { makeTestPki } from '../../harness/pki.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const SERIAL = 'CAM-SWITCH-1';
 
@@ -146,6 +147,7 @@ async function startOnce(stateDir: string, eventsEnabled: boolean): Promise<Arra
       cb();
     },
   });
+  const logger = createLogger({ destination });
   const agent = await startAgent(
     configSchema.parse({
       stateDir,
@@ -154,9 +156,12 @@ async function startOnce(stateDir: string, eventsEnabled: boolean): Promise<Arra
       camera: { driver: 'testpattern', width: 160, height: 90, fps: 5 },
       events: { enabled: eventsEnabled },
     }),
-    { logger: createLogger({ destination }), env: {} },
+    { logger, env: {} },
   );
-  await new Promise((r) => setTimeout(r, 200));
+  // Every service's start() has returned, and the events side decides (and logs) inside its
+  // start(): a marker logged now arrives after whatever the start logged, on the same ordered stream.
+  logger.info('test: the agent is up');
+  await waitUntil(() => lines.some((l) => l.msg === 'test: the agent is up'), 5000, 'the marker line');
   const seen = [...lines];
   await agent.stop('test');
   return seen;

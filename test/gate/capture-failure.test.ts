@@ -16,7 +16,7 @@ import WebSocket from 'ws';
 import { FlvClient } from '../../harness/flv-client.ts';
 import { TestClock } from '../../harness/test-clock.ts';
 import { ffmpegPath } from '../../harness/ffmpeg.ts';
-import { onceWithin, within } from '../../harness/wait.ts';
+import { onceWithin, quietFor, waitUntil, within } from '../../harness/wait.ts';
 import { makeGrantFixture, NOW_MS, type GrantFixture } from '../../harness/grants-fixture.ts';
 import { createGate, FIRST_MESSAGE_PROTOCOL, type Gate } from '../../agent/gate/gate.ts';
 import { createStreamService, type StreamService } from '../../agent/stream/service.ts';
@@ -110,7 +110,7 @@ function assertAuditedAccept(token: string): void {
  */
 async function firstFailureThenRetry(first: Promise<unknown>, waiting: () => boolean): Promise<void> {
   await first;
-  await new Promise((r) => setTimeout(r, 50));
+  await quietFor(50, 'no answer to the viewer in flight after one capture failure');
   assert.ok(waiting(), 'one failure alone does not answer the viewer (capture is retried)');
   await clock.advance(200);
 }
@@ -199,15 +199,9 @@ test('a probe that never answers: the viewer is answered 503 no_media at the bou
   const c = FlvClient.http({ url: url(), headers: { authorization: `Bearer ${f.mint()}` } });
   try {
     // The accept is in; the viewer waits for its first keyframe (the probe is stuck).
-    await within(
-      (async () => {
-        while (gate.sessions.size === 0) await new Promise((r) => setTimeout(r, 10));
-      })(),
-      5000,
-      'the accepted session',
-    );
+    await waitUntil(() => gate.sessions.size > 0, 5000, 'the accepted session', { stepMs: 10 });
     await clock.advance(bound - 1);
-    await new Promise((r) => setTimeout(r, 50));
+    await quietFor(50, 'no answer in flight to the viewer before the bound');
     assert.equal(c.result.status, 0, 'no answer before the bound');
     assert.equal(c.result.closed, false);
     await clock.advance(1);

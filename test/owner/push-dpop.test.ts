@@ -10,7 +10,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
@@ -18,7 +17,7 @@ import { createPushService, type PushService } from '../../agent/push/push.ts';
 import { membershipViewerKeys } from '../../agent/sealing/viewer-keys.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { FlvClient } from '../../harness/flv-client.ts';
-import { within } from '../../harness/wait.ts';
+import { quietFor, reached, within } from '../../harness/wait.ts';
 import {
   makeClaim,
   makeDpopProof,
@@ -79,8 +78,7 @@ before(async () => {
 after(async () => {
   await push?.close();
   relay?.stdin?.end();
-  if (relay && relay.exitCode === null)
-    await Promise.race([once(relay, 'exit'), new Promise((r) => setTimeout(r, 3000))]);
+  if (relay) await reached(() => relay!.exitCode !== null || relay!.signalCode !== null, 3000);
   relay?.kill('SIGKILL');
   await m?.close();
 });
@@ -153,7 +151,7 @@ test('every wrong push proof is refused with its reason; the relay receives noth
       });
     }
     // Time enough for a push that slipped through to show up at the relay.
-    await new Promise((res) => setTimeout(res, 3000));
+    await quietFor(3000, 'a refused push would publish at the relay');
     assert.deepEqual(publishes, [], 'no publish reached the relay');
     assert.equal(watcher.result.parser.tags.length, 0, 'no FLV tag came out of the relay');
     assert.equal(push.active().length, 0);

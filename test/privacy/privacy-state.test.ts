@@ -15,6 +15,7 @@ import { Activity } from '../../agent/stream/activity.ts';
 import { MemoryEventSink } from '../../agent/audit/events.ts';
 import { ManualClock } from '../../agent/clock.ts';
 import { silentLogger } from '../../agent/log.ts';
+import { TestClock } from '../../harness/test-clock.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
 
 test('sysfs LED: max_brightness when on, 0 when off, through Activity counting', () => {
@@ -53,7 +54,8 @@ test('GPIO switch: active high/low, unreadable reads as privacy ON, watch report
     const value = join(tmp.dir, 'class/gpio/gpio17/value');
     mkdirSync(join(tmp.dir, 'class/gpio/gpio17'), { recursive: true });
     writeFileSync(value, '0\n');
-    const sw = createGpioSwitch({ path: value, pollMs: 20 });
+    const clock = new TestClock();
+    const sw = createGpioSwitch({ path: value, pollMs: 20, timers: clock });
     assert.equal(sw.read(), false);
     writeFileSync(value, '1\n');
     assert.equal(sw.read(), true);
@@ -61,10 +63,12 @@ test('GPIO switch: active high/low, unreadable reads as privacy ON, watch report
     const seen: boolean[] = [];
     const stop = sw.watch((on) => seen.push(on));
     writeFileSync(value, '0\n');
-    await new Promise((r) => setTimeout(r, 100));
+    await clock.advance(20);
+    assert.deepEqual(seen, [false], 'one poll sees the change');
     rmSync(value);
-    await new Promise((r) => setTimeout(r, 100));
+    await clock.advance(100);
     stop();
+    assert.equal(clock.timers, 0, 'stop clears the poll');
     assert.deepEqual(seen, [false, true], 'off, then unreadable = on (fail closed)');
     writeFileSync(value, 'garbage');
     assert.equal(sw.read(), true);
@@ -79,10 +83,11 @@ test('privacy state: config, cloud and switch; the switch wins; change events an
   try {
     const value = join(tmp.dir, 'value');
     writeFileSync(value, '0');
+    const clock = new TestClock();
     const events = new MemoryEventSink();
     const p = createPrivacyState({
       initial: false,
-      hardware: createGpioSwitch({ path: value, pollMs: 20 }),
+      hardware: createGpioSwitch({ path: value, pollMs: 20, timers: clock }),
       serial: 'CAM-0001',
       clock: new ManualClock(0),
       logger: silentLogger(),
@@ -95,17 +100,18 @@ test('privacy state: config, cloud and switch; the switch wins; change events an
     assert.deepEqual(p.set(true), { enabled: true, heldBySwitch: false });
     assert.deepEqual(p.set(false), { enabled: false, heldBySwitch: false });
     writeFileSync(value, '1');
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(p.isOn(), true);
+    await clock.advance(20);
+    assert.equal(p.isOn(), true, 'the next poll turns privacy on');
     assert.deepEqual(
       p.set(false),
       { enabled: true, heldBySwitch: true },
       'the cloud cannot turn privacy off while the switch is on',
     );
     writeFileSync(value, '0');
-    await new Promise((r) => setTimeout(r, 100));
+    await clock.advance(20);
     assert.equal(p.isOn(), false);
     p.stop();
+    assert.equal(clock.timers, 0, 'stop ends the watch');
     assert.deepEqual(changes, [true, false, true, false]);
     assert.equal(events.events.filter((e) => e.type === 'privacy_changed').length, 4);
     const fromConfig = createPrivacyState({

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { FlvClient } from '../../harness/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
-import { waitUntil } from '../../harness/wait.ts';
+import { quietFor, waitUntil } from '../../harness/wait.ts';
 
 const require = createRequire(import.meta.url);
 const AMF = require('node-media-server/src/protocol/amf.js') as {
@@ -142,7 +142,7 @@ test('a one-write RTMP publish with a wrong key injects no frame: capture idle, 
     const v2 = FlvClient.http({ url: m.url(), headers: bearer(m.f.mint()) });
     try {
       await v2.waitForKeyframe(10_000);
-      await new Promise((r) => setTimeout(r, 300));
+      await quietFor(300, 'a forged frame would reach the viewer stream (grace)');
       assert.equal(v2.result.body.includes(MARKER), false, 'forged frame in the viewer stream (grace)');
     } finally {
       v2.close();

@@ -15,7 +15,7 @@ import { silentLogger } from '../../agent/log.ts';
 import { createStreamService } from '../../agent/stream/service.ts';
 import { createTestPatternDriver } from '../../drivers/camera/testpattern.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { onceWithin } from '../../harness/wait.ts';
+import { onceWithin, reached } from '../../harness/wait.ts';
 import { TestClock } from '../../harness/test-clock.ts';
 
 function alive(pid: number): boolean {
@@ -28,13 +28,9 @@ function alive(pid: number): boolean {
   }
 }
 
-async function gone(pid: number, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (!existsSync(`/proc/${pid}`)) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return !existsSync(`/proc/${pid}`);
+/** True once the process has no /proc entry (reaped), looking for at most `ms`. */
+function gone(pid: number, ms: number): Promise<boolean> {
+  return reached(() => !existsSync(`/proc/${pid}`), ms);
 }
 
 test('stop() ends ffmpeg with q, quickly, and leaves no child or zombie', async () => {
@@ -77,10 +73,12 @@ test('an agent killed with SIGKILL leaves no orphan ffmpeg', async () => {
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   try {
-    const line = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('child did not start capture')), 30_000);
-      createInterface({ input: child.stdout! }).once('line', (l) => (clearTimeout(t), resolve(l)));
-    });
+    const line = await onceWithin<string>(
+      createInterface({ input: child.stdout! }),
+      'line',
+      30_000,
+      'the child to start capture',
+    );
     const { pid } = JSON.parse(line) as { pid: number };
     assert.ok(alive(pid));
     child.kill('SIGKILL');

@@ -20,6 +20,7 @@ import { testPatternArgs } from '../../drivers/camera/testpattern.ts';
 import type { CameraRequest } from '../../drivers/camera/types.ts';
 import { freePort } from '../../harness/mosquitto.ts';
 import { makeMediaFixture } from '../../harness/media-fixture.ts';
+import { waitUntil, within } from '../../harness/wait.ts';
 
 const SECRETS = {
   query: 'QuerySecret7f3a9c',
@@ -91,9 +92,7 @@ test(
     const r = await push.start(m.f.mint({ relay, ttlSeconds: 60 }));
     assert.equal(r.ok, true, JSON.stringify(r));
     // Positive signal: the push really dialled, failed, and its error went through the log path.
-    const until = Date.now() + 30_000;
-    while (push.counters.failures < 2 && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
-    assert.ok(push.counters.failures >= 2, 'the push failed against the relay (twice)');
+    await waitUntil(() => push.counters.failures >= 2, 30_000, 'the push to fail against the relay (twice)');
     assert.match(logText, /ERR_PUSH_EXITED/);
     assert.match(logText, /ECONNREFUSED/, "the connection's own error text reached the log");
     await push.stop(r.ok ? r.jti : '');
@@ -127,10 +126,7 @@ test(
     });
     const failed = new Promise<void>((res) => sup.once('failed', () => res()));
     sup.start();
-    await Promise.race([
-      failed,
-      new Promise((_, rej) => setTimeout(() => rej(new Error('no failure')), 20_000)),
-    ]);
+    await within(failed, 20_000, 'the capture failure');
     await sup.stop();
     assert.match(sup.status.lastError?.message ?? '', /Connection refused/);
     assert.match(logText, /capture failed/);

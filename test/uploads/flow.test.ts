@@ -21,7 +21,7 @@ import { startDevUploads, type DevUploads } from '../../scripts/dev-cloud/upload
 import { makeTempDir } from '../../harness/tmp.ts';
 import { makeLink, makePki, testConfig, writeState, type TestLink } from '../cloud/fixture.ts';
 import { writeArtifact } from './helpers.ts';
-import { waitUntil } from '../../harness/wait.ts';
+import { quietFor, waitUntil } from '../../harness/wait.ts';
 
 const SERIAL = 'CAM-UP1';
 
@@ -185,7 +185,7 @@ test(
         writeArtifact(r.spool, { serial: SERIAL, kind: i % 2 ? 'clip' : 'snapshot', size: 5_000 + i }),
       );
     for (const a of arts) await r.uploads.sink.enqueue(a);
-    await new Promise((res) => setTimeout(res, 300));
+    await quietFor(300, 'no upload starts while the broker is down');
     assert.equal(r.uploads.status().queued, 6, 'all queued during the outage');
     assert.equal(r.uploads.status().uploaded, 0);
     const again = await startAedesBroker({

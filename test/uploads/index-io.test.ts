@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { systemClock } from '../../agent/clock.ts';
 import { MemoryEventSink } from '../../agent/audit/events.ts';
 import type { SealedArtifact } from '../../agent/events/artifact.ts';
 import { createLogger } from '../../agent/log.ts';
@@ -40,12 +41,9 @@ function open(
     serial: SERIAL,
     bounds: { maxBytes: 1 << 20, maxCount: 100, minFreeBytes: 0 },
     retry: { baseMs: 5, capMs: 20 },
-    clock: { now: () => Date.now() },
+    clock: systemClock,
     random: Math.random,
-    timers: {
-      setTimeout: (fn, ms) => setTimeout(fn, ms),
-      clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-    },
+    timers: systemClock,
     logger: createLogger({ destination }),
     events: new MemoryEventSink(),
     fs: nodeUploadFs,

@@ -7,12 +7,14 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { systemClock } from '../../agent/clock.ts';
 import { MemoryEventSink } from '../../agent/audit/events.ts';
 import { LenscapError, isLenscapError } from '../../agent/errors.ts';
 import { silentLogger } from '../../agent/log.ts';
 import type { SealedArtifact } from '../../agent/events/artifact.ts';
 import { nodeUploadFs } from '../../agent/uploads/fs.ts';
 import { UploadQueue, type Transfer, type UploadFs } from '../../agent/uploads/queue.ts';
+import { TestClock } from '../../harness/test-clock.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
 import { writeArtifact } from './helpers.ts';
 import { waitUntil } from '../../harness/wait.ts';
@@ -27,6 +29,8 @@ function setup(
     bounds?: Partial<{ maxBytes: number; maxCount: number; minFreeBytes: number }>;
     fs?: Partial<UploadFs>;
     dir?: string;
+    /** Drive the queue's clock and timers by hand (retry and resume delays fire only on advance). */
+    time?: TestClock;
   } = {},
 ) {
   const tmp = o.dir ? { dir: o.dir, cleanup: () => undefined } : makeTempDir('lenscap-uq-');
@@ -40,12 +44,9 @@ function setup(
     serial: SERIAL,
     bounds: { maxBytes: 1 << 20, maxCount: 100, minFreeBytes: 0, ...o.bounds },
     retry: { baseMs: 5, capMs: 20 },
-    clock: { now: () => Date.now() },
+    clock: o.time ?? systemClock,
     random: Math.random,
-    timers: {
-      setTimeout: (fn, ms) => setTimeout(fn, ms),
-      clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-    },
+    timers: o.time ?? systemClock,
     logger: silentLogger(),
     events,
     fs: { ...nodeUploadFs, ...o.fs },
@@ -64,7 +65,8 @@ function setup(
 }
 
 test('an enqueued artifact is uploaded once and its sealed file deleted', async (t) => {
-  const s = setup(t);
+  const time = new TestClock();
+  const s = setup(t, { time });
   const a = writeArtifact(s.spool, { serial: SERIAL, kind: 'snapshot', size: 100 });
   await s.queue.enqueue(a);
   await waitUntil(() => s.queue.status().uploaded === 1, 5000, 'upload');
@@ -75,22 +77,27 @@ test('an enqueued artifact is uploaded once and its sealed file deleted', async 
   assert.equal(existsSync(a.path), false, 'the queue deleted the sealed file after the upload');
   // Idempotent: the same id handed over again is not uploaded twice.
   await s.queue.enqueue(a);
-  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(s.queue.status().queued, 0, 'not queued again');
+  // Past every retry and resume delay: nothing uploads it a second time.
+  await time.advance(60_000);
   assert.equal(s.sent.length, 1);
+  assert.equal(s.queue.status().uploaded, 1);
 });
 
 test('offline: artifacts wait; after online() every one is uploaded, snapshots first', async (t) => {
-  const s = setup(t);
+  const time = new TestClock();
+  const s = setup(t, { time });
   s.setOnline(false);
   const clip = writeArtifact(s.spool, { serial: SERIAL, kind: 'clip', size: 300 });
   const snap = writeArtifact(s.spool, { serial: SERIAL, kind: 'snapshot', size: 50 });
   await s.queue.enqueue(clip);
   await s.queue.enqueue(snap);
-  await new Promise((r) => setTimeout(r, 50));
-  assert.equal(s.sent.length, 0);
+  await time.advance(60_000);
+  assert.equal(s.sent.length, 0, 'nothing uploads while offline, however long');
   assert.equal(s.queue.status().queued, 2);
   s.setOnline(true);
   s.queue.online();
+  await time.advance(20); // online() resumes after a jittered pause, at most the retry cap
   await waitUntil(() => s.queue.status().uploaded === 2, 5000, 'both uploads');
   assert.deepEqual(
     s.sent.map((x) => x.kind),

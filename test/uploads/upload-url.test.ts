@@ -5,7 +5,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryEventSink } from '../../agent/audit/events.ts';
-import { ManualClock } from '../../agent/clock.ts';
+import { ManualClock, systemClock } from '../../agent/clock.ts';
 import { CommandRegistry, createCommandDispatcher } from '../../agent/cloud/commands.ts';
 import { isLenscapError } from '../../agent/errors.ts';
 import { silentLogger } from '../../agent/log.ts';
@@ -60,10 +60,7 @@ function rig() {
   const sent: UploadUrlRequest[] = [];
   const client = createUploadUrlClient({
     publish: async (_op, p) => void sent.push(p),
-    timers: {
-      setTimeout: (fn, ms) => setTimeout(fn, ms),
-      clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-    },
+    timers: systemClock,
     timeoutMs: 300,
     logger: silentLogger(),
   });

@@ -15,7 +15,7 @@ export const eventsSection = z
       .boolean()
       .default(false)
       .describe(
-        'Motion events (snapshot + clip, sealed to the membership). Off: no analysis process runs. Also `cmd/events`.',
+        "Motion events (snapshot + clip, sealed to the membership). Off: no analysis process runs. The owner's `cmd/events` switch, once sent, is saved in the state directory (`events/switch.json`) and wins over this value across restarts; a local factory reset forgets it.",
       ),
     analysisFps: z
       .number()

@@ -14,7 +14,7 @@ export const uploadsSection = z
     host: uploadHost
       .optional()
       .describe(
-        'The object store presigned upload URLs must point at (host or host:port; without a port, 443). A URL the cloud hands out for any other host, or not https, is refused (ERR_UPLOAD_URL_HOST / ERR_UPLOAD_URL_SCHEME). Unset: artifacts stay queued, nothing is uploaded.',
+        'The object store presigned upload URLs must point at (host or host:port; without a port, 443). A URL the cloud hands out for any other host, or not https, is refused (ERR_UPLOAD_URL_HOST / ERR_UPLOAD_URL_SCHEME). Unset: artifacts stay queued (within the queue bounds), nothing is uploaded or retried, and the agent says so once at start (ERR_UPLOAD_NOT_CONFIGURED).',
       ),
     ca: z
       .string()
