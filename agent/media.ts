@@ -1,7 +1,8 @@
 /**
  * The media side of the agent, composed: privacy state (config + cloud + hardware switch), the
  * stream service (loopback hub + supervised capture), the viewer gate (the camera's only media
- * port), push mode and the status light. Part of the composition root (see controller.ts): it
+ * port), push mode, the one session table both live in, and the status light. Part of the
+ * composition root (see controller.ts): it
  * builds every part up front from explicit deps and hands them back as services in start order;
  * it decides nothing. Must never open a port other than the gate's beyond loopback.
  */
@@ -23,6 +24,7 @@ import { createPushService } from './push/push.ts';
 import { createStreamService, type StreamService } from './stream/service.ts';
 import { stateLayout } from './state-layout.ts';
 import { noViewerKeys, type ViewerKeySource } from './sealing/viewer-keys.ts';
+import { SessionTable } from './sessions/table.ts';
 
 export interface PrivacyBuildDeps {
   config: Config;
@@ -107,7 +109,14 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
       ? { testPatternMotionFile: stateLayout(config.stateDir).testPatternMotion }
       : {}),
   });
+  // The one session table (agent/sessions/): the gate's viewers and the pushes live in it, so one
+  // cut policy ends both — exp by this clock, privacy on, stream.stop by jti, membership, reset,
+  // shutdown. Its privacy watch is wired by the push service below (started before the gate
+  // listens, stopped after the gate: it outlives every session).
+  const sessions = new SessionTable(clock);
+  let unwatchPrivacy: () => void = () => undefined;
   const gate = createGate({
+    sessions,
     serial,
     config: config.gate,
     grants: deps.grants,
@@ -128,8 +137,7 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
     clock,
     logger: log,
     activity,
-    closeSessions: (jti) => gate.closeByJti(jti),
-    privacy,
+    sessions,
     viewerKeys: deps.viewerKeys ?? noViewerKeys,
   });
   let streamRunning = false;
@@ -150,7 +158,19 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
       },
       health: () => (streamRunning ? { ok: true } : { ok: false, detail: 'hub not running' }),
     },
-    service('push', { stop: () => push.close() }),
+    service('push', {
+      start: () => {
+        unwatchPrivacy = sessions.watchPrivacy(privacy, (n) =>
+          log.warn({ closed: n }, 'privacy on: every viewer session and push closed'),
+        );
+      },
+      // After the gate (viewers already cut): pushes end, then the table's watch and timers.
+      stop: async () => {
+        await push.close();
+        unwatchPrivacy();
+        sessions.stop();
+      },
+    }),
     {
       name: 'gate',
       async start() {
@@ -171,14 +191,10 @@ export function createMediaServices(deps: MediaDeps): MediaServices {
     stream,
     registerCommands: (registry) => registerStreamCommands(registry, push),
     gateUrl: () => gate.url ?? '',
-    counters: () => ({ sessionsStarted: gate.counters.accepted, sessionsOpen: gate.sessions.size }),
+    counters: () => ({ sessionsStarted: gate.counters.accepted, sessionsOpen: sessions.count('view') }),
     cut: (keep, reason) => {
-      let n = gate.sessions.closeUnless((s) => keep(s.sub), reason);
-      for (const p of push.active()) {
-        if (keep(p.sub)) continue;
-        n++;
-        void push.stop(p.jti);
-      }
+      // One call: viewers and pushes alike (each push's close detaches its hub tap at once).
+      const n = sessions.closeUnless((s) => keep(s.sub), reason);
       if (n) log.warn({ closed: n, reason }, 'sessions cut: viewer no longer admitted');
       return n;
     },

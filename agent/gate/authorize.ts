@@ -45,7 +45,8 @@ export interface Authorizer {
 
 export interface AuthorizerDeps {
   gate: Pick<GateDeps, 'serial' | 'config' | 'grants' | 'privacy' | 'clock' | 'viewerKeys'>;
-  sessions: { readonly size: number };
+  /** Open viewer sessions (a shared table also holds pushes, which gate.maxViewers does not count). */
+  viewers(): number;
   limiter: RefusalRateLimit;
   counters: GateCounters;
   log: Logger;
@@ -135,8 +136,8 @@ export function createAuthorizer(d: AuthorizerDeps): Authorizer {
     } else if (queryGrant !== null) token = queryGrant;
     if (pathSerial !== deps.serial)
       return refuse('wrong_audience', ctx, `path asks for serial ${JSON.stringify(pathSerial.slice(0, 64))}`);
-    if (d.sessions.size >= cfg.maxViewers)
-      return refuse('too_many_viewers', ctx, `${d.sessions.size} viewers already`);
+    if (d.viewers() >= cfg.maxViewers)
+      return refuse('too_many_viewers', ctx, `${d.viewers()} viewers already`);
     let decision;
     try {
       decision = await deps.grants.decide(token, ctx);
@@ -147,7 +148,7 @@ export function createAuthorizer(d: AuthorizerDeps): Authorizer {
     if (!decision.ok) return refuse(decision.reason, ctx, decision.detail, true);
     // The world may have changed while we awaited: check again before any byte flows.
     if (deps.privacy.isOn()) return refuse('privacy_mode', ctx, 'privacy turned on during verification');
-    if (d.sessions.size >= cfg.maxViewers)
+    if (d.viewers() >= cfg.maxViewers)
       return refuse('too_many_viewers', ctx, 'limit reached during verification');
     if (d.isClosing()) return refuse('internal', ctx, 'gate closing');
     if (pastExp(decision.claims)) return refuse('expired', ctx, 'grant expired during verification');

@@ -9,8 +9,8 @@
  * creates hub subscribers. An accepted viewer's response head waits for the first keyframe; a
  * session that gets none is answered 503 `capture_failed`/`no_media` within
  * gate.firstKeyframeTimeoutSeconds, never held. This file composes the parts and owns the server
- * and the TLS context; the cuts (exp, privacy, stream.stop, shutdown) are the session table's
- * (agent/sessions/).
+ * and the TLS context; the cuts (exp, privacy, stream.stop, membership, shutdown) are the session
+ * table's (agent/sessions/), shared with push when the composition root hands one in.
  * Must never forward a byte before the decision, and never log a token whole.
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -30,7 +30,10 @@ export { FIRST_MESSAGE_PROTOCOL } from './ws.ts';
 export function createGate(deps: GateDeps): Gate {
   const cfg = deps.config;
   const log = deps.logger.child({ module: 'gate' });
-  const sessions = new SessionTable(deps.clock);
+  // The composition root hands in the table push shares, and wires its privacy watch itself;
+  // alone (tests, the dev fleet), the gate keeps a table of its own.
+  const ownTable = !deps.sessions;
+  const sessions = deps.sessions ?? new SessionTable(deps.clock);
   const counters: GateCounters = {
     requests: 0,
     accepted: 0,
@@ -49,7 +52,7 @@ export function createGate(deps: GateDeps): Gate {
 
   const auth = createAuthorizer({
     gate: deps,
-    sessions,
+    viewers: () => sessions.count('view'),
     limiter: new RefusalRateLimit(cfg.refusalRateLimit.perMinute, deps.clock),
     counters,
     log,
@@ -65,9 +68,11 @@ export function createGate(deps: GateDeps): Gate {
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
 
-  const unwatchPrivacy = sessions.watchPrivacy(deps.privacy, (n) =>
-    log.warn({ closed: n }, 'privacy on: every viewer session closed'),
-  );
+  const unwatchPrivacy = ownTable
+    ? sessions.watchPrivacy(deps.privacy, (n) =>
+        log.warn({ closed: n }, 'privacy on: every viewer session closed'),
+      )
+    : () => undefined;
 
   server.on('request', (req, res) => {
     onRequest(req, res).catch((err) => {
@@ -95,7 +100,7 @@ export function createGate(deps: GateDeps): Gate {
         ? `${scheme}://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`
         : undefined;
     },
-    closeByJti: (jti) => sessions.closeByJti(jti),
+    closeByJti: (jti) => sessions.closeByJti(jti).length,
     updateTls: (tls) => {
       if (cfg.tls)
         (server as unknown as import('node:tls').Server).setSecureContext({
@@ -118,8 +123,9 @@ export function createGate(deps: GateDeps): Gate {
     async close() {
       closing = true;
       unwatchPrivacy();
-      sessions.closeAll('shutdown');
-      sessions.stop();
+      // Viewers only: a shared table's pushes end when push stops (after the gate).
+      sessions.closeAll('shutdown', 'view');
+      if (ownTable) sessions.stop();
       ws.close();
       await new Promise<void>((r) => {
         server.close(() => r());

@@ -52,6 +52,11 @@ export interface GateDeps {
   maxBufferedBytes?: number;
   /** With `gate.seal`: the membership's viewer keys; a viewer without one is refused `viewer_key_missing`. */
   viewerKeys?: ViewerKeySource;
+  /**
+   * The session table shared with push (agent/media.ts), whose owner watches privacy and stops it;
+   * without it the gate keeps its own table and does both.
+   */
+  sessions?: SessionTable;
 }
 
 export interface GateCounters {
@@ -74,7 +79,7 @@ export interface Gate {
   readonly url: string | undefined;
   readonly sessions: SessionTable;
   readonly counters: GateCounters;
-  /** stream.stop for a jti: cuts that grant's sessions. */
+  /** stream.stop for a jti: cuts that grant's sessions (a shared table's push too); how many. */
   closeByJti(jti: string): number;
   /** A renewed device certificate: new TLS connections use it (open sessions keep theirs). */
   updateTls(tls: { key: string | Buffer; cert: string | Buffer }): void;

@@ -59,7 +59,6 @@ export type StartSession = (
 
 export function createSessionStarter(d: SessionStarterDeps): StartSession {
   const { gate: deps, sessions, counters, log } = d;
-  let nextId = 1;
   const pastExp = (s: { exp: number }) => deps.clock.now() >= s.exp * 1000;
 
   return function startSession(claims, sealer, remote, link) {
@@ -81,7 +80,8 @@ export function createSessionStarter(d: SessionStarterDeps): StartSession {
       waitTimer = undefined;
     };
     const session: ViewerSession = {
-      id: nextId++,
+      id: sessions.newId(),
+      kind: 'view',
       jti: claims.jti,
       sub: claims.sub,
       exp: claims.exp,

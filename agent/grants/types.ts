@@ -47,14 +47,30 @@ export function gateSource(viewer: ViewerOrigin): string {
   return `gate:${viewer.remote}`;
 }
 
+/** Where a command carrying a grant reached the camera, typed: the command side of a decision. */
+export interface CommandOrigin {
+  /** The cloud link's MQTT command topic, or the local CLI. */
+  via: 'mqtt' | 'cli';
+  /** The command's op or verb, e.g. `stream.start`. */
+  op: string;
+}
+
+/** The printed source of a command's decision (`mqtt:stream.start`), as audit lines and events carry it. */
+export function commandSource(command: CommandOrigin): string {
+  return `${command.via}:${command.op}`;
+}
+
 export interface DecisionContext {
   /**
    * The printed origin for audit lines, events and refusal damping: `gate:<addr>` (derived from
-   * `viewer` with `gateSource`), `mqtt:<op>`, `cli:<verb>`, `state:<file>`.
+   * `viewer` with `gateSource`), `mqtt:<op>` (derived from `command` with `commandSource`),
+   * `cli:<verb>`, `state:<file>`.
    */
   source: string;
   /** Set by the viewer gate: the viewer's address and transport as typed fields. */
   viewer?: ViewerOrigin;
+  /** Set by push (`cmd/stream.start`): the command's channel and op as typed fields. */
+  command?: CommandOrigin;
   /** What the caller is about to do with the grant. `relay` requires a relay claim. */
   purpose: 'view' | 'push';
   /** The DPoP proof that came with the grant (owner-held mode requires it). */

@@ -20,7 +20,7 @@ export function registerStreamCommands(registry: CommandRegistry, push: PushServ
     op: 'stream.start',
     schema: streamStartSchema,
     handle: async (p) => {
-      const r = await push.start(p.grant, 'mqtt:stream.start', p.dpop);
+      const r = await push.start(p.grant, { dpop: p.dpop, command: { via: 'mqtt', op: 'stream.start' } });
       if (!r.ok) throw new LenscapError(r.code, `push refused: ${r.reason}`, { reason: r.reason });
       return { jti: r.jti, exp: r.exp, relay: r.relay };
     },

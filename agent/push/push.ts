@@ -5,14 +5,22 @@
  * (agent/sealing/) and publishes the sealed tags over RTMP itself (./rtmp/client.ts) to the relay
  * URL carried INSIDE the signed grant — a misrouted or forged command cannot redirect video, and a
  * misrouting relay hands out ciphertext only the bound viewer opens. No ffmpeg in this path: it
- * cannot publish a stream whose slices it cannot decode (docs/streaming.md). Runs until the
- * grant's exp or `stop(jti)`; a relay hiccup is retried until exp (same sealed session, the
- * counter keeps rising).
+ * cannot publish a stream whose slices it cannot decode (docs/streaming.md). Each push is a
+ * session (`kind: 'push'`) in the one session table (agent/sessions/), shared with the gate's
+ * viewers: the table's cut policy ends it — exp by the injected clock, privacy on, stream.stop by
+ * jti, its viewer leaving the membership, owner reset, shutdown — and exp is checked again before
+ * every chunk. A relay hiccup is retried until then (same sealed session, the counter keeps rising).
  * Must never push to a URL that did not come from an accepted grant, nor push a coded frame unsealed.
  */
 import type { Activity } from '../stream/activity.ts';
 import { unrefTimer, type Time, type TimerHandle } from '../clock.ts';
-import type { Decision, DecisionContext, GrantGate } from '../grants/types.ts';
+import {
+  commandSource,
+  type CommandOrigin,
+  type Decision,
+  type DecisionContext,
+  type GrantGate,
+} from '../grants/types.ts';
 import type { RefusalReason } from '../grants/reasons.ts';
 import type { Logger } from '../log.ts';
 import type { FlvSink } from '../stream/loopback-hub.ts';
@@ -23,6 +31,8 @@ import { createFrameSealer, type FrameSealer } from '../sealing/sealer.ts';
 import { flvSealingTags } from '../sealing/flv-sealer.ts';
 import { isKeyVideo, isSealableVideo } from '../sealing/frame.ts';
 import type { ViewerKeySource } from '../sealing/viewer-keys.ts';
+import type { PrivacySource } from '../privacy/state.ts';
+import { SessionTable, type CloseReason, type PushSession } from '../sessions/table.ts';
 
 export interface PushDeps {
   serial: string;
@@ -41,17 +51,21 @@ export interface PushDeps {
   publish?: (o: RtmpClientOptions) => RtmpClient;
   /** URL prefixes; empty = any rtmp(s) URL in a signed grant. */
   relayAllowList: readonly string[];
-  /** exp checks, the expiry cut and the relay retry run on it. */
+  /** exp checks, the table's expiry cut (when push keeps its own) and the relay retry run on it. */
   clock: Time;
   logger: Logger;
   activity?: Activity;
-  /** stream.stop also cuts viewer sessions of that jti (the gate's closeByJti). */
-  closeSessions?: (jti: string) => number;
-  /** Privacy on stops every push (capture stops too; a push must not linger with its light on). */
-  privacy?: {
-    on(ev: 'change', fn: (on: boolean) => void): unknown;
-    off(ev: 'change', fn: (on: boolean) => void): unknown;
-  };
+  /**
+   * The session table shared with the gate (agent/media.ts), whose owner watches privacy and
+   * stops it: its cut policy ends pushes and viewers alike, and stream.stop cuts both. Without it
+   * push keeps a table of its own and watches `privacy` on it.
+   */
+  sessions?: SessionTable;
+  /**
+   * Only without a shared table: privacy on stops every push (capture stops too; a push must not
+   * linger with its light on).
+   */
+  privacy?: PrivacySource;
   /** Delay before retrying a failed push (ms). */
   retryMs?: number;
   /** The owner-signed membership's viewer keys: a push seals to `hpkeKeyFor(grant.sub)` or does not start. */
@@ -91,9 +105,17 @@ export interface ActivePush {
   bytes: number;
 }
 
-interface PushJob extends ActivePush {
-  stop(): Promise<void>;
+/** A push as it sits in the session table, with what `active()` reports of it. */
+interface PushJob extends PushSession {
+  sealedTo: string;
+  sealedSession: string;
+  attempts: number;
+  /** Settles once the relay connection is closed and the lease released, after a cut. */
+  done: Promise<void>;
 }
+
+/** The default origin of a push: the cloud link's `cmd/stream.start`. */
+const STREAM_START: CommandOrigin = { via: 'mqtt', op: 'stream.start' };
 
 /**
  * A relay URL for logs, replies and events: scheme, host, port and the app only (agent/redact.ts);
@@ -112,34 +134,55 @@ export function relayAllowed(url: string, allow: readonly string[]): boolean {
 }
 
 export class PushService {
+  /**
+   * This service's pushes by jti, from the start until the relay connection is closed (the table
+   * drops one the moment its cut is decided; `active()` and ERR_PUSH_ACTIVE see it until it is gone).
+   */
   private readonly jobs = new Map<string, PushJob>();
+  private readonly sessions: SessionTable;
+  private readonly ownTable: boolean;
+  private readonly unwatchPrivacy: () => void;
   readonly counters = { started: 0, refused: 0, stopped: 0, failures: 0, framesSealed: 0, framesDropped: 0 };
 
-  private readonly onPrivacy = (on: boolean) => {
-    if (!on || this.jobs.size === 0) return;
-    this.deps.logger.warn({ pushes: this.jobs.size }, 'privacy on: every push stopped');
-    for (const j of [...this.jobs.values()]) void j.stop();
-  };
-
   constructor(private readonly deps: PushDeps) {
-    deps.privacy?.on('change', this.onPrivacy);
+    this.ownTable = !deps.sessions;
+    this.sessions = deps.sessions ?? new SessionTable(deps.clock);
+    this.unwatchPrivacy =
+      this.ownTable && deps.privacy
+        ? this.sessions.watchPrivacy(deps.privacy, (n) =>
+            deps.logger.warn({ pushes: n }, 'privacy on: every push stopped'),
+          )
+        : () => undefined;
   }
 
   active(): ActivePush[] {
-    return [...this.jobs.values()].map(({ stop: _s, ...rest }) => rest);
+    return [...this.jobs.values()].map((j) => ({
+      jti: j.jti,
+      sub: j.sub,
+      sealedTo: j.sealedTo,
+      sealedSession: j.sealedSession,
+      exp: j.exp,
+      relay: j.relay,
+      startedAt: j.startedAt,
+      attempts: j.attempts,
+      bytes: j.bytes,
+    }));
   }
 
   /**
    * `dpop`: owner-held mode's proof of the grant's key, made over htm `PUSH` and htu
-   * `urn:lenscap:push:<serial>` (the command has no URL of its own).
+   * `urn:lenscap:push:<serial>` (the command has no URL of its own). `command`: where the grant
+   * came from, typed (default `cmd/stream.start` over MQTT).
    */
   async start(
     grant: string | undefined,
-    source = 'mqtt:stream.start',
-    dpop?: string,
+    opts: { dpop?: string; command?: CommandOrigin } = {},
   ): Promise<PushStartResult> {
+    const command = opts.command ?? STREAM_START;
+    const dpop = opts.dpop;
     const ctx: DecisionContext = {
-      source,
+      source: commandSource(command),
+      command,
       purpose: 'push',
       proof: { dpop, htm: 'PUSH', htu: `urn:lenscap:push:${this.deps.serial}` },
     };
@@ -213,22 +256,28 @@ export class PushService {
         reason: 'replayed',
         detail: 'a push for this jti is running',
       };
-    const job = this.launch(claims.jti, claims.sub, claims.exp, claims.relay, sealer);
-    this.jobs.set(claims.jti, job);
     this.counters.started++;
+    const job = this.launch(claims.jti, claims.sub, claims.exp, claims.relay, sealer);
     return { ok: true, jti: claims.jti, exp: claims.exp, relay: job.relay };
   }
 
+  /**
+   * `cmd/stream.stop`: one cut through the table ends that grant's push and, with the shared table,
+   * its viewer sessions at the gate (`sessionsClosed` counts those).
+   */
   async stop(jti: string): Promise<PushStopResult> {
     const job = this.jobs.get(jti);
-    const sessionsClosed = this.deps.closeSessions?.(jti) ?? 0;
-    if (job) await job.stop();
-    return { ok: true, jti, pushStopped: !!job, sessionsClosed };
+    const cut = this.sessions.closeByJti(jti);
+    if (job) await job.done;
+    return { ok: true, jti, pushStopped: !!job, sessionsClosed: cut.filter((s) => s.kind === 'view').length };
   }
 
+  /** Shutdown: every push is cut (`shutdown`); a shared table's viewers are the gate's to end. */
   async close(): Promise<void> {
-    this.deps.privacy?.off('change', this.onPrivacy);
-    await Promise.all([...this.jobs.values()].map((j) => j.stop()));
+    this.unwatchPrivacy();
+    for (const j of this.jobs.values()) j.close('shutdown');
+    await Promise.all([...this.jobs.values()].map((j) => j.done));
+    if (this.ownTable) this.sessions.stop();
   }
 
   private launch(jti: string, sub: string, exp: number, relayUrl: string, sealer: FrameSealer): PushJob {
@@ -243,9 +292,10 @@ export class PushService {
     let detach: (() => void) | undefined;
     let retry: TimerHandle | undefined;
     let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
 
     const job: PushJob = {
+      id: this.sessions.newId(),
+      kind: 'push',
       jti,
       sub,
       sealedTo: sealer.kid,
@@ -255,21 +305,24 @@ export class PushService {
       startedAt: this.deps.clock.now(),
       attempts: 0,
       bytes: 0,
-      stop: async () => {
-        if (!stopped) {
-          stopped = true;
-          this.deps.clock.clearTimeout(expiry);
-          if (retry !== undefined) this.deps.clock.clearTimeout(retry);
-          detach?.();
+      done: new Promise<void>((r) => (resolveDone = r)),
+      // The table's cut (or the exp check before a chunk, or the hub's end): the tap is detached
+      // and the job leaves the table at once, synchronously; the relay connection closes after.
+      close: (reason: CloseReason) => {
+        if (stopped) return;
+        stopped = true;
+        if (retry !== undefined) this.deps.clock.clearTimeout(retry);
+        detach?.();
+        this.sessions.remove(job.id);
+        void (async () => {
           await run?.close();
           release();
           endActivity?.();
           this.jobs.delete(jti);
           this.counters.stopped++;
-          log.info({ bytes: job.bytes }, 'push stopped');
+          log.info({ reason, bytes: job.bytes }, 'push stopped');
           resolveDone();
-        }
-        await done;
+        })();
       },
     };
 
@@ -309,11 +362,7 @@ export class PushService {
           if (stopped || broken) return;
           // Before every chunk, the first above all (header + cached GOP arrive at attach): no
           // media byte goes towards the relay at or after exp, whatever the expiry timer does.
-          if (this.deps.clock.now() >= exp * 1000) {
-            log.info('push grant expired');
-            void job.stop();
-            return;
-          }
+          if (this.deps.clock.now() >= exp * 1000) return job.close('expired');
           const before = sealing.counters.sealed;
           try {
             sealing.write(chunk);
@@ -325,7 +374,7 @@ export class PushService {
           }
           this.counters.framesSealed += sealing.counters.sealed - before;
         },
-        end: () => void job.stop(),
+        end: () => job.close('hub_closed'),
       });
       if (stopped) {
         // Stopped from inside attach (exp reached on the cached GOP): detach is only known now.
@@ -346,14 +395,10 @@ export class PushService {
         unrefTimer(retry);
       });
     };
-    const expiry = this.deps.clock.setTimeout(
-      () => {
-        log.info('push grant expired');
-        void job.stop();
-      },
-      Math.max(0, exp * 1000 - this.deps.clock.now()),
-    );
-    unrefTimer(expiry);
+    // In the table before the first attempt: a cut decided from inside attach (exp on the cached
+    // GOP) already finds it there.
+    this.jobs.set(jti, job);
+    this.sessions.add(job);
     log.info({ exp }, 'push started');
     attempt();
     return job;

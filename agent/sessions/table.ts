@@ -1,10 +1,11 @@
 /**
- * The one session table and its cut policy: every live session (viewer sessions of the gate
- * today; push sessions are to join it) is cut within 1 s of its grant's exp (a timer at exp plus a
- * sweep against the injected clock), when privacy turns on (`watchPrivacy`), on stream.stop for its
- * jti (`closeByJti`), when its viewer leaves the membership (`closeUnless`) and at shutdown
- * (`closeAll`). A session's own close() detaches it from the hub first, so no media byte follows
- * the decision to cut.
+ * The one session table and its cut policy: every live session — the gate's viewer sessions
+ * (`kind: 'view'`) and the pushes to a relay (`kind: 'push'`), in one table composed by
+ * agent/media.ts — is cut within 1 s of its grant's exp (a timer at exp plus a sweep against the
+ * injected clock), when privacy turns on (`watchPrivacy`), on stream.stop for its jti
+ * (`closeByJti`: the viewers and the push of that grant in one call), when its viewer leaves the
+ * membership or the owner resets (`closeUnless`) and at shutdown (`closeAll`). A session's own
+ * close() detaches it from the hub first, so no media byte follows the decision to cut.
  * Must never keep a session whose cut was decided, nor touch HTTP, MQTT, processes or media.
  */
 import { unrefTimer, type Time, type TimerHandle } from '../clock.ts';
@@ -25,21 +26,43 @@ export type CloseReason =
   /** No first keyframe within gate.firstKeyframeTimeoutSeconds. */
   | 'no_media';
 
-export interface ViewerSession {
+export type SessionKind = 'view' | 'push';
+
+/** What the cut policy needs of any session: its grant (jti, sub, exp) and a close that detaches first. */
+interface SessionBase {
+  /** Unique in its table (`SessionTable.newId`). */
   id: number;
+  kind: SessionKind;
   jti: string;
+  /** The grant's viewer. */
   sub: string;
   /** Grant expiry, seconds since the epoch. */
   exp: number;
-  remote: string;
-  transport: 'http' | 'ws';
   startedAt: number;
   bytes: number;
+  /** Detaches from the hub at once, then calls `remove(id)`; a second call does nothing. */
   close(reason: CloseReason): void;
 }
 
+/** A viewer at the gate. */
+export interface ViewerSession extends SessionBase {
+  kind: 'view';
+  remote: string;
+  transport: 'http' | 'ws';
+}
+
+/** A push to a relay (agent/push/). */
+export interface PushSession extends SessionBase {
+  kind: 'push';
+  /** Host and app only (the relay URL may carry a stream key). */
+  relay: string;
+}
+
+export type Session = ViewerSession | PushSession;
+
 export class SessionTable {
-  private readonly byId = new Map<number, ViewerSession>();
+  private readonly byId = new Map<number, Session>();
+  private nextId = 1;
   private readonly timers = new Map<number, TimerHandle>();
   private sweeper: TimerHandle | undefined;
   readonly counters = { started: 0, closed: 0, expired: 0 };
@@ -53,15 +76,32 @@ export class SessionTable {
     unrefTimer(this.sweeper);
   }
 
+  /** Every session, viewers and pushes. */
   get size(): number {
     return this.byId.size;
   }
 
-  list(): ViewerSession[] {
-    return [...this.byId.values()];
+  /** Sessions of one kind (the gate's viewer limit counts viewers only). */
+  count(kind: SessionKind): number {
+    let n = 0;
+    for (const s of this.byId.values()) if (s.kind === kind) n++;
+    return n;
   }
 
-  add(s: ViewerSession): void {
+  list(): Session[];
+  list(kind: 'view'): ViewerSession[];
+  list(kind: 'push'): PushSession[];
+  list(kind?: SessionKind): Session[] {
+    const all = [...this.byId.values()];
+    return kind ? all.filter((s) => s.kind === kind) : all;
+  }
+
+  /** An id for a new session: the gate and push share the table, so neither counts on its own. */
+  newId(): number {
+    return this.nextId++;
+  }
+
+  add(s: Session): void {
     this.byId.set(s.id, s);
     this.counters.started++;
     const ms = s.exp * 1000 - this.clock.now();
@@ -78,14 +118,15 @@ export class SessionTable {
     if (this.byId.delete(id)) this.counters.closed++;
   }
 
-  closeByJti(jti: string): number {
+  /** stream.stop: cuts every session of that grant, viewers and push alike; returns them. */
+  closeByJti(jti: string): Session[] {
     const hit = this.list().filter((s) => s.jti === jti);
     for (const s of hit) s.close('stream_stop');
-    return hit.length;
+    return hit;
   }
 
-  /** Cuts the sessions whose viewer no longer passes `keep` (a membership without them). */
-  closeUnless(keep: (s: ViewerSession) => boolean, reason: CloseReason): number {
+  /** Cuts the sessions whose viewer no longer passes `keep` (a membership without them, a reset). */
+  closeUnless(keep: (s: Session) => boolean, reason: CloseReason): number {
     const hit = this.list().filter((s) => !keep(s));
     for (const s of hit) s.close(reason);
     return hit.length;
@@ -104,13 +145,14 @@ export class SessionTable {
     return () => privacy.off('change', onChange);
   }
 
-  closeAll(reason: CloseReason): number {
-    const all = this.list();
+  /** Cuts every session, or every session of one kind (the gate and push each end their own at stop). */
+  closeAll(reason: CloseReason, kind?: SessionKind): number {
+    const all = this.list().filter((s) => !kind || s.kind === kind);
     for (const s of all) s.close(reason);
     return all.length;
   }
 
-  private expire(s: ViewerSession): void {
+  private expire(s: Session): void {
     if (!this.byId.has(s.id)) return;
     this.counters.expired++;
     s.close('expired');

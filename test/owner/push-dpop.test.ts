@@ -143,7 +143,7 @@ test('every wrong push proof is refused with its reason; the relay receives noth
       await t.test(name, async () => {
         const n = m.f.events.events.length;
         const [g, dpop] = make();
-        assert.deepEqual(outcome(await push.start(g, 'test', dpop)), { ok: false, reason });
+        assert.deepEqual(outcome(await push.start(g, { dpop })), { ok: false, reason });
         assert.ok(
           m.f.events.events.slice(n).some((e) => e.type === 'grant_refused' && e.reason === reason),
           `a grant_refused security event for ${reason}`,
@@ -165,7 +165,7 @@ test('a valid proof pushes (the positive control); the same proof again is refus
   const g = grantFor(bob);
   const proof = proofBy(bob, g);
   try {
-    const r = await push.start(g, 'test', proof);
+    const r = await push.start(g, { dpop: proof });
     assert.equal(r.ok, true, JSON.stringify(r));
     await watcher.waitForKeyframe(20_000);
     assert.deepEqual(publishes, [SERIAL], 'the valid push reached the relay');
@@ -174,8 +174,8 @@ test('a valid proof pushes (the positive control); the same proof again is refus
     watcher.close();
   }
   // Reused: the same grant and proof (proof id spent), or the proof with another grant (ath).
-  assert.deepEqual(outcome(await push.start(g, 'test', proof)), { ok: false, reason: 'proof_replayed' });
-  assert.deepEqual(outcome(await push.start(grantFor(bob), 'test', proof)), {
+  assert.deepEqual(outcome(await push.start(g, { dpop: proof })), { ok: false, reason: 'proof_replayed' });
+  assert.deepEqual(outcome(await push.start(grantFor(bob), { dpop: proof })), {
     ok: false,
     reason: 'proof_invalid',
   });

@@ -78,7 +78,8 @@ before(async () => {
       }),
     }),
     activity: m.activity,
-    closeSessions: (jti) => m.gate.closeByJti(jti),
+    // The gate's table: one cut policy for its viewers and these pushes (as agent/media.ts composes it).
+    sessions: m.gate.sessions,
     retryMs: 300,
     // Only alice is in the membership with a key; bob is a bound viewer without one.
     viewerKeys: mapViewerKeys({ alice: alice.key }),
