@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { freePort } from '../scripts/dev-cloud/broker-mosquitto.ts';
 import { needs, programPath } from './requires.ts';
 import { makeTempDir } from './tmp.ts';
+import { reached, waitUntil } from './wait.ts';
 
 const MODULE_DIRS = ['/usr/lib/nginx/modules', '/usr/lib64/nginx/modules', '/usr/share/nginx/modules'];
 
@@ -65,32 +66,33 @@ export async function startNginxRtmp(): Promise<NginxRtmp> {
   });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const deadline = Date.now() + 8000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr.slice(0, 400)}`);
-    const up = await new Promise<boolean>((resolve) => {
+  const listening = () =>
+    new Promise<boolean>((resolve) => {
       const s = connect(port, '127.0.0.1', () => {
         s.destroy();
         resolve(true);
       });
       s.on('error', () => resolve(false));
     });
-    if (up) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error('nginx-rtmp did not listen within 8 s');
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await waitUntil(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr.slice(0, 400)}`);
+        return listening();
+      },
+      8000,
+      'nginx-rtmp to listen',
+    );
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
   }
   return {
     rtmpBase: `rtmp://127.0.0.1:${port}/live`,
     async close() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
-        await Promise.race([
-          new Promise((r) => child.once('exit', r)),
-          new Promise((r) => setTimeout(r, 3000)),
-        ]);
+        await reached(() => child.exitCode !== null || child.signalCode !== null, 3000);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
       tmp.cleanup();

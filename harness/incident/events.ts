@@ -33,7 +33,7 @@ import { connectCloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { createEventCache } from '../../scripts/dev-cloud/event-cache.ts';
 import { startObjectStore } from '../../scripts/dev-cloud/object-store.ts';
 import { startDevUploads } from '../../scripts/dev-cloud/uploads.ts';
-import { reached } from '../wait.ts';
+import { holdFor, reached } from '../wait.ts';
 import { openLinkCamera } from '../fleet/camera.ts';
 
 export interface EventsIncidentOptions {
@@ -83,8 +83,6 @@ interface Camera {
   uploads: UploadService;
   spool: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One JPEG and one short MP4 of the test pattern with a moving block. */
 function renderMedia(dir: string): { jpeg: Buffer; mp4: Buffer } {
@@ -260,9 +258,9 @@ export async function runEventsIncident(opts: EventsIncidentOptions): Promise<Ev
     for (let k = 0; k < perOutage; k++) {
       await Promise.all(cams.map((c) => record(c, true)));
       const left = outageEnd - Date.now();
-      if (left > 0) await sleep(left / (perOutage - k));
+      if (left > 0) await holdFor(left / (perOutage - k), 'events recorded spread over the outage');
     }
-    await sleep(Math.max(0, outageEnd - Date.now()));
+    await holdFor(Math.max(0, outageEnd - Date.now()), 'the rest of the broker outage');
     broker = await startAedesBroker({ tls: brokerTls, port });
     const back = Date.now();
     const outageIds = new Set(recorded.filter((r) => r.duringOutage).map((r) => r.a.id));

@@ -17,7 +17,7 @@ import { startFleetBackend, type FleetBackend } from '../fleet/backend.ts';
 import { startLightCamera, type FleetCamera } from '../fleet/camera.ts';
 import { startFullAgent, fullAgentsAvailable } from '../fleet/full-agent.ts';
 import { makeKeyPool } from '../pki.ts';
-import { reached } from '../wait.ts';
+import { holdFor, reached } from '../wait.ts';
 
 export interface IncidentOptions {
   cameras: number;
@@ -105,8 +105,6 @@ export interface IncidentResult {
   ok: boolean;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function shuffle<T>(xs: T[]): T[] {
   for (let i = xs.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));
@@ -182,7 +180,7 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
     // The outage.
     await broker.stop('SIGTERM');
     cloud.resetOnline();
-    await sleep(opts.outageSeconds * 1000);
+    await holdFor(opts.outageSeconds * 1000, 'the broker outage the incident replays');
     await broker.restart();
     const t0 = Date.now();
     // Back = the cloud saw the camera's live online state (what a cloud can know), per camera once.
@@ -234,7 +232,7 @@ export async function runIncident(opts: IncidentOptions): Promise<IncidentResult
       try {
         if (route === 'correct' && dest.kind === 'full') {
           await c.waitForKeyframe(10_000).catch(() => undefined);
-          await sleep(playMs);
+          await holdFor(playMs, 'the bound viewer plays real media for playMs');
         } else {
           // A refusal closes at once; an accepted session on a capture-disabled camera stays open, empty.
           await c

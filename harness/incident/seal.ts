@@ -12,7 +12,6 @@
  *   luma standard deviation at 64x36 above 4; concealed sealed frames are flat, ≈ 0) — goal 0.
  */
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { makeMediaFixture } from '../media-fixture.ts';
@@ -25,6 +24,7 @@ import { parseEnvelope } from '../../agent/sealing/envelope.ts';
 import type { FlvTagOut } from '../../agent/sealing/flv-tags.ts';
 import { decodeLumaStddev, flvFile, pullHttpFlv } from '../sealed-pull.ts';
 import { makeViewer } from '../viewer-keys.ts';
+import { holdFor, reached } from '../wait.ts';
 
 export interface SealedIncident {
   sealedPushes: number;
@@ -34,8 +34,6 @@ export interface SealedIncident {
   relayFramesCaptured: number;
   relayFramesDecodable: number;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Coded frames of one sealed session (hex id): from a keyframe whose envelope names it, until one that does not. */
 function thisSession(video: Buffer[], session: string): Buffer[] {
@@ -115,8 +113,10 @@ export async function runSealedRelayIncident(o: {
         pulled.close();
         pulled = pullHttpFlv(`${urls.httpBase}/live/CAM-0001.flv`);
       }
-      while (thisSession(pulled.video, session).length < (o.framesPerPush ?? 30) && Date.now() < deadline)
-        await sleep(50);
+      await reached(
+        () => thisSession(pulled.video, session).length >= (o.framesPerPush ?? 30),
+        Math.max(0, deadline - Date.now()),
+      );
       pulled.close();
       await push.stop(s.jti);
       r.sealedPushes++;
@@ -135,7 +135,7 @@ export async function runSealedRelayIncident(o: {
       o.log?.(
         `sealed push ${i + 1}/${o.pushes}: for ${bound}, handed to ${receiver}: ${opened} frames opened`,
       );
-      await sleep(500);
+      await holdFor(500, 'the relay sees this publish end before the next push');
     }
     for (const tags of capture) {
       const detail = await decodeLumaStddev(flvFile(tags), m.stream.ffmpegPath);
@@ -145,7 +145,7 @@ export async function runSealedRelayIncident(o: {
     return r;
   } finally {
     relay.stdin?.end();
-    await Promise.race([once(relay, 'exit'), sleep(3000)]);
+    await reached(() => relay.exitCode !== null || relay.signalCode !== null, 3000);
     relay.kill('SIGKILL');
     await m.close();
   }

@@ -7,6 +7,7 @@ import { silentLogger } from '../../agent/log.ts';
 import { EventQueue } from '../../agent/audit/event-queue.ts';
 import type { SecurityEvent } from '../../agent/audit/events.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
+import { reached } from '../../harness/wait.ts';
 
 const ev = (n: number, pad = 0): SecurityEvent => ({
   type: 'grant_refused',
@@ -124,8 +125,7 @@ test('events emitted while a delivery runs are delivered by it, still in order',
   q.emit(ev(emitted++));
   // Each ack is a file write: on a loaded machine this takes a while, so wait for the outcome
   // (bounded) rather than for a fixed time.
-  for (let waited = 0; out.length < 20 && waited < 5000; waited += 20)
-    await new Promise((r) => setTimeout(r, 20));
+  await reached(() => out.length >= 20, 5000, { stepMs: 20 });
   assert.deepEqual(
     out,
     Array.from({ length: 20 }, (_, i) => i),

@@ -15,6 +15,7 @@ import { main } from '../../agent/main.ts';
 import { devBinPath } from '../../agent/cli/dev-alias.ts';
 import type { CliIo } from '../../agent/cli/command.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
+import { waitUntil, within } from '../../harness/wait.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;
@@ -135,18 +136,9 @@ test(
     child.stdout.on('data', (d: Buffer) => (out += d));
     child.stderr.on('data', (d: Buffer) => (err += d));
     const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
-    const deadline = Date.now() + 150_000;
-    while (!/ready/.test(out)) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for "ready"; got:\n${out}\n${err}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitUntil(() => /ready/.test(out), 150_000, '"ready"', { detail: () => `got:\n${out}\n${err}` });
     child.kill('SIGTERM');
-    const code = await Promise.race([
-      exited,
-      new Promise<never>((_, rej) =>
-        setTimeout(() => rej(new Error('alias did not exit after SIGTERM')), 30_000),
-      ),
-    ]);
+    const code = await within(exited, 30_000, 'the alias to exit after SIGTERM');
     assert.equal(code, 0, err);
     assert.match(out, /stopped \(SIGTERM\)/);
   },

@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir } from '../../harness/tmp.ts';
@@ -20,6 +20,7 @@ import { startStackProcess } from '../stack/stack-process.ts';
 import { clearOwnerState } from '../../agent/owner/owner-store.ts';
 import { requestReset } from '../../agent/owner/reset.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -160,7 +161,8 @@ test(
       clearOwnerState(paths);
       rmSync(paths.binding, { force: true });
       requestReset(paths, 'test');
-      await new Promise((r) => setTimeout(r, 1500));
+      // The running camera carries the reset out, then removes the request.
+      await waitUntil(() => !existsSync(paths.resetRequest), 10_000, 'camera 2 to take the reset');
       const wrong = await dev([
         'claim',
         '--serial',

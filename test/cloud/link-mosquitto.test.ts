@@ -25,7 +25,7 @@ import {
   writeState,
   type TestLink,
 } from './fixture.ts';
-import { onceWithin, waitUntil } from '../../harness/wait.ts';
+import { onceWithin, quietFor, waitUntil } from '../../harness/wait.ts';
 
 const opt = { ...needs('mosquitto'), timeout: 60_000 };
 const CLOUD_IDS = [
@@ -232,7 +232,7 @@ test('cloud link over mosquitto (mTLS + ACL)', opt, async (t) => {
     );
     // Traffic on A's topics that B must not see.
     await command('CAM-A', 'ping', { id: 'acl-ping' });
-    await new Promise((r) => setTimeout(r, 300));
+    await quietFor(300, "A's traffic would reach B's subscriptions");
     assert.deepEqual(
       bSeen.got.filter((m) => m.topic.startsWith('lenscap/v1/CAM-A/')),
       [],

@@ -22,7 +22,7 @@ import { commandEnvelope } from '../../agent/cloud/commands.ts';
 import { connectCloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { systemClock } from '../../agent/clock.ts';
 import { collect, makeLink, makePki, testConfig, writeState, type TestLink } from './fixture.ts';
-import { waitUntil } from '../../harness/wait.ts';
+import { reached, waitUntil } from '../../harness/wait.ts';
 
 const opt = { ...needs('rabbitmq-server'), timeout: 420_000 };
 
@@ -359,7 +359,8 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
       const s = await raw(url, 'lenscap-cloud', { clientId: id });
       const got = collect(s);
       await s.subscribeAsync('lenscap/v1/CAM-F0/telemetry', { qos: 1 });
-      await new Promise((r) => setTimeout(r, 800));
+      // A retained message comes with the subscription; none within 800 ms: this node has none.
+      await reached(() => got.got.length > 0, 800);
       s.end(true);
       return got.got.length;
     };

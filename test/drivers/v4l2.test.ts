@@ -271,7 +271,8 @@ test('driver: formats are probed once per device identity; warm() shares the pro
     ffmpegPath: NOT_RUN,
     runner: async () => {
       calls++;
-      await new Promise((r) => setTimeout(r, 20));
+      // Still in flight when the two prepares below are called (they are called before it resolves).
+      await new Promise((r) => setImmediate(r));
       return { code: 1, out };
     },
     m2mEncoder: false,
