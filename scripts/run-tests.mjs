@@ -56,6 +56,8 @@ const UNIT = [
   'test/ship/dockerfile.test.ts',
   'test/stream/ffmpeg-path.test.ts',
   'test/privacy/privacy-state.test.ts',
+  'test/push/decision-context.test.ts',
+  'test/sessions/table.test.ts',
   'test/telemetry/telemetry.test.ts',
 ];
 

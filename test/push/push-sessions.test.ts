@@ -142,14 +142,11 @@ test('a viewer leaving the membership: one table call cuts their gate session an
     const bobAtCut = bobAtGate.result.parser.tags.length;
     await bobAtGate.waitFor((r) => r.parser.tags.length >= bobAtCut + 20, 10_000, 'bob still receiving');
     assert.equal(tagsToRelay, tagsAtCut, 'not one media tag was handed to the relay after the cut');
-    // At the relay: once what was in flight at the cut has landed, nothing more arrives, while its
-    // viewer is still connected (the relay holds the stream for its resume grace).
-    let n = atRelay.result.parser.tags.length;
-    for (const t0 = Date.now(); Date.now() - t0 < 5000;) {
-      await new Promise((res) => setTimeout(res, 300));
-      if (atRelay.result.parser.tags.length === n) break;
-      n = atRelay.result.parser.tags.length;
-    }
+    // At the relay: the push connection is closed (nothing is in flight from the camera), and what
+    // the relay had by then reached its viewer while bob got 20 tags; from here nothing more
+    // arrives while bob keeps receiving and the relay's viewer is still connected (the relay
+    // holds the stream for its resume grace).
+    const n = atRelay.result.parser.tags.length;
     const bobNow = bobAtGate.result.parser.tags.length;
     await bobAtGate.waitFor((r) => r.parser.tags.length >= bobNow + 10, 10_000, 'bob still receiving');
     assert.equal(atRelay.result.parser.tags.length, n, 'no media reached the relay after the cut');
@@ -185,6 +182,8 @@ test('stream.stop by jti is one table call: the gate side cuts the push of that 
 test("exp by the injected clock cuts a push while no media flows (the table's sweep), within 1 s", async () => {
   let skew = 0;
   let attached = 0;
+  /** When the push itself hung up on the relay (its cut), not when a relay dropped it. */
+  let hungUpAt: number | undefined;
   // A stalled stream: the push holds its lease and tap, but no chunk comes to check exp against.
   const stalled = {
     acquire: () => () => undefined,
@@ -197,7 +196,10 @@ test("exp by the injected clock cuts a push while no media flows (the table's sw
     serial: 'CAM-0001',
     grants: m.f.gate,
     stream: stalled,
-    publish: countingPublish,
+    publish: (o: RtmpClientOptions) => {
+      const c = countingPublish(o);
+      return { ...c, close: () => ((hungUpAt ??= Date.now()), c.close()) };
+    },
     relayAllowList: [],
     clock: { ...systemClock, now: () => Date.now() + skew },
     logger: silentLogger(),
@@ -212,8 +214,10 @@ test("exp by the injected clock cuts a push while no media flows (the table's sw
     // The camera's clock moves past exp (an NTP step); no timer set for 60 s of real time fires.
     skew = 61_000;
     const t0 = Date.now();
-    await waitUntil(() => own.active().length === 0, 3000, 'the push cut at exp');
-    assert.ok(Date.now() - t0 < 1000, `cut ${Date.now() - t0} ms after exp`);
+    // The cut hangs up on the relay at once; the connection's close completes after it.
+    await waitUntil(() => hungUpAt !== undefined, 3000, 'the push hung up at exp');
+    assert.ok(hungUpAt! - t0 < 1000, `cut ${hungUpAt! - t0} ms after exp`);
+    await waitUntil(() => own.active().length === 0, 5000, 'the push connection closed');
   } finally {
     await own.close();
   }
