@@ -14,7 +14,7 @@ import { startAedesBroker, type RunningBroker } from '../../scripts/dev-cloud/br
 import { connectCloudClient, type CloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { startApi, type MintedGrant, type RunningApi } from '../../scripts/dev-cloud/api.ts';
 import { DevCa } from '../../scripts/dev-cloud/ca.ts';
-import { within } from '../../harness/wait.ts';
+import { waitUntil, within } from '../../harness/wait.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -219,13 +219,11 @@ test("a camera's owner_reset makes the dev cloud forget its relayed membership (
     assert.equal(await get('/api/grant', { user: 'alice', serial: 'CAM-DEMO-2' }), 200, 'a member before');
     const event = { type: 'owner_reset', at: new Date().toISOString(), serial: 'CAM-DEMO-2', source: 'cli' };
     await dev.publishAsync('lenscap/v1/CAM-DEMO-2/events', JSON.stringify(event), { qos: 1 });
-    await within(
-      (async () => {
-        while ((await get('/api/membership?serial=CAM-DEMO-2')) !== 404)
-          await new Promise((r) => setTimeout(r, 100));
-      })(),
+    await waitUntil(
+      async () => (await get('/api/membership?serial=CAM-DEMO-2')) === 404,
       10_000,
       'the membership forgotten after owner_reset',
+      { stepMs: 100 },
     );
     assert.equal(readMembership(devDir, 'CAM-DEMO-2') ?? undefined, undefined);
     // alice was a member of the old claim only: the cloud mints her nothing now.

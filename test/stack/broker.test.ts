@@ -11,7 +11,7 @@ import { startMosquittoBroker } from '../../scripts/dev-cloud/broker-mosquitto.t
 import { needs } from '../../harness/requires.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
 import { DevCa, type IssuedPem as Pem } from '../../scripts/dev-cloud/ca.ts';
-import { within } from '../../harness/wait.ts';
+import { quietFor, within } from '../../harness/wait.ts';
 
 test('topicAllowed: own prefix only, no wildcard in the serial level', () => {
   assert.equal(topicAllowed('CAM-1', 'lenscap/v1/CAM-1/state'), true);
@@ -123,7 +123,7 @@ function brokerSuite(
         await b.subscribeAsync('lenscap/v1/CAM-2/cmd/+', { qos: 1 });
         await cl.publishAsync('lenscap/v1/CAM-2/cmd/ping', 'from-cloud', { qos: 1 });
         a.publish('lenscap/v1/CAM-2/cmd/ping', 'from-CAM-1', { qos: 0 });
-        await new Promise((r) => setTimeout(r, 300));
+        await quietFor(300, "CAM-1's forged command would reach CAM-2, or CAM-2's commands reach CAM-1");
         assert.deepEqual(seenByB, ['lenscap/v1/CAM-2/cmd/ping from-cloud']);
         assert.deepEqual(leakedToA, []);
       } finally {

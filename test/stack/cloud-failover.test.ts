@@ -11,6 +11,7 @@ import mqtt from 'mqtt';
 import { startAedesBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import { connectCloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { DevCa } from '../../scripts/dev-cloud/ca.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 test('the dev cloud client moves to the next broker when its broker dies, and keeps hearing cameras', async (t) => {
   const ca = DevCa.create('failover CA');
@@ -33,11 +34,9 @@ test('the dev cloud client moves to the next broker when its broker dies, and ke
   t.after(() => cloud.close());
   assert.equal(cloud.link().url, a.url);
   await a.close();
-  const deadline = Date.now() + 10_000;
-  while (!(cloud.link().online && cloud.link().url === b.url)) {
-    assert.ok(Date.now() < deadline, `still not on the second broker: ${JSON.stringify(cloud.link())}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitUntil(() => cloud.link().online && cloud.link().url === b.url, 10_000, 'the second broker', {
+    detail: () => `still not on it: ${JSON.stringify(cloud.link())}`,
+  });
   assert.equal(cloud.link().connects, 2);
   // a camera on the surviving broker: its state reaches the cloud (the subscriptions came along)
   const pem = ca.issueClient('CAM-B');

@@ -12,6 +12,7 @@ import { startAedesBroker } from '../../scripts/dev-cloud/broker-aedes.ts';
 import { connectCloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
 import { silentCameras } from '../../scripts/dev-cloud/liveness.ts';
 import { DevCa } from '../../scripts/dev-cloud/ca.ts';
+import { quietFor } from '../../harness/wait.ts';
 
 test('silentCameras: online and not heard from for longer than the window; 0 turns it off', () => {
   const cams = [
@@ -78,7 +79,7 @@ test('a camera gone without a will is shown offline after staleAfterMs; one send
   });
   assert.ok(offline > 1500, `not before the window (${offline} ms after it last spoke)`);
   assert.equal(cloud.camera('CAM-GONE')?.silent, true);
-  await new Promise((r) => setTimeout(r, 2000));
+  await quietFor(2000, 'CAM-ALIVE would be shown offline (past the 1.5 s window) if telemetry did not count');
   assert.equal(cloud.camera('CAM-ALIVE')?.online, true, 'telemetry keeps it online');
   clearInterval(beat);
   await alive.endAsync();

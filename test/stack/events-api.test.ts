@@ -14,6 +14,7 @@ import { mixedUpListing } from '../../scripts/dev-cloud/event-cache.ts';
 import { createEventsApi, type EventsReply } from '../../scripts/dev-cloud/page-events-api.ts';
 import type { MotionRecord } from '../../scripts/dev-cloud/uploads.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const OWNERS: Record<string, string> = { 'CAM-A': 'alice', 'CAM-B': 'bob' };
 
@@ -143,10 +144,9 @@ test('Wave at the camera: validated, switches the real hook file on, then off', 
     seconds: 1,
   });
   assert.notEqual(readFileSync(file, 'utf8'), '', 'motion on');
-  const until = Date.now() + 5000;
-  while (readFileSync(file, 'utf8') !== '' && Date.now() < until)
-    await new Promise((r) => setTimeout(r, 100));
-  assert.equal(readFileSync(file, 'utf8'), '', 'motion off after the given seconds');
+  await waitUntil(() => readFileSync(file, 'utf8') === '', 5000, 'motion off after the given seconds', {
+    stepMs: 100,
+  });
   // close() switches a pending one off at once.
   await post(a, '/api/motion/now', { serial: 'CAM-A', seconds: 10 });
   a.close();

@@ -14,6 +14,7 @@ import { launchBrowser, type TestBrowser } from '../../harness/browser.ts';
 import { clearOwnerState } from '../../agent/owner/owner-store.ts';
 import { requestReset } from '../../agent/owner/reset.ts';
 import { stateLayout } from '../../agent/state-layout.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -29,14 +30,18 @@ export interface ReceivedEvent {
   event: { type: string; reason?: string; source?: string; sub?: string; data?: Record<string, unknown> };
 }
 
+/** {@link waitUntil} for a page probe whose "not yet" is undefined (0 and '' are answers). */
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const got = await waitUntil(
+    async () => {
+      const v = await fn();
+      return v === undefined ? undefined : { v };
+    },
+    ms,
+    what,
+    { stepMs: 200 },
+  );
+  return got.v;
 }
 
 export const text = (b: TestBrowser, id: string) =>

@@ -9,7 +9,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
@@ -17,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { needs } from '../../harness/requires.ts';
 import { launchBrowser, type TestBrowser } from '../../harness/browser.ts';
-import { within } from '../../harness/wait.ts';
+import { reached, waitUntil, within } from '../../harness/wait.ts';
 import { serveSealedPage } from '../../scripts/dev-cloud/sealed-page.ts';
 import { makeMediaFixture } from '../../harness/media-fixture.ts';
 import { createPushService } from '../../agent/push/push.ts';
@@ -122,9 +121,7 @@ test(
       });
       const r = await push.start(m.f.mint({ relay: `${urls.rtmpBase}/CAM-0001` }));
       assert.equal(r.ok, true, JSON.stringify(r));
-      const until = Date.now() + 20_000;
-      while (published.length === 0 && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
-      assert.ok(published.length > 0, 'the relay saw the push');
+      await waitUntil(() => published.length > 0, 20_000, 'the relay to see the push', { stepMs: 100 });
       const src = `${urls.httpBase}/live/CAM-0001.flv`;
       for (const b of browsers)
         await b.page.evaluate(
@@ -164,8 +161,7 @@ test(
       for (const b of browsers) await b.close();
       await site.close();
       relay.stdin?.end();
-      if (relay.exitCode === null)
-        await Promise.race([once(relay, 'exit'), new Promise((r) => setTimeout(r, 3000))]);
+      await reached(() => relay.exitCode !== null || relay.signalCode !== null, 3000);
       relay.kill('SIGKILL');
       await m.close();
     }

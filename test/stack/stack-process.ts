@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitUntil } from '../../harness/wait.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -94,24 +95,21 @@ export function startStackProcess(dir: string, extraArgs: string[] = [], timeout
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let tree: number[] = [];
 
-  const ready = new Promise<StackInfo>((resolvePromise, reject) => {
-    const deadline = Date.now() + timeoutMs;
-    const poll = () => {
+  const ready: Promise<StackInfo> = waitUntil(
+    () => {
       if (child.exitCode !== null)
-        return reject(new Error(`npm start exited (${child.exitCode}) before stack.json:\n${out}`));
-      if (existsSync(stackFile)) {
-        try {
-          const info = JSON.parse(readFileSync(stackFile, 'utf8')) as StackInfo;
-          return resolvePromise(info);
-        } catch {
-          /* being written */
-        }
+        throw new Error(`npm start exited (${child.exitCode}) before stack.json:\n${out}`);
+      if (!existsSync(stackFile)) return undefined;
+      try {
+        return JSON.parse(readFileSync(stackFile, 'utf8')) as StackInfo;
+      } catch {
+        return undefined; // being written
       }
-      if (Date.now() > deadline) return reject(new Error(`stack not up within ${timeoutMs} ms:\n${out}`));
-      setTimeout(poll, 200);
-    };
-    poll();
-  });
+    },
+    timeoutMs,
+    'the stack (stack.json)',
+    { stepMs: 200, detail: () => out },
+  );
 
   return {
     child,
