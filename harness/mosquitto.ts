@@ -1,5 +1,7 @@
 /**
- * The one mosquitto launcher of tests and benches: 127.0.0.1 on a free (or given) port, mTLS with
+ * Tests' and benches' handle on mosquitto, over the dev cloud's own conf writer and spawn
+ * (scripts/dev-cloud/broker-mosquitto.ts: one set of broker rules for `npm start`, tests, benches
+ * and the QEMU flow's host cloud): 127.0.0.1 on a free (or given) port, mTLS with
  * `require_certificate true` and `use_identity_as_username true` + `use_username_as_clientid true`
  * (the cert CN is the username and the client id, as on the dev cloud's broker), an optional ACL
  * (benches pass the dev cloud's `mosquittoAcl()`), optional persistence (a bench's cloud session and
@@ -8,10 +10,9 @@
  * keep the port.
  * Must never listen beyond loopback, and must never outlive the test or bench (call stop()).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { freePort, waitForPort } from '../scripts/dev-cloud/broker-mosquitto.ts';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { freePort, spawnMosquitto, writeMosquittoConf } from '../scripts/dev-cloud/broker-mosquitto.ts';
 import { programPath } from './requires.ts';
 import { waitForOutput } from './wait.ts';
 
@@ -64,63 +65,25 @@ export { freePort };
 export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMosquitto> {
   const binary = programPath('mosquitto');
   if (!binary) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
-  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   const port = opts.port ?? (await freePort());
   const logging = opts.log ?? true;
-  const f = {
-    conf: join(opts.dir, 'mosquitto.conf'),
-    ca: join(opts.dir, 'mq-ca.pem'),
-    cert: join(opts.dir, 'mq-server.crt'),
-    key: join(opts.dir, 'mq-server.key'),
-    acl: join(opts.dir, 'mq-acl.conf'),
-    log: join(opts.dir, 'mosquitto.log'),
-  };
-  writeFileSync(f.ca, opts.caPem, { mode: 0o600 });
-  writeFileSync(f.cert, opts.serverCert, { mode: 0o600 });
-  writeFileSync(f.key, opts.serverKey, { mode: 0o600 });
-  if (opts.acl !== undefined) writeFileSync(f.acl, opts.acl, { mode: 0o600 });
-  writeFileSync(f.log, '', { mode: 0o600 });
-  const conf = [
-    // As root, mosquitto would drop to user "mosquitto", which cannot read our 0700 dir.
-    ...(process.getuid?.() === 0 ? ['user root'] : []),
-    'per_listener_settings false',
-    ...(opts.persistence
-      ? [
-          'persistence true',
-          `persistence_location ${opts.dir}/`,
-          ...(opts.persistence === 'every-change'
-            ? ['autosave_on_changes true', 'autosave_interval 1']
-            : ['autosave_interval 0']),
-        ]
-      : ['persistence false']),
-    'allow_anonymous false',
-    ...(opts.acl !== undefined ? [`acl_file ${f.acl}`] : []),
-    ...(logging ? [`log_dest file ${f.log}`, 'log_type all', 'connection_messages true'] : ['log_dest none']),
-    `listener ${port} 127.0.0.1`,
-    `cafile ${f.ca}`,
-    `certfile ${f.cert}`,
-    `keyfile ${f.key}`,
-    'require_certificate true',
-    'use_identity_as_username true',
-    'use_username_as_clientid true',
-    ...(opts.extraConf ?? []),
-  ];
-  writeFileSync(f.conf, conf.join('\n') + '\n', { mode: 0o600 });
+  // The dev cloud's conf writer: one set of broker rules for `npm start`, tests and benches.
+  const f = writeMosquittoConf({
+    dir: opts.dir,
+    host: '127.0.0.1',
+    port,
+    tls: { ca: opts.caPem, cert: opts.serverCert, key: opts.serverKey },
+    ...(opts.acl !== undefined ? { acl: opts.acl } : {}),
+    persistence: opts.persistence === 'every-change' ? 'every-change' : opts.persistence ? 'on-exit' : false,
+    log: logging ? 'file' : 'none',
+    ...(opts.extraConf ? { extraConf: opts.extraConf } : {}),
+  });
 
   let child: ChildProcess | undefined;
   const alive = (c: ChildProcess | undefined): c is ChildProcess =>
     !!c && c.exitCode === null && c.signalCode === null;
   const start = async () => {
-    const c = spawn(binary, ['-c', f.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    c.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-    child = c;
-    try {
-      await waitForPort('127.0.0.1', port, c, 5000);
-    } catch (err) {
-      c.kill('SIGKILL');
-      throw new Error(`${(err as Error).message}: ${stderr.trim()}`, { cause: err });
-    }
+    child = await spawnMosquitto(binary, { conf: f.conf, host: '127.0.0.1', port });
   };
   const stop = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') => {
     const c = child;
@@ -133,7 +96,7 @@ export async function startMosquitto(opts: MosquittoTestOptions): Promise<TestMo
     clearTimeout(t);
   };
   await start();
-  const log = () => readFileSync(f.log, 'utf8');
+  const log = () => (logging ? readFileSync(f.log, 'utf8') : '');
   return {
     url: `mqtts://127.0.0.1:${port}`,
     port,
