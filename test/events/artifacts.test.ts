@@ -15,7 +15,7 @@ import { openArtifact } from '../../agent/sealing/artifact.ts';
 import { ffmpegPath, needsDrawtext } from '../../harness/ffmpeg.ts';
 import { makeViewer, type TestViewer } from '../../harness/viewer-keys.ts';
 import { makeEventsFixture, SERIAL, type EventsFixture } from './fixture.ts';
-import { holdFor, quietFor, waitUntil } from '../../harness/wait.ts';
+import { quietFor, waitUntil } from '../../harness/wait.ts';
 
 const skip = needsDrawtext();
 let fx: EventsFixture;
@@ -85,7 +85,7 @@ test(
     assert.ok(ring.spanMs <= 2000 + 1100, `ring holds only the pre-roll (+1 GOP): ${ring.spanMs} ms`);
     fx.motion(true);
     await waitUntil(() => svc.status().counters.events === 1, 10_000, 'the motion event');
-    await holdFor(1500, 'motion lasts 1.5 s of real frames, so the clip has motion between its rolls');
+    await fx.motionLasts(svc, 1.5); // so the clip has motion between its rolls
     fx.motion(false);
     await waitUntil(
       () => svc.status().counters.snapshots === 1 && svc.status().counters.clips === 1,
@@ -189,7 +189,7 @@ test(
       await waitUntil(() => svc.status().ring.gops >= 2 && svc.status().analysis.frames >= 5, 20_000, 'warm');
       fx.motion(true);
       await waitUntil(() => svc.status().counters.events === 1, 10_000, 'the motion event');
-      await holdFor(1000, 'motion lasts 1 s of real frames (an event that would be recorded)');
+      await fx.motionLasts(svc, 1); // an event that would be recorded
       fx.motion(false);
       await svc.settled();
       const s = svc.status();

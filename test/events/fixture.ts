@@ -20,6 +20,7 @@ import { createTestPatternDriver, setTestPatternMotion } from '../../drivers/cam
 import { createNoSwitch } from '../../drivers/privacy/none.ts';
 import { DEJAVU_FONT } from '../../harness/ffmpeg.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 export const SERIAL = 'CAM-EV-1';
 
@@ -29,6 +30,11 @@ export interface EventsFixture {
   stream: StreamService;
   privacy: PrivacyState;
   motion(on: boolean): void;
+  /**
+   * Resolves once `svc`'s analysis has seen `seconds` of frames (at its analysis rate): motion that
+   * lasts that long in stream time, however slow the machine runs ffmpeg (bounded).
+   */
+  motionLasts(svc: EventsService, seconds: number): Promise<void>;
   makeEvents(
     membership: () => MembershipKeys | undefined,
     over?: Partial<Config['events']>,
@@ -68,6 +74,23 @@ export async function makeEventsFixture(): Promise<EventsFixture> {
     stream,
     privacy,
     motion: (on) => setTestPatternMotion(motionFile, on),
+    async motionLasts(svc, seconds) {
+      const want = Math.ceil(seconds * config.events.analysisFps);
+      // Frames seen since now; an analysis restart starts its count again from 0.
+      let seen = 0;
+      let last = svc.status().analysis.frames;
+      await waitUntil(
+        () => {
+          const now = svc.status().analysis.frames;
+          seen += now >= last ? now - last : now;
+          last = now;
+          return seen >= want;
+        },
+        seconds * 1000 + 15_000,
+        `${seconds} s of frames through the analysis`,
+        { stepMs: 20 },
+      );
+    },
     makeEvents(membership, over = {}) {
       const got: SealedArtifact[] = [];
       const events = new MemoryEventSink();

@@ -24,7 +24,7 @@ import { needsDrawtext } from '../../harness/ffmpeg.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
 import { makeViewer, type TestViewer } from '../../harness/viewer-keys.ts';
 import { makeLink, makePki, testConfig, writeState, type TestLink } from '../cloud/fixture.ts';
-import { holdFor, waitUntil } from '../../harness/wait.ts';
+import { waitUntil } from '../../harness/wait.ts';
 
 const skip = needsDrawtext();
 let fx: EventsFixture;
@@ -128,7 +128,7 @@ test(
       );
       fx.motion(true);
       await waitUntil(() => svc.status().counters.events >= 1, 15_000, 'the motion event');
-      await holdFor(1500, 'motion lasts 1.5 s of real frames, so the clip has motion between its rolls');
+      await fx.motionLasts(svc, 1.5); // so the clip has motion between its rolls
       fx.motion(false);
       await waitUntil(
         () => dev.motion(SERIAL).length >= 2,
