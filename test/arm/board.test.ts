@@ -5,7 +5,9 @@
 // node-media-server under Node 20 (target) and Node 18 (Debian's).
 // Stage 2 (full flow): provisioning through the host's dev cloud, the agent as a hardened systemd
 // service on the v4l2 driver, grants from the host (valid → FLV video; misrouted → 0 media bytes +
-// a security event at the host broker), SIGTERM → offline. Fails loudly when a piece is missing.
+// a security event at the host broker), motion events (owner claim with the label code, cmd/events,
+// vivid's movement set with v4l2-ctl → one snapshot + one clip sealed on the board, opened on the host
+// with the owner's key), SIGTERM → offline. Fails loudly when a piece is missing.
 // Skipped unless LENSCAP_TEST_ARM=1, so `npm test` never boots a VM.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -8,6 +8,14 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFil
 import { join } from 'node:path';
 import type { Guest } from '../../scripts/qemu/boot.ts';
 import { waitForMark, type Phases } from './marks.ts';
+import { execFileSync } from 'node:child_process';
+import type { KeyObject } from 'node:crypto';
+import { openArtifact } from '../../agent/sealing/artifact.ts';
+import { suiteFor } from '../../agent/sealing/suite.ts';
+import { resolveFfmpegPath } from '../../agent/stream/ffmpeg-path.ts';
+import type { CloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
+import { claimWithCode } from '../../scripts/dev-cloud/owner-flow.ts';
+import { newPhoneKeys } from '../../scripts/dev-cloud/owner-phone.ts';
 
 export const SERIAL = 'CAM-QEMU-1';
 const GUEST_GATE_PORT = 8443;
@@ -82,6 +90,7 @@ interface HostCloud {
     waitOnline(serial: string, timeoutMs: number): Promise<void>;
     events(): { serial: string; event: unknown }[];
     camera(serial: string): { online: boolean } | undefined;
+    command: CloudClient['command'];
   };
   createToken(serial: string): Promise<string>;
   claim(serial: string, owner: string, viewers?: string[], timeoutMs?: number): Promise<void>;
@@ -226,7 +235,7 @@ export async function runFullFlowHost(opts: {
       // Online: from the host's "start" to the camera's retained online state at the broker.
       const tStart = Date.now();
       writeFileSync(join(share, 'start-agent'), '');
-      await stack.cloud.waitOnline(SERIAL, 180_000);
+      await stack.cloud.waitOnline(SERIAL, 420_000);
       figures['time to online (start → retained online at host broker, ms)'] = Date.now() - tStart;
       phases.done.push({ name: 'agent start → online', ms: Date.now() - tStart });
 
@@ -286,6 +295,41 @@ export async function runFullFlowHost(opts: {
           `no wrong_audience security event from ${SERIAL} at the host broker; got ${JSON.stringify(stack.cloud.events().slice(-3))}`,
         );
       figures['refusal event at host broker (ms after the refusal)'] = Date.now() - tRefused;
+
+      // Motion events (issue 16): the owner claims the camera with the label code (membership with
+      // alice's HPKE key), turns events on (cmd/events), then vivid moves; one snapshot + one clip must be sealed on the board,
+      // and open with alice's key on the host.
+      const devDir = join(share, '..', 'dev-cloud');
+      const code = readFileSync(join(share, 'claim-code'), 'utf8').trim();
+      const alice = newPhoneKeys('alice');
+      await claimWithCode((s, op, p) => stack.cloud.command(s, op, p, CMD_TIMEOUT_MS), {
+        devDir,
+        serial: SERIAL,
+        code,
+        owner: alice,
+      });
+      // Events are off until the owner turns them on (issue 16): cmd/events, as a phone would.
+      const on = await stack.cloud.command(SERIAL, 'events', { enabled: true }, CMD_TIMEOUT_MS);
+      if (on.status !== 'ok') throw new Error(`cmd/events refused: ${JSON.stringify(on)}`);
+      const tMotion = Date.now();
+      writeFileSync(join(share, 'motion-on'), '');
+      await waitForMark(guest, share, 'motion-recorded', 360_000);
+      figures['motion → snapshot + clip sealed on the board (vivid moving, ms)'] = Date.now() - tMotion;
+      const pair = await hpkePair(alice.hpkePrivate);
+      const sealedFiles = readdirSync(share).filter((f) => f.endsWith('.sealed'));
+      const opened: string[] = [];
+      for (const f of sealedFiles) {
+        const r = await openArtifact(readFileSync(join(share, f)), pair, { serial: SERIAL });
+        if (!r.ok) throw new Error(`${f}: alice's key cannot open it (${r.code}: ${r.detail})`);
+        const frames = decodedFrames(r.plaintext, r.header.kind === 'snapshot' ? 'jpeg_pipe' : 'mp4');
+        if (frames < 1) throw new Error(`${f}: opened but does not decode`);
+        opened.push(
+          `${r.header.kind} ${r.plaintext.length} B, ${frames} frame(s), ${r.header.durationMs} ms`,
+        );
+      }
+      figures['motion artifacts opened on the host with the owner key'] = opened.length
+        ? opened.join('; ')
+        : 'none left in the spool (taken by the upload sink); sealing witnessed in the journal';
 
       // SIGTERM through systemd; the camera must say offline at the broker.
       const tStop = Date.now();
@@ -379,6 +423,30 @@ function armFigures(
       : 'not measured',
   };
   return { json, printable };
+}
+
+async function hpkePair(priv: KeyObject): Promise<CryptoKeyPair> {
+  const jwk = priv.export({ format: 'jwk' });
+  const kem = (await suiteFor('X25519')).kem;
+  const { d: _d, ...pub } = jwk;
+  return {
+    privateKey: await kem.importKey('jwk', jwk as JsonWebKey, false),
+    publicKey: await kem.importKey('jwk', pub as JsonWebKey, true),
+  };
+}
+
+/** Frames the host's ffmpeg decodes from an opened artifact (0 when it cannot). */
+function decodedFrames(bytes: Uint8Array, format: 'jpeg_pipe' | 'mp4'): number {
+  try {
+    const out = execFileSync(
+      resolveFfmpegPath().path,
+      ['-hide_banner', '-v', 'error', '-f', format, '-i', 'pipe:0', '-f', 'framemd5', '-'],
+      { input: bytes, encoding: 'utf8', timeout: 30_000 },
+    );
+    return out.split('\n').filter((l) => /^\d+,/.test(l)).length;
+  } catch {
+    return 0;
+  }
 }
 
 async function waitFor<T>(fn: () => T | undefined | false, timeoutMs: number): Promise<T | undefined> {
