@@ -55,7 +55,7 @@ systemctl show -p MainPID -p ActiveState -p NRestarts lenscap.service
 wait_share motion-on 600 || { journalctl -u lenscap --no-pager | tail -60; fail "host never said motion-on"; }
 v4l2-ctl -d /dev/video0 -c horizontal_movement=6 || fail "v4l2-ctl: horizontal movement"
 mark motion-on
-# The clip ends at maxClipSeconds (12) even while vivid keeps moving; the 30 s cooldown keeps it to
+# The clip ends at maxClipSeconds (12) even while vivid keeps moving; the 600 s cooldown keeps it to
 # one event (the emulated board cannot keep up with overlapping events: at a 30 s cooldown every
 # snapshot took over 60 s beside the capture and the next event's clip). The journal is the witness (an upload sink may already have taken the spool files).
 sealed() { journalctl -u lenscap --no-pager -o cat | grep '"msg":"artifact sealed"' | grep -c "\"kind\":\"$1\""; }
