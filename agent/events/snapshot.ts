@@ -12,9 +12,11 @@ export const MAX_SNAPSHOT_BYTES = 4 << 20;
 /**
  * One GOP decoded and one JPEG encoded. Generous because ffmpeg alone needs seconds to start on a
  * slow board: 10 s failed every snapshot on the QEMU arm64 board (clips, with their 15 min bound,
- * were sealed), while a real event is worth the wait.
+ * were sealed); at 60 s a quiet emulated board sealed its snapshot about a minute after the
+ * trigger, beside the capture and the clip, and a loaded one timed out. A real event is worth
+ * the wait, and a stuck ffmpeg is still killed at the bound.
  */
-export const SNAPSHOT_TIMEOUT_MS = 60_000;
+export const SNAPSHOT_TIMEOUT_MS = 120_000;
 
 export function startSnapshot(
   ffmpegPath: string,
