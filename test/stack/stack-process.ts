@@ -99,7 +99,10 @@ export function startStackProcess(dir: string, extraArgs: string[] = [], timeout
     () => {
       if (child.exitCode !== null)
         throw new Error(`npm start exited (${child.exitCode}) before stack.json:\n${out}`);
-      if (!existsSync(stackFile)) return undefined;
+      // Up means stack.json AND the whole banner (label codes, events, logs), which start.ts prints
+      // just after writing stack.json: a test that reads the output at once would race it (CI's
+      // full pass once saw stack.json before "CAM-DEMO-1 label code").
+      if (!existsSync(stackFile) || !out.includes('  stop    : Ctrl-C')) return undefined;
       try {
         return JSON.parse(readFileSync(stackFile, 'utf8')) as StackInfo;
       } catch {
@@ -107,7 +110,7 @@ export function startStackProcess(dir: string, extraArgs: string[] = [], timeout
       }
     },
     timeoutMs,
-    'the stack (stack.json)',
+    'the stack (stack.json and its banner)',
     { stepMs: 200, detail: () => out },
   );
 
