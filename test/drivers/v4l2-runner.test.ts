@@ -8,24 +8,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createV4l2Driver } from '../../drivers/camera/v4l2.ts';
-import type { CameraRequest } from '../../drivers/camera/types.ts';
 import { execRunner } from '../../drivers/camera/runner.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-
-const VIVID = `
-[video4linux2,v4l2 @ 0x2] Raw       :     yuyv422 :           YUYV 4:2:2 : {16-1920, 2}x{16-1080, 2}
-[video4linux2,v4l2 @ 0x2] Raw       :     yuv420p :     Planar YUV 4:2:0 : {16-1920, 2}x{16-1080, 2}`;
-
-const req: CameraRequest = {
-  device: '/dev/video0',
-  width: 640,
-  height: 480,
-  fps: 15,
-  gopSeconds: 1,
-  bitrateKbps: 1500,
-  label: 'x',
-  color: 'white',
-};
+import { VIVID, req } from './v4l2-fixtures.ts';
 
 // Seen on the QEMU arm64 board: ffmpeg needs ~5 s just to start there, the probe was killed at a
 // fixed 5 s, its empty output read as "no capture formats" and the camera retried forever.

@@ -17,8 +17,9 @@ import {
   v4l2Args,
 } from '../../drivers/camera/v4l2.ts';
 import { gopFrames } from '../../drivers/camera/encoder.ts';
-import { CameraError, type CameraRequest, type Runner } from '../../drivers/camera/types.ts';
+import { CameraError, type Runner } from '../../drivers/camera/types.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
+import { VIVID, req } from './v4l2-fixtures.ts';
 
 /** Given to fake runners only: no ffmpeg runs in those tests. */
 const NOT_RUN = '/not-run/ffmpeg';
@@ -31,20 +32,6 @@ const H264_CAM = `
 [video4linux2,v4l2 @ 0x1] Raw       :     yuyv422 :           YUYV 4:2:2 : 640x480 1280x720
 [video4linux2,v4l2 @ 0x1] Compressed:        h264 :                H.264 : 1920x1080 1280x720 640x480
 [video4linux2,v4l2 @ 0x1] Compressed:       mjpeg :          Motion-JPEG : 1920x1080 1280x720 640x480`;
-const VIVID = `
-[video4linux2,v4l2 @ 0x2] Raw       :     yuyv422 :           YUYV 4:2:2 : {16-1920, 2}x{16-1080, 2}
-[video4linux2,v4l2 @ 0x2] Raw       :     yuv420p :     Planar YUV 4:2:0 : {16-1920, 2}x{16-1080, 2}`;
-
-const req: CameraRequest = {
-  device: '/dev/video0',
-  width: 640,
-  height: 480,
-  fps: 15,
-  gopSeconds: 1,
-  bitrateKbps: 1500,
-  label: 'x',
-  color: 'white',
-};
 
 test('parses discrete and stepwise formats, including descriptions with colons', () => {
   const usb = parseFfmpegFormats(USB_CAM);
