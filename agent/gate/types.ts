@@ -14,7 +14,7 @@ import type { PrivacySource } from '../privacy/state.ts';
 import type { FrameSealer } from '../sealing/sealer.ts';
 import type { ViewerKeySource } from '../sealing/viewer-keys.ts';
 import type { Activity } from '../stream/activity.ts';
-import type { FlvSink } from '../stream/loopback-hub.ts';
+import type { FlvSink } from '../stream/media-hub.ts';
 import type { CloseReason, SessionTable } from '../sessions/table.ts';
 
 /** A capture failure as the stream reports it: a coded error (ERR_CAMERA_*, ERR_CAPTURE_EXITED). */
