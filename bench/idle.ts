@@ -1,9 +1,11 @@
 /**
  * Agent at idle: the whole agent (startAgent, test-pattern camera on demand so no capture runs,
  * cloud link connected over mTLS to a real mosquitto, telemetry at its default interval) in its
- * own process, COMPILED as a device runs it (scripts/build.mjs into node_modules/.cache, plain JS,
- * no tsx); RSS and CPU read from /proc over 60 s, in 10 s windows. Baseline measured at the same
- * time: a bare Node process doing nothing. `--tsx` runs the agent from source under tsx instead.
+ * own process, BUILT as a device runs it (scripts/build.mjs into node_modules/.cache: the esbuild
+ * bundle in bundle/, plain JS, no tsx); RSS and CPU read from /proc over 60 s, in 10 s windows.
+ * Measured at the same time: a bare Node process doing nothing (the baseline), and the same agent
+ * from the unbundled tsc tree (`unbundledRssMb`: what bundling saves). `--tsx` runs the agent from
+ * source under tsx instead.
  * Goal (issue 8): ≤ 64 MB RSS, ≤ 1 % of one core.
  * Usage: npx tsx bench/idle.ts [--json FILE] [--seconds 60] [--warmup 10] [--tsx] [--no-build]
  *        [--node-flags shipped|none|"FLAGS"]   (default: the V8 flags and MALLOC_* env of packaging/lenscap.service)
@@ -87,35 +89,41 @@ const work = mkdtempSync(join(tmpdir(), 'lenscap-idle-'));
 let backend: FleetBackend | undefined;
 const kids: ChildProcess[] = [];
 let agent: ChildProcess | undefined;
+let unbundled: ChildProcess | undefined;
 try {
   backend = await startFleetBackend(work);
   const { deviceCa, serverCa, keys, broker, cloud } = backend;
+  const pool = await makeKeyPool(deviceCa, 2);
+  /** One camera's state and config under work/<name>; returns the config file. */
+  const camera = (serial: string, name: string): string => {
+    const root = join(work, name);
+    writeCameraState(
+      root,
+      { ...pool.issue(serial), brokerCa: serverCa.certPem, deviceCa: deviceCa.certPem },
+      {
+        trustRootJwk: keys.trustRootJwk,
+        trustBundle: keys.trustBundle,
+        binding: signBindingRecord(keys.binding, { serial, owner: 'owner', viewers: ['viewer'], version: 1 }),
+      },
+    );
+    const base = configSchema.parse({
+      cloud: {
+        url: broker.url,
+        protocolVersion: 5,
+        servername: 'localhost',
+        backoff: { initialDelayMaxMs: 0 },
+      },
+    });
+    const cfg = fullAgentConfig(base, serial, root);
+    // As shipped: on-demand capture (idle = no ffmpeg), telemetry at its default interval.
+    cfg.camera = { driver: 'testpattern' };
+    delete cfg.telemetry;
+    const file = join(root, 'bench-config.json');
+    writeFileSync(file, JSON.stringify(cfg));
+    return file;
+  };
   const serial = 'CAM-IDLE';
-  const root = join(work, 'cam');
-  const pool = await makeKeyPool(deviceCa, 1);
-  writeCameraState(
-    root,
-    { ...pool.issue(serial), brokerCa: serverCa.certPem, deviceCa: deviceCa.certPem },
-    {
-      trustRootJwk: keys.trustRootJwk,
-      trustBundle: keys.trustBundle,
-      binding: signBindingRecord(keys.binding, { serial, owner: 'owner', viewers: ['viewer'], version: 1 }),
-    },
-  );
-  const base = configSchema.parse({
-    cloud: {
-      url: broker.url,
-      protocolVersion: 5,
-      servername: 'localhost',
-      backoff: { initialDelayMaxMs: 0 },
-    },
-  });
-  const cfg = fullAgentConfig(base, serial, root);
-  // As shipped: on-demand capture (idle = no ffmpeg), telemetry at its default interval.
-  cfg.camera = { driver: 'testpattern' };
-  delete cfg.telemetry;
-  const file = join(root, 'bench-config.json');
-  writeFileSync(file, JSON.stringify(cfg));
+  const file = camera(serial, 'cam');
   let compiledDir: string | undefined;
   if (!values.tsx)
     compiledDir = new URL('../node_modules/.cache/lenscap-bench-build', import.meta.url).pathname;
@@ -145,8 +153,21 @@ try {
     .split(/\s+/)
     .filter(Boolean);
   const env = values['node-flags'] === 'shipped' ? shippedEnv() : {};
-  const started = await runAgentChild(file, compiledDir ? { compiledDir, nodeFlags, env } : { env });
+  // What bin/lenscap.js runs on a board: the esbuild bundle (scripts/build.mjs) in dist/bundle/.
+  const started = await runAgentChild(
+    file,
+    compiledDir ? { compiledDir: join(compiledDir, 'bundle'), nodeFlags, env } : { env },
+  );
   agent = started.child;
+  // Reference in the same run: the same agent from the plain tsc tree (one file per module).
+  let unbundledPid: number | undefined;
+  if (compiledDir) {
+    const ref = await runAgentChild(camera('CAM-IDLE-TSC', 'cam-tsc'), { compiledDir, nodeFlags, env });
+    unbundled = ref.child;
+    unbundledPid = ref.child.pid;
+    if (!(await cloud.waitOnline('CAM-IDLE-TSC', 30_000)))
+      throw new Error('unbundled agent did not come online');
+  }
   if (!(await cloud.waitOnline(serial, 30_000))) throw new Error('agent did not come online');
   const baseNode = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
   const baseTsx = spawn(process.execPath, ['--import', 'tsx', '-e', 'setInterval(() => {}, 1 << 30)'], {
@@ -159,11 +180,14 @@ try {
     {
       name: values.tsx
         ? 'agent (from source, under tsx)'
-        : `agent (compiled, node${[...Object.entries(env).map(([k, v]) => ` ${k}=${v}`), ...nodeFlags.map((f) => ` ${f}`)].join('')})`,
+        : `agent (bundle as shipped, node${[...Object.entries(env).map(([k, v]) => ` ${k}=${v}`), ...nodeFlags.map((f) => ` ${f}`)].join('')})`,
       pid: agent.pid!,
       rss: [],
       cpuPct: [],
     },
+    ...(unbundledPid
+      ? [{ name: 'reference: same agent, tsc tree (unbundled)', pid: unbundledPid, rss: [], cpuPct: [] }]
+      : []),
     { name: 'baseline: bare node', pid: baseNode.pid!, rss: [], cpuPct: [] },
     { name: 'baseline: node + tsx loader', pid: baseTsx.pid!, rss: [], cpuPct: [] },
   ];
@@ -183,7 +207,9 @@ try {
       lastT = now;
     }
   }
-  const [a, bn] = watched as [Watched, Watched, Watched];
+  const a = watched[0]!;
+  const bn = watched.find((w) => w.name === 'baseline: bare node')!;
+  const ref = unbundledPid ? watched[1] : undefined;
   console.log(
     `agent idle over ${SECONDS} s after ${WARMUP} s warm-up (cloud link up, capture on demand and idle, default telemetry); RSS sampled every 1 s, CPU per ${WINDOW} s window; median (min, max)`,
   );
@@ -192,6 +218,10 @@ try {
   console.log(
     `agent RSS over bare node: ${(med(a.rss) - med(bn.rss)).toFixed(1)} MB; ratio agent/bare node ${(med(a.rss) / med(bn.rss)).toFixed(2)}`,
   );
+  if (ref)
+    console.log(
+      `bundle vs the same agent unbundled: ${med(a.rss).toFixed(1)} vs ${med(ref.rss).toFixed(1)} MB (${(med(a.rss) - med(ref.rss)).toFixed(1)} MB)`,
+    );
   const rssOk = med(a.rss) <= 64;
   const cpuOk = med(a.cpuPct) <= 1;
   console.log(
@@ -202,9 +232,11 @@ try {
     rssMb: med(a.rss),
     cpuPercent: med(a.cpuPct),
     bareNodeRssMb: med(bn.rss),
+    ...(ref ? { unbundledRssMb: med(ref.rss) } : {}),
   });
 } finally {
   if (agent) await stopAgentChild(agent);
+  if (unbundled) await stopAgentChild(unbundled);
   for (const k of kids) k.kill('SIGKILL');
   await backend?.close();
   rmSync(work, { recursive: true, force: true });

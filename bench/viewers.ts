@@ -231,7 +231,8 @@ try {
     .filter(Boolean);
   const env = shipped ? shippedEnv() : {};
   const flagText = [...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...nodeFlags].join(' ') || '(none)';
-  const started = await runAgentChild(file, { compiledDir, nodeFlags, env });
+  // As a board runs it: the esbuild bundle (bin/lenscap.js runs dist/bundle/).
+  const started = await runAgentChild(file, { compiledDir: join(compiledDir, 'bundle'), nodeFlags, env });
   agent = started.child;
   if (!(await cloud.waitOnline(serial, 30_000))) throw new Error('agent did not come online');
   const gateUrl = `${started.gateUrl.replace('0.0.0.0', '127.0.0.1')}/live/${serial}.flv`;

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Launcher. In a source checkout (agent/main.ts present) it runs the TypeScript through tsx, so a
 // stale dist/ can never shadow the code being worked on; in a device bundle (compiled JS only,
-// no .ts, no tsx) it runs dist/.
+// no .ts, no tsx) it runs the esbuild bundle in dist/bundle/ (smaller at idle: scripts/build.mjs),
+// or the plain tsc tree in dist/agent/ when a build carries no bundle.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -14,6 +15,8 @@ if (existsSync(source)) {
   register();
   mod = await import(pathToFileURL(source).href);
 } else {
-  mod = await import(pathToFileURL(join(root, 'dist', 'agent', 'main.js')).href);
+  const bundled = join(root, 'dist', 'bundle', 'agent', 'main.js');
+  const entry = existsSync(bundled) ? bundled : join(root, 'dist', 'agent', 'main.js');
+  mod = await import(pathToFileURL(entry).href);
 }
 process.exitCode = await mod.main(process.argv.slice(2));

@@ -95,7 +95,8 @@ export function createHttpHandler(d: HttpDeps): (req: IncomingMessage, res: Serv
           'x-content-type-options': 'nosniff',
           ...cors,
         });
-        res.flushHeaders();
+        // No flushHeaders(): the session writes the held header, metadata and the keyframe in this
+        // same turn, and Node corks a turn's writes, so the head leaves with them in one write.
         return true;
       },
       send(b) {

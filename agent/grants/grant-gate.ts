@@ -49,6 +49,11 @@ export interface GrantGateDeps {
   /** The audit log's flush (default node:fs fdatasync); tests watch what is durable when. */
   auditIo?: DecisionLogIo;
   /**
+   * How long an accept's flush may hold the event loop before the following ones run on libuv's
+   * pool (default LOOP_FLUSH_BUDGET_MS; 0: always on the pool). See agent/audit/decision-log.ts.
+   */
+  auditLoopFlushBudgetMs?: number;
+  /**
    * Owner-held trust. Once the owner has claimed the camera, its membership replaces the cloud's
    * binding record and every grant must be key-bound (cnf.jkt) with a DPoP proof.
    */
@@ -110,6 +115,7 @@ export class GrantGateService implements GrantGate {
       deps.auditMaxBytes,
       () => this.replay.snapshot(),
       deps.auditIo,
+      deps.auditLoopFlushBudgetMs,
     );
   }
 

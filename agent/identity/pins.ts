@@ -11,7 +11,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LenscapError } from '../errors.ts';
 import { importTrustRoot } from '../grants/trust-bundle.ts';
@@ -34,12 +34,13 @@ export interface Pins {
 
 /**
  * The image's certs/ folder: next to agent/ in a checkout (../../certs from agent/identity), next
- * to dist/ in a bundle (../../../certs from dist/agent/identity).
+ * to dist/ in a firmware image, whichever file under dist/ holds this code (the tsc tree's
+ * dist/agent/identity/pins.js or a chunk of the esbuild bundle, dist/bundle/chunks/*.js).
  */
 export function defaultPinDir(moduleUrl: string = import.meta.url): string {
   const here = fileURLToPath(moduleUrl);
-  const up = /[\\/]dist[\\/]agent[\\/]identity[\\/]/.test(here) ? '../../../certs/' : '../../certs/';
-  return fileURLToPath(new URL(up, moduleUrl));
+  const image = /^(.*[\\/])dist[\\/](?:agent[\\/]identity|bundle[\\/])/.exec(here);
+  return image ? join(image[1]!, 'certs') + sep : fileURLToPath(new URL('../../certs/', moduleUrl));
 }
 
 /**

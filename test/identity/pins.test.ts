@@ -89,6 +89,17 @@ test('the checkout is an unpinned image: certs/ holds only its README', () => {
   assert.deepEqual(pinDirProblems(defaultPinDir()), []);
 });
 
+test("an image's certs/ is found from the tsc tree and from any chunk of the esbuild bundle", () => {
+  for (const at of [
+    'file:///opt/lenscap/dist/agent/identity/pins.js',
+    'file:///opt/lenscap/dist/bundle/chunks/chunk-ABCD1234.js',
+    'file:///opt/lenscap/dist/bundle/agent/main.js',
+  ])
+    assert.equal(defaultPinDir(at), '/opt/lenscap/certs/', at);
+  // A checkout: agent/identity/pins.ts → the repository's certs/.
+  assert.equal(defaultPinDir('file:///src/lenscap/agent/identity/pins.ts'), '/src/lenscap/certs/');
+});
+
 test('matching pins provision; a pinned root or broker CA that does not match refuses before installing', async () => {
   const ok = await provision('CAM-PIN1', loadPins(realPins));
   assert.equal(ok.code, 'ok');

@@ -6,7 +6,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import {
   buildBundle,
@@ -20,6 +29,12 @@ import { DevCa } from '../../scripts/dev-cloud/ca.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const BUILD_TIME = Date.parse('2026-01-02T03:04:05.000Z');
+
+function walkJs(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.js'))
+    .map((e) => join(e.parentPath, e.name));
+}
 
 function elfHeader(machine: number): Buffer {
   const b = Buffer.alloc(64);
@@ -89,6 +104,7 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
     for (const f of [
       'bin/lenscap.js',
       'dist/agent/main.js',
+      'dist/bundle/agent/main.js',
       'dist/build-info.json',
       'package.json',
       'packaging/lenscap.service',
@@ -161,6 +177,36 @@ describe('x64 bundle', { timeout: 120_000 }, () => {
     if (existsSync(join(root, 'agent/grants/build-time.ts'))) {
       assert.match(readFileSync(stamped, 'utf8'), new RegExp(`= ${BUILD_TIME};`));
     }
+  });
+
+  test('the launcher runs the esbuild bundle, which needs nothing of the tsc tree', () => {
+    // A copy without dist/agent/: only the bundle (and node_modules) can answer.
+    const copy = join(tmp.dir, 'bundle-only');
+    cpSync(dir, copy, { recursive: true });
+    rmSync(join(copy, 'dist/agent'), { recursive: true });
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [join(copy, 'bin/lenscap.js'), ...args], {
+        encoding: 'utf8',
+        cwd: copy,
+        env: { PATH: process.env.PATH },
+      });
+    const help = run(['--help']);
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /usage: lenscap/);
+    // config check loads the schema, migrations and the pins from the bundle's chunks.
+    const check = run(['config', 'check', join(copy, 'packaging/agent.json')]);
+    assert.equal(check.status, 0, check.stderr);
+    assert.equal(JSON.parse(check.stdout).camera.driver, 'v4l2');
+    // The stamp reached the bundle too (the grants clock floor); minified numbers may be written
+    // with an exponent (1767323045e3).
+    const bundled = walkJs(join(copy, 'dist/bundle')).map((f) => readFileSync(f, 'utf8'));
+    const stamp = new RegExp(`\\b(${BUILD_TIME}|${BUILD_TIME / 1000}e3)\\b`);
+    assert.ok(
+      bundled.some((t) => stamp.test(t)),
+      'build time stamped into dist/bundle',
+    );
+    // Minified, so a board loads less source text: no file keeps tsc's indentation.
+    assert.ok(bundled.every((t) => !/\n {4}\S/.test(t)));
   });
 
   test('runs from the extracted tree under this node (no tsx, no dev deps)', () => {
