@@ -51,6 +51,7 @@ export class StreamService {
   private idleTimer: TimerHandle | undefined;
   private cameraReason = '';
   private cameraName = '';
+  private stopped = false;
   ffmpegPath = '';
   private readonly onPrivacy = (on: boolean) => this.reconcile(on ? 'privacy on' : 'privacy off');
 
@@ -172,7 +173,9 @@ export class StreamService {
   }
 
   private reconcile(why: string): void {
-    if (!this.supervisor) return;
+    // After stop() nothing starts capture again: a viewer session released late (its socket closed
+    // after the service stopped) would otherwise launch an ffmpeg into a closed hub, for good.
+    if (!this.supervisor || this.stopped) return;
     const want = !this.deps.privacy.isOn() && (this.deps.stream.mode === 'always' || this.leases > 0);
     if (want) {
       if (this.idleTimer !== undefined) this.clock.clearTimeout(this.idleTimer);
@@ -207,6 +210,7 @@ export class StreamService {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.deps.privacy.off('change', this.onPrivacy);
     if (this.idleTimer !== undefined) this.clock.clearTimeout(this.idleTimer);
     if (this.supervisor) await this.supervisor.stop();

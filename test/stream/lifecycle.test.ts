@@ -131,3 +131,26 @@ test('on demand: capture starts with the first lease and stops idleStopSeconds a
     tmp.cleanup();
   }
 });
+
+test('a lease released after stop() starts no capture (a late viewer close must not relaunch ffmpeg)', async () => {
+  const { config } = loadConfig(undefined, {});
+  const privacy = Object.assign(new EventEmitter(), { isOn: () => false });
+  const s = createStreamService({
+    serial: 'CAM-0001',
+    stream: { ...config.stream, mode: 'always' },
+    camera: { ...config.camera, width: 320, height: 180 },
+    logger: silentLogger(),
+    privacy,
+    cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
+  });
+  await s.start();
+  await onceWithin<number>(s.supervisorEvents, 'started', 30_000, 'capture started');
+  const release = s.acquire();
+  await s.stop();
+  let relaunched = 0;
+  s.supervisorEvents.on('started', () => relaunched++);
+  release();
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(relaunched, 0, 'no capture run after stop()');
+  assert.equal(s.capturePid(), undefined);
+});
