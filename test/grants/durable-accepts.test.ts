@@ -18,7 +18,7 @@ import { MemoryEventSink } from '../../agent/audit/events.ts';
 import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { createGate } from '../../agent/gate/gate.ts';
-import type { FlvSink } from '../../agent/stream/loopback-hub.ts';
+import type { FlvSink } from '../../agent/stream/media-hub.ts';
 import { makeGrantFixture, SERIAL, type GrantFixture } from '../../harness/grants-fixture.ts';
 import { FlvClient } from '../../harness/flv-client.ts';
 import { within } from '../../harness/wait.ts';
