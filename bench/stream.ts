@@ -2,7 +2,10 @@
  * Stream figures on this machine with real parts (testpattern → ffmpeg → loopback hub → gate):
  * - warm join: request with a fresh grant → first keyframe tag, through the gate vs. the same hub
  *   served by a bare loopback HTTP endpoint without any check (same transport, no grant), and the
- *   in-process attach floor; median and p90 over N joins, ratio gate / bare.
+ *   in-process attach floor; median and p90 over N joins, ratio gate / bare. Beside them the same
+ *   gate with every accept's flush on libuv's pool (the design before the flush moved onto the loop
+ *   while the disk is fast; `warmJoinPoolFlushMs`). `flushMs` is unchanged: write + fdatasync on the
+ *   loop is exactly the gate's flush now.
  * - cold start (on demand, capture idle → first keyframe through the gate).
  * - agent CPU (this process: gate + hub + grant checks; not ffmpeg, measured apart) per viewer at
  *   ~2 Mb/s with 1, 10 and 20 viewers, next to the same hub served bare (no checks), the viewers in
@@ -28,6 +31,7 @@ import { silentLogger } from '../agent/log.ts';
 import { createStreamService, type StreamService } from '../agent/stream/service.ts';
 import { createPrivacyState } from '../agent/privacy/state.ts';
 import { createGate } from '../agent/gate/gate.ts';
+import { createGrantGate } from '../agent/grants/grant-gate.ts';
 import { createTestPatternDriver } from '../drivers/camera/testpattern.ts';
 import { createNoSwitch } from '../drivers/privacy/none.ts';
 import { makeGrantFixture, SERIAL } from '../harness/grants-fixture.ts';
@@ -205,6 +209,40 @@ async function main(): Promise<void> {
   });
   await stubGate.listen();
   const stubUrl = `${stubGate.url}/live/${SERIAL}.flv`;
+  // The previous design beside it: the same grant gate (its own state dir) with every accept's
+  // flush on libuv's pool (auditLoopFlushBudgetMs 0) instead of on the loop.
+  const fPool = await makeGrantFixture();
+  fPool.clock.now = () => Date.now();
+  fPool.gate.close();
+  const poolGrants = createGrantGate({
+    serial: SERIAL,
+    grants: config.grants,
+    relayAllowList: [],
+    paths: fPool.paths,
+    clock: fPool.clock,
+    logger,
+    events: fPool.events,
+    isPrivacyOn: () => false,
+    auditLoopFlushBudgetMs: 0,
+  });
+  const poolGate = createGate({
+    serial: SERIAL,
+    config: {
+      ...config.gate,
+      host: '127.0.0.1',
+      port: 0,
+      tls: false,
+      maxViewers: 64,
+      refusalRateLimit: { perMinute: 10_000 },
+    },
+    grants: poolGrants,
+    stream,
+    privacy,
+    clock: f.clock,
+    logger,
+  });
+  await poolGate.listen();
+  const poolUrl = `${poolGate.url}/live/${SERIAL}.flv`;
   // The same hub served with no check at all: the baseline for what the gate adds.
   const bare = createServer((req, res) => {
     const release = stream.acquire();
@@ -273,6 +311,7 @@ async function main(): Promise<void> {
   const viaGate: number[] = [];
   const viaBare: number[] = [];
   const viaStub: number[] = [];
+  const viaPool: number[] = [];
   const inProc: number[] = [];
   // The accept line's size, read from the audit log the gate just wrote (cold starts accepted grants).
   const auditLines = readFileSync(f.paths.auditLog, 'utf8').trimEnd().split('\n');
@@ -292,6 +331,10 @@ async function main(): Promise<void> {
     },
     async () => void viaBare.push(await joinVia(bareUrl, {})),
     async () => void viaStub.push(await joinVia(stubUrl, { authorization: 'Bearer x.y.z' })),
+    async () =>
+      void viaPool.push(
+        await joinVia(poolUrl, { authorization: `Bearer ${fPool.mint({ ttlSeconds: 60 })}` }),
+      ),
   ];
   for (let i = 0; i < JOINS; i++) {
     // The order rotates each round: no path always comes first after the pause (a cold wake-up of
@@ -317,6 +360,9 @@ async function main(): Promise<void> {
   );
   say(
     `  gate code, decision stubbed to accept (bench only): median ${fmt(median(viaStub))} ms, p90 ${fmt(p90(viaStub))} ms`,
+  );
+  say(
+    `  gate, accept flush on libuv's pool (previous design): median ${fmt(median(viaPool))} ms, p90 ${fmt(p90(viaPool))} ms`,
   );
   say(`  in-process attach (floor):                        median ${fmt(median(inProc))} ms`);
   flusher.close();
@@ -370,6 +416,7 @@ async function main(): Promise<void> {
     ffmpegFirstKeyframeMs: median(ffFirst),
     coldOverFfmpeg,
     decisionMs: median(decide),
+    warmJoinPoolFlushMs: median(viaPool),
     burstGateJoinMs: median(burstGate),
     burstBareJoinMs: median(burstBare),
   };
@@ -434,6 +481,9 @@ async function main(): Promise<void> {
   }
   await gate.close();
   await stubGate.close();
+  await poolGate.close();
+  poolGrants.close();
+  fPool.cleanup();
   bare.close();
   await stream.stop();
   f.cleanup();

@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { configSchema } from '../agent/config/schema.ts';
 import { resolveFfmpegPath } from '../agent/stream/ffmpeg-path.ts';
-import { pickLoopbackPort } from '../agent/stream/loopback-hub.ts';
+import { freePort } from '../scripts/dev-cloud/broker-mosquitto.ts';
 import { splitInput } from '../agent/stream/ffmpeg-process.ts';
 import { createTestPatternDriver } from '../drivers/camera/testpattern.ts';
 import { mintGrant, signBindingRecord } from '../scripts/dev-cloud/mint.ts';
@@ -244,8 +244,8 @@ try {
   agent = undefined;
 
   // Baseline: bare node-media-server (HTTPS-FLV), same node flags, same ffmpeg arguments.
-  const rtmpPort = await pickLoopbackPort();
-  const httpsPort = await pickLoopbackPort();
+  const rtmpPort = await freePort();
+  const httpsPort = await freePort();
   const tls = serverCa.issueServer('localhost');
   writeFileSync(join(work, 'nms.key'), tls.key, { mode: 0o600 });
   writeFileSync(join(work, 'nms.crt'), tls.cert);

@@ -4,12 +4,12 @@
  * instead each format change adds one migration here, and load.ts runs the chain on the raw file
  * before validation. A file without `version` is version 0 (every file written before versions).
  * Pure: takes and returns plain JSON objects. Must never read files or the environment, nor drop a
- * key silently (a migration renames or converts; whatever it cannot place stays for the schema
- * to reject by name).
+ * key silently (a migration renames or converts, or drops a key that no longer means anything and
+ * says so in its summary; whatever it cannot place stays for the schema to reject by name).
  */
 
 /** The format this agent writes and validates. Bump it together with a new migration below. */
-export const CONFIG_VERSION = 1;
+export const CONFIG_VERSION = 2;
 
 export interface ConfigMigration {
   /** The version this migration reads. */
@@ -28,6 +28,18 @@ export const configMigrations: readonly ConfigMigration[] = [
     to: 1,
     summary: 'adds `version` (a file without it is version 0); no key changed',
     migrate: (raw) => raw,
+  },
+  {
+    from: 1,
+    to: 2,
+    summary:
+      'drops `stream.hubRtmpPort` and `stream.hubHttpPort`: the media hub has no listener (capture writes to a pipe)',
+    migrate: (raw) => {
+      const stream = raw.stream;
+      if (!stream || typeof stream !== 'object' || Array.isArray(stream)) return raw;
+      const { hubRtmpPort: _rtmp, hubHttpPort: _http, ...rest } = stream as Record<string, unknown>;
+      return { ...raw, stream: rest };
+    },
   },
 ];
 

@@ -18,7 +18,7 @@ import type { Config } from '../config/schema.ts';
 import { isLenscapError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { FlvTagReader, encodeTag } from '../sealing/flv-tags.ts';
-import type { FlvSink } from '../stream/loopback-hub.ts';
+import type { FlvSink } from '../stream/media-hub.ts';
 import type { PrivacySource } from '../privacy/state.ts';
 import { FrameAnalysis } from './analysis.ts';
 import type { ArtifactKind, ArtifactSink } from './artifact.ts';

@@ -14,10 +14,10 @@ import type { PrivacySource } from '../privacy/state.ts';
 import type { FrameSealer } from '../sealing/sealer.ts';
 import type { ViewerKeySource } from '../sealing/viewer-keys.ts';
 import type { Activity } from '../stream/activity.ts';
-import type { FlvSink } from '../stream/loopback-hub.ts';
+import type { FlvSink } from '../stream/media-hub.ts';
 import type { CloseReason, SessionTable } from '../sessions/table.ts';
 
-/** A capture failure as the stream reports it: a coded error (ERR_CAMERA_*, ERR_CAPTURE_EXITED). */
+/** A capture failure as the stream reports it: a coded error (ERR_CAMERA_*, ERR_CAPTURE_EXITED, ERR_HUB_INGEST). */
 export interface CaptureFailure {
   code: string;
   /** Failures in a row (1 = a single exit the supervisor restarts from at once). */

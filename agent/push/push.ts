@@ -23,7 +23,7 @@ import {
 } from '../grants/types.ts';
 import type { RefusalReason } from '../grants/reasons.ts';
 import type { Logger } from '../log.ts';
-import type { FlvSink } from '../stream/loopback-hub.ts';
+import type { FlvSink } from '../stream/media-hub.ts';
 import { openRtmp, type RtmpClient, type RtmpClientOptions } from './rtmp/client.ts';
 import { relayRefusal } from '../grants/verify.ts';
 import { redactText, redactUrl, registerUrlSecrets } from '../redact.ts';

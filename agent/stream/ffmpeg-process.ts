@@ -4,7 +4,7 @@
  * leaves a half-written RTMP stream. Resolves `exited` exactly once. Never runs a shell.
  */
 import { createRequire } from 'node:module';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { ChildProcess } from 'node:child_process';
 
 const require = createRequire(import.meta.url);
@@ -14,7 +14,7 @@ interface FfCommand {
   input(src: string | Readable): FfCommand;
   inputOptions(o: string[]): FfCommand;
   outputOptions(o: string[]): FfCommand;
-  output(t: string): FfCommand;
+  output(t: string | Writable): FfCommand;
   on(ev: string, fn: (...a: unknown[]) => void): FfCommand;
   run(): void;
   ffmpegProc?: ChildProcess;
@@ -28,7 +28,8 @@ export interface FfmpegSpec {
   /** `-i` argument, or a stream piped to stdin. */
   source: string | Readable;
   outputOptions: string[];
-  output: string;
+  /** A URL or file, or a Writable that gets ffmpeg's stdout (`pipe:1`). */
+  output: string | Writable;
 }
 
 export interface FfmpegRun {

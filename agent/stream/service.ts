@@ -1,8 +1,8 @@
 /**
- * The capture pipeline as one service: the loopback hub, the camera driver and the supervised
- * ffmpeg publishing into it. On demand it runs while anyone holds a lease (gate sessions, pushes)
+ * The capture pipeline as one service: the in-process media hub, the camera driver and the
+ * supervised ffmpeg whose stdout the hub ingests. On demand it runs while anyone holds a lease (gate sessions, pushes)
  * and stops `idleStopSeconds` after the last; `always` keeps it running. Privacy on stops capture
- * outright and keeps it stopped. Must never listen on anything but loopback (the hub).
+ * outright and keeps it stopped. Must never listen on a socket (the hub has none).
  */
 import { createRequire } from 'node:module';
 import type { CameraDriver } from '../../drivers/camera/types.ts';
@@ -12,7 +12,7 @@ import { systemClock, unrefTimer, type Random, type Time, type TimerHandle } fro
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import { resolveFfmpegPath } from './ffmpeg-path.ts';
-import { createLoopbackHub, type FlvSink, type LoopbackHub } from './loopback-hub.ts';
+import { createMediaHub, type FlvSink, type MediaHub } from './media-hub.ts';
 import { CaptureSupervisor, type SupervisorStatus } from './supervisor.ts';
 import type { PrivacySource } from '../privacy/state.ts';
 
@@ -45,7 +45,7 @@ export interface StreamStatus {
 }
 
 export class StreamService {
-  hub!: LoopbackHub;
+  hub!: MediaHub;
   private supervisor!: CaptureSupervisor;
   private leases = 0;
   private idleTimer: TimerHandle | undefined;
@@ -86,11 +86,7 @@ export class StreamService {
       `camera driver: ${driver.name}`,
     );
     await prewarmFluent(this.ffmpegPath);
-    this.hub = await createLoopbackHub({
-      serial: this.deps.serial,
-      logger: log,
-      rtmpPort: this.deps.stream.hubRtmpPort,
-    });
+    this.hub = createMediaHub({ serial: this.deps.serial, logger: log });
     const c = this.deps.camera;
     const request = {
       device: c.device,
@@ -108,7 +104,8 @@ export class StreamService {
       ffmpegPath: this.ffmpegPath,
       camera: driver,
       request,
-      output: this.hub.publishUrl,
+      // ffmpeg's stdout straight into the hub: no socket, no RTMP round trips before the first frame.
+      output: (onFailure) => this.hub.ingest(onFailure),
       logger: log.child({ module: 'capture' }),
       ...(this.deps.random ? { random: this.deps.random } : {}),
       clock: this.clock,
@@ -201,9 +198,12 @@ export class StreamService {
     this.idleTimer = undefined;
     if (!this.supervisor.status.wanted && !this.supervisor.status.running) return;
     this.deps.logger.info({ why }, 'stopping capture');
-    await this.supervisor.stop();
-    // A deliberate stop: the next viewer must not be served the last GOP of the old run.
+    // A deliberate stop: the next viewer must not be served the last GOP of the old run. Dropped
+    // before the run is gone, not after: capture wanted again meanwhile (privacy off at once)
+    // starts a run whose pipe the hub takes at spawn, and that fresh publish must neither resume
+    // the old one (its GOP) nor be dropped itself; the old run's last bytes count for nothing.
     this.hub.dropPublish();
+    await this.supervisor.stop();
   }
 
   async stop(): Promise<void> {

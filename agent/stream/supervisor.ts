@@ -1,7 +1,8 @@
 /**
  * Keeps one capture ffmpeg running while wanted: prepares the camera arguments (driver errors are
- * coded and retried), runs ffmpeg publishing into the hub, restarts it with exponential backoff
- * when it dies, and stops it with q → SIGTERM → SIGKILL. Never leaves a child behind: `stop()`
+ * coded and retried), runs ffmpeg writing FLV into the hub's ingest (or to a URL), restarts it
+ * with exponential backoff when it dies or its output is refused as unreadable, and stops it with
+ * q → SIGTERM → SIGKILL. Never leaves a child behind: `stop()`
  * resolves only once the process is gone.
  */
 import { EventEmitter } from 'node:events';
@@ -10,12 +11,22 @@ import { systemClock, unrefTimer, type Random, type Time, type TimerHandle } fro
 import type { Logger } from '../log.ts';
 import { redactText } from '../redact.ts';
 import { runFfmpeg, splitInput, type FfmpegRun } from './ffmpeg-process.ts';
+import type { Writable } from 'node:stream';
+
+/** A coded failure of a run's output (the hub could not read what ffmpeg wrote). */
+export interface OutputFailure {
+  code: string;
+  message: string;
+}
+/** Makes one run's output Writable (ffmpeg's stdout goes there); `onFailure` stops that run. */
+export type OutputFactory = (onFailure: (f: OutputFailure) => void) => Writable;
 
 export interface SupervisorOptions {
   ffmpegPath: string;
   camera: CameraDriver;
   request: CameraRequest;
-  output: string;
+  /** A URL, or a fresh Writable per run (the hub's ingest). */
+  output: string | OutputFactory;
   logger: Logger;
   random?: Random;
   /** The restart backoff and the failure times run on it (default: the system clock). */
@@ -91,13 +102,25 @@ export class CaptureSupervisor extends EventEmitter {
     }
     if (!this.wanted) return;
     const { options, source } = splitInput(args.input);
+    // The first refusal of this run's output is its failure (not the exit it causes).
+    let outputFailure: OutputFailure | undefined;
+    const ref: { run?: FfmpegRun } = {};
+    const output =
+      typeof this.opts.output === 'string'
+        ? this.opts.output
+        : this.opts.output((f) => {
+            if (outputFailure) return;
+            outputFailure = f;
+            void ref.run?.stop();
+          });
     const run = runFfmpeg({
       ffmpegPath: this.opts.ffmpegPath,
       inputOptions: options,
       source,
       outputOptions: [...args.video, '-an', '-f', 'flv', '-flvflags', 'no_duration_filesize'],
-      output: this.opts.output,
+      output,
     });
+    ref.run = run;
     this.run = run;
     this.status.describe = args.describe;
     const pid = await run.started;
@@ -125,6 +148,11 @@ export class CaptureSupervisor extends EventEmitter {
       // A run that lasted a while was healthy: start the backoff from the beginning.
       if (this.clock.now() - this.startedAt > 10_000) this.failures = 0;
       this.status.restarts++;
+      // The hub refused what this run wrote and we stopped it: that refusal is the failure.
+      if (outputFailure) {
+        this.fail(outputFailure.code, outputFailure.message);
+        return;
+      }
       this.fail(
         'ERR_CAPTURE_EXITED',
         `ffmpeg exited (code ${x.code}, signal ${x.signal})${x.error ? `: ${x.error}` : ''} ${x.stderrTail.trim().split('\n').slice(-2).join(' | ')}`,
@@ -133,7 +161,7 @@ export class CaptureSupervisor extends EventEmitter {
   }
 
   private fail(code: string, rawMessage: string): void {
-    // ffmpeg's text carries the output URL (the hub's publish key rides in its query).
+    // ffmpeg's text may carry its output URL (a relay's key rides in its query).
     const message = redactText(rawMessage);
     this.status.lastError = { code, message, at: this.clock.now() };
     const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 300, maxMs: 30_000 };

@@ -23,7 +23,7 @@ export interface BoardConfigInput {
 
 export function boardAgentJson(i: BoardConfigInput): Record<string, unknown> {
   return {
-    version: 1,
+    version: 2,
     stateDir: i.stateDir,
     log: { level: 'info' },
     camera:

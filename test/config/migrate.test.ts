@@ -101,12 +101,13 @@ test('the migrations form one chain from 0 to CONFIG_VERSION', () => {
 });
 
 test('a renamed key in a later version: an old file is carried over, step by step', () => {
-  // The shape a real rename takes (gate.port → gate.listenPort in a hypothetical version 2).
+  // The shape a real rename takes (gate.port → gate.listenPort in a hypothetical next version).
+  const next = CONFIG_VERSION + 1;
   const chain: ConfigMigration[] = [
     ...configMigrations,
     {
-      from: 1,
-      to: 2,
+      from: CONFIG_VERSION,
+      to: next,
       summary: 'gate.port is now gate.listenPort',
       migrate: (raw) => {
         const { port, ...gate } = (raw.gate ?? {}) as Record<string, unknown>;
@@ -114,13 +115,35 @@ test('a renamed key in a later version: an old file is carried over, step by ste
       },
     },
   ];
-  const result = migrateConfig({ gate: { port: 8443, tls: true } }, 2, chain);
+  const result = migrateConfig({ gate: { port: 8443, tls: true } }, next, chain);
   assert.ok(!(result instanceof ConfigVersionProblem));
-  assert.deepEqual(result.raw, { version: 2, gate: { listenPort: 8443, tls: true } });
+  assert.deepEqual(result.raw, { version: next, gate: { listenPort: 8443, tls: true } });
   assert.equal(result.from, 0);
-  assert.equal(result.applied.length, 2);
+  assert.equal(result.applied.length, next);
 
   const gap = migrateConfig({ version: 0 }, 2, [chain[1]!]);
   assert.ok(gap instanceof ConfigVersionProblem);
   assert.match(gap.message, /no migration from version 0 to 1/);
+});
+
+test('a version-1 file with the hub ports (gone: the hub has no listener) loads, without them, as migrated', (t) => {
+  const { dir, cleanup } = makeTempDir();
+  t.after(cleanup);
+  const v1 = {
+    ...VERSION_0_FILE,
+    version: 1,
+    stream: { mode: 'always', hubRtmpPort: 1935, hubHttpPort: 8000, idleStopSeconds: 5 },
+  };
+  const loaded = loadConfig(write(dir, v1), {});
+  assert.equal(loaded.config.version, CONFIG_VERSION);
+  assert.equal(loaded.config.stream.mode, 'always');
+  assert.equal(loaded.config.stream.idleStopSeconds, 5);
+  assert.equal('hubRtmpPort' in loaded.config.stream, false);
+  assert.equal('hubHttpPort' in loaded.config.stream, false);
+  assert.match(loaded.migrated?.applied.join('\n') ?? '', /^1→2: drops `stream\.hubRtmpPort`/m);
+  // The key itself is gone from the schema: a current-version file naming it is refused by name.
+  assert.throws(
+    () => loadConfig(write(dir, { ...v1, version: CONFIG_VERSION }), {}),
+    (e: unknown) => isLenscapError(e) && /hubRtmpPort/.test((e as Error).message),
+  );
 });

@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import { loadConfig } from '../../agent/config/load.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { createGate } from '../../agent/gate/gate.ts';
-import type { FlvSink } from '../../agent/stream/loopback-hub.ts';
+import type { FlvSink } from '../../agent/stream/media-hub.ts';
 import { FlvClient } from '../../harness/flv-client.ts';
 import { makeGrantFixture } from '../../harness/grants-fixture.ts';
 

@@ -10,7 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
 import { createPushService } from '../../agent/push/push.ts';
 import { silentLogger } from '../../agent/log.ts';
-import type { FlvSink } from '../../agent/stream/loopback-hub.ts';
+import type { FlvSink } from '../../agent/stream/media-hub.ts';
 import { systemClock } from '../../agent/clock.ts';
 import { mapViewerKeys, type ViewerKeySource } from '../../agent/sealing/viewer-keys.ts';
 import { makeViewer } from '../../harness/viewer-keys.ts';

@@ -1,12 +1,14 @@
 /**
- * A local process that knows the hub's loopback RTMP port but not the per-run publish key sends
- * connect + createStream + publish (wrong key) + video tags in ONE write, so node-media-server
- * parses all of it before any hook can close the socket. The question (issue 12, finding 10): does
- * a frame of it reach a viewer? Checked with capture idle, during capture's idle grace, after
- * capture stopped, and with `play` instead of `publish`. A marker in the forged frames is searched
- * for in every byte handed to a hub tap and in a real viewer's stream through the gate. The
- * control — the same bytes with the right key — must inject, which proves the forged RTMP is
- * good enough to be seen.
+ * The hub has no listener (issue 18: capture's ffmpeg writes FLV to a pipe the hub reads in
+ * process), so no local process can publish into it or play from it. Proven from the kernel's
+ * side: the TCP sockets this process listens on (/proc/net/tcp* against /proc/self/fd) are the
+ * gate's and nothing else, with capture idle, running and stopped. And in the spirit of issue 12
+ * finding 10, a local process sends connect + createStream + publish (or play) + video tags in ONE
+ * write to every port this process does listen on — with capture idle, running, in its idle
+ * grace, just after an ffmpeg crash (the hub's publish grace) and stopped — and a marker in the
+ * forged frames is searched for in every byte handed to a hub tap and in real viewers' streams.
+ * The control — the same marker frames handed to the hub's ingest — must reach a tap, which proves
+ * the search would see an injected frame.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +16,7 @@ import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { FlvClient } from '../../harness/flv-client.ts';
 import { makeMediaFixture, type MediaFixture } from '../../harness/media-fixture.ts';
+import { listeningPorts } from '../../harness/listening.ts';
 import { quietFor, waitUntil } from '../../harness/wait.ts';
 
 const require = createRequire(import.meta.url);
@@ -24,12 +27,40 @@ const AMF = require('node-media-server/src/protocol/amf.js') as {
 const MARKER = Buffer.from('LENSCAP-FORGED-FRAME-0123456789');
 
 let m: MediaFixture;
+/** What this test process listened on before the media side existed (nothing, normally). */
+let portsBefore: number[];
+let gatePort: number;
 before(async () => {
+  portsBefore = listeningPorts();
   m = await makeMediaFixture({ mode: 'on-demand', idleStopSeconds: 3 });
+  gatePort = Number(new URL(m.url()).port);
 });
+/** Ports opened since the start, which must be the gate's alone. */
+const newPorts = () => listeningPorts().filter((p) => !portsBefore.includes(p));
 after(async () => {
   await m?.close();
 });
+
+/** An AVC keyframe or inter frame (an FLV video tag body) carrying the marker. */
+function frame(key: boolean): Buffer {
+  return Buffer.concat([
+    Buffer.from([key ? 0x17 : 0x27, 0x01, 0, 0, 0]),
+    Buffer.from([0, 0, 0, 40]),
+    MARKER,
+    Buffer.alloc(9),
+  ]);
+}
+
+/** One FLV video tag (header, body, PreviousTagSize). */
+function flvTag(ts: number, body: Buffer): Buffer {
+  const h = Buffer.alloc(11);
+  h[0] = 9;
+  h.writeUIntBE(body.length, 1, 3);
+  h.writeUIntBE(ts & 0xffffff, 4, 3);
+  const prev = Buffer.alloc(4);
+  prev.writeUInt32BE(11 + body.length);
+  return Buffer.concat([h, body, prev]);
+}
 
 /** One RTMP message as a single fmt-0 chunk (we raise the chunk size first). */
 function message(cid: number, type: number, streamId: number, ts: number, payload: Buffer): Buffer {
@@ -57,14 +88,6 @@ function forged(port: number, verb: 'publish' | 'play', streamName: string): Buf
     verb === 'publish'
       ? AMF.encodeAmf0Cmd({ cmd: 'publish', transId: 3, cmdObj: null, streamName, type: 'live' })
       : AMF.encodeAmf0Cmd({ cmd: 'play', transId: 3, cmdObj: null, streamName });
-  // AVC keyframe and inter frames (FLV video tag bodies) carrying the marker.
-  const frame = (key: boolean) =>
-    Buffer.concat([
-      Buffer.from([key ? 0x17 : 0x27, 0x01, 0, 0, 0]),
-      Buffer.from([0, 0, 0, 40]),
-      MARKER,
-      Buffer.alloc(9),
-    ]);
   const media: Buffer[] = [];
   for (let i = 0; i < 10; i++) media.push(message(6, 9, 1, i * 40, frame(i % 5 === 0)));
   return Buffer.concat([
@@ -78,11 +101,11 @@ function forged(port: number, verb: 'publish' | 'play', streamName: string): Buf
   ]);
 }
 
-/** Sends the whole attack in one write; resolves once the hub has closed it (or after 3 s). */
-function attack(verb: 'publish' | 'play', streamName: string): Promise<void> {
+/** Sends the whole attack in one write to `port`; resolves once it is closed (or after 3 s). */
+function attack(port: number, verb: 'publish' | 'play', streamName: string): Promise<void> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port: m.stream.hub.rtmpPort }, () => {
-      s.write(forged(m.stream.hub.rtmpPort, verb, streamName));
+    const s = connect({ host: '127.0.0.1', port }, () => {
+      s.write(forged(port, verb, streamName));
     });
     s.on('data', () => undefined);
     s.on('error', () => undefined);
@@ -102,23 +125,40 @@ function tap(): { bytes: () => Buffer; detach: () => void } {
 }
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
-const key = () => new URL(m.stream.hub.publishUrl).searchParams.get('k')!;
-
-/** Attacks with a wrong key (and with play), proves each reached the hub's parser, checks taps. */
+/**
+ * Checks the listeners (the gate's port only), then attacks every port this process listens on
+ * with a publish (with and without a key) and a play, and checks that no tap saw the marker and
+ * forged frame reached them.
+ */
 async function attackAndCheck(state: string, viewerTaps: Array<{ bytes: () => Buffer }>): Promise<void> {
-  const refusedBefore = m.stream.hub.counters.publishRefused;
-  const playBefore = m.stream.hub.counters.playRefused;
-  await attack('publish', 'CAM-0001?k=wrong');
-  await attack('publish', 'CAM-0001');
-  await attack('play', 'CAM-0001');
-  // The positive signal: each attack was parsed as far as its publish/play and refused there.
-  assert.equal(m.stream.hub.counters.publishRefused, refusedBefore + 2, `${state}: publishes refused`);
-  assert.equal(m.stream.hub.counters.playRefused, playBefore + 1, `${state}: play refused`);
+  assert.deepEqual(newPorts(), [gatePort], `${state}: this process listens on the gate's port alone`);
+  const ports = listeningPorts();
+  assert.ok(ports.length >= 1, `${state}: something to attack`);
+  for (const port of ports) {
+    await attack(port, 'publish', 'CAM-0001?k=wrong');
+    await attack(port, 'publish', 'CAM-0001');
+    await attack(port, 'play', 'CAM-0001');
+  }
   for (const t of viewerTaps)
     assert.equal(t.bytes().includes(MARKER), false, `${state}: a forged frame reached a tap`);
 }
 
-test('a one-write RTMP publish with a wrong key injects no frame: capture idle, idle grace, stopped, and by play', async () => {
+test('the hub listens on no port: capture idle, running and stopped, this process listens on the gate alone', async () => {
+  assert.deepEqual(portsBefore, [], 'the test process listened on nothing before');
+  assert.deepEqual(newPorts(), [gatePort], 'capture idle: the gate alone');
+  const v = FlvClient.http({ url: m.url(), headers: bearer(m.f.mint()) });
+  try {
+    await v.waitForKeyframe(10_000);
+    assert.ok(m.stream.capturePid(), 'capture running');
+    assert.deepEqual(newPorts(), [gatePort], 'capture running: the gate alone');
+  } finally {
+    v.close();
+  }
+  await waitUntil(() => m.stream.capturePid() === undefined, 10_000, 'capture stopped');
+  assert.deepEqual(newPorts(), [gatePort], 'capture stopped: the gate alone');
+});
+
+test('a one-write RTMP publish or play to every port this process listens on injects no frame: capture idle, idle grace, stopped', async () => {
   assert.equal(m.stream.capturePid(), undefined, 'capture idle at the start');
   const waiting = tap();
   try {
@@ -156,7 +196,7 @@ test('a one-write RTMP publish with a wrong key injects no frame: capture idle, 
   }
 });
 
-test("a one-write RTMP publish with a wrong key in NMS's publish grace (capture ffmpeg just died) injects no frame", async () => {
+test("a one-write RTMP publish to every port this process listens on, in the hub's publish grace (capture ffmpeg just died), injects no frame", async () => {
   const v = FlvClient.http({ url: m.url(), headers: bearer(m.f.mint()) });
   const t = tap();
   try {
@@ -182,12 +222,21 @@ test("a one-write RTMP publish with a wrong key in NMS's publish grace (capture 
   }
 });
 
-test('control: the same one write with the right key does reach a tap (the forged RTMP is effective)', async () => {
+test('control: the same marker frames handed to the hub as a capture stream do reach a tap (the search works)', async () => {
   await waitUntil(() => m.stream.capturePid() === undefined, 10_000, 'capture stopped');
   const t = tap();
   try {
-    await attack('publish', `CAM-0001?k=${key()}`);
-    assert.equal(t.bytes().includes(MARKER), true, 'the control injected nothing: the attack proves nothing');
+    const w = m.stream.hub.ingest((f) => assert.fail(`control stream refused: ${f.message}`));
+    w.write(
+      Buffer.concat([
+        Buffer.from('FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x00', 'latin1'),
+        flvTag(0, Buffer.from([0x17, 0x00, 0, 0, 0, 0x01, 0x42, 0xc0, 0x1e, 0xff, 0xe0, 0x00, 0x01, 0xe0])),
+        ...Array.from({ length: 5 }, (_, i) => flvTag(i * 40, frame(i === 0))),
+      ]),
+    );
+    await waitUntil(() => t.bytes().includes(MARKER), 3000, 'the marker at the tap');
+    w.end();
+    m.stream.hub.dropPublish();
   } finally {
     t.detach();
   }

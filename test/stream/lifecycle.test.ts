@@ -1,6 +1,6 @@
 /**
  * The capture process's life: a graceful stop leaves no child (q on stdin is enough), and an
- * agent killed with SIGKILL leaves no orphan ffmpeg (its RTMP publish into the in-process hub
+ * agent killed with SIGKILL leaves no orphan ffmpeg (its stdout pipe into the in-process hub
  * breaks, and ffmpeg exits).
  */
 import { test } from 'node:test';

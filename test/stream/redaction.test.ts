@@ -1,8 +1,9 @@
 /**
  * Issue 12 #4: no stream key reaches a log, an audit line or a queued event. Secrets are planted in
- * a relay URL's query, userinfo and path, and the hub's real per-run publish key is used; the push
- * fails against them (real ffmpeg, the capture's, echoes whole URLs in its errors), then every log
- * line, the audit files and the on-disk event queue are scanned.
+ * a relay URL's query, userinfo and path, and in a capture output URL's query; the push and the
+ * capture fail against them (real ffmpeg, the capture's, echoes whole URLs in its errors), then
+ * every log line, the audit files and the on-disk event queue are scanned. (The hub itself has no
+ * URL or key any more: capture writes to a pipe.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,7 +42,7 @@ test('redactUrl / redactText: query, userinfo, fragment and media path keys neve
 });
 
 test(
-  'planted relay and hub keys reach no log line, audit file or queued event',
+  'planted relay and capture output keys reach no log line, audit file or queued event',
   { timeout: 90_000 }, // ffmpeg: the agent's own (m.stream.ffmpegPath), packaged when the system has none
   async (t) => {
     let logText = '';
@@ -69,8 +70,7 @@ test(
       queue.close();
       rmSync(qdir, { recursive: true, force: true });
     });
-    const hubKey = new URL(m.stream.hub.publishUrl).searchParams.get('k')!;
-    assert.ok(hubKey && hubKey.length >= 16, 'the hub has a per-run key');
+    const captureKey = 'CaptureKey4d17e2b9';
 
     const closed = await freePort();
     const push = createPushService({
@@ -102,8 +102,8 @@ test(
     const refused = await push.start(m.f.mint({ relay: withCreds }));
     assert.equal(!refused.ok && refused.reason, 'relay_not_allowed');
 
-    // 3. The capture pipeline failing on the hub's real publish URL (its port closed here): ffmpeg's
-    //    error carries the per-run key in the query.
+    // 3. The capture supervisor failing on an RTMP output URL (its port closed here): ffmpeg's error
+    //    carries the key in the query.
     const sup = new CaptureSupervisor({
       ffmpegPath: m.stream.ffmpegPath,
       camera: {
@@ -120,7 +120,7 @@ test(
         label: 'x',
         color: 'white',
       },
-      output: m.stream.hub.publishUrl.replace(/:\d+\//, `:${closed}/`),
+      output: `rtmp://127.0.0.1:${closed}/live/CAM-0001?k=${captureKey}`,
       logger,
       backoff: { initialMs: 100, maxMs: 200 },
     });
@@ -147,7 +147,7 @@ test(
       active: JSON.stringify(push.active()),
     };
     for (const [where, text] of Object.entries(surfaces))
-      for (const [what, secret] of Object.entries({ ...SECRETS, hubKey }))
+      for (const [what, secret] of Object.entries({ ...SECRETS, captureKey }))
         assert.ok(!text.includes(secret), `${what} leaked into ${where}`);
   },
 );

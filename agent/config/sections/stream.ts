@@ -15,20 +15,6 @@ export const streamSection = z
       .string()
       .optional()
       .describe('ffmpeg binary. Else FFMPEG_PATH, else `ffmpeg` on PATH, else @ffmpeg-installer/ffmpeg.'),
-    hubRtmpPort: z
-      .number()
-      .int()
-      .min(0)
-      .max(65535)
-      .default(0)
-      .describe('Loopback RTMP port of the internal media hub (0 = any free port).'),
-    hubHttpPort: z
-      .number()
-      .int()
-      .min(0)
-      .max(65535)
-      .default(0)
-      .describe('Loopback HTTP-FLV port of the internal media hub (0 = any free port).'),
     relayAllowList: z
       .array(z.string())
       .default([])
@@ -36,4 +22,4 @@ export const streamSection = z
   })
   .strict()
   .prefault({})
-  .describe('Capture pipeline and internal media hub.');
+  .describe('Capture pipeline and internal media hub (in process, no listener).');

@@ -75,8 +75,9 @@ for n in /usr/local/bin/node /usr/bin/node; do
   t1=$(cut -d' ' -f1 /proc/uptime)
   runuser -u lenscap -- $n /opt/lenscap/bin/lenscap.js config check /etc/lenscap/agent.json >/tmp/cc.txt 2>&1 || { cat /tmp/cc.txt; fail "config check under $v"; }
   echo "ok: lenscap --help and config check under node $v (--help took $(echo "$t1 $t0" | awk '{printf "%.2f", $1-$2}') s)"
-  # node-media-server 4 (declares node >= 20) on this Node: hub on loopback, vivid published into
-  # it over RTMP, HTTP-FLV pulled back.
+  # node-media-server 4 (declares node >= 20) on this Node: the installed agent's hub (NMS's FLV
+  # parser and broadcast, no listener), vivid piped into it as FLV on ffmpeg's stdout, an in-process
+  # tap times the first keyframe.
   if (cd "$S" && $n nms-check.mjs /opt/lenscap 2>&1 | tail -4 | tee "/tmp/nms-$v.txt"); then
     echo "ok: node-media-server hub works under node $v"; echo "$v ok" >>"$S/nms.txt"
   else
