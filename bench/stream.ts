@@ -5,7 +5,8 @@
  *   in-process attach floor; median and p90 over N joins, ratio gate / bare. Beside them the same
  *   gate with every accept's flush on libuv's pool (the design before the flush moved onto the loop
  *   while the disk is fast; `warmJoinPoolFlushMs`). `flushMs` is unchanged: write + fdatasync on the
- *   loop is exactly the gate's flush now.
+ *   loop is exactly the gate's flush now. The grant decision alone (`decisionMs`) is timed 15 ms
+ *   apart, as lone joins are (back to back, its flushes would be a burst's, on the pool).
  * - cold start (on demand, capture idle → first keyframe through the gate).
  * - agent CPU (this process: gate + hub + grant checks; not ffmpeg, measured apart) per viewer at
  *   ~2 Mb/s with 1, 10 and 20 viewers, next to the same hub served bare (no checks), the viewers in
@@ -32,6 +33,7 @@ import { createStreamService, type StreamService } from '../agent/stream/service
 import { createPrivacyState } from '../agent/privacy/state.ts';
 import { createGate } from '../agent/gate/gate.ts';
 import { createGrantGate } from '../agent/grants/grant-gate.ts';
+import { LOOP_FLUSH_IDLE_MS } from '../agent/audit/decision-log.ts';
 import { createTestPatternDriver } from '../drivers/camera/testpattern.ts';
 import { createNoSwitch } from '../drivers/privacy/none.ts';
 import { makeGrantFixture, SERIAL } from '../harness/grants-fixture.ts';
@@ -393,6 +395,8 @@ async function main(): Promise<void> {
   const decide: number[] = [];
   for (let i = 0; i < JOINS; i++) {
     const tok = f.mint({ ttlSeconds: 60 });
+    // Apart like the joins: back to back they would be a burst, whose flushes go to the pool.
+    await sleep(LOOP_FLUSH_IDLE_MS + 5);
     const t0 = performance.now();
     await f.gate.decide(tok, { source: 'bench', purpose: 'view' });
     decide.push(performance.now() - t0);

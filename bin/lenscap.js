@@ -7,6 +7,14 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
+// A reader that goes away (`lenscap --help | head -1`) ends lenscap quietly with 141, as SIGPIPE
+// ends a C tool (and a supervised `run` whose stdout vanished exits non-zero, so it is restarted).
+// Node ignores SIGPIPE and would otherwise crash on the unhandled EPIPE with a stack trace.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(141);
+  throw err;
+});
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'agent', 'main.ts');
 let mod;

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { asLine } from '../../agent/cli/command.ts';
@@ -40,4 +40,21 @@ test('usage errors and unknown verbs end every stderr line with a newline', () =
 test('a message that already ends in a newline is not given a second one', () => {
   assert.equal(asLine('ERR_X: a'), 'ERR_X: a\n');
   assert.equal(asLine('ERR_X: a\n'), 'ERR_X: a\n');
+});
+
+test('a reader that goes away (`lenscap --help | head -0`) ends lenscap quietly (141, as SIGPIPE would): no crash, no stack', async () => {
+  const child = spawn(process.execPath, [BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The read end closes before node has even started: the first write meets EPIPE.
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const timer = setTimeout(
+      () => (child.kill('SIGKILL'), reject(new Error('lenscap did not exit'))),
+      60_000,
+    );
+    child.on('exit', (c) => (clearTimeout(timer), resolve(c)));
+  });
+  assert.doesNotMatch(stderr, /EPIPE|Unhandled|at .*\(/, stderr);
+  assert.equal(code, 141);
 });

@@ -27,14 +27,24 @@ import { makeMediaFixture } from '../../harness/media-fixture.ts';
 const view = { source: 'gate:127.0.0.1', purpose: 'view' as const };
 const reasonOf = (d: Decision) => (d.ok ? 'accepted' : d.reason);
 
+/** The log's flush clock in a test: `t` (ms) moves only by each flush's planned duration and by the test. */
+interface FlushClock {
+  t: number;
+  /** How long each next flush "takes" (ms); 0 once empty. */
+  takes: number[];
+}
+
 /**
  * The real fdatasync, recording how many bytes of the file a completed flush made durable (the
  * size when it was issued) and where each ran. On the pool each flush is held `holdMs` before it
- * is issued. `fail` makes every flush fail; `now` replaces the monotonic clock the log times its
- * flushes with.
+ * is issued. `fail` makes every flush fail; `clock`, when given, is the monotonic clock the log
+ * times its flushes with (otherwise the real one).
  */
-function watchedIo(holdMs: number, fail?: Error, now: () => number = () => performance.now()) {
+function watchedIo(holdMs: number, fail?: Error, clock?: FlushClock) {
   const disk = { durable: 0, flushes: 0, onLoop: 0, onPool: 0 };
+  const took = () => {
+    if (clock) clock.t += clock.takes.shift() ?? 0;
+  };
   const io: DecisionLogIo = {
     fdatasync(fd, done) {
       disk.flushes++;
@@ -44,6 +54,7 @@ function watchedIo(holdMs: number, fail?: Error, now: () => number = () => perfo
         const size = fstatSync(fd).size;
         fdatasync(fd, (err) => {
           if (!err) disk.durable = Math.max(disk.durable, size);
+          took();
           done(err);
         });
       }, holdMs);
@@ -55,8 +66,9 @@ function watchedIo(holdMs: number, fail?: Error, now: () => number = () => perfo
       const size = fstatSync(fd).size;
       fdatasyncSync(fd);
       disk.durable = Math.max(disk.durable, size);
+      took();
     },
-    now,
+    now: clock ? () => clock.t : () => performance.now(),
     defer: (fn) => void setImmediate(fn),
   };
   return { disk, io };
@@ -237,15 +249,18 @@ for (const place of ['loop', 'pool'] as const)
     assert.ok(disk.flushes <= N, `${disk.flushes} flushes for ${N} accepts`);
   });
 
-test('one accept is exactly one durable flush, and it runs on the event loop while the disk is fast', async (t) => {
+test('one accept is exactly one durable flush, and a lone accept on a fast disk flushes on the event loop', async (t) => {
   const f = await makeGrantFixture();
   t.after(f.cleanup);
   f.gate.close();
-  // Every flush "takes" 0 ms by the log's clock: a slow real disk under load cannot move it.
-  const { disk, io } = watchedIo(0, undefined, () => 0);
+  // Flushes "take" 0 ms by the log's clock (a slow real disk under load cannot move them), and the
+  // joins are 100 ms apart.
+  const clock: FlushClock = { t: 0, takes: [] };
+  const { disk, io } = watchedIo(0, undefined, clock);
   const g = gateWith(f, io);
   t.after(() => g.close());
   for (let i = 1; i <= 5; i++) {
+    clock.t += 100;
     const d = await within(g.decide(f.mint({ ttlSeconds: 300 }), view), 5000, `accept ${i}`);
     assert.equal(reasonOf(d), 'accepted');
     assert.ok(
@@ -260,38 +275,53 @@ test('one accept is exactly one durable flush, and it runs on the event loop whi
   }
 });
 
-test('a flush slower than the loop budget sends the next ones to the pool; a fast one brings them back', async (t) => {
+/** Decides one grant at a time, `gapMs` of the log's clock before each; where each one's flush ran. */
+async function placesOf(gapsMs: number[], takesMs: number[]): Promise<string[]> {
   const f = await makeGrantFixture();
-  t.after(f.cleanup);
-  f.gate.close();
-  // The log's flush clock: each flush on the loop "takes" the next duration (ms).
-  const durations = [1, 40, 2, 1];
-  let clock = 0;
-  let flushing = false;
-  const { disk, io } = watchedIo(0, undefined, () => {
-    // Called before and after each flush: the second call adds that flush's duration.
-    if (flushing) clock += durations.shift() ?? 1;
-    flushing = !flushing;
-    return clock;
-  });
-  const g = gateWith(f, io);
-  t.after(() => g.close());
-  const places: string[] = [];
-  for (let i = 0; i < 4; i++) {
-    const before = { ...disk };
-    const d = await within(g.decide(f.mint({ ttlSeconds: 300 }), view), 5000, `accept ${i + 1}`);
-    assert.equal(reasonOf(d), 'accepted');
-    places.push(disk.onLoop > before.onLoop ? 'loop' : 'pool');
+  try {
+    f.gate.close();
+    const clock: FlushClock = { t: 0, takes: [...takesMs] };
+    const { disk, io } = watchedIo(0, undefined, clock);
+    const g = gateWith(f, io);
+    const places: string[] = [];
+    for (const [i, gap] of gapsMs.entries()) {
+      clock.t += gap;
+      const before = disk.onLoop;
+      const d = await within(g.decide(f.mint({ ttlSeconds: 300 }), view), 5000, `accept ${i + 1}`);
+      assert.equal(reasonOf(d), 'accepted');
+      places.push(disk.onLoop > before ? 'loop' : 'pool');
+    }
+    g.close();
+    return places;
+  } finally {
+    f.cleanup();
   }
-  // 1 ms: stays on the loop; 40 ms (over the 5 ms budget): the next goes to the pool; that one
-  // took 2 ms: back on the loop.
-  assert.deepEqual(places, ['loop', 'loop', 'pool', 'loop']);
+}
+
+test('a flush slower than the loop budget sends the next ones to the pool; a fast one brings them back', async () => {
+  // 1 ms: the next stays on the loop; 40 ms (over the 5 ms budget): the next goes to the pool;
+  // that one took 2 ms: back on the loop.
+  assert.deepEqual(await placesOf([100, 100, 100, 100], [1, 40, 2, 1]), ['loop', 'loop', 'pool', 'loop']);
 });
 
-test('flushPlace: the loop while the last flush stayed within the budget, the pool otherwise or with no budget', () => {
-  assert.equal(flushPlace(undefined, 5), 'loop');
-  assert.equal(flushPlace(5, 5), 'loop');
-  assert.equal(flushPlace(5.1, 5), 'pool');
-  assert.equal(flushPlace(undefined, 0), 'pool');
-  assert.equal(flushPlace(0.1, 0), 'pool');
+test('accepts that follow the last flush closely (a burst of viewers) flush on the pool; after a pause, the loop again', async () => {
+  // 0–3 ms after the previous flush ended: a burst, pipelined on the pool; 50 ms later: alone.
+  assert.deepEqual(await placesOf([100, 0, 3, 50, 9, 10], [1, 1, 1, 1, 1, 1]), [
+    'loop',
+    'pool',
+    'pool',
+    'loop',
+    'pool',
+    'loop',
+  ]);
+});
+
+test('flushPlace: the loop for a lone flush while the last one stayed within the budget, the pool otherwise or with no budget', () => {
+  assert.equal(flushPlace(undefined, 0, 5), 'loop');
+  assert.equal(flushPlace({ tookMs: 5, endedAt: 0 }, 10, 5), 'loop');
+  assert.equal(flushPlace({ tookMs: 5.1, endedAt: 0 }, 100, 5), 'pool');
+  assert.equal(flushPlace({ tookMs: 1, endedAt: 0 }, 9.9, 5), 'pool');
+  assert.equal(flushPlace({ tookMs: 1, endedAt: 0 }, 9.9, 5, 5), 'loop');
+  assert.equal(flushPlace(undefined, 0, 0), 'pool');
+  assert.equal(flushPlace({ tookMs: 0.1, endedAt: 0 }, 1000, 0), 'pool');
 });
