@@ -105,14 +105,22 @@ export class CaptureSupervisor extends EventEmitter {
     // The first refusal of this run's output is its failure (not the exit it causes).
     let outputFailure: OutputFailure | undefined;
     const ref: { run?: FfmpegRun } = {};
-    const output =
-      typeof this.opts.output === 'string'
-        ? this.opts.output
-        : this.opts.output((f) => {
-            if (outputFailure) return;
-            outputFailure = f;
-            void ref.run?.stop();
-          });
+    let output: string | Writable;
+    try {
+      output =
+        typeof this.opts.output === 'string'
+          ? this.opts.output
+          : this.opts.output((f) => {
+              if (outputFailure) return;
+              outputFailure = f;
+              void ref.run?.stop();
+            });
+    } catch (err) {
+      // The hub would not take this run (a coded refusal): a failure like any other, never a throw
+      // out of the launch loop.
+      this.fail((err as { code?: string }).code ?? 'ERR_HUB_INGEST', (err as Error).message);
+      return;
+    }
     const run = runFfmpeg({
       ffmpegPath: this.opts.ffmpegPath,
       inputOptions: options,

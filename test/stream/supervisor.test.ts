@@ -101,3 +101,33 @@ test('stop then start before the old run has exited: no failure, the new period 
     clearInterval(keepAlive);
   }
 });
+
+test('an output the hub will not give (a coded throw from the factory) is a failure and a retry, never a crash', async () => {
+  const { LenscapError } = await import('../../agent/errors.ts');
+  const { Writable } = await import('node:stream');
+  let calls = 0;
+  const sup = new CaptureSupervisor({
+    ffmpegPath: ffmpegPath(),
+    camera: { name: 'testpattern', prepare: async (r) => testPatternArgs(r, { hasDrawtext: false }) },
+    request: req,
+    output: () => {
+      if (++calls === 1) throw new LenscapError('ERR_HUB_RUNNING', 'hub refused the capture run');
+      return new Writable({ write: (_c, _e, cb) => cb(), autoDestroy: false, emitClose: false });
+    },
+    logger: silentLogger(),
+    random: () => 0.5,
+    backoff: { initialMs: 100, maxMs: 1000 },
+  });
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    const failed = onceWithin<{ code: string }>(sup, 'failed', 10_000, 'the refusal as a failure');
+    const started = onceWithin<number>(sup, 'started', 30_000, 'capture on the retry');
+    sup.start();
+    assert.equal((await failed).code, 'ERR_HUB_RUNNING');
+    assert.ok((await started) > 0);
+    assert.equal(calls, 2);
+  } finally {
+    clearInterval(keepAlive);
+    await sup.stop();
+  }
+});
