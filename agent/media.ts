@@ -1,6 +1,6 @@
 /**
  * The media side of the agent, composed: privacy state (config + cloud + hardware switch), the
- * stream service (loopback hub + supervised capture), the viewer gate (the camera's only media
+ * stream service (in-process hub + supervised capture), the viewer gate (the camera's only media
  * port), push mode, the one session table both live in, and the status light. Part of the
  * composition root (see controller.ts): it
  * builds every part up front from explicit deps and hands them back as services in start order;

@@ -1,6 +1,6 @@
 /**
  * Motion detection cost (issue 16): the real stream service (test pattern 640x360@15 through real
- * ffmpeg into the real loopback hub, capture held up) measured twice in the same run, N seconds
+ * ffmpeg into the real in-process hub, capture held up) measured twice in the same run, N seconds
  * each: the baseline with events off, then events on with a still picture (analysis ffmpeg at
  * 5 frames/s of 64x48 gray + the detector + the pre-roll ring). Cost = the agent process's extra
  * CPU + the analysis ffmpeg's CPU, as % of one core (from process.cpuUsage and /proc). Then one

@@ -1,5 +1,5 @@
 /**
- * Stream figures on this machine with real parts (testpattern → ffmpeg → loopback hub → gate):
+ * Stream figures on this machine with real parts (testpattern → ffmpeg → in-process hub → gate):
  * - warm join: request with a fresh grant → first keyframe tag, through the gate vs. the same hub
  *   served by a bare loopback HTTP endpoint without any check (same transport, no grant), and the
  *   in-process attach floor; median and p90 over N joins, ratio gate / bare. Beside them the same

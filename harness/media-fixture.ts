@@ -1,6 +1,6 @@
 /**
  * A camera's media side for tests: a real grant gate (real signed grants), the real stream
- * service (testpattern through real ffmpeg into the real loopback hub), the privacy state, a
+ * service (testpattern through real ffmpeg into the real in-process hub), the privacy state, a
  * sysfs LED in a fake tree, and the viewer gate on 127.0.0.1:0 over plain HTTP.
  * One per test process (node-media-server is a singleton).
  */

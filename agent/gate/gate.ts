@@ -3,7 +3,7 @@
  * and the same path over WebSocket (ws.ts). The grant (Authorization: Bearer, or `?grant=` only
  * when allowed; over WebSocket with the `lenscap-grant` sub-protocol, the first message
  * `{grant, dpop}`) is verified FIRST (authorize.ts, through the grant gate); only an accepted grant
- * starts a session (viewer-session.ts) that attaches to the loopback hub. Refusals are
+ * starts a session (viewer-session.ts) that attaches to the in-process hub. Refusals are
  * 401/403/429/503 with `{"error":"<reason>"}` and no media byte. Any other method or path is
  * 404/405 and reaches nothing. Publishing through the gate is impossible: the gate only ever
  * creates hub subscribers. An accepted viewer's response head waits for the first keyframe; a

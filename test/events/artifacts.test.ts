@@ -1,5 +1,5 @@
 /**
- * Motion events end to end with real ffmpeg and the real loopback hub: the test pattern's moving
+ * Motion events end to end with real ffmpeg and the real in-process hub: the test pattern's moving
  * block → one snapshot + one clip, each sealed to every membership viewer key and spooled; the
  * bound viewer's key opens them and the JPEG / MP4 decode (ffmpeg); a key outside the membership
  * cannot open them; privacy kills analysis, discards the ring and records nothing; a membership

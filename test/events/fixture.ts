@@ -1,6 +1,6 @@
 /**
  * The camera's event side for tests: the real stream service (test pattern with the motion hook
- * through real ffmpeg into the real loopback hub), the privacy state, and an EventsService sealing
+ * through real ffmpeg into the real in-process hub), the privacy state, and an EventsService sealing
  * to generated viewer keys, with a sink that collects what it is handed. One stream service per
  * test process (node-media-server is a singleton); events services come and go on it.
  */

@@ -4,7 +4,7 @@
  * the capture supervisor reports a second failure in a row (camera probe error, ffmpeg exiting; a
  * single exit after a good run is restarted and the viewer keeps waiting), or after
  * `gate.firstKeyframeTimeoutSeconds` by the camera's clock. Real grant gate (the accept is
- * audited first), real stream service and loopback hub, a camera driver that fails the way a
+ * audited first), real stream service and in-process hub, a camera driver that fails the way a
  * broken board does, real ffmpeg where ffmpeg is meant to exit; the bound runs on the test clock.
  * Not one media byte reaches the viewer.
  */

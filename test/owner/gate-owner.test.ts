@@ -1,5 +1,5 @@
 /**
- * Owner-held trust at the real viewer gate: real ffmpeg test pattern into the real loopback hub,
+ * Owner-held trust at the real viewer gate: real ffmpeg test pattern into the real in-process hub,
  * real signed grants, real claim with the label code, real P-256 keys and DPoP proofs. A member
  * with a key-bound grant and a fresh proof watches; every other path — no proof, a reused, stale,
  * misdirected or foreign-key proof, a grant minted for another user, a viewer the cloud added on

@@ -1,6 +1,6 @@
 /**
  * Motion → snapshot + clip → sealed → uploaded, with every part real: the test pattern's moving
- * block through ffmpeg into the loopback hub, the events service (detection, ring, sealing to the
+ * block through ffmpeg into the in-process hub, the events service (detection, ring, sealing to the
  * membership's viewer key), handing its artifacts to the upload service, which asks the dev cloud
  * for presigned URLs over its cloud link (aedes, mTLS) and PUTs them to s3rver over HTTPS. The
  * owner's key opens what the store holds; another key does not; the spool ends empty.
