@@ -5,13 +5,14 @@
 //     and capture idle — RSS every 1 s and CPU over the window — next to a bare node doing nothing.
 //     Writes arm-idle.json, marks idle-measured.
 //  2. While the agent captures (the host's first grant started it): the capture ffmpeg's own
-//     arguments, read from /proc with the output (the hub's publish URL, which holds a per-run key)
-//     dropped in memory — never written anywhere.
+//     arguments up to its output, read from /proc (the output is `pipe:1`: the agent's hub reads
+//     ffmpeg's stdout; an older agent's rtmp:// publish URL, which held a per-run key, is dropped in
+//     memory, never written anywhere).
 //  3. On the guest's `camera-free` mark (agent stopped, its ffmpeg gone): ffmpeg alone with those arguments
 //     writing FLV to a pipe, spawn → first keyframe tag, 3 runs. Writes arm-ffmpeg.json, marks
 //     ffmpeg-measured.
 // Emulated (TCG): the absolutes are not a board's; the ratios are what docs/benchmarks.md reports.
-// Must never print or store the publish URL.
+// Must never print or store a publish URL.
 import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -79,7 +80,7 @@ async function idle() {
   mark('idle-measured');
 }
 
-/** The capture ffmpeg's arguments up to its output (the hub's rtmp:// URL, dropped here). */
+/** The capture ffmpeg's arguments up to its output (`pipe:1`, or an older agent's rtmp:// URL). */
 async function captureArgs() {
   let args;
   await waitFor(
@@ -89,7 +90,7 @@ async function captureArgs() {
         try {
           if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== 'ffmpeg') continue;
           const a = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').filter(Boolean);
-          const out = a.findIndex((x) => /^rtmp:\/\//.test(x));
+          const out = a.findIndex((x) => x === 'pipe:1' || /^rtmp:\/\//.test(x));
           if (out < 0) continue;
           args = { exe: a[0], args: a.slice(1, out) };
           return true;
