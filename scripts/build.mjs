@@ -6,7 +6,7 @@
 // Last, esbuild bundles that stamped output (with its dependencies, whitespace- and syntax-minified,
 // names kept) into dist/bundle/: what bin/lenscap.js runs on a device. Half of the agent's idle heap
 // was module source text (one string per loaded file, ~850 files, 248 of them zod's); one minified
-// bundle cuts idle RSS by ~4.5 MB on x64 (docs/benchmarks.md). The tsc tree stays beside it: the
+// bundle cuts idle RSS by 3.6–5.0 MB on x64 (docs/benchmarks.md). The tsc tree stays beside it: the
 // board's diagnostic scripts import single modules from it, and it is readable in the field.
 // Must never touch dist/*.tar.gz (bundles) nor anything outside dist/.
 // Usage: node scripts/build.mjs [--build-time ISO] [--out-dir DIR] [--allow-type-errors]   (SOURCE_DATE_EPOCH is honoured too)
