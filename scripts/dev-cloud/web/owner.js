@@ -153,14 +153,18 @@
     });
   }
 
-  /** Signs the next membership with this browser's key (it must be the owner's) and relays it. */
-  async function changeMembers(serial, edit) {
+  /**
+   * Signs the next membership with this browser's key (it must be the owner's) and relays it; once
+   * the camera accepted it, says `accepted(version)` — one final status per action, so a transfer
+   * never shows a passing "accepted" line before its own.
+   */
+  async function changeMembers(serial, edit, accepted = (v) => `membership v${v} accepted by ${serial}`) {
     const keys = st.keys;
     const p = await current(serial);
     const members = edit(p.members);
     const jws = await K.signMembership(keys, { serial, epoch: p.epoch, version: p.version + 1, members });
     await api('/api/membership', { serial, membership: jws });
-    say('member-status', `membership v${p.version + 1} accepted by ${serial}`, 'ok');
+    say('member-status', accepted(p.version + 1), 'ok');
     await showMembers();
   }
 
@@ -194,13 +198,15 @@
     say('member-status', `transferring ${serial} to ${user}: compare the key code with their screen…`);
     if (!(await confirmKey(user, pub, `Make ${user} the owner of ${serial}`)))
       return say('member-status', `not transferred: the key code for ${user} was not confirmed`, 'refused');
-    await changeMembers(serial, (ms) =>
-      ms
-        .filter((x) => x.sub !== user && x.sub !== me.user)
-        .concat(keep ? [K.member(me, 'viewer')] : [])
-        .concat([{ sub: user, role: 'owner', jwk: pub.jwk, hpke: pub.hpke }]),
+    await changeMembers(
+      serial,
+      (ms) =>
+        ms
+          .filter((x) => x.sub !== user && x.sub !== me.user)
+          .concat(keep ? [K.member(me, 'viewer')] : [])
+          .concat([{ sub: user, role: 'owner', jwk: pub.jwk, hpke: pub.hpke }]),
+      () => `ownership of ${serial} transferred to ${user}`,
     );
-    say('member-status', `ownership of ${serial} transferred to ${user}`, 'ok');
   }
 
   // ---- live video over WebSocket, grant and DPoP proof in the first message ---------------------
