@@ -10,16 +10,14 @@
  * Usage: npx tsx bench/idle.ts [--json FILE] [--seconds 60] [--warmup 10] [--tsx] [--no-build]
  *        [--node-flags shipped|none|"FLAGS"]   (default: the V8 flags and MALLOC_* env of packaging/lenscap.service)
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { configSchema } from '../agent/config/schema.ts';
-import { signBindingRecord } from '../scripts/dev-cloud/mint.ts';
 import { startFleetBackend, type FleetBackend } from '../harness/fleet/backend.ts';
-import { writeCameraState } from '../harness/agent-runner.ts';
-import { fullAgentConfig, runAgentChild, stopAgentChild } from '../harness/fleet/full-agent.ts';
+import { benchCamera, buildCompiledAgent } from '../harness/fleet/bench-camera.ts';
+import { runAgentChild, stopAgentChild } from '../harness/fleet/full-agent.ts';
 import { makeKeyPool } from '../harness/pki.ts';
 import { writeFigures } from './_json.ts';
 
@@ -92,29 +90,12 @@ let agent: ChildProcess | undefined;
 let unbundled: ChildProcess | undefined;
 try {
   backend = await startFleetBackend(work);
-  const { deviceCa, serverCa, keys, broker, cloud } = backend;
+  const { deviceCa, cloud } = backend;
   const pool = await makeKeyPool(deviceCa, 2);
   /** One camera's state and config under work/<name>; returns the config file. */
   const camera = (serial: string, name: string): string => {
     const root = join(work, name);
-    writeCameraState(
-      root,
-      { ...pool.issue(serial), brokerCa: serverCa.certPem, deviceCa: deviceCa.certPem },
-      {
-        trustRootJwk: keys.trustRootJwk,
-        trustBundle: keys.trustBundle,
-        binding: signBindingRecord(keys.binding, { serial, owner: 'owner', viewers: ['viewer'], version: 1 }),
-      },
-    );
-    const base = configSchema.parse({
-      cloud: {
-        url: broker.url,
-        protocolVersion: 5,
-        servername: 'localhost',
-        backoff: { initialDelayMaxMs: 0 },
-      },
-    });
-    const cfg = fullAgentConfig(base, serial, root);
+    const cfg = benchCamera(backend!, pool, serial, root);
     // As shipped: on-demand capture (idle = no ffmpeg), telemetry at its default interval.
     cfg.camera = { driver: 'testpattern' };
     delete cfg.telemetry;
@@ -129,18 +110,7 @@ try {
     compiledDir = new URL('../node_modules/.cache/lenscap-bench-build', import.meta.url).pathname;
   if (compiledDir && !values['no-build']) {
     const t = Date.now();
-    const b = spawnSync(
-      process.execPath,
-      [
-        new URL('../scripts/build.mjs', import.meta.url).pathname,
-        '--out-dir',
-        compiledDir,
-        '--allow-type-errors',
-      ],
-      { encoding: 'utf8' },
-    );
-    if (b.status !== 0)
-      throw new Error(`build failed: ${(b.stderr || b.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+    buildCompiledAgent(compiledDir);
     process.stderr.write(`idle: compiled the agent in ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
   }
   const nodeFlags = (

@@ -158,23 +158,28 @@ async function main(): Promise<void> {
     cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
   });
   await stream.start();
-  const gate = createGate({
-    serial: SERIAL,
-    config: {
-      ...config.gate,
-      host: '127.0.0.1',
-      port: 0,
-      tls: false,
-      maxViewers: 64,
-      refusalRateLimit: { perMinute: 10_000 },
-    },
-    grants: f.gate,
-    stream,
-    privacy,
-    clock: f.clock,
-    logger,
-  });
-  await gate.listen();
+  /** One gate on the shared stream, plain HTTP on loopback; only its grant decision differs. */
+  const benchGate = async (grants: Parameters<typeof createGate>[0]['grants']) => {
+    const g = createGate({
+      serial: SERIAL,
+      config: {
+        ...config.gate,
+        host: '127.0.0.1',
+        port: 0,
+        tls: false,
+        maxViewers: 64,
+        refusalRateLimit: { perMinute: 10_000 },
+      },
+      grants,
+      stream,
+      privacy,
+      clock: f.clock,
+      logger,
+    });
+    await g.listen();
+    return g;
+  };
+  const gate = await benchGate(f.gate);
   const gateUrl = `${gate.url}/live/${SERIAL}.flv`;
   // The same gate code with a decision that accepts at once (bench only): isolates the gate's own
   // HTTP/session work from the grant decision.
@@ -193,23 +198,7 @@ async function main(): Promise<void> {
       },
     }),
   };
-  const stubGate = createGate({
-    serial: SERIAL,
-    config: {
-      ...config.gate,
-      host: '127.0.0.1',
-      port: 0,
-      tls: false,
-      maxViewers: 64,
-      refusalRateLimit: { perMinute: 10_000 },
-    },
-    grants: stubGrants,
-    stream,
-    privacy,
-    clock: f.clock,
-    logger,
-  });
-  await stubGate.listen();
+  const stubGate = await benchGate(stubGrants);
   const stubUrl = `${stubGate.url}/live/${SERIAL}.flv`;
   // The previous design beside it: the same grant gate (its own state dir) with every accept's
   // flush on libuv's pool (auditLoopFlushBudgetMs 0) instead of on the loop.
@@ -227,23 +216,7 @@ async function main(): Promise<void> {
     isPrivacyOn: () => false,
     auditLoopFlushBudgetMs: 0,
   });
-  const poolGate = createGate({
-    serial: SERIAL,
-    config: {
-      ...config.gate,
-      host: '127.0.0.1',
-      port: 0,
-      tls: false,
-      maxViewers: 64,
-      refusalRateLimit: { perMinute: 10_000 },
-    },
-    grants: poolGrants,
-    stream,
-    privacy,
-    clock: f.clock,
-    logger,
-  });
-  await poolGate.listen();
+  const poolGate = await benchGate(poolGrants);
   const poolUrl = `${poolGate.url}/live/${SERIAL}.flv`;
   // The same hub served with no check at all: the baseline for what the gate adds.
   const bare = createServer((req, res) => {

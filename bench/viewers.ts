@@ -12,7 +12,7 @@
  *        [--no-build] [--node-flags shipped|none|"FLAGS"]
  * Must never leave a child behind (agent, hub, ffmpeg, viewers: all closed in finally).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,10 +23,10 @@ import { resolveFfmpegPath } from '../agent/stream/ffmpeg-path.ts';
 import { freePort } from '../scripts/dev-cloud/broker-mosquitto.ts';
 import { splitInput } from '../agent/stream/ffmpeg-process.ts';
 import { createTestPatternDriver } from '../drivers/camera/testpattern.ts';
-import { mintGrant, signBindingRecord } from '../scripts/dev-cloud/mint.ts';
+import { mintGrant } from '../scripts/dev-cloud/mint.ts';
 import { startFleetBackend, type FleetBackend } from '../harness/fleet/backend.ts';
-import { writeCameraState } from '../harness/agent-runner.ts';
-import { fullAgentConfig, runAgentChild, stopAgentChild } from '../harness/fleet/full-agent.ts';
+import { benchCamera, buildCompiledAgent } from '../harness/fleet/bench-camera.ts';
+import { runAgentChild, stopAgentChild } from '../harness/fleet/full-agent.ts';
 import { makeKeyPool } from '../harness/pki.ts';
 import { writeFigures } from './_json.ts';
 
@@ -181,28 +181,11 @@ const kids: ChildProcess[] = [];
 try {
   const load0 = loadavg()[0]!;
   backend = await startFleetBackend(work);
-  const { deviceCa, serverCa, keys, broker, cloud } = backend;
+  const { deviceCa, serverCa, keys, cloud } = backend;
   const serial = 'CAM-VIEWERS';
   const root = join(work, 'cam');
   const pool = await makeKeyPool(deviceCa, 1);
-  writeCameraState(
-    root,
-    { ...pool.issue(serial), brokerCa: serverCa.certPem, deviceCa: deviceCa.certPem },
-    {
-      trustRootJwk: keys.trustRootJwk,
-      trustBundle: keys.trustBundle,
-      binding: signBindingRecord(keys.binding, { serial, owner: 'owner', viewers: ['viewer'], version: 1 }),
-    },
-  );
-  const base = configSchema.parse({
-    cloud: {
-      url: broker.url,
-      protocolVersion: 5,
-      servername: 'localhost',
-      backoff: { initialDelayMaxMs: 0 },
-    },
-  });
-  const cfg = fullAgentConfig(base, serial, root);
+  const cfg = benchCamera(backend, pool, serial, root);
   cfg.camera = CAMERA;
   cfg.stream = { mode: 'always' };
   cfg.gate = { host: '127.0.0.1', port: 0, tls: true, maxViewers: Math.max(...STEPS) + 4 };
@@ -210,18 +193,7 @@ try {
   writeFileSync(file, JSON.stringify(cfg));
   const compiledDir = new URL('../node_modules/.cache/lenscap-bench-build', import.meta.url).pathname;
   if (!values['no-build']) {
-    const b = spawnSync(
-      process.execPath,
-      [
-        new URL('../scripts/build.mjs', import.meta.url).pathname,
-        '--out-dir',
-        compiledDir,
-        '--allow-type-errors',
-      ],
-      { encoding: 'utf8' },
-    );
-    if (b.status !== 0)
-      throw new Error(`build failed: ${(b.stderr || b.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+    buildCompiledAgent(compiledDir);
   }
   const shipped = values['node-flags'] === 'shipped';
   const nodeFlags = (

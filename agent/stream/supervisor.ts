@@ -104,7 +104,7 @@ export class CaptureSupervisor extends EventEmitter {
     const { options, source } = splitInput(args.input);
     // The first refusal of this run's output is its failure (not the exit it causes).
     let outputFailure: OutputFailure | undefined;
-    const ref: { run?: FfmpegRun } = {};
+    let launched: FfmpegRun | undefined;
     let output: string | Writable;
     try {
       output =
@@ -113,7 +113,7 @@ export class CaptureSupervisor extends EventEmitter {
           : this.opts.output((f) => {
               if (outputFailure) return;
               outputFailure = f;
-              void ref.run?.stop();
+              void launched?.stop();
             });
     } catch (err) {
       // The hub would not take this run (a coded refusal): a failure like any other, never a throw
@@ -128,7 +128,7 @@ export class CaptureSupervisor extends EventEmitter {
       outputOptions: [...args.video, '-an', '-f', 'flv', '-flvflags', 'no_duration_filesize'],
       output,
     });
-    ref.run = run;
+    launched = run;
     this.run = run;
     this.status.describe = args.describe;
     const pid = await run.started;

@@ -9,13 +9,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { EventEmitter } from 'node:events';
-import { loadConfig } from '../../agent/config/load.ts';
-import { silentLogger } from '../../agent/log.ts';
-import { createStreamService } from '../../agent/stream/service.ts';
-import { createTestPatternDriver } from '../../drivers/camera/testpattern.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { onceWithin, reached } from '../../harness/wait.ts';
+import { onceWithin, quietFor, reached } from '../../harness/wait.ts';
+import { testPatternService } from './service-fixture.ts';
 import { TestClock } from '../../harness/test-clock.ts';
 
 function alive(pid: number): boolean {
@@ -35,16 +31,7 @@ function gone(pid: number, ms: number): Promise<boolean> {
 
 test('stop() ends ffmpeg with q, quickly, and leaves no child or zombie', async () => {
   const tmp = makeTempDir('lenscap-life-');
-  const { config } = loadConfig(undefined, {});
-  const privacy = Object.assign(new EventEmitter(), { isOn: () => false });
-  const s = createStreamService({
-    serial: 'CAM-0001',
-    stream: { ...config.stream, mode: 'always' },
-    camera: { ...config.camera, width: 320, height: 180 },
-    logger: silentLogger(),
-    privacy,
-    cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
-  });
+  const s = testPatternService();
   try {
     await s.start();
     const pid = await onceWithin<number>(s.supervisorEvents, 'started', 30_000, 'capture started');
@@ -90,18 +77,13 @@ test('an agent killed with SIGKILL leaves no orphan ffmpeg', async () => {
 
 test('on demand: capture starts with the first lease and stops idleStopSeconds after the last', async () => {
   const tmp = makeTempDir('lenscap-demand-');
-  const { config } = loadConfig(undefined, {});
-  const privacy = Object.assign(new EventEmitter(), { isOn: () => false });
   // The idle stop runs on the test clock: "not before idleStopSeconds" is checked by moving it.
   const clock = new TestClock();
-  const s = createStreamService({
-    serial: 'CAM-0001',
-    stream: { ...config.stream, mode: 'on-demand', idleStopSeconds: 0.5 },
-    camera: { ...config.camera, width: 160, height: 90 },
-    logger: silentLogger(),
-    privacy,
+  const s = testPatternService({
+    stream: { mode: 'on-demand', idleStopSeconds: 0.5 },
+    width: 160,
+    height: 90,
     clock,
-    cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
   });
   try {
     await s.start();
@@ -133,16 +115,7 @@ test('on demand: capture starts with the first lease and stops idleStopSeconds a
 });
 
 test('a lease released after stop() starts no capture (a late viewer close must not relaunch ffmpeg)', async () => {
-  const { config } = loadConfig(undefined, {});
-  const privacy = Object.assign(new EventEmitter(), { isOn: () => false });
-  const s = createStreamService({
-    serial: 'CAM-0001',
-    stream: { ...config.stream, mode: 'always' },
-    camera: { ...config.camera, width: 320, height: 180 },
-    logger: silentLogger(),
-    privacy,
-    cameraDriver: createTestPatternDriver({ hasDrawtext: false }),
-  });
+  const s = testPatternService();
   await s.start();
   await onceWithin<number>(s.supervisorEvents, 'started', 30_000, 'capture started');
   const release = s.acquire();
@@ -150,7 +123,7 @@ test('a lease released after stop() starts no capture (a late viewer close must 
   let relaunched = 0;
   s.supervisorEvents.on('started', () => relaunched++);
   release();
-  await new Promise((r) => setTimeout(r, 1500));
+  await quietFor(1500, 'a late release must launch no capture run');
   assert.equal(relaunched, 0, 'no capture run after stop()');
   assert.equal(s.capturePid(), undefined);
 });
