@@ -6,6 +6,10 @@
  *   2. `decide`: the event phase machine — idle → event on enough change (not while cooling
  *      down); an event ends `postRollMs` after the last moving frame or at `maxClipMs`, whichever
  *      comes first; then no new event for `cooldownMs`.
+ * The analysed frames decide the post-roll, not the timer: frames that come late (the analysis
+ * ffmpeg starved by a snapshot encode on a slow board) are still frames of a moving scene, and the
+ * clip records the hub's media meanwhile. The timer only ends an event at `maxClipMs`, or once no
+ * frame at all has come for `postRollMs + FRAME_STALL_MS` (the analysis stopped).
  * No clock, no I/O, no buffers kept: the caller holds the previous frame and the phase.
  * Must never allocate per pixel per frame beyond the one mask, nor decide from a frame of the
  * wrong size (it is refused as no motion, never as motion).
@@ -68,6 +72,13 @@ export interface DecideParams {
 export type MotionAction = 'none' | 'start' | 'end';
 
 /**
+ * How long past the post-roll the timer waits for a late analysed frame before it takes the
+ * frames as stopped and ends the event. On the QEMU board the analysis lagged by 2–4 s while a
+ * snapshot was encoded; a real board's lag is shorter, and `maxClipMs` bounds the event anyway.
+ */
+export const FRAME_STALL_MS = 10_000;
+
+/**
  * One step. `motion` is this frame's verdict (`changedShare ≥ minChangedShare`); a timer may also
  * call with `motion: false` so an event ends on time when frames stop coming.
  */
@@ -94,6 +105,8 @@ export function decide(
 /** The stateful wrapper the service uses: previous frame + phase, still no clock of its own. */
 export class MotionDetector {
   private prev: Uint8Array | undefined;
+  /** When the last analysed frame came (the timer's "frames stopped" edge). */
+  private lastFrameAt = 0;
   phase: MotionPhase = { kind: 'idle' };
   readonly mask: Uint8Array;
   lastShare = 0;
@@ -115,18 +128,26 @@ export class MotionDetector {
   frame(gray: Uint8Array, now: number): MotionAction {
     const prev = this.prev;
     this.prev = Uint8Array.from(gray);
+    this.lastFrameAt = now;
     this.lastShare = prev ? changedShare(prev, gray, this.mask, this.p.pixelThreshold) : 0;
     return this.step(this.lastShare >= this.p.minChangedShare, now);
   }
 
-  /** Time passes without a frame (the event still ends on time). */
+  /**
+   * Time passes without a frame: the event ends at `maxClipMs`, or once the frames stopped
+   * (`postRollMs + FRAME_STALL_MS` without any); a frame that is merely late decides for itself.
+   */
   tick(now: number): MotionAction {
-    return this.phase.kind === 'event' ? this.step(false, now) : 'none';
+    if (this.phase.kind !== 'event') return 'none';
+    const capped = now - this.phase.startedAt >= this.p.maxClipMs;
+    const stopped = now - this.lastFrameAt >= this.p.postRollMs + FRAME_STALL_MS;
+    return capped || stopped ? this.step(false, now) : 'none';
   }
 
   /** Forget everything (privacy, disable): the next frame is a first frame again. */
   reset(): void {
     this.prev = undefined;
+    this.lastFrameAt = 0;
     this.phase = { kind: 'idle' };
     this.lastShare = 0;
   }

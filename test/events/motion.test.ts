@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
+  FRAME_STALL_MS,
   MotionDetector,
   changedShare,
   decide,
@@ -94,6 +95,59 @@ test('property: starts and ends alternate, start first; no event longer than max
   );
 });
 
+test('MotionDetector: analysis frames that lag (a busy CPU) do not end an event; frames that stop do, and maxClip holds', () => {
+  // On the QEMU board a snapshot encode starved the analysis ffmpeg: its frames came seconds late,
+  // the 500 ms timer saw the post-roll pass, and a 12 s clip of a still-moving scene was cut at 3.9 s.
+  const make = (o: Partial<typeof params> = {}) =>
+    new MotionDetector({
+      ...params,
+      ...o,
+      width: W,
+      height: H,
+      pixelThreshold: 25,
+      minChangedShare: 0.02,
+      zones: [],
+      masks: [],
+    });
+  const d = make();
+  let t = 0;
+  d.frame(still(), t);
+  assert.equal(d.frame(block(0, 10, 16, 16), (t += 200)), 'start');
+  // The analysis stalls for 4 s (> postRollMs 2000): the timer keeps ticking meanwhile.
+  for (let i = 0; i < 8; i++) assert.equal(d.tick((t += 500)), 'none', `tick ${i} during the lag`);
+  // The late frames arrive in a burst, still moving: the event goes on.
+  assert.equal(d.frame(block(8, 10, 16, 16), (t += 10)), 'none');
+  assert.equal(d.frame(block(16, 10, 16, 16), (t += 10)), 'none');
+  assert.equal(d.phase.kind, 'event');
+  // A frame without motion, post-roll after the last moving one: the frames decide the end.
+  assert.equal(d.frame(block(16, 10, 16, 16), (t += 2100)), 'end');
+
+  // Frames that stop altogether: the timer ends the event FRAME_STALL_MS after the post-roll…
+  const untilEnd = (m: MotionDetector, from: number) => {
+    for (let u = from + 500; u < from + 120_000; u += 500) if (m.tick(u) === 'end') return u - from;
+    return undefined;
+  };
+  const e = make({ maxClipMs: 120_000 });
+  e.frame(still(), 0);
+  assert.equal(e.frame(block(0, 10, 16, 16), 200), 'start');
+  const afterLast = untilEnd(e, 200);
+  assert.ok(afterLast !== undefined, 'an event whose frames stopped still ends');
+  assert.ok(
+    afterLast! >= params.postRollMs + FRAME_STALL_MS &&
+      afterLast! <= params.postRollMs + FRAME_STALL_MS + 500,
+    `ended ${afterLast} ms after the last frame`,
+  );
+  // …and maxClipMs, when it comes first, on time with no frame at all.
+  const f = make();
+  f.frame(still(), 0);
+  assert.equal(f.frame(block(0, 10, 16, 16), 200), 'start');
+  const afterStart = untilEnd(f, 200);
+  assert.ok(
+    afterStart !== undefined && afterStart >= params.maxClipMs && afterStart <= params.maxClipMs + 500,
+    `ended ${afterStart} ms after the start`,
+  );
+});
+
 test('MotionDetector: a moving block triggers, a still picture never does, reset forgets the previous frame', () => {
   const d = new MotionDetector({
     ...params,
@@ -108,7 +162,8 @@ test('MotionDetector: a moving block triggers, a still picture never does, reset
   for (let i = 0; i < 20; i++) assert.equal(d.frame(still(), (t += 200)), 'none');
   assert.equal(d.frame(block(0, 10, 16, 16), (t += 200)), 'start');
   assert.equal(d.frame(block(8, 10, 16, 16), (t += 200)), 'none');
-  assert.equal(d.tick((t += 2500)), 'end');
+  assert.equal(d.tick((t += 2500)), 'none', 'a late frame is not a stopped one');
+  assert.equal(d.tick((t += FRAME_STALL_MS)), 'end', 'frames that stopped end the event');
   d.reset();
   assert.equal(d.phase.kind, 'idle');
   assert.equal(
