@@ -1,8 +1,10 @@
 /**
  * The frames motion detection looks at: a second, low-rate, downscaled gray copy of the picture.
  * One ffmpeg reads the camera's FLV (the hub tap, on stdin) and writes `width×height` 8-bit gray
- * frames at `fps` on stdout (`fps,scale,format=gray`, one decoder thread, loop filter skipped:
- * a 64×48 picture needs no more). It runs only while events are on and privacy is off.
+ * frames, at most `fps` a second, on stdout (`select,scale,format=gray`, one decoder thread, loop
+ * filter skipped: a 64×48 picture needs no more). A gap in the camera's timestamps gives no frame,
+ * never a repeated one: a repeat has no change and would read as the scene standing still. It runs
+ * only while events are on and privacy is off.
  * Must never buffer without bound (input is dropped up to the next keyframe when ffmpeg lags),
  * nor keep running after `stop()`.
  */
@@ -44,7 +46,11 @@ export function analysisArgs(o: Pick<AnalysisOptions, 'fps' | 'width' | 'height'
     'pipe:0',
     '-an',
     '-vf',
-    `fps=${o.fps},scale=${o.width}:${o.height}:flags=fast_bilinear,format=gray`,
+    // Picks frames at least 1/fps apart and repeats none (the fps filter fills a gap in the
+    // camera's timestamps with copies of the last frame, and copies read as "no motion").
+    `select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,${1 / o.fps})',scale=${o.width}:${o.height}:flags=fast_bilinear,format=gray`,
+    '-vsync',
+    'passthrough',
     '-f',
     'rawvideo',
     'pipe:1',

@@ -120,7 +120,7 @@ test('MotionDetector: analysis frames that lag (a busy CPU) do not end an event;
   assert.equal(d.frame(block(16, 10, 16, 16), (t += 10)), 'none');
   assert.equal(d.phase.kind, 'event');
   // A frame without motion, post-roll after the last moving one: the frames decide the end.
-  assert.equal(d.frame(block(16, 10, 16, 16), (t += 2100)), 'end');
+  assert.equal(d.frame(block(16, 10, 16, 16), t + 2100), 'end');
 
   // Frames that stop altogether: the timer ends the event FRAME_STALL_MS after the post-roll…
   const untilEnd = (m: MotionDetector, from: number) => {
