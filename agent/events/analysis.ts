@@ -1,7 +1,7 @@
 /**
  * The frames motion detection looks at: a second, low-rate, downscaled gray copy of the picture.
  * One ffmpeg reads the camera's FLV (the hub tap, on stdin) and writes `width×height` 8-bit gray
- * frames, at most `fps` a second, on stdout (`select,scale,format=gray`, one decoder thread, loop
+ * frames, `fps` a second, on stdout (`select,scale,format=gray`, one decoder thread, loop
  * filter skipped: a 64×48 picture needs no more). A gap in the camera's timestamps gives no frame,
  * never a repeated one: a repeat has no change and would read as the scene standing still. It runs
  * only while events are on and privacy is off.
@@ -46,9 +46,10 @@ export function analysisArgs(o: Pick<AnalysisOptions, 'fps' | 'width' | 'height'
     'pipe:0',
     '-an',
     '-vf',
-    // Picks frames at least 1/fps apart and repeats none (the fps filter fills a gap in the
-    // camera's timestamps with copies of the last frame, and copies read as "no motion").
-    `select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,${1 / o.fps})',scale=${o.width}:${o.height}:flags=fast_bilinear,format=gray`,
+    // The first frame of each 1/fps slot of stream time: `fps` a second on a steady camera, like
+    // the fps filter, but a gap in the camera's timestamps gives no frame where the fps filter
+    // fills it with copies of the last one, and copies read as "no motion".
+    `select='isnan(prev_selected_t)+gt(floor(t*${o.fps})\\,floor(prev_selected_t*${o.fps}))',scale=${o.width}:${o.height}:flags=fast_bilinear,format=gray`,
     '-vsync',
     'passthrough',
     '-f',
