@@ -28,6 +28,17 @@ function block(x: number, y: number, w: number, h: number): Uint8Array {
   return f;
 }
 const params = { postRollMs: 2000, maxClipMs: 10_000, cooldownMs: 5000 };
+const detector = (o: Partial<typeof params> = {}) =>
+  new MotionDetector({
+    ...params,
+    ...o,
+    width: W,
+    height: H,
+    pixelThreshold: 25,
+    minChangedShare: 0.02,
+    zones: [],
+    masks: [],
+  });
 
 test('changedShare: threshold and area; wrong-size frames are no motion', () => {
   const m = watchMask(W, H, [], []);
@@ -96,20 +107,10 @@ test('property: starts and ends alternate, start first; no event longer than max
 });
 
 test('MotionDetector: analysis frames that lag (a busy CPU) do not end an event; frames that stop do, and maxClip holds', () => {
-  // On the QEMU board a snapshot encode starved the analysis ffmpeg: its frames came seconds late,
-  // the 500 ms timer saw the post-roll pass, and a 12 s clip of a still-moving scene was cut at 3.9 s.
-  const make = (o: Partial<typeof params> = {}) =>
-    new MotionDetector({
-      ...params,
-      ...o,
-      width: W,
-      height: H,
-      pixelThreshold: 25,
-      minChangedShare: 0.02,
-      zones: [],
-      masks: [],
-    });
-  const d = make();
+  // On the QEMU board a snapshot encode starved the analysis ffmpeg and its frames came seconds
+  // late; a timer that took late frames for stopped ones ended the event after the post-roll (one
+  // of the two ways a 12 s clip of a still-moving scene came out 3.9 s long, see analysis.test.ts).
+  const d = detector();
   let t = 0;
   d.frame(still(), t);
   assert.equal(d.frame(block(0, 10, 16, 16), (t += 200)), 'start');
@@ -127,7 +128,7 @@ test('MotionDetector: analysis frames that lag (a busy CPU) do not end an event;
     for (let u = from + 500; u < from + 120_000; u += 500) if (m.tick(u) === 'end') return u - from;
     return undefined;
   };
-  const e = make({ maxClipMs: 120_000 });
+  const e = detector({ maxClipMs: 120_000 });
   e.frame(still(), 0);
   assert.equal(e.frame(block(0, 10, 16, 16), 200), 'start');
   const afterLast = untilEnd(e, 200);
@@ -138,7 +139,7 @@ test('MotionDetector: analysis frames that lag (a busy CPU) do not end an event;
     `ended ${afterLast} ms after the last frame`,
   );
   // …and maxClipMs, when it comes first, on time with no frame at all.
-  const f = make();
+  const f = detector();
   f.frame(still(), 0);
   assert.equal(f.frame(block(0, 10, 16, 16), 200), 'start');
   const afterStart = untilEnd(f, 200);
@@ -149,15 +150,7 @@ test('MotionDetector: analysis frames that lag (a busy CPU) do not end an event;
 });
 
 test('MotionDetector: a moving block triggers, a still picture never does, reset forgets the previous frame', () => {
-  const d = new MotionDetector({
-    ...params,
-    width: W,
-    height: H,
-    pixelThreshold: 25,
-    minChangedShare: 0.02,
-    zones: [],
-    masks: [],
-  });
+  const d = detector();
   let t = 0;
   for (let i = 0; i < 20; i++) assert.equal(d.frame(still(), (t += 200)), 'none');
   assert.equal(d.frame(block(0, 10, 16, 16), (t += 200)), 'start');
