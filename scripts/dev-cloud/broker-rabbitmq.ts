@@ -197,6 +197,35 @@ interface NodeProc {
   exited?: Promise<void>;
 }
 
+/** The first port of the kernel's ephemeral range (connect() and bind(0) take ports from it). */
+export function ephemeralLow(rangeFile = '/proc/sys/net/ipv4/ip_local_port_range'): number {
+  try {
+    const low = Number(readFileSync(rangeFile, 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 1024 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/**
+ * A free loopback port below the ephemeral range, for a listener that closes and binds again while
+ * the node runs; falls back to an ephemeral one when 50 random tries find none free.
+ */
+export async function listenerPort(): Promise<number> {
+  const top = Math.min(ephemeralLow(), 32768) - 1;
+  const bottom = Math.max(1025, top - 12_000);
+  for (let i = 0; i < 50; i++) {
+    const port = bottom + Math.floor(Math.random() * (top - bottom));
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  return freePort();
+}
+
 export async function startRabbitCluster(opts: RabbitClusterOptions): Promise<RabbitCluster> {
   const log = (opts.logger ?? silentLogger()).child({ component: 'rabbitmq' });
   if (!rabbitmqInstalled())
@@ -237,10 +266,13 @@ export async function startRabbitCluster(opts: RabbitClusterOptions): Promise<Ra
 
   const nodes: NodeProc[] = [];
   for (let i = 1; i <= n; i++) {
+    // MQTT and AMQP listeners close at stop_app and bind again at start_app (join_cluster between):
+    // a port from the kernel's ephemeral range can be taken meanwhile by any outgoing connection's
+    // source port (seen once: eaddrinuse at start_app), one below it only by an explicit bind.
     const name = `lenscap${tag}n${i}@localhost`;
     const ndir = join(dir, `node${i}`);
     mkdirSync(ndir, { recursive: true, mode: 0o700 });
-    const port = await freePort();
+    const port = await listenerPort();
     const distPort = await freePort();
     writeFileSync(join(ndir, 'rabbitmq.conf'), rabbitConf(dir, port), { mode: 0o600 });
     nodes.push({
@@ -251,7 +283,7 @@ export async function startRabbitCluster(opts: RabbitClusterOptions): Promise<Ra
         ...baseEnv,
         RABBITMQ_NODENAME: name,
         RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
-        RABBITMQ_NODE_PORT: String(await freePort()),
+        RABBITMQ_NODE_PORT: String(await listenerPort()),
         RABBITMQ_DIST_PORT: String(distPort),
         RABBITMQ_CONFIG_FILE: join(ndir, 'rabbitmq.conf'),
         RABBITMQ_MNESIA_BASE: join(ndir, 'mnesia'),

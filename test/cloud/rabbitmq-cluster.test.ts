@@ -16,7 +16,11 @@ import { fileURLToPath } from 'node:url';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { needs } from '../../harness/requires.ts';
 import { makeTempDir } from '../../harness/tmp.ts';
-import { startRabbitCluster, type RabbitCluster } from '../../scripts/dev-cloud/broker-rabbitmq.ts';
+import {
+  ephemeralLow,
+  startRabbitCluster,
+  type RabbitCluster,
+} from '../../scripts/dev-cloud/broker-rabbitmq.ts';
 import { registerCoreCommands } from '../../agent/cloud/core-commands.ts';
 import { commandEnvelope } from '../../agent/cloud/commands.ts';
 import { connectCloudClient } from '../../scripts/dev-cloud/cloud-client.ts';
@@ -76,6 +80,10 @@ test('cloud link on a 3-node RabbitMQ cluster (MQTT 3.1.1, mTLS, CN = user)', op
     await cluster.close();
     tmp.cleanup();
   });
+  // A joining node's MQTT listener binds again after join_cluster; an ephemeral-range port could be
+  // taken meanwhile by an outgoing connection (eaddrinuse at start_app, seen once in CI).
+  for (const node of cluster.nodes)
+    assert.ok(node.port < ephemeralLow(), `${node.name}: MQTT port ${node.port} is in the ephemeral range`);
   const raw = async (url: string, cn: string, extra: IClientOptions = {}) => {
     const r = connect311(url, cn === 'lenscap-cloud' ? pki.cloud : pki.device(cn), ca, extra);
     clients.push(r.client);
